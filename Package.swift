@@ -1,0 +1,29 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+let package = Package(
+    name: "Dyadic",
+    platforms: [.macOS(.v13)],
+    products: [
+        .library(name: "Dyadic", targets: ["Dyadic"]),
+        .library(name: "DyadicONNX", targets: ["DyadicONNX"]),
+        .executable(name: "runmodel", targets: ["runmodel"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-protobuf.git", from: "1.39.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+    ],
+    targets: [
+        .target(name: "DyadicKernels", path: "kernels", exclude: ["tests"],
+                sources: ["src"], publicHeadersPath: "include"),
+        .target(name: "Dyadic", dependencies: ["DyadicKernels"]),
+        .target(name: "DyadicONNX", dependencies: [
+            "Dyadic", .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+        ]),
+        .executableTarget(name: "runmodel", dependencies: [
+            "Dyadic", "DyadicONNX", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        .testTarget(name: "DyadicTests", dependencies: ["Dyadic", "DyadicKernels"]),
+        .testTarget(name: "DyadicONNXTests", dependencies: ["Dyadic", "DyadicONNX"]),
+    ]
+)

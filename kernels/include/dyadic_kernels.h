@@ -1,0 +1,185 @@
+/*
+ * DyadicKernels — the one public header of Dyadic's C kernels.
+ *
+ * Why this boundary: the Swift engine knows shapes, quantization parameters and
+ * threads; the C side knows ISAs, tile sizes and packed weight layouts. So the
+ * engine hands each layer's description to a `*_create` function once, at load:
+ * it picks the best kernel bundle for this CPU (kernel + packer + tile sizes),
+ * packs the weights and folds every zero-point correction into the packed bias.
+ * At run time the engine only calls `*_run` on ranges of independent work items
+ * ("tiles"), from as many threads as it likes, each with its own workspace.
+ * Nothing in `*_run` allocates.
+ *
+ * Layout: activations are NHWC, contiguous inside a pixel; a pixel stride (in
+ * elements) allows writing into a slice of a wider tensor (concat in place).
+ *
+ * Numerics (see DESIGN.md): a quantized value q means scale * (q - zero_point).
+ *   - DYD_REQUANT_DYADIC: y = clamp(((acc * m + 2^(s-1)) >> s) + z, lo, hi),
+ *     acc * m in int64, arithmetic shift, 0 <= m < 2^31, 1 <= s <= 62.
+ *     (m = 0 encodes a zero scale: y = clamp(z).)
+ *   - DYD_REQUANT_FP32 (the `onnxruntime` profile): y = clamp(rne(float(acc) * scale) + z),
+ *     one float32 multiply, round half to even, never a fused multiply-add.
+ */
+#ifndef DYADIC_KERNELS_H
+#define DYADIC_KERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- CPU features and dispatch ------------------------------------------------ */
+
+typedef enum {
+  DYD_ISA_SCALAR = 0,
+  DYD_ISA_AVX2 = 1,
+  DYD_ISA_AVX512VNNI = 2,
+  DYD_ISA_NEON = 3,
+  DYD_ISA_NEONDOT = 4,
+  DYD_ISA_I8MM = 5,
+} dyd_isa;
+
+/* The ISA level this process uses: detected once, capped by the environment
+ * variable DYADIC_ISA (scalar, avx2, avx512vnni, neon, neondot, i8mm). */
+dyd_isa dyd_active_isa(void);
+/* The best level the CPU supports, ignoring DYADIC_ISA. */
+dyd_isa dyd_detected_isa(void);
+const char *dyd_isa_name(dyd_isa isa);
+
+/* ---- Requantization ---------------------------------------------------------------- */
+
+typedef enum { DYD_REQUANT_DYADIC = 0, DYD_REQUANT_FP32 = 1 } dyd_requant_kind;
+
+/* Per-channel requantization. Arrays have `channels` entries when per_channel
+ * is non-zero, one entry otherwise. `*_create` functions copy them. */
+typedef struct {
+  dyd_requant_kind kind;
+  int per_channel;
+  const int32_t *multiplier; /* dyadic */
+  const int32_t *shift;      /* dyadic */
+  const float *scale;        /* fp32 */
+  int32_t zero_point;        /* output zero point */
+  int32_t qmin, qmax;        /* clamp bounds in the output's integer domain (fused ReLU/Clip) */
+} dyd_requant;
+
+/* Scalar requantization of one accumulator (the oracle every kernel matches). */
+int32_t dyd_requantize_dyadic(int64_t acc, int32_t multiplier, int32_t shift,
+                              int32_t zero_point, int32_t qmin, int32_t qmax);
+int32_t dyd_requantize_fp32(int32_t acc, float scale, int32_t zero_point,
+                            int32_t qmin, int32_t qmax);
+
+/* ---- Convolution family: GEMM (1x1, fully connected), general conv, depthwise --- */
+
+typedef struct {
+  uint32_t batch, in_h, in_w, in_c;     /* input NHWC */
+  uint32_t out_h, out_w, out_c;         /* output NHWC */
+  uint32_t kernel_h, kernel_w;
+  uint32_t stride_h, stride_w;
+  uint32_t dilation_h, dilation_w;
+  uint32_t pad_top, pad_left;           /* bottom/right follow from the output size */
+  uint32_t groups;
+  uint32_t in_pixel_stride;             /* elements between input pixels (>= in_c) */
+  uint32_t out_pixel_stride;            /* elements between output pixels (>= out_c) */
+} dyd_conv_geometry;
+
+typedef struct {
+  dyd_conv_geometry geometry;
+  int input_signed;                /* 0: uint8 activations, 1: int8 */
+  int output_signed;
+  int32_t input_zero_point;        /* padding reads this value (a real 0) */
+  const int8_t *weights;           /* [out_c][kernel_h][kernel_w][in_c / groups], symmetric */
+  const int32_t *bias;             /* [out_c] int32 at scale s_x*s_w[c], or NULL */
+  dyd_requant requant;             /* channels = out_c */
+} dyd_conv_desc;
+
+typedef struct dyd_conv_op dyd_conv_op;
+
+/* NULL on failure, with a one-line reason in err. */
+dyd_conv_op *dyd_conv_create(const dyd_conv_desc *desc, char *err, size_t err_len);
+void dyd_conv_destroy(dyd_conv_op *op);
+/* Independent work items of one run; any partition of [0, tile_count) may run concurrently. */
+size_t dyd_conv_tile_count(const dyd_conv_op *op);
+/* Bytes of scratch each concurrent caller of dyd_conv_run needs (may be 0). */
+size_t dyd_conv_workspace_size(const dyd_conv_op *op);
+/* Kernel name per DESIGN.md's grammar, e.g. dyd_qu8_qc8w_gemm_dyadic_ukernel_4x16c4__avx512vnni. */
+const char *dyd_conv_kernel_name(const dyd_conv_op *op);
+/* Bytes held by the packed weights and bias. */
+size_t dyd_conv_packed_size(const dyd_conv_op *op);
+void dyd_conv_run(const dyd_conv_op *op, const void *input, void *output,
+                  size_t tile_start, size_t tile_count, void *workspace);
+
+/* ---- Element-wise add and mul ------------------------------------------------------ */
+
+/* add, dyadic: y = clamp(z_y + ((a_mul*(a - z_a) + b_mul*(b - z_b) + 2^(shift-1)) >> shift))
+ *      fp32:   y = clamp(rne(a_scale*float(a - z_a) + b_scale*float(b - z_b)) + z_y)
+ * mul, dyadic: y = requantize_dyadic((a - z_a)*(b - z_b), a_mul, shift, z_y, ...)
+ *      fp32:   y = requantize_fp32((a - z_a)*(b - z_b), a_scale, z_y, ...)          */
+typedef struct {
+  dyd_requant_kind kind;
+  int a_signed, b_signed, y_signed;
+  int32_t a_zero_point, b_zero_point, y_zero_point;
+  int32_t qmin, qmax;
+  int32_t a_mul, b_mul, shift;   /* dyadic */
+  float a_scale, b_scale;        /* fp32 */
+} dyd_binary_params;
+
+/* n outputs; a_inc / b_inc are 1 (a vector) or 0 (a broadcast scalar). */
+void dyd_qadd_run(const dyd_binary_params *p, const void *a, size_t a_inc,
+                  const void *b, size_t b_inc, void *y, size_t n);
+void dyd_qmul_run(const dyd_binary_params *p, const void *a, size_t a_inc,
+                  const void *b, size_t b_inc, void *y, size_t n);
+const char *dyd_qadd_kernel_name(dyd_requant_kind kind, int is_signed);
+const char *dyd_qmul_kernel_name(dyd_requant_kind kind, int is_signed);
+
+/* ---- Pooling -------------------------------------------------------------------------- */
+
+/* Average pooling over a window, NHWC. For each output pixel and channel:
+ *   acc = sum over valid taps (x - z_x) + (count_include_pad ? padded_taps * 0 : 0)
+ *   y = requantize(acc, rq[count]) where `count` is the divisor of that position:
+ *   the full window size when count_include_pad, else the number of valid taps.
+ * The engine passes one requantization per possible divisor 1..kernel_h*kernel_w,
+ * indexed by divisor - 1 (per_channel must be 0 in each).
+ * Global average pooling is the case kernel = input size, no padding. */
+typedef struct {
+  dyd_conv_geometry geometry;      /* groups, dilation ignored; out_c == in_c */
+  int input_signed, output_signed;
+  int32_t input_zero_point;
+  int count_include_pad;
+  const dyd_requant *requant_by_count; /* kernel_h*kernel_w entries */
+} dyd_avgpool_desc;
+
+typedef struct dyd_avgpool_op dyd_avgpool_op;
+dyd_avgpool_op *dyd_avgpool_create(const dyd_avgpool_desc *desc, char *err, size_t err_len);
+void dyd_avgpool_destroy(dyd_avgpool_op *op);
+size_t dyd_avgpool_tile_count(const dyd_avgpool_op *op);
+const char *dyd_avgpool_kernel_name(const dyd_avgpool_op *op);
+void dyd_avgpool_run(const dyd_avgpool_op *op, const void *input, void *output,
+                     size_t tile_start, size_t tile_count);
+
+/* Max pooling, NHWC, same element type in and out; padded taps are ignored. */
+typedef struct {
+  dyd_conv_geometry geometry;      /* groups ignored; out_c == in_c */
+  int is_signed;
+} dyd_maxpool_desc;
+
+typedef struct dyd_maxpool_op dyd_maxpool_op;
+dyd_maxpool_op *dyd_maxpool_create(const dyd_maxpool_desc *desc, char *err, size_t err_len);
+void dyd_maxpool_destroy(dyd_maxpool_op *op);
+size_t dyd_maxpool_tile_count(const dyd_maxpool_op *op);
+const char *dyd_maxpool_kernel_name(const dyd_maxpool_op *op);
+void dyd_maxpool_run(const dyd_maxpool_op *op, const void *input, void *output,
+                     size_t tile_start, size_t tile_count);
+
+/* ---- Table lookup for 8-bit non-linearities ----------------------------------------- */
+
+/* y[i] = table[x[i]] with x read as an unsigned byte (the engine builds the
+ * table in that index order for int8 inputs). */
+void dyd_lut_run(const uint8_t table[256], const uint8_t *x, uint8_t *y, size_t n);
+const char *dyd_lut_kernel_name(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
