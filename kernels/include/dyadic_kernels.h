@@ -179,6 +179,43 @@ void dyd_maxpool_run(const dyd_maxpool_op *op, const void *input, void *output,
 void dyd_lut_run(const uint8_t table[256], const uint8_t *x, uint8_t *y, size_t n);
 const char *dyd_lut_kernel_name(void);
 
+
+/* ---- Explicit ISA selection and the scalar oracle (tests, benchmarks) --------------- */
+
+/* Like the `*_create` functions above, but choose the bundle for `isa` instead of
+ * the active ISA. A level the CPU lacks, or one of another architecture, is
+ * capped to the best level detected, so any value is safe. */
+dyd_conv_op *dyd_conv_create_for_isa(const dyd_conv_desc *desc, dyd_isa isa,
+                                     char *err, size_t err_len);
+dyd_avgpool_op *dyd_avgpool_create_for_isa(const dyd_avgpool_desc *desc, dyd_isa isa,
+                                           char *err, size_t err_len);
+dyd_maxpool_op *dyd_maxpool_create_for_isa(const dyd_maxpool_desc *desc, dyd_isa isa,
+                                           char *err, size_t err_len);
+/* The ISA a created op runs on. */
+dyd_isa dyd_conv_isa(const dyd_conv_op *op);
+/* `isa` capped to what this CPU and build support (what the functions above use). */
+dyd_isa dyd_isa_supported(dyd_isa isa);
+
+/* Element-wise kernels on an explicit ISA (same capping rule). */
+void dyd_qadd_run_for_isa(dyd_isa isa, const dyd_binary_params *p, const void *a, size_t a_inc,
+                          const void *b, size_t b_inc, void *y, size_t n);
+void dyd_qmul_run_for_isa(dyd_isa isa, const dyd_binary_params *p, const void *a, size_t a_inc,
+                          const void *b, size_t b_inc, void *y, size_t n);
+void dyd_lut_run_for_isa(dyd_isa isa, const uint8_t table[256], const uint8_t *x, uint8_t *y,
+                         size_t n);
+
+/* The scalar oracle: straight loops over the unpacked descriptions, no validation
+ * beyond what the loops need (call the `*_create` function to validate). Every
+ * kernel matches these bit for bit. */
+void dyd_ref_conv(const dyd_conv_desc *desc, const void *input, void *output);
+void dyd_ref_avgpool(const dyd_avgpool_desc *desc, const void *input, void *output);
+void dyd_ref_maxpool(const dyd_maxpool_desc *desc, const void *input, void *output);
+void dyd_ref_qadd(const dyd_binary_params *p, const void *a, size_t a_inc,
+                  const void *b, size_t b_inc, void *y, size_t n);
+void dyd_ref_qmul(const dyd_binary_params *p, const void *a, size_t a_inc,
+                  const void *b, size_t b_inc, void *y, size_t n);
+void dyd_ref_lut(const uint8_t table[256], const uint8_t *x, uint8_t *y, size_t n);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,0 +1,175 @@
+/*
+ * Internal declarations shared by the kernel sources: the bundle structs that
+ * the dispatch lists are made of, the packed-weight layouts, and small helpers.
+ * Not part of the public API.
+ */
+#ifndef DYD_COMMON_H
+#define DYD_COMMON_H
+
+#include "dyadic_kernels.h"
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+
+#define DYD_MIN(a, b) ((a) < (b) ? (a) : (b))
+#define DYD_MAX(a, b) ((a) > (b) ? (a) : (b))
+#define DYD_ROUND_UP(x, m) (((x) + (m) - 1) / (m) * (m))
+#define DYD_DIV_UP(x, m) (((x) + (m) - 1) / (m))
+
+/* Float multiply and add must never fuse (the fp32 profile is defined by two
+ * separately rounded operations). Clang honours the STDC pragma; GCC ignores it
+ * and may contract even across statements, so values also pass through an empty
+ * asm statement, which no compiler can see through. */
+#if defined(__x86_64__)
+#define DYD_FP_BARRIER(v) __asm__("" : "+x"(v))
+#define DYD_FP_BARRIER512(v) __asm__("" : "+v"(v))
+#elif defined(__aarch64__)
+#define DYD_FP_BARRIER(v) __asm__("" : "+w"(v))
+#else
+#define DYD_FP_BARRIER(v) do { volatile __typeof__(v) dyd_tmp_ = (v); (v) = dyd_tmp_; } while (0)
+#endif
+
+/* Level of an ISA on its own architecture (scalar = 0), or -1 if foreign. */
+int dyd_isa_level(dyd_isa isa);
+
+/* Shared by conv and pooling validation. */
+bool dyd_check_geometry(const dyd_conv_geometry *g, bool need_out_c_eq_in_c, char *err,
+                        size_t err_len);
+
+void dyd_set_error(char *err, size_t err_len, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* ---- Requantization parameters as kernels consume them ----------------------------- */
+
+/* Output stage shared by GEMM, depthwise and pooling kernels. The per-channel
+ * multiplier/shift (or scale) travel inside the packed weights; these are the
+ * per-op constants. */
+typedef struct {
+  dyd_requant_kind kind;
+  int32_t zero_point;
+  int32_t qmin, qmax;
+  int32_t lo, hi;       /* qmin - zero_point, qmax - zero_point: clamp before adding z */
+  float flo, fhi;       /* the same bounds as floats (exact: small integers) */
+  uint8_t a_xor;        /* 0x80 when activations must be flipped into the kernel's domain */
+} dyd_out_params;
+
+void dyd_out_params_init(dyd_out_params *p, dyd_requant_kind kind, int32_t zero_point,
+                         int32_t qmin, int32_t qmax);
+
+/* Scalar output stage used by the scalar kernels and the tails of SIMD ones.
+ * `mult` holds the int32 multiplier, or the float scale's bits for fp32. */
+static inline int32_t dyd_out_scalar(int32_t acc, int32_t mult, int32_t shift,
+                                     const dyd_out_params *p) {
+  if (p->kind == DYD_REQUANT_DYADIC) {
+    return dyd_requantize_dyadic(acc, mult, shift, p->zero_point, p->qmin, p->qmax);
+  }
+  float scale;
+  memcpy(&scale, &mult, sizeof scale);
+  return dyd_requantize_fp32(acc, scale, p->zero_point, p->qmin, p->qmax);
+}
+
+/* ---- GEMM bundles (1x1 conv, fully connected, and general conv via im2col) ---------- */
+
+/*
+ * Packed weights: per group, per panel of NR output channels,
+ *   int32 bias[NR]        bias - z_a * sum(w), z_a the input zero point in the kernel's domain
+ *   int32 mult[NR]        dyadic multiplier, or fp32 scale bits
+ *   int32 shift[NR]
+ *   int8  w[Kp/KR][NR][KR] Kp = K rounded up to KR, zero padded (columns past N too)
+ * each panel padded to 64 bytes.
+ */
+#define DYD_PANEL_HEADER(nr) ((size_t)(nr) * 12)
+
+/* c[m][n] = out(sum_k a[m][k] * w[k][n] + bias[n]) for m < mr, n < nc <= NR.
+ * `a` rows are `a_stride` bytes apart; kc bytes per row are read, never more
+ * (the last row may end a buffer). Rows of `c` are `c_stride` bytes apart. */
+typedef void (*dyd_gemm_ukernel_fn)(size_t mr, size_t nc, size_t kc, const uint8_t *a,
+                                    size_t a_stride, const void *w, uint8_t *c,
+                                    size_t c_stride, const dyd_out_params *p);
+
+typedef struct {
+  dyd_isa isa;
+  uint32_t mr, nr, kr;
+  int a_signed_domain;        /* the kernel multiplies int8 (1) or uint8 (0) activations */
+  /* [requant kind][flip activations]; flip = activation signedness differs from domain */
+  dyd_gemm_ukernel_fn ukernel[2][2];
+  const char *isa_suffix;     /* e.g. "avx512vnni" */
+} dyd_gemm_bundle;
+
+extern const dyd_gemm_bundle *const dyd_gemm_bundles[];
+extern const size_t dyd_gemm_bundle_count;
+
+/* ---- Depthwise bundles ------------------------------------------------------------ */
+
+/*
+ * Packed weights: per block of CB channels,
+ *   int32 bias[CB], int32 mult[CB], int32 shift[CB]  (bias - z_x * sum(w))
+ *   weights in the bundle's own layout (taps rounded up to `tap_round`),
+ * each block padded to 64 bytes.
+ */
+static inline size_t dyd_dw_block_bytes(size_t cb, size_t taps_padded, size_t bytes_per_weight) {
+  return DYD_ROUND_UP(DYD_PANEL_HEADER(cb) + taps_padded * cb * bytes_per_weight, 64);
+}
+
+typedef void (*dyd_dw_pack_fn)(const int8_t *w /* [c][taps] for this block */, size_t channels,
+                               size_t cb, size_t taps, size_t taps_padded, void *out);
+
+/* For each of `pixels` output pixels: out[c] = out(bias[c] + sum_t in_t[c] * w[t][c]),
+ * the tap pointers of pixel i at indirection[i * taps ...]. Missing taps point to a
+ * row of the input zero point. `channels` need not be a multiple of CB. */
+typedef void (*dyd_dw_ukernel_fn)(size_t pixels, size_t channels, size_t taps,
+                                  const uint8_t *const *indirection, const void *w,
+                                  uint8_t *out, size_t out_stride, const dyd_out_params *p);
+
+typedef struct {
+  dyd_isa isa;
+  uint32_t taps;              /* 0: any kernel size; otherwise only this tap count */
+  uint32_t cb, tap_round;
+  const char *tile;           /* e.g. "3x3c32" */
+  dyd_dw_pack_fn pack;
+  dyd_dw_ukernel_fn ukernel[2][2]; /* [requant kind][activations signed] */
+  size_t weight_bytes_per_tap_channel;
+  const char *isa_suffix;
+} dyd_dw_bundle;
+
+extern const dyd_dw_bundle *const dyd_dw_bundles[];
+extern const size_t dyd_dw_bundle_count;
+
+/* ---- Element-wise and pooling bundles ----------------------------------------------- */
+
+typedef void (*dyd_binary_fn)(const dyd_binary_params *p, const uint8_t *a, size_t a_inc,
+                              const uint8_t *b, size_t b_inc, uint8_t *y, size_t n);
+typedef void (*dyd_lut_fn)(const uint8_t table[256], const uint8_t *x, uint8_t *y, size_t n);
+/* y[c] = max(y[c], every one of the `taps` rows), `channels` bytes each. */
+typedef void (*dyd_maxpool_fn)(size_t taps, const uint8_t *const *rows, size_t channels,
+                               uint8_t *y);
+/* acc[c] += sum over the `taps` rows of x (no zero point: the op corrects). */
+typedef void (*dyd_sum_fn)(size_t taps, const uint8_t *const *rows, size_t channels,
+                           int32_t *acc);
+
+typedef struct {
+  dyd_isa isa;
+  const char *isa_suffix;
+  dyd_binary_fn add[2][2];    /* [requant kind][signed] */
+  dyd_binary_fn mul[2][2];
+  dyd_lut_fn lut;
+  dyd_maxpool_fn maxpool[2];  /* [signed] */
+  dyd_sum_fn sum[2];          /* [signed] */
+  const char *add_name[2][2], *mul_name[2][2], *lut_name;
+} dyd_misc_bundle;
+
+/* Kernel names of a misc bundle, per DESIGN.md's grammar. */
+#define DYD_MISC_NAMES(isa)                                                                   \
+  .add_name = {{"dyd_qu8_vadd_dyadic_ukernel__" isa, "dyd_qs8_vadd_dyadic_ukernel__" isa},  \
+               {"dyd_qu8_vadd_fp32_ukernel__" isa, "dyd_qs8_vadd_fp32_ukernel__" isa}},      \
+  .mul_name = {{"dyd_qu8_vmul_dyadic_ukernel__" isa, "dyd_qs8_vmul_dyadic_ukernel__" isa},  \
+               {"dyd_qu8_vmul_fp32_ukernel__" isa, "dyd_qs8_vmul_fp32_ukernel__" isa}},      \
+  .lut_name = "dyd_x8_lut_ukernel__" isa
+
+extern const dyd_misc_bundle *const dyd_misc_bundles[];
+extern const size_t dyd_misc_bundle_count;
+const dyd_misc_bundle *dyd_misc_bundle_for(dyd_isa isa);
+
+#endif

@@ -1,0 +1,25 @@
+/*
+ * The bundle lists, one per family, best first. Dispatch takes the first entry
+ * whose ISA level is at most the requested one; the tests walk the same lists.
+ * An entry exists only where its code is compiled (the architecture guards).
+ */
+#include "common.h"
+
+extern const dyd_gemm_bundle dyd_gemm_bundle_scalar;
+extern const dyd_dw_bundle dyd_dw_bundle_scalar;
+extern const dyd_misc_bundle dyd_misc_bundle_scalar;
+
+const dyd_gemm_bundle *const dyd_gemm_bundles[] = {
+    &dyd_gemm_bundle_scalar,
+};
+const size_t dyd_gemm_bundle_count = sizeof dyd_gemm_bundles / sizeof dyd_gemm_bundles[0];
+
+const dyd_dw_bundle *const dyd_dw_bundles[] = {
+    &dyd_dw_bundle_scalar,
+};
+const size_t dyd_dw_bundle_count = sizeof dyd_dw_bundles / sizeof dyd_dw_bundles[0];
+
+const dyd_misc_bundle *const dyd_misc_bundles[] = {
+    &dyd_misc_bundle_scalar,
+};
+const size_t dyd_misc_bundle_count = sizeof dyd_misc_bundles / sizeof dyd_misc_bundles[0];

@@ -1,0 +1,484 @@
+/*
+ * The conv operator: validation, bundle choice, weight packing and the tile
+ * loop. Three paths share one packed format per bundle family:
+ *   gemm   1x1, stride 1, no padding: the input pixels are the GEMM's A rows as is.
+ *   igemm  anything else: each tile first copies its rows of the im2col matrix
+ *          into the caller's workspace (padding taps become the zero point), then
+ *          runs the same GEMM microkernel over them.
+ *   dwconv one input channel per output channel: a dedicated kernel over tap
+ *          pointers, so no im2col copy is needed.
+ * A tile is a block of output pixels of one group (and, when there are few
+ * pixels, a block of output-channel panels), so tiles never share output bytes.
+ */
+#include "../common.h"
+
+#include <stdlib.h>
+
+enum { PATH_GEMM, PATH_IGEMM, PATH_DWCONV };
+
+struct dyd_conv_op {
+  dyd_conv_geometry g;
+  int input_signed, output_signed;
+  int path;
+  dyd_isa isa;
+  dyd_out_params out;
+  /* GEMM paths */
+  const dyd_gemm_bundle *gemm;
+  dyd_gemm_ukernel_fn ukernel;
+  size_t k, kp;                /* reduction length, and rounded up to KR */
+  size_t icpg, ocpg;
+  size_t panels, panel_bytes;  /* per group */
+  size_t m, mc, m_blocks;      /* output pixels, pixels per tile, tiles along M */
+  size_t panels_per_tile, n_blocks;
+  uint8_t pad_byte;            /* zero point in the kernel's domain */
+  uint8_t flip;                /* xor applied while copying im2col rows */
+  /* depthwise path */
+  const dyd_dw_bundle *dw;
+  dyd_dw_ukernel_fn dw_ukernel;
+  size_t taps, block_bytes, blocks;
+  uint8_t *zero_row;
+  /* storage */
+  void *packed;
+  size_t packed_size;
+  char name[128];
+};
+
+/* ---- validation ---------------------------------------------------------------------- */
+
+static bool check_requant(const dyd_requant *rq, size_t channels, int output_signed, char *err,
+                          size_t err_len) {
+  const int32_t tmin = output_signed ? -128 : 0, tmax = output_signed ? 127 : 255;
+  if (rq->qmin > rq->qmax || rq->qmin < tmin || rq->qmax > tmax) {
+    dyd_set_error(err, err_len, "clamp bounds [%d, %d] outside the output type or empty",
+                  rq->qmin, rq->qmax);
+    return false;
+  }
+  if (rq->zero_point < -(1 << 24) || rq->zero_point > (1 << 24)) {
+    dyd_set_error(err, err_len, "output zero point %d out of range", rq->zero_point);
+    return false;
+  }
+  const size_t n = rq->per_channel ? channels : 1;
+  if (rq->kind == DYD_REQUANT_DYADIC) {
+    if (rq->multiplier == NULL || rq->shift == NULL) {
+      dyd_set_error(err, err_len, "dyadic requantization without multiplier/shift arrays");
+      return false;
+    }
+    for (size_t i = 0; i < n; i++) {
+      if (rq->multiplier[i] < 0 || rq->shift[i] < 1 || rq->shift[i] > 62) {
+        dyd_set_error(err, err_len,
+                      "channel %zu: multiplier %d / shift %d outside [0, 2^31) / [1, 62]", i,
+                      rq->multiplier[i], rq->shift[i]);
+        return false;
+      }
+    }
+  } else if (rq->kind == DYD_REQUANT_FP32) {
+    if (rq->scale == NULL) {
+      dyd_set_error(err, err_len, "fp32 requantization without a scale array");
+      return false;
+    }
+    for (size_t i = 0; i < n; i++) {
+      const float s = rq->scale[i];
+      if (!(s == s) || s > 3.0e38f || s < -3.0e38f) {
+        dyd_set_error(err, err_len, "channel %zu: scale is not finite", i);
+        return false;
+      }
+    }
+  } else {
+    dyd_set_error(err, err_len, "unknown requantization kind %d", (int)rq->kind);
+    return false;
+  }
+  return true;
+}
+
+/* Shared by conv and pooling: sizes, strides, and an output size that follows from
+ * input, window, stride and top/left padding with a bottom/right padding in
+ * [1 - stride, max(pad_before, window - 1)]. */
+bool dyd_check_geometry(const dyd_conv_geometry *g, bool need_out_c_eq_in_c, char *err,
+                        size_t err_len) {
+  if (!g->batch || !g->in_h || !g->in_w || !g->in_c || !g->out_h || !g->out_w || !g->out_c ||
+      !g->kernel_h || !g->kernel_w || !g->stride_h || !g->stride_w) {
+    dyd_set_error(err, err_len, "zero size, kernel or stride in the geometry");
+    return false;
+  }
+  if (need_out_c_eq_in_c && g->out_c != g->in_c) {
+    dyd_set_error(err, err_len, "out_c %u must equal in_c %u", g->out_c, g->in_c);
+    return false;
+  }
+  if (g->in_pixel_stride < g->in_c || g->out_pixel_stride < g->out_c) {
+    dyd_set_error(err, err_len, "pixel stride smaller than the channel count");
+    return false;
+  }
+  const uint32_t dh = g->dilation_h ? g->dilation_h : 1, dw = g->dilation_w ? g->dilation_w : 1;
+  const struct { uint32_t in, out, k, s, d, pad; const char *axis; } ax[2] = {
+      {g->in_h, g->out_h, g->kernel_h, g->stride_h, dh, g->pad_top, "height"},
+      {g->in_w, g->out_w, g->kernel_w, g->stride_w, dw, g->pad_left, "width"}};
+  for (int i = 0; i < 2; i++) {
+    const int64_t span = (int64_t)(ax[i].k - 1) * ax[i].d + 1;
+    const int64_t pad_after = (int64_t)(ax[i].out - 1) * ax[i].s + span - ax[i].in - ax[i].pad;
+    const int64_t max_after = DYD_MAX((int64_t)ax[i].pad, span - 1);
+    if (pad_after < 1 - (int64_t)ax[i].s || pad_after > max_after) {
+      dyd_set_error(err, err_len,
+                    "%s: output %u inconsistent with input %u, window %lld, stride %u, pad %u",
+                    ax[i].axis, ax[i].out, ax[i].in, (long long)span, ax[i].s, ax[i].pad);
+      return false;
+    }
+  }
+  if ((uint64_t)g->batch * g->in_h * g->in_w * g->in_pixel_stride > (1ull << 40) ||
+      (uint64_t)g->batch * g->out_h * g->out_w * g->out_pixel_stride > (1ull << 40)) {
+    dyd_set_error(err, err_len, "tensor too large");
+    return false;
+  }
+  return true;
+}
+
+static bool check_conv(const dyd_conv_desc *d, char *err, size_t err_len) {
+  const dyd_conv_geometry *g = &d->geometry;
+  if (!dyd_check_geometry(g, false, err, err_len)) return false;
+  if (!g->dilation_h || !g->dilation_w) {
+    dyd_set_error(err, err_len, "zero dilation");
+    return false;
+  }
+  if (!g->groups || g->in_c % g->groups || g->out_c % g->groups) {
+    dyd_set_error(err, err_len, "groups %u must divide in_c %u and out_c %u", g->groups, g->in_c,
+                  g->out_c);
+    return false;
+  }
+  if (d->weights == NULL) {
+    dyd_set_error(err, err_len, "no weights");
+    return false;
+  }
+  const int32_t zx = d->input_zero_point;
+  if (d->input_signed ? (zx < -128 || zx > 127) : (zx < 0 || zx > 255)) {
+    dyd_set_error(err, err_len, "input zero point %d outside the input type", zx);
+    return false;
+  }
+  if (!check_requant(&d->requant, g->out_c, d->output_signed, err, err_len)) return false;
+  /* |x - z_x| <= 255 and |w| <= 128, so |sum| <= K * 255 * 128; with the bias the
+   * true accumulator must fit int32 (kernels wrap intermediate sums modulo 2^32). */
+  const uint64_t k = (uint64_t)g->kernel_h * g->kernel_w * (g->in_c / g->groups);
+  int64_t max_bias = 0;
+  for (size_t oc = 0; d->bias && oc < g->out_c; oc++) {
+    const int64_t b = d->bias[oc] < 0 ? -(int64_t)d->bias[oc] : d->bias[oc];
+    if (b > max_bias) max_bias = b;
+  }
+  if (k * 255 * 128 + (uint64_t)max_bias > (uint64_t)INT32_MAX) {
+    dyd_set_error(err, err_len,
+                  "accumulator may overflow int32: K = %llu (max %d for 8-bit) with |bias| %lld",
+                  (unsigned long long)k, INT32_MAX / (255 * 128), (long long)max_bias);
+    return false;
+  }
+  return true;
+}
+
+/* ---- packing --------------------------------------------------------------------------- */
+
+static void requant_entry(const dyd_requant *rq, size_t oc, int32_t *mult, int32_t *shift) {
+  const size_t i = rq->per_channel ? oc : 0;
+  if (rq->kind == DYD_REQUANT_DYADIC) {
+    *mult = rq->multiplier[i];
+    *shift = rq->shift[i];
+  } else {
+    memcpy(mult, &rq->scale[i], sizeof *mult);
+    *shift = 1;
+  }
+}
+
+static int64_t weight_sum(const int8_t *w, size_t k) {
+  int64_t s = 0;
+  for (size_t i = 0; i < k; i++) s += w[i];
+  return s;
+}
+
+/* Bias with the zero point folded in, stored modulo 2^32 (kernels add modulo 2^32
+ * and the true result fits int32). */
+static int32_t folded_bias(const dyd_conv_desc *d, size_t oc, int64_t zero, int64_t sum_w) {
+  const int64_t b = (d->bias ? d->bias[oc] : 0) - zero * sum_w;
+  return (int32_t)(uint32_t)(uint64_t)b;
+}
+
+static void pack_gemm(dyd_conv_op *op, const dyd_conv_desc *d, int64_t zero) {
+  const dyd_gemm_bundle *b = op->gemm;
+  const size_t nr = b->nr, kr = b->kr;
+  for (size_t grp = 0; grp < op->g.groups; grp++)
+    for (size_t p = 0; p < op->panels; p++) {
+      uint8_t *panel = (uint8_t *)op->packed + (grp * op->panels + p) * op->panel_bytes;
+      int32_t *bias = (int32_t *)panel, *mult = bias + nr, *shift = mult + nr;
+      int8_t *w = (int8_t *)(shift + nr);
+      for (size_t j = 0; j < nr; j++) {
+        const size_t n = p * nr + j;
+        if (n >= op->ocpg) {
+          shift[j] = 1; /* unused columns: zero weights, zero multiplier */
+          continue;
+        }
+        const size_t oc = grp * op->ocpg + n;
+        const int8_t *src = d->weights + oc * op->k;
+        bias[j] = folded_bias(d, oc, zero, weight_sum(src, op->k));
+        requant_entry(&d->requant, oc, &mult[j], &shift[j]);
+        for (size_t k = 0; k < op->k; k++) w[(k / kr) * nr * kr + j * kr + k % kr] = src[k];
+      }
+    }
+}
+
+static void pack_dw(dyd_conv_op *op, const dyd_conv_desc *d) {
+  const dyd_dw_bundle *b = op->dw;
+  const size_t cb = b->cb, taps = op->taps;
+  const size_t taps_padded = DYD_ROUND_UP(taps, b->tap_round);
+  for (size_t blk = 0; blk < op->blocks; blk++) {
+    uint8_t *block = (uint8_t *)op->packed + blk * op->block_bytes;
+    int32_t *bias = (int32_t *)block, *mult = bias + cb, *shift = mult + cb;
+    const size_t c0 = blk * cb, cn = DYD_MIN(cb, op->g.out_c - c0);
+    for (size_t j = 0; j < cb; j++) {
+      if (j >= cn) {
+        shift[j] = 1;
+        continue;
+      }
+      const int8_t *src = d->weights + (c0 + j) * taps;
+      bias[j] = folded_bias(d, c0 + j, d->input_zero_point, weight_sum(src, taps));
+      requant_entry(&d->requant, c0 + j, &mult[j], &shift[j]);
+    }
+    b->pack(d->weights + c0 * taps, cn, cb, taps, taps_padded, shift + cb);
+  }
+}
+
+/* ---- bundle choice ----------------------------------------------------------------------- */
+
+static const dyd_gemm_bundle *pick_gemm(dyd_isa isa) {
+  const int level = dyd_isa_level(isa);
+  for (size_t i = 0; i < dyd_gemm_bundle_count; i++) {
+    const int l = dyd_isa_level(dyd_gemm_bundles[i]->isa);
+    if (l >= 0 && l <= level) return dyd_gemm_bundles[i];
+  }
+  return NULL;
+}
+
+static const dyd_dw_bundle *pick_dw(dyd_isa isa, size_t taps) {
+  const int level = dyd_isa_level(isa);
+  for (size_t i = 0; i < dyd_dw_bundle_count; i++) {
+    const dyd_dw_bundle *b = dyd_dw_bundles[i];
+    const int l = dyd_isa_level(b->isa);
+    if (l >= 0 && l <= level && (b->taps == 0 || b->taps == taps)) return b;
+  }
+  return NULL;
+}
+
+static const char *requant_name(dyd_requant_kind k) {
+  return k == DYD_REQUANT_DYADIC ? "dyadic" : "fp32";
+}
+
+/* ---- create / run -------------------------------------------------------------------------- */
+
+dyd_conv_op *dyd_conv_create_for_isa(const dyd_conv_desc *d, dyd_isa isa, char *err,
+                                     size_t err_len) {
+  if (d == NULL) {
+    dyd_set_error(err, err_len, "no descriptor");
+    return NULL;
+  }
+  if (!check_conv(d, err, err_len)) return NULL;
+  isa = dyd_isa_supported(isa);
+  dyd_conv_op *op = calloc(1, sizeof *op);
+  if (op == NULL) {
+    dyd_set_error(err, err_len, "out of memory");
+    return NULL;
+  }
+  const dyd_conv_geometry *g = &d->geometry;
+  op->g = *g;
+  op->isa = isa;
+  op->input_signed = d->input_signed != 0;
+  op->output_signed = d->output_signed != 0;
+  op->icpg = g->in_c / g->groups;
+  op->ocpg = g->out_c / g->groups;
+  op->taps = (size_t)g->kernel_h * g->kernel_w;
+  op->k = op->taps * op->icpg;
+  op->m = (size_t)g->batch * g->out_h * g->out_w;
+  dyd_out_params_init(&op->out, d->requant.kind, d->requant.zero_point, d->requant.qmin,
+                      d->requant.qmax);
+  const char *act = op->input_signed ? "qs8" : "qu8";
+  const int kind = d->requant.kind == DYD_REQUANT_FP32;
+
+  const bool depthwise = op->icpg == 1 && op->ocpg == 1;
+  op->dw = depthwise ? pick_dw(isa, op->taps) : NULL;
+  if (op->dw != NULL) {
+    const dyd_dw_bundle *b = op->dw;
+    op->path = PATH_DWCONV;
+    op->dw_ukernel = b->ukernel[kind][op->input_signed];
+    op->blocks = DYD_DIV_UP(g->out_c, b->cb);
+    op->block_bytes = dyd_dw_block_bytes(b->cb, DYD_ROUND_UP(op->taps, b->tap_round),
+                                         b->weight_bytes_per_tap_channel);
+    op->packed_size = op->blocks * op->block_bytes;
+    op->zero_row = malloc(g->in_c);
+    op->packed = aligned_alloc(64, op->packed_size);
+    if (op->zero_row == NULL || op->packed == NULL) goto oom;
+    memset(op->zero_row, (uint8_t)d->input_zero_point, g->in_c);
+    memset(op->packed, 0, op->packed_size);
+    pack_dw(op, d);
+    snprintf(op->name, sizeof op->name, "dyd_%s_qc8w_dwconv_%s_ukernel_%s__%s", act,
+             requant_name(d->requant.kind), b->tile, b->isa_suffix);
+    return op;
+  }
+
+  const dyd_gemm_bundle *b = pick_gemm(isa);
+  op->gemm = b;
+  const bool direct = g->kernel_h == 1 && g->kernel_w == 1 && g->stride_h == 1 &&
+                      g->stride_w == 1 && g->pad_top == 0 && g->pad_left == 0 &&
+                      g->out_h == g->in_h && g->out_w == g->in_w;
+  op->path = direct ? PATH_GEMM : PATH_IGEMM;
+  /* Zero point expressed in the kernel's activation domain (flipping the top bit
+   * maps int8 to uint8 by adding 128, and back by subtracting it). */
+  const bool flip = op->input_signed != b->a_signed_domain;
+  int64_t zero = d->input_zero_point;
+  if (flip) zero += op->input_signed ? 128 : -128;
+  op->pad_byte = (uint8_t)zero;
+  op->flip = flip ? 0x80 : 0;
+  op->ukernel = b->ukernel[kind][direct && flip];
+  op->out.a_xor = (direct && flip) ? 0x80 : 0;
+  op->kp = DYD_ROUND_UP(op->k, b->kr);
+  op->panels = DYD_DIV_UP(op->ocpg, b->nr);
+  op->panel_bytes = DYD_ROUND_UP(DYD_PANEL_HEADER(b->nr) + op->kp * b->nr, 64);
+  /* About 32 KiB of A per tile (it stays in L1/L2 while every panel passes over
+   * it), a multiple of MR, at most 64 MR-blocks. */
+  size_t mc = 32768 / DYD_MAX(op->kp, 1);
+  mc = DYD_MAX(mc / b->mr, 1) * b->mr;
+  mc = DYD_MIN(mc, (size_t)b->mr * 64);
+  mc = DYD_MIN(mc, DYD_ROUND_UP(op->m, b->mr));
+  op->mc = mc;
+  op->m_blocks = DYD_DIV_UP(op->m, mc);
+  /* Few pixels (fully connected layers): split the output channels instead so
+   * that threads still get work. */
+  op->panels_per_tile = op->panels;
+  if (op->m_blocks * g->groups < 8 && op->panels > 1) {
+    const size_t want = DYD_DIV_UP(8, op->m_blocks * g->groups);
+    op->panels_per_tile = DYD_MAX(DYD_DIV_UP(op->panels, want), 1);
+  }
+  op->n_blocks = DYD_DIV_UP(op->panels, op->panels_per_tile);
+  op->packed_size = g->groups * op->panels * op->panel_bytes;
+  op->packed = aligned_alloc(64, op->packed_size);
+  if (op->packed == NULL) goto oom;
+  memset(op->packed, 0, op->packed_size);
+  pack_gemm(op, d, zero);
+  snprintf(op->name, sizeof op->name, "dyd_%s_qc8w_%s_%s_ukernel_%ux%uc%u__%s", act,
+           direct ? "gemm" : "igemm", requant_name(d->requant.kind), b->mr, b->nr, b->kr,
+           b->isa_suffix);
+  return op;
+oom:
+  dyd_conv_destroy(op);
+  dyd_set_error(err, err_len, "out of memory");
+  return NULL;
+}
+
+dyd_conv_op *dyd_conv_create(const dyd_conv_desc *desc, char *err, size_t err_len) {
+  return dyd_conv_create_for_isa(desc, dyd_active_isa(), err, err_len);
+}
+
+void dyd_conv_destroy(dyd_conv_op *op) {
+  if (op == NULL) return;
+  free(op->packed);
+  free(op->zero_row);
+  free(op);
+}
+
+size_t dyd_conv_tile_count(const dyd_conv_op *op) {
+  if (op->path == PATH_DWCONV) return (size_t)op->g.batch * op->g.out_h;
+  return op->g.groups * op->m_blocks * op->n_blocks;
+}
+
+size_t dyd_conv_workspace_size(const dyd_conv_op *op) {
+  if (op->path == PATH_DWCONV) return (size_t)op->g.out_w * op->taps * sizeof(void *);
+  if (op->path == PATH_IGEMM) return op->mc * op->kp;
+  return 0;
+}
+
+const char *dyd_conv_kernel_name(const dyd_conv_op *op) { return op->name; }
+size_t dyd_conv_packed_size(const dyd_conv_op *op) { return op->packed_size; }
+dyd_isa dyd_conv_isa(const dyd_conv_op *op) { return op->isa; }
+
+/* Rows [m0, m0 + rows) of the im2col matrix of group `grp`, in the kernel's domain. */
+static void im2col(const dyd_conv_op *op, const uint8_t *in, size_t grp, size_t m0, size_t rows,
+                   uint8_t *dst) {
+  const dyd_conv_geometry *g = &op->g;
+  const size_t icpg = op->icpg, hw = (size_t)g->out_h * g->out_w;
+  for (size_t r = 0; r < rows; r++) {
+    const size_t m = m0 + r, n = m / hw, oy = m % hw / g->out_w, ox = m % g->out_w;
+    uint8_t *row = dst + r * op->kp;
+    for (size_t ky = 0; ky < g->kernel_h; ky++) {
+      const int64_t iy = (int64_t)(oy * g->stride_h + ky * g->dilation_h) - g->pad_top;
+      for (size_t kx = 0; kx < g->kernel_w; kx++, row += icpg) {
+        const int64_t ix = (int64_t)(ox * g->stride_w + kx * g->dilation_w) - g->pad_left;
+        if (iy < 0 || iy >= (int64_t)g->in_h || ix < 0 || ix >= (int64_t)g->in_w) {
+          memset(row, op->pad_byte, icpg);
+          continue;
+        }
+        const uint8_t *src =
+            in + ((n * g->in_h + (size_t)iy) * g->in_w + (size_t)ix) * g->in_pixel_stride +
+            grp * icpg;
+        if (op->flip) {
+          for (size_t c = 0; c < icpg; c++) row[c] = src[c] ^ 0x80;
+        } else {
+          memcpy(row, src, icpg);
+        }
+      }
+    }
+    memset(dst + r * op->kp + op->k, 0, op->kp - op->k);
+  }
+}
+
+static void run_gemm_tile(const dyd_conv_op *op, const uint8_t *in, uint8_t *out, size_t tile,
+                          uint8_t *ws) {
+  const dyd_gemm_bundle *b = op->gemm;
+  const size_t nb = tile % op->n_blocks, rest = tile / op->n_blocks;
+  const size_t mb = rest % op->m_blocks, grp = rest / op->m_blocks;
+  const size_t m0 = mb * op->mc, rows = DYD_MIN(op->mc, op->m - m0);
+  const size_t p0 = nb * op->panels_per_tile, p1 = DYD_MIN(op->panels, p0 + op->panels_per_tile);
+  const uint8_t *a;
+  size_t a_stride, kc;
+  if (op->path == PATH_GEMM) {
+    a = in + m0 * op->g.in_pixel_stride + grp * op->icpg;
+    a_stride = op->g.in_pixel_stride;
+    kc = op->k;
+  } else {
+    im2col(op, in, grp, m0, rows, ws);
+    a = ws;
+    a_stride = op->kp;
+    kc = op->kp;
+  }
+  const size_t c_stride = op->g.out_pixel_stride;
+  for (size_t p = p0; p < p1; p++) {
+    const uint8_t *w = (const uint8_t *)op->packed + (grp * op->panels + p) * op->panel_bytes;
+    const size_t n0 = p * b->nr, nc = DYD_MIN((size_t)b->nr, op->ocpg - n0);
+    uint8_t *c = out + m0 * c_stride + grp * op->ocpg + n0;
+    for (size_t r = 0; r < rows; r += b->mr) {
+      op->ukernel(DYD_MIN((size_t)b->mr, rows - r), nc, kc, a + r * a_stride, a_stride, w,
+                  c + r * c_stride, c_stride, &op->out);
+    }
+  }
+}
+
+static void run_dw_tile(const dyd_conv_op *op, const uint8_t *in, uint8_t *out, size_t tile,
+                        const uint8_t **ind) {
+  const dyd_conv_geometry *g = &op->g;
+  const size_t n = tile / g->out_h, oy = tile % g->out_h;
+  for (size_t ox = 0; ox < g->out_w; ox++) {
+    const uint8_t **p = ind + ox * op->taps;
+    for (size_t ky = 0; ky < g->kernel_h; ky++) {
+      const int64_t iy = (int64_t)(oy * g->stride_h + ky * g->dilation_h) - g->pad_top;
+      for (size_t kx = 0; kx < g->kernel_w; kx++) {
+        const int64_t ix = (int64_t)(ox * g->stride_w + kx * g->dilation_w) - g->pad_left;
+        *p++ = (iy < 0 || iy >= (int64_t)g->in_h || ix < 0 || ix >= (int64_t)g->in_w)
+                   ? op->zero_row
+                   : in + ((n * g->in_h + (size_t)iy) * g->in_w + (size_t)ix) * g->in_pixel_stride;
+      }
+    }
+  }
+  op->dw_ukernel(g->out_w, g->out_c, op->taps, ind, op->packed,
+                 out + tile * g->out_w * g->out_pixel_stride, g->out_pixel_stride, &op->out);
+}
+
+void dyd_conv_run(const dyd_conv_op *op, const void *input, void *output, size_t tile_start,
+                  size_t tile_count, void *workspace) {
+  for (size_t t = tile_start; t < tile_start + tile_count; t++) {
+    if (op->path == PATH_DWCONV) {
+      run_dw_tile(op, input, output, t, workspace);
+    } else {
+      run_gemm_tile(op, input, output, t, workspace);
+    }
+  }
+}

@@ -1,0 +1,148 @@
+/*
+ * CPU feature detection, done once per process and cached, then capped by the
+ * DYADIC_ISA environment variable. Levels are ordered within an architecture
+ * (x86: scalar < avx2 < avx512vnni; AArch64: scalar < neon < neondot < i8mm); a
+ * requested level is honoured only up to what was detected, and a name that is
+ * unknown or belongs to the other architecture leaves the detected level.
+ */
+#include "common.h"
+
+#include <stdatomic.h>
+#include <stdlib.h>
+
+#if defined(__x86_64__)
+#include <cpuid.h>
+#elif defined(__aarch64__) && defined(__linux__)
+#include <sys/auxv.h>
+#elif defined(__aarch64__) && defined(__APPLE__)
+#include <sys/sysctl.h>
+#endif
+
+/* ASCII case-insensitive equality (strcasecmp is POSIX, not C11). */
+static int same_name(const char *a, const char *b) {
+  for (;; a++, b++) {
+    char x = *a, y = *b;
+    if (x >= 'A' && x <= 'Z') x = (char)(x - 'A' + 'a');
+    if (y >= 'A' && y <= 'Z') y = (char)(y - 'A' + 'a');
+    if (x != y) return 0;
+    if (x == '\0') return 1;
+  }
+}
+
+static const char *const isa_names[] = {"scalar", "avx2", "avx512vnni", "neon", "neondot", "i8mm"};
+
+const char *dyd_isa_name(dyd_isa isa) {
+  return (unsigned)isa < sizeof isa_names / sizeof isa_names[0] ? isa_names[isa] : "unknown";
+}
+
+int dyd_isa_level(dyd_isa isa) {
+  switch (isa) {
+    case DYD_ISA_SCALAR: return 0;
+#if defined(__x86_64__)
+    case DYD_ISA_AVX2: return 1;
+    case DYD_ISA_AVX512VNNI: return 2;
+#elif defined(__aarch64__)
+    case DYD_ISA_NEON: return 1;
+    case DYD_ISA_NEONDOT: return 2;
+    case DYD_ISA_I8MM: return 3;
+#endif
+    default: return -1;
+  }
+}
+
+#if defined(__x86_64__)
+static uint64_t read_xcr0(void) {
+  uint32_t lo, hi;
+  __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+  return ((uint64_t)hi << 32) | lo;
+}
+
+static dyd_isa detect(void) {
+  unsigned a, b, c, d;
+  if (!__get_cpuid(1, &a, &b, &c, &d)) return DYD_ISA_SCALAR;
+  const int osxsave = (c >> 27) & 1, avx = (c >> 28) & 1;
+  if (!osxsave || !avx) return DYD_ISA_SCALAR;
+  const uint64_t xcr0 = read_xcr0();
+  if ((xcr0 & 0x6) != 0x6) return DYD_ISA_SCALAR; /* OS saves XMM and YMM state */
+  if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return DYD_ISA_SCALAR;
+  const int avx2 = (b >> 5) & 1;
+  if (!avx2) return DYD_ISA_SCALAR;
+  const int avx512f = (b >> 16) & 1, avx512bw = (b >> 30) & 1, avx512vl = (b >> 31) & 1;
+  const int vnni = (c >> 11) & 1;
+  /* ZMM state: opmask, upper halves of ZMM0-15, ZMM16-31. */
+  if (avx512f && avx512bw && avx512vl && vnni && (xcr0 & 0xE6) == 0xE6) return DYD_ISA_AVX512VNNI;
+  return DYD_ISA_AVX2;
+}
+#elif defined(__aarch64__) && defined(__linux__)
+static dyd_isa detect(void) {
+  const unsigned long hwcap = getauxval(AT_HWCAP), hwcap2 = getauxval(AT_HWCAP2);
+  const int asimddp = (hwcap >> 20) & 1; /* HWCAP_ASIMDDP */
+  const int i8mm = (hwcap2 >> 13) & 1;   /* HWCAP2_I8MM */
+  if (asimddp && i8mm) return DYD_ISA_I8MM;
+  if (asimddp) return DYD_ISA_NEONDOT;
+  return DYD_ISA_NEON; /* Advanced SIMD is mandatory on AArch64 */
+}
+#elif defined(__aarch64__) && defined(__APPLE__)
+static int sysctl_flag(const char *name) {
+  int value = 0;
+  size_t size = sizeof value;
+  return sysctlbyname(name, &value, &size, NULL, 0) == 0 && value != 0;
+}
+
+static dyd_isa detect(void) {
+  const int dot = sysctl_flag("hw.optional.arm.FEAT_DotProd");
+  if (dot && sysctl_flag("hw.optional.arm.FEAT_I8MM")) return DYD_ISA_I8MM;
+  return dot ? DYD_ISA_NEONDOT : DYD_ISA_NEON;
+}
+#elif defined(__aarch64__)
+static dyd_isa detect(void) { return DYD_ISA_NEON; }
+#else
+static dyd_isa detect(void) { return DYD_ISA_SCALAR; }
+#endif
+
+/* Both values are computed idempotently, so a race only repeats the work. */
+static _Atomic int detected_cache = -1;
+static _Atomic int active_cache = -1;
+
+dyd_isa dyd_detected_isa(void) {
+  int v = atomic_load_explicit(&detected_cache, memory_order_acquire);
+  if (v < 0) {
+    v = (int)detect();
+    atomic_store_explicit(&detected_cache, v, memory_order_release);
+  }
+  return (dyd_isa)v;
+}
+
+dyd_isa dyd_isa_supported(dyd_isa isa) {
+  const dyd_isa detected = dyd_detected_isa();
+  const int level = dyd_isa_level(isa);
+  if (level < 0 || level > dyd_isa_level(detected)) return detected;
+  return isa;
+}
+
+dyd_isa dyd_active_isa(void) {
+  int v = atomic_load_explicit(&active_cache, memory_order_acquire);
+  if (v < 0) {
+    dyd_isa isa = dyd_detected_isa();
+    const char *env = getenv("DYADIC_ISA");
+    if (env != NULL && *env != '\0') {
+      for (int i = 0; i < (int)(sizeof isa_names / sizeof isa_names[0]); i++) {
+        if (same_name(env, isa_names[i])) {
+          isa = dyd_isa_supported((dyd_isa)i);
+          break;
+        }
+      }
+    }
+    v = (int)isa;
+    atomic_store_explicit(&active_cache, v, memory_order_release);
+  }
+  return (dyd_isa)v;
+}
+
+void dyd_set_error(char *err, size_t err_len, const char *fmt, ...) {
+  if (err == NULL || err_len == 0) return;
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(err, err_len, fmt, ap);
+  va_end(ap);
+}

@@ -1,0 +1,55 @@
+/*
+ * Portable depthwise kernel: any tap count, weights as int8 [taps][CB] per
+ * block. Activations keep their own signedness (no domain flip is needed when
+ * products are formed in int32).
+ */
+#include "../common.h"
+
+#define CB 8
+
+static void pack_scalar(const int8_t *w, size_t channels, size_t cb, size_t taps,
+                        size_t taps_padded, void *out) {
+  int8_t *dst = out;
+  (void)taps_padded;
+  for (size_t t = 0; t < taps; t++)
+    for (size_t c = 0; c < channels; c++) dst[t * cb + c] = w[c * taps + t];
+}
+
+static inline void dw_scalar(size_t pixels, size_t channels, size_t taps,
+                             const uint8_t *const *ind, const void *w, uint8_t *out,
+                             size_t out_stride, const dyd_out_params *p, int is_signed) {
+  const size_t block_bytes = dyd_dw_block_bytes(CB, taps, 1);
+  for (size_t px = 0; px < pixels; px++, ind += taps, out += out_stride) {
+    const uint8_t *blk = w;
+    for (size_t c0 = 0; c0 < channels; c0 += CB, blk += block_bytes) {
+      const int32_t *bias = (const int32_t *)blk, *mult = bias + CB, *shift = mult + CB;
+      const int8_t *wt = (const int8_t *)(shift + CB);
+      const size_t cn = DYD_MIN((size_t)CB, channels - c0);
+      for (size_t c = 0; c < cn; c++) {
+        uint32_t acc = (uint32_t)bias[c];
+        for (size_t t = 0; t < taps; t++) {
+          const uint8_t raw = ind[t][c0 + c];
+          const int32_t x = is_signed ? (int32_t)(int8_t)raw : (int32_t)raw;
+          acc += (uint32_t)(x * (int32_t)wt[t * CB + c]);
+        }
+        out[c0 + c] = (uint8_t)dyd_out_scalar((int32_t)acc, mult[c], shift[c], p);
+      }
+    }
+  }
+}
+
+static void dw_scalar_u8(size_t pixels, size_t channels, size_t taps, const uint8_t *const *ind,
+                         const void *w, uint8_t *out, size_t out_stride, const dyd_out_params *p) {
+  dw_scalar(pixels, channels, taps, ind, w, out, out_stride, p, 0);
+}
+
+static void dw_scalar_s8(size_t pixels, size_t channels, size_t taps, const uint8_t *const *ind,
+                         const void *w, uint8_t *out, size_t out_stride, const dyd_out_params *p) {
+  dw_scalar(pixels, channels, taps, ind, w, out, out_stride, p, 1);
+}
+
+const dyd_dw_bundle dyd_dw_bundle_scalar = {
+    .isa = DYD_ISA_SCALAR, .taps = 0, .cb = CB, .tap_round = 1, .tile = "upc8",
+    .pack = pack_scalar,
+    .ukernel = {{dw_scalar_u8, dw_scalar_s8}, {dw_scalar_u8, dw_scalar_s8}},
+    .weight_bytes_per_tap_channel = 1, .isa_suffix = "scalar"};

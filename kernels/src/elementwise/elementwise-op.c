@@ -1,0 +1,69 @@
+/*
+ * Entry points of the element-wise kernels (add, mul, table lookup). They have
+ * no create step, so the bundle is looked up per call (a table scan over a
+ * handful of entries). Mixed signedness between a, b and y is rare and served by
+ * the reference loops.
+ */
+#include "../common.h"
+
+const dyd_misc_bundle *dyd_misc_bundle_for(dyd_isa isa) {
+  const int level = dyd_isa_level(dyd_isa_supported(isa));
+  for (size_t i = 0; i < dyd_misc_bundle_count; i++) {
+    const int l = dyd_isa_level(dyd_misc_bundles[i]->isa);
+    if (l >= 0 && l <= level) return dyd_misc_bundles[i];
+  }
+  return dyd_misc_bundles[dyd_misc_bundle_count - 1];
+}
+
+static bool uniform_sign(const dyd_binary_params *p) {
+  return p->a_signed == p->b_signed && p->b_signed == p->y_signed;
+}
+
+void dyd_qadd_run_for_isa(dyd_isa isa, const dyd_binary_params *p, const void *a, size_t a_inc,
+                          const void *b, size_t b_inc, void *y, size_t n) {
+  if (!uniform_sign(p)) {
+    dyd_ref_qadd(p, a, a_inc, b, b_inc, y, n);
+    return;
+  }
+  const dyd_binary_fn f = dyd_misc_bundle_for(isa)->add[p->kind == DYD_REQUANT_FP32][p->y_signed != 0];
+  f(p, a, a_inc, b, b_inc, y, n);
+}
+
+void dyd_qmul_run_for_isa(dyd_isa isa, const dyd_binary_params *p, const void *a, size_t a_inc,
+                          const void *b, size_t b_inc, void *y, size_t n) {
+  if (!uniform_sign(p)) {
+    dyd_ref_qmul(p, a, a_inc, b, b_inc, y, n);
+    return;
+  }
+  const dyd_binary_fn f = dyd_misc_bundle_for(isa)->mul[p->kind == DYD_REQUANT_FP32][p->y_signed != 0];
+  f(p, a, a_inc, b, b_inc, y, n);
+}
+
+void dyd_lut_run_for_isa(dyd_isa isa, const uint8_t table[256], const uint8_t *x, uint8_t *y,
+                         size_t n) {
+  dyd_misc_bundle_for(isa)->lut(table, x, y, n);
+}
+
+void dyd_qadd_run(const dyd_binary_params *p, const void *a, size_t a_inc, const void *b,
+                  size_t b_inc, void *y, size_t n) {
+  dyd_qadd_run_for_isa(dyd_active_isa(), p, a, a_inc, b, b_inc, y, n);
+}
+
+void dyd_qmul_run(const dyd_binary_params *p, const void *a, size_t a_inc, const void *b,
+                  size_t b_inc, void *y, size_t n) {
+  dyd_qmul_run_for_isa(dyd_active_isa(), p, a, a_inc, b, b_inc, y, n);
+}
+
+void dyd_lut_run(const uint8_t table[256], const uint8_t *x, uint8_t *y, size_t n) {
+  dyd_lut_run_for_isa(dyd_active_isa(), table, x, y, n);
+}
+
+const char *dyd_qadd_kernel_name(dyd_requant_kind kind, int is_signed) {
+  return dyd_misc_bundle_for(dyd_active_isa())->add_name[kind == DYD_REQUANT_FP32][is_signed != 0];
+}
+
+const char *dyd_qmul_kernel_name(dyd_requant_kind kind, int is_signed) {
+  return dyd_misc_bundle_for(dyd_active_isa())->mul_name[kind == DYD_REQUANT_FP32][is_signed != 0];
+}
+
+const char *dyd_lut_kernel_name(void) { return dyd_misc_bundle_for(dyd_active_isa())->lut_name; }

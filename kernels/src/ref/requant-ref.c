@@ -1,0 +1,39 @@
+/*
+ * The two requantizations of the numerics contract, one accumulator at a time.
+ * Every SIMD kernel reproduces these bit for bit, so they favour obvious
+ * correctness: the dyadic product is formed in 128 bits, which makes any int64
+ * accumulator and any shift in [1, 62] exact without reasoning about overflow.
+ */
+#include "dyadic_kernels.h"
+#include "../common.h"
+
+#include <math.h>
+
+#ifdef __clang__
+#pragma STDC FP_CONTRACT OFF
+#endif
+
+int32_t dyd_requantize_dyadic(int64_t acc, int32_t multiplier, int32_t shift,
+                              int32_t zero_point, int32_t qmin, int32_t qmax) {
+  __int128 product = (__int128)acc * multiplier;
+  /* One rounding, ties toward +infinity: add half an output step, then floor. */
+  __int128 rounded = (product + ((__int128)1 << (shift - 1))) >> shift;
+  __int128 y = rounded + zero_point;
+  if (y < qmin) return qmin;
+  if (y > qmax) return qmax;
+  return (int32_t)y;
+}
+
+int32_t dyd_requantize_fp32(int32_t acc, float scale, int32_t zero_point,
+                            int32_t qmin, int32_t qmax) {
+  float product = (float)acc * scale;
+  DYD_FP_BARRIER(product); /* a plain float32 multiply, whatever the compiler fuses */
+  float rounded = nearbyintf(product); /* default rounding mode: half to even */
+  /* Clamp before converting: the bounds are integers, so clamping the rounded
+   * value in float is exact and avoids out-of-range float-to-int conversion. */
+  float lo = (float)((int64_t)qmin - zero_point);
+  float hi = (float)((int64_t)qmax - zero_point);
+  if (rounded < lo) return qmin;
+  if (rounded > hi) return qmax;
+  return (int32_t)rounded + zero_point;
+}

@@ -1,0 +1,975 @@
+/*
+ * Kernel test driver: every kernel variant available on this machine against
+ * the scalar oracle, bit for bit, and the oracle itself against independent
+ * formulas. Plain C, no framework; one line per failure, then "N passed, N failed".
+ *
+ *   kernel_tests [-v] [seed]
+ *
+ * Build: tools/kernel_tests.sh (native), tools/arm_kernel_tests.sh (qemu-aarch64).
+ * SwiftPM compiles every C file under kernels/, so the driver is empty there.
+ */
+#if !defined(SWIFT_PACKAGE)
+
+#include "dyadic_kernels.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+/* ---- bookkeeping ------------------------------------------------------------------------ */
+
+static unsigned long passed, failed;
+static int verbose;
+
+static void check(bool ok, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void check(bool ok, const char *fmt, ...) {
+  if (ok) {
+    passed++;
+    return;
+  }
+  failed++;
+  va_list ap;
+  va_start(ap, fmt);
+  printf("FAIL ");
+  vprintf(fmt, ap);
+  printf("\n");
+  va_end(ap);
+}
+
+/* splitmix64: reproducible across platforms */
+static uint64_t rng_state;
+static uint64_t rnd64(void) {
+  uint64_t z = (rng_state += 0x9E3779B97F4A7C15ull);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+static uint32_t rnd(uint32_t n) { return n ? (uint32_t)(rnd64() % n) : 0; }
+static int32_t rnd_range(int32_t lo, int32_t hi) { return lo + (int32_t)rnd((uint32_t)(hi - lo + 1)); }
+static void fill_random(void *p, size_t n) {
+  for (size_t i = 0; i < n; i++) ((uint8_t *)p)[i] = (uint8_t)rnd64();
+}
+
+/* Buffers whose last byte is followed by an inaccessible page, so that any read
+ * past the end faults instead of passing silently. */
+typedef struct {
+  void *base;
+  size_t map_len;
+  uint8_t *p;
+} guarded;
+
+static guarded galloc(size_t n) {
+  const size_t page = (size_t)sysconf(_SC_PAGESIZE);
+  guarded g;
+  g.map_len = (n + page - 1) / page * page + page;
+  g.base = mmap(NULL, g.map_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (g.base == MAP_FAILED) {
+    perror("mmap");
+    exit(2);
+  }
+  mprotect((uint8_t *)g.base + g.map_len - page, page, PROT_NONE);
+  g.p = (uint8_t *)g.base + g.map_len - page - n;
+  return g;
+}
+static void gfree(guarded g) { munmap(g.base, g.map_len); }
+
+static const dyd_isa all_isas[] = {DYD_ISA_SCALAR,     DYD_ISA_AVX2, DYD_ISA_AVX512VNNI,
+                                   DYD_ISA_NEON,       DYD_ISA_NEONDOT, DYD_ISA_I8MM};
+static bool isa_available(dyd_isa isa) { return dyd_isa_supported(isa) == isa; }
+
+/* ---- requantization oracle against independent formulas ------------------------------- */
+
+/* floor((p + 2^(s-1)) / 2^s) by division, for products that fit int64 */
+static int64_t round_shift_div(int64_t p, int s) {
+  const int64_t d = (int64_t)1 << s;
+  const int64_t r = p + d / 2;
+  int64_t q = r / d;
+  if ((r % d) != 0 && r < 0) q--;
+  return q;
+}
+
+static void test_requant_oracle(void) {
+  /* hand-checked values: ties go toward +infinity */
+  static const struct { int64_t acc; int32_t m, s, z, lo, hi, want; } cases[] = {
+      {1, 1 << 30, 31, 0, -128, 127, 1},    /* 0.5 -> 1 */
+      {-1, 1 << 30, 31, 0, -128, 127, 0},   /* -0.5 -> 0 */
+      {-3, 1 << 30, 31, 0, -128, 127, -1},  /* -1.5 -> -1 */
+      {3, 1 << 30, 31, 0, -128, 127, 2},    /* 1.5 -> 2 */
+      {5, 0, 1, 17, 0, 255, 17},            /* zero scale -> z */
+      {1000000, 0x7fffffff, 1, 0, 0, 255, 255},
+      {-1000000, 0x7fffffff, 1, 0, 0, 255, 0},
+      {INT32_MAX, 0x7fffffff, 62, 0, -128, 127, 1}, /* 0.99999... -> 1 */
+      {INT32_MIN, 0x7fffffff, 62, 0, -128, 127, -1}, /* -2^62 + 2^31 ... / 2^62 -> -1 */
+      {INT32_MAX, 0x7fffffff, 31, 5, -1000000, 1000000, 1000000},
+      {3, 1 << 20, 1, -10, -1000000, 1000000, 1000000},
+      {3, 1 << 18, 1, -10, -1000000, 1000000, 3 * (1 << 17) - 10},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    const int32_t got = dyd_requantize_dyadic(cases[i].acc, cases[i].m, cases[i].s, cases[i].z,
+                                              cases[i].lo, cases[i].hi);
+    check(got == cases[i].want, "requant dyadic case %zu: got %d want %d", i, got, cases[i].want);
+  }
+  /* random: against division-based rounding and a double formula where exact */
+  unsigned long bad = 0;
+  for (int i = 0; i < 200000; i++) {
+    const int64_t acc = (int32_t)rnd64() >> rnd(31);
+    const int32_t m = (int32_t)(rnd64() & 0x7fffffff) >> rnd(31);
+    const int s = 1 + (int)rnd(62);
+    const int32_t z = rnd_range(-128, 255);
+    const int32_t got = dyd_requantize_dyadic(acc, m, s, z, -100000, 100000);
+    const int64_t q = round_shift_div(acc * m, s) + z;
+    const int32_t want = q < -100000 ? -100000 : q > 100000 ? 100000 : (int32_t)q;
+    if (got != want) bad++;
+    if (llabs(acc * m) < (1ll << 52)) {
+      const double f = floor((double)(acc * m) / ldexp(1.0, s) + 0.5) + z;
+      const int32_t want2 = f < -100000 ? -100000 : f > 100000 ? 100000 : (int32_t)f;
+      if (got != want2) bad++;
+    }
+  }
+  check(bad == 0, "requant dyadic random: %lu mismatches", bad);
+  /* fp32: ties to even, and the float product (exact in double) rounded once */
+  static const struct { int32_t acc; float scale; int32_t z, want; } fcases[] = {
+      {5, 0.5f, 0, 2}, {7, 0.5f, 0, 4}, {-5, 0.5f, 0, -2}, {-7, 0.5f, 0, -4},
+      {1, 0.5f, 10, 10}, {3, 0.5f, 10, 12}, {1000, 1.0f, 0, 127}, {-1000, 1.0f, 0, -128},
+      {INT32_MAX, 1.0f, 0, 127}, {INT32_MIN, 1.0f, 3, -128}, {123, 0.0f, -7, -7},
+  };
+  for (size_t i = 0; i < sizeof fcases / sizeof fcases[0]; i++) {
+    const int32_t got = dyd_requantize_fp32(fcases[i].acc, fcases[i].scale, fcases[i].z, -128, 127);
+    check(got == fcases[i].want, "requant fp32 case %zu: got %d want %d", i, got, fcases[i].want);
+  }
+  bad = 0;
+  for (int i = 0; i < 200000; i++) {
+    const int32_t acc = (int32_t)rnd64() >> rnd(31);
+    const float scale = ldexpf((float)(rnd64() & 0xffffff) / 16777216.0f, -(int)rnd(30));
+    const float prod = (float)((double)(float)acc * (double)scale); /* exact, then one rounding */
+    const double r = nearbyint((double)prod) + 3;
+    const int32_t want = r < -128 ? -128 : r > 127 ? 127 : (int32_t)r;
+    if (dyd_requantize_fp32(acc, scale, 3, -128, 127) != want) bad++;
+  }
+  check(bad == 0, "requant fp32 random: %lu mismatches", bad);
+}
+
+/* ---- conv test cases ---------------------------------------------------------------------- */
+
+typedef struct {
+  uint32_t batch, in_h, in_w, in_c, out_c, kh, kw, sh, sw, dh, dw, pt, pl, pb, pr, groups;
+  uint32_t in_extra, out_extra;   /* pixel stride padding */
+  int in_signed, out_signed;
+  dyd_requant_kind kind;
+  int per_channel;
+  int zx_mode;                    /* 0 random, 1 type min, 2 type max */
+  int mult_mode;                  /* 0 realistic, 1 zero, 2 2^30, 3 2^31-1 */
+  int shift_mode;                 /* 0 realistic, 1 s=1, 2 s=31, 3 s=62 */
+  int narrow;                     /* fused relu-like clamp */
+  int zero_channel;               /* one all-zero weight channel */
+} conv_case;
+
+typedef struct {
+  dyd_conv_desc d;
+  int8_t *w;
+  int32_t *bias, *mult, *shift;
+  float *scale;
+  size_t in_bytes, out_bytes;
+} conv_setup;
+
+static uint32_t out_dim(uint32_t in, uint32_t k, uint32_t s, uint32_t d, uint32_t p0, uint32_t p1) {
+  const int64_t span = (int64_t)(k - 1) * d + 1, total = (int64_t)in + p0 + p1;
+  return total < span ? 0 : (uint32_t)((total - span) / s + 1);
+}
+
+/* Requantization parameters that keep outputs spread over the range for
+ * accumulators of magnitude about `typical` (unless an edge mode is asked). */
+static void pick_requant(int mult_mode, int shift_mode, double typical, int32_t *m, int32_t *s,
+                         float *scale) {
+  const double target = 100.0 / (typical > 1 ? typical : 1) * ldexp(1.0, (int)rnd(5) - 2);
+  int e;
+  const double frac = frexp(target, &e); /* target = frac * 2^e, frac in [0.5, 1) */
+  int32_t mm = (int32_t)(frac * 2147483648.0);
+  if (mm < 0 || mm >= 0x7fffffff) mm = 0x7fffffff;
+  int32_t ss = 31 - e;
+  if (ss < 1) ss = 1;
+  if (ss > 62) ss = 62;
+  if (mult_mode == 1) mm = 0;
+  if (mult_mode == 2) mm = 1 << 30;
+  if (mult_mode == 3) mm = 0x7fffffff;
+  if (shift_mode == 1) ss = 1;
+  if (shift_mode == 2) ss = 31;
+  if (shift_mode == 3) ss = 62;
+  *m = mm;
+  *s = ss;
+  *scale = (float)(target * (0.75 + 0.5 * (double)rnd(1000) / 1000.0));
+  if (mult_mode == 1) *scale = 0.0f;
+  if (mult_mode == 3) *scale = 1.0f;
+}
+
+static bool make_conv(const conv_case *c, conv_setup *s) {
+  memset(s, 0, sizeof *s);
+  dyd_conv_geometry *g = &s->d.geometry;
+  g->batch = c->batch;
+  g->in_h = c->in_h;
+  g->in_w = c->in_w;
+  g->in_c = c->in_c;
+  g->out_c = c->out_c;
+  g->kernel_h = c->kh;
+  g->kernel_w = c->kw;
+  g->stride_h = c->sh;
+  g->stride_w = c->sw;
+  g->dilation_h = c->dh;
+  g->dilation_w = c->dw;
+  g->pad_top = c->pt;
+  g->pad_left = c->pl;
+  g->groups = c->groups;
+  g->out_h = out_dim(c->in_h, c->kh, c->sh, c->dh, c->pt, c->pb);
+  g->out_w = out_dim(c->in_w, c->kw, c->sw, c->dw, c->pl, c->pr);
+  if (!g->out_h || !g->out_w) return false;
+  g->in_pixel_stride = c->in_c + c->in_extra;
+  g->out_pixel_stride = c->out_c + c->out_extra;
+  s->d.input_signed = c->in_signed;
+  s->d.output_signed = c->out_signed;
+  const int32_t tmin = c->in_signed ? -128 : 0, tmax = c->in_signed ? 127 : 255;
+  s->d.input_zero_point = c->zx_mode == 1 ? tmin : c->zx_mode == 2 ? tmax : rnd_range(tmin, tmax);
+  const size_t icpg = c->in_c / c->groups, k = (size_t)c->kh * c->kw * icpg;
+  s->w = malloc(c->out_c * k);
+  s->bias = malloc(c->out_c * sizeof *s->bias);
+  s->mult = malloc(c->out_c * sizeof *s->mult);
+  s->shift = malloc(c->out_c * sizeof *s->shift);
+  s->scale = malloc(c->out_c * sizeof *s->scale);
+  fill_random(s->w, c->out_c * k);
+  if (c->zero_channel) memset(s->w + (c->out_c / 2) * k, 0, k);
+  if (rnd(4) == 0) /* weights at the edges */
+    for (size_t i = 0; i < c->out_c * k; i++) s->w[i] = rnd(2) ? -128 : 127;
+  const int64_t max_bias = INT32_MAX - (int64_t)k * 255 * 128;
+  const double typical = 128.0 * 70.0 * sqrt((double)k);
+  for (size_t i = 0; i < c->out_c; i++) {
+    int64_t b = (int64_t)(int32_t)rnd64() % (int64_t)(typical * 2 + 1);
+    if (rnd(16) == 0) b = rnd(2) ? max_bias : -max_bias;
+    s->bias[i] = (int32_t)b;
+    pick_requant(c->mult_mode, c->shift_mode, typical, &s->mult[i], &s->shift[i], &s->scale[i]);
+  }
+  dyd_requant *rq = &s->d.requant;
+  rq->kind = c->kind;
+  rq->per_channel = c->per_channel;
+  rq->multiplier = s->mult;
+  rq->shift = s->shift;
+  rq->scale = s->scale;
+  const int32_t omin = c->out_signed ? -128 : 0, omax = c->out_signed ? 127 : 255;
+  rq->zero_point = c->zx_mode == 1 ? omin : c->zx_mode == 2 ? omax : rnd_range(omin, omax);
+  rq->qmin = omin;
+  rq->qmax = omax;
+  if (c->narrow) { /* ReLU6-like: [z, z + a few steps] inside the type */
+    rq->qmin = rq->zero_point;
+    rq->qmax = rq->zero_point + rnd_range(0, 60);
+    if (rq->qmax > omax) rq->qmax = omax;
+  }
+  s->d.weights = s->w;
+  s->d.bias = rnd(8) == 0 ? NULL : s->bias;
+  s->in_bytes = (size_t)g->batch * g->in_h * g->in_w * g->in_pixel_stride;
+  s->out_bytes = (size_t)g->batch * g->out_h * g->out_w * g->out_pixel_stride;
+  return true;
+}
+
+static void free_conv(conv_setup *s) {
+  free(s->w);
+  free(s->bias);
+  free(s->mult);
+  free(s->shift);
+  free(s->scale);
+}
+
+static void describe_conv(const conv_case *c, char *buf, size_t len) {
+  snprintf(buf, len,
+           "n%u %ux%ux%u->%u k%ux%u s%u,%u d%u,%u p%u,%u,%u,%u g%u x+%u y+%u %s->%s %s%s zx%d m%d "
+           "s%d%s%s",
+           c->batch, c->in_h, c->in_w, c->in_c, c->out_c, c->kh, c->kw, c->sh, c->sw, c->dh, c->dw,
+           c->pt, c->pl, c->pb, c->pr, c->groups, c->in_extra, c->out_extra,
+           c->in_signed ? "s8" : "u8", c->out_signed ? "s8" : "u8",
+           c->kind == DYD_REQUANT_DYADIC ? "dyadic" : "fp32", c->per_channel ? "/pc" : "/pt",
+           c->zx_mode, c->mult_mode, c->shift_mode, c->narrow ? " narrow" : "",
+           c->zero_channel ? " zero-ch" : "");
+}
+
+/* Runs `op` over its tiles in random chunks and a random order. */
+static void run_conv_tiles(const dyd_conv_op *op, const void *in, void *out) {
+  const size_t tiles = dyd_conv_tile_count(op), ws_size = dyd_conv_workspace_size(op);
+  guarded ws = galloc(ws_size ? ws_size : 1);
+  size_t starts[64], counts[64], chunks = 0, t = 0;
+  while (t < tiles) {
+    size_t n = 1 + rnd(tiles < 4 ? 1 : (uint32_t)(tiles / 3));
+    if (chunks == 63) n = tiles - t;
+    if (n > tiles - t) n = tiles - t;
+    starts[chunks] = t;
+    counts[chunks++] = n;
+    t += n;
+  }
+  for (size_t i = chunks; i > 1; i--) { /* shuffle */
+    const size_t j = rnd((uint32_t)i);
+    size_t a = starts[i - 1], b = counts[i - 1];
+    starts[i - 1] = starts[j];
+    counts[i - 1] = counts[j];
+    starts[j] = a;
+    counts[j] = b;
+  }
+  for (size_t i = 0; i < chunks; i++) dyd_conv_run(op, in, out, starts[i], counts[i], ws_size ? ws.p : NULL);
+  gfree(ws);
+}
+
+static void test_conv_case(const conv_case *c) {
+  conv_setup s;
+  char desc[256];
+  describe_conv(c, desc, sizeof desc);
+  if (!make_conv(c, &s)) {
+    free_conv(&s);
+    return;
+  }
+  guarded in = galloc(s.in_bytes), want = galloc(s.out_bytes), got = galloc(s.out_bytes);
+  fill_random(in.p, s.in_bytes);
+  memset(want.p, 0xA5, s.out_bytes); /* canary between pixels must survive */
+  dyd_ref_conv(&s.d, in.p, want.p);
+  for (size_t i = 0; i < sizeof all_isas / sizeof all_isas[0]; i++) {
+    if (!isa_available(all_isas[i])) continue;
+    char err[256] = "";
+    dyd_conv_op *op = dyd_conv_create_for_isa(&s.d, all_isas[i], err, sizeof err);
+    if (op == NULL) {
+      check(false, "conv %s [%s]: create failed: %s", desc, dyd_isa_name(all_isas[i]), err);
+      continue;
+    }
+    memset(got.p, 0xA5, s.out_bytes);
+    run_conv_tiles(op, in.p, got.p);
+    size_t first = 0, bad = 0;
+    for (size_t j = 0; j < s.out_bytes; j++)
+      if (got.p[j] != want.p[j] && bad++ == 0) first = j;
+    check(bad == 0, "conv %s [%s] %s: %zu bytes differ, first at %zu (got %d want %d)", desc,
+          dyd_isa_name(all_isas[i]), dyd_conv_kernel_name(op), bad, first,
+          bad ? got.p[first] : 0, bad ? want.p[first] : 0);
+    if (verbose) printf("ok conv %s [%s] %s\n", desc, dyd_isa_name(all_isas[i]), dyd_conv_kernel_name(op));
+    dyd_conv_destroy(op);
+  }
+  gfree(in);
+  gfree(want);
+  gfree(got);
+  free_conv(&s);
+}
+
+static conv_case base_case(void) {
+  conv_case c;
+  memset(&c, 0, sizeof c);
+  c.batch = 1;
+  c.in_h = c.in_w = 1;
+  c.in_c = c.out_c = 1;
+  c.kh = c.kw = c.sh = c.sw = c.dh = c.dw = 1;
+  c.groups = 1;
+  return c;
+}
+
+/* Random variations that do not change the shape. */
+static void randomize_numerics(conv_case *c) {
+  c->in_signed = (int)rnd(2);
+  c->out_signed = (int)rnd(2);
+  c->kind = rnd(3) == 0 ? DYD_REQUANT_FP32 : DYD_REQUANT_DYADIC;
+  c->per_channel = (int)rnd(4) != 0;
+  c->zx_mode = rnd(4) == 0 ? 1 + (int)rnd(2) : 0;
+  c->mult_mode = rnd(8) == 0 ? 1 + (int)rnd(3) : 0;
+  c->shift_mode = rnd(8) == 0 ? 1 + (int)rnd(3) : 0;
+  c->narrow = rnd(5) == 0;
+  c->zero_channel = rnd(6) == 0;
+  c->in_extra = rnd(4) == 0 ? rnd(9) : 0;
+  c->out_extra = rnd(4) == 0 ? rnd(9) : 0;
+}
+
+static void test_conv_gemm_shapes(void) {
+  /* 1x1 convolution = GEMM: M (pixels), N (out_c), K (in_c) around every tile size */
+  static const uint32_t ms[] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 12, 13, 15, 16, 17, 31, 33, 64, 100};
+  static const uint32_t ns[] = {1, 2, 3, 4, 5, 7, 8, 9, 15, 16, 17, 31, 32, 33, 47, 48, 49, 63, 64, 65, 96, 129};
+  static const uint32_t ks[] = {1, 2, 3, 4, 5, 7, 8, 9, 15, 16, 17, 31, 32, 33, 63, 64, 65, 127, 128, 129, 255, 256, 300};
+  size_t ki = 0;
+  for (size_t mi = 0; mi < sizeof ms / sizeof ms[0]; mi++)
+    for (size_t ni = 0; ni < sizeof ns / sizeof ns[0]; ni++) {
+      conv_case c = base_case();
+      c.in_h = 1;
+      c.in_w = ms[mi];
+      if (ms[mi] % 4 == 0 && rnd(2)) { /* sometimes as several rows / images */
+        c.in_h = 2;
+        c.in_w = ms[mi] / 2;
+        if (rnd(2)) { c.batch = 2; c.in_h = 1; }
+      }
+      c.out_c = ns[ni];
+      c.in_c = ks[ki++ % (sizeof ks / sizeof ks[0])];
+      randomize_numerics(&c);
+      test_conv_case(&c);
+    }
+  /* every requantization edge on one mid-size GEMM */
+  for (int mode = 0; mode < 4; mode++)
+    for (int sm = 0; sm < 4; sm++)
+      for (int kind = 0; kind < 2; kind++) {
+        conv_case c = base_case();
+        c.in_w = 19;
+        c.in_c = 37;
+        c.out_c = 35;
+        randomize_numerics(&c);
+        c.mult_mode = mode;
+        c.shift_mode = sm;
+        c.kind = (dyd_requant_kind)kind;
+        test_conv_case(&c);
+      }
+  /* zero points at the type limits, both signednesses, narrowed clamps */
+  for (int zm = 0; zm < 3; zm++)
+    for (int sg = 0; sg < 4; sg++)
+      for (int narrow = 0; narrow < 2; narrow++) {
+        conv_case c = base_case();
+        c.in_w = 13;
+        c.in_c = 21;
+        c.out_c = 18;
+        randomize_numerics(&c);
+        c.zx_mode = zm;
+        c.in_signed = sg & 1;
+        c.out_signed = sg >> 1;
+        c.narrow = narrow;
+        test_conv_case(&c);
+      }
+}
+
+static void test_conv_general_shapes(void) {
+  static const uint32_t chans[] = {1, 3, 7, 15, 17, 33};
+  static const uint32_t kernels[][2] = {{3, 3}, {5, 5}, {1, 1}, {2, 2}, {1, 3}, {3, 1}, {7, 1}, {1, 7}};
+  for (size_t ki = 0; ki < sizeof kernels / sizeof kernels[0]; ki++)
+    for (uint32_t st = 1; st <= 3; st++)
+      for (size_t ci = 0; ci < sizeof chans / sizeof chans[0]; ci++) {
+        conv_case c = base_case();
+        c.kh = kernels[ki][0];
+        c.kw = kernels[ki][1];
+        c.sh = st;
+        c.sw = rnd(3) == 0 ? 1 + rnd(3) : st;
+        c.dh = rnd(4) == 0 ? 2 : 1;
+        c.dw = rnd(4) == 0 ? 2 : 1;
+        c.in_h = 1 + rnd(9) + (c.kh - 1) * c.dh;
+        c.in_w = 1 + rnd(11) + (c.kw - 1) * c.dw;
+        c.pt = rnd(c.kh);
+        c.pb = rnd(c.kh);
+        c.pl = rnd(c.kw);
+        c.pr = rnd(c.kw);
+        c.in_c = chans[ci];
+        c.out_c = chans[(ci + ki + st) % (sizeof chans / sizeof chans[0])];
+        if (rnd(3) == 0) c.batch = 2;
+        randomize_numerics(&c);
+        test_conv_case(&c);
+      }
+  /* grouped convolution */
+  static const uint32_t groups[] = {2, 3, 4, 8};
+  for (size_t gi = 0; gi < sizeof groups / sizeof groups[0]; gi++)
+    for (int rep = 0; rep < 6; rep++) {
+      conv_case c = base_case();
+      c.groups = groups[gi];
+      c.in_c = groups[gi] * (1 + rnd(9));
+      c.out_c = groups[gi] * (1 + rnd(20));
+      c.kh = c.kw = rep % 2 ? 3 : 1;
+      c.sh = c.sw = 1 + rnd(2);
+      c.in_h = 3 + rnd(6);
+      c.in_w = 3 + rnd(6);
+      c.pt = c.pb = c.pl = c.pr = c.kh / 2;
+      if (rep == 4) c.pb = 0; /* asymmetric */
+      randomize_numerics(&c);
+      test_conv_case(&c);
+    }
+}
+
+static void test_conv_depthwise_shapes(void) {
+  static const uint32_t chans[] = {1, 3, 7, 15, 16, 17, 31, 32, 33, 64, 65, 100};
+  static const uint32_t kernels[][2] = {{3, 3}, {5, 5}, {3, 3}, {5, 5}, {2, 2}, {3, 1}, {7, 7}, {1, 1}};
+  for (size_t ki = 0; ki < sizeof kernels / sizeof kernels[0]; ki++)
+    for (uint32_t st = 1; st <= 2; st++)
+      for (size_t ci = 0; ci < sizeof chans / sizeof chans[0]; ci++) {
+        conv_case c = base_case();
+        c.kh = kernels[ki][0];
+        c.kw = kernels[ki][1];
+        c.sh = c.sw = st;
+        if (ki == 2 || ki == 3) c.dh = c.dw = 2;
+        c.in_h = c.kh + rnd(8);
+        c.in_w = c.kw + rnd(12);
+        c.pt = c.pb = c.kh / 2;
+        c.pl = c.pr = c.kw / 2;
+        if (rnd(3) == 0) { c.pt = rnd(c.kh); c.pr = rnd(c.kw); } /* asymmetric */
+        c.in_c = c.out_c = c.groups = chans[ci];
+        if (rnd(4) == 0) c.batch = 2;
+        randomize_numerics(&c);
+        test_conv_case(&c);
+      }
+  /* channel multiplier 2 (served by the general path) */
+  for (int rep = 0; rep < 6; rep++) {
+    conv_case c = base_case();
+    c.in_c = c.groups = 1 + rnd(20);
+    c.out_c = 2 * c.in_c;
+    c.kh = c.kw = 3;
+    c.sh = c.sw = 1 + rnd(2);
+    c.in_h = c.in_w = 4 + rnd(5);
+    c.pt = c.pb = c.pl = c.pr = 1;
+    randomize_numerics(&c);
+    test_conv_case(&c);
+  }
+}
+
+static void test_conv_random(int count) {
+  for (int i = 0; i < count; i++) {
+    conv_case c = base_case();
+    const int kind = (int)rnd(3); /* 0 gemm, 1 general, 2 depthwise */
+    c.kh = kind == 0 ? 1 : 1 + rnd(5);
+    c.kw = kind == 0 ? 1 : 1 + rnd(5);
+    if (kind) {
+      c.sh = 1 + rnd(3);
+      c.sw = 1 + rnd(3);
+      c.dh = 1 + rnd(2);
+      c.dw = 1 + rnd(2);
+      c.pt = rnd(c.kh);
+      c.pb = rnd(c.kh);
+      c.pl = rnd(c.kw);
+      c.pr = rnd(c.kw);
+    }
+    c.in_h = 1 + rnd(7) + (c.kh - 1) * c.dh;
+    c.in_w = 1 + rnd(9) + (c.kw - 1) * c.dw;
+    c.batch = 1 + rnd(2);
+    if (kind == 2) {
+      c.in_c = c.out_c = c.groups = 1 + rnd(70);
+    } else {
+      c.groups = rnd(4) == 0 ? 1 + rnd(3) : 1;
+      c.in_c = c.groups * (1 + rnd(kind == 0 ? 140 : 40));
+      c.out_c = c.groups * (1 + rnd(70));
+    }
+    randomize_numerics(&c);
+    test_conv_case(&c);
+  }
+}
+
+/* ---- the oracle conv against a second, independent formulation ------------------------- */
+
+/* Pads the input into a dense array first, accumulates in double in a different
+ * loop order, and requantizes with double arithmetic (parameters chosen so that
+ * every step is exact). */
+static void test_conv_oracle(void) {
+  for (int rep = 0; rep < 40; rep++) {
+    conv_case c = base_case();
+    c.kh = 1 + rnd(4);
+    c.kw = 1 + rnd(4);
+    c.sh = 1 + rnd(3);
+    c.sw = 1 + rnd(3);
+    c.dh = 1 + rnd(2);
+    c.dw = 1 + rnd(2);
+    c.pt = rnd(c.kh);
+    c.pb = rnd(c.kh);
+    c.pl = rnd(c.kw);
+    c.pr = rnd(c.kw);
+    c.in_h = 1 + rnd(6) + (c.kh - 1) * c.dh;
+    c.in_w = 1 + rnd(6) + (c.kw - 1) * c.dw;
+    c.groups = 1 + rnd(3);
+    c.in_c = c.groups * (1 + rnd(5));
+    c.out_c = c.groups * (1 + rnd(5));
+    c.batch = 1 + rnd(2);
+    randomize_numerics(&c);
+    c.mult_mode = 0;
+    c.shift_mode = 0;
+    conv_setup s;
+    if (!make_conv(&c, &s)) {
+      free_conv(&s);
+      continue;
+    }
+    /* small multipliers keep acc * m exact in double */
+    for (size_t i = 0; i < c.out_c; i++) {
+      s.mult[i] >>= 12;
+      s.shift[i] = s.shift[i] > 12 ? s.shift[i] - 12 : 1;
+    }
+    const dyd_conv_geometry *g = &s.d.geometry;
+    const uint32_t ph = c.in_h + c.pt + c.pb + c.sh * c.kh * c.dh, pw = c.in_w + c.pl + c.pr + c.sw * c.kw * c.dw;
+    int32_t *padded = malloc(sizeof(int32_t) * c.batch * ph * pw * c.in_c);
+    uint8_t *in = malloc(s.in_bytes), *want = malloc(s.out_bytes);
+    fill_random(in, s.in_bytes);
+    memset(want, 0xA5, s.out_bytes);
+    for (uint32_t n = 0; n < c.batch; n++)
+      for (uint32_t y = 0; y < ph; y++)
+        for (uint32_t x = 0; x < pw; x++)
+          for (uint32_t ch = 0; ch < c.in_c; ch++) {
+            const int64_t iy = (int64_t)y - c.pt, ix = (int64_t)x - c.pl;
+            int32_t v = s.d.input_zero_point;
+            if (iy >= 0 && iy < c.in_h && ix >= 0 && ix < c.in_w) {
+              const uint8_t raw = in[((n * c.in_h + iy) * c.in_w + ix) * g->in_pixel_stride + ch];
+              v = c.in_signed ? (int8_t)raw : raw;
+            }
+            padded[((n * ph + y) * pw + x) * c.in_c + ch] = v;
+          }
+    const uint32_t icpg = c.in_c / c.groups, ocpg = c.out_c / c.groups;
+    const dyd_requant *rq = &s.d.requant;
+    for (uint32_t n = 0; n < c.batch; n++)
+      for (uint32_t oc = 0; oc < c.out_c; oc++)
+        for (uint32_t oy = 0; oy < g->out_h; oy++)
+          for (uint32_t ox = 0; ox < g->out_w; ox++) {
+            double acc = s.d.bias ? s.d.bias[oc] : 0;
+            for (uint32_t ic = 0; ic < icpg; ic++)
+              for (uint32_t kx = 0; kx < c.kw; kx++)
+                for (uint32_t ky = 0; ky < c.kh; ky++) {
+                  const int32_t x = padded[((n * ph + oy * c.sh + ky * c.dh) * pw + ox * c.sw + kx * c.dw) * c.in_c +
+                                           (oc / ocpg) * icpg + ic];
+                  acc += (double)(x - s.d.input_zero_point) * s.w[((oc * c.kh + ky) * c.kw + kx) * icpg + ic];
+                }
+            const size_t pi = rq->per_channel ? oc : 0;
+            double y;
+            if (rq->kind == DYD_REQUANT_DYADIC) {
+              y = floor(acc * rq->multiplier[pi] / ldexp(1.0, rq->shift[pi]) + 0.5);
+            } else {
+              y = nearbyint((double)(float)((double)(float)acc * (double)rq->scale[pi]));
+            }
+            y += rq->zero_point;
+            if (y < rq->qmin) y = rq->qmin;
+            if (y > rq->qmax) y = rq->qmax;
+            want[((n * g->out_h + oy) * g->out_w + ox) * g->out_pixel_stride + oc] = (uint8_t)(int32_t)y;
+          }
+    uint8_t *got = malloc(s.out_bytes);
+    memset(got, 0xA5, s.out_bytes);
+    dyd_ref_conv(&s.d, in, got);
+    char desc[256];
+    describe_conv(&c, desc, sizeof desc);
+    check(memcmp(got, want, s.out_bytes) == 0, "oracle conv %s differs from the naive formula", desc);
+    free(got);
+    free(padded);
+    free(in);
+    free(want);
+    free_conv(&s);
+  }
+}
+
+/* ---- descriptor validation ------------------------------------------------------------- */
+
+static void expect_reject(const dyd_conv_desc *d, const char *what) {
+  char err[256] = "";
+  dyd_conv_op *op = dyd_conv_create(d, err, sizeof err);
+  check(op == NULL && err[0] != '\0', "create accepted %s", what);
+  if (verbose && op == NULL) printf("ok rejected %s: %s\n", what, err);
+  dyd_conv_destroy(op);
+}
+
+static void test_conv_validation(void) {
+  conv_case c = base_case();
+  c.in_h = c.in_w = 8;
+  c.in_c = 4;
+  c.out_c = 6;
+  c.kh = c.kw = 3;
+  c.pt = c.pb = c.pl = c.pr = 1;
+  c.groups = 2;
+  conv_setup s;
+  make_conv(&c, &s);
+  const dyd_conv_desc good = s.d;
+  char err[256];
+  dyd_conv_op *op = dyd_conv_create(&good, err, sizeof err);
+  check(op != NULL, "valid descriptor rejected: %s", err);
+  check(op && strncmp(dyd_conv_kernel_name(op), "dyd_", 4) == 0, "kernel name");
+  check(op && dyd_conv_packed_size(op) > 0, "packed size");
+  dyd_conv_destroy(op);
+  dyd_conv_desc d = good;
+  d.geometry.in_c = 0;
+  expect_reject(&d, "zero channels");
+  d = good;
+  d.geometry.groups = 3;
+  expect_reject(&d, "groups not dividing channels");
+  d = good;
+  d.geometry.groups = 0;
+  expect_reject(&d, "zero groups");
+  d = good;
+  d.geometry.out_h += 3;
+  expect_reject(&d, "output too tall");
+  d = good;
+  d.geometry.out_w -= 2;
+  expect_reject(&d, "output too narrow");
+  d = good;
+  d.geometry.in_pixel_stride = 3;
+  expect_reject(&d, "input pixel stride below channels");
+  d = good;
+  d.geometry.out_pixel_stride = 5;
+  expect_reject(&d, "output pixel stride below channels");
+  d = good;
+  d.geometry.stride_h = 0;
+  expect_reject(&d, "zero stride");
+  d = good;
+  d.geometry.dilation_w = 0;
+  expect_reject(&d, "zero dilation");
+  d = good;
+  d.input_zero_point = 256;
+  expect_reject(&d, "input zero point out of range");
+  d = good;
+  d.requant.qmin = 10;
+  d.requant.qmax = 5;
+  expect_reject(&d, "empty clamp");
+  d = good;
+  d.requant.kind = DYD_REQUANT_DYADIC;
+  d.requant.per_channel = 0;
+  int32_t bad_shift = 63, mult = 1 << 30;
+  d.requant.shift = &bad_shift;
+  d.requant.multiplier = &mult;
+  expect_reject(&d, "shift 63");
+  d = good;
+  d.weights = NULL;
+  expect_reject(&d, "missing weights");
+  /* K * 255 * 128 beyond int32 */
+  d = good;
+  d.geometry.in_c = d.geometry.groups * 30000;
+  d.geometry.in_pixel_stride = d.geometry.in_c;
+  expect_reject(&d, "K overflowing int32");
+  free_conv(&s);
+}
+
+/* ---- element-wise --------------------------------------------------------------------------- */
+
+static void test_binary(void) {
+  static const size_t sizes[] = {1, 2, 3, 7, 15, 16, 17, 31, 32, 33, 63, 64, 65, 100, 255, 1000};
+  for (int rep = 0; rep < 160; rep++) {
+    dyd_binary_params p;
+    memset(&p, 0, sizeof p);
+    const int sg = (int)rnd(2);
+    p.a_signed = p.b_signed = p.y_signed = sg;
+    if (rep % 16 == 15) p.y_signed = !sg; /* mixed signedness */
+    p.kind = rnd(3) == 0 ? DYD_REQUANT_FP32 : DYD_REQUANT_DYADIC;
+    const int32_t tmin = sg ? -128 : 0, tmax = sg ? 127 : 255;
+    const int32_t ymin = p.y_signed ? -128 : 0, ymax = p.y_signed ? 127 : 255;
+    const int zm = (int)rnd(4);
+    p.a_zero_point = zm == 1 ? tmin : zm == 2 ? tmax : rnd_range(tmin, tmax);
+    p.b_zero_point = zm == 1 ? tmax : zm == 2 ? tmin : rnd_range(tmin, tmax);
+    p.y_zero_point = rnd_range(ymin, ymax);
+    p.qmin = ymin;
+    p.qmax = ymax;
+    if (rnd(5) == 0) p.qmin = p.y_zero_point;
+    const int edge = (int)rnd(6);
+    p.shift = edge == 1 ? 1 : edge == 2 ? 31 : edge == 3 ? 62 : rnd_range(14, 40);
+    p.a_mul = edge == 4 ? 0x7fffffff : edge == 5 ? 0 : (int32_t)(rnd64() & 0x7fffffff) >> rnd(12);
+    p.b_mul = edge == 4 ? 1 << 30 : (int32_t)(rnd64() & 0x7fffffff) >> rnd(12);
+    if (p.shift < 31) { /* keep some outputs unsaturated */
+      p.a_mul >>= (31 - p.shift) > 20 ? 20 : 31 - p.shift;
+      p.b_mul >>= (31 - p.shift) > 20 ? 20 : 31 - p.shift;
+    }
+    p.a_scale = ldexpf((float)rnd(1 << 20) / (float)(1 << 20), (int)rnd(4) - 2);
+    p.b_scale = ldexpf((float)rnd(1 << 20) / (float)(1 << 20), (int)rnd(4) - 2);
+    if (edge == 5) p.a_scale = 0.5f; /* ties */
+    const size_t n = sizes[rep % (sizeof sizes / sizeof sizes[0])];
+    const size_t a_inc = rep % 5 == 3 ? 0 : 1, b_inc = rep % 5 == 4 ? 0 : 1;
+    guarded a = galloc(a_inc ? n : 1), b = galloc(b_inc ? n : 1), want = galloc(n), got = galloc(n);
+    fill_random(a.p, a_inc ? n : 1);
+    fill_random(b.p, b_inc ? n : 1);
+    for (int op = 0; op < 2; op++) {
+      p.a_mul = op == 1 && p.kind == DYD_REQUANT_DYADIC && p.shift < 20 ? p.a_mul >> 8 : p.a_mul;
+      if (op == 0) dyd_ref_qadd(&p, a.p, a_inc, b.p, b_inc, want.p, n);
+      else dyd_ref_qmul(&p, a.p, a_inc, b.p, b_inc, want.p, n);
+      for (size_t i = 0; i < sizeof all_isas / sizeof all_isas[0]; i++) {
+        if (!isa_available(all_isas[i])) continue;
+        memset(got.p, 0x5A, n);
+        if (op == 0) dyd_qadd_run_for_isa(all_isas[i], &p, a.p, a_inc, b.p, b_inc, got.p, n);
+        else dyd_qmul_run_for_isa(all_isas[i], &p, a.p, a_inc, b.p, b_inc, got.p, n);
+        size_t bad = 0, first = 0;
+        for (size_t j = 0; j < n; j++)
+          if (got.p[j] != want.p[j] && bad++ == 0) first = j;
+        check(bad == 0, "%s rep %d n %zu inc %zu/%zu %s %s [%s]: %zu differ, first %zu (got %d want %d)",
+              op ? "qmul" : "qadd", rep, n, a_inc, b_inc, sg ? "s8" : "u8",
+              p.kind == DYD_REQUANT_DYADIC ? "dyadic" : "fp32", dyd_isa_name(all_isas[i]), bad, first,
+              bad ? got.p[first] : 0, bad ? want.p[first] : 0);
+      }
+    }
+    gfree(a);
+    gfree(b);
+    gfree(want);
+    gfree(got);
+  }
+  /* the reference add against a direct formula */
+  {
+    dyd_binary_params p;
+    memset(&p, 0, sizeof p);
+    p.kind = DYD_REQUANT_DYADIC;
+    p.a_zero_point = 3;
+    p.b_zero_point = 250;
+    p.y_zero_point = 128;
+    p.qmin = 0;
+    p.qmax = 255;
+    p.a_mul = 3 << 20;
+    p.b_mul = 5 << 19;
+    p.shift = 22;
+    uint8_t a[256], b[256], y[256];
+    for (int i = 0; i < 256; i++) { a[i] = (uint8_t)i; b[i] = (uint8_t)(255 - i); }
+    dyd_ref_qadd(&p, a, 1, b, 1, y, 256);
+    int bad = 0;
+    for (int i = 0; i < 256; i++) {
+      const double v = floor(((double)(i - 3) * 0.75 + (double)(255 - i - 250) * 0.625) + 0.5) + 128;
+      const int want = v < 0 ? 0 : v > 255 ? 255 : (int)v;
+      bad += y[i] != want;
+    }
+    check(bad == 0, "oracle qadd differs from the direct formula at %d points", bad);
+  }
+}
+
+static void test_lut(void) {
+  static const size_t sizes[] = {0, 1, 15, 16, 17, 63, 64, 65, 1000, 4097};
+  uint8_t table[256];
+  fill_random(table, 256);
+  for (size_t si = 0; si < sizeof sizes / sizeof sizes[0]; si++) {
+    const size_t n = sizes[si];
+    guarded x = galloc(n + 1), want = galloc(n + 1), got = galloc(n + 1);
+    fill_random(x.p, n);
+    dyd_ref_lut(table, x.p, want.p, n);
+    for (size_t i = 0; i < sizeof all_isas / sizeof all_isas[0]; i++) {
+      if (!isa_available(all_isas[i])) continue;
+      memset(got.p, 0, n + 1);
+      dyd_lut_run_for_isa(all_isas[i], table, x.p, got.p, n);
+      check(memcmp(got.p, want.p, n) == 0 && got.p[n] == 0, "lut n %zu [%s]", n, dyd_isa_name(all_isas[i]));
+    }
+    gfree(x);
+    gfree(want);
+    gfree(got);
+  }
+}
+
+/* ---- pooling --------------------------------------------------------------------------------- */
+
+static void test_pool_case(dyd_conv_geometry g, int in_signed, int out_signed, int include_pad,
+                           dyd_requant_kind kind) {
+  const size_t window = (size_t)g.kernel_h * g.kernel_w;
+  const size_t in_bytes = (size_t)g.batch * g.in_h * g.in_w * g.in_pixel_stride;
+  const size_t out_bytes = (size_t)g.batch * g.out_h * g.out_w * g.out_pixel_stride;
+  guarded in = galloc(in_bytes), want = galloc(out_bytes), got = galloc(out_bytes);
+  fill_random(in.p, in_bytes);
+  char desc[160];
+  snprintf(desc, sizeof desc, "n%u %ux%ux%u k%ux%u s%u,%u p%u,%u -> %ux%u %s->%s%s %s", g.batch, g.in_h,
+           g.in_w, g.in_c, g.kernel_h, g.kernel_w, g.stride_h, g.stride_w, g.pad_top, g.pad_left, g.out_h,
+           g.out_w, in_signed ? "s8" : "u8", out_signed ? "s8" : "u8", include_pad ? " incl-pad" : "",
+           kind == DYD_REQUANT_DYADIC ? "dyadic" : "fp32");
+  /* average: one requantization per divisor, 1/count folded into each */
+  dyd_requant *rqs = calloc(window, sizeof *rqs);
+  int32_t *mult = calloc(window, sizeof *mult), *shift = calloc(window, sizeof *shift);
+  float *scale = calloc(window, sizeof *scale);
+  const int32_t omin = out_signed ? -128 : 0, omax = out_signed ? 127 : 255;
+  const int32_t zy = rnd_range(omin, omax);
+  const double ratio = 0.5 + (double)rnd(1000) / 1000.0;
+  for (size_t cnt = 1; cnt <= window; cnt++) {
+    int e;
+    const double m = frexp(ratio / (double)cnt, &e);
+    mult[cnt - 1] = (int32_t)(m * 2147483648.0);
+    shift[cnt - 1] = 31 - e;
+    scale[cnt - 1] = (float)(ratio / (double)cnt);
+    rqs[cnt - 1] = (dyd_requant){kind, 0, &mult[cnt - 1], &shift[cnt - 1], &scale[cnt - 1], zy, omin, omax};
+  }
+  dyd_avgpool_desc ad = {g, in_signed, out_signed, rnd_range(in_signed ? -128 : 0, in_signed ? 127 : 255),
+                         include_pad, rqs};
+  memset(want.p, 0xA5, out_bytes);
+  dyd_ref_avgpool(&ad, in.p, want.p);
+  dyd_maxpool_desc md = {g, in_signed};
+  guarded mwant = galloc(out_bytes);
+  memset(mwant.p, 0xA5, out_bytes);
+  dyd_ref_maxpool(&md, in.p, mwant.p);
+  for (size_t i = 0; i < sizeof all_isas / sizeof all_isas[0]; i++) {
+    if (!isa_available(all_isas[i])) continue;
+    char err[256] = "";
+    dyd_avgpool_op *ap = dyd_avgpool_create_for_isa(&ad, all_isas[i], err, sizeof err);
+    check(ap != NULL, "avgpool %s: create failed: %s", desc, err);
+    if (ap) {
+      memset(got.p, 0xA5, out_bytes);
+      const size_t tiles = dyd_avgpool_tile_count(ap), half = tiles / 2;
+      dyd_avgpool_run(ap, in.p, got.p, half, tiles - half);
+      dyd_avgpool_run(ap, in.p, got.p, 0, half);
+      check(memcmp(got.p, want.p, out_bytes) == 0, "avgpool %s [%s] %s", desc, dyd_isa_name(all_isas[i]),
+            dyd_avgpool_kernel_name(ap));
+      dyd_avgpool_destroy(ap);
+    }
+    dyd_maxpool_op *mp = dyd_maxpool_create_for_isa(&md, all_isas[i], err, sizeof err);
+    check(mp != NULL, "maxpool %s: create failed: %s", desc, err);
+    if (mp) {
+      memset(got.p, 0xA5, out_bytes);
+      dyd_maxpool_run(mp, in.p, got.p, 0, dyd_maxpool_tile_count(mp));
+      check(memcmp(got.p, mwant.p, out_bytes) == 0, "maxpool %s [%s] %s", desc, dyd_isa_name(all_isas[i]),
+            dyd_maxpool_kernel_name(mp));
+      dyd_maxpool_destroy(mp);
+    }
+  }
+  free(rqs);
+  free(mult);
+  free(shift);
+  free(scale);
+  gfree(in);
+  gfree(want);
+  gfree(got);
+  gfree(mwant);
+}
+
+static void test_pooling(void) {
+  static const uint32_t chans[] = {1, 3, 7, 16, 17, 33, 64, 100, 600};
+  for (int rep = 0; rep < 60; rep++) {
+    dyd_conv_geometry g;
+    memset(&g, 0, sizeof g);
+    g.batch = 1 + rnd(2);
+    g.in_c = g.out_c = chans[rep % (sizeof chans / sizeof chans[0])];
+    g.in_pixel_stride = g.in_c + (rnd(3) == 0 ? rnd(5) : 0);
+    g.out_pixel_stride = g.in_c + (rnd(3) == 0 ? rnd(5) : 0);
+    g.groups = 1;
+    g.dilation_h = g.dilation_w = 1;
+    if (rep % 6 == 0) { /* global */
+      g.in_h = 1 + rnd(9);
+      g.in_w = 1 + rnd(9);
+      g.kernel_h = g.in_h;
+      g.kernel_w = g.in_w;
+      g.stride_h = g.stride_w = 1;
+      g.out_h = g.out_w = 1;
+    } else {
+      g.kernel_h = 1 + rnd(4);
+      g.kernel_w = 1 + rnd(4);
+      g.stride_h = 1 + rnd(3);
+      g.stride_w = 1 + rnd(3);
+      g.in_h = g.kernel_h + rnd(8);
+      g.in_w = g.kernel_w + rnd(8);
+      g.pad_top = rnd(g.kernel_h);
+      g.pad_left = rnd(g.kernel_w);
+      const uint32_t pb = rnd(g.kernel_h), pr = rnd(g.kernel_w);
+      g.out_h = out_dim(g.in_h, g.kernel_h, g.stride_h, 1, g.pad_top, pb);
+      g.out_w = out_dim(g.in_w, g.kernel_w, g.stride_w, 1, g.pad_left, pr);
+    }
+    test_pool_case(g, (int)rnd(2), (int)rnd(2), (int)rnd(2), rnd(3) == 0 ? DYD_REQUANT_FP32 : DYD_REQUANT_DYADIC);
+  }
+  /* a large global pool (more taps than one gather chunk) */
+  dyd_conv_geometry g = {1, 14, 14, 40, 1, 1, 40, 14, 14, 1, 1, 1, 1, 0, 0, 1, 40, 40};
+  test_pool_case(g, 0, 0, 0, DYD_REQUANT_DYADIC);
+  test_pool_case(g, 1, 1, 0, DYD_REQUANT_FP32);
+}
+
+/* ---- dispatch ---------------------------------------------------------------------------------- */
+
+static void test_dispatch(void) {
+  const dyd_isa detected = dyd_detected_isa(), active = dyd_active_isa();
+  check(isa_available(detected), "detected ISA %s is not available to itself", dyd_isa_name(detected));
+  check(isa_available(active), "active ISA %s not available", dyd_isa_name(active));
+  check(dyd_isa_supported((dyd_isa)99) == detected, "unknown ISA value not capped");
+  check(isa_available(DYD_ISA_SCALAR), "scalar always available");
+  check(strcmp(dyd_isa_name((dyd_isa)99), "unknown") == 0, "name of unknown ISA");
+}
+
+int main(int argc, char **argv) {
+  uint64_t seed = 0x5eed;
+  for (int i = 1; i < argc; i++) {
+    if (strcmp(argv[i], "-v") == 0) verbose = 1;
+    else seed = strtoull(argv[i], NULL, 0);
+  }
+  rng_state = seed;
+  printf("detected %s, active %s, seed %llu; testing:", dyd_isa_name(dyd_detected_isa()),
+         dyd_isa_name(dyd_active_isa()), (unsigned long long)seed);
+  for (size_t i = 0; i < sizeof all_isas / sizeof all_isas[0]; i++)
+    if (isa_available(all_isas[i])) printf(" %s", dyd_isa_name(all_isas[i]));
+  printf("\n");
+  fflush(stdout);
+  test_dispatch();
+  test_requant_oracle();
+  test_conv_oracle();
+  test_conv_validation();
+  test_conv_gemm_shapes();
+  test_conv_general_shapes();
+  test_conv_depthwise_shapes();
+  test_conv_random(300);
+  test_binary();
+  test_lut();
+  test_pooling();
+  printf("%lu passed, %lu failed\n", passed, failed);
+  return failed ? 1 : 0;
+}
+
+#endif /* !SWIFT_PACKAGE */
