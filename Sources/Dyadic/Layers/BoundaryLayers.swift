@@ -1,0 +1,136 @@
+/// Float → integer at the graph's input (QuantizeLinear), per tensor.
+final class QuantizeLayer: Layer {
+    let op = "Quantize"
+    let sourceNodes: [String]
+    let inputs: [Int], outputs: [Int]
+    let isIntegerOnly = false
+    let kernel = "swift.quantize"
+    let scale: Float, zeroPoint: Int32, dtype: DType, count: Int
+
+    init(source: [String], input: Int, output: Int, scale: Float, zeroPoint: Int32, dtype: DType, count: Int) {
+        sourceNodes = source
+        inputs = [input]
+        outputs = [output]
+        self.scale = scale
+        self.zeroPoint = zeroPoint
+        self.dtype = dtype
+        self.count = count
+    }
+
+    var details: String { "scale \(scale) zp \(zeroPoint)" }
+
+    func run(_ context: ExecutionContext) {
+        let x = context.pointer(inputs[0]).assumingMemoryBound(to: Float.self)
+        let y = context.pointer(outputs[0]).assumingMemoryBound(to: UInt8.self)
+        let range = dtype.integerRange
+        for i in 0..<count {
+            y[i] = UInt8(truncatingIfNeeded: Quantization.quantize(x[i], scale: scale, zeroPoint: zeroPoint, range: range))
+        }
+    }
+}
+
+/// Integer → float (DequantizeLinear), per tensor: (q − zp)·scale.
+final class DequantizeLayer: Layer {
+    let op = "Dequantize"
+    let sourceNodes: [String]
+    let inputs: [Int], outputs: [Int]
+    let isIntegerOnly = false
+    let kernel = "swift.dequantize"
+    let scale: Float, zeroPoint: Int32, dtype: DType, count: Int
+
+    init(source: [String], input: Int, output: Int, scale: Float, zeroPoint: Int32, dtype: DType, count: Int) {
+        sourceNodes = source
+        inputs = [input]
+        outputs = [output]
+        self.scale = scale
+        self.zeroPoint = zeroPoint
+        self.dtype = dtype
+        self.count = count
+    }
+
+    var details: String { "scale \(scale) zp \(zeroPoint)" }
+
+    func run(_ context: ExecutionContext) {
+        let y = context.pointer(outputs[0]).assumingMemoryBound(to: Float.self)
+        let raw = context.pointer(inputs[0])
+        switch dtype {
+        case .uint8:
+            let x = raw.assumingMemoryBound(to: UInt8.self)
+            for i in 0..<count { y[i] = Float(Int32(x[i]) - zeroPoint) * scale }
+        case .int8:
+            let x = raw.assumingMemoryBound(to: Int8.self)
+            for i in 0..<count { y[i] = Float(Int32(x[i]) - zeroPoint) * scale }
+        default:
+            let x = raw.assumingMemoryBound(to: Int32.self)
+            for i in 0..<count { y[i] = Float(x[i] &- zeroPoint) * scale }
+        }
+    }
+}
+
+/// NCHW ↔ NHWC reordering of a rank-4 tensor of any element type.
+final class LayoutLayer: Layer {
+    let op: String
+    let sourceNodes: [String]
+    let inputs: [Int], outputs: [Int]
+    let isIntegerOnly = true
+    let kernel = "swift.transpose"
+    /// Physical input dims and the permutation to the output.
+    let n: Int, a: Int, b: Int, elementSize: Int
+
+    /// Moves dimension of size `a` past `b` in [n][a][b] blocks: NCHW→NHWC is a=C, b=H·W.
+    /// `shape` is the logical (NCHW) shape.
+    init(source: [String], input: Int, output: Int, toNHWC: Bool, shape: [Int], elementSize: Int) {
+        op = toNHWC ? "ToNHWC" : "ToNCHW"
+        sourceNodes = source
+        inputs = [input]
+        outputs = [output]
+        n = shape[0]
+        a = toNHWC ? shape[1] : shape[2] * shape[3]
+        b = toNHWC ? shape[2] * shape[3] : shape[1]
+        self.elementSize = elementSize
+    }
+
+    func run(_ context: ExecutionContext) {
+        let x = context.pointer(inputs[0]), y = context.pointer(outputs[0])
+        let plane = a * b * elementSize
+        for i in 0..<n {
+            let src = x.advanced(by: i * plane), dst = y.advanced(by: i * plane)
+            for p in 0..<a {
+                for q in 0..<b {
+                    dst.advanced(by: (q * a + p) * elementSize)
+                        .copyMemory(from: src.advanced(by: (p * b + q) * elementSize), byteCount: elementSize)
+                }
+            }
+        }
+    }
+}
+
+/// Any reference operator (float ops, data movement, ConvInteger …) on NCHW values.
+/// It allocates per run; it is the fallback and the float baseline, not the fast path.
+final class ReferenceLayer: Layer {
+    let node: Node
+    let opset: Int
+    let inputs: [Int], outputs: [Int]
+    /// Input positions that are absent (ONNX optional inputs).
+    let inputSlots: [Int?]
+    let isIntegerOnly: Bool
+    var op: String { node.opType }
+    var sourceNodes: [String] { [node.name] }
+    var kernel: String { "reference" }
+
+    init(node: Node, opset: Int, inputSlots: [Int?], outputs: [Int], isIntegerOnly: Bool) {
+        self.node = node
+        self.opset = opset
+        self.inputSlots = inputSlots
+        inputs = inputSlots.compactMap { $0 }
+        self.outputs = outputs
+        self.isIntegerOnly = isIntegerOnly
+    }
+
+    func run(_ context: ExecutionContext) {
+        let tensors = inputSlots.map { $0.map { context.tensor($0) } }
+        // Shapes and types were checked when the plan was built; a failure here is a bug.
+        let results = try! ReferenceOps.evaluate(node, tensors, opset: opset)
+        for (value, tensor) in zip(outputs, results) { context.store(tensor, into: value) }
+    }
+}

@@ -1,0 +1,72 @@
+import DyadicKernels
+
+/// Owns a C kernel op; freed with the plan.
+final class KernelHandle: @unchecked Sendable {
+    let op: OpaquePointer
+    let destroy: (OpaquePointer) -> Void
+    init(_ op: OpaquePointer, destroy: @escaping (OpaquePointer) -> Void) {
+        self.op = op
+        self.destroy = destroy
+    }
+    deinit { destroy(op) }
+}
+
+/// Reads a kernel-side error message.
+func kernelError(_ buffer: [CChar]) -> String {
+    String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+}
+
+/// Quantized convolution, fully connected layer or MatMul with constant weights:
+/// int32 accumulation and fused requantization + clamp, NHWC in and out.
+final class ConvLayer: Layer {
+    let op: String
+    let sourceNodes: [String]
+    let inputs: [Int], outputs: [Int]
+    let isIntegerOnly = true
+    let requant: Requantization
+    let handle: KernelHandle
+    let tiles: Int
+    let kernel: String
+    let workspaceSize: Int
+    let shapeSummary: String
+    let weightBytes: Int
+
+    init(op: String, source: [String], input: Int, output: Int, desc: dyd_conv_desc,
+         weights: [Int8], bias: [Int32]?, requant: Requantization, context: String) throws {
+        self.op = op
+        sourceNodes = source
+        inputs = [input]
+        outputs = [output]
+        self.requant = requant
+        var d = desc
+        var err = [CChar](repeating: 0, count: 256)
+        let created: OpaquePointer? = weights.withUnsafeBufferPointer { wp in
+            (bias ?? []).withUnsafeBufferPointer { bp in
+                requant.withKernelParams { rq in
+                    d.weights = wp.baseAddress
+                    d.bias = bias == nil ? nil : bp.baseAddress
+                    d.requant = rq
+                    return dyd_conv_create(&d, &err, err.count)
+                }
+            }
+        }
+        guard let created else { throw DyadicError("\(context): \(kernelError(err))") }
+        handle = KernelHandle(created, destroy: { dyd_conv_destroy($0) })
+        tiles = dyd_conv_tile_count(created)
+        kernel = String(cString: dyd_conv_kernel_name(created))
+        workspaceSize = dyd_conv_workspace_size(created)
+        weightBytes = weights.count
+        let g = desc.geometry
+        shapeSummary = "k\(g.kernel_h)x\(g.kernel_w) s\(g.stride_h) g\(g.groups) \(g.in_c)→\(g.out_c)"
+    }
+
+    var details: String { "\(shapeSummary); \(requant.summary)" }
+
+    func run(_ context: ExecutionContext) {
+        let x = UnsafeRawPointer(context.pointer(inputs[0])), y = context.pointer(outputs[0])
+        let op = handle.op
+        context.parallelFor(tiles) { start, count, worker in
+            dyd_conv_run(op, x, y, start, count, context.workspace(worker))
+        }
+    }
+}

@@ -1,0 +1,125 @@
+import DyadicKernels
+
+/// Quantized Add or Mul of two same-shaped 8-bit tensors (or one broadcast scalar).
+final class BinaryLayer: Layer {
+    let op: String
+    let sourceNodes: [String]
+    let inputs: [Int], outputs: [Int]
+    let isIntegerOnly: Bool
+    let params: dyd_binary_params
+    let count: Int, aInc: Int, bInc: Int
+    let kernel: String
+    let isMul: Bool
+
+    init(mul: Bool, source: [String], a: Int, b: Int, output: Int, params: dyd_binary_params,
+         count: Int, aIsScalar: Bool, bIsScalar: Bool) {
+        isMul = mul
+        op = mul ? "QMul" : "QAdd"
+        sourceNodes = source
+        inputs = [a, b]
+        outputs = [output]
+        self.params = params
+        self.count = count
+        aInc = aIsScalar ? 0 : 1
+        bInc = bIsScalar ? 0 : 1
+        isIntegerOnly = params.kind == DYD_REQUANT_DYADIC
+        kernel = String(cString: mul ? dyd_qmul_kernel_name(params.kind, params.y_signed)
+                                    : dyd_qadd_kernel_name(params.kind, params.y_signed))
+    }
+
+    var details: String {
+        if params.kind == DYD_REQUANT_DYADIC {
+            return isMul ? "M \(params.a_mul)·2^-\(params.shift) zp \(params.y_zero_point) clamp [\(params.qmin),\(params.qmax)]"
+                : "a·\(params.a_mul) + b·\(params.b_mul) >> \(params.shift) zp \(params.y_zero_point) clamp [\(params.qmin),\(params.qmax)]"
+        }
+        return "a·\(params.a_scale) \(isMul ? "×" : "+") b·\(params.b_scale) zp \(params.y_zero_point)"
+    }
+
+    func run(_ context: ExecutionContext) {
+        let a = UnsafeRawPointer(context.pointer(inputs[0])), b = UnsafeRawPointer(context.pointer(inputs[1]))
+        let y = context.pointer(outputs[0])
+        let (aInc, bInc, mul) = (aInc, bInc, isMul)
+        withUnsafePointer(to: params) { p in
+            context.parallelFor((count + 4095) / 4096) { start, n, _ in
+                let lo = start * 4096, hi = min(count, (start + n) * 4096)
+                let ap = a.advanced(by: lo * aInc), bp = b.advanced(by: lo * bInc), yp = y.advanced(by: lo)
+                if mul { dyd_qmul_run(p, ap, aInc, bp, bInc, yp, hi - lo) } else { dyd_qadd_run(p, ap, aInc, bp, bInc, yp, hi - lo) }
+            }
+        }
+    }
+}
+
+/// y = table[x] for an 8-bit input: requantization between scales and every
+/// element-wise non-linearity of an 8-bit input, built at load.
+final class TableLayer: Layer {
+    let op: String
+    let sourceNodes: [String]
+    let inputs: [Int], outputs: [Int]
+    let isIntegerOnly = true
+    let table: [UInt8]
+    let count: Int
+    let kernel = String(cString: dyd_lut_kernel_name())
+    let what: String
+
+    init(op: String, source: [String], input: Int, output: Int, table: [UInt8], count: Int, what: String) {
+        self.op = op
+        sourceNodes = source
+        inputs = [input]
+        outputs = [output]
+        self.table = table
+        self.count = count
+        self.what = what
+    }
+
+    var details: String { what }
+
+    func run(_ context: ExecutionContext) {
+        let x = context.pointer(inputs[0]).assumingMemoryBound(to: UInt8.self)
+        let y = context.pointer(outputs[0]).assumingMemoryBound(to: UInt8.self)
+        table.withUnsafeBufferPointer { t in dyd_lut_run(t.baseAddress, x, y, count) }
+    }
+}
+
+/// Concatenation of 8-bit tensors along a physical axis, each input optionally
+/// requantized to the output's scale through a table.
+final class ConcatLayer: Layer {
+    let op = "QConcat"
+    let sourceNodes: [String]
+    let inputs: [Int], outputs: [Int]
+    let isIntegerOnly = true
+    let kernel = "swift.concat"
+    /// Per input: bytes per outer step, and its table (nil = copy).
+    let chunks: [Int]
+    let tables: [[UInt8]?]
+    let outer: Int
+
+    init(source: [String], inputs: [Int], output: Int, chunks: [Int], tables: [[UInt8]?], outer: Int) {
+        sourceNodes = source
+        self.inputs = inputs
+        outputs = [output]
+        self.chunks = chunks
+        self.tables = tables
+        self.outer = outer
+    }
+
+    var details: String { "\(tables.filter { $0 != nil }.count) of \(inputs.count) inputs requantized" }
+
+    func run(_ context: ExecutionContext) {
+        let y = context.pointer(outputs[0]).assumingMemoryBound(to: UInt8.self)
+        let total = chunks.reduce(0, +)
+        var offset = 0
+        for (i, value) in inputs.enumerated() {
+            let x = context.pointer(value).assumingMemoryBound(to: UInt8.self)
+            let chunk = chunks[i]
+            for o in 0..<outer {
+                let dst = y + o * total + offset, src = x + o * chunk
+                if let t = tables[i] {
+                    t.withUnsafeBufferPointer { dyd_lut_run($0.baseAddress, src, dst, chunk) }
+                } else {
+                    dst.update(from: src, count: chunk)
+                }
+            }
+            offset += chunk
+        }
+    }
+}

@@ -1,0 +1,204 @@
+import DyadicKernels
+
+/// Quantized Add/Mul, pooling, Concat and table-driven non-linearities.
+extension Lowering {
+    func lowerQDQBinary(_ node: Node, index: Int, _ symbols: [Symbol?]) throws -> Bool {
+        guard symbols.count == 2, let a = quantizedActivation(symbols[0]), let b = quantizedActivation(symbols[1]),
+              let out = try outputQuantization(of: node.outputs[0]) else { return false }
+        return try emitBinary(node, mul: node.opType == "Mul", a: a, b: b, out: out)
+    }
+
+    func emitBinary(_ node: Node, mul: Bool, a: (value: Int, params: QuantParams), b: (value: Int, params: QuantParams),
+                    out: OutputQuantization) throws -> Bool {
+        var av = a.value, bv = b.value
+        let aScalar = values[av].count == 1, bScalar = values[bv].count == 1
+        if !aScalar && !bScalar {
+            guard values[av].shape == values[bv].shape else { return false }
+            if values[av].layout != values[bv].layout {
+                av = try nhwc(av, key: node.inputs[0])
+                bv = try nhwc(bv, key: node.inputs[1])
+            }
+        }
+        let shaped = aScalar ? bv : av
+        let (sa, sb, sy) = (a.params.scale[0], b.params.scale[0], out.params.scale[0])
+        var p = dyd_binary_params()
+        p.kind = numerics == .dyadic ? DYD_REQUANT_DYADIC : DYD_REQUANT_FP32
+        p.a_signed = values[av].dtype == .int8 ? 1 : 0
+        p.b_signed = values[bv].dtype == .int8 ? 1 : 0
+        p.y_signed = out.dtype == .int8 ? 1 : 0
+        p.a_zero_point = a.params.zeroPoint[0]
+        p.b_zero_point = b.params.zeroPoint[0]
+        p.y_zero_point = out.params.zeroPoint[0]
+        p.qmin = out.qmin
+        p.qmax = out.qmax
+        if mul {
+            let m = DyadicMultiplier(Double(sa) * Double(sb) / Double(sy))
+            p.a_mul = m.multiplier
+            p.shift = m.shift
+            p.a_scale = sa * sb / sy
+        } else {
+            // Both ratios share the shift of the larger one: one rounding at the end.
+            let ra = Double(sa) / Double(sy), rb = Double(sb) / Double(sy)
+            let larger = DyadicMultiplier(max(ra, rb))
+            let scale = Double(sign: .plus, exponent: Int(larger.shift), significand: 1)
+            p.shift = larger.shift
+            p.a_mul = Int32(clamping: Int64((ra * scale).rounded()))
+            p.b_mul = Int32(clamping: Int64((rb * scale).rounded()))
+            p.a_scale = sa / sy
+            p.b_scale = sb / sy
+        }
+        let info = values[shaped]
+        let y = addValue(out.name, out.dtype, info.shape, layout: info.layout, quant: out.params)
+        layers.append(BinaryLayer(mul: mul, source: [node.name] + out.nodes.map { graph.nodes[$0].name },
+                                  a: av, b: bv, output: y, params: p, count: info.count, aIsScalar: aScalar, bIsScalar: bScalar))
+        finish(out, value: y)
+        return true
+    }
+
+    func lowerQDQPool(_ node: Node, index: Int, _ symbols: [Symbol?]) throws -> Bool {
+        guard let x = quantizedActivation(symbols.first ?? nil) else { return false }
+        if node.opType == "MaxPool" {
+            // Max commutes with the (monotonic) dequantization: pool the integers.
+            guard node.outputs.count == 1 || node.outputs[1].isEmpty else { return false }
+            let y = try emitMaxPool(node, x: x.value)
+            env[node.outputs[0]] = .dequantized(.value(y), x.params)
+            return true
+        }
+        guard let out = try outputQuantization(of: node.outputs[0]) else { return false }
+        return try emitAvgPool(node, x: x, out: out)
+    }
+
+    func poolGeometry(_ node: Node, input: Int, global: Bool) throws -> (dyd_conv_geometry, WindowGeometry)? {
+        let info = values[input]
+        guard info.shape.count == 4 else { return nil }
+        let (n, c, h, w) = (info.shape[0], info.shape[1], info.shape[2], info.shape[3])
+        let g: WindowGeometry
+        if global {
+            try node.checkAttributes(known: ["channels_last"])
+            g = try WindowGeometry(node: Node(name: node.name, opType: node.opType, inputs: [], outputs: []),
+                                   inputH: h, inputW: w, kernelShape: [h, w])
+        } else {
+            try node.checkAttributes(known: ["auto_pad", "ceil_mode", "count_include_pad", "dilations", "kernel_shape",
+                                             "pads", "strides", "storage_order", "channels_last"])
+            guard let k = try node.ints("kernel_shape") else { throw node.invalid("kernel_shape is required") }
+            if try node.ints("dilations").map({ $0 != [1, 1] }) ?? false { return nil }
+            if try node.int("storage_order", default: 0) != 0 { return nil }
+            g = try WindowGeometry(node: node, inputH: h, inputW: w, kernelShape: k, ceilMode: try node.int("ceil_mode", default: 0) != 0)
+        }
+        if try node.int("channels_last", default: 0) != 0 { throw node.unsupported("channels_last") }
+        let geometry = dyd_conv_geometry(
+            batch: UInt32(n), in_h: UInt32(h), in_w: UInt32(w), in_c: UInt32(c),
+            out_h: UInt32(g.output.h), out_w: UInt32(g.output.w), out_c: UInt32(c),
+            kernel_h: UInt32(g.kernel.h), kernel_w: UInt32(g.kernel.w), stride_h: UInt32(g.stride.h), stride_w: UInt32(g.stride.w),
+            dilation_h: 1, dilation_w: 1, pad_top: UInt32(g.pads.t), pad_left: UInt32(g.pads.l), groups: 1,
+            in_pixel_stride: UInt32(c), out_pixel_stride: UInt32(c))
+        return (geometry, g)
+    }
+
+    func emitMaxPool(_ node: Node, x: Int) throws -> Int {
+        let input = try nhwc(x, key: node.inputs[0])
+        guard let (geometry, _) = try poolGeometry(node, input: input, global: false) else { throw node.unsupported("these pooling settings") }
+        let info = values[input]
+        let y = addValue(node.outputs[0], info.dtype, [info.shape[0], info.shape[1], Int(geometry.out_h), Int(geometry.out_w)],
+                         layout: .nhwc, quant: info.quant)
+        layers.append(try MaxPoolLayer(source: [node.name], input: input, output: y,
+                                       desc: dyd_maxpool_desc(geometry: geometry, is_signed: info.dtype == .int8 ? 1 : 0),
+                                       context: node.label))
+        return y
+    }
+
+    func emitAvgPool(_ node: Node, x: (value: Int, params: QuantParams), out: OutputQuantization) throws -> Bool {
+        let global = node.opType.contains("Global")
+        let input = try nhwc(x.value, key: node.inputs[0])
+        guard let (geometry, window) = try poolGeometry(node, input: input, global: global) else { return false }
+        let includePad = try node.int("count_include_pad", default: 0) != 0
+        let taps = window.kernel.h * window.kernel.w
+        let (sx, sy) = (x.params.scale[0], out.params.scale[0])
+        // One requantization per possible divisor: M = s_x / (s_y · N).
+        let requants = (1...taps).map { count in
+            Requantization(numerics: numerics, real: Double(sx) / (Double(sy) * Double(count)),
+                           floatScale: sx / (sy * Float(count)), zeroPoint: out.params.zeroPoint[0], qmin: out.qmin, qmax: out.qmax)
+        }
+        let info = values[input]
+        let desc = dyd_avgpool_desc(geometry: geometry, input_signed: info.dtype == .int8 ? 1 : 0,
+                                    output_signed: out.dtype == .int8 ? 1 : 0, input_zero_point: x.params.zeroPoint[0],
+                                    count_include_pad: includePad ? 1 : 0, requant_by_count: nil)
+        let y = addValue(out.name, out.dtype, [info.shape[0], info.shape[1], Int(geometry.out_h), Int(geometry.out_w)],
+                         layout: .nhwc, quant: out.params)
+        layers.append(try AvgPoolLayer(global: global, source: [node.name] + out.nodes.map { graph.nodes[$0].name },
+                                       input: input, output: y, desc: desc, requants: requants, context: node.label))
+        finish(out, value: y)
+        return true
+    }
+
+    func lowerQDQConcat(_ node: Node, index: Int, _ symbols: [Symbol?]) throws -> Bool {
+        var inputs: [(value: Int, params: QuantParams)] = []
+        for s in symbols {
+            guard let q = quantizedActivation(s) else { return false }
+            inputs.append(q)
+        }
+        guard let out = try outputQuantization(of: node.outputs[0]) else { return false }
+        return try emitConcat(node, inputs: inputs, out: out)
+    }
+
+    func emitConcat(_ node: Node, inputs: [(value: Int, params: QuantParams)], out: OutputQuantization) throws -> Bool {
+        try node.checkAttributes(known: ["axis"])
+        guard let first = inputs.first else { throw node.invalid("needs at least one input") }
+        let rank = values[first.value].shape.count
+        var axis = try node.int("axis", default: 1)
+        if axis < 0 { axis += rank }
+        guard axis >= 0 && axis < rank else { throw node.invalid("axis out of range") }
+        // Concatenating channels of NHWC tensors stays NHWC; other axes work on NCHW.
+        let layout: Layout = rank == 4 && axis == 1 && values[first.value].layout == .nhwc ? .nhwc : .nchw
+        var vs: [Int] = []
+        for (i, input) in inputs.enumerated() {
+            let v = try relayout(input.value, to: layout, key: node.inputs[i])
+            guard values[v].shape.count == rank,
+                  (0..<rank).allSatisfy({ $0 == axis || values[v].shape[$0] == values[first.value].shape[$0] }) else {
+                throw node.invalid("inputs cannot be concatenated on axis \(axis)")
+            }
+            vs.append(v)
+        }
+        var shape = values[first.value].shape
+        shape[axis] = vs.map { values[$0].shape[axis] }.reduce(0, +)
+        let physicalAxis = layout == .nhwc ? 3 : axis
+        let physical = values[vs[0]].physicalShape
+        let outer = physical[..<physicalAxis].reduce(1, *)
+        let chunks = vs.map { values[$0].physicalShape[physicalAxis...].reduce(1, *) }
+        let tables: [[UInt8]?] = zip(inputs, vs).map { input, v in
+            input.params == out.params && values[v].dtype == out.dtype && out.qmin == out.dtype.integerRange.lowerBound
+                && out.qmax == out.dtype.integerRange.upperBound
+                ? nil : requantTable(input: input.params, inputType: values[v].dtype, output: out)
+        }
+        let y = addValue(out.name, out.dtype, shape, layout: layout, quant: out.params)
+        layers.append(ConcatLayer(source: [node.name] + out.nodes.map { graph.nodes[$0].name },
+                                  inputs: vs, output: y, chunks: chunks, tables: tables, outer: outer))
+        finish(out, value: y)
+        return true
+    }
+
+    /// An element-wise function of one 8-bit input, quantized: a 256-entry table.
+    func lowerQDQTable(_ node: Node, index: Int, _ symbols: [Symbol?]) throws -> Bool {
+        guard let x = quantizedActivation(symbols.first ?? nil), let out = try outputQuantization(of: node.outputs[0]) else { return false }
+        let constants = try (0..<node.inputs.count).map { try constantInput(node, $0) }
+        if node.opType == "Clip", constants.dropFirst().contains(where: { $0 == nil }) && node.inputs.dropFirst().contains(where: { !$0.isEmpty }) {
+            return false
+        }
+        return try emitTable(node, x: x, out: out) { real in
+            var inputs = constants
+            inputs[0] = Tensor(real, shape: [real.count])
+            return try ReferenceOps.evaluate(node, inputs, opset: graph.opset)[0].floats
+        }
+    }
+
+    func emitTable(_ node: Node, x: (value: Int, params: QuantParams), out: OutputQuantization,
+                   _ f: ([Float]) throws -> [Float]) throws -> Bool {
+        let info = values[x.value]
+        let t = try table(input: x.params, inputType: info.dtype, output: out, f)
+        let y = addValue(out.name, out.dtype, info.shape, layout: info.layout, quant: out.params)
+        layers.append(TableLayer(op: "QTable(\(node.opType))", source: [node.name] + out.nodes.map { graph.nodes[$0].name },
+                                 input: x.value, output: y, table: t, count: info.count, what: "256-entry table of \(node.opType)"))
+        finish(out, value: y)
+        return true
+    }
+}

@@ -1,0 +1,242 @@
+/// Turns an imported `Graph` into an executable `Plan` for given input shapes.
+///
+/// One forward walk over the (topologically ordered) nodes. Each ONNX value is
+/// tracked symbolically (`Symbol`): a value in memory, a constant, or the
+/// *dequantization* of an integer value. DequantizeLinear therefore emits nothing;
+/// the consumer decides. A Conv/Gemm/MatMul/Add/Mul/pool/Concat/non-linearity whose
+/// inputs are dequantized and whose only consumer is a QuantizeLinear (possibly
+/// through Relu/Clip) becomes one integer layer that writes the quantized value
+/// directly; data-movement ops commute with dequantization and run on the integers.
+/// QOperator nodes (QLinearConv, com.microsoft QLinearAdd, …) are rewritten into the
+/// same integer layers. Anything else runs on the float reference path, and the
+/// plan reports those layers as not integer-only.
+final class Lowering {
+    indirect enum Symbol {
+        case value(Int)
+        case constant(Tensor)
+        /// real = scale·(q − zp) of an integer value or constant.
+        case dequantized(Symbol, QuantParams)
+    }
+
+    /// The quantization that ends a fused pattern.
+    struct OutputQuantization {
+        var name: String
+        var params: QuantParams
+        var dtype: DType
+        var qmin: Int32
+        var qmax: Int32
+        var nodes: [Int]
+    }
+
+    let graph: Graph
+    let numerics: Numerics
+    var values: [PlanValue] = []
+    var layers: [Layer] = []
+    var env: [String: Symbol] = [:]
+    var consumers: [String: [Int]] = [:]
+    var absorbed: Set<Int> = []
+    let graphOutputs: Set<String>
+    /// Materialized forms of symbols, so each conversion is emitted once.
+    var floatForm: [String: Int] = [:]
+    var layoutForm: [String: Int] = [:]
+
+    init(graph: Graph, numerics: Numerics) {
+        self.graph = graph
+        self.numerics = numerics
+        graphOutputs = Set(graph.outputs.map(\.name))
+        for (i, node) in graph.nodes.enumerated() {
+            for input in node.inputs where !input.isEmpty { consumers[input, default: []].append(i) }
+        }
+    }
+
+    static func plan(graph: Graph, inputShapes: [String: [Int]], numerics: Numerics) throws -> Plan {
+        let lowering = Lowering(graph: graph, numerics: numerics)
+        return try lowering.build(inputShapes: inputShapes)
+    }
+
+    func build(inputShapes: [String: [Int]]) throws -> Plan {
+        var inputs: [(String, Int)] = []
+        for input in graph.inputs {
+            guard let shape = inputShapes[input.name] else { throw DyadicError("no shape for input '\(input.name)'") }
+            let v = addValue(input.name, input.dtype, shape)
+            env[input.name] = .value(v)
+            inputs.append((input.name, v))
+        }
+        for (name, tensor) in graph.initializers where env[name] == nil { env[name] = .constant(tensor) }
+        for (i, node) in graph.nodes.enumerated() where !absorbed.contains(i) {
+            try lower(node, index: i)
+        }
+        var outputs: [(String, Int)] = []
+        for output in graph.outputs {
+            guard env[output.name] != nil else { throw DyadicError("graph output '\(output.name)' is not produced by any node") }
+            var v = try materialize(output.name, as: nil, context: "graph output '\(output.name)'")
+            v = try nchw(v, key: output.name)
+            guard values[v].dtype == output.dtype else {
+                throw DyadicError("graph output '\(output.name)' is declared \(output.dtype) but computes \(values[v].dtype)")
+            }
+            outputs.append((output.name, v))
+        }
+        return Plan(values: values, layers: layers, inputs: inputs, outputs: outputs, numerics: numerics)
+    }
+
+    // MARK: - Values
+
+    func addValue(_ name: String, _ dtype: DType, _ shape: [Int], layout: Layout = .nchw,
+                  quant: QuantParams? = nil, constant: Tensor? = nil) -> Int {
+        values.append(PlanValue(name: name, dtype: dtype, shape: shape, layout: layout, quant: quant, constant: constant))
+        return values.count - 1
+    }
+
+    func symbol(_ name: String, of node: Node) throws -> Symbol {
+        guard let s = env[name] else { throw node.invalid("uses value '\(name)' which no earlier node produces") }
+        return s
+    }
+
+    /// Constant tensor of an input (nil if absent), with dequantized constants folded.
+    func constantInput(_ node: Node, _ i: Int) throws -> Tensor? {
+        guard i < node.inputs.count, !node.inputs[i].isEmpty else { return nil }
+        return try foldedConstant(try symbol(node.inputs[i], of: node), node)
+    }
+
+    func foldedConstant(_ s: Symbol, _ node: Node) throws -> Tensor? {
+        switch s {
+        case .constant(let t): return t
+        case .value: return nil
+        case .dequantized(let base, let q):
+            guard case .constant(let t) = base else { return nil }
+            return try Quantization.dequantizeLinear(
+                Node(name: node.name, opType: "DequantizeLinear", inputs: [], outputs: [], attributes: q.axis.map { ["axis": .int(Int64($0))] } ?? [:]),
+                t, Tensor(q.scale, shape: [q.scale.count]), Tensor(q.zeroPoint, shape: [q.zeroPoint.count]))
+        }
+    }
+
+    /// A memory value for an ONNX value: constants become plan constants, dequantized
+    /// integers get a Dequantize layer. NCHW unless the value already lives as NHWC.
+    func materialize(_ name: String, as dtype: DType?, context: String) throws -> Int {
+        guard let s = env[name] else { throw DyadicError("\(context): value '\(name)' is not produced by any node") }
+        switch s {
+        case .value(let v): return v
+        case .constant(let t):
+            if let cached = floatForm[name] { return cached }
+            let v = addValue(name, t.dtype, t.shape, constant: t)
+            floatForm[name] = v
+            return v
+        case .dequantized(let base, let q):
+            if let cached = floatForm[name] { return cached }
+            var source: Int
+            switch base {
+            case .value(let v): source = v
+            case .constant(let t): source = addValue(name + "_q", t.dtype, t.shape, constant: t)
+            case .dequantized: throw DyadicError("\(context): nested dequantization of '\(name)'")
+            }
+            source = try nchw(source, key: name + "_q")
+            let info = values[source]
+            let out = addValue(name, .float32, info.shape)
+            if q.isPerTensor {
+                layers.append(DequantizeLayer(source: [name], input: source, output: out, scale: q.scale[0],
+                                              zeroPoint: q.zeroPoint[0], dtype: info.dtype, count: info.count))
+            } else {
+                let node = Node(name: name, opType: "DequantizeLinear", inputs: [], outputs: [],
+                                attributes: ["axis": .int(Int64(q.axis ?? 1))])
+                let scale = addValue(name + "_scale", .float32, [q.scale.count], constant: Tensor(q.scale, shape: [q.scale.count]))
+                let zp = addValue(name + "_zp", .int32, [q.zeroPoint.count], constant: Tensor(q.zeroPoint, shape: [q.zeroPoint.count]))
+                layers.append(ReferenceLayer(node: node, opset: graph.opset, inputSlots: [source, scale, zp], outputs: [out], isIntegerOnly: false))
+            }
+            floatForm[name] = out
+            return out
+        }
+    }
+
+    // MARK: - Layouts
+
+    func nchw(_ v: Int, key: String) throws -> Int { try relayout(v, to: .nchw, key: key) }
+    func nhwc(_ v: Int, key: String) throws -> Int { try relayout(v, to: .nhwc, key: key) }
+
+    func relayout(_ v: Int, to layout: Layout, key: String) throws -> Int {
+        let info = values[v]
+        guard info.shape.count == 4, info.layout != layout else { return v }
+        let cacheKey = "\(key)#\(layout)#\(v)"
+        if let cached = layoutForm[cacheKey] { return cached }
+        let out = addValue(info.name + "_" + layout.rawValue, info.dtype, info.shape, layout: layout, quant: info.quant)
+        layers.append(LayoutLayer(source: [info.name], input: v, output: out, toNHWC: layout == .nhwc,
+                                  shape: info.shape, elementSize: info.dtype.byteSize))
+        layoutForm[cacheKey] = out
+        return out
+    }
+
+    // MARK: - The walk
+
+    static func isConstant(_ s: Symbol) -> Bool {
+        switch s {
+        case .value: false
+        case .constant: true
+        case .dequantized(let base, _): isConstant(base)
+        }
+    }
+
+    func lower(_ node: Node, index: Int) throws {
+        guard node.domain.isEmpty || node.domain == "com.microsoft" else { throw node.unsupported("op domain '\(node.domain)'") }
+        let symbols = try node.inputs.map { $0.isEmpty ? nil : try symbol($0, of: node) }
+
+        if node.domain == "com.microsoft" {
+            try lowerContrib(node)
+            return
+        }
+        // Fold nodes whose inputs are all constants (shape arithmetic, weight transforms).
+        if node.opType != "DequantizeLinear", ReferenceOps.supported.contains(node.opType),
+           symbols.allSatisfy({ $0 == nil || Self.isConstant($0!) }) {
+            let tensors = try symbols.map { try $0.flatMap { try foldedConstant($0, node) } }
+            let results = try ReferenceOps.evaluate(node, tensors, opset: graph.opset)
+            for (name, t) in zip(node.outputs, results) { env[name] = .constant(t) }
+            return
+        }
+        switch node.opType {
+        case "DequantizeLinear":
+            try lowerDequantize(node, symbols)
+        case "QuantizeLinear":
+            try lowerQuantize(node, symbols)
+        case "Conv", "Gemm", "MatMul":
+            if try lowerQDQMatrixProduct(node, index: index, symbols) { return }
+            try lowerReference(node)
+        case "Add", "Mul":
+            if try lowerQDQBinary(node, index: index, symbols) { return }
+            try lowerReference(node)
+        case "AveragePool", "GlobalAveragePool", "MaxPool":
+            if try lowerQDQPool(node, index: index, symbols) { return }
+            try lowerReference(node)
+        case "Concat":
+            if try lowerQDQConcat(node, index: index, symbols) { return }
+            try lowerReference(node)
+        case "Sigmoid", "Tanh", "LeakyRelu", "HardSigmoid", "HardSwish", "Relu", "Clip":
+            if try lowerQDQTable(node, index: index, symbols) { return }
+            try lowerReference(node)
+        case "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Transpose", "Identity", "Resize", "Pad":
+            if try lowerDataMovement(node, symbols) { return }
+            try lowerReference(node)
+        case "QLinearConv", "QLinearMatMul":
+            try lowerQLinearMatrixProduct(node)
+        default:
+            guard ReferenceOps.supported.contains(node.opType) else { throw node.unsupported("op") }
+            try lowerReference(node)
+        }
+    }
+
+    /// Runs `node` on the reference path; integer outputs stay integer values.
+    func lowerReference(_ node: Node) throws {
+        var slots: [Int?] = []
+        var types: [ReferenceOps.TypeInfo?] = []
+        var constants: [Tensor?] = []
+        for name in node.inputs {
+            if name.isEmpty { slots.append(nil); types.append(nil); constants.append(nil); continue }
+            let v = try nchw(try materialize(name, as: nil, context: node.label), key: name)
+            slots.append(v)
+            types.append(ReferenceOps.TypeInfo(values[v].dtype, values[v].shape))
+            constants.append(values[v].constant)
+        }
+        let outTypes = try ReferenceOps.inferTypes(node, types, constants: constants, opset: graph.opset)
+        let outputs = zip(node.outputs, outTypes).map { addValue($0.0, $0.1.dtype, $0.1.shape) }
+        for (name, v) in zip(node.outputs, outputs) { env[name] = .value(v) }
+        let floatFree = types.allSatisfy { $0 == nil || $0!.dtype != .float32 } && outTypes.allSatisfy { $0.dtype != .float32 }
+        layers.append(ReferenceLayer(node: node, opset: graph.opset, inputSlots: slots, outputs: outputs, isIntegerOnly: floatFree))
+    }
+}

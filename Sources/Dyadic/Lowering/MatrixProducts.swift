@@ -1,0 +1,195 @@
+import DyadicKernels
+
+/// Conv, Gemm and MatMul with quantized operands → one integer ConvLayer.
+extension Lowering {
+    /// Weights as the kernels take them: symmetric int8, [out][kh][kw][in/groups].
+    struct KernelWeights {
+        var values: [Int8]
+        var scales: [Float]
+    }
+
+    /// Converts a quantized weight tensor to symmetric int8; nil if its zero points
+    /// make (w − zp) leave the int8 range (then the pattern is not lowered).
+    func symmetricWeights(_ t: Tensor, _ q: QuantParams, outputAxis: Int) -> KernelWeights? {
+        guard t.dtype.isQuantized8Bit else { return nil }
+        let raw = t.int32Values
+        let channels = t.shape.isEmpty ? 1 : t.shape[outputAxis]
+        guard q.isPerTensor || (q.scale.count == channels && (q.axis ?? -99) == outputAxis) else { return nil }
+        let inner = t.shape[(outputAxis + 1)...].reduce(1, *)
+        var out = [Int8](repeating: 0, count: raw.count)
+        for i in 0..<raw.count {
+            let c = q.isPerTensor ? 0 : (i / inner) % channels
+            let v = raw[i] - q.zeroPoint[c]
+            guard v >= -128 && v <= 127 else { return nil }
+            out[i] = Int8(v)
+        }
+        let scales = q.isPerTensor ? [q.scale[0]] : q.scale
+        return KernelWeights(values: out, scales: scales)
+    }
+
+    /// Bias in int32 at scale s_x·s_w[c]: given quantized (QDQ), as int32 (QOperator),
+    /// or as float (quantized here).
+    func int32Bias(_ s: Symbol?, channels: Int, inputScale: Float, weightScales: [Float]) -> [Int32]?? {
+        guard let s else { return .some(nil) }
+        let t: Tensor
+        switch s {
+        case .dequantized(.constant(let c), _) where c.dtype == .int32: t = c
+        case .constant(let c) where c.dtype == .int32: t = c
+        case .constant(let c) where c.dtype == .float32:
+            let f = c.floats
+            guard f.count == channels else { return nil }
+            return .some((0..<channels).map { i in
+                let scale = Double(inputScale) * Double(weightScales[weightScales.count == 1 ? 0 : i])
+                return scale == 0 ? 0 : Int32(clamping: Int64((Double(f[i]) / scale).rounded(.toNearestOrEven)))
+            })
+        default: return nil
+        }
+        guard t.count == channels else { return nil }
+        return .some(t.int32Values)
+    }
+
+    func lowerQDQMatrixProduct(_ node: Node, index: Int, _ symbols: [Symbol?]) throws -> Bool {
+        guard symbols.count >= 2, let x = quantizedActivation(symbols[0]), let w = quantizedConstant(symbols[1]),
+              let out = try outputQuantization(of: node.outputs[0]) else { return false }
+        let bias = symbols.count > 2 ? symbols[2] : nil
+        return try emitMatrixProduct(node, x: x, w: w, bias: bias, out: out)
+    }
+
+    /// Shared by QDQ patterns and QOperator nodes. Returns false when the operands do
+    /// not fit the integer kernels (the caller then falls back).
+    func emitMatrixProduct(_ node: Node, x: (value: Int, params: QuantParams), w: (tensor: Tensor, params: QuantParams),
+                           bias: Symbol?, out: OutputQuantization) throws -> Bool {
+        let isConv = node.opType == "Conv" || node.opType == "QLinearConv"
+        var weightTensor = w.tensor
+        var weightParams = w.params
+        let outputAxis = 0
+        let xInfo = values[x.value]
+        if !isConv {
+            // Gemm/QGemm/MatMul/QLinearMatMul: B is [K, N] (or [N, K] with transB).
+            guard weightTensor.shape.count == 2, try node.int("transA", default: 0) == 0,
+                  try node.float("alpha", default: 1) == 1, try node.float("beta", default: 1) == 1 else { return false }
+            if try node.int("transB", default: 0) == 0 {
+                weightTensor = DataMovement.transpose2D(weightTensor)
+                if !weightParams.isPerTensor {
+                    guard weightParams.axis == 1 || weightParams.axis == -1 else { return false }
+                    weightParams.axis = 0
+                }
+            }
+        } else if let axis = weightParams.axis, axis < 0 {
+            weightParams.axis = axis + weightTensor.shape.count
+        }
+        guard let kw = symmetricWeights(weightTensor, weightParams, outputAxis: outputAxis) else { return false }
+        let channels = weightTensor.shape[0]
+        guard case .some(let biasValues) = int32Bias(bias, channels: channels, inputScale: x.params.scale[0], weightScales: kw.scales) else { return false }
+        if isConv { try node.checkAttributes(known: ["auto_pad", "dilations", "group", "kernel_shape", "pads", "strides"]) }
+
+        var geometry = dyd_conv_geometry()
+        var input = x.value
+        var outShape: [Int]
+        var layout = Layout.nchw
+        var weights = kw.values
+        if isConv {
+            guard xInfo.shape.count == 4, weightTensor.shape.count == 4 else { return false }
+            let group = try node.int("group", default: 1)
+            let (n, c, h, wi) = (xInfo.shape[0], xInfo.shape[1], xInfo.shape[2], xInfo.shape[3])
+            let (m, cpg, kh, kwid) = (weightTensor.shape[0], weightTensor.shape[1], weightTensor.shape[2], weightTensor.shape[3])
+            guard group >= 1, c == cpg * group, m % group == 0 else {
+                throw node.invalid("input channels \(c), weight shape \(weightTensor.shape.shapeString) and group \(group) do not agree")
+            }
+            let g = try WindowGeometry(node: node, inputH: h, inputW: wi, kernelShape: [kh, kwid])
+            input = try nhwc(x.value, key: node.inputs[0])
+            geometry = dyd_conv_geometry(
+                batch: UInt32(n), in_h: UInt32(h), in_w: UInt32(wi), in_c: UInt32(c),
+                out_h: UInt32(g.output.h), out_w: UInt32(g.output.w), out_c: UInt32(m),
+                kernel_h: UInt32(kh), kernel_w: UInt32(kwid), stride_h: UInt32(g.stride.h), stride_w: UInt32(g.stride.w),
+                dilation_h: UInt32(g.dilation.h), dilation_w: UInt32(g.dilation.w),
+                pad_top: UInt32(g.pads.t), pad_left: UInt32(g.pads.l), groups: UInt32(group),
+                in_pixel_stride: UInt32(c), out_pixel_stride: UInt32(m))
+            // OIHW → O·H·W·I, the order NHWC convolution walks.
+            var reordered = [Int8](repeating: 0, count: weights.count)
+            for o in 0..<m { for i in 0..<cpg { for y in 0..<kh { for xx in 0..<kwid {
+                reordered[((o * kh + y) * kwid + xx) * cpg + i] = weights[((o * cpg + i) * kh + y) * kwid + xx]
+            } } } }
+            weights = reordered
+            outShape = [n, m, g.output.h, g.output.w]
+            layout = .nhwc
+        } else {
+            input = try nchw(x.value, key: node.inputs[0])
+            let k = weightTensor.shape[1], nOut = weightTensor.shape[0]
+            guard let last = xInfo.shape.last, last == k, xInfo.shape.count >= 1 else {
+                throw node.invalid("input \(xInfo.shape.shapeString) does not match weights [\(k), \(nOut)]")
+            }
+            let rows = xInfo.shape.dropLast().reduce(1, *)
+            geometry = dyd_conv_geometry(
+                batch: UInt32(rows), in_h: 1, in_w: 1, in_c: UInt32(k), out_h: 1, out_w: 1, out_c: UInt32(nOut),
+                kernel_h: 1, kernel_w: 1, stride_h: 1, stride_w: 1, dilation_h: 1, dilation_w: 1,
+                pad_top: 0, pad_left: 0, groups: 1, in_pixel_stride: UInt32(k), out_pixel_stride: UInt32(nOut))
+            outShape = Array(xInfo.shape.dropLast()) + [nOut]
+        }
+        let requant = Requantization(numerics: numerics, inputScale: x.params.scale[0], weightScales: kw.scales,
+                                     outputScale: out.params.scale[0], zeroPoint: out.params.zeroPoint[0],
+                                     qmin: out.qmin, qmax: out.qmax)
+        let y = addValue(out.name, out.dtype, outShape, layout: layout, quant: out.params)
+        let desc = dyd_conv_desc(geometry: geometry, input_signed: xInfo.dtype == .int8 ? 1 : 0,
+                                 output_signed: out.dtype == .int8 ? 1 : 0, input_zero_point: x.params.zeroPoint[0],
+                                 weights: nil, bias: nil, requant: dyd_requant())
+        let sources = [node.name] + out.nodes.map { graph.nodes[$0].name }
+        layers.append(try ConvLayer(op: isConv ? "QConv" : "QMatMul", source: sources, input: input, output: y, desc: desc,
+                                    weights: weights, bias: biasValues, requant: requant, context: node.label))
+        finish(out, value: y)
+        return true
+    }
+
+    /// QLinearConv / QLinearMatMul (ONNX) and com.microsoft QGemm.
+    func lowerQLinearMatrixProduct(_ node: Node) throws {
+        let isGemm = node.opType == "QGemm"
+        let x = try explicitActivation(node, input: 0, scale: 1)
+        let wAxis = node.opType == "QLinearConv" ? 0 : ((try node.int("transB", default: 0)) != 0 ? 0 : 1)
+        let (wq, _) = try params(node, scale: 4, axis: wAxis)
+        let outScaleIndex = node.opType == "QLinearConv" ? 6 : (isGemm ? 7 : 6)
+        guard outScaleIndex < node.inputs.count, !node.inputs[outScaleIndex].isEmpty else {
+            throw node.unsupported("a float output (no output scale)")
+        }
+        let out = try explicitOutput(node, scale: outScaleIndex, defaultType: values[x.value].dtype)
+        let biasIndex = node.opType == "QLinearConv" ? 8 : (isGemm ? 6 : -1)
+        let bias: Symbol? = biasIndex >= 0 && biasIndex < node.inputs.count && !node.inputs[biasIndex].isEmpty
+            ? try symbol(node.inputs[biasIndex], of: node) : nil
+        if case .constant(let w)? = try? symbol(node.inputs[3], of: node),
+           try emitMatrixProduct(node, x: x, w: (w, wq), bias: bias, out: out) {
+            return
+        }
+        try lowerIntegerReferenceProduct(node, x: x, out: out, weightParams: wq, biasIndex: biasIndex)
+    }
+
+    /// QLinearConv/QLinearMatMul whose weights are not constant or not symmetric int8:
+    /// ConvInteger/MatMulInteger on the reference path, then per-channel requantization.
+    func lowerIntegerReferenceProduct(_ node: Node, x: (value: Int, params: QuantParams), out: OutputQuantization,
+                                      weightParams: QuantParams, biasIndex: Int) throws {
+        guard node.opType != "QGemm" else { throw node.unsupported("QGemm with these weights") }
+        let isConv = node.opType == "QLinearConv"
+        let w = try nchw(try materialize(node.inputs[3], as: nil, context: node.label), key: node.inputs[3])
+        guard values[w].dtype.isQuantized8Bit else { throw node.invalid("weights must be uint8 or int8") }
+        var attributes = node.attributes
+        if !isConv { attributes = [:] }
+        let xzp = addValue(node.name + "_xzp", values[x.value].dtype, [], constant: Tensor(dtype: values[x.value].dtype, shape: [], bytes: [UInt8(truncatingIfNeeded: x.params.zeroPoint[0])]))
+        let wzpValues = weightParams.zeroPoint.map { UInt8(truncatingIfNeeded: $0) }
+        let wzp = addValue(node.name + "_wzp", values[w].dtype, [wzpValues.count], constant: Tensor(dtype: values[w].dtype, shape: [wzpValues.count], bytes: wzpValues))
+        let integerNode = Node(name: node.name, opType: isConv ? "ConvInteger" : "MatMulInteger", inputs: ["x", "w", "xzp", "wzp"],
+                               outputs: [node.outputs[0] + "_acc"], attributes: attributes)
+        let xin = try nchw(x.value, key: node.inputs[0])
+        let accType = try ReferenceOps.inferTypes(integerNode, [ReferenceOps.TypeInfo(values[xin].dtype, values[xin].shape),
+                                                                ReferenceOps.TypeInfo(values[w].dtype, values[w].shape), nil, nil],
+                                                  constants: [nil, nil, nil, nil], opset: graph.opset)[0]
+        let acc = addValue(integerNode.outputs[0], .int32, accType.shape)
+        layers.append(ReferenceLayer(node: integerNode, opset: graph.opset, inputSlots: [xin, w, xzp, wzp], outputs: [acc], isIntegerOnly: true))
+        var bias: [Int32]? = nil
+        if biasIndex >= 0, let b = try constantInput(node, biasIndex) { bias = b.int32Values }
+        let channelAxis = isConv ? 1 : accType.shape.count - 1
+        let requant = Requantization(numerics: numerics, inputScale: x.params.scale[0], weightScales: weightParams.scale,
+                                     outputScale: out.params.scale[0], zeroPoint: out.params.zeroPoint[0], qmin: out.qmin, qmax: out.qmax)
+        let y = addValue(out.name, out.dtype, accType.shape, quant: out.params)
+        layers.append(AccumulatorRequantLayer(source: [node.name], input: acc, output: y, shape: accType.shape,
+                                              channelAxis: channelAxis, bias: bias, requant: requant, outputType: out.dtype))
+        finish(out, value: y)
+    }
+}

@@ -1,0 +1,200 @@
+/// The float reference path: every ONNX operator Dyadic runs outside the integer
+/// kernels, with ONNX semantics, on NCHW tensors.
+///
+/// It is the accuracy baseline for float models, what calibration runs on, what
+/// folds constants at load, and the fallback for quantized patterns that have no
+/// integer lowering (which `--describe` then reports as not integer-only).
+public enum ReferenceOps {
+    /// Default-domain operators the reference path implements.
+    public static let supported: Set<String> = [
+        "Add", "Sub", "Mul", "Div", "Relu", "Sigmoid", "Tanh", "LeakyRelu", "HardSigmoid", "HardSwish",
+        "Clip", "Softmax", "Conv", "ConvInteger", "MatMul", "MatMulInteger", "Gemm",
+        "MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool",
+        "Concat", "Reshape", "Flatten", "Transpose", "Squeeze", "Unsqueeze", "Pad", "Resize",
+        "Identity", "Shape", "QuantizeLinear", "DequantizeLinear",
+    ]
+
+    public struct TypeInfo: Equatable, Sendable {
+        public var dtype: DType
+        public var shape: [Int]
+        public init(_ dtype: DType, _ shape: [Int]) { self.dtype = dtype; self.shape = shape }
+    }
+
+    static func input(_ inputs: [Tensor?], _ i: Int, _ node: Node) throws -> Tensor {
+        guard i < inputs.count, let t = inputs[i] else { throw node.invalid("input \(i) is required") }
+        return t
+    }
+
+    static func optional(_ inputs: [Tensor?], _ i: Int) -> Tensor? { i < inputs.count ? inputs[i] : nil }
+
+    /// Runs `node` on concrete tensors (nil marks an omitted optional input).
+    public static func evaluate(_ node: Node, _ inputs: [Tensor?], opset: Int) throws -> [Tensor] {
+        guard node.domain.isEmpty else { throw node.unsupported("op") }
+        let x = { try input(inputs, $0, node) }
+        switch node.opType {
+        case "Add", "Sub", "Mul", "Div":
+            return [try Elementwise.binary(node, x(0), x(1))]
+        case "Relu", "Sigmoid", "Tanh", "LeakyRelu", "HardSigmoid", "HardSwish":
+            return [try Elementwise.activation(node, x(0))]
+        case "Clip":
+            return [try Elementwise.clip(node, x(0), optional(inputs, 1), optional(inputs, 2))]
+        case "Softmax":
+            return [try Elementwise.softmax(node, x(0), opset: opset)]
+        case "Conv":
+            return [try Convolution.conv(node, x(0), x(1), optional(inputs, 2))]
+        case "ConvInteger":
+            return [try Convolution.convInteger(node, x(0), x(1), optional(inputs, 2), optional(inputs, 3))]
+        case "MatMul":
+            return [try Convolution.matmulFloat(node, x(0), x(1))]
+        case "MatMulInteger":
+            return [try Convolution.matmulInteger(node, x(0), x(1), optional(inputs, 2), optional(inputs, 3))]
+        case "Gemm":
+            return [try Convolution.gemm(node, x(0), x(1), optional(inputs, 2))]
+        case "MaxPool", "AveragePool":
+            if node.outputs.count > 1 && !node.outputs[1].isEmpty { throw node.unsupported("the Indices output") }
+            return [try Pooling.pool(node, x(0))]
+        case "GlobalAveragePool", "GlobalMaxPool":
+            return [try Pooling.global(node, x(0))]
+        case "QuantizeLinear":
+            return [try Quantization.quantizeLinear(node, x(0), x(1), optional(inputs, 2))]
+        case "DequantizeLinear":
+            return [try Quantization.dequantizeLinear(node, x(0), x(1), optional(inputs, 2))]
+        case "Concat":
+            return [try DataMovement.concat(node, inputs.compactMap { $0 })]
+        case "Transpose":
+            return [try DataMovement.transposeNode(node, x(0))]
+        case "Identity":
+            return [try x(0)]
+        default:
+            // Pure reshapes and the shape-driven ops share their shape logic with inference.
+            let types = try inferTypes(node, inputs.map { $0.map { TypeInfo($0.dtype, $0.shape) } }, constants: inputs, opset: opset)
+            switch node.opType {
+            case "Reshape", "Flatten", "Squeeze", "Unsqueeze":
+                return [try x(0).reshaped(types[0].shape)]
+            case "Shape":
+                return [Tensor(try x(0).shape.map { Int64($0) }, shape: [try x(0).shape.count])]
+            case "Pad":
+                let (pads, mode) = try padParameters(node, rank: try x(0).shape.count, inputs: inputs, opset: opset)
+                return [try DataMovement.pad(node, x(0), pads: pads, value: optional(inputs, 2), mode: mode)]
+            case "Resize":
+                return [try DataMovement.resizeNearest(node, x(0), outShape: types[0].shape,
+                                                        scales: try resizeScales(node, inputs: inputs, rank: try x(0).shape.count))]
+            default:
+                throw node.unsupported("op")
+            }
+        }
+    }
+
+    /// Output element types and shapes; `constants` holds the inputs known at load.
+    public static func inferTypes(_ node: Node, _ types: [TypeInfo?], constants: [Tensor?], opset: Int) throws -> [TypeInfo] {
+        guard node.domain.isEmpty else { throw node.unsupported("op") }
+        func t(_ i: Int) throws -> TypeInfo {
+            guard i < types.count, let v = types[i] else { throw node.invalid("input \(i) is required") }
+            return v
+        }
+        func constant(_ i: Int, _ what: String) throws -> Tensor {
+            guard i < constants.count, let c = constants[i] else { throw node.unsupported("a \(what) that is not a constant") }
+            return c
+        }
+        switch node.opType {
+        case "Add", "Sub", "Mul", "Div":
+            return [TypeInfo(try t(0).dtype, try Broadcast.shape(t(0).shape, t(1).shape, context: node.label))]
+        case "Relu", "Sigmoid", "Tanh", "LeakyRelu", "HardSigmoid", "HardSwish", "Clip", "Softmax", "Identity":
+            return [try t(0)]
+        case "Reshape":
+            try node.checkAttributes(known: ["allowzero"])
+            let target = try constant(1, "target shape")
+            return [TypeInfo(try t(0).dtype, try DataMovement.reshapeTarget(node, input: t(0).shape, requested: target.int64Values))]
+        case "Flatten":
+            return [TypeInfo(try t(0).dtype, try DataMovement.flattenShape(node, t(0).shape))]
+        case "Squeeze":
+            try node.checkAttributes(known: ["axes"])
+            let axes = opset >= 13 ? (types.count > 1 && types[1] != nil ? try constant(1, "axes").int64Values.map { Int($0) } : nil) : try node.ints("axes")
+            return [TypeInfo(try t(0).dtype, try DataMovement.squeezeShape(node, t(0).shape, axes: axes))]
+        case "Unsqueeze":
+            try node.checkAttributes(known: ["axes"])
+            let axes = opset >= 13 ? try constant(1, "axes").int64Values.map { Int($0) } : (try node.ints("axes") ?? [])
+            return [TypeInfo(try t(0).dtype, try DataMovement.unsqueezeShape(node, t(0).shape, axes: axes))]
+        case "Shape":
+            try node.checkAttributes(known: [])
+            return [TypeInfo(.int64, [try t(0).shape.count])]
+        case "Pad":
+            try node.checkAttributes(known: ["mode", "pads", "value"])
+            let rank = try t(0).shape.count
+            let (pads, _) = try padParameters(node, rank: rank, inputs: constants, opset: opset)
+            guard pads.count == 2 * rank else { throw node.invalid("pads has \(pads.count) values for rank \(rank)") }
+            return [TypeInfo(try t(0).dtype, (0..<rank).map { try! t(0).shape[$0] + pads[$0] + pads[$0 + rank] })]
+        case "Resize":
+            try node.checkAttributes(known: ["mode", "coordinate_transformation_mode", "nearest_mode", "cubic_coeff_a",
+                                             "exclude_outside", "extrapolation_value", "antialias", "axes", "keep_aspect_ratio_policy"])
+            guard try node.string("mode", default: "nearest") == "nearest" else { throw node.unsupported("resize mode other than nearest") }
+            if try node.ints("axes") != nil { throw node.unsupported("the axes attribute") }
+            let x = try t(0)
+            if constants.count > 3, let sizes = constants[3], sizes.count > 0 {
+                return [TypeInfo(x.dtype, sizes.int64Values.map { Int($0) })]
+            }
+            let scales = try resizeScales(node, inputs: constants, rank: x.shape.count)
+            return [TypeInfo(x.dtype, zip(x.shape, scales).map { Int((Float($0) * $1).rounded(.down)) })]
+        case "Conv", "ConvInteger":
+            let x = try t(0), w = try t(1)
+            guard x.shape.count == 4, w.shape.count == 4 else { throw node.unsupported("a convolution of rank \(x.shape.count) (only 2-D)") }
+            let g = try WindowGeometry(node: node, inputH: x.shape[2], inputW: x.shape[3], kernelShape: [w.shape[2], w.shape[3]])
+            return [TypeInfo(node.opType == "Conv" ? x.dtype : .int32, [x.shape[0], w.shape[0], g.output.h, g.output.w])]
+        case "MaxPool", "AveragePool":
+            let x = try t(0)
+            guard x.shape.count == 4 else { throw node.unsupported("a \(x.shape.count - 2)-D pooling (only 2-D)") }
+            guard let k = try node.ints("kernel_shape") else { throw node.invalid("kernel_shape is required") }
+            let g = try WindowGeometry(node: node, inputH: x.shape[2], inputW: x.shape[3], kernelShape: k,
+                                       ceilMode: try node.int("ceil_mode", default: 0) != 0)
+            return [TypeInfo(x.dtype, [x.shape[0], x.shape[1], g.output.h, g.output.w])]
+        case "GlobalAveragePool", "GlobalMaxPool":
+            let x = try t(0)
+            guard x.shape.count >= 3 else { throw node.invalid("input must have rank 3 or more") }
+            return [TypeInfo(x.dtype, Array(x.shape[0..<2]) + Array(repeating: 1, count: x.shape.count - 2))]
+        case "Gemm":
+            let a = try t(0), b = try t(1)
+            guard a.shape.count == 2, b.shape.count == 2 else { throw node.invalid("Gemm needs 2-D inputs") }
+            let m = try node.int("transA", default: 0) != 0 ? a.shape[1] : a.shape[0]
+            let n = try node.int("transB", default: 0) != 0 ? b.shape[0] : b.shape[1]
+            return [TypeInfo(a.dtype, [m, n])]
+        case "Transpose":
+            let x = try t(0)
+            let perm = try node.ints("perm") ?? Array((0..<x.shape.count).reversed())
+            guard perm.sorted() == Array(0..<x.shape.count) else { throw node.invalid("perm \(perm) is not a permutation of the input's axes") }
+            return [TypeInfo(x.dtype, perm.map { x.shape[$0] })]
+        case "QuantizeLinear":
+            let zp = constants.count > 2 ? constants[2] : nil
+            let dtype = zp?.dtype ?? (types.count > 2 ? types[2]?.dtype : nil) ?? .uint8
+            return [TypeInfo(dtype, try t(0).shape)]
+        case "DequantizeLinear":
+            return [TypeInfo(.float32, try t(0).shape)]
+        default:
+            // Everything else: evaluate on zero inputs of the right shape. Only used for ops
+            // whose cost is negligible at load or that are folded anyway.
+            let zeros = types.map { $0.map { Tensor(zeros: $0.dtype, shape: $0.shape) } }
+            var inputs: [Tensor?] = zeros
+            for (i, c) in constants.enumerated() where c != nil && i < inputs.count { inputs[i] = c }
+            return try evaluate(node, inputs, opset: opset).map { TypeInfo($0.dtype, $0.shape) }
+        }
+    }
+
+    static func padParameters(_ node: Node, rank: Int, inputs: [Tensor?], opset: Int) throws -> ([Int], String) {
+        let mode = try node.string("mode", default: "constant")
+        if opset < 11 {
+            return ((try node.ints("pads")) ?? [], mode)
+        }
+        guard inputs.count > 1, let p = inputs[1] else { throw node.unsupported("pads that are not a constant") }
+        if inputs.count > 3, inputs[3] != nil { throw node.unsupported("the axes input") }
+        return (p.int64Values.map { Int($0) }, mode)
+    }
+
+    static func resizeScales(_ node: Node, inputs: [Tensor?], rank: Int) throws -> [Float] {
+        if inputs.count > 3, let sizes = inputs[3], sizes.count > 0, let x = inputs[0] {
+            return zip(sizes.int64Values, x.shape).map { Float($0) / Float($1) }
+        }
+        guard inputs.count > 2, let s = inputs[2], s.count == rank else {
+            throw node.invalid("needs constant scales or sizes for every axis")
+        }
+        return s.floats
+    }
+}

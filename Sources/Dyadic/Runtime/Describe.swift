@@ -1,0 +1,35 @@
+import Foundation
+
+/// The human-readable form of a plan printed by `runmodel --describe`.
+extension Plan {
+    public func describe() -> String {
+        var lines: [String] = []
+        lines.append("numerics: \(numerics.rawValue)")
+        for (name, v) in inputs { lines.append("input  \(name): \(values[v].typeString)") }
+        for (name, v) in outputs { lines.append("output \(name): \(values[v].typeString)") }
+        lines.append("layers: \(layers.count)")
+        for (i, layer) in layers.enumerated() {
+            let ins = layer.inputs.map { values[$0].typeString }.joined(separator: ", ")
+            let outs = layer.outputs.map { values[$0].typeString }.joined(separator: ", ")
+            let tag = layer.isIntegerOnly ? "int" : "float"
+            lines.append(String(format: "%4d  %-16@ %-5@ %@ -> %@", i, layer.op as NSString, tag as NSString, ins as NSString, outs as NSString))
+            lines.append("      nodes: \(layer.sourceNodes.joined(separator: ", "))  kernel: \(layer.kernel)")
+            if !layer.details.isEmpty { lines.append("      \(layer.details)") }
+        }
+        let weights = layers.compactMap { $0 as? ConvLayer }.map(\.weightBytes).reduce(0, +)
+        lines.append("weights: \(weights) bytes in integer kernels")
+        lines.append("arena: \(arenaSize) bytes")
+        let floats = floatLayers
+        if isIntegerOnly {
+            lines.append("integer-only: yes (float only in the input quantization and output dequantization)")
+        } else if floats.isEmpty {
+            lines.append("integer-only: no (no quantized layers)")
+        } else {
+            let list = floats.prefix(20).map { layer in
+                "#\(layers.firstIndex { $0 === layer } ?? 0) \(layer.op) [\(layer.sourceNodes.joined(separator: ","))]"
+            }
+            lines.append("integer-only: no — \(floats.count) float layer(s): \(list.joined(separator: "; "))")
+        }
+        return lines.joined(separator: "\n")
+    }
+}

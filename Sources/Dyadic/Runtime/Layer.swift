@@ -1,0 +1,26 @@
+/// A step of an execution plan: reads and writes values in a context's memory.
+///
+/// Layers are immutable after the plan is built (weights packed, tables built),
+/// so one plan serves any number of concurrent contexts.
+public protocol Layer: AnyObject, Sendable {
+    /// Short op name for `--describe` and profiles, e.g. "QConv", "Quantize".
+    var op: String { get }
+    /// Names of the ONNX nodes this layer implements.
+    var sourceNodes: [String] { get }
+    var inputs: [Int] { get }
+    var outputs: [Int] { get }
+    /// True when the layer runs no floating-point arithmetic.
+    var isIntegerOnly: Bool { get }
+    /// The kernel that runs it.
+    var kernel: String { get }
+    /// Requantization and other parameters, one line.
+    var details: String { get }
+    /// Bytes of scratch memory one concurrent run needs.
+    var workspaceSize: Int { get }
+    func run(_ context: ExecutionContext)
+}
+
+extension Layer {
+    public var workspaceSize: Int { 0 }
+    public var details: String { "" }
+}

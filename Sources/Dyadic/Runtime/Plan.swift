@@ -1,0 +1,55 @@
+/// An executable form of a graph for fixed input shapes: values, layers in
+/// execution order, and where each value lives in a context's arena.
+public final class Plan: @unchecked Sendable {
+    public let values: [PlanValue]
+    public let layers: [Layer]
+    /// Graph inputs and outputs: ONNX name → value index.
+    public let inputs: [(name: String, value: Int)]
+    public let outputs: [(name: String, value: Int)]
+    public let numerics: Numerics
+    let offsets: [Int]
+    public let arenaSize: Int
+    let maxWorkspace: Int
+
+    init(values: [PlanValue], layers: [Layer], inputs: [(String, Int)], outputs: [(String, Int)], numerics: Numerics) {
+        self.values = values
+        self.layers = layers
+        self.inputs = inputs.map { (name: $0.0, value: $0.1) }
+        self.outputs = outputs.map { (name: $0.0, value: $0.1) }
+        self.numerics = numerics
+        // One slot per value, 64-byte aligned. (Reuse by liveness belongs here.)
+        var offsets = [Int]()
+        var size = 0
+        for v in values {
+            offsets.append(size)
+            size += (v.byteCount + 63) & ~63
+        }
+        self.offsets = offsets
+        arenaSize = size
+        maxWorkspace = layers.map(\.workspaceSize).max() ?? 0
+    }
+
+    /// Layers that run float arithmetic between the input quantization and the output
+    /// dequantization. Quantizing a graph input and dequantizing into a graph output
+    /// are the graph's boundary, not part of it.
+    public var floatLayers: [Layer] {
+        let graphInputs = Set(inputs.map(\.value)), graphOutputs = Set(outputs.map(\.value))
+        return layers.filter { layer in
+            if layer.isIntegerOnly { return false }
+            if layer.op == "Quantize" && layer.inputs.allSatisfy(graphInputs.contains) { return false }
+            if layer.op == "Dequantize" && layer.outputs.allSatisfy(graphOutputs.contains) { return false }
+            return true
+        }
+    }
+
+    /// True for a quantized graph whose every interior layer is integer arithmetic.
+    public var isIntegerOnly: Bool {
+        floatLayers.isEmpty && layers.contains { $0.isIntegerOnly && $0.op.hasPrefix("Q") }
+    }
+
+    public func makeContext(threads: Int) -> ExecutionContext { ExecutionContext(plan: self, threads: threads) }
+
+    public func run(_ context: ExecutionContext) {
+        for layer in layers { layer.run(context) }
+    }
+}

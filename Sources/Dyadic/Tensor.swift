@@ -1,0 +1,70 @@
+/// A dense, row-major tensor with raw byte storage.
+///
+/// Storage is untyped bytes so that data movement (reshape, transpose, concat, pad)
+/// is written once for every element type; typed views come from `withUnsafe...`.
+public struct Tensor: Sendable {
+    public var dtype: DType
+    public var shape: [Int]
+    public var bytes: [UInt8]
+
+    public var count: Int { shape.reduce(1, *) }
+
+    public init(dtype: DType, shape: [Int], bytes: [UInt8]) {
+        precondition(bytes.count == shape.reduce(1, *) * dtype.byteSize, "tensor byte count does not match its shape")
+        self.dtype = dtype
+        self.shape = shape
+        self.bytes = bytes
+    }
+
+    public init(zeros dtype: DType, shape: [Int]) {
+        self.init(dtype: dtype, shape: shape, bytes: [UInt8](repeating: 0, count: shape.reduce(1, *) * dtype.byteSize))
+    }
+
+    public init(_ values: [Float], shape: [Int]) {
+        self.init(dtype: .float32, shape: shape, bytes: values.withUnsafeBytes { Array($0) })
+    }
+    public init(_ values: [UInt8], shape: [Int]) { self.init(dtype: .uint8, shape: shape, bytes: values) }
+    public init(_ values: [Int8], shape: [Int]) {
+        self.init(dtype: .int8, shape: shape, bytes: values.withUnsafeBytes { Array($0) })
+    }
+    public init(_ values: [Int32], shape: [Int]) {
+        self.init(dtype: .int32, shape: shape, bytes: values.withUnsafeBytes { Array($0) })
+    }
+    public init(_ values: [Int64], shape: [Int]) {
+        self.init(dtype: .int64, shape: shape, bytes: values.withUnsafeBytes { Array($0) })
+    }
+
+    public func elements<T>(as type: T.Type) -> [T] {
+        bytes.withUnsafeBytes { Array($0.bindMemory(to: T.self)) }
+    }
+
+    public var floats: [Float] { elements(as: Float.self) }
+
+    /// Values of an integer or float tensor widened to Int64 (shapes, axes, pads).
+    public var int64Values: [Int64] {
+        switch dtype {
+        case .int64: elements(as: Int64.self)
+        case .int32: elements(as: Int32.self).map(Int64.init)
+        case .uint8, .bool: bytes.map(Int64.init)
+        case .int8: elements(as: Int8.self).map(Int64.init)
+        case .float32: floats.map { Int64($0) }
+        }
+    }
+
+    /// Values as Int32 (zero points); int8/uint8 widen.
+    public var int32Values: [Int32] { int64Values.map { Int32(truncatingIfNeeded: $0) } }
+
+    /// Values as Double (scales); integer types widen.
+    public var doubleValues: [Double] {
+        dtype == .float32 ? floats.map(Double.init) : int64Values.map(Double.init)
+    }
+
+    public func reshaped(_ newShape: [Int]) -> Tensor {
+        Tensor(dtype: dtype, shape: newShape, bytes: bytes)
+    }
+}
+
+extension Array where Element == Int {
+    /// "[1,3,224,224]"
+    public var shapeString: String { "[" + map(String.init).joined(separator: ",") + "]" }
+}

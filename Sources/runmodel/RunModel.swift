@@ -1,0 +1,130 @@
+import ArgumentParser
+import Dyadic
+import DyadicONNX
+import Foundation
+
+@main
+struct RunModel: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "runmodel",
+        abstract: "Run an ONNX model (float or quantized) with Dyadic's integer-only engine.")
+
+    @Argument(help: "The ONNX model file.")
+    var model: String?
+
+    @Option(name: .customLong("input"), help: "An input as NAME=FILE.npy (repeat for several inputs).")
+    var inputs: [String] = []
+
+    @Option(name: .customLong("output-dir"), help: "Write each output to DIR/<output name>.npy.")
+    var outputDir: String?
+
+    @Option(help: "Threads per layer (1 = the calling thread only).")
+    var threads: Int = 1
+
+    @Option(help: "Requantization: dyadic (integer-only) or onnxruntime (bit-exact with ONNX Runtime).")
+    var numerics: String = "dyadic"
+
+    @Option(help: "Time N runs after a warm-up and print min / median / max latency.")
+    var runs: Int = 0
+
+    @Option(help: "Class labels, one per line, to print the top classes of each output.")
+    var labels: String?
+
+    @Option(help: "How many top classes to print with --labels.")
+    var top: Int = 5
+
+    @Flag(help: "Print the lowered graph and whether it is integer-only.")
+    var describe = false
+
+    @Flag(name: .customLong("list-ops"), help: "Print the supported operators and exit.")
+    var listOps = false
+
+    func run() throws {
+        do {
+            try execute()
+        } catch let error as DyadicError {
+            FileHandle.standardError.write(Data("error: \(error.message)\n".utf8))
+            throw ExitCode(1)
+        }
+    }
+
+    func execute() throws {
+        if listOps {
+            print(OperatorSupport.all.joined(separator: "\n"))
+            return
+        }
+        guard let model else { throw DyadicError("no model given (usage: runmodel MODEL [--input NAME=FILE.npy] ...)") }
+        guard let profile = Numerics(rawValue: numerics) else {
+            throw DyadicError("--numerics must be dyadic or onnxruntime, not '\(numerics)'")
+        }
+        guard threads >= 1 else { throw DyadicError("--threads must be at least 1") }
+        guard runs >= 0, top >= 1 else { throw DyadicError("--runs must be ≥ 0 and --top ≥ 1") }
+        let labelList = try labels.map { path -> [String] in
+            guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { throw DyadicError("\(path): cannot read the labels file") }
+            return text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        }
+        var feeds: [String: Tensor] = [:]
+        for spec in inputs {
+            guard let eq = spec.firstIndex(of: "="), eq != spec.startIndex else {
+                throw DyadicError("--input '\(spec)' must be NAME=FILE.npy")
+            }
+            let name = String(spec[..<eq]), path = String(spec[spec.index(after: eq)...])
+            guard feeds[name] == nil else { throw DyadicError("input '\(name)' is given twice") }
+            feeds[name] = try NumpyFile.read(path: path)
+        }
+        if let outputDir {
+            var isDir: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: outputDir, isDirectory: &isDir), isDir.boolValue else {
+                throw DyadicError("--output-dir '\(outputDir)' is not an existing directory")
+            }
+        }
+        let session = try Session(onnxPath: model, options: SessionOptions(numerics: profile, threads: threads))
+        if describe {
+            print(session.plan.describe())
+            if inputs.isEmpty { return }
+        }
+        let outputs = try session.run(feeds)
+        for output in session.graph.outputs {
+            guard let t = outputs[output.name] else { continue }
+            print("output \(output.name): \(t.dtype)\(t.shape.shapeString)")
+            if let labelList { printTop(t, labels: labelList) }
+        }
+        if runs > 0 { timeRuns(session) }
+        if let outputDir {
+            for output in session.graph.outputs {
+                guard let t = outputs[output.name] else { continue }
+                try NumpyFile.write(t, path: (outputDir as NSString).appendingPathComponent(Self.fileName(output.name) + ".npy"))
+            }
+        }
+    }
+
+    /// Output names become file names: anything but letters, digits, '.', '_', '-' becomes '_'.
+    static func fileName(_ name: String) -> String {
+        String(name.unicodeScalars.map { c in
+            (c.isASCII && (CharacterSet.alphanumerics.contains(c) || c == "." || c == "_" || c == "-")) ? Character(c) : "_"
+        })
+    }
+
+    func printTop(_ t: Tensor, labels: [String]) {
+        let scores: [Float] = t.dtype == .float32 ? t.floats : t.int64Values.map(Float.init)
+        let ranked = scores.indices.sorted { scores[$0] > scores[$1] || (scores[$0] == scores[$1] && $0 < $1) }
+        for (rank, i) in ranked.prefix(top).enumerated() {
+            let label = i < labels.count ? labels[i] : "class \(i)"
+            print(String(format: "  %d. %5d  %10.4f  %@", rank + 1, i, scores[i], label as NSString))
+        }
+    }
+
+    func timeRuns(_ session: Session) {
+        session.rerun()
+        var times: [Double] = []
+        for _ in 0..<runs {
+            let start = DispatchTime.now().uptimeNanoseconds
+            session.rerun()
+            times.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6)
+        }
+        times.sort()
+        let median = times.count % 2 == 1 ? times[times.count / 2] : (times[times.count / 2 - 1] + times[times.count / 2]) / 2
+        print(String(format: "latency: min %.3f ms, median %.3f ms, max %.3f ms (%d runs, %d thread%@)",
+                     times.first!, median, times.last!, runs, threads, threads == 1 ? "" : "s"))
+    }
+}
