@@ -47,7 +47,8 @@ void dyd_ref_conv(const dyd_conv_desc *desc, const void *input, void *output) {
                 acc += (int64_t)(x - zx) * w;
               }
             }
-          const int32_t y = requant_channel(&desc->requant, oc, acc);
+          /* int32 accumulation wraps modulo 2^32 (see the overflow check in conv-op.c). */
+          const int32_t y = requant_channel(&desc->requant, oc, (int32_t)(uint32_t)(uint64_t)acc);
           const size_t o = ((n * g->out_h + oy) * g->out_w + ox) * g->out_pixel_stride + oc;
           if (desc->output_signed) ((int8_t *)output)[o] = (int8_t)y;
           else ((uint8_t *)output)[o] = (uint8_t)y;
