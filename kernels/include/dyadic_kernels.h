@@ -113,7 +113,8 @@ void dyd_conv_run(const dyd_conv_op *op, const void *input, void *output,
 /* ---- Element-wise add and mul ------------------------------------------------------ */
 
 /* add, dyadic: y = clamp(z_y + ((a_mul*(a - z_a) + b_mul*(b - z_b) + 2^(shift-1)) >> shift))
- *      fp32:   y = clamp(rne(a_scale*float(a - z_a) + b_scale*float(b - z_b)) + z_y)
+ *      fp32:   y = clamp(rne((a_scale*float(a - z_a) + b_scale*float(b - z_b)) / y_scale) + z_y)
+ *              (real scales, as ONNX Runtime's x86 QLinearAdd computes it)
  * mul, dyadic: y = requantize_dyadic((a - z_a)*(b - z_b), a_mul, shift, z_y, ...)
  *      fp32:   y = requantize_fp32((a - z_a)*(b - z_b), a_scale, z_y, ...)          */
 typedef struct {
@@ -123,6 +124,7 @@ typedef struct {
   int32_t qmin, qmax;
   int32_t a_mul, b_mul, shift;   /* dyadic */
   float a_scale, b_scale;        /* fp32 */
+  float y_scale;                 /* fp32 add only */
 } dyd_binary_params;
 
 /* n outputs; a_inc / b_inc are 1 (a vector) or 0 (a broadcast scalar). */

@@ -52,7 +52,6 @@ typedef struct {
   int32_t qmin, qmax;
   int32_t lo, hi;       /* qmin - zero_point, qmax - zero_point: clamp before adding z */
   float flo, fhi;       /* the same bounds as floats (exact: small integers) */
-  uint8_t a_xor;        /* 0x80 when activations must be flipped into the kernel's domain */
 } dyd_out_params;
 
 void dyd_out_params_init(dyd_out_params *p, dyd_requant_kind kind, int32_t zero_point,
@@ -77,24 +76,30 @@ static inline int32_t dyd_out_scalar(int32_t acc, int32_t mult, int32_t shift,
  *   int32 bias[NR]        bias - z_a * sum(w), z_a the input zero point in the kernel's domain
  *   int32 mult[NR]        dyadic multiplier, or fp32 scale bits
  *   int32 shift[NR]
+ *   extra_bytes           requantization constants in the kernel's own lane order
  *   int8  w[Kp/KR][NR][KR] Kp = K rounded up to KR, zero padded (columns past N too)
  * each panel padded to 64 bytes.
  */
 #define DYD_PANEL_HEADER(nr) ((size_t)(nr) * 12)
 
 /* c[m][n] = out(sum_k a[m][k] * w[k][n] + bias[n]) for m < mr, n < nc <= NR.
- * `a` rows are `a_stride` bytes apart; kc bytes per row are read, never more
- * (the last row may end a buffer). Rows of `c` are `c_stride` bytes apart. */
+ * `a` rows are `a_stride` bytes apart, already in the kernel's domain; kc bytes
+ * per row are read, never more (the last row may end a buffer). Rows of `c` are
+ * `c_stride` bytes apart. */
 typedef void (*dyd_gemm_ukernel_fn)(size_t mr, size_t nc, size_t kc, const uint8_t *a,
                                     size_t a_stride, const void *w, uint8_t *c,
                                     size_t c_stride, const dyd_out_params *p);
+
+/* Fills a panel's extra header from its mult/shift columns (dyadic only). */
+typedef void (*dyd_gemm_pack_extra_fn)(const int32_t *mult, const int32_t *shift, void *extra);
 
 typedef struct {
   dyd_isa isa;
   uint32_t mr, nr, kr;
   int a_signed_domain;        /* the kernel multiplies int8 (1) or uint8 (0) activations */
-  /* [requant kind][flip activations]; flip = activation signedness differs from domain */
-  dyd_gemm_ukernel_fn ukernel[2][2];
+  dyd_gemm_ukernel_fn ukernel[2]; /* [requant kind] */
+  uint32_t extra_bytes;       /* multiple of 64 when nr * 12 is */
+  dyd_gemm_pack_extra_fn pack_extra;
   const char *isa_suffix;     /* e.g. "avx512vnni" */
 } dyd_gemm_bundle;
 

@@ -6,10 +6,16 @@
 #include "common.h"
 
 extern const dyd_gemm_bundle dyd_gemm_bundle_scalar;
+#if defined(__x86_64__)
+extern const dyd_gemm_bundle dyd_gemm_bundle_avx512vnni;
+#endif
 extern const dyd_dw_bundle dyd_dw_bundle_scalar;
 extern const dyd_misc_bundle dyd_misc_bundle_scalar;
 
 const dyd_gemm_bundle *const dyd_gemm_bundles[] = {
+#if defined(__x86_64__)
+    &dyd_gemm_bundle_avx512vnni,
+#endif
     &dyd_gemm_bundle_scalar,
 };
 const size_t dyd_gemm_bundle_count = sizeof dyd_gemm_bundles / sizeof dyd_gemm_bundles[0];

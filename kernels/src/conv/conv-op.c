@@ -22,16 +22,19 @@ struct dyd_conv_op {
   int path;
   dyd_isa isa;
   dyd_out_params out;
-  /* GEMM paths */
+  /* GEMM paths; `flip` (xor 0x80) moves activations into the kernel's domain
+   * while rows are copied into the workspace (im2col, or the A block of a
+   * direct GEMM whose input signedness differs from the kernel's). */
   const dyd_gemm_bundle *gemm;
   dyd_gemm_ukernel_fn ukernel;
   size_t k, kp;                /* reduction length, and rounded up to KR */
   size_t icpg, ocpg;
   size_t panels, panel_bytes;  /* per group */
+  size_t header_bytes;
   size_t m, mc, m_blocks;      /* output pixels, pixels per tile, tiles along M */
   size_t panels_per_tile, n_blocks;
   uint8_t pad_byte;            /* zero point in the kernel's domain */
-  uint8_t flip;                /* xor applied while copying im2col rows */
+  uint8_t flip;
   /* depthwise path */
   const dyd_dw_bundle *dw;
   dyd_dw_ukernel_fn dw_ukernel;
@@ -199,7 +202,7 @@ static void pack_gemm(dyd_conv_op *op, const dyd_conv_desc *d, int64_t zero) {
     for (size_t p = 0; p < op->panels; p++) {
       uint8_t *panel = (uint8_t *)op->packed + (grp * op->panels + p) * op->panel_bytes;
       int32_t *bias = (int32_t *)panel, *mult = bias + nr, *shift = mult + nr;
-      int8_t *w = (int8_t *)(shift + nr);
+      int8_t *w = (int8_t *)(panel + op->header_bytes);
       for (size_t j = 0; j < nr; j++) {
         const size_t n = p * nr + j;
         if (n >= op->ocpg) {
@@ -212,6 +215,8 @@ static void pack_gemm(dyd_conv_op *op, const dyd_conv_desc *d, int64_t zero) {
         requant_entry(&d->requant, oc, &mult[j], &shift[j]);
         for (size_t k = 0; k < op->k; k++) w[(k / kr) * nr * kr + j * kr + k % kr] = src[k];
       }
+      if (b->pack_extra != NULL && d->requant.kind == DYD_REQUANT_DYADIC)
+        b->pack_extra(mult, shift, shift + nr);
     }
 }
 
@@ -325,11 +330,11 @@ dyd_conv_op *dyd_conv_create_for_isa(const dyd_conv_desc *d, dyd_isa isa, char *
   if (flip) zero += op->input_signed ? 128 : -128;
   op->pad_byte = (uint8_t)zero;
   op->flip = flip ? 0x80 : 0;
-  op->ukernel = b->ukernel[kind][direct && flip];
-  op->out.a_xor = (direct && flip) ? 0x80 : 0;
+  op->ukernel = b->ukernel[kind];
   op->kp = DYD_ROUND_UP(op->k, b->kr);
   op->panels = DYD_DIV_UP(op->ocpg, b->nr);
-  op->panel_bytes = DYD_ROUND_UP(DYD_PANEL_HEADER(b->nr) + op->kp * b->nr, 64);
+  op->header_bytes = DYD_PANEL_HEADER(b->nr) + b->extra_bytes;
+  op->panel_bytes = DYD_ROUND_UP(op->header_bytes + op->kp * b->nr, 64);
   /* About 32 KiB of A per tile (it stays in L1/L2 while every panel passes over
    * it), a multiple of MR, at most 64 MR-blocks. */
   size_t mc = 32768 / DYD_MAX(op->kp, 1);
@@ -379,13 +384,25 @@ size_t dyd_conv_tile_count(const dyd_conv_op *op) {
 
 size_t dyd_conv_workspace_size(const dyd_conv_op *op) {
   if (op->path == PATH_DWCONV) return (size_t)op->g.out_w * op->taps * sizeof(void *);
-  if (op->path == PATH_IGEMM) return op->mc * op->kp;
+  if (op->path == PATH_IGEMM || op->flip) return op->mc * op->kp;
   return 0;
 }
 
 const char *dyd_conv_kernel_name(const dyd_conv_op *op) { return op->name; }
 size_t dyd_conv_packed_size(const dyd_conv_op *op) { return op->packed_size; }
 dyd_isa dyd_conv_isa(const dyd_conv_op *op) { return op->isa; }
+
+/* dst = src with the top bit of every byte flipped (int8 <-> uint8 + 128). */
+static void copy_flip(uint8_t *dst, const uint8_t *src, size_t n) {
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    uint64_t v;
+    memcpy(&v, src + i, 8);
+    v ^= 0x8080808080808080ull;
+    memcpy(dst + i, &v, 8);
+  }
+  for (; i < n; i++) dst[i] = src[i] ^ 0x80;
+}
 
 /* Rows [m0, m0 + rows) of the im2col matrix of group `grp`, in the kernel's domain. */
 static void im2col(const dyd_conv_op *op, const uint8_t *in, size_t grp, size_t m0, size_t rows,
@@ -406,11 +423,8 @@ static void im2col(const dyd_conv_op *op, const uint8_t *in, size_t grp, size_t 
         const uint8_t *src =
             in + ((n * g->in_h + (size_t)iy) * g->in_w + (size_t)ix) * g->in_pixel_stride +
             grp * icpg;
-        if (op->flip) {
-          for (size_t c = 0; c < icpg; c++) row[c] = src[c] ^ 0x80;
-        } else {
-          memcpy(row, src, icpg);
-        }
+        if (op->flip) copy_flip(row, src, icpg);
+        else memcpy(row, src, icpg);
       }
     }
     memset(dst + r * op->kp + op->k, 0, op->kp - op->k);
@@ -426,10 +440,19 @@ static void run_gemm_tile(const dyd_conv_op *op, const uint8_t *in, uint8_t *out
   const size_t p0 = nb * op->panels_per_tile, p1 = DYD_MIN(op->panels, p0 + op->panels_per_tile);
   const uint8_t *a;
   size_t a_stride, kc;
-  if (op->path == PATH_GEMM) {
+  if (op->path == PATH_GEMM && !op->flip) {
     a = in + m0 * op->g.in_pixel_stride + grp * op->icpg;
     a_stride = op->g.in_pixel_stride;
     kc = op->k;
+  } else if (op->path == PATH_GEMM) {
+    const uint8_t *src = in + m0 * op->g.in_pixel_stride + grp * op->icpg;
+    for (size_t r = 0; r < rows; r++) {
+      copy_flip(ws + r * op->kp, src + r * op->g.in_pixel_stride, op->k);
+      memset(ws + r * op->kp + op->k, 0, op->kp - op->k);
+    }
+    a = ws;
+    a_stride = op->kp;
+    kc = op->kp;
   } else {
     im2col(op, in, grp, m0, rows, ws);
     a = ws;

@@ -18,7 +18,7 @@ static void gemm_4x4c1(size_t mr, size_t nc, size_t kc, const uint8_t *a, size_t
     for (size_t j = 0; j < NR; j++) acc[i][j] = (uint32_t)bias[j];
   for (size_t k = 0; k < kc; k++, wk += NR)
     for (size_t i = 0; i < mr; i++) {
-      const uint32_t x = (uint8_t)(a[i * a_stride + k] ^ p->a_xor);
+      const uint32_t x = a[i * a_stride + k];
       for (size_t j = 0; j < NR; j++) acc[i][j] += x * (uint32_t)(int32_t)wk[j];
     }
   for (size_t i = 0; i < mr; i++)
@@ -26,9 +26,8 @@ static void gemm_4x4c1(size_t mr, size_t nc, size_t kc, const uint8_t *a, size_t
       c[i * c_stride + j] = (uint8_t)dyd_out_scalar((int32_t)acc[i][j], mult[j], shift[j], p);
 }
 
-/* The scalar kernel serves both requantization kinds and both activation
- * domains: p->kind and p->a_xor carry the difference. */
-#define GEMM_SCALAR_UKERNELS {{gemm_4x4c1, gemm_4x4c1}, {gemm_4x4c1, gemm_4x4c1}}
+/* One kernel serves both requantization kinds (p->kind selects). */
+#define GEMM_SCALAR_UKERNELS {gemm_4x4c1, gemm_4x4c1}
 
 const dyd_gemm_bundle dyd_gemm_bundle_scalar = {
     .isa = DYD_ISA_SCALAR, .mr = MR, .nr = NR, .kr = 1, .a_signed_domain = 0,

@@ -42,7 +42,8 @@ void dyd_ref_qadd(const dyd_binary_params *p, const void *a, size_t a_inc, const
       DYD_FP_BARRIER(t);
       DYD_FP_BARRIER(u);
       float v = t + u;
-      float r = nearbyintf(v);
+      DYD_FP_BARRIER(v);
+      float r = nearbyintf(v / p->y_scale);
       /* Integer-valued bounds: clamping the rounded float is exact. */
       const float lo = (float)((int64_t)p->qmin - p->y_zero_point);
       const float hi = (float)((int64_t)p->qmax - p->y_zero_point);

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Builds and runs the single-thread kernel throughput benchmark (native, no SwiftPM).
+#   tools/kernel_bench.sh [isa]
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cc=${CC:-gcc}
+out=${KERNEL_TESTS_OUT:-/tmp/dyadic-kernel-tests}
+mkdir -p "$out"
+# shellcheck disable=SC2046
+"$cc" -O2 -std=c11 -D_DEFAULT_SOURCE -Wall -Wextra -Werror -I"$root/kernels/include" \
+  $(find "$root/kernels/src" -name '*.c' | sort) "$root/kernels/tests/kernel_bench.c" \
+  -o "$out/kernel_bench" -lm -lpthread
+"$out/kernel_bench" "$@"
