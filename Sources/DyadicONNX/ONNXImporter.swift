@@ -9,7 +9,7 @@ import SwiftProtobuf
 /// whose declared size does not match their data, external data.
 public enum ONNXImporter {
     /// Opsets of the default domain this importer accepts.
-    public static let supportedOpsets = 7...23
+    public static let supportedOpsets = 1...23
 
     public static func load(path: String) throws -> Graph {
         let data: Data

@@ -79,11 +79,15 @@ struct RunModel: ParsableCommand {
             }
         }
         let session = try Session(onnxPath: model, options: SessionOptions(numerics: profile, threads: threads))
-        if describe {
-            print(session.plan.describe())
-            if inputs.isEmpty { return }
+        if describe && inputs.isEmpty {
+            guard let plan = session.plan else {
+                throw DyadicError("this model takes parameter inputs (\(session.parameterInputs.sorted().joined(separator: ", "))): give them with --input to describe its plan")
+            }
+            print(plan.describe())
+            return
         }
         let outputs = try session.run(feeds)
+        if describe, let plan = session.plan { print(plan.describe()) }
         for output in session.graph.outputs {
             guard let t = outputs[output.name] else { continue }
             print("output \(output.name): \(t.dtype)\(t.shape.shapeString)")

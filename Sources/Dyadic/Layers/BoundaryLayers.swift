@@ -128,9 +128,15 @@ final class ReferenceLayer: Layer {
     }
 
     func run(_ context: ExecutionContext) {
+        guard context.failure == nil else { return }
         let tensors = inputSlots.map { $0.map { context.tensor($0) } }
-        // Shapes and types were checked when the plan was built; a failure here is a bug.
-        let results = try! ReferenceOps.evaluate(node, tensors, opset: opset)
-        for (value, tensor) in zip(outputs, results) { context.store(tensor, into: value) }
+        do {
+            let results = try ReferenceOps.evaluate(node, tensors, opset: opset)
+            for (value, tensor) in zip(outputs, results) { context.store(tensor, into: value) }
+        } catch let error as DyadicError {
+            context.failure = error
+        } catch {
+            context.failure = DyadicError("\(node.label): \(error)")
+        }
     }
 }

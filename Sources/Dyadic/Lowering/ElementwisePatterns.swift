@@ -44,8 +44,9 @@ extension Lowering {
             p.shift = larger.shift
             p.a_mul = Int32(clamping: Int64((ra * scale).rounded()))
             p.b_mul = Int32(clamping: Int64((rb * scale).rounded()))
-            p.a_scale = sa / sy
-            p.b_scale = sb / sy
+            p.a_scale = sa
+            p.b_scale = sb
+            p.y_scale = sy
         }
         let info = values[shaped]
         let y = addValue(out.name, out.dtype, info.shape, layout: info.layout, quant: out.params)

@@ -25,6 +25,14 @@ enum Elementwise {
         case ("Sub", .int64): return apply(Int64.self, &-)
         case ("Mul", .int64): return apply(Int64.self, &*)
         case ("Div", .int64): return apply(Int64.self) { $1 == 0 ? 0 : $0 / $1 }
+        case ("Add", .uint8): return apply(UInt8.self, &+)
+        case ("Sub", .uint8): return apply(UInt8.self, &-)
+        case ("Mul", .uint8): return apply(UInt8.self, &*)
+        case ("Div", .uint8): return apply(UInt8.self) { $1 == 0 ? 0 : $0 / $1 }
+        case ("Add", .int8): return apply(Int8.self, &+)
+        case ("Sub", .int8): return apply(Int8.self, &-)
+        case ("Mul", .int8): return apply(Int8.self, &*)
+        case ("Div", .int8): return apply(Int8.self) { $1 == 0 ? 0 : $0 / $1 }
         case ("Add", .int32): return apply(Int32.self, &+)
         case ("Sub", .int32): return apply(Int32.self, &-)
         case ("Mul", .int32): return apply(Int32.self, &*)
@@ -72,7 +80,18 @@ enum Elementwise {
     /// Clip with bounds from attributes (opset < 11) or optional inputs.
     static func clip(_ node: Node, _ x: Tensor, _ lo: Tensor?, _ hi: Tensor?) throws -> Tensor {
         try node.checkAttributes(known: ["min", "max"])
-        guard x.dtype == .float32 else { throw node.unsupported("element type \(x.dtype)") }
+        if x.dtype != .float32 {
+            // Integer Clip: bounds default to the type's range.
+            guard x.dtype.isQuantized8Bit || x.dtype == .int32 || x.dtype == .int64 else { throw node.unsupported("element type \(x.dtype)") }
+            let lowBound = lo?.int64Values.first ?? Int64.min, highBound = hi?.int64Values.first ?? Int64.max
+            let clipped = x.int64Values.map { min(max($0, lowBound), highBound) }
+            switch x.dtype {
+            case .uint8: return Tensor(clipped.map { UInt8(truncatingIfNeeded: $0) }, shape: x.shape)
+            case .int8: return Tensor(clipped.map { Int8(truncatingIfNeeded: $0) }, shape: x.shape)
+            case .int32: return Tensor(clipped.map { Int32(truncatingIfNeeded: $0) }, shape: x.shape)
+            default: return Tensor(clipped, shape: x.shape)
+            }
+        }
         let attributeLow = try node.float("min", default: -.infinity), attributeHigh = try node.float("max", default: .infinity)
         let low = lo?.floats.first ?? attributeLow
         let high = hi?.floats.first ?? attributeHigh

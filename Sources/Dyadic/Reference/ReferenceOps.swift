@@ -72,7 +72,8 @@ public enum ReferenceOps {
             case "Reshape", "Flatten", "Squeeze", "Unsqueeze":
                 return [try x(0).reshaped(types[0].shape)]
             case "Shape":
-                return [Tensor(try x(0).shape.map { Int64($0) }, shape: [try x(0).shape.count])]
+                let dims = try shapeSlice(node, try x(0).shape)
+                return [Tensor(dims.map { Int64($0) }, shape: [dims.count])]
             case "Pad":
                 let (pads, mode) = try padParameters(node, rank: try x(0).shape.count, inputs: inputs, opset: opset)
                 return [try DataMovement.pad(node, x(0), pads: pads, value: optional(inputs, 2), mode: mode)]
@@ -116,8 +117,7 @@ public enum ReferenceOps {
             let axes = opset >= 13 ? try constant(1, "axes").int64Values.map { Int($0) } : (try node.ints("axes") ?? [])
             return [TypeInfo(try t(0).dtype, try DataMovement.unsqueezeShape(node, t(0).shape, axes: axes))]
         case "Shape":
-            try node.checkAttributes(known: [])
-            return [TypeInfo(.int64, [try t(0).shape.count])]
+            return [TypeInfo(.int64, [try shapeSlice(node, t(0).shape).count])]
         case "Pad":
             try node.checkAttributes(known: ["mode", "pads", "value"])
             let rank = try t(0).shape.count
@@ -176,6 +176,15 @@ public enum ReferenceOps {
             for (i, c) in constants.enumerated() where c != nil && i < inputs.count { inputs[i] = c }
             return try evaluate(node, inputs, opset: opset).map { TypeInfo($0.dtype, $0.shape) }
         }
+    }
+
+    /// The dimensions Shape returns: `start` and `end` clamp like Python slices.
+    static func shapeSlice(_ node: Node, _ shape: [Int]) throws -> [Int] {
+        try node.checkAttributes(known: ["start", "end"])
+        let rank = shape.count
+        func clampIndex(_ i: Int) -> Int { min(max(i < 0 ? i + rank : i, 0), rank) }
+        let start = clampIndex(try node.int("start", default: 0)), end = clampIndex(try node.int("end", default: rank))
+        return start < end ? Array(shape[start..<end]) : []
     }
 
     static func padParameters(_ node: Node, rank: Int, inputs: [Tensor?], opset: Int) throws -> ([Int], String) {

@@ -10,6 +10,9 @@ public final class ExecutionContext: @unchecked Sendable {
     let workspace: UnsafeMutableRawPointer
     let workspaceStride: Int
     public let threads: Int
+    /// The first error of a reference layer in the current run (reference layers run on
+    /// the calling thread, one after another).
+    public var failure: DyadicError?
 
     init(plan: Plan, threads: Int) {
         self.plan = plan

@@ -10,25 +10,46 @@ public struct SessionOptions: Sendable {
     }
 }
 
-/// A loaded model ready to run: the graph, and a plan per set of input shapes.
+/// A loaded model ready to run: the graph, and a plan for the current input shapes.
 ///
-/// The plan for the declared input shapes (symbolic dimensions taken as 1) is built
-/// at init, so every import and lowering error surfaces before the first run.
+/// Graph inputs that feed a parameter position of a node (a Reshape's shape, a
+/// QuantizeLinear's scale, a Conv's weights) are folded into the plan as constants,
+/// so such a plan is specialised to their values and rebuilt when they change.
+/// Models whose inputs are all data get their plan at init, so every import and
+/// lowering error surfaces before the first run.
 public final class Session: @unchecked Sendable {
     public let graph: Graph
     public let options: SessionOptions
-    public private(set) var plan: Plan
-    private var context: ExecutionContext
-    private var planShapes: [String: [Int]]
+    public private(set) var plan: Plan?
+    private var context: ExecutionContext?
+    private var planKey: [String: Tensor] = [:]
+    private var planShapes: [String: [Int]] = [:]
+    /// Graph inputs used as parameters (index ≥ 1 of some node).
+    public let parameterInputs: Set<String>
 
     public init(graph: Graph, options: SessionOptions = SessionOptions()) throws {
         self.graph = graph
         self.options = options
-        var shapes: [String: [Int]] = [:]
-        for input in graph.inputs { shapes[input.name] = input.shape.map { $0 ?? 1 } }
+        let names = Set(graph.inputs.map(\.name))
+        parameterInputs = Set(graph.nodes.flatMap { $0.inputs.dropFirst() }.filter { names.contains($0) })
+        if parameterInputs.isEmpty {
+            var shapes: [String: [Int]] = [:]
+            for input in graph.inputs { shapes[input.name] = input.shape.map { $0 ?? 1 } }
+            try replan(shapes: shapes, parameters: [:])
+        }
+    }
+
+    private func replan(shapes: [String: [Int]], parameters: [String: Tensor]) throws {
+        var g = graph
+        if !parameters.isEmpty {
+            g.inputs.removeAll { parameters[$0.name] != nil }
+            for (name, t) in parameters { g.initializers[name] = t }
+        }
+        let p = try Lowering.plan(graph: g, inputShapes: shapes.filter { parameters[$0.key] == nil }, numerics: options.numerics)
+        plan = p
+        context = p.makeContext(threads: options.threads)
         planShapes = shapes
-        plan = try Lowering.plan(graph: graph, inputShapes: shapes, numerics: options.numerics)
-        context = plan.makeContext(threads: options.threads)
+        planKey = parameters
     }
 
     /// Checks names, element types and shapes, then runs. Inputs are NCHW as in ONNX.
@@ -48,18 +69,29 @@ public final class Session: @unchecked Sendable {
             }
             shapes[input.name] = t.shape
         }
-        if shapes != planShapes {
-            plan = try Lowering.plan(graph: graph, inputShapes: shapes, numerics: options.numerics)
-            context = plan.makeContext(threads: options.threads)
-            planShapes = shapes
-        }
+        let parameters = inputs.filter { parameterInputs.contains($0.key) }
+        if plan == nil || shapes != planShapes || !sameParameters(parameters) { try replan(shapes: shapes, parameters: parameters) }
+        guard let plan, let context else { throw DyadicError("no execution plan") }
         for (name, value) in plan.inputs { context.store(inputs[name]!, into: value) }
+        context.failure = nil
         plan.run(context)
+        if let failure = context.failure { throw failure }
         var outputs: [String: Tensor] = [:]
         for (name, value) in plan.outputs { outputs[name] = context.tensor(value) }
         return outputs
     }
 
-    /// Runs with the inputs already stored by a previous `run` (for timing loops).
-    public func rerun() { plan.run(context) }
+    private func sameParameters(_ parameters: [String: Tensor]) -> Bool {
+        guard parameters.count == planKey.count else { return false }
+        for (name, t) in parameters {
+            guard let p = planKey[name], p.shape == t.shape, p.bytes == t.bytes else { return false }
+        }
+        return true
+    }
+
+    /// Runs again with the inputs stored by the previous `run` (for timing loops).
+    public func rerun() {
+        guard let plan, let context else { return }
+        plan.run(context)
+    }
 }
