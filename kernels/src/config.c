@@ -8,6 +8,7 @@
 extern const dyd_gemm_bundle dyd_gemm_bundle_scalar;
 #if defined(__x86_64__)
 extern const dyd_gemm_bundle dyd_gemm_bundle_avx512vnni;
+extern const dyd_gemm_bundle dyd_gemm_bundle_avx2;
 #endif
 extern const dyd_dw_bundle dyd_dw_bundle_scalar;
 extern const dyd_misc_bundle dyd_misc_bundle_scalar;
@@ -15,6 +16,7 @@ extern const dyd_misc_bundle dyd_misc_bundle_scalar;
 const dyd_gemm_bundle *const dyd_gemm_bundles[] = {
 #if defined(__x86_64__)
     &dyd_gemm_bundle_avx512vnni,
+    &dyd_gemm_bundle_avx2,
 #endif
     &dyd_gemm_bundle_scalar,
 };
