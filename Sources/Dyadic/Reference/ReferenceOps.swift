@@ -101,6 +101,9 @@ public enum ReferenceOps {
         case "Add", "Sub", "Mul", "Div":
             return [TypeInfo(try t(0).dtype, try Broadcast.shape(t(0).shape, t(1).shape, context: node.label))]
         case "Relu", "Sigmoid", "Tanh", "LeakyRelu", "HardSigmoid", "HardSwish", "Clip", "Softmax", "Identity":
+            let known: [String: Set<String>] = ["LeakyRelu": ["alpha"], "HardSigmoid": ["alpha", "beta"],
+                                                "Clip": ["min", "max"], "Softmax": ["axis"]]
+            try node.checkAttributes(known: known[node.opType] ?? [])
             return [try t(0)]
         case "Reshape":
             try node.checkAttributes(known: ["allowzero"])

@@ -1,0 +1,63 @@
+import Dyadic
+import DyadicONNX
+import Foundation
+
+/// Paths relative to the package root, wherever `swift test` runs from.
+enum Repo {
+    static let root: String = {
+        var url = URL(fileURLWithPath: #filePath)
+        for _ in 0..<3 { url.deleteLastPathComponent() }
+        return url.path
+    }()
+    static func path(_ relative: String) -> String { (root as NSString).appendingPathComponent(relative) }
+}
+
+/// One entry of a models manifest written by tools/make_test_models.py or
+/// tools/quantize_efficientnet.py: a model, its inputs and ONNX Runtime's outputs.
+struct ManifestEntry: Decodable {
+    struct Input: Decodable { let name: String; let file: String }
+    struct Output: Decodable { let name: String; let file: String; let scale: Double?; let zero_point: Int? }
+    let `case`: String
+    let variant: String
+    let model: String
+    let inputs: [Input]
+    let outputs: [Output]
+
+    var label: String { "\(self.case)/\(variant)" }
+
+    static func load(_ relative: String) throws -> [ManifestEntry] {
+        let data = try Data(contentsOf: URL(fileURLWithPath: Repo.path(relative)))
+        return try JSONDecoder().decode([ManifestEntry].self, from: data)
+    }
+
+    func run(_ numerics: Numerics, threads: Int = 1) throws -> [String: Tensor] {
+        let session = try Session(onnxPath: Repo.path(model), options: SessionOptions(numerics: numerics, threads: threads))
+        var feeds: [String: Tensor] = [:]
+        for input in inputs { feeds[input.name] = try NumpyFile.read(path: Repo.path(input.file)) }
+        return try session.run(feeds)
+    }
+}
+
+/// Differences of two float outputs measured in output quantization steps.
+struct LSBStats {
+    var count = 0, exact = 0, withinOne = 0
+    var maximum = 0.0
+
+    init(_ got: [Float], _ want: [Float], scale: Double) {
+        count = got.count
+        for (g, w) in zip(got, want) {
+            // Outputs are dequantized codes: their difference is a whole number of steps.
+            let d = (abs(Double(g) - Double(w)) / scale).rounded()
+            maximum = max(maximum, d)
+            if d == 0 { exact += 1 }
+            if d <= 1 { withinOne += 1 }
+        }
+    }
+
+    var withinOneFraction: Double { count == 0 ? 1 : Double(withinOne) / Double(count) }
+    var description: String {
+        String(format: "exact %d/%d, within 1 LSB %.2f%%, max %.0f LSB", exact, count, withinOneFraction * 100, maximum)
+    }
+}
+
+func argmax(_ v: [Float]) -> Int { v.indices.max { v[$0] < v[$1] } ?? 0 }
