@@ -111,31 +111,42 @@ extern const size_t dyd_gemm_bundle_count;
 /*
  * Packed weights: per block of CB channels,
  *   int32 bias[CB], int32 mult[CB], int32 shift[CB]  (bias - z_x * sum(w))
+ *   extra_bytes of requantization constants in the kernel's lane order
  *   weights in the bundle's own layout (taps rounded up to `tap_round`),
  * each block padded to 64 bytes.
  */
-static inline size_t dyd_dw_block_bytes(size_t cb, size_t taps_padded, size_t bytes_per_weight) {
-  return DYD_ROUND_UP(DYD_PANEL_HEADER(cb) + taps_padded * cb * bytes_per_weight, 64);
+static inline size_t dyd_dw_block_bytes(size_t cb, size_t extra_bytes, size_t taps_padded,
+                                        size_t bytes_per_weight) {
+  return DYD_ROUND_UP(DYD_PANEL_HEADER(cb) + extra_bytes + taps_padded * cb * bytes_per_weight, 64);
 }
 
-typedef void (*dyd_dw_pack_fn)(const int8_t *w /* [c][taps] for this block */, size_t channels,
-                               size_t cb, size_t taps, size_t taps_padded, void *out);
+/* Packs the weights of one block: w is [channels][taps], channels <= cb. */
+typedef void (*dyd_dw_pack_fn)(const int8_t *w, size_t channels, size_t cb, size_t taps,
+                               size_t taps_padded, void *out);
+/* Shared packers: int8 [taps][cb]; int16 tap pairs [taps_padded / 2][cb][2]. */
+void dyd_dw_pack_i8(const int8_t *w, size_t channels, size_t cb, size_t taps,
+                    size_t taps_padded, void *out);
+void dyd_dw_pack_i16_pairs(const int8_t *w, size_t channels, size_t cb, size_t taps,
+                           size_t taps_padded, void *out);
 
 /* For each of `pixels` output pixels: out[c] = out(bias[c] + sum_t in_t[c] * w[t][c]),
  * the tap pointers of pixel i at indirection[i * taps ...]. Missing taps point to a
- * row of the input zero point. `channels` need not be a multiple of CB. */
+ * row of the input zero point. `channels` need not be a multiple of CB; no byte
+ * past `channels` of any row is read. */
 typedef void (*dyd_dw_ukernel_fn)(size_t pixels, size_t channels, size_t taps,
                                   const uint8_t *const *indirection, const void *w,
                                   uint8_t *out, size_t out_stride, const dyd_out_params *p);
 
 typedef struct {
   dyd_isa isa;
-  uint32_t taps;              /* 0: any kernel size; otherwise only this tap count */
+  uint32_t kernel_h, kernel_w; /* 0, 0: any window; otherwise only this one (any stride/dilation) */
   uint32_t cb, tap_round;
   const char *tile;           /* e.g. "3x3c32" */
   dyd_dw_pack_fn pack;
   dyd_dw_ukernel_fn ukernel[2][2]; /* [requant kind][activations signed] */
-  size_t weight_bytes_per_tap_channel;
+  size_t weight_bytes;        /* bytes per packed weight */
+  uint32_t extra_bytes;
+  dyd_gemm_pack_extra_fn pack_extra; /* same contract as for GEMM panels, over CB columns */
   const char *isa_suffix;
 } dyd_dw_bundle;
 

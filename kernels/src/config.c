@@ -11,6 +11,10 @@ extern const dyd_gemm_bundle dyd_gemm_bundle_avx512vnni;
 extern const dyd_gemm_bundle dyd_gemm_bundle_avx2;
 #endif
 extern const dyd_dw_bundle dyd_dw_bundle_scalar;
+#if defined(__x86_64__)
+extern const dyd_dw_bundle dyd_dw_bundle_avx512_3x3, dyd_dw_bundle_avx512_5x5, dyd_dw_bundle_avx512_up;
+extern const dyd_dw_bundle dyd_dw_bundle_avx2_3x3, dyd_dw_bundle_avx2_5x5, dyd_dw_bundle_avx2_up;
+#endif
 extern const dyd_misc_bundle dyd_misc_bundle_scalar;
 
 const dyd_gemm_bundle *const dyd_gemm_bundles[] = {
@@ -22,7 +26,12 @@ const dyd_gemm_bundle *const dyd_gemm_bundles[] = {
 };
 const size_t dyd_gemm_bundle_count = sizeof dyd_gemm_bundles / sizeof dyd_gemm_bundles[0];
 
+/* Within a level, the fixed-window kernels come before the generic one. */
 const dyd_dw_bundle *const dyd_dw_bundles[] = {
+#if defined(__x86_64__)
+    &dyd_dw_bundle_avx512_3x3, &dyd_dw_bundle_avx512_5x5, &dyd_dw_bundle_avx512_up,
+    &dyd_dw_bundle_avx2_3x3, &dyd_dw_bundle_avx2_5x5, &dyd_dw_bundle_avx2_up,
+#endif
     &dyd_dw_bundle_scalar,
 };
 const size_t dyd_dw_bundle_count = sizeof dyd_dw_bundles / sizeof dyd_dw_bundles[0];

@@ -237,7 +237,10 @@ static void pack_dw(dyd_conv_op *op, const dyd_conv_desc *d) {
       bias[j] = folded_bias(d, c0 + j, d->input_zero_point, weight_sum(src, taps));
       requant_entry(&d->requant, c0 + j, &mult[j], &shift[j]);
     }
-    b->pack(d->weights + c0 * taps, cn, cb, taps, taps_padded, shift + cb);
+    if (b->pack_extra != NULL && d->requant.kind == DYD_REQUANT_DYADIC)
+      b->pack_extra(mult, shift, shift + cb);
+    b->pack(d->weights + c0 * taps, cn, cb, taps, taps_padded,
+            block + DYD_PANEL_HEADER(cb) + b->extra_bytes);
   }
 }
 
@@ -252,12 +255,13 @@ static const dyd_gemm_bundle *pick_gemm(dyd_isa isa) {
   return NULL;
 }
 
-static const dyd_dw_bundle *pick_dw(dyd_isa isa, size_t taps) {
+static const dyd_dw_bundle *pick_dw(dyd_isa isa, const dyd_conv_geometry *g) {
   const int level = dyd_isa_level(isa);
   for (size_t i = 0; i < dyd_dw_bundle_count; i++) {
     const dyd_dw_bundle *b = dyd_dw_bundles[i];
     const int l = dyd_isa_level(b->isa);
-    if (l >= 0 && l <= level && (b->taps == 0 || b->taps == taps)) return b;
+    const bool fits = b->kernel_h == 0 || (b->kernel_h == g->kernel_h && b->kernel_w == g->kernel_w);
+    if (l >= 0 && l <= level && fits) return b;
   }
   return NULL;
 }
@@ -297,14 +301,14 @@ dyd_conv_op *dyd_conv_create_for_isa(const dyd_conv_desc *d, dyd_isa isa, char *
   const int kind = d->requant.kind == DYD_REQUANT_FP32;
 
   const bool depthwise = op->icpg == 1 && op->ocpg == 1;
-  op->dw = depthwise ? pick_dw(isa, op->taps) : NULL;
+  op->dw = depthwise ? pick_dw(isa, g) : NULL;
   if (op->dw != NULL) {
     const dyd_dw_bundle *b = op->dw;
     op->path = PATH_DWCONV;
     op->dw_ukernel = b->ukernel[kind][op->input_signed];
     op->blocks = DYD_DIV_UP(g->out_c, b->cb);
-    op->block_bytes = dyd_dw_block_bytes(b->cb, DYD_ROUND_UP(op->taps, b->tap_round),
-                                         b->weight_bytes_per_tap_channel);
+    op->block_bytes = dyd_dw_block_bytes(b->cb, b->extra_bytes, DYD_ROUND_UP(op->taps, b->tap_round),
+                                         b->weight_bytes);
     op->packed_size = op->blocks * op->block_bytes;
     op->zero_row = malloc(g->in_c);
     op->packed = aligned_alloc(64, op->packed_size);

@@ -7,18 +7,10 @@
 
 #define CB 8
 
-static void pack_scalar(const int8_t *w, size_t channels, size_t cb, size_t taps,
-                        size_t taps_padded, void *out) {
-  int8_t *dst = out;
-  (void)taps_padded;
-  for (size_t t = 0; t < taps; t++)
-    for (size_t c = 0; c < channels; c++) dst[t * cb + c] = w[c * taps + t];
-}
-
 static inline void dw_scalar(size_t pixels, size_t channels, size_t taps,
                              const uint8_t *const *ind, const void *w, uint8_t *out,
                              size_t out_stride, const dyd_out_params *p, int is_signed) {
-  const size_t block_bytes = dyd_dw_block_bytes(CB, taps, 1);
+  const size_t block_bytes = dyd_dw_block_bytes(CB, 0, taps, 1);
   for (size_t px = 0; px < pixels; px++, ind += taps, out += out_stride) {
     const uint8_t *blk = w;
     for (size_t c0 = 0; c0 < channels; c0 += CB, blk += block_bytes) {
@@ -49,7 +41,7 @@ static void dw_scalar_s8(size_t pixels, size_t channels, size_t taps, const uint
 }
 
 const dyd_dw_bundle dyd_dw_bundle_scalar = {
-    .isa = DYD_ISA_SCALAR, .taps = 0, .cb = CB, .tap_round = 1, .tile = "upc8",
-    .pack = pack_scalar,
+    .isa = DYD_ISA_SCALAR, .cb = CB, .tap_round = 1, .tile = "upc8",
+    .pack = dyd_dw_pack_i8,
     .ukernel = {{dw_scalar_u8, dw_scalar_s8}, {dw_scalar_u8, dw_scalar_s8}},
-    .weight_bytes_per_tap_channel = 1, .isa_suffix = "scalar"};
+    .weight_bytes = 1, .isa_suffix = "scalar"};

@@ -2,31 +2,37 @@
  * GEMM microkernel for AVX-512 VNNI: VPDPBUSD multiplies 4 unsigned activation
  * bytes by 4 signed weight bytes and adds the four products to an int32 lane,
  * 64 multiply-adds per instruction. Activations are therefore in the uint8
- * domain (int8 inputs are flipped by xor 0x80, the +128 being folded into the
- * packed bias).
+ * domain (int8 inputs are flipped by xor 0x80 while the op copies them, the
+ * +128 being folded into the packed bias).
  *
- * Register tile: MR rows x NR = 32 columns = 2 zmm per row, 16 accumulators.
- * Each step of 4 along K loads two 64-byte weight vectors (32 columns x 4) and
- * broadcasts 4 bytes of every row; with VPDPBUSD at 2 per cycle and a latency
- * of a few cycles, 16 independent accumulators keep both pipes busy.
+ * Register tile: 8 rows x 32 columns = 2 zmm per row, 16 accumulators. Each
+ * step of 4 along K loads two 64-byte weight vectors (32 columns x 4) and
+ * broadcasts 4 bytes of every row; VPDPBUSD issues about twice per cycle with a
+ * latency of about 4, so 16 independent accumulators keep it busy.
  */
 #if defined(__x86_64__)
 
-#include "../common.h"
-
-#include <immintrin.h>
+#include "../x86/requant-avx512.h"
 
 #ifdef __clang__
 #pragma STDC FP_CONTRACT OFF
 #endif
 
-#define TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni")))
-#define INLINE TARGET __attribute__((always_inline)) static inline
+#define TARGET DYD_AVX512_TARGET
+#define INLINE DYD_AVX512_INLINE
 
 #define MR 8
 #define NR 32
 #define KR 4
-#define NV (NR / 16)
+
+/* Extra panel header: the dyadic constants of the 32 columns. */
+typedef struct {
+  dyd_avx512_rq16 rq[NR / 16];
+} extra_header;
+
+static void pack_extra(const int32_t *mult, const int32_t *shift, void *out) {
+  dyd_avx512_pack_rq(mult, shift, NR, ((extra_header *)out)->rq);
+}
 
 INLINE int32_t load4(const uint8_t *p) {
   int32_t v;
@@ -41,77 +47,10 @@ INLINE int32_t load_tail(const uint8_t *p, size_t n) {
   return v;
 }
 
-/* Requantizes 16 accumulators of one row and stores `n` (<= 16) bytes. */
-INLINE void store16_dyadic(__m512i acc, __m512i mult_odd, __m512i mult, __m512i sh_even,
-                           __m512i sh_odd, __m512i rnd_even, __m512i rnd_odd, __m512i lo,
-                           __m512i hi, __m512i zero, uint8_t *c, __mmask16 mask) {
-  __m512i even = _mm512_mul_epi32(acc, mult);
-  __m512i odd = _mm512_mul_epi32(_mm512_srli_epi64(acc, 32), mult_odd);
-  even = _mm512_srav_epi64(_mm512_add_epi64(even, rnd_even), sh_even);
-  odd = _mm512_srav_epi64(_mm512_add_epi64(odd, rnd_odd), sh_odd);
-  even = _mm512_min_epi64(_mm512_max_epi64(even, lo), hi);
-  odd = _mm512_min_epi64(_mm512_max_epi64(odd, lo), hi);
-  __m512i y = _mm512_mask_blend_epi32(0xAAAA, even, _mm512_slli_epi64(odd, 32));
-  y = _mm512_add_epi32(y, zero);
-  _mm_mask_storeu_epi8(c, mask, _mm512_cvtepi32_epi8(y));
-}
-
-INLINE void store16_fp32(__m512i acc, __m512 scale, __m512 lo, __m512 hi, __m512i zero,
-                         uint8_t *c, __mmask16 mask) {
-  __m512 v = _mm512_mul_ps(_mm512_cvtepi32_ps(acc), scale);
-  DYD_FP_BARRIER512(v);
-  v = _mm512_min_ps(_mm512_max_ps(v, lo), hi); /* integer bounds: clamping before rounding is exact */
-  __m512i y = _mm512_add_epi32(_mm512_cvtps_epi32(v), zero); /* MXCSR default: round half to even */
-  _mm_mask_storeu_epi8(c, mask, _mm512_cvtepi32_epi8(y));
-}
-
-/*
- * Extra panel header: the dyadic constants laid out for VPMULDQ, which
- * multiplies the even int32 lanes into int64 lanes. Per vector of 16 columns:
- *   int32 mult_odd[16]    the odd columns' multipliers moved to even positions
- *   int64 shift[8 + 8]    even columns, then odd columns
- *   int64 round[8 + 8]    2^(shift - 1), same order
- */
-typedef struct {
-  int32_t mult_odd[NR];
-  int64_t shift[NR];
-  int64_t round[NR];
-} extra_header;
-_Static_assert(sizeof(extra_header) % 64 == 0, "panel header keeps weights 64-byte aligned");
-
-static void pack_extra(const int32_t *mult, const int32_t *shift, void *out) {
-  extra_header *e = out;
-  for (int v = 0; v < NV; v++)
-    for (int k = 0; k < 8; k++) {
-      const int even = 16 * v + 2 * k, odd = even + 1;
-      e->mult_odd[16 * v + 2 * k] = mult[odd];
-      e->shift[16 * v + k] = shift[even];
-      e->shift[16 * v + 8 + k] = shift[odd];
-      e->round[16 * v + k] = (int64_t)1 << (shift[even] - 1);
-      e->round[16 * v + 8 + k] = (int64_t)1 << (shift[odd] - 1);
-    }
-}
-
-/* Requantize and store row i of the tile (both vectors of 16 columns). */
 INLINE void store_row(__m512i acc0, __m512i acc1, uint8_t *c, size_t nc, const int32_t *mult,
                       const extra_header *e, const dyd_out_params *p, const int fp32) {
-  const __m512i zero = _mm512_set1_epi32(p->zero_point);
-  for (int j = 0; j < NV; j++) {
-    const int left = (int)nc - 16 * j;
-    if (left <= 0) break;
-    const __mmask16 mask = left >= 16 ? 0xFFFF : (__mmask16)((1u << left) - 1);
-    const __m512i acc = j == 0 ? acc0 : acc1;
-    if (fp32) {
-      store16_fp32(acc, _mm512_loadu_ps((const float *)mult + 16 * j),
-                   _mm512_set1_ps(p->flo), _mm512_set1_ps(p->fhi), zero, c + 16 * j, mask);
-    } else {
-      store16_dyadic(acc, _mm512_load_si512(e->mult_odd + 16 * j),
-                     _mm512_load_si512(mult + 16 * j), _mm512_load_si512(e->shift + 16 * j),
-                     _mm512_load_si512(e->shift + 16 * j + 8), _mm512_load_si512(e->round + 16 * j),
-                     _mm512_load_si512(e->round + 16 * j + 8), _mm512_set1_epi64(p->lo),
-                     _mm512_set1_epi64(p->hi), zero, c + 16 * j, mask);
-    }
-  }
+  dyd_avx512_store16(acc0, mult, &e->rq[0], p, c, dyd_avx512_mask16(nc), fp32);
+  if (nc > 16) dyd_avx512_store16(acc1, mult + 16, &e->rq[1], p, c + 16, dyd_avx512_mask16(nc - 16), fp32);
 }
 
 #define REP_MR(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7)
@@ -130,11 +69,11 @@ INLINE void gemm_body(size_t mr, size_t nc, size_t kc, const uint8_t *a, size_t 
 #define ACC_INIT(i) __m512i acc##i##0 = bias0, acc##i##1 = bias1;
   REP_MR(ACC_INIT)
 #undef ACC_INIT
-#define STEP(i, value)                                                 \
-  {                                                                    \
-    const __m512i av = _mm512_set1_epi32(value);                       \
-    acc##i##0 = _mm512_dpbusd_epi32(acc##i##0, av, w0);                \
-    acc##i##1 = _mm512_dpbusd_epi32(acc##i##1, av, w1);                \
+#define STEP(i, value)                                  \
+  {                                                     \
+    const __m512i av = _mm512_set1_epi32(value);        \
+    acc##i##0 = _mm512_dpbusd_epi32(acc##i##0, av, w0); \
+    acc##i##1 = _mm512_dpbusd_epi32(acc##i##1, av, w1); \
   }
 #define STEP_MAIN(i) STEP(i, load4(a##i + k))
 #define STEP_TAIL(i) STEP(i, load_tail(a##i + k, kc - k))

@@ -1,0 +1,104 @@
+/*
+ * Depthwise convolution for AVX2: the AVX-512 scheme at half width. For two
+ * taps the input bytes of 16 channels are interleaved, widened to int16 (zero-
+ * or sign-extended) and multiplied by packed int16 weight pairs with VPMADDWD,
+ * one int32 sum per channel, 8 channels per ymm. A block is 16 channels; the
+ * last block of a layer goes through a small stack copy so no byte past
+ * `channels` is read or written.
+ */
+#if defined(__x86_64__)
+
+#include "../x86/requant-avx2.h"
+
+#ifdef __clang__
+#pragma STDC FP_CONTRACT OFF
+#endif
+
+#define TARGET DYD_AVX2_TARGET
+#define INLINE DYD_AVX2_INLINE
+
+#define CB 16
+
+typedef struct {
+  dyd_avx2_rq8 rq[CB / 8];
+} extra_header;
+
+static void pack_extra(const int32_t *mult, const int32_t *shift, void *out) {
+  dyd_avx2_pack_rq(mult, shift, CB, ((extra_header *)out)->rq);
+}
+
+INLINE __m128i load16(const uint8_t *p, size_t n) {
+  if (n >= 16) return _mm_loadu_si128((const __m128i *)p);
+  uint8_t tmp[16] = {0};
+  memcpy(tmp, p, n);
+  return _mm_loadu_si128((const __m128i *)tmp);
+}
+
+INLINE __m256i widen(__m128i x, const int is_signed) {
+  return is_signed ? _mm256_cvtepi8_epi16(x) : _mm256_cvtepu8_epi16(x);
+}
+
+INLINE void dw_body(size_t pixels, size_t channels, const size_t taps,
+                    const uint8_t *const *ind, const void *w, uint8_t *out, size_t out_stride,
+                    const dyd_out_params *p, const int fp32, const int is_signed) {
+  const size_t pairs = (taps + 1) / 2;
+  const size_t block_bytes = dyd_dw_block_bytes(CB, sizeof(extra_header), 2 * pairs, 2);
+  for (size_t px = 0; px < pixels; px++, ind += taps, out += out_stride) {
+    const uint8_t *blk = w;
+    for (size_t c0 = 0; c0 < channels; c0 += CB, blk += block_bytes) {
+      const int32_t *bias = (const int32_t *)blk, *mult = bias + CB;
+      const extra_header *e = (const extra_header *)(mult + 2 * CB);
+      const int16_t *wt = (const int16_t *)(e + 1);
+      const size_t n = DYD_MIN((size_t)CB, channels - c0);
+      __m256i acc0 = _mm256_loadu_si256((const __m256i *)bias);
+      __m256i acc1 = _mm256_loadu_si256((const __m256i *)(bias + 8));
+      for (size_t tp = 0; tp < pairs; tp++, wt += 2 * CB) {
+        const uint8_t *p0 = ind[2 * tp] + c0;
+        const uint8_t *p1 = (2 * tp + 1 < taps ? ind[2 * tp + 1] : ind[2 * tp]) + c0;
+        const __m128i x0 = load16(p0, n), x1 = load16(p1, n);
+        acc0 = _mm256_add_epi32(acc0, _mm256_madd_epi16(widen(_mm_unpacklo_epi8(x0, x1), is_signed),
+                                                        _mm256_load_si256((const __m256i *)wt)));
+        acc1 = _mm256_add_epi32(acc1, _mm256_madd_epi16(widen(_mm_unpackhi_epi8(x0, x1), is_signed),
+                                                        _mm256_load_si256((const __m256i *)(wt + 16))));
+      }
+      dyd_avx2_store8(acc0, mult, &e->rq[0], p, out + c0, n, fp32);
+      if (n > 8) dyd_avx2_store8(acc1, mult + 8, &e->rq[1], p, out + c0 + 8, n - 8, fp32);
+    }
+  }
+}
+
+#define DEFINE_DW(name, taps_expr, fp32, is_signed)                                           \
+  TARGET static void name(size_t pixels, size_t channels, size_t taps,                       \
+                          const uint8_t *const *ind, const void *w, uint8_t *out,            \
+                          size_t out_stride, const dyd_out_params *p) {                      \
+    (void)taps;                                                                               \
+    dw_body(pixels, channels, taps_expr, ind, w, out, out_stride, p, fp32, is_signed);       \
+  }
+
+/* dyd_q{u8,s8}_qc8w_dwconv_{dyadic,fp32}_ukernel_{3x3,5x5,up}c16__avx2 */
+DEFINE_DW(dw3x3_dyadic_u8, 9, 0, 0)
+DEFINE_DW(dw3x3_dyadic_s8, 9, 0, 1)
+DEFINE_DW(dw3x3_fp32_u8, 9, 1, 0)
+DEFINE_DW(dw3x3_fp32_s8, 9, 1, 1)
+DEFINE_DW(dw5x5_dyadic_u8, 25, 0, 0)
+DEFINE_DW(dw5x5_dyadic_s8, 25, 0, 1)
+DEFINE_DW(dw5x5_fp32_u8, 25, 1, 0)
+DEFINE_DW(dw5x5_fp32_s8, 25, 1, 1)
+DEFINE_DW(dwup_dyadic_u8, taps, 0, 0)
+DEFINE_DW(dwup_dyadic_s8, taps, 0, 1)
+DEFINE_DW(dwup_fp32_u8, taps, 1, 0)
+DEFINE_DW(dwup_fp32_s8, taps, 1, 1)
+
+#define BUNDLE(name, kh, kw, tile_name, prefix)                                                \
+  const dyd_dw_bundle name = {                                                               \
+      .isa = DYD_ISA_AVX2, .kernel_h = kh, .kernel_w = kw, .cb = CB, .tap_round = 2, .tile = tile_name,        \
+      .pack = dyd_dw_pack_i16_pairs,                                                         \
+      .ukernel = {{prefix##_dyadic_u8, prefix##_dyadic_s8}, {prefix##_fp32_u8, prefix##_fp32_s8}}, \
+      .weight_bytes = 2, .extra_bytes = sizeof(extra_header), .pack_extra = pack_extra,       \
+      .isa_suffix = "avx2"};
+
+BUNDLE(dyd_dw_bundle_avx2_3x3, 3, 3, "3x3c16", dw3x3)
+BUNDLE(dyd_dw_bundle_avx2_5x5, 5, 5, "5x5c16", dw5x5)
+BUNDLE(dyd_dw_bundle_avx2_up, 0, 0, "upc16", dwup)
+
+#endif
