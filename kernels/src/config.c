@@ -16,6 +16,9 @@ extern const dyd_dw_bundle dyd_dw_bundle_avx512_3x3, dyd_dw_bundle_avx512_5x5, d
 extern const dyd_dw_bundle dyd_dw_bundle_avx2_3x3, dyd_dw_bundle_avx2_5x5, dyd_dw_bundle_avx2_up;
 #endif
 extern const dyd_misc_bundle dyd_misc_bundle_scalar;
+#if defined(__x86_64__)
+extern const dyd_misc_bundle dyd_misc_bundle_avx2;
+#endif
 
 const dyd_gemm_bundle *const dyd_gemm_bundles[] = {
 #if defined(__x86_64__)
@@ -36,7 +39,11 @@ const dyd_dw_bundle *const dyd_dw_bundles[] = {
 };
 const size_t dyd_dw_bundle_count = sizeof dyd_dw_bundles / sizeof dyd_dw_bundles[0];
 
+/* The AVX2 element-wise kernels also serve the AVX-512 level. */
 const dyd_misc_bundle *const dyd_misc_bundles[] = {
+#if defined(__x86_64__)
+    &dyd_misc_bundle_avx2,
+#endif
     &dyd_misc_bundle_scalar,
 };
 const size_t dyd_misc_bundle_count = sizeof dyd_misc_bundles / sizeof dyd_misc_bundles[0];

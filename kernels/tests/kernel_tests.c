@@ -243,11 +243,10 @@ static bool make_conv(const conv_case *c, conv_setup *s) {
   if (c->zero_channel) memset(s->w + (c->out_c / 2) * k, 0, k);
   if (rnd(4) == 0) /* weights at the edges */
     for (size_t i = 0; i < c->out_c * k; i++) s->w[i] = rnd(2) ? -128 : 127;
-  const int64_t max_bias = INT32_MAX - (int64_t)k * 255 * 128;
   const double typical = 128.0 * 70.0 * sqrt((double)k);
   for (size_t i = 0; i < c->out_c; i++) {
     int64_t b = (int64_t)(int32_t)rnd64() % (int64_t)(typical * 2 + 1);
-    if (rnd(16) == 0) b = rnd(2) ? max_bias : -max_bias;
+    if (rnd(16) == 0) b = rnd(2) ? INT32_MAX : INT32_MIN; /* the sum wraps modulo 2^32 */
     s->bias[i] = (int32_t)b;
     pick_requant(c->mult_mode, c->shift_mode, typical, &s->mult[i], &s->shift[i], &s->scale[i]);
   }
@@ -613,6 +612,7 @@ static void test_conv_oracle(void) {
                   acc += (double)(x - s.d.input_zero_point) * s.w[((oc * c.kh + ky) * c.kw + kx) * icpg + ic];
                 }
             const size_t pi = rq->per_channel ? oc : 0;
+            acc = (double)(int32_t)(uint32_t)(int64_t)acc; /* int32 accumulation wraps */
             double y;
             if (rq->kind == DYD_REQUANT_DYADIC) {
               y = floor(acc * rq->multiplier[pi] / ldexp(1.0, rq->shift[pi]) + 0.5);
@@ -747,7 +747,11 @@ static void test_binary(void) {
     }
     p.a_scale = ldexpf((float)rnd(1 << 20) / (float)(1 << 20), (int)rnd(4) - 2);
     p.b_scale = ldexpf((float)rnd(1 << 20) / (float)(1 << 20), (int)rnd(4) - 2);
-    if (edge == 5) p.a_scale = 0.5f; /* ties */
+    p.y_scale = ldexpf(1.0f + (float)rnd(1 << 20) / (float)(1 << 20), (int)rnd(3) - 1);
+    if (edge == 5) { /* ties */
+      p.a_scale = 0.5f;
+      p.y_scale = 1.0f;
+    }
     const size_t n = sizes[rep % (sizeof sizes / sizeof sizes[0])];
     const size_t a_inc = rep % 5 == 3 ? 0 : 1, b_inc = rep % 5 == 4 ? 0 : 1;
     guarded a = galloc(a_inc ? n : 1), b = galloc(b_inc ? n : 1), want = galloc(n), got = galloc(n);

@@ -1,0 +1,180 @@
+/*
+ * AVX2 element-wise add/mul and pooling reductions (also used at the AVX-512
+ * level). Add and mul work on 8 elements: bytes widened to int32, zero points
+ * subtracted; the dyadic add forms both int64 products with VPMULDQ (even and
+ * odd lanes separately) and rounds once, exactly as the reference; mul and the
+ * fp32 variants reuse the shared output stage. The table lookup stays scalar
+ * (a 256-entry byte table has no cheap AVX2 gather).
+ */
+#if defined(__x86_64__)
+
+#include "../x86/requant-avx2.h"
+
+#ifdef __clang__
+#pragma STDC FP_CONTRACT OFF
+#endif
+
+#define TARGET DYD_AVX2_TARGET
+#define INLINE DYD_AVX2_INLINE
+
+/* 8 elements (or one broadcast element when inc == 0) widened to int32. */
+INLINE __m256i load8(const uint8_t *p, size_t inc, size_t n, const int is_signed) {
+  if (inc == 0) return _mm256_set1_epi32(is_signed ? (int32_t)(int8_t)*p : (int32_t)*p);
+  int64_t v = 0;
+  memcpy(&v, p, n < 8 ? n : 8);
+  const __m128i x = _mm_cvtsi64_si128(v);
+  return is_signed ? _mm256_cvtepi8_epi32(x) : _mm256_cvtepu8_epi32(x);
+}
+
+static void out_params(const dyd_binary_params *p, dyd_out_params *o) {
+  dyd_out_params_init(o, p->kind, p->y_zero_point, p->qmin, p->qmax);
+}
+
+/* (da * a_mul + db * b_mul + 2^(s-1)) >> s for the 4 int32 lanes at even
+ * positions of da/db, as int64 lanes, clamped to [lo, hi]. */
+INLINE __m256i add_half(__m256i da, __m256i db, __m256i am, __m256i bm, __m256i round,
+                        __m256i shift, __m256i post, __m256i lo, __m256i hi) {
+  __m256i x = _mm256_add_epi64(_mm256_mul_epi32(da, am), _mm256_mul_epi32(db, bm));
+  x = _mm256_sub_epi64(_mm256_srlv_epi64(_mm256_add_epi64(x, round), shift), post);
+  return dyd_avx2_clamp64(x, lo, hi);
+}
+
+INLINE void add_body(const dyd_binary_params *p, const uint8_t *a, size_t a_inc,
+                     const uint8_t *b, size_t b_inc, uint8_t *y, size_t n, const int fp32,
+                     const int is_signed) {
+  dyd_out_params o;
+  out_params(p, &o);
+  const __m256i za = _mm256_set1_epi32(p->a_zero_point), zb = _mm256_set1_epi32(p->b_zero_point);
+  const __m256i am = _mm256_set1_epi64x(p->a_mul), bm = _mm256_set1_epi64x(p->b_mul);
+  /* |a_mul * da + b_mul * db| < 2^41: adding 2^62 makes it non-negative for the logical shift */
+  const int s = p->shift;
+  const __m256i round = _mm256_set1_epi64x(((int64_t)1 << (s - 1)) + ((int64_t)1 << 62));
+  const __m256i shift = _mm256_set1_epi64x(s), post = _mm256_set1_epi64x((int64_t)1 << (62 - s));
+  const __m256i lo = _mm256_set1_epi64x(o.lo), hi = _mm256_set1_epi64x(o.hi);
+  const __m256 as = _mm256_set1_ps(p->a_scale), bs = _mm256_set1_ps(p->b_scale);
+  const __m256 ys = _mm256_set1_ps(p->y_scale);
+  for (size_t i = 0; i < n; i += 8) {
+    const size_t m = DYD_MIN((size_t)8, n - i);
+    const __m256i da = _mm256_sub_epi32(load8(a + i * a_inc, a_inc, m, is_signed), za);
+    const __m256i db = _mm256_sub_epi32(load8(b + i * b_inc, b_inc, m, is_signed), zb);
+    __m256i r;
+    if (fp32) {
+      __m256 t = _mm256_mul_ps(as, _mm256_cvtepi32_ps(da));
+      __m256 u = _mm256_mul_ps(bs, _mm256_cvtepi32_ps(db));
+      DYD_FP_BARRIER(t);
+      DYD_FP_BARRIER(u);
+      __m256 v = _mm256_add_ps(t, u);
+      v = _mm256_div_ps(v, ys); /* a true division, as the reference (not a reciprocal) */
+      v = _mm256_min_ps(_mm256_max_ps(v, _mm256_set1_ps(o.flo)), _mm256_set1_ps(o.fhi));
+      r = _mm256_cvtps_epi32(v);
+    } else {
+      const __m256i even = add_half(da, db, am, bm, round, shift, post, lo, hi);
+      const __m256i odd = add_half(_mm256_srli_epi64(da, 32), _mm256_srli_epi64(db, 32), am, bm,
+                                   round, shift, post, lo, hi);
+      r = _mm256_blend_epi32(even, _mm256_slli_epi64(odd, 32), 0xAA);
+    }
+    r = _mm256_add_epi32(r, _mm256_set1_epi32(o.zero_point));
+    dyd_avx2_store_n(y + i, dyd_avx2_narrow8(r, &o), m);
+  }
+}
+
+INLINE void mul_body(const dyd_binary_params *p, const uint8_t *a, size_t a_inc,
+                     const uint8_t *b, size_t b_inc, uint8_t *y, size_t n, const int fp32,
+                     const int is_signed) {
+  dyd_out_params o;
+  out_params(p, &o);
+  int32_t mult[8], shift[8];
+  for (int i = 0; i < 8; i++) {
+    mult[i] = p->a_mul;
+    shift[i] = p->shift;
+  }
+  if (fp32) memcpy(&mult[0], &p->a_scale, sizeof(float));
+  dyd_avx2_rq8 rq __attribute__((aligned(32)));
+  if (!fp32) dyd_avx2_pack_rq(mult, shift, 8, &rq);
+  const __m256i vmult = _mm256_set1_epi32(mult[0]);
+  const __m256 vscale = _mm256_set1_ps(p->a_scale);
+  const __m256i za = _mm256_set1_epi32(p->a_zero_point), zb = _mm256_set1_epi32(p->b_zero_point);
+  for (size_t i = 0; i < n; i += 8) {
+    const size_t m = DYD_MIN((size_t)8, n - i);
+    const __m256i da = _mm256_sub_epi32(load8(a + i * a_inc, a_inc, m, is_signed), za);
+    const __m256i db = _mm256_sub_epi32(load8(b + i * b_inc, b_inc, m, is_signed), zb);
+    const __m256i acc = _mm256_mullo_epi32(da, db);
+    const __m256i r = fp32 ? dyd_avx2_fp32(acc, vscale, &o) : dyd_avx2_dyadic(acc, vmult, &rq, &o);
+    dyd_avx2_store_n(y + i, dyd_avx2_narrow8(r, &o), m);
+  }
+}
+
+#define DEFINE_BINARY(name, body, fp32, is_signed)                                           \
+  TARGET static void name(const dyd_binary_params *p, const uint8_t *a, size_t a_inc,       \
+                          const uint8_t *b, size_t b_inc, uint8_t *y, size_t n) {           \
+    body(p, a, a_inc, b, b_inc, y, n, fp32, is_signed);                                     \
+  }
+
+DEFINE_BINARY(add_dyadic_u8, add_body, 0, 0)
+DEFINE_BINARY(add_dyadic_s8, add_body, 0, 1)
+DEFINE_BINARY(add_fp32_u8, add_body, 1, 0)
+DEFINE_BINARY(add_fp32_s8, add_body, 1, 1)
+DEFINE_BINARY(mul_dyadic_u8, mul_body, 0, 0)
+DEFINE_BINARY(mul_dyadic_s8, mul_body, 0, 1)
+DEFINE_BINARY(mul_fp32_u8, mul_body, 1, 0)
+DEFINE_BINARY(mul_fp32_s8, mul_body, 1, 1)
+
+/* ---- pooling reductions ---- */
+
+INLINE void max_body(size_t taps, const uint8_t *const *rows, size_t channels, uint8_t *y,
+                     const int is_signed) {
+  size_t c = 0;
+  for (; c + 32 <= channels; c += 32) {
+    __m256i m = _mm256_loadu_si256((const __m256i *)(y + c));
+    for (size_t t = 0; t < taps; t++) {
+      const __m256i x = _mm256_loadu_si256((const __m256i *)(rows[t] + c));
+      m = is_signed ? _mm256_max_epi8(m, x) : _mm256_max_epu8(m, x);
+    }
+    _mm256_storeu_si256((__m256i *)(y + c), m);
+  }
+  for (; c < channels; c++)
+    for (size_t t = 0; t < taps; t++) {
+      if (is_signed ? (int8_t)rows[t][c] > (int8_t)y[c] : rows[t][c] > y[c]) y[c] = rows[t][c];
+    }
+}
+
+INLINE void sum_body(size_t taps, const uint8_t *const *rows, size_t channels, int32_t *acc,
+                     const int is_signed) {
+  size_t c = 0;
+  for (; c + 8 <= channels; c += 8) {
+    __m256i s = _mm256_loadu_si256((const __m256i *)(acc + c));
+    for (size_t t = 0; t < taps; t++) {
+      const __m128i x = _mm_loadl_epi64((const __m128i *)(rows[t] + c));
+      s = _mm256_add_epi32(s, is_signed ? _mm256_cvtepi8_epi32(x) : _mm256_cvtepu8_epi32(x));
+    }
+    _mm256_storeu_si256((__m256i *)(acc + c), s);
+  }
+  for (; c < channels; c++)
+    for (size_t t = 0; t < taps; t++) acc[c] += is_signed ? (int8_t)rows[t][c] : rows[t][c];
+}
+
+TARGET static void max_u8(size_t taps, const uint8_t *const *rows, size_t channels, uint8_t *y) {
+  max_body(taps, rows, channels, y, 0);
+}
+TARGET static void max_s8(size_t taps, const uint8_t *const *rows, size_t channels, uint8_t *y) {
+  max_body(taps, rows, channels, y, 1);
+}
+TARGET static void sum_u8(size_t taps, const uint8_t *const *rows, size_t channels, int32_t *acc) {
+  sum_body(taps, rows, channels, acc, 0);
+}
+TARGET static void sum_s8(size_t taps, const uint8_t *const *rows, size_t channels, int32_t *acc) {
+  sum_body(taps, rows, channels, acc, 1);
+}
+
+static void lut_scalar(const uint8_t table[256], const uint8_t *x, uint8_t *y, size_t n) {
+  for (size_t i = 0; i < n; i++) y[i] = table[x[i]];
+}
+
+const dyd_misc_bundle dyd_misc_bundle_avx2 = {
+    .isa = DYD_ISA_AVX2, .isa_suffix = "avx2",
+    .add = {{add_dyadic_u8, add_dyadic_s8}, {add_fp32_u8, add_fp32_s8}},
+    .mul = {{mul_dyadic_u8, mul_dyadic_s8}, {mul_fp32_u8, mul_fp32_s8}},
+    .lut = lut_scalar, .maxpool = {max_u8, max_s8}, .sum = {sum_u8, sum_s8},
+    DYD_MISC_NAMES("avx2")};
+
+#endif
