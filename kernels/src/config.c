@@ -9,6 +9,8 @@ extern const dyd_gemm_bundle dyd_gemm_bundle_scalar;
 #if defined(__x86_64__)
 extern const dyd_gemm_bundle dyd_gemm_bundle_avx512vnni;
 extern const dyd_gemm_bundle dyd_gemm_bundle_avx2;
+#elif defined(__aarch64__)
+extern const dyd_gemm_bundle dyd_gemm_bundle_i8mm, dyd_gemm_bundle_neondot, dyd_gemm_bundle_neon;
 #endif
 extern const dyd_dw_bundle dyd_dw_bundle_scalar;
 #if defined(__x86_64__)
@@ -24,6 +26,10 @@ const dyd_gemm_bundle *const dyd_gemm_bundles[] = {
 #if defined(__x86_64__)
     &dyd_gemm_bundle_avx512vnni,
     &dyd_gemm_bundle_avx2,
+#elif defined(__aarch64__)
+    &dyd_gemm_bundle_i8mm,
+    &dyd_gemm_bundle_neondot,
+    &dyd_gemm_bundle_neon,
 #endif
     &dyd_gemm_bundle_scalar,
 };

@@ -1,0 +1,100 @@
+/*
+ * GEMM microkernel for baseline AArch64 NEON (no dot product): the structure
+ * of the AVX2 kernel. Activations (uint8 domain) and weights are widened to
+ * int16 and multiplied into int32 with SMLAL by lane: 8 activations of a row are
+ * widened once, then each lane multiplies a row of 8 packed weights (8 columns
+ * of one K index). Tile 4 x 8, weights packed [K][8] (KR = 1).
+ */
+#if defined(__aarch64__)
+
+#include "../arm/requant-neon.h"
+
+#ifdef __clang__
+#pragma STDC FP_CONTRACT OFF
+#endif
+
+#define MR 4
+#define NR 8
+#define KR 1
+#define INLINE DYD_NEON_INLINE
+
+typedef struct {
+  int64_t neg_shift[NR];
+} extra_header;
+
+static void pack_extra(const int32_t *mult, const int32_t *shift, void *out) {
+  (void)mult;
+  dyd_neon_pack_rq(shift, NR, ((extra_header *)out)->neg_shift);
+}
+
+#define REP_MR(X) X(0) X(1) X(2) X(3)
+
+INLINE void store_row(int32x4_t acc0, int32x4_t acc1, uint8_t *c, size_t nc, const int32_t *mult,
+                      const extra_header *e, const dyd_out_params *p, const int fp32) {
+  const int32x4_t y0 = dyd_neon_requant4(acc0, mult, e->neg_shift, p, fp32);
+  const int32x4_t y1 = dyd_neon_requant4(acc1, mult + 4, e->neg_shift + 4, p, fp32);
+  dyd_neon_store_n(c, dyd_neon_narrow8(y0, y1, p), nc);
+}
+
+INLINE void gemm_body(size_t mr, size_t nc, size_t kc, const uint8_t *a, size_t a_stride,
+                      const void *w, uint8_t *c, size_t c_stride, const dyd_out_params *p,
+                      const int fp32) {
+  const int32_t *bias = w, *mult = bias + NR;
+  const extra_header *extra = (const extra_header *)(mult + 2 * NR);
+  const int8_t *wk = (const int8_t *)(extra + 1);
+#define ROW_PTR(i) const uint8_t *a##i = a + (size_t)((i) < (int)mr ? (i) : (int)mr - 1) * a_stride;
+  REP_MR(ROW_PTR)
+#undef ROW_PTR
+  const int32x4_t b0 = vld1q_s32(bias), b1 = vld1q_s32(bias + 4);
+#define ACC_INIT(i) int32x4_t acc##i##0 = b0, acc##i##1 = b1;
+  REP_MR(ACC_INIT)
+#undef ACC_INIT
+  size_t k = 0;
+  for (; k + 8 <= kc; k += 8) {
+#define LOAD_A(i) const int16x8_t va##i = vreinterpretq_s16_u16(vmovl_u8(vld1_u8(a##i + k)));
+    REP_MR(LOAD_A)
+#undef LOAD_A
+#define MAC(i, l)                                                          \
+  acc##i##0 = vmlal_laneq_s16(acc##i##0, vget_low_s16(vw), va##i, l);      \
+  acc##i##1 = vmlal_high_laneq_s16(acc##i##1, vw, va##i, l);
+#define LANE(l)                                                            \
+  {                                                                        \
+    const int16x8_t vw = vmovl_s8(vld1_s8(wk + NR * (l)));                 \
+    MAC(0, l) MAC(1, l) MAC(2, l) MAC(3, l)                                \
+  }
+    LANE(0) LANE(1) LANE(2) LANE(3) LANE(4) LANE(5) LANE(6) LANE(7)
+#undef LANE
+#undef MAC
+    wk += 8 * NR;
+  }
+  for (; k < kc; k++, wk += NR) {
+    const int16x8_t vw = vmovl_s8(vld1_s8(wk));
+#define MAC1(i)                                                            \
+  acc##i##0 = vmlal_n_s16(acc##i##0, vget_low_s16(vw), (int16_t)a##i[k]);  \
+  acc##i##1 = vmlal_high_n_s16(acc##i##1, vw, (int16_t)a##i[k]);
+    REP_MR(MAC1)
+#undef MAC1
+  }
+#define STORE(i) \
+  if ((i) < (int)mr) store_row(acc##i##0, acc##i##1, c + (i) * c_stride, nc, mult, extra, p, fp32);
+  REP_MR(STORE)
+#undef STORE
+}
+
+static void gemm_dyadic_4x8c1(size_t mr, size_t nc, size_t kc, const uint8_t *a, size_t a_stride,
+                              const void *w, uint8_t *c, size_t c_stride, const dyd_out_params *p) {
+  gemm_body(mr, nc, kc, a, a_stride, w, c, c_stride, p, 0);
+}
+
+static void gemm_fp32_4x8c1(size_t mr, size_t nc, size_t kc, const uint8_t *a, size_t a_stride,
+                            const void *w, uint8_t *c, size_t c_stride, const dyd_out_params *p) {
+  gemm_body(mr, nc, kc, a, a_stride, w, c, c_stride, p, 1);
+}
+
+/* dyd_q{u8,s8}_qc8w_{gemm,igemm}_{dyadic,fp32}_ukernel_4x8c1__neon */
+const dyd_gemm_bundle dyd_gemm_bundle_neon = {
+    .isa = DYD_ISA_NEON, .mr = MR, .nr = NR, .kr = KR, .a_signed_domain = 0,
+    .ukernel = {gemm_dyadic_4x8c1, gemm_fp32_4x8c1},
+    .extra_bytes = sizeof(extra_header), .pack_extra = pack_extra, .isa_suffix = "neon"};
+
+#endif

@@ -1,0 +1,126 @@
+/*
+ * GEMM microkernel for AArch64 with the dot product extension: SDOT adds four
+ * int8 x int8 products into each int32 lane, the analogue of VPDPBUSD, but
+ * signed on both sides, so activations are in the int8 domain (uint8 inputs are
+ * flipped by xor 0x80 while the op copies them; -128 * sum(w) is in the packed
+ * bias). Tile 4 x 16: a 16-byte weight vector holds 4 columns x 4 K values; 16
+ * bytes of a row supply four K groups, selected by lane (SDOT by element).
+ */
+#if defined(__aarch64__)
+
+#include "../arm/requant-neon.h"
+
+#ifdef __clang__
+#pragma STDC FP_CONTRACT OFF
+#endif
+
+#define TARGET __attribute__((target("arch=armv8.2-a+dotprod")))
+#define INLINE TARGET __attribute__((always_inline)) static inline
+
+#define MR 4
+#define NR 16
+#define KR 4
+
+typedef struct {
+  int64_t neg_shift[NR];
+} extra_header;
+
+static void pack_extra(const int32_t *mult, const int32_t *shift, void *out) {
+  (void)mult;
+  dyd_neon_pack_rq(shift, NR, ((extra_header *)out)->neg_shift);
+}
+
+#define REP_MR(X) X(0) X(1) X(2) X(3)
+
+INLINE void store_row(int32x4_t v0, int32x4_t v1, int32x4_t v2, int32x4_t v3, uint8_t *c,
+                      size_t nc, const int32_t *mult, const extra_header *e,
+                      const dyd_out_params *p, const int fp32) {
+  const int32x4_t y0 = dyd_neon_requant4(v0, mult, e->neg_shift, p, fp32);
+  const int32x4_t y1 = dyd_neon_requant4(v1, mult + 4, e->neg_shift + 4, p, fp32);
+  dyd_neon_store_n(c, dyd_neon_narrow8(y0, y1, p), nc);
+  if (nc > 8) {
+    const int32x4_t y2 = dyd_neon_requant4(v2, mult + 8, e->neg_shift + 8, p, fp32);
+    const int32x4_t y3 = dyd_neon_requant4(v3, mult + 12, e->neg_shift + 12, p, fp32);
+    dyd_neon_store_n(c + 8, dyd_neon_narrow8(y2, y3, p), nc - 8);
+  }
+}
+
+INLINE int8x16_t dup4(const uint8_t *p, size_t n) {
+  int32_t v = 0;
+  memcpy(&v, p, n);
+  return vreinterpretq_s8_s32(vdupq_n_s32(v));
+}
+
+INLINE void gemm_body(size_t mr, size_t nc, size_t kc, const uint8_t *a, size_t a_stride,
+                      const void *w, uint8_t *c, size_t c_stride, const dyd_out_params *p,
+                      const int fp32) {
+  const int32_t *bias = w, *mult = bias + NR;
+  const extra_header *extra = (const extra_header *)(mult + 2 * NR);
+  const int8_t *wk = (const int8_t *)(extra + 1);
+#define ROW_PTR(i) const uint8_t *a##i = a + (size_t)((i) < (int)mr ? (i) : (int)mr - 1) * a_stride;
+  REP_MR(ROW_PTR)
+#undef ROW_PTR
+  const int32x4_t b0 = vld1q_s32(bias), b1 = vld1q_s32(bias + 4), b2 = vld1q_s32(bias + 8),
+                  b3 = vld1q_s32(bias + 12);
+#define ACC_INIT(i) int32x4_t acc##i##0 = b0, acc##i##1 = b1, acc##i##2 = b2, acc##i##3 = b3;
+  REP_MR(ACC_INIT)
+#undef ACC_INIT
+#define DOT4(i, va, l)                                            \
+  acc##i##0 = vdotq_laneq_s32(acc##i##0, w0, va, l);              \
+  acc##i##1 = vdotq_laneq_s32(acc##i##1, w1, va, l);              \
+  acc##i##2 = vdotq_laneq_s32(acc##i##2, w2, va, l);              \
+  acc##i##3 = vdotq_laneq_s32(acc##i##3, w3, va, l);
+#define LOAD_W                                                    \
+  const int8x16_t w0 = vld1q_s8(wk), w1 = vld1q_s8(wk + 16),      \
+                  w2 = vld1q_s8(wk + 32), w3 = vld1q_s8(wk + 48); \
+  wk += NR * KR;
+  size_t k = 0;
+  for (; k + 16 <= kc; k += 16) {
+#define LOAD_A(i) const int8x16_t va##i = vreinterpretq_s8_u8(vld1q_u8(a##i + k));
+    REP_MR(LOAD_A)
+#undef LOAD_A
+#define GROUP(l)                                                  \
+  {                                                               \
+    LOAD_W                                                        \
+    DOT4(0, va0, l) DOT4(1, va1, l) DOT4(2, va2, l) DOT4(3, va3, l) \
+  }
+    GROUP(0) GROUP(1) GROUP(2) GROUP(3)
+#undef GROUP
+  }
+  for (; k < kc; k += KR) {
+    const size_t n = kc - k < 4 ? kc - k : 4; /* never read past a row */
+    LOAD_W
+#define DUP_A(i) const int8x16_t va##i = dup4(a##i + k, n);
+    REP_MR(DUP_A)
+#undef DUP_A
+    DOT4(0, va0, 0) DOT4(1, va1, 0) DOT4(2, va2, 0) DOT4(3, va3, 0)
+  }
+#undef LOAD_W
+#undef DOT4
+#define STORE(i)                                                                            \
+  if ((i) < (int)mr)                                                                        \
+    store_row(acc##i##0, acc##i##1, acc##i##2, acc##i##3, c + (i) * c_stride, nc, mult, extra, \
+              p, fp32);
+  REP_MR(STORE)
+#undef STORE
+}
+
+TARGET static void gemm_dyadic_4x16c4(size_t mr, size_t nc, size_t kc, const uint8_t *a,
+                                      size_t a_stride, const void *w, uint8_t *c,
+                                      size_t c_stride, const dyd_out_params *p) {
+  gemm_body(mr, nc, kc, a, a_stride, w, c, c_stride, p, 0);
+}
+
+TARGET static void gemm_fp32_4x16c4(size_t mr, size_t nc, size_t kc, const uint8_t *a,
+                                    size_t a_stride, const void *w, uint8_t *c, size_t c_stride,
+                                    const dyd_out_params *p) {
+  gemm_body(mr, nc, kc, a, a_stride, w, c, c_stride, p, 1);
+}
+
+/* dyd_q{u8,s8}_qc8w_{gemm,igemm}_{dyadic,fp32}_ukernel_4x16c4__neondot */
+const dyd_gemm_bundle dyd_gemm_bundle_neondot = {
+    .isa = DYD_ISA_NEONDOT, .mr = MR, .nr = NR, .kr = KR, .a_signed_domain = 1,
+    .ukernel = {gemm_dyadic_4x16c4, gemm_fp32_4x16c4},
+    .extra_bytes = sizeof(extra_header), .pack_extra = pack_extra, .isa_suffix = "neondot"};
+
+#endif
