@@ -16,10 +16,14 @@ extern const dyd_dw_bundle dyd_dw_bundle_scalar;
 #if defined(__x86_64__)
 extern const dyd_dw_bundle dyd_dw_bundle_avx512_3x3, dyd_dw_bundle_avx512_5x5, dyd_dw_bundle_avx512_up;
 extern const dyd_dw_bundle dyd_dw_bundle_avx2_3x3, dyd_dw_bundle_avx2_5x5, dyd_dw_bundle_avx2_up;
+#elif defined(__aarch64__)
+extern const dyd_dw_bundle dyd_dw_bundle_neon_3x3, dyd_dw_bundle_neon_5x5, dyd_dw_bundle_neon_up;
 #endif
 extern const dyd_misc_bundle dyd_misc_bundle_scalar;
 #if defined(__x86_64__)
 extern const dyd_misc_bundle dyd_misc_bundle_avx2;
+#elif defined(__aarch64__)
+extern const dyd_misc_bundle dyd_misc_bundle_neon;
 #endif
 
 const dyd_gemm_bundle *const dyd_gemm_bundles[] = {
@@ -40,6 +44,9 @@ const dyd_dw_bundle *const dyd_dw_bundles[] = {
 #if defined(__x86_64__)
     &dyd_dw_bundle_avx512_3x3, &dyd_dw_bundle_avx512_5x5, &dyd_dw_bundle_avx512_up,
     &dyd_dw_bundle_avx2_3x3, &dyd_dw_bundle_avx2_5x5, &dyd_dw_bundle_avx2_up,
+#elif defined(__aarch64__)
+    /* one NEON depthwise kernel serves every AArch64 level */
+    &dyd_dw_bundle_neon_3x3, &dyd_dw_bundle_neon_5x5, &dyd_dw_bundle_neon_up,
 #endif
     &dyd_dw_bundle_scalar,
 };
@@ -49,6 +56,8 @@ const size_t dyd_dw_bundle_count = sizeof dyd_dw_bundles / sizeof dyd_dw_bundles
 const dyd_misc_bundle *const dyd_misc_bundles[] = {
 #if defined(__x86_64__)
     &dyd_misc_bundle_avx2,
+#elif defined(__aarch64__)
+    &dyd_misc_bundle_neon,
 #endif
     &dyd_misc_bundle_scalar,
 };
