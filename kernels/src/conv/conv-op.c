@@ -396,16 +396,57 @@ const char *dyd_conv_kernel_name(const dyd_conv_op *op) { return op->name; }
 size_t dyd_conv_packed_size(const dyd_conv_op *op) { return op->packed_size; }
 dyd_isa dyd_conv_isa(const dyd_conv_op *op) { return op->isa; }
 
-/* dst = src with the top bit of every byte flipped (int8 <-> uint8 + 128). */
-static void copy_flip(uint8_t *dst, const uint8_t *src, size_t n) {
-  size_t i = 0;
-  for (; i + 8 <= n; i += 8) {
-    uint64_t v;
-    memcpy(&v, src + i, 8);
-    v ^= 0x8080808080808080ull;
-    memcpy(dst + i, &v, 8);
+/*
+ * Copies of one tap's channels into an im2col row. They are short (often 3-64
+ * bytes) and there are kernel_h * kernel_w of them per row, so a libc call each
+ * would cost as much as the GEMM; fixed-size memcpy calls compile to single
+ * moves, and overlapping first/last chunks cover any length without a byte loop.
+ */
+static inline uint64_t load8(const uint8_t *p) {
+  uint64_t v;
+  memcpy(&v, p, 8);
+  return v;
+}
+
+static inline void store8(uint8_t *p, uint64_t v) { memcpy(p, &v, 8); }
+
+/* dst = src ^ flip for n bytes, flip 0 or 0x80 in every byte of `flip8`. */
+static inline void copy_row(uint8_t *dst, const uint8_t *src, size_t n, uint64_t flip8) {
+  if (n >= 16) { /* 16-byte steps: two 8-byte lanes the compiler merges into one vector move */
+    size_t i = 0;
+    for (; i + 16 < n; i += 16) {
+      const uint64_t a = load8(src + i) ^ flip8, b = load8(src + i + 8) ^ flip8;
+      store8(dst + i, a);
+      store8(dst + i + 8, b);
+    }
+    const uint64_t a = load8(src + n - 16) ^ flip8, b = load8(src + n - 8) ^ flip8;
+    store8(dst + n - 16, a);
+    store8(dst + n - 8, b);
+  } else if (n >= 8) {
+    size_t i = 0;
+    for (; i + 8 < n; i += 8) store8(dst + i, load8(src + i) ^ flip8);
+    store8(dst + n - 8, load8(src + n - 8) ^ flip8); /* overlapping tail */
+  } else if (n >= 4) {
+    uint32_t a, b;
+    memcpy(&a, src, 4);
+    memcpy(&b, src + n - 4, 4);
+    a ^= (uint32_t)flip8;
+    b ^= (uint32_t)flip8;
+    memcpy(dst, &a, 4);
+    memcpy(dst + n - 4, &b, 4);
+  } else {
+    for (size_t i = 0; i < n; i++) dst[i] = src[i] ^ (uint8_t)flip8;
   }
-  for (; i < n; i++) dst[i] = src[i] ^ 0x80;
+}
+
+static inline void fill_row(uint8_t *dst, size_t n, uint64_t byte8) {
+  if (n >= 8) {
+    size_t i = 0;
+    for (; i + 8 < n; i += 8) store8(dst + i, byte8);
+    store8(dst + n - 8, byte8);
+  } else {
+    memset(dst, (uint8_t)byte8, n);
+  }
 }
 
 /* Rows [m0, m0 + rows) of the im2col matrix of group `grp`, in the kernel's domain. */
@@ -413,6 +454,8 @@ static void im2col(const dyd_conv_op *op, const uint8_t *in, size_t grp, size_t 
                    uint8_t *dst) {
   const dyd_conv_geometry *g = &op->g;
   const size_t icpg = op->icpg, hw = (size_t)g->out_h * g->out_w;
+  const uint64_t flip8 = op->flip ? 0x8080808080808080ull : 0;
+  const uint64_t pad8 = 0x0101010101010101ull * op->pad_byte;
   for (size_t r = 0; r < rows; r++) {
     const size_t m = m0 + r, n = m / hw, oy = m % hw / g->out_w, ox = m % g->out_w;
     uint8_t *row = dst + r * op->kp;
@@ -421,14 +464,13 @@ static void im2col(const dyd_conv_op *op, const uint8_t *in, size_t grp, size_t 
       for (size_t kx = 0; kx < g->kernel_w; kx++, row += icpg) {
         const int64_t ix = (int64_t)(ox * g->stride_w + kx * g->dilation_w) - g->pad_left;
         if (iy < 0 || iy >= (int64_t)g->in_h || ix < 0 || ix >= (int64_t)g->in_w) {
-          memset(row, op->pad_byte, icpg);
+          fill_row(row, icpg, pad8);
           continue;
         }
         const uint8_t *src =
             in + ((n * g->in_h + (size_t)iy) * g->in_w + (size_t)ix) * g->in_pixel_stride +
             grp * icpg;
-        if (op->flip) copy_flip(row, src, icpg);
-        else memcpy(row, src, icpg);
+        copy_row(row, src, icpg, flip8);
       }
     }
     memset(dst + r * op->kp + op->k, 0, op->kp - op->k);
@@ -451,7 +493,7 @@ static void run_gemm_tile(const dyd_conv_op *op, const uint8_t *in, uint8_t *out
   } else if (op->path == PATH_GEMM) {
     const uint8_t *src = in + m0 * op->g.in_pixel_stride + grp * op->icpg;
     for (size_t r = 0; r < rows; r++) {
-      copy_flip(ws + r * op->kp, src + r * op->g.in_pixel_stride, op->k);
+      copy_row(ws + r * op->kp, src + r * op->g.in_pixel_stride, op->k, 0x8080808080808080ull);
       memset(ws + r * op->kp + op->k, 0, op->kp - op->k);
     }
     a = ws;
