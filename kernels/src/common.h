@@ -98,6 +98,7 @@ typedef struct {
   uint32_t mr, nr, kr;
   int a_signed_domain;        /* the kernel multiplies int8 (1) or uint8 (0) activations */
   dyd_gemm_ukernel_fn ukernel[2]; /* [requant kind] */
+  dyd_gemm_ukernel_fn ukernel_1row[2]; /* optional, for mr == 1 (fully connected, batch 1) */
   uint32_t extra_bytes;       /* multiple of 64 when nr * 12 is */
   dyd_gemm_pack_extra_fn pack_extra;
   const char *isa_suffix;     /* e.g. "avx512vnni" */

@@ -26,7 +26,7 @@ struct dyd_conv_op {
    * while rows are copied into the workspace (im2col, or the A block of a
    * direct GEMM whose input signedness differs from the kernel's). */
   const dyd_gemm_bundle *gemm;
-  dyd_gemm_ukernel_fn ukernel;
+  dyd_gemm_ukernel_fn ukernel, ukernel_1row;
   size_t k, kp;                /* reduction length, and rounded up to KR */
   size_t icpg, ocpg;
   size_t panels, panel_bytes;  /* per group */
@@ -335,6 +335,7 @@ dyd_conv_op *dyd_conv_create_for_isa(const dyd_conv_desc *d, dyd_isa isa, char *
   op->pad_byte = (uint8_t)zero;
   op->flip = flip ? 0x80 : 0;
   op->ukernel = b->ukernel[kind];
+  op->ukernel_1row = b->ukernel_1row[kind] ? b->ukernel_1row[kind] : op->ukernel;
   op->kp = DYD_ROUND_UP(op->k, b->kr);
   op->panels = DYD_DIV_UP(op->ocpg, b->nr);
   op->header_bytes = DYD_PANEL_HEADER(b->nr) + b->extra_bytes;
@@ -511,8 +512,9 @@ static void run_gemm_tile(const dyd_conv_op *op, const uint8_t *in, uint8_t *out
     const size_t n0 = p * b->nr, nc = DYD_MIN((size_t)b->nr, op->ocpg - n0);
     uint8_t *c = out + m0 * c_stride + grp * op->ocpg + n0;
     for (size_t r = 0; r < rows; r += b->mr) {
-      op->ukernel(DYD_MIN((size_t)b->mr, rows - r), nc, kc, a + r * a_stride, a_stride, w,
-                  c + r * c_stride, c_stride, &op->out);
+      const size_t mr = DYD_MIN((size_t)b->mr, rows - r);
+      (mr == 1 ? op->ukernel_1row : op->ukernel)(mr, nc, kc, a + r * a_stride, a_stride, w,
+                                                  c + r * c_stride, c_stride, &op->out);
     }
   }
 }

@@ -95,6 +95,55 @@ INLINE void gemm_body(size_t mr, size_t nc, size_t kc, const uint8_t *a, size_t 
 #undef STORE
 }
 
+/*
+ * One row (fully connected layers at batch 1): the weights stream through once
+ * and each 64-byte vector feeds a single VPDPBUSD, so the kernel is bound by
+ * loads; four groups of K (16 bytes of the row per iteration) go to separate
+ * accumulators so that VPDPBUSD latency does not serialize them.
+ */
+INLINE void gemm_1row_body(size_t nc, size_t kc, const uint8_t *a, const void *w, uint8_t *c,
+                           const dyd_out_params *p, const int fp32) {
+  const int32_t *bias = w, *mult = bias + NR;
+  const extra_header *extra = (const extra_header *)(mult + 2 * NR);
+  const int8_t *wk = (const int8_t *)(extra + 1);
+  __m512i acc00 = _mm512_loadu_si512(bias), acc01 = _mm512_loadu_si512(bias + 16);
+  __m512i acc10 = _mm512_setzero_si512(), acc11 = acc10, acc20 = acc10, acc21 = acc10;
+  __m512i acc30 = acc10, acc31 = acc10;
+  size_t k = 0;
+#define STEP1(g, value)                                                                       \
+  {                                                                                         \
+    const __m512i av = _mm512_set1_epi32(value);                                            \
+    acc##g##0 = _mm512_dpbusd_epi32(acc##g##0, av, _mm512_load_si512(wk + 128 * (g)));      \
+    acc##g##1 = _mm512_dpbusd_epi32(acc##g##1, av, _mm512_load_si512(wk + 128 * (g) + 64)); \
+  }
+  for (; k + 16 <= kc; k += 16, wk += 4 * NR * KR) {
+    STEP1(0, load4(a + k)) STEP1(1, load4(a + k + 4)) STEP1(2, load4(a + k + 8))
+    STEP1(3, load4(a + k + 12))
+  }
+  for (; k < kc; k += KR, wk += NR * KR) {
+    const size_t n = kc - k;
+    STEP1(0, n >= 4 ? load4(a + k) : load_tail(a + k, n))
+  }
+#undef STEP1
+  acc00 = _mm512_add_epi32(_mm512_add_epi32(acc00, acc10), _mm512_add_epi32(acc20, acc30));
+  acc01 = _mm512_add_epi32(_mm512_add_epi32(acc01, acc11), _mm512_add_epi32(acc21, acc31));
+  store_row(acc00, acc01, c, nc, mult, extra, p, fp32);
+}
+
+TARGET static void gemm_dyadic_1x32c4(size_t mr, size_t nc, size_t kc, const uint8_t *a,
+                                      size_t a_stride, const void *w, uint8_t *c,
+                                      size_t c_stride, const dyd_out_params *p) {
+  (void)mr, (void)a_stride, (void)c_stride;
+  gemm_1row_body(nc, kc, a, w, c, p, 0);
+}
+
+TARGET static void gemm_fp32_1x32c4(size_t mr, size_t nc, size_t kc, const uint8_t *a,
+                                    size_t a_stride, const void *w, uint8_t *c, size_t c_stride,
+                                    const dyd_out_params *p) {
+  (void)mr, (void)a_stride, (void)c_stride;
+  gemm_1row_body(nc, kc, a, w, c, p, 1);
+}
+
 #define DEFINE_GEMM(name, fp32)                                                                \
   TARGET static void name(size_t mr, size_t nc, size_t kc, const uint8_t *a, size_t a_stride, \
                           const void *w, uint8_t *c, size_t c_stride,                          \
@@ -109,6 +158,7 @@ DEFINE_GEMM(gemm_fp32_8x32c4, 1)
 const dyd_gemm_bundle dyd_gemm_bundle_avx512vnni = {
     .isa = DYD_ISA_AVX512VNNI, .mr = MR, .nr = NR, .kr = KR, .a_signed_domain = 0,
     .ukernel = {gemm_dyadic_8x32c4, gemm_fp32_8x32c4},
+    .ukernel_1row = {gemm_dyadic_1x32c4, gemm_fp32_1x32c4},
     .extra_bytes = sizeof(extra_header), .pack_extra = pack_extra,
     .isa_suffix = "avx512vnni"};
 
