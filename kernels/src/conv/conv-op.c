@@ -519,19 +519,38 @@ static void run_gemm_tile(const dyd_conv_op *op, const uint8_t *in, uint8_t *out
   }
 }
 
+/* Tap pointers of one output row (rows outside the input, and columns outside it,
+ * point at the zero-point row), then the depthwise kernel over the whole row. */
 static void run_dw_tile(const dyd_conv_op *op, const uint8_t *in, uint8_t *out, size_t tile,
                         const uint8_t **ind) {
   const dyd_conv_geometry *g = &op->g;
-  const size_t n = tile / g->out_h, oy = tile % g->out_h;
+  const size_t n = tile / g->out_h, oy = tile % g->out_h, kh = g->kernel_h, kw = g->kernel_w;
+  const uint8_t *rows[64]; /* first pixel of each window row, NULL when outside */
+  const uint8_t **row_base = kh <= 64 ? rows : NULL;
+  for (size_t ky = 0; ky < kh && row_base; ky++) {
+    const int64_t iy = (int64_t)(oy * g->stride_h + ky * g->dilation_h) - g->pad_top;
+    row_base[ky] = (iy < 0 || iy >= (int64_t)g->in_h)
+                       ? NULL
+                       : in + (n * g->in_h + (size_t)iy) * g->in_w * g->in_pixel_stride;
+  }
+  const int64_t in_w = g->in_w;
+  const size_t ps = g->in_pixel_stride;
   for (size_t ox = 0; ox < g->out_w; ox++) {
     const uint8_t **p = ind + ox * op->taps;
-    for (size_t ky = 0; ky < g->kernel_h; ky++) {
-      const int64_t iy = (int64_t)(oy * g->stride_h + ky * g->dilation_h) - g->pad_top;
-      for (size_t kx = 0; kx < g->kernel_w; kx++) {
-        const int64_t ix = (int64_t)(ox * g->stride_w + kx * g->dilation_w) - g->pad_left;
-        *p++ = (iy < 0 || iy >= (int64_t)g->in_h || ix < 0 || ix >= (int64_t)g->in_w)
-                   ? op->zero_row
-                   : in + ((n * g->in_h + (size_t)iy) * g->in_w + (size_t)ix) * g->in_pixel_stride;
+    const int64_t ix0 = (int64_t)(ox * g->stride_w) - g->pad_left;
+    for (size_t ky = 0; ky < kh; ky++) {
+      const uint8_t *base;
+      if (row_base) {
+        base = row_base[ky];
+      } else {
+        const int64_t iy = (int64_t)(oy * g->stride_h + ky * g->dilation_h) - g->pad_top;
+        base = (iy < 0 || iy >= (int64_t)g->in_h)
+                   ? NULL
+                   : in + (n * g->in_h + (size_t)iy) * g->in_w * g->in_pixel_stride;
+      }
+      for (size_t kx = 0; kx < kw; kx++) {
+        const int64_t ix = ix0 + (int64_t)(kx * g->dilation_w);
+        *p++ = (base == NULL || ix < 0 || ix >= in_w) ? op->zero_row : base + (size_t)ix * ps;
       }
     }
   }

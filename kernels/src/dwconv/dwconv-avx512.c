@@ -38,6 +38,12 @@ INLINE __m512i load_pair(const uint8_t *p0, const uint8_t *p1, __mmask16 mask, c
   return is_signed ? _mm512_cvtepi8_epi16(x) : _mm512_cvtepu8_epi16(x);
 }
 
+INLINE __m512i load_pair_full(const uint8_t *p0, const uint8_t *p1, const int is_signed) {
+  const __m128i x0 = _mm_loadu_si128((const __m128i *)p0), x1 = _mm_loadu_si128((const __m128i *)p1);
+  const __m256i x = _mm256_set_m128i(_mm_unpackhi_epi8(x0, x1), _mm_unpacklo_epi8(x0, x1));
+  return is_signed ? _mm512_cvtepi8_epi16(x) : _mm512_cvtepu8_epi16(x);
+}
+
 INLINE void dw_body(size_t pixels, size_t channels, const size_t taps,
                     const uint8_t *const *ind, const void *w, uint8_t *out, size_t out_stride,
                     const dyd_out_params *p, const int fp32, const int is_signed) {
@@ -52,15 +58,26 @@ INLINE void dw_body(size_t pixels, size_t channels, const size_t taps,
       const size_t n = DYD_MIN((size_t)CB, channels - c0);
       const __mmask16 m0 = dyd_avx512_mask16(n), m1 = dyd_avx512_mask16(n > 16 ? n - 16 : 0);
       __m512i acc0 = _mm512_loadu_si512(bias), acc1 = _mm512_loadu_si512(bias + 16);
-      for (size_t tp = 0; tp < pairs; tp++, wt += 2 * CB) {
-        const uint8_t *p0 = ind[2 * tp] + c0;
-        /* an odd last tap pairs with itself; its partner weight is zero */
-        const uint8_t *p1 = (2 * tp + 1 < taps ? ind[2 * tp + 1] : ind[2 * tp]) + c0;
-        acc0 = _mm512_add_epi32(acc0, _mm512_madd_epi16(load_pair(p0, p1, m0, is_signed),
-                                                        _mm512_load_si512(wt)));
-        if (n > 16)
-          acc1 = _mm512_add_epi32(acc1, _mm512_madd_epi16(load_pair(p0 + 16, p1 + 16, m1, is_signed),
+      if (n == CB) { /* full block: plain loads, both halves */
+        for (size_t tp = 0; tp < pairs; tp++, wt += 2 * CB) {
+          const uint8_t *p0 = ind[2 * tp] + c0;
+          /* an odd last tap pairs with itself; its partner weight is zero */
+          const uint8_t *p1 = (2 * tp + 1 < taps ? ind[2 * tp + 1] : ind[2 * tp]) + c0;
+          acc0 = _mm512_add_epi32(acc0, _mm512_madd_epi16(load_pair_full(p0, p1, is_signed),
+                                                          _mm512_load_si512(wt)));
+          acc1 = _mm512_add_epi32(acc1, _mm512_madd_epi16(load_pair_full(p0 + 16, p1 + 16, is_signed),
                                                           _mm512_load_si512(wt + 32)));
+        }
+      } else {
+        for (size_t tp = 0; tp < pairs; tp++, wt += 2 * CB) {
+          const uint8_t *p0 = ind[2 * tp] + c0;
+          const uint8_t *p1 = (2 * tp + 1 < taps ? ind[2 * tp + 1] : ind[2 * tp]) + c0;
+          acc0 = _mm512_add_epi32(acc0, _mm512_madd_epi16(load_pair(p0, p1, m0, is_signed),
+                                                          _mm512_load_si512(wt)));
+          if (n > 16)
+            acc1 = _mm512_add_epi32(acc1, _mm512_madd_epi16(load_pair(p0 + 16, p1 + 16, m1, is_signed),
+                                                            _mm512_load_si512(wt + 32)));
+        }
       }
       dyd_avx512_store16(acc0, mult, &e->rq[0], p, out + c0, m0, fp32);
       if (n > 16) dyd_avx512_store16(acc1, mult + 16, &e->rq[1], p, out + c0 + 16, m1, fp32);
