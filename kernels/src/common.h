@@ -101,8 +101,12 @@ typedef struct {
   dyd_gemm_ukernel_fn ukernel_1row[2]; /* optional, for mr == 1 (fully connected, batch 1) */
   uint32_t extra_bytes;       /* multiple of 64 when nr * 12 is */
   dyd_gemm_pack_extra_fn pack_extra;
+  int requires_avxvnni;       /* usable only when dyd_cpu_has_avxvnni() */
   const char *isa_suffix;     /* e.g. "avx512vnni" */
 } dyd_gemm_bundle;
+
+/* AVX-VNNI (VEX VPDPBUSD) is an optional feature within the AVX2 level. */
+bool dyd_cpu_has_avxvnni(void);
 
 extern const dyd_gemm_bundle *const dyd_gemm_bundles[];
 extern const size_t dyd_gemm_bundle_count;

@@ -8,7 +8,7 @@
 extern const dyd_gemm_bundle dyd_gemm_bundle_scalar;
 #if defined(__x86_64__)
 extern const dyd_gemm_bundle dyd_gemm_bundle_avx512vnni;
-extern const dyd_gemm_bundle dyd_gemm_bundle_avx2;
+extern const dyd_gemm_bundle dyd_gemm_bundle_avxvnni, dyd_gemm_bundle_avx2;
 #elif defined(__aarch64__)
 extern const dyd_gemm_bundle dyd_gemm_bundle_i8mm, dyd_gemm_bundle_neondot, dyd_gemm_bundle_neon;
 #endif
@@ -29,6 +29,7 @@ extern const dyd_misc_bundle dyd_misc_bundle_neon;
 const dyd_gemm_bundle *const dyd_gemm_bundles[] = {
 #if defined(__x86_64__)
     &dyd_gemm_bundle_avx512vnni,
+    &dyd_gemm_bundle_avxvnni, /* AVX2 level, only where the CPU has AVX-VNNI */
     &dyd_gemm_bundle_avx2,
 #elif defined(__aarch64__)
     &dyd_gemm_bundle_i8mm,

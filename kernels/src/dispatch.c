@@ -73,6 +73,17 @@ static dyd_isa detect(void) {
   if (avx512f && avx512bw && avx512vl && vnni && (xcr0 & 0xE6) == 0xE6) return DYD_ISA_AVX512VNNI;
   return DYD_ISA_AVX2;
 }
+/* AVX-VNNI: CPUID.(7,1):EAX[4], with the OS saving YMM state. Some hypervisors
+ * hide the bit on CPUs that execute the instructions; DYADIC_ASSUME_AVXVNNI=1
+ * asserts support (used by the test scripts after a probe). */
+static bool detect_avxvnni(void) {
+  const char *env = getenv("DYADIC_ASSUME_AVXVNNI");
+  if (env != NULL && env[0] == '1') return dyd_detected_isa() != DYD_ISA_SCALAR;
+  unsigned a, b, c, d;
+  if (dyd_detected_isa() == DYD_ISA_SCALAR) return false;
+  if (!__get_cpuid_count(7, 1, &a, &b, &c, &d)) return false;
+  return (a >> 4) & 1;
+}
 #elif defined(__aarch64__) && defined(__linux__)
 static dyd_isa detect(void) {
   const unsigned long hwcap = getauxval(AT_HWCAP), hwcap2 = getauxval(AT_HWCAP2);
@@ -138,6 +149,21 @@ dyd_isa dyd_active_isa(void) {
   }
   return (dyd_isa)v;
 }
+
+#if defined(__x86_64__)
+static _Atomic int avxvnni_cache = -1;
+
+bool dyd_cpu_has_avxvnni(void) {
+  int v = atomic_load_explicit(&avxvnni_cache, memory_order_acquire);
+  if (v < 0) {
+    v = detect_avxvnni() ? 1 : 0;
+    atomic_store_explicit(&avxvnni_cache, v, memory_order_release);
+  }
+  return v != 0;
+}
+#else
+bool dyd_cpu_has_avxvnni(void) { return false; }
+#endif
 
 void dyd_set_error(char *err, size_t err_len, const char *fmt, ...) {
   if (err == NULL || err_len == 0) return;

@@ -249,8 +249,10 @@ static void pack_dw(dyd_conv_op *op, const dyd_conv_desc *d) {
 static const dyd_gemm_bundle *pick_gemm(dyd_isa isa) {
   const int level = dyd_isa_level(isa);
   for (size_t i = 0; i < dyd_gemm_bundle_count; i++) {
-    const int l = dyd_isa_level(dyd_gemm_bundles[i]->isa);
-    if (l >= 0 && l <= level) return dyd_gemm_bundles[i];
+    const dyd_gemm_bundle *b = dyd_gemm_bundles[i];
+    const int l = dyd_isa_level(b->isa);
+    if (b->requires_avxvnni && !dyd_cpu_has_avxvnni()) continue;
+    if (l >= 0 && l <= level) return b;
   }
   return NULL;
 }

@@ -1,0 +1,104 @@
+/*
+ * GEMM microkernel for AVX-VNNI (VEX-encoded VPDPBUSD on ymm, on CPUs with
+ * AVX2 but without AVX-512, such as recent Intel client cores). It serves the
+ * AVX2 level when the CPU reports the feature: the AVX-512 kernel's scheme at
+ * half width, uint8 activations x int8 weights, K packed by 4.
+ *
+ * Register tile 6 x 16 = 2 ymm per row, 12 accumulators + 2 weight vectors + 1
+ * broadcast within the 16 ymm registers.
+ */
+#if defined(__x86_64__)
+
+#include "../x86/requant-avx2.h"
+
+#ifdef __clang__
+#pragma STDC FP_CONTRACT OFF
+#endif
+
+#define TARGET __attribute__((target("avx2,avxvnni")))
+#define INLINE TARGET __attribute__((always_inline)) static inline
+
+#define MR 6
+#define NR 16
+#define KR 4
+
+typedef struct {
+  dyd_avx2_rq8 rq[NR / 8];
+} extra_header;
+_Static_assert((DYD_PANEL_HEADER(NR) + sizeof(extra_header)) % 64 == 0, "aligned weights");
+
+static void pack_extra(const int32_t *mult, const int32_t *shift, void *out) {
+  dyd_avx2_pack_rq(mult, shift, NR, ((extra_header *)out)->rq);
+}
+
+INLINE int32_t load4(const uint8_t *p, size_t n) {
+  int32_t v = 0;
+  if (n >= 4) {
+    memcpy(&v, p, 4);
+  } else {
+    for (size_t i = 0; i < n; i++) v |= (int32_t)p[i] << (8 * i);
+  }
+  return v;
+}
+
+INLINE void store_row(__m256i acc0, __m256i acc1, uint8_t *c, size_t nc, const int32_t *mult,
+                      const extra_header *e, const dyd_out_params *p, const int fp32) {
+  dyd_avx2_store8(acc0, mult, &e->rq[0], p, c, nc, fp32);
+  if (nc > 8) dyd_avx2_store8(acc1, mult + 8, &e->rq[1], p, c + 8, nc - 8, fp32);
+}
+
+#define REP_MR(X) X(0) X(1) X(2) X(3) X(4) X(5)
+
+INLINE void gemm_body(size_t mr, size_t nc, size_t kc, const uint8_t *a, size_t a_stride,
+                      const void *w, uint8_t *c, size_t c_stride, const dyd_out_params *p,
+                      const int fp32) {
+  const int32_t *bias = w, *mult = bias + NR;
+  const extra_header *extra = (const extra_header *)(mult + 2 * NR);
+  const int8_t *wk = (const int8_t *)(extra + 1);
+#define ROW_PTR(i) const uint8_t *a##i = a + (size_t)((i) < (int)mr ? (i) : (int)mr - 1) * a_stride;
+  REP_MR(ROW_PTR)
+#undef ROW_PTR
+  const __m256i bias0 = _mm256_loadu_si256((const __m256i *)bias);
+  const __m256i bias1 = _mm256_loadu_si256((const __m256i *)(bias + 8));
+#define ACC_INIT(i) __m256i acc##i##0 = bias0, acc##i##1 = bias1;
+  REP_MR(ACC_INIT)
+#undef ACC_INIT
+  for (size_t k = 0; k < kc; k += KR, wk += NR * KR) {
+    const size_t n = kc - k; /* the last step may hold fewer than 4 bytes of a row */
+    const __m256i w0 = _mm256_load_si256((const __m256i *)wk);
+    const __m256i w1 = _mm256_load_si256((const __m256i *)(wk + 32));
+#define STEP(i)                                                   \
+  {                                                               \
+    const __m256i av = _mm256_set1_epi32(load4(a##i + k, n));     \
+    acc##i##0 = _mm256_dpbusd_avx_epi32(acc##i##0, av, w0);       \
+    acc##i##1 = _mm256_dpbusd_avx_epi32(acc##i##1, av, w1);       \
+  }
+    REP_MR(STEP)
+#undef STEP
+  }
+#define STORE(i) \
+  if ((i) < (int)mr) store_row(acc##i##0, acc##i##1, c + (i) * c_stride, nc, mult, extra, p, fp32);
+  REP_MR(STORE)
+#undef STORE
+}
+
+TARGET static void gemm_dyadic_6x16c4(size_t mr, size_t nc, size_t kc, const uint8_t *a,
+                                      size_t a_stride, const void *w, uint8_t *c,
+                                      size_t c_stride, const dyd_out_params *p) {
+  gemm_body(mr, nc, kc, a, a_stride, w, c, c_stride, p, 0);
+}
+
+TARGET static void gemm_fp32_6x16c4(size_t mr, size_t nc, size_t kc, const uint8_t *a,
+                                    size_t a_stride, const void *w, uint8_t *c, size_t c_stride,
+                                    const dyd_out_params *p) {
+  gemm_body(mr, nc, kc, a, a_stride, w, c, c_stride, p, 1);
+}
+
+/* dyd_q{u8,s8}_qc8w_{gemm,igemm}_{dyadic,fp32}_ukernel_6x16c4__avxvnni */
+const dyd_gemm_bundle dyd_gemm_bundle_avxvnni = {
+    .isa = DYD_ISA_AVX2, .mr = MR, .nr = NR, .kr = KR, .a_signed_domain = 0,
+    .ukernel = {gemm_dyadic_6x16c4, gemm_fp32_6x16c4},
+    .extra_bytes = sizeof(extra_header), .pack_extra = pack_extra,
+    .requires_avxvnni = 1, .isa_suffix = "avxvnni"};
+
+#endif
