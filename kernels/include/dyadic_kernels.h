@@ -16,7 +16,8 @@
  * Numerics (see DESIGN.md): a quantized value q means scale * (q - zero_point).
  *   - DYD_REQUANT_DYADIC: y = clamp(((acc * m + 2^(s-1)) >> s) + z, lo, hi),
  *     acc * m in int64, arithmetic shift, 0 <= m < 2^31, 1 <= s <= 62.
- *     (m = 0 encodes a zero scale: y = clamp(z).)
+ *     (m = 0 encodes a zero scale: y = clamp(z).) Shifts up to 127 are accepted
+ *     and follow the same formula (for int32 accumulators any s >= 63 gives z).
  *   - DYD_REQUANT_FP32 (the `onnxruntime` profile): y = clamp(rne(float(acc) * scale) + z),
  *     one float32 multiply, round half to even, never a fused multiply-add.
  */

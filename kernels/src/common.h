@@ -57,6 +57,18 @@ typedef struct {
 void dyd_out_params_init(dyd_out_params *p, dyd_requant_kind kind, int32_t zero_point,
                          int32_t qmin, int32_t qmax);
 
+/*
+ * Shifts above 62 are accepted (DESIGN.md lists s >= 63 among the edge cases).
+ * For an int32 accumulator and m < 2^31, |acc * m| < 2^62, so for s >= 63
+ * (acc * m + 2^(s-1)) >> s is 0: the same as m = 0, s = 1, which is what the
+ * kernels are given (their 64-bit rounding terms need s <= 62).
+ */
+#define DYD_MAX_SHIFT 127
+static inline void dyd_normalize_dyadic(int32_t m, int32_t s, int32_t *m_out, int32_t *s_out) {
+  *m_out = s > 62 ? 0 : m;
+  *s_out = s > 62 ? 1 : s;
+}
+
 /* Scalar output stage used by the scalar kernels and the tails of SIMD ones.
  * `mult` holds the int32 multiplier, or the float scale's bits for fp32. */
 static inline int32_t dyd_out_scalar(int32_t acc, int32_t mult, int32_t shift,

@@ -164,7 +164,7 @@ typedef struct {
   int per_channel;
   int zx_mode;                    /* 0 random, 1 type min, 2 type max */
   int mult_mode;                  /* 0 realistic, 1 zero, 2 2^30, 3 2^31-1 */
-  int shift_mode;                 /* 0 realistic, 1 s=1, 2 s=31, 3 s=62 */
+  int shift_mode;                 /* 0 realistic, 1 s=1, 2 s=31, 3 s=62, 4 s=63, 5 s=100 */
   int narrow;                     /* fused relu-like clamp */
   int zero_channel;               /* one all-zero weight channel */
 } conv_case;
@@ -200,6 +200,8 @@ static void pick_requant(int mult_mode, int shift_mode, double typical, int32_t 
   if (shift_mode == 1) ss = 1;
   if (shift_mode == 2) ss = 31;
   if (shift_mode == 3) ss = 62;
+  if (shift_mode == 4) ss = 63;  /* accepted: equivalent to a zero multiplier */
+  if (shift_mode == 5) ss = 100;
   *m = mm;
   *s = ss;
   *scale = (float)(target * (0.75 + 0.5 * (double)rnd(1000) / 1000.0));
@@ -373,7 +375,7 @@ static void randomize_numerics(conv_case *c) {
   c->per_channel = (int)rnd(4) != 0;
   c->zx_mode = rnd(4) == 0 ? 1 + (int)rnd(2) : 0;
   c->mult_mode = rnd(8) == 0 ? 1 + (int)rnd(3) : 0;
-  c->shift_mode = rnd(8) == 0 ? 1 + (int)rnd(3) : 0;
+  c->shift_mode = rnd(8) == 0 ? 1 + (int)rnd(5) : 0;
   c->narrow = rnd(5) == 0;
   c->zero_channel = rnd(6) == 0;
   c->in_extra = rnd(4) == 0 ? rnd(9) : 0;
@@ -403,7 +405,7 @@ static void test_conv_gemm_shapes(void) {
     }
   /* every requantization edge on one mid-size GEMM */
   for (int mode = 0; mode < 4; mode++)
-    for (int sm = 0; sm < 4; sm++)
+    for (int sm = 0; sm < 6; sm++)
       for (int kind = 0; kind < 2; kind++) {
         conv_case c = base_case();
         c.in_w = 19;
@@ -702,10 +704,12 @@ static void test_conv_validation(void) {
   d = good;
   d.requant.kind = DYD_REQUANT_DYADIC;
   d.requant.per_channel = 0;
-  int32_t bad_shift = 63, mult = 1 << 30;
+  int32_t bad_shift = 128, mult = 1 << 30;
   d.requant.shift = &bad_shift;
   d.requant.multiplier = &mult;
-  expect_reject(&d, "shift 63");
+  expect_reject(&d, "shift 128");
+  bad_shift = 0;
+  expect_reject(&d, "shift 0");
   d = good;
   d.weights = NULL;
   expect_reject(&d, "missing weights");
@@ -737,8 +741,8 @@ static void test_binary(void) {
     p.qmin = ymin;
     p.qmax = ymax;
     if (rnd(5) == 0) p.qmin = p.y_zero_point;
-    const int edge = (int)rnd(6);
-    p.shift = edge == 1 ? 1 : edge == 2 ? 31 : edge == 3 ? 62 : rnd_range(14, 40);
+    const int edge = (int)rnd(7);
+    p.shift = edge == 1 ? 1 : edge == 2 ? 31 : edge == 3 ? 62 : edge == 6 ? 63 + (int)rnd(40) : rnd_range(14, 40);
     p.a_mul = edge == 4 ? 0x7fffffff : edge == 5 ? 0 : (int32_t)(rnd64() & 0x7fffffff) >> rnd(12);
     p.b_mul = edge == 4 ? 1 << 30 : (int32_t)(rnd64() & 0x7fffffff) >> rnd(12);
     if (p.shift < 31) { /* keep some outputs unsaturated */

@@ -67,9 +67,9 @@ static bool check_requant(const dyd_requant *rq, size_t channels, int output_sig
       return false;
     }
     for (size_t i = 0; i < n; i++) {
-      if (rq->multiplier[i] < 0 || rq->shift[i] < 1 || rq->shift[i] > 62) {
+      if (rq->multiplier[i] < 0 || rq->shift[i] < 1 || rq->shift[i] > DYD_MAX_SHIFT) {
         dyd_set_error(err, err_len,
-                      "channel %zu: multiplier %d / shift %d outside [0, 2^31) / [1, 62]", i,
+                      "channel %zu: multiplier %d / shift %d outside [0, 2^31) / [1, 127]", i,
                       rq->multiplier[i], rq->shift[i]);
         return false;
       }
@@ -174,8 +174,7 @@ static bool check_conv(const dyd_conv_desc *d, char *err, size_t err_len) {
 static void requant_entry(const dyd_requant *rq, size_t oc, int32_t *mult, int32_t *shift) {
   const size_t i = rq->per_channel ? oc : 0;
   if (rq->kind == DYD_REQUANT_DYADIC) {
-    *mult = rq->multiplier[i];
-    *shift = rq->shift[i];
+    dyd_normalize_dyadic(rq->multiplier[i], rq->shift[i], mult, shift);
   } else {
     memcpy(mult, &rq->scale[i], sizeof *mult);
     *shift = 1;

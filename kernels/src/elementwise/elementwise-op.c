@@ -19,8 +19,21 @@ static bool uniform_sign(const dyd_binary_params *p) {
   return p->a_signed == p->b_signed && p->b_signed == p->y_signed;
 }
 
+/* |a_mul * (a - z_a) + b_mul * (b - z_b)| < 2^41 and |(a - z_a) * (b - z_b)| < 2^17,
+ * so a shift above 62 rounds every value to 0: kernels get zero multipliers and
+ * shift 1 instead (their 64-bit rounding terms need s <= 62). */
+static const dyd_binary_params *normalize(const dyd_binary_params *p, dyd_binary_params *tmp) {
+  if (p->kind != DYD_REQUANT_DYADIC || p->shift <= 62) return p;
+  *tmp = *p;
+  tmp->a_mul = tmp->b_mul = 0;
+  tmp->shift = 1;
+  return tmp;
+}
+
 void dyd_qadd_run_for_isa(dyd_isa isa, const dyd_binary_params *p, const void *a, size_t a_inc,
                           const void *b, size_t b_inc, void *y, size_t n) {
+  dyd_binary_params tmp;
+  p = normalize(p, &tmp);
   if (!uniform_sign(p)) {
     dyd_ref_qadd(p, a, a_inc, b, b_inc, y, n);
     return;
@@ -31,6 +44,8 @@ void dyd_qadd_run_for_isa(dyd_isa isa, const dyd_binary_params *p, const void *a
 
 void dyd_qmul_run_for_isa(dyd_isa isa, const dyd_binary_params *p, const void *a, size_t a_inc,
                           const void *b, size_t b_inc, void *y, size_t n) {
+  dyd_binary_params tmp;
+  p = normalize(p, &tmp);
   if (!uniform_sign(p)) {
     dyd_ref_qmul(p, a, a_inc, b, b_inc, y, n);
     return;

@@ -137,12 +137,12 @@ dyd_avgpool_op *dyd_avgpool_create_for_isa(const dyd_avgpool_desc *d, dyd_isa is
     }
     if (rq->kind == DYD_REQUANT_DYADIC) {
       if (rq->multiplier == NULL || rq->shift == NULL || rq->multiplier[0] < 0 ||
-          rq->shift[0] < 1 || rq->shift[0] > 62) {
+          rq->shift[0] < 1 || rq->shift[0] > DYD_MAX_SHIFT) {
         dyd_set_error(err, err_len, "divisor %zu: multiplier/shift missing or out of range", cnt);
         goto fail;
       }
-      op->mult[cnt - 1] = rq->multiplier[0];
-      op->shift[cnt - 1] = rq->shift[0];
+      dyd_normalize_dyadic(rq->multiplier[0], rq->shift[0], &op->mult[cnt - 1],
+                           &op->shift[cnt - 1]);
     } else {
       if (rq->scale == NULL || !(rq->scale[0] == rq->scale[0]) || rq->scale[0] > 3.0e38f ||
           rq->scale[0] < -3.0e38f) {

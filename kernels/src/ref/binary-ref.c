@@ -33,9 +33,10 @@ void dyd_ref_qadd(const dyd_binary_params *p, const void *a, size_t a_inc, const
     const int32_t db = load_act(b, i * b_inc, p->b_signed) - p->b_zero_point;
     int32_t out;
     if (p->kind == DYD_REQUANT_DYADIC) {
-      int64_t acc = (int64_t)p->a_mul * da + (int64_t)p->b_mul * db;
-      acc = (acc + ((int64_t)1 << (p->shift - 1))) >> p->shift;
-      out = clamp_i64(acc + p->y_zero_point, p->qmin, p->qmax);
+      /* 128 bits: any shift in [1, 127] is exact */
+      __int128 acc = (__int128)p->a_mul * da + (__int128)p->b_mul * db;
+      acc = (acc + ((__int128)1 << (p->shift - 1))) >> p->shift;
+      out = clamp_i64((int64_t)(acc + p->y_zero_point), p->qmin, p->qmax);
     } else {
       float t = p->a_scale * (float)da;
       float u = p->b_scale * (float)db;
