@@ -520,42 +520,45 @@ static void run_gemm_tile(const dyd_conv_op *op, const uint8_t *in, uint8_t *out
   }
 }
 
-/* Tap pointers of one output row (rows outside the input, and columns outside it,
- * point at the zero-point row), then the depthwise kernel over the whole row. */
+/* Output columns [lo, hi) whose tap kx lies inside the input row. */
+static void valid_columns(const dyd_conv_geometry *g, size_t kx, size_t *lo, size_t *hi) {
+  const int64_t off = (int64_t)(kx * g->dilation_w) - g->pad_left; /* ix = ox * sw + off */
+  const int64_t sw = g->stride_w;
+  int64_t first = off >= 0 ? 0 : (-off + sw - 1) / sw;
+  int64_t end = ((int64_t)g->in_w - 1 - off) < 0 ? 0 : ((int64_t)g->in_w - 1 - off) / sw + 1;
+  if (end > (int64_t)g->out_w) end = g->out_w;
+  if (first > end) first = end;
+  *lo = (size_t)first;
+  *hi = (size_t)end;
+}
+
+/* Tap pointers of one output row (taps outside the input point at the
+ * zero-point row), then the depthwise kernel over the whole row. Each tap's
+ * pointers are written as three runs (left padding, inside, right padding), so
+ * the inner loop is a pointer increment. */
 static void run_dw_tile(const dyd_conv_op *op, const uint8_t *in, uint8_t *out, size_t tile,
                         const uint8_t **ind) {
   const dyd_conv_geometry *g = &op->g;
-  const size_t n = tile / g->out_h, oy = tile % g->out_h, kh = g->kernel_h, kw = g->kernel_w;
-  const uint8_t *rows[64]; /* first pixel of each window row, NULL when outside */
-  const uint8_t **row_base = kh <= 64 ? rows : NULL;
-  for (size_t ky = 0; ky < kh && row_base; ky++) {
+  const size_t n = tile / g->out_h, oy = tile % g->out_h, taps = op->taps;
+  const size_t ps = g->in_pixel_stride, step = g->stride_w * ps;
+  for (size_t ky = 0; ky < g->kernel_h; ky++) {
     const int64_t iy = (int64_t)(oy * g->stride_h + ky * g->dilation_h) - g->pad_top;
-    row_base[ky] = (iy < 0 || iy >= (int64_t)g->in_h)
-                       ? NULL
-                       : in + (n * g->in_h + (size_t)iy) * g->in_w * g->in_pixel_stride;
-  }
-  const int64_t in_w = g->in_w;
-  const size_t ps = g->in_pixel_stride;
-  for (size_t ox = 0; ox < g->out_w; ox++) {
-    const uint8_t **p = ind + ox * op->taps;
-    const int64_t ix0 = (int64_t)(ox * g->stride_w) - g->pad_left;
-    for (size_t ky = 0; ky < kh; ky++) {
-      const uint8_t *base;
-      if (row_base) {
-        base = row_base[ky];
-      } else {
-        const int64_t iy = (int64_t)(oy * g->stride_h + ky * g->dilation_h) - g->pad_top;
-        base = (iy < 0 || iy >= (int64_t)g->in_h)
-                   ? NULL
-                   : in + (n * g->in_h + (size_t)iy) * g->in_w * g->in_pixel_stride;
+    const bool row_inside = iy >= 0 && iy < (int64_t)g->in_h;
+    const uint8_t *base = row_inside ? in + (n * g->in_h + (size_t)iy) * g->in_w * ps : NULL;
+    for (size_t kx = 0; kx < g->kernel_w; kx++) {
+      const size_t t = ky * g->kernel_w + kx;
+      size_t lo = g->out_w, hi = g->out_w;
+      if (row_inside) valid_columns(g, kx, &lo, &hi);
+      size_t ox = 0;
+      for (; ox < lo; ox++) ind[ox * taps + t] = op->zero_row;
+      if (ox < hi) {
+        const uint8_t *p = base + (size_t)((int64_t)(ox * g->stride_w + kx * g->dilation_w) - g->pad_left) * ps;
+        for (; ox < hi; ox++, p += step) ind[ox * taps + t] = p;
       }
-      for (size_t kx = 0; kx < kw; kx++) {
-        const int64_t ix = ix0 + (int64_t)(kx * g->dilation_w);
-        *p++ = (base == NULL || ix < 0 || ix >= in_w) ? op->zero_row : base + (size_t)ix * ps;
-      }
+      for (; ox < g->out_w; ox++) ind[ox * taps + t] = op->zero_row;
     }
   }
-  op->dw_ukernel(g->out_w, g->out_c, op->taps, ind, op->packed,
+  op->dw_ukernel(g->out_w, g->out_c, taps, ind, op->packed,
                  out + tile * g->out_w * g->out_pixel_stride, g->out_pixel_stride, &op->out);
 }
 

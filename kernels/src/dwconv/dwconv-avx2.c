@@ -38,31 +38,37 @@ INLINE __m256i widen(__m128i x, const int is_signed) {
   return is_signed ? _mm256_cvtepi8_epi16(x) : _mm256_cvtepu8_epi16(x);
 }
 
+/* Channel blocks outside, pixels inside, as the AVX-512 kernel. */
 INLINE void dw_body(size_t pixels, size_t channels, const size_t taps,
                     const uint8_t *const *ind, const void *w, uint8_t *out, size_t out_stride,
                     const dyd_out_params *p, const int fp32, const int is_signed) {
   const size_t pairs = (taps + 1) / 2;
   const size_t block_bytes = dyd_dw_block_bytes(CB, sizeof(extra_header), 2 * pairs, 2);
-  for (size_t px = 0; px < pixels; px++, ind += taps, out += out_stride) {
-    const uint8_t *blk = w;
-    for (size_t c0 = 0; c0 < channels; c0 += CB, blk += block_bytes) {
-      const int32_t *bias = (const int32_t *)blk, *mult = bias + CB;
-      const extra_header *e = (const extra_header *)(mult + 2 * CB);
-      const int16_t *wt = (const int16_t *)(e + 1);
-      const size_t n = DYD_MIN((size_t)CB, channels - c0);
-      __m256i acc0 = _mm256_loadu_si256((const __m256i *)bias);
-      __m256i acc1 = _mm256_loadu_si256((const __m256i *)(bias + 8));
+  const uint8_t *blk = w;
+  for (size_t c0 = 0; c0 < channels; c0 += CB, blk += block_bytes) {
+    const int32_t *bias = (const int32_t *)blk, *mult = bias + CB;
+    const extra_header *e = (const extra_header *)(mult + 2 * CB);
+    const int16_t *wt0 = (const int16_t *)(e + 1);
+    const size_t n = DYD_MIN((size_t)CB, channels - c0);
+    const __m256i bias0 = _mm256_loadu_si256((const __m256i *)bias);
+    const __m256i bias1 = _mm256_loadu_si256((const __m256i *)(bias + 8));
+    const uint8_t *const *pi = ind;
+    uint8_t *po = out + c0;
+    for (size_t px = 0; px < pixels; px++, pi += taps, po += out_stride) {
+      const int16_t *wt = wt0;
+      __m256i acc0 = bias0, acc1 = bias1;
       for (size_t tp = 0; tp < pairs; tp++, wt += 2 * CB) {
-        const uint8_t *p0 = ind[2 * tp] + c0;
-        const uint8_t *p1 = (2 * tp + 1 < taps ? ind[2 * tp + 1] : ind[2 * tp]) + c0;
+        const uint8_t *p0 = pi[2 * tp] + c0;
+        /* an odd last tap pairs with itself; its partner weight is zero */
+        const uint8_t *p1 = (2 * tp + 1 < taps ? pi[2 * tp + 1] : pi[2 * tp]) + c0;
         const __m128i x0 = load16(p0, n), x1 = load16(p1, n);
         acc0 = _mm256_add_epi32(acc0, _mm256_madd_epi16(widen(_mm_unpacklo_epi8(x0, x1), is_signed),
                                                         _mm256_load_si256((const __m256i *)wt)));
         acc1 = _mm256_add_epi32(acc1, _mm256_madd_epi16(widen(_mm_unpackhi_epi8(x0, x1), is_signed),
                                                         _mm256_load_si256((const __m256i *)(wt + 16))));
       }
-      dyd_avx2_store8(acc0, mult, &e->rq[0], p, out + c0, n, fp32);
-      if (n > 8) dyd_avx2_store8(acc1, mult + 8, &e->rq[1], p, out + c0 + 8, n - 8, fp32);
+      dyd_avx2_store8(acc0, mult, &e->rq[0], p, po, n, fp32);
+      if (n > 8) dyd_avx2_store8(acc1, mult + 8, &e->rq[1], p, po + 8, n - 8, fp32);
     }
   }
 }

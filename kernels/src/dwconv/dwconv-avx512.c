@@ -44,25 +44,31 @@ INLINE __m512i load_pair_full(const uint8_t *p0, const uint8_t *p1, const int is
   return is_signed ? _mm512_cvtepi8_epi16(x) : _mm512_cvtepu8_epi16(x);
 }
 
+/* Channel blocks outside, pixels inside: a block's weights and requantization
+ * constants stay in registers (or L1) across the whole output row. */
 INLINE void dw_body(size_t pixels, size_t channels, const size_t taps,
                     const uint8_t *const *ind, const void *w, uint8_t *out, size_t out_stride,
                     const dyd_out_params *p, const int fp32, const int is_signed) {
   const size_t pairs = (taps + 1) / 2;
   const size_t block_bytes = dyd_dw_block_bytes(CB, sizeof(extra_header), 2 * pairs, 2);
-  for (size_t px = 0; px < pixels; px++, ind += taps, out += out_stride) {
-    const uint8_t *blk = w;
-    for (size_t c0 = 0; c0 < channels; c0 += CB, blk += block_bytes) {
-      const int32_t *bias = (const int32_t *)blk, *mult = bias + CB;
-      const extra_header *e = (const extra_header *)(mult + 2 * CB);
-      const int16_t *wt = (const int16_t *)(e + 1);
-      const size_t n = DYD_MIN((size_t)CB, channels - c0);
-      const __mmask16 m0 = dyd_avx512_mask16(n), m1 = dyd_avx512_mask16(n > 16 ? n - 16 : 0);
-      __m512i acc0 = _mm512_loadu_si512(bias), acc1 = _mm512_loadu_si512(bias + 16);
+  const uint8_t *blk = w;
+  for (size_t c0 = 0; c0 < channels; c0 += CB, blk += block_bytes) {
+    const int32_t *bias = (const int32_t *)blk, *mult = bias + CB;
+    const extra_header *e = (const extra_header *)(mult + 2 * CB);
+    const int16_t *wt0 = (const int16_t *)(e + 1);
+    const size_t n = DYD_MIN((size_t)CB, channels - c0);
+    const __mmask16 m0 = dyd_avx512_mask16(n), m1 = dyd_avx512_mask16(n > 16 ? n - 16 : 0);
+    const __m512i bias0 = _mm512_loadu_si512(bias), bias1 = _mm512_loadu_si512(bias + 16);
+    const uint8_t *const *pi = ind;
+    uint8_t *po = out + c0;
+    for (size_t px = 0; px < pixels; px++, pi += taps, po += out_stride) {
+      const int16_t *wt = wt0;
+      __m512i acc0 = bias0, acc1 = bias1;
       if (n == CB) { /* full block: plain loads, both halves */
         for (size_t tp = 0; tp < pairs; tp++, wt += 2 * CB) {
-          const uint8_t *p0 = ind[2 * tp] + c0;
+          const uint8_t *p0 = pi[2 * tp] + c0;
           /* an odd last tap pairs with itself; its partner weight is zero */
-          const uint8_t *p1 = (2 * tp + 1 < taps ? ind[2 * tp + 1] : ind[2 * tp]) + c0;
+          const uint8_t *p1 = (2 * tp + 1 < taps ? pi[2 * tp + 1] : pi[2 * tp]) + c0;
           acc0 = _mm512_add_epi32(acc0, _mm512_madd_epi16(load_pair_full(p0, p1, is_signed),
                                                           _mm512_load_si512(wt)));
           acc1 = _mm512_add_epi32(acc1, _mm512_madd_epi16(load_pair_full(p0 + 16, p1 + 16, is_signed),
@@ -70,8 +76,8 @@ INLINE void dw_body(size_t pixels, size_t channels, const size_t taps,
         }
       } else {
         for (size_t tp = 0; tp < pairs; tp++, wt += 2 * CB) {
-          const uint8_t *p0 = ind[2 * tp] + c0;
-          const uint8_t *p1 = (2 * tp + 1 < taps ? ind[2 * tp + 1] : ind[2 * tp]) + c0;
+          const uint8_t *p0 = pi[2 * tp] + c0;
+          const uint8_t *p1 = (2 * tp + 1 < taps ? pi[2 * tp + 1] : pi[2 * tp]) + c0;
           acc0 = _mm512_add_epi32(acc0, _mm512_madd_epi16(load_pair(p0, p1, m0, is_signed),
                                                           _mm512_load_si512(wt)));
           if (n > 16)
@@ -79,8 +85,8 @@ INLINE void dw_body(size_t pixels, size_t channels, const size_t taps,
                                                             _mm512_load_si512(wt + 32)));
         }
       }
-      dyd_avx512_store16(acc0, mult, &e->rq[0], p, out + c0, m0, fp32);
-      if (n > 16) dyd_avx512_store16(acc1, mult + 16, &e->rq[1], p, out + c0 + 16, m1, fp32);
+      dyd_avx512_store16(acc0, mult, &e->rq[0], p, po, m0, fp32);
+      if (n > 16) dyd_avx512_store16(acc1, mult + 16, &e->rq[1], p, po + 16, m1, fp32);
     }
   }
 }

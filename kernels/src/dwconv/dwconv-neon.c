@@ -34,21 +34,26 @@ INLINE uint8x16_t load16(const uint8_t *p, size_t n) {
   return vld1q_u8(tmp);
 }
 
+/* Channel blocks outside, pixels inside, as the x86 kernels. */
 INLINE void dw_body(size_t pixels, size_t channels, const size_t taps,
                     const uint8_t *const *ind, const void *w, uint8_t *out, size_t out_stride,
                     const dyd_out_params *p, const int fp32, const int is_signed) {
   const size_t block_bytes = dyd_dw_block_bytes(CB, sizeof(extra_header), taps, 1);
-  for (size_t px = 0; px < pixels; px++, ind += taps, out += out_stride) {
-    const uint8_t *blk = w;
-    for (size_t c0 = 0; c0 < channels; c0 += CB, blk += block_bytes) {
-      const int32_t *bias = (const int32_t *)blk, *mult = bias + CB;
-      const extra_header *e = (const extra_header *)(mult + 2 * CB);
-      const int8_t *wt = (const int8_t *)(e + 1);
-      const size_t n = DYD_MIN((size_t)CB, channels - c0);
-      int32x4_t acc0 = vld1q_s32(bias), acc1 = vld1q_s32(bias + 4);
-      int32x4_t acc2 = vld1q_s32(bias + 8), acc3 = vld1q_s32(bias + 12);
+  const uint8_t *blk = w;
+  for (size_t c0 = 0; c0 < channels; c0 += CB, blk += block_bytes) {
+    const int32_t *bias = (const int32_t *)blk, *mult = bias + CB;
+    const extra_header *e = (const extra_header *)(mult + 2 * CB);
+    const int8_t *wt0 = (const int8_t *)(e + 1);
+    const size_t n = DYD_MIN((size_t)CB, channels - c0);
+    const int32x4_t b0 = vld1q_s32(bias), b1 = vld1q_s32(bias + 4);
+    const int32x4_t b2 = vld1q_s32(bias + 8), b3 = vld1q_s32(bias + 12);
+    const uint8_t *const *pi = ind;
+    uint8_t *po = out + c0;
+    for (size_t px = 0; px < pixels; px++, pi += taps, po += out_stride) {
+      const int8_t *wt = wt0;
+      int32x4_t acc0 = b0, acc1 = b1, acc2 = b2, acc3 = b3;
       for (size_t t = 0; t < taps; t++, wt += CB) {
-        const uint8x16_t x = load16(ind[t] + c0, n);
+        const uint8x16_t x = load16(pi[t] + c0, n);
         const int16x8_t xl = is_signed ? vmovl_s8(vget_low_s8(vreinterpretq_s8_u8(x)))
                                        : vreinterpretq_s16_u16(vmovl_u8(vget_low_u8(x)));
         const int16x8_t xh = is_signed ? vmovl_high_s8(vreinterpretq_s8_u8(x))
@@ -62,11 +67,11 @@ INLINE void dw_body(size_t pixels, size_t channels, const size_t taps,
       }
       const int32x4_t y0 = dyd_neon_requant4(acc0, mult, e->neg_shift, p, fp32);
       const int32x4_t y1 = dyd_neon_requant4(acc1, mult + 4, e->neg_shift + 4, p, fp32);
-      dyd_neon_store_n(out + c0, dyd_neon_narrow8(y0, y1, p), n);
+      dyd_neon_store_n(po, dyd_neon_narrow8(y0, y1, p), n);
       if (n > 8) {
         const int32x4_t y2 = dyd_neon_requant4(acc2, mult + 8, e->neg_shift + 8, p, fp32);
         const int32x4_t y3 = dyd_neon_requant4(acc3, mult + 12, e->neg_shift + 12, p, fp32);
-        dyd_neon_store_n(out + c0 + 8, dyd_neon_narrow8(y2, y3, p), n - 8);
+        dyd_neon_store_n(po + 8, dyd_neon_narrow8(y2, y3, p), n - 8);
       }
     }
   }
