@@ -47,7 +47,7 @@ INLINE void add_body(const dyd_binary_params *p, const uint8_t *a, size_t a_inc,
   const __m256i za = _mm256_set1_epi32(p->a_zero_point), zb = _mm256_set1_epi32(p->b_zero_point);
   const __m256i am = _mm256_set1_epi64x(p->a_mul), bm = _mm256_set1_epi64x(p->b_mul);
   /* |a_mul * da + b_mul * db| < 2^41: adding 2^62 makes it non-negative for the logical shift */
-  const int s = p->shift;
+  const int s = fp32 ? 1 : p->shift; /* fp32 parameters leave shift unset */
   const __m256i round = _mm256_set1_epi64x(((int64_t)1 << (s - 1)) + ((int64_t)1 << 62));
   const __m256i shift = _mm256_set1_epi64x(s), post = _mm256_set1_epi64x((int64_t)1 << (62 - s));
   const __m256i lo = _mm256_set1_epi64x(o.lo), hi = _mm256_set1_epi64x(o.hi);
