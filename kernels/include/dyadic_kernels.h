@@ -43,7 +43,10 @@ typedef enum {
 } dyd_isa;
 
 /* The ISA level this process uses: detected once, capped by the environment
- * variable DYADIC_ISA (scalar, avx2, avx512vnni, neon, neondot, i8mm). */
+ * variable DYADIC_ISA (scalar, avx2, avx512vnni, neon, neondot, i8mm). A level
+ * above the detected one is capped to it; an unknown name, or one of the other
+ * architecture, is ignored. Within the AVX2 level, GEMMs use AVX-VNNI when the CPU
+ * reports it (DYADIC_ASSUME_AVXVNNI=1 asserts it where a hypervisor hides the bit). */
 dyd_isa dyd_active_isa(void);
 /* The best level the CPU supports, ignoring DYADIC_ISA. */
 dyd_isa dyd_detected_isa(void);
