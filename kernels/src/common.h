@@ -1,6 +1,6 @@
 /*
  * Internal declarations shared by the kernel sources: the bundle structs that
- * the dispatch lists are made of, the packed-weight layouts, and small helpers.
+ * the dispatch lists are made of, the packed-weight layouts, and small inline utilities.
  * Not part of the public API.
  */
 #ifndef DYD_COMMON_H
