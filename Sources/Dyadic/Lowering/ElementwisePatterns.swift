@@ -50,7 +50,7 @@ extension Lowering {
         }
         let info = values[shaped]
         let y = addValue(out.name, out.dtype, info.shape, layout: info.layout, quant: out.params)
-        layers.append(BinaryLayer(mul: mul, source: [node.name] + out.nodes.map { graph.nodes[$0].name },
+        layers.append(BinaryLayer(mul: mul, source: sourceNames(node, out),
                                   a: av, b: bv, output: y, params: p, count: info.count, aIsScalar: aScalar, bIsScalar: bScalar))
         finish(out, value: y)
         return true
@@ -126,7 +126,7 @@ extension Lowering {
                                     count_include_pad: includePad ? 1 : 0, requant_by_count: nil)
         let y = addValue(out.name, out.dtype, [info.shape[0], info.shape[1], Int(geometry.out_h), Int(geometry.out_w)],
                          layout: .nhwc, quant: out.params)
-        layers.append(try AvgPoolLayer(global: global, source: [node.name] + out.nodes.map { graph.nodes[$0].name },
+        layers.append(try AvgPoolLayer(global: global, source: sourceNames(node, out),
                                        input: input, output: y, desc: desc, requants: requants, context: node.label))
         finish(out, value: y)
         return true
@@ -172,7 +172,7 @@ extension Lowering {
                 ? nil : requantTable(input: input.params, inputType: values[v].dtype, output: out)
         }
         let y = addValue(out.name, out.dtype, shape, layout: layout, quant: out.params)
-        layers.append(ConcatLayer(source: [node.name] + out.nodes.map { graph.nodes[$0].name },
+        layers.append(ConcatLayer(source: sourceNames(node, out),
                                   inputs: vs, output: y, chunks: chunks, tables: tables, outer: outer))
         finish(out, value: y)
         return true
@@ -197,7 +197,7 @@ extension Lowering {
         let info = values[x.value]
         let t = try table(input: x.params, inputType: info.dtype, output: out, f)
         let y = addValue(out.name, out.dtype, info.shape, layout: info.layout, quant: out.params)
-        layers.append(TableLayer(op: "QTable(\(node.opType))", source: [node.name] + out.nodes.map { graph.nodes[$0].name },
+        layers.append(TableLayer(op: "QTable(\(node.opType))", source: sourceNames(node, out),
                                  input: x.value, output: y, table: t, count: info.count, what: "256-entry table of \(node.opType)"))
         finish(out, value: y)
         return true

@@ -133,7 +133,7 @@ extension Lowering {
         let desc = dyd_conv_desc(geometry: geometry, input_signed: xInfo.dtype == .int8 ? 1 : 0,
                                  output_signed: out.dtype == .int8 ? 1 : 0, input_zero_point: x.params.zeroPoint[0],
                                  weights: nil, bias: nil, requant: dyd_requant())
-        let sources = [node.name] + out.nodes.map { graph.nodes[$0].name }
+        let sources = sourceNames(node, out)
         layers.append(try ConvLayer(op: isConv ? "QConv" : "QMatMul", source: sources, input: input, output: y, desc: desc,
                                     weights: weights, bias: biasValues, requant: requant, context: node.label))
         finish(out, value: y)

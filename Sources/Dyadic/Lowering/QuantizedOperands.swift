@@ -100,6 +100,11 @@ extension Lowering {
         return (v, q)
     }
 
+    /// The ONNX nodes a fused layer implements: the pattern's root and the nodes it absorbed.
+    func sourceNames(_ node: Node, _ out: OutputQuantization) -> [String] {
+        [node.name] + out.nodes.map { graph.nodes[$0].name }
+    }
+
     /// Registers the integer result of a fused pattern under the Q node's output name.
     func finish(_ out: OutputQuantization, value: Int) {
         absorbed.formUnion(out.nodes)
