@@ -30,6 +30,7 @@ final class ConvLayer: Layer {
     let workspaceSize: Int
     let shapeSummary: String
     let weightBytes: Int
+    let macs: Int
 
     init(op: String, source: [String], input: Int, output: Int, desc: dyd_conv_desc,
          weights: [Int8], bias: [Int32]?, requant: Requantization, context: String) throws {
@@ -57,6 +58,7 @@ final class ConvLayer: Layer {
         workspaceSize = dyd_conv_workspace_size(created)
         weightBytes = weights.count
         let g = desc.geometry
+        macs = Int(g.batch) * Int(g.out_h) * Int(g.out_w) * Int(g.out_c) * Int(g.kernel_h) * Int(g.kernel_w) * Int(g.in_c / g.groups)
         shapeSummary = "k\(g.kernel_h)x\(g.kernel_w) s\(g.stride_h) g\(g.groups) \(g.in_c)→\(g.out_c)"
     }
 

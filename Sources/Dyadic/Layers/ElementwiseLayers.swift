@@ -35,6 +35,9 @@ final class BinaryLayer: Layer {
         return "a·\(params.a_scale) \(isMul ? "×" : "+") b·\(params.b_scale) zp \(params.y_zero_point)"
     }
 
+    /// The kernels read element i of each input before writing element i.
+    var inPlaceInputs: [Int]? { [aInc == 1 ? 0 : nil, bInc == 1 ? 1 : nil].compactMap { $0 } }
+
     func run(_ context: ExecutionContext) {
         let a = UnsafeRawPointer(context.pointer(inputs[0])), b = UnsafeRawPointer(context.pointer(inputs[1]))
         let y = context.pointer(outputs[0])
@@ -72,6 +75,7 @@ final class TableLayer: Layer {
     }
 
     var details: String { what }
+    var inPlaceInputs: [Int]? { [0] }
 
     func run(_ context: ExecutionContext) {
         let x = context.pointer(inputs[0]).assumingMemoryBound(to: UInt8.self)

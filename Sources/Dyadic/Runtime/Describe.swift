@@ -18,7 +18,7 @@ extension Plan {
         }
         let weights = layers.compactMap { $0 as? ConvLayer }.map(\.weightBytes).reduce(0, +)
         lines.append("weights: \(weights) bytes in integer kernels")
-        lines.append("arena: \(arenaSize) bytes")
+        lines.append("arena: \(arenaSize) bytes for all values, shared by liveness (one slot per value: \(unsharedSize) bytes)")
         let floats = floatLayers
         if isIntegerOnly {
             lines.append("integer-only: yes (float only in the input quantization and output dequantization)")

@@ -17,10 +17,17 @@ public protocol Layer: AnyObject, Sendable {
     var details: String { get }
     /// Bytes of scratch memory one concurrent run needs.
     var workspaceSize: Int { get }
+    /// Input positions whose memory the output may overwrite (element-wise layers
+    /// whose output i depends on input i alone), nil if none.
+    var inPlaceInputs: [Int]? { get }
+    /// Multiply-accumulates of one run (0 for layers without products).
+    var macs: Int { get }
     func run(_ context: ExecutionContext)
 }
 
 extension Layer {
     public var workspaceSize: Int { 0 }
     public var details: String { "" }
+    public var inPlaceInputs: [Int]? { nil }
+    public var macs: Int { 0 }
 }

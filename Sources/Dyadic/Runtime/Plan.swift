@@ -8,7 +8,10 @@ public final class Plan: @unchecked Sendable {
     public let outputs: [(name: String, value: Int)]
     public let numerics: Numerics
     let offsets: [Int]
+    /// Bytes of one context's arena (values share it by liveness).
     public let arenaSize: Int
+    /// What the values would take with one slot each.
+    public let unsharedSize: Int
     let maxWorkspace: Int
 
     init(values: [PlanValue], layers: [Layer], inputs: [(String, Int)], outputs: [(String, Int)], numerics: Numerics) {
@@ -17,15 +20,10 @@ public final class Plan: @unchecked Sendable {
         self.inputs = inputs.map { (name: $0.0, value: $0.1) }
         self.outputs = outputs.map { (name: $0.0, value: $0.1) }
         self.numerics = numerics
-        // One slot per value, 64-byte aligned. (Reuse by liveness belongs here.)
-        var offsets = [Int]()
-        var size = 0
-        for v in values {
-            offsets.append(size)
-            size += (v.byteCount + 63) & ~63
-        }
-        self.offsets = offsets
-        arenaSize = size
+        let memory = MemoryPlan(values: values, layers: layers, inputs: inputs.map(\.1), outputs: outputs.map(\.1))
+        offsets = memory.offsets
+        arenaSize = memory.arenaSize
+        unsharedSize = memory.unsharedSize
         maxWorkspace = layers.map(\.workspaceSize).max() ?? 0
     }
 
@@ -48,8 +46,4 @@ public final class Plan: @unchecked Sendable {
     }
 
     public func makeContext(threads: Int) -> ExecutionContext { ExecutionContext(plan: self, threads: threads) }
-
-    public func run(_ context: ExecutionContext) {
-        for layer in layers { layer.run(context) }
-    }
 }

@@ -17,15 +17,25 @@ public struct SessionOptions: Sendable {
 /// so such a plan is specialised to their values and rebuilt when they change.
 /// Models whose inputs are all data get their plan at init, so every import and
 /// lowering error surfaces before the first run.
+///
+/// `run` may be called from several threads at once: the plan (packed weights,
+/// tables) is shared, and each concurrent run takes an execution context of its
+/// own from a pool, so memory grows with the number of simultaneous runs only.
 public final class Session: @unchecked Sendable {
     public let graph: Graph
     public let options: SessionOptions
-    public private(set) var plan: Plan?
-    private var context: ExecutionContext?
-    private var planKey: [String: Tensor] = [:]
-    private var planShapes: [String: [Int]] = [:]
     /// Graph inputs used as parameters (index ≥ 1 of some node).
     public let parameterInputs: Set<String>
+
+    /// Guards everything below.
+    private let lock = NSLock()
+    private var currentPlan: Plan?
+    private var planKey: [String: Tensor] = [:]
+    private var planShapes: [String: [Int]] = [:]
+    /// Idle contexts of the current plan.
+    private var pool: [ExecutionContext] = []
+    /// The context of the latest `run` from this session, for `rerun`.
+    private var lastContext: ExecutionContext?
 
     public init(graph: Graph, options: SessionOptions = SessionOptions()) throws {
         self.graph = graph
@@ -35,21 +45,34 @@ public final class Session: @unchecked Sendable {
         if parameterInputs.isEmpty {
             var shapes: [String: [Int]] = [:]
             for input in graph.inputs { shapes[input.name] = input.shape.map { $0 ?? 1 } }
-            try replan(shapes: shapes, parameters: [:])
+            currentPlan = try makePlan(shapes: shapes, parameters: [:])
+            planShapes = shapes
         }
     }
 
-    private func replan(shapes: [String: [Int]], parameters: [String: Tensor]) throws {
+    /// The plan of the latest run (or of the declared input shapes).
+    public var plan: Plan? {
+        lock.lock()
+        defer { lock.unlock() }
+        return currentPlan
+    }
+
+    private func makePlan(shapes: [String: [Int]], parameters: [String: Tensor]) throws -> Plan {
         var g = graph
         if !parameters.isEmpty {
             g.inputs.removeAll { parameters[$0.name] != nil }
             for (name, t) in parameters { g.initializers[name] = t }
         }
-        let p = try Lowering.plan(graph: g, inputShapes: shapes.filter { parameters[$0.key] == nil }, numerics: options.numerics)
-        plan = p
-        context = p.makeContext(threads: options.threads)
-        planShapes = shapes
-        planKey = parameters
+        return try Lowering.plan(graph: g, inputShapes: shapes.filter { parameters[$0.key] == nil }, numerics: options.numerics)
+    }
+
+    /// A new execution context for the plan made at init (models without parameter
+    /// inputs), for callers that manage contexts themselves.
+    public func makeContext(threads: Int? = nil) throws -> ExecutionContext {
+        guard let plan else {
+            throw DyadicError("the model has parameter inputs (\(parameterInputs.sorted().joined(separator: ", "))); use run(_:)")
+        }
+        return plan.makeContext(threads: threads ?? options.threads)
     }
 
     /// Checks names, element types and shapes, then runs. Inputs are NCHW as in ONNX.
@@ -70,15 +93,36 @@ public final class Session: @unchecked Sendable {
             shapes[input.name] = t.shape
         }
         let parameters = inputs.filter { parameterInputs.contains($0.key) }
-        if plan == nil || shapes != planShapes || !sameParameters(parameters) { try replan(shapes: shapes, parameters: parameters) }
-        guard let plan, let context else { throw DyadicError("no execution plan") }
-        for (name, value) in plan.inputs { context.store(inputs[name]!, into: value) }
-        context.failure = nil
-        plan.run(context)
+        let context = try checkOut(shapes: shapes, parameters: parameters)
+        defer { checkIn(context) }
+        for (name, value) in context.plan.inputs { context.store(inputs[name]!, into: value) }
+        context.run()
         if let failure = context.failure { throw failure }
         var outputs: [String: Tensor] = [:]
-        for (name, value) in plan.outputs { outputs[name] = context.tensor(value) }
+        for (name, value) in context.plan.outputs { outputs[name] = context.tensor(value) }
         return outputs
+    }
+
+    /// A context for a plan matching these shapes and parameters, re-planning if needed.
+    private func checkOut(shapes: [String: [Int]], parameters: [String: Tensor]) throws -> ExecutionContext {
+        lock.lock()
+        defer { lock.unlock() }
+        if currentPlan == nil || shapes != planShapes || !sameParameters(parameters) {
+            // Lowering under the lock keeps concurrent callers from planning twice.
+            currentPlan = try makePlan(shapes: shapes, parameters: parameters)
+            planShapes = shapes
+            planKey = parameters
+            pool.removeAll()
+        }
+        let context = pool.popLast() ?? currentPlan!.makeContext(threads: options.threads)
+        lastContext = context
+        return context
+    }
+
+    private func checkIn(_ context: ExecutionContext) {
+        lock.lock()
+        defer { lock.unlock() }
+        if context.plan === currentPlan { pool.append(context) }
     }
 
     private func sameParameters(_ parameters: [String: Tensor]) -> Bool {
@@ -89,9 +133,12 @@ public final class Session: @unchecked Sendable {
         return true
     }
 
-    /// Runs again with the inputs stored by the previous `run` (for timing loops).
+    /// Runs again with the inputs stored by the previous `run` (for timing loops;
+    /// not for concurrent use).
     public func rerun() {
-        guard let plan, let context else { return }
-        plan.run(context)
+        lock.lock()
+        let context = lastContext
+        lock.unlock()
+        context?.run()
     }
 }
