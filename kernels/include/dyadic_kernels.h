@@ -117,8 +117,10 @@ void dyd_conv_run(const dyd_conv_op *op, const void *input, void *output,
 /* ---- Element-wise add and mul ------------------------------------------------------ */
 
 /* add, dyadic: y = clamp(z_y + ((a_mul*(a - z_a) + b_mul*(b - z_b) + 2^(shift-1)) >> shift))
- *      fp32:   y = clamp(rne((a_scale*float(a - z_a) + b_scale*float(b - z_b)) / y_scale) + z_y)
- *              (real scales, as ONNX Runtime's x86 QLinearAdd computes it)
+ *      fp32:   ONNX Runtime's x86 QLinearAdd (MLAS AVX2 kernel), each step one float32
+ *              rounding: r_a = a_scale/y_scale, r_b = b_scale/y_scale,
+ *              k = z_y - fma(r_a, z_a, r_b*z_b), y = clamp(rne(fma(a, r_a, fma(b, r_b, k))))
+ *              on the raw inputs a, b; a broadcast scalar a is swapped into b's place.
  * mul, dyadic: y = requantize_dyadic((a - z_a)*(b - z_b), a_mul, shift, z_y, ...)
  *      fp32:   y = requantize_fp32((a - z_a)*(b - z_b), a_scale, z_y, ...)          */
 typedef struct {

@@ -31,6 +31,10 @@
 #define DYD_FP_BARRIER(v) do { volatile __typeof__(v) dyd_tmp_ = (v); (v) = dyd_tmp_; } while (0)
 #endif
 
+/* The fp32 (ONNX Runtime) add's constants r_a, r_b and k, computed once per call
+ * the same way for every ISA; see dyd_binary_params. */
+void dyd_ort_add_constants(const dyd_binary_params *p, float *ra, float *rb, float *k);
+
 /* Level of an ISA on its own architecture (scalar = 0), or -1 if foreign. */
 int dyd_isa_level(dyd_isa isa);
 

@@ -60,8 +60,8 @@ static uint64_t read_xcr0(void) {
 static dyd_isa detect(void) {
   unsigned a, b, c, d;
   if (!__get_cpuid(1, &a, &b, &c, &d)) return DYD_ISA_SCALAR;
-  const int osxsave = (c >> 27) & 1, avx = (c >> 28) & 1;
-  if (!osxsave || !avx) return DYD_ISA_SCALAR;
+  const int osxsave = (c >> 27) & 1, avx = (c >> 28) & 1, fma = (c >> 12) & 1;
+  if (!osxsave || !avx || !fma) return DYD_ISA_SCALAR; /* the AVX2 level assumes FMA too */
   const uint64_t xcr0 = read_xcr0();
   if ((xcr0 & 0x6) != 0x6) return DYD_ISA_SCALAR; /* OS saves XMM and YMM state */
   if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return DYD_ISA_SCALAR;

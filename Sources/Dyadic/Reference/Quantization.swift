@@ -14,10 +14,12 @@ public enum Quantization {
         return { ($0 / inner) % n }
     }
 
-    /// y = saturate(round_half_even(x / scale) + zero_point)
+    /// y = saturate(round_half_even(x / scale) + zero_point); NaN gives the type's
+    /// minimum, as ONNX Runtime's kernels do.
     @inlinable
     public static func quantize(_ x: Float, scale: Float, zeroPoint: Int32, range: ClosedRange<Int32>) -> Int32 {
         let v = (x / scale).rounded(.toNearestOrEven) + Float(zeroPoint)
+        if v.isNaN { return range.lowerBound }
         return Int32(min(max(v, Float(range.lowerBound)), Float(range.upperBound)))
     }
 

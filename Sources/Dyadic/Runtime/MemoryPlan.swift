@@ -2,8 +2,9 @@
 ///
 /// Intermediate values share memory when their lifetimes do not overlap: a value
 /// lives from the layer that writes it to the last layer that reads it. Graph
-/// inputs live from the start, graph outputs to the end, and constants (copied
-/// into the arena once, when a context is made) for ever. A layer that may write
+/// inputs and constants live for ever (inputs stay readable so that a context
+/// can run again on the same inputs; constants are copied in once, when a
+/// context is made), graph outputs to the end. A layer that may write
 /// its output over an input (element-wise ops, where output i depends on input i
 /// only) does so when that input dies at the layer.
 ///
@@ -29,6 +30,7 @@ struct MemoryPlan {
             for v in layer.outputs { first[v] = min(first[v], i) }
             for v in layer.inputs { last[v] = max(last[v], i) }
         }
+        for v in inputs { last[v] = end }
         for v in outputs { last[v] = end }
         for (v, value) in values.enumerated() where value.constant != nil {
             first[v] = -1

@@ -34,7 +34,8 @@ void dyd_qadd_run_for_isa(dyd_isa isa, const dyd_binary_params *p, const void *a
                           const void *b, size_t b_inc, void *y, size_t n) {
   dyd_binary_params tmp;
   p = normalize(p, &tmp);
-  if (!uniform_sign(p)) {
+  if (!uniform_sign(p) || (p->kind == DYD_REQUANT_FP32 && a_inc == 0 && b_inc != 0)) {
+    /* the reference also swaps a broadcast scalar a into b's place, as ONNX Runtime does */
     dyd_ref_qadd(p, a, a_inc, b, b_inc, y, n);
     return;
   }

@@ -2,8 +2,8 @@
  * AVX2 element-wise add/mul and pooling reductions (also used at the AVX-512
  * level). Add and mul work on 8 elements: bytes widened to int32, zero points
  * subtracted; the dyadic add forms both int64 products with VPMULDQ (even and
- * odd lanes separately) and rounds once, exactly as the reference; mul and the
- * fp32 variants reuse the shared output stage. The table lookup stays scalar
+ * odd lanes separately) and rounds once, exactly as the reference; the fp32 add
+ * is ONNX Runtime's FMA formula; mul reuses the shared output stage. The table lookup stays scalar
  * (a 256-entry byte table has no cheap AVX2 gather).
  */
 #if defined(__x86_64__)
@@ -40,41 +40,49 @@ INLINE __m256i add_half(__m256i da, __m256i db, __m256i am, __m256i bm, __m256i 
 }
 
 INLINE void add_body(const dyd_binary_params *p, const uint8_t *a, size_t a_inc,
-                     const uint8_t *b, size_t b_inc, uint8_t *y, size_t n, const int fp32,
-                     const int is_signed) {
+                     const uint8_t *b, size_t b_inc, uint8_t *y, size_t n, const int is_signed) {
   dyd_out_params o;
   out_params(p, &o);
   const __m256i za = _mm256_set1_epi32(p->a_zero_point), zb = _mm256_set1_epi32(p->b_zero_point);
   const __m256i am = _mm256_set1_epi64x(p->a_mul), bm = _mm256_set1_epi64x(p->b_mul);
   /* |a_mul * da + b_mul * db| < 2^41: adding 2^62 makes it non-negative for the logical shift */
-  const int s = fp32 ? 1 : p->shift; /* fp32 parameters leave shift unset */
+  const int s = p->shift;
   const __m256i round = _mm256_set1_epi64x(((int64_t)1 << (s - 1)) + ((int64_t)1 << 62));
   const __m256i shift = _mm256_set1_epi64x(s), post = _mm256_set1_epi64x((int64_t)1 << (62 - s));
   const __m256i lo = _mm256_set1_epi64x(o.lo), hi = _mm256_set1_epi64x(o.hi);
-  const __m256 as = _mm256_set1_ps(p->a_scale), bs = _mm256_set1_ps(p->b_scale);
-  const __m256 ys = _mm256_set1_ps(p->y_scale);
   for (size_t i = 0; i < n; i += 8) {
     const size_t m = DYD_MIN((size_t)8, n - i);
     const __m256i da = _mm256_sub_epi32(load8(a + i * a_inc, a_inc, m, is_signed), za);
     const __m256i db = _mm256_sub_epi32(load8(b + i * b_inc, b_inc, m, is_signed), zb);
-    __m256i r;
-    if (fp32) {
-      __m256 t = _mm256_mul_ps(as, _mm256_cvtepi32_ps(da));
-      __m256 u = _mm256_mul_ps(bs, _mm256_cvtepi32_ps(db));
-      DYD_FP_BARRIER(t);
-      DYD_FP_BARRIER(u);
-      __m256 v = _mm256_add_ps(t, u);
-      v = _mm256_div_ps(v, ys); /* a true division, as the reference (not a reciprocal) */
-      v = _mm256_min_ps(_mm256_max_ps(v, _mm256_set1_ps(o.flo)), _mm256_set1_ps(o.fhi));
-      r = _mm256_cvtps_epi32(v);
-    } else {
-      const __m256i even = add_half(da, db, am, bm, round, shift, post, lo, hi);
-      const __m256i odd = add_half(_mm256_srli_epi64(da, 32), _mm256_srli_epi64(db, 32), am, bm,
-                                   round, shift, post, lo, hi);
-      r = _mm256_blend_epi32(even, _mm256_slli_epi64(odd, 32), 0xAA);
-    }
+    const __m256i even = add_half(da, db, am, bm, round, shift, post, lo, hi);
+    const __m256i odd = add_half(_mm256_srli_epi64(da, 32), _mm256_srli_epi64(db, 32), am, bm,
+                                 round, shift, post, lo, hi);
+    __m256i r = _mm256_blend_epi32(even, _mm256_slli_epi64(odd, 32), 0xAA);
     r = _mm256_add_epi32(r, _mm256_set1_epi32(o.zero_point));
     dyd_avx2_store_n(y + i, dyd_avx2_narrow8(r, &o), m);
+  }
+}
+
+/* ONNX Runtime's QLinearAdd (see the header): two FMAs per element, b first, on the
+ * raw inputs; rounding by VCVTPS2DQ (to nearest even) of the value clamped to
+ * [qmin, qmax], which already includes the output zero point. */
+#define ORT_TARGET __attribute__((target("avx2,fma")))
+ORT_TARGET __attribute__((always_inline)) static inline void add_ort_body(
+    const dyd_binary_params *p, const uint8_t *a, size_t a_inc, const uint8_t *b, size_t b_inc,
+    uint8_t *y, size_t n, const int is_signed) {
+  dyd_out_params o;
+  out_params(p, &o);
+  float ra, rb, k;
+  dyd_ort_add_constants(p, &ra, &rb, &k);
+  const __m256 vra = _mm256_set1_ps(ra), vrb = _mm256_set1_ps(rb), vk = _mm256_set1_ps(k);
+  const __m256 qmin = _mm256_set1_ps((float)p->qmin), qmax = _mm256_set1_ps((float)p->qmax);
+  for (size_t i = 0; i < n; i += 8) {
+    const size_t m = DYD_MIN((size_t)8, n - i);
+    const __m256 xa = _mm256_cvtepi32_ps(load8(a + i * a_inc, a_inc, m, is_signed));
+    const __m256 xb = _mm256_cvtepi32_ps(load8(b + i * b_inc, b_inc, m, is_signed));
+    __m256 c = _mm256_fmadd_ps(xa, vra, _mm256_fmadd_ps(xb, vrb, vk));
+    c = _mm256_min_ps(_mm256_max_ps(c, qmin), qmax);
+    dyd_avx2_store_n(y + i, dyd_avx2_narrow8(_mm256_cvtps_epi32(c), &o), m);
   }
 }
 
@@ -110,10 +118,16 @@ INLINE void mul_body(const dyd_binary_params *p, const uint8_t *a, size_t a_inc,
     body(p, a, a_inc, b, b_inc, y, n, fp32, is_signed);                                     \
   }
 
-DEFINE_BINARY(add_dyadic_u8, add_body, 0, 0)
-DEFINE_BINARY(add_dyadic_s8, add_body, 0, 1)
-DEFINE_BINARY(add_fp32_u8, add_body, 1, 0)
-DEFINE_BINARY(add_fp32_s8, add_body, 1, 1)
+#define DEFINE_ADD(name, body, is_signed, target)                                            \
+  target static void name(const dyd_binary_params *p, const uint8_t *a, size_t a_inc,       \
+                          const uint8_t *b, size_t b_inc, uint8_t *y, size_t n) {           \
+    body(p, a, a_inc, b, b_inc, y, n, is_signed);                                           \
+  }
+
+DEFINE_ADD(add_dyadic_u8, add_body, 0, TARGET)
+DEFINE_ADD(add_dyadic_s8, add_body, 1, TARGET)
+DEFINE_ADD(add_fp32_u8, add_ort_body, 0, ORT_TARGET)
+DEFINE_ADD(add_fp32_s8, add_ort_body, 1, ORT_TARGET)
 DEFINE_BINARY(mul_dyadic_u8, mul_body, 0, 0)
 DEFINE_BINARY(mul_dyadic_s8, mul_body, 0, 1)
 DEFINE_BINARY(mul_fp32_u8, mul_body, 1, 0)

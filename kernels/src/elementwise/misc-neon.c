@@ -49,16 +49,13 @@ INLINE int32x4_t add4(int16x4_t da, int16x4_t db, int32x2_t am, int32x2_t bm, in
   return vaddq_s32(y, vdupq_n_s32(o->zero_point));
 }
 
-INLINE int32x4_t add4_fp32(int16x4_t da, int16x4_t db, const dyd_binary_params *p,
-                           const dyd_out_params *o) {
-  float32x4_t t = vmulq_f32(vdupq_n_f32(p->a_scale), vcvtq_f32_s32(vmovl_s16(da)));
-  float32x4_t u = vmulq_f32(vdupq_n_f32(p->b_scale), vcvtq_f32_s32(vmovl_s16(db)));
-  DYD_FP_BARRIER(t);
-  DYD_FP_BARRIER(u);
-  float32x4_t v = vaddq_f32(t, u);
-  v = vdivq_f32(v, vdupq_n_f32(p->y_scale)); /* a true division, as the reference */
-  v = vminq_f32(vmaxq_f32(v, vdupq_n_f32(o->flo)), vdupq_n_f32(o->fhi));
-  return vaddq_s32(vcvtnq_s32_f32(v), vdupq_n_s32(o->zero_point));
+/* ONNX Runtime's QLinearAdd (see the header) on 4 raw inputs: two fused
+ * multiply-adds, b first; VCVTNQ rounds to nearest even. */
+INLINE int32x4_t add4_fp32(int32x4_t xa, int32x4_t xb, float32x4_t ra, float32x4_t rb,
+                           float32x4_t k, const dyd_binary_params *p) {
+  float32x4_t c = vfmaq_f32(vfmaq_f32(k, vcvtq_f32_s32(xb), rb), vcvtq_f32_s32(xa), ra);
+  c = vminq_f32(vmaxq_f32(c, vdupq_n_f32((float)p->qmin)), vdupq_n_f32((float)p->qmax));
+  return vcvtnq_s32_f32(c);
 }
 
 INLINE void add_body(const dyd_binary_params *p, const uint8_t *a, size_t a_inc,
@@ -68,14 +65,19 @@ INLINE void add_body(const dyd_binary_params *p, const uint8_t *a, size_t a_inc,
   out_params(p, &o);
   const int32x2_t am = vdup_n_s32(p->a_mul), bm = vdup_n_s32(p->b_mul);
   const int64x2_t ns = vdupq_n_s64(-(int64_t)p->shift);
+  float ra = 0, rb = 0, k = 0;
+  if (fp32) dyd_ort_add_constants(p, &ra, &rb, &k);
+  const float32x4_t vra = vdupq_n_f32(ra), vrb = vdupq_n_f32(rb), vk = vdupq_n_f32(k);
+  /* the fp32 add works on the raw inputs */
+  const int32_t za = fp32 ? 0 : p->a_zero_point, zb = fp32 ? 0 : p->b_zero_point;
   for (size_t i = 0; i < n; i += 8) {
     const size_t m = DYD_MIN((size_t)8, n - i);
-    const int16x8_t da = load8(a + i * a_inc, a_inc, m, p->a_zero_point, is_signed);
-    const int16x8_t db = load8(b + i * b_inc, b_inc, m, p->b_zero_point, is_signed);
+    const int16x8_t da = load8(a + i * a_inc, a_inc, m, za, is_signed);
+    const int16x8_t db = load8(b + i * b_inc, b_inc, m, zb, is_signed);
     int32x4_t lo, hi;
     if (fp32) {
-      lo = add4_fp32(vget_low_s16(da), vget_low_s16(db), p, &o);
-      hi = add4_fp32(vget_high_s16(da), vget_high_s16(db), p, &o);
+      lo = add4_fp32(vmovl_s16(vget_low_s16(da)), vmovl_s16(vget_low_s16(db)), vra, vrb, vk, p);
+      hi = add4_fp32(vmovl_s16(vget_high_s16(da)), vmovl_s16(vget_high_s16(db)), vra, vrb, vk, p);
     } else {
       lo = add4(vget_low_s16(da), vget_low_s16(db), am, bm, ns, &o);
       hi = add4(vget_high_s16(da), vget_high_s16(db), am, bm, ns, &o);
