@@ -8,6 +8,7 @@ let package = Package(
         .library(name: "Dyadic", targets: ["Dyadic"]),
         .library(name: "DyadicONNX", targets: ["DyadicONNX"]),
         .executable(name: "runmodel", targets: ["runmodel"]),
+        .executable(name: "latency", targets: ["latency"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-protobuf.git", from: "1.39.0"),
@@ -21,6 +22,9 @@ let package = Package(
             "Dyadic", .product(name: "SwiftProtobuf", package: "swift-protobuf"),
         ]),
         .executableTarget(name: "runmodel", dependencies: [
+            "Dyadic", "DyadicONNX", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        .executableTarget(name: "latency", dependencies: [
             "Dyadic", "DyadicONNX", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .testTarget(name: "DyadicTests", dependencies: ["Dyadic", "DyadicKernels"]),

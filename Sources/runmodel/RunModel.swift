@@ -63,15 +63,7 @@ struct RunModel: ParsableCommand {
             guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { throw DyadicError("\(path): cannot read the labels file") }
             return text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
         }
-        var feeds: [String: Tensor] = [:]
-        for spec in inputs {
-            guard let eq = spec.firstIndex(of: "="), eq != spec.startIndex else {
-                throw DyadicError("--input '\(spec)' must be NAME=FILE.npy")
-            }
-            let name = String(spec[..<eq]), path = String(spec[spec.index(after: eq)...])
-            guard feeds[name] == nil else { throw DyadicError("input '\(name)' is given twice") }
-            feeds[name] = try NumpyFile.read(path: path)
-        }
+        let feeds = try InputFeeds.read(inputs)
         if let outputDir {
             var isDir: ObjCBool = false
             guard FileManager.default.fileExists(atPath: outputDir, isDirectory: &isDir), isDir.boolValue else {

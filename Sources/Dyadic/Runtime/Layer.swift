@@ -22,6 +22,8 @@ public protocol Layer: AnyObject, Sendable {
     var inPlaceInputs: [Int]? { get }
     /// Multiply-accumulates of one run (0 for layers without products).
     var macs: Int { get }
+    /// Arithmetic of the layer: "int8" for 8-bit integer layers, "float32" for float ones.
+    var precision: String { get }
     func run(_ context: ExecutionContext)
 }
 
@@ -30,4 +32,5 @@ extension Layer {
     public var details: String { "" }
     public var inPlaceInputs: [Int]? { nil }
     public var macs: Int { 0 }
+    public var precision: String { isIntegerOnly ? "int8" : "float32" }
 }

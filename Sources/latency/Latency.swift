@@ -1,0 +1,213 @@
+import ArgumentParser
+import Dyadic
+import DyadicONNX
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+@main
+struct Latency: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "latency",
+        abstract: "Profile a model with Dyadic: whole-model latency and, per layer, time, MACs and GOPS.")
+
+    @Argument(help: "The ONNX model file.")
+    var model: String
+
+    @Option(name: .customLong("input"), help: "An input as NAME=FILE.npy (default: synthetic data of the declared shape).")
+    var inputs: [String] = []
+
+    @Option(help: "Threads per layer (1 = the calling thread only).")
+    var threads: Int = 1
+
+    @Option(help: "Untimed runs before timing.")
+    var warmup: Int = 5
+
+    @Option(help: "Timed runs.")
+    var runs: Int = 50
+
+    @Option(help: "Requantization: dyadic or onnxruntime.")
+    var numerics: String = "dyadic"
+
+    @Flag(name: .customLong("per-layer"), help: "Print the per-layer table and a summary by op.")
+    var perLayer = false
+
+    @Option(help: "Write the figures as JSON to FILE.")
+    var json: String?
+
+    @Option(help: "Write the per-layer table as CSV to FILE (the quantizer's latency table).")
+    var csv: String?
+
+    @Option(help: "Write a Chrome trace-event JSON file (Perfetto, chrome://tracing).")
+    var trace: String?
+
+    @Flag(name: .customLong("hook-overhead"),
+          help: "Compare runs without profiling hooks against runs with the hooks present but off, interleaved.")
+    var hookOverhead = false
+
+    func run() throws {
+        do {
+            try execute()
+        } catch let error as DyadicError {
+            FileHandle.standardError.write(Data("error: \(error.message)\n".utf8))
+            throw ExitCode(1)
+        }
+    }
+
+    func execute() throws {
+        guard let profile = Numerics(rawValue: numerics) else {
+            throw DyadicError("--numerics must be dyadic or onnxruntime, not '\(numerics)'")
+        }
+        guard threads >= 1 else { throw DyadicError("--threads must be at least 1") }
+        guard runs >= 1, warmup >= 0 else { throw DyadicError("--runs must be ≥ 1 and --warmup ≥ 0") }
+        for path in [json, csv, trace].compactMap({ $0 }) { try checkWritable(path) }
+        var feeds = try InputFeeds.read(inputs)
+        let session = try Session(onnxPath: model, options: SessionOptions(numerics: profile, threads: threads))
+        for input in session.graph.inputs where feeds[input.name] == nil {
+            guard !session.parameterInputs.contains(input.name) else {
+                throw DyadicError("input '\(input.name)' is a parameter of the model: give it with --input \(input.name)=FILE.npy")
+            }
+            feeds[input.name] = InputFeeds.synthetic(input)
+        }
+        // One run through the session checks the feeds and fixes the plan.
+        _ = try session.run(feeds)
+        guard let plan = session.plan else { throw DyadicError("no execution plan") }
+        let context = plan.makeContext(threads: threads)
+        for (name, _) in plan.inputs { try context.setInput(name, feeds[name]!) }
+
+        print("model \(model)")
+        print("numerics \(profile.rawValue), threads \(threads), kernels \(KernelInfo.activeISA), \(plan.layers.count) layers, "
+              + "\(warmup) warm-up + \(runs) timed runs")
+        if hookOverhead {
+            compareHooks(context)
+            return
+        }
+        let profiled = perLayer || json != nil || csv != nil || trace != nil
+        let profiler = profiled ? Profiler(layerCount: plan.layers.count, maxThreads: threads) : nil
+        for _ in 0..<warmup { context.run() }
+        if let failure = context.failure { throw failure }
+        var times: [Double] = []
+        times.reserveCapacity(runs)
+        for _ in 0..<runs {
+            let t0 = DispatchTime.now().uptimeNanoseconds
+            if let profiler { context.run(profiler: profiler) } else { context.run() }
+            times.append(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6)
+        }
+        let report = ProfileReport(plan: plan, runMilliseconds: times, profiler: profiler)
+        let rss = peakResidentBytes()
+        print(String(format: "latency: min %.3f ms, median %.3f ms, p90 %.3f ms, p99 %.3f ms, max %.3f ms",
+                     report.minMilliseconds, report.medianMilliseconds, report.percentileMilliseconds(90),
+                     report.percentileMilliseconds(99), report.maxMilliseconds))
+        print(String(format: "peak resident memory: %.1f MiB; arena %.2f MiB", Double(rss) / 1048576, Double(plan.arenaSize) / 1048576))
+        if perLayer {
+            print("")
+            print(report.table())
+        }
+        if let csv { try write(Data(report.csv().utf8), to: csv) }
+        if let json {
+            let doc = LatencyDocument(model: model, numerics: profile.rawValue, threads: threads, kernels: KernelInfo.activeISA,
+                                      warmup: warmup, runs: runs, report: report, peakResidentBytes: rss, arenaBytes: plan.arenaSize)
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            try write(try encoder.encode(doc), to: json)
+        }
+        if let trace, let profiler { try write(try ChromeTrace.json(plan: plan, profiler: profiler), to: trace) }
+    }
+
+    /// Hooks compiled out (`run()`) against hooks compiled in but off (`run(profiler: nil)`),
+    /// in alternating blocks so that drift on a shared machine hits both alike.
+    func compareHooks(_ context: ExecutionContext) {
+        for _ in 0..<warmup { context.run(); context.run(profiler: nil) }
+        var without: [Double] = [], with: [Double] = []
+        let block = 10
+        for _ in 0..<max(1, runs / block) {
+            for _ in 0..<block {
+                let t0 = DispatchTime.now().uptimeNanoseconds
+                context.run()
+                without.append(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6)
+            }
+            for _ in 0..<block {
+                let t0 = DispatchTime.now().uptimeNanoseconds
+                context.run(profiler: nil)
+                with.append(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6)
+            }
+        }
+        let a = median(without), b = median(with)
+        print(String(format: "without hooks: median %.3f ms (%d runs)", a, without.count))
+        print(String(format: "hooks, off:    median %.3f ms (%d runs)", b, with.count))
+        print(String(format: "ratio hooks/without: %.3f", b / a))
+    }
+
+    func median(_ xs: [Double]) -> Double {
+        let s = xs.sorted()
+        return s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2
+    }
+
+    func checkWritable(_ path: String) throws {
+        let dir = (path as NSString).deletingLastPathComponent
+        var isDir: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: dir.isEmpty ? "." : dir, isDirectory: &isDir), isDir.boolValue else {
+            throw DyadicError("\(path): its directory does not exist")
+        }
+    }
+
+    /// Whole file or nothing: written beside, then renamed.
+    func write(_ data: Data, to path: String) throws {
+        do {
+            try data.write(to: URL(fileURLWithPath: path), options: .atomic)
+        } catch {
+            throw DyadicError("\(path): cannot write (\(error.localizedDescription))")
+        }
+        print("wrote \(path)")
+    }
+
+    func peakResidentBytes() -> Int {
+        var usage = rusage()
+        #if canImport(Darwin)
+        getrusage(RUSAGE_SELF, &usage)
+        return Int(usage.ru_maxrss)
+        #else
+        getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &usage)
+        return Int(usage.ru_maxrss) * 1024
+        #endif
+    }
+}
+
+/// The `--json` document.
+struct LatencyDocument: Encodable {
+    var model: String
+    var numerics: String
+    var threads: Int
+    var kernels: String
+    var warmup: Int
+    var runs: Int
+    var report: ProfileReport
+    var peakResidentBytes: Int
+    var arenaBytes: Int
+
+    enum CodingKeys: String, CodingKey {
+        case model, numerics, threads, kernels, warmup, runs, layers, ops
+        case minMs = "min_ms", medianMs = "median_ms", p90Ms = "p90_ms", p99Ms = "p99_ms", maxMs = "max_ms"
+        case peakResidentBytes = "peak_resident_bytes", arenaBytes = "arena_bytes"
+    }
+
+    func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(model, forKey: .model)
+        try c.encode(numerics, forKey: .numerics)
+        try c.encode(threads, forKey: .threads)
+        try c.encode(kernels, forKey: .kernels)
+        try c.encode(warmup, forKey: .warmup)
+        try c.encode(runs, forKey: .runs)
+        try c.encode(report.minMilliseconds, forKey: .minMs)
+        try c.encode(report.medianMilliseconds, forKey: .medianMs)
+        try c.encode(report.percentileMilliseconds(90), forKey: .p90Ms)
+        try c.encode(report.percentileMilliseconds(99), forKey: .p99Ms)
+        try c.encode(report.maxMilliseconds, forKey: .maxMs)
+        try c.encode(peakResidentBytes, forKey: .peakResidentBytes)
+        try c.encode(arenaBytes, forKey: .arenaBytes)
+        try c.encode(report.layers, forKey: .layers)
+        try c.encode(report.ops, forKey: .ops)
+    }
+}
