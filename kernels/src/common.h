@@ -107,7 +107,8 @@ typedef void (*dyd_gemm_ukernel_fn)(size_t mr, size_t nc, size_t kc, const uint8
                                     size_t c_stride, const dyd_out_params *p);
 
 /* Fills a panel's extra header from its mult/shift columns (dyadic only). */
-typedef void (*dyd_gemm_pack_extra_fn)(const int32_t *mult, const int32_t *shift, void *extra);
+typedef void (*dyd_gemm_pack_extra_fn)(const int32_t *mult, const int32_t *shift,
+                                       int32_t zero_point, void *extra);
 
 typedef struct {
   dyd_isa isa;
@@ -168,6 +169,9 @@ typedef struct {
   size_t weight_bytes;        /* bytes per packed weight */
   uint32_t extra_bytes;
   dyd_gemm_pack_extra_fn pack_extra; /* same contract as for GEMM panels, over CB columns */
+  /* The kernel flips int8 activations to uint8 (xor 0x80) as it loads them, zero-point
+   * rows included, so the packed bias folds z_x + 128 for int8 inputs. */
+  int flips_signed_input;
   const char *isa_suffix;
 } dyd_dw_bundle;
 

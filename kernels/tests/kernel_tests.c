@@ -164,7 +164,8 @@ typedef struct {
   int per_channel;
   int zx_mode;                    /* 0 random, 1 type min, 2 type max */
   int mult_mode;                  /* 0 realistic, 1 zero, 2 2^30, 3 2^31-1 */
-  int shift_mode;                 /* 0 realistic, 1 s=1, 2 s=31, 3 s=62, 4 s=63, 5 s=100 */
+  int shift_mode;                 /* 0 realistic, 1 s=1, 2 s=31, 3 s=62, 4 s=63, 5 s=100,
+                                     6 s=32, 7 s=33 (the x86 fast stage's edges), 8 any of 1..62 */
   int narrow;                     /* fused relu-like clamp */
   int zero_channel;               /* one all-zero weight channel */
 } conv_case;
@@ -202,6 +203,9 @@ static void pick_requant(int mult_mode, int shift_mode, double typical, int32_t 
   if (shift_mode == 3) ss = 62;
   if (shift_mode == 4) ss = 63;  /* accepted: equivalent to a zero multiplier */
   if (shift_mode == 5) ss = 100;
+  if (shift_mode == 6) ss = 32;
+  if (shift_mode == 7) ss = 33;
+  if (shift_mode == 8) ss = rnd_range(1, 62); /* per channel: mixes kernels' fast and general stages */
   *m = mm;
   *s = ss;
   *scale = (float)(target * (0.75 + 0.5 * (double)rnd(1000) / 1000.0));
@@ -375,7 +379,7 @@ static void randomize_numerics(conv_case *c) {
   c->per_channel = (int)rnd(4) != 0;
   c->zx_mode = rnd(4) == 0 ? 1 + (int)rnd(2) : 0;
   c->mult_mode = rnd(8) == 0 ? 1 + (int)rnd(3) : 0;
-  c->shift_mode = rnd(8) == 0 ? 1 + (int)rnd(5) : 0;
+  c->shift_mode = rnd(8) == 0 ? 1 + (int)rnd(8) : 0;
   c->narrow = rnd(5) == 0;
   c->zero_channel = rnd(6) == 0;
   c->in_extra = rnd(4) == 0 ? rnd(9) : 0;
@@ -405,7 +409,7 @@ static void test_conv_gemm_shapes(void) {
     }
   /* every requantization edge on one mid-size GEMM */
   for (int mode = 0; mode < 4; mode++)
-    for (int sm = 0; sm < 6; sm++)
+    for (int sm = 0; sm < 9; sm++)
       for (int kind = 0; kind < 2; kind++) {
         conv_case c = base_case();
         c.in_w = 19;
@@ -479,7 +483,7 @@ static void test_conv_general_shapes(void) {
 }
 
 static void test_conv_depthwise_shapes(void) {
-  static const uint32_t chans[] = {1, 3, 7, 15, 16, 17, 31, 32, 33, 64, 65, 100};
+  static const uint32_t chans[] = {1, 3, 7, 15, 16, 17, 31, 32, 33, 64, 65, 100, 128, 144};
   static const uint32_t kernels[][2] = {{3, 3}, {5, 5}, {3, 3}, {5, 5}, {2, 2}, {3, 1}, {7, 7}, {1, 1}};
   for (size_t ki = 0; ki < sizeof kernels / sizeof kernels[0]; ki++)
     for (uint32_t st = 1; st <= 2; st++)

@@ -215,7 +215,7 @@ static void pack_gemm(dyd_conv_op *op, const dyd_conv_desc *d, int64_t zero) {
         for (size_t k = 0; k < op->k; k++) w[(k / kr) * nr * kr + j * kr + k % kr] = src[k];
       }
       if (b->pack_extra != NULL && d->requant.kind == DYD_REQUANT_DYADIC)
-        b->pack_extra(mult, shift, shift + nr);
+        b->pack_extra(mult, shift, d->requant.zero_point, shift + nr);
     }
 }
 
@@ -223,6 +223,7 @@ static void pack_dw(dyd_conv_op *op, const dyd_conv_desc *d) {
   const dyd_dw_bundle *b = op->dw;
   const size_t cb = b->cb, taps = op->taps;
   const size_t taps_padded = DYD_ROUND_UP(taps, b->tap_round);
+  const int64_t zero = d->input_zero_point + (op->input_signed && b->flips_signed_input ? 128 : 0);
   for (size_t blk = 0; blk < op->blocks; blk++) {
     uint8_t *block = (uint8_t *)op->packed + blk * op->block_bytes;
     int32_t *bias = (int32_t *)block, *mult = bias + cb, *shift = mult + cb;
@@ -233,11 +234,11 @@ static void pack_dw(dyd_conv_op *op, const dyd_conv_desc *d) {
         continue;
       }
       const int8_t *src = d->weights + (c0 + j) * taps;
-      bias[j] = folded_bias(d, c0 + j, d->input_zero_point, weight_sum(src, taps));
+      bias[j] = folded_bias(d, c0 + j, zero, weight_sum(src, taps));
       requant_entry(&d->requant, c0 + j, &mult[j], &shift[j]);
     }
     if (b->pack_extra != NULL && d->requant.kind == DYD_REQUANT_DYADIC)
-      b->pack_extra(mult, shift, shift + cb);
+      b->pack_extra(mult, shift, d->requant.zero_point, shift + cb);
     b->pack(d->weights + c0 * taps, cn, cb, taps, taps_padded,
             block + DYD_PANEL_HEADER(cb) + b->extra_bytes);
   }
@@ -458,11 +459,33 @@ static void im2col(const dyd_conv_op *op, const uint8_t *in, size_t grp, size_t 
   const size_t icpg = op->icpg, hw = (size_t)g->out_h * g->out_w;
   const uint64_t flip8 = op->flip ? 0x8080808080808080ull : 0;
   const uint64_t pad8 = 0x0101010101010101ull * op->pad_byte;
-  for (size_t r = 0; r < rows; r++) {
-    const size_t m = m0 + r, n = m / hw, oy = m % hw / g->out_w, ox = m % g->out_w;
+  /* With one group and dense pixels, a kernel row's taps are adjacent in the input
+   * too: one copy of kernel_w * icpg bytes instead of kernel_w short ones (the
+   * stem conv of most networks has 3 channels, so 3-byte copies otherwise). */
+  const size_t run = g->kernel_w * icpg;
+  const bool runs = g->groups == 1 && g->dilation_w == 1 && g->in_pixel_stride == icpg;
+  /* output position of row m0, then stepped (no divisions per row) */
+  size_t n = m0 / hw, oy = m0 % hw / g->out_w, ox = m0 % g->out_w;
+  for (size_t r = 0; r < rows; r++, ox++) {
+    if (ox == g->out_w) {
+      ox = 0;
+      if (++oy == g->out_h) oy = 0, n++;
+    }
     uint8_t *row = dst + r * op->kp;
+    const int64_t ix0 = (int64_t)(ox * g->stride_w) - g->pad_left;
+    const bool inside_w = ix0 >= 0 && ix0 + (int64_t)g->kernel_w <= (int64_t)g->in_w;
     for (size_t ky = 0; ky < g->kernel_h; ky++) {
       const int64_t iy = (int64_t)(oy * g->stride_h + ky * g->dilation_h) - g->pad_top;
+      if (iy < 0 || iy >= (int64_t)g->in_h) {
+        fill_row(row, run, pad8);
+        row += run;
+        continue;
+      }
+      if (runs && inside_w) {
+        copy_row(row, in + ((n * g->in_h + (size_t)iy) * g->in_w + (size_t)ix0) * icpg, run, flip8);
+        row += run;
+        continue;
+      }
       for (size_t kx = 0; kx < g->kernel_w; kx++, row += icpg) {
         const int64_t ix = (int64_t)(ox * g->stride_w + kx * g->dilation_w) - g->pad_left;
         if (iy < 0 || iy >= (int64_t)g->in_h || ix < 0 || ix >= (int64_t)g->in_w) {
@@ -475,7 +498,7 @@ static void im2col(const dyd_conv_op *op, const uint8_t *in, size_t grp, size_t 
         copy_row(row, src, icpg, flip8);
       }
     }
-    memset(dst + r * op->kp + op->k, 0, op->kp - op->k);
+    for (size_t i = op->k; i < op->kp; i++) dst[r * op->kp + i] = 0; /* < KR bytes: no call */
   }
 }
 

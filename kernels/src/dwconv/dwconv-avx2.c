@@ -23,7 +23,9 @@ typedef struct {
   dyd_avx2_rq8 rq[CB / 8];
 } extra_header;
 
-static void pack_extra(const int32_t *mult, const int32_t *shift, void *out) {
+static void pack_extra(const int32_t *mult, const int32_t *shift, int32_t zero_point,
+                       void *out) {
+  (void)zero_point;
   dyd_avx2_pack_rq(mult, shift, CB, ((extra_header *)out)->rq);
 }
 

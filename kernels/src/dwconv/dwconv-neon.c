@@ -22,7 +22,9 @@ typedef struct {
   int64_t neg_shift[CB];
 } extra_header;
 
-static void pack_extra(const int32_t *mult, const int32_t *shift, void *out) {
+static void pack_extra(const int32_t *mult, const int32_t *shift, int32_t zero_point,
+                       void *out) {
+  (void)zero_point;
   (void)mult;
   dyd_neon_pack_rq(shift, CB, ((extra_header *)out)->neg_shift);
 }

@@ -30,8 +30,9 @@ typedef struct {
   dyd_avx512_rq16 rq[NR / 16];
 } extra_header;
 
-static void pack_extra(const int32_t *mult, const int32_t *shift, void *out) {
-  dyd_avx512_pack_rq(mult, shift, NR, ((extra_header *)out)->rq);
+static void pack_extra(const int32_t *mult, const int32_t *shift, int32_t zero_point,
+                       void *out) {
+  dyd_avx512_pack_rq(mult, shift, zero_point, NR, ((extra_header *)out)->rq);
 }
 
 INLINE int32_t load4(const uint8_t *p) {
@@ -89,6 +90,26 @@ INLINE void gemm_body(size_t mr, size_t nc, size_t kc, const uint8_t *a, size_t 
 #undef STEP_MAIN
 #undef STEP_TAIL
 #undef STEP
+  if (!fp32 && dyd_avx512_rq_fast(&extra->rq[0])) {
+    /* fast stage: rows in pairs share the narrowing */
+    const __m512i m0 = _mm512_loadu_si512(mult), m1 = _mm512_loadu_si512(mult + 16);
+#define FAST(i)                                                     \
+  acc##i##0 = dyd_avx512_dyadic_fast(acc##i##0, m0, &extra->rq[0]); \
+  acc##i##1 = dyd_avx512_dyadic_fast(acc##i##1, m1, &extra->rq[1]);
+    REP_MR(FAST)
+#undef FAST
+    const __mmask32 mask = dyd_avx512_mask32(nc);
+#define STORE_PAIR(i, j)                                                                  \
+  if ((i) < (int)mr) {                                                                    \
+    const __m512i y = dyd_avx512_narrow_2x32(acc##i##0, acc##i##1, acc##j##0, acc##j##1, p); \
+    _mm256_mask_storeu_epi8(c + (i) * c_stride, mask, _mm512_castsi512_si256(y));         \
+    if ((j) < (int)mr)                                                                    \
+      _mm256_mask_storeu_epi8(c + (j) * c_stride, mask, _mm512_extracti64x4_epi64(y, 1)); \
+  }
+    STORE_PAIR(0, 1) STORE_PAIR(2, 3) STORE_PAIR(4, 5) STORE_PAIR(6, 7)
+#undef STORE_PAIR
+    return;
+  }
 #define STORE(i) \
   if ((i) < (int)mr) store_row(acc##i##0, acc##i##1, c + (i) * c_stride, nc, mult, extra, p, fp32);
   REP_MR(STORE)

@@ -27,7 +27,9 @@ typedef struct {
 } extra_header;
 _Static_assert((DYD_PANEL_HEADER(NR) + sizeof(extra_header)) % 64 == 0, "aligned weights");
 
-static void pack_extra(const int32_t *mult, const int32_t *shift, void *out) {
+static void pack_extra(const int32_t *mult, const int32_t *shift, int32_t zero_point,
+                       void *out) {
+  (void)zero_point;
   dyd_avx2_pack_rq(mult, shift, NR, ((extra_header *)out)->rq);
 }
 

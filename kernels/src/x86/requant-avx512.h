@@ -9,6 +9,19 @@
  * before narrowing (they can be far outside int32), then z is added.
  * fp32: clamp in float before the conversion (exact, the bounds are integers),
  * and convert with the MXCSR default, round half to even.
+ *
+ * Fast dyadic stage (most layers): when every shift s of a block is in [33, 62],
+ * ((acc*m + 2^(s-1)) >> s) + z equals ((hi + 2^(s-33) + z*2^(s-32)) >> (s-32)),
+ * hi = (acc*m) >> 32: adding multiples of 2^32 never carries out of the low half,
+ * and floor division composes. So only the high halves of the products are
+ * kept (one permute gathers them from the two VPMULDQ results) and the rest is
+ * int32 arithmetic. Narrowing then saturates (VPACKSSDW, VPACKUSWB/VPACKSSWB),
+ * which clamps to the output type, and a byte min/max applies [qmin, qmax].
+ * That is about half the instructions of the general stage, which matters
+ * where K is small (EfficientNet's 1x1 convs with 16-40 input channels) and in
+ * depthwise kernels. The packer checks the conditions (and that z*2^(s-32) keeps
+ * the sum inside int32); a block that fails them is marked by shift32[0] == 0
+ * and uses the general stage. A zero multiplier qualifies with any shift.
  */
 #ifndef DYD_REQUANT_AVX512_H
 #define DYD_REQUANT_AVX512_H
@@ -25,11 +38,31 @@ typedef struct {
   int32_t mult_odd[16]; /* odd columns' multipliers at even positions */
   int64_t shift[16];    /* 8 even columns, then 8 odd columns */
   int64_t round[16];    /* 2^(shift - 1), same order */
+  /* fast stage, natural column order; shift32[0] == 0: not usable for this block */
+  int32_t round32[16];  /* 2^(s-33) + z * 2^(s-32) */
+  int32_t shift32[16];  /* s - 32 */
 } dyd_avx512_rq16;
 _Static_assert(sizeof(dyd_avx512_rq16) % 64 == 0, "keeps 64-byte alignment");
 
-static inline void dyd_avx512_pack_rq(const int32_t *mult, const int32_t *shift, size_t columns,
+/* Whether column (m, s) can use the fast stage with output zero point z. */
+static inline bool dyd_avx512_fast_column(int32_t m, int32_t s, int32_t z, int32_t *round32,
+                                          int32_t *shift32) {
+  if (m == 0) s = 33; /* y = z for any shift */
+  if (s < 33 || s > 62) return false;
+  const int64_t r = ((int64_t)1 << (s - 33)) + (int64_t)z * ((int64_t)1 << (s - 32));
+  /* |hi| <= 2^30 since |acc * m| <= 2^62; the sum must stay inside int32 */
+  if (r < -((int64_t)1 << 30) || r >= ((int64_t)1 << 30)) return false;
+  *round32 = (int32_t)r;
+  *shift32 = s - 32;
+  return true;
+}
+
+/* `columns` (a multiple of 16) columns' constants; the fast stage is enabled for
+ * all of them or for none, so a kernel tests one flag per panel. */
+static inline void dyd_avx512_pack_rq(const int32_t *mult, const int32_t *shift,
+                                      int32_t zero_point, size_t columns,
                                       dyd_avx512_rq16 *out) {
+  bool fast = true;
   for (size_t v = 0; v < columns / 16; v++) {
     dyd_avx512_rq16 *e = &out[v];
     memset(e, 0, sizeof *e);
@@ -41,8 +74,15 @@ static inline void dyd_avx512_pack_rq(const int32_t *mult, const int32_t *shift,
       e->round[k] = (int64_t)1 << (shift[even] - 1);
       e->round[8 + k] = (int64_t)1 << (shift[odd] - 1);
     }
+    for (int k = 0; k < 16; k++)
+      fast = fast && dyd_avx512_fast_column(mult[16 * v + k], shift[16 * v + k], zero_point,
+                                            &e->round32[k], &e->shift32[k]);
   }
+  if (!fast)
+    for (size_t v = 0; v < columns / 16; v++) memset(out[v].shift32, 0, sizeof out[v].shift32);
 }
+
+static inline bool dyd_avx512_rq_fast(const dyd_avx512_rq16 *e) { return e->shift32[0] != 0; }
 
 /* Requantized int32 values in [qmin, qmax] (not yet narrowed). */
 DYD_AVX512_INLINE __m512i dyd_avx512_dyadic(__m512i acc, __m512i mult, const dyd_avx512_rq16 *e,
@@ -58,6 +98,55 @@ DYD_AVX512_INLINE __m512i dyd_avx512_dyadic(__m512i acc, __m512i mult, const dyd
   odd = _mm512_min_epi64(_mm512_max_epi64(odd, lo), hi);
   const __m512i y = _mm512_mask_blend_epi32(0xAAAA, even, _mm512_slli_epi64(odd, 32));
   return _mm512_add_epi32(y, _mm512_set1_epi32(p->zero_point));
+}
+
+/* Fast stage: 16 requantized int32 values with z added, not yet clamped (the
+ * narrowing below clamps). mult_odd = the odd columns' multipliers at even
+ * positions; all constants in the accumulator's lane order. */
+DYD_AVX512_INLINE __m512i dyd_avx512_dyadic_fast_v(__m512i acc, __m512i mult, __m512i mult_odd,
+                                                   __m512i round32, __m512i shift32) {
+  const __m512i even = _mm512_mul_epi32(acc, mult);
+  const __m512i odd = _mm512_mul_epi32(_mm512_srli_epi64(acc, 32), mult_odd);
+  /* high halves: odd dwords of both products, interleaved back into column order */
+  const __m512i hi = _mm512_permutex2var_epi32(
+      even, _mm512_setr_epi32(1, 17, 3, 19, 5, 21, 7, 23, 9, 25, 11, 27, 13, 29, 15, 31), odd);
+  return _mm512_srav_epi32(_mm512_add_epi32(hi, round32), shift32);
+}
+
+DYD_AVX512_INLINE __m512i dyd_avx512_dyadic_fast(__m512i acc, __m512i mult,
+                                                 const dyd_avx512_rq16 *e) {
+  return dyd_avx512_dyadic_fast_v(acc, mult, _mm512_load_si512(e->mult_odd),
+                                  _mm512_load_si512(e->round32), _mm512_load_si512(e->shift32));
+}
+
+/* Four vectors of int32 results to 64 bytes, saturated and clamped to [qmin, qmax].
+ * Byte order: 128-bit lane l holds a[4l..4l+3], b[4l..], c[4l..], d[4l..].
+ * The output is int8 exactly when qmin < 0 (otherwise both types give the same
+ * bytes for values in [qmin, qmax] once saturated to uint8). */
+DYD_AVX512_INLINE __m512i dyd_avx512_pack4(__m512i a, __m512i b, __m512i c, __m512i d,
+                                           const dyd_out_params *p) {
+  const __m512i ab = _mm512_packs_epi32(a, b), cd = _mm512_packs_epi32(c, d);
+  if (p->qmin < 0) {
+    const __m512i y = _mm512_packs_epi16(ab, cd);
+    return _mm512_min_epi8(_mm512_max_epi8(y, _mm512_set1_epi8((char)p->qmin)),
+                           _mm512_set1_epi8((char)p->qmax));
+  }
+  const __m512i y = _mm512_packus_epi16(ab, cd);
+  return _mm512_min_epu8(_mm512_max_epu8(y, _mm512_set1_epi8((char)p->qmin)),
+                         _mm512_set1_epi8((char)p->qmax));
+}
+
+/* Two rows of 32 results (a0/a1: row a's columns 0-15/16-31; b0/b1 row b) to
+ * bytes in column order: row a in the low 32 bytes, row b in the high 32. */
+DYD_AVX512_INLINE __m512i dyd_avx512_narrow_2x32(__m512i a0, __m512i a1, __m512i b0, __m512i b1,
+                                                 const dyd_out_params *p) {
+  return _mm512_permutexvar_epi32(
+      _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15),
+      dyd_avx512_pack4(a0, a1, b0, b1, p));
+}
+
+DYD_AVX512_INLINE __mmask32 dyd_avx512_mask32(size_t n) {
+  return n >= 32 ? (__mmask32)0xFFFFFFFFu : (__mmask32)((1u << n) - 1);
 }
 
 DYD_AVX512_INLINE __m512i dyd_avx512_fp32(__m512i acc, __m512 scale, const dyd_out_params *p) {
