@@ -180,6 +180,15 @@ const char *dyd_maxpool_kernel_name(const dyd_maxpool_op *op);
 void dyd_maxpool_run(const dyd_maxpool_op *op, const void *input, void *output,
                      size_t tile_start, size_t tile_count);
 
+/* ---- Boundary conversion -------------------------------------------------------------- */
+
+/* QuantizeLinear per tensor, as ONNX Runtime computes it:
+ * y = saturate(round_half_even(x / scale) + zero_point), NaN -> the type's minimum. */
+void dyd_quantize_f32(const float *x, void *y, size_t n, float scale, int32_t zero_point,
+                      int is_signed);
+/* The same from NCHW float planes to NHWC bytes. */
+void dyd_quantize_f32_to_nhwc(const float *x, void *y, size_t batch, size_t channels, size_t plane,
+                              float scale, int32_t zero_point, int is_signed);
 /* ---- Table lookup for 8-bit non-linearities ----------------------------------------- */
 
 /* y[i] = table[x[i]] with x read as an unsigned byte (the engine builds the

@@ -1,13 +1,19 @@
-/// Float → integer at the graph's input (QuantizeLinear), per tensor.
+import DyadicKernels
+
+/// Float → integer at the graph's input (QuantizeLinear), per tensor, optionally
+/// writing NHWC from an NCHW input (the reordering every image input needs).
 final class QuantizeLayer: Layer {
     let op = "Quantize"
     let sourceNodes: [String]
     let inputs: [Int], outputs: [Int]
     let isIntegerOnly = false
-    let kernel = "swift.quantize"
+    let kernel: String
     let scale: Float, zeroPoint: Int32, dtype: DType, count: Int
+    /// (batch, channels, H·W) when the output is NHWC.
+    let nhwc: (batch: Int, channels: Int, plane: Int)?
 
-    init(source: [String], input: Int, output: Int, scale: Float, zeroPoint: Int32, dtype: DType, count: Int) {
+    init(source: [String], input: Int, output: Int, scale: Float, zeroPoint: Int32, dtype: DType, count: Int,
+         nhwcFrom shape: [Int]? = nil) {
         sourceNodes = source
         inputs = [input]
         outputs = [output]
@@ -15,16 +21,20 @@ final class QuantizeLayer: Layer {
         self.zeroPoint = zeroPoint
         self.dtype = dtype
         self.count = count
+        nhwc = shape.map { (batch: $0[0], channels: $0[1], plane: $0[2] * $0[3]) }
+        kernel = nhwc == nil ? "dyd_quantize_f32" : "dyd_quantize_f32_to_nhwc"
     }
 
     var details: String { "scale \(scale) zp \(zeroPoint)" }
 
     func run(_ context: ExecutionContext) {
-        let x = context.pointer(inputs[0]).assumingMemoryBound(to: Float.self)
-        let y = context.pointer(outputs[0]).assumingMemoryBound(to: UInt8.self)
-        let range = dtype.integerRange
-        for i in 0..<count {
-            y[i] = UInt8(truncatingIfNeeded: Quantization.quantize(x[i], scale: scale, zeroPoint: zeroPoint, range: range))
+        let x = UnsafePointer(context.pointer(inputs[0]).assumingMemoryBound(to: Float.self))
+        let y = context.pointer(outputs[0])
+        let signed: Int32 = dtype == .int8 ? 1 : 0
+        if let g = nhwc {
+            dyd_quantize_f32_to_nhwc(x, y, g.batch, g.channels, g.plane, scale, zeroPoint, signed)
+        } else {
+            dyd_quantize_f32(x, y, count, scale, zeroPoint, signed)
         }
     }
 }

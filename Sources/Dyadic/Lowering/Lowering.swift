@@ -76,7 +76,20 @@ final class Lowering {
             }
             outputs.append((output.name, v))
         }
-        return Plan(values: values, layers: layers, inputs: inputs, outputs: outputs, numerics: numerics)
+        return Plan(values: values, layers: Lowering.liveLayers(layers, outputs: Set(outputs.map(\.1))),
+                    inputs: inputs, outputs: outputs, numerics: numerics)
+    }
+
+    /// Drops layers whose outputs nobody reads (e.g. an NCHW quantization that a fused
+    /// quantize-to-NHWC replaced). Layers have no side effects besides their outputs.
+    static func liveLayers(_ layers: [Layer], outputs: Set<Int>) -> [Layer] {
+        var needed = outputs
+        var kept: [Layer] = []
+        for layer in layers.reversed() where layer.outputs.contains(where: needed.contains) {
+            kept.append(layer)
+            needed.formUnion(layer.inputs)
+        }
+        return kept.reversed()
     }
 
     // MARK: - Values
@@ -158,6 +171,13 @@ final class Lowering {
         let cacheKey = "\(key)#\(layout)#\(v)"
         if let cached = layoutForm[cacheKey] { return cached }
         let out = addValue(info.name + "_" + layout.rawValue, info.dtype, info.shape, layout: layout, quant: info.quant)
+        if layout == .nhwc, let q = layers.last(where: { $0.outputs.contains(v) }) as? QuantizeLayer, q.nhwc == nil {
+            // Quantize straight into NHWC; the NCHW quantization goes if nothing else reads it.
+            layers.append(QuantizeLayer(source: q.sourceNodes, input: q.inputs[0], output: out, scale: q.scale,
+                                        zeroPoint: q.zeroPoint, dtype: q.dtype, count: q.count, nhwcFrom: info.shape))
+            layoutForm[cacheKey] = out
+            return out
+        }
         layers.append(LayoutLayer(source: [info.name], input: v, output: out, toNHWC: layout == .nhwc,
                                   shape: info.shape, elementSize: info.dtype.byteSize))
         layoutForm[cacheKey] = out
