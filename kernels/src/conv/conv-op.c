@@ -519,7 +519,7 @@ static void run_gemm_tile(const dyd_conv_op *op, const uint8_t *in, uint8_t *out
     const uint8_t *src = in + m0 * op->g.in_pixel_stride + grp * op->icpg;
     for (size_t r = 0; r < rows; r++) {
       copy_row(ws + r * op->kp, src + r * op->g.in_pixel_stride, op->k, 0x8080808080808080ull);
-      memset(ws + r * op->kp + op->k, 0, op->kp - op->k);
+      for (size_t i = op->k; i < op->kp; i++) ws[r * op->kp + i] = 0;
     }
     a = ws;
     a_stride = op->kp;
