@@ -15,7 +15,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
     ],
     targets: [
-        .target(name: "DyadicKernels", path: "kernels", exclude: ["tests"],
+        .target(name: "DyadicKernels", path: "kernels", exclude: ["tests", "README.md"],
                 sources: ["src"], publicHeadersPath: "include"),
         .target(name: "Dyadic", dependencies: ["DyadicKernels"]),
         .target(name: "DyadicONNX", dependencies: [
