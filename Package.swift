@@ -28,6 +28,7 @@ let package = Package(
             "Dyadic", "DyadicONNX", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .testTarget(name: "DyadicTests", dependencies: ["Dyadic", "DyadicKernels"]),
-        .testTarget(name: "DyadicONNXTests", dependencies: ["Dyadic", "DyadicONNX"]),
+        .target(name: "AllocationCounter", path: "Tests/AllocationCounter"),
+        .testTarget(name: "DyadicONNXTests", dependencies: ["Dyadic", "DyadicONNX", "AllocationCounter"]),
     ]
 )

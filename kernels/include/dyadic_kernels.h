@@ -180,6 +180,19 @@ const char *dyd_maxpool_kernel_name(const dyd_maxpool_op *op);
 void dyd_maxpool_run(const dyd_maxpool_op *op, const void *input, void *output,
                      size_t tile_start, size_t tile_count);
 
+/* ---- Thread pool ------------------------------------------------------------------- */
+
+/* A fixed set of worker threads that split one layer's work with the caller. */
+typedef struct dyd_pool dyd_pool;
+/* `threads` counts the caller: threads - 1 workers are started (none for 1). */
+dyd_pool *dyd_pool_create(size_t threads);
+void dyd_pool_destroy(dyd_pool *pool);
+size_t dyd_pool_threads(const dyd_pool *pool);
+/* Runs work(context, i) for every i in [0, iterations) on the caller and the
+ * workers, each i exactly once, and returns when all are done. Allocates nothing.
+ * Calls on one pool must not overlap. */
+void dyd_pool_run(dyd_pool *pool, size_t iterations, void *context, void (*work)(void *context, size_t i));
+
 /* ---- Boundary conversion -------------------------------------------------------------- */
 
 /* QuantizeLinear per tensor, as ONNX Runtime computes it:

@@ -77,6 +77,34 @@ final class DequantizeLayer: Layer {
     }
 }
 
+/// A value whose bytes stay as they are under a new shape (Reshape, Flatten,
+/// Squeeze, Unsqueeze, Identity, a layout change of a 1×1 or one-channel image).
+/// The memory plan usually places the output over the input, and then there is
+/// nothing to copy.
+final class CopyLayer: Layer {
+    let op: String
+    let sourceNodes: [String]
+    let inputs: [Int], outputs: [Int]
+    let isIntegerOnly = true
+    let kernel = "memcpy"
+    let byteCount: Int
+
+    init(op: String, source: [String], input: Int, output: Int, byteCount: Int) {
+        self.op = op
+        sourceNodes = source
+        inputs = [input]
+        outputs = [output]
+        self.byteCount = byteCount
+    }
+
+    var inPlaceInputs: [Int]? { [0] }
+
+    func run(_ context: ExecutionContext) {
+        let x = context.pointer(inputs[0]), y = context.pointer(outputs[0])
+        if x != y { y.copyMemory(from: x, byteCount: byteCount) }
+    }
+}
+
 /// NCHW ↔ NHWC reordering of a rank-4 tensor of any element type.
 final class LayoutLayer: Layer {
     let op: String

@@ -18,7 +18,7 @@ func kernelError(_ buffer: [CChar]) -> String {
 
 /// Quantized convolution, fully connected layer or MatMul with constant weights:
 /// int32 accumulation and fused requantization + clamp, NHWC in and out.
-final class ConvLayer: Layer {
+final class ConvLayer: TiledLayer {
     let op: String
     let sourceNodes: [String]
     let inputs: [Int], outputs: [Int]
@@ -64,11 +64,7 @@ final class ConvLayer: Layer {
 
     var details: String { "\(shapeSummary); \(requant.summary)" }
 
-    func run(_ context: ExecutionContext) {
-        let x = UnsafeRawPointer(context.pointer(inputs[0])), y = context.pointer(outputs[0])
-        let op = handle.op
-        context.parallelFor(tiles) { start, count, worker in
-            dyd_conv_run(op, x, y, start, count, context.workspace(worker))
-        }
+    func runTiles(_ start: Int, _ count: Int, worker: Int, _ context: ExecutionContext) {
+        dyd_conv_run(handle.op, context.pointer(inputs[0]), context.pointer(outputs[0]), start, count, context.workspace(worker))
     }
 }

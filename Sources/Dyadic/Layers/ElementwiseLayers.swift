@@ -1,7 +1,7 @@
 import DyadicKernels
 
 /// Quantized Add or Mul of two same-shaped 8-bit tensors (or one broadcast scalar).
-final class BinaryLayer: Layer {
+final class BinaryLayer: TiledLayer {
     let op: String
     let sourceNodes: [String]
     let inputs: [Int], outputs: [Int]
@@ -38,16 +38,16 @@ final class BinaryLayer: Layer {
     /// The kernels read element i of each input before writing element i.
     var inPlaceInputs: [Int]? { [aInc == 1 ? 0 : nil, bInc == 1 ? 1 : nil].compactMap { $0 } }
 
-    func run(_ context: ExecutionContext) {
-        let a = UnsafeRawPointer(context.pointer(inputs[0])), b = UnsafeRawPointer(context.pointer(inputs[1]))
-        let y = context.pointer(outputs[0])
-        let (aInc, bInc, mul) = (aInc, bInc, isMul)
+    /// Elements per tile: large enough to amortise a call, small enough to split.
+    static let tileSize = 4096
+    var tiles: Int { (count + BinaryLayer.tileSize - 1) / BinaryLayer.tileSize }
+
+    func runTiles(_ start: Int, _ n: Int, worker: Int, _ context: ExecutionContext) {
+        let lo = start * BinaryLayer.tileSize, hi = min(count, (start + n) * BinaryLayer.tileSize)
+        let a = context.pointer(inputs[0]).advanced(by: lo * aInc), b = context.pointer(inputs[1]).advanced(by: lo * bInc)
+        let y = context.pointer(outputs[0]).advanced(by: lo)
         withUnsafePointer(to: params) { p in
-            context.parallelFor((count + 4095) / 4096) { start, n, _ in
-                let lo = start * 4096, hi = min(count, (start + n) * 4096)
-                let ap = a.advanced(by: lo * aInc), bp = b.advanced(by: lo * bInc), yp = y.advanced(by: lo)
-                if mul { dyd_qmul_run(p, ap, aInc, bp, bInc, yp, hi - lo) } else { dyd_qadd_run(p, ap, aInc, bp, bInc, yp, hi - lo) }
-            }
+            if isMul { dyd_qmul_run(p, a, aInc, b, bInc, y, hi - lo) } else { dyd_qadd_run(p, a, aInc, b, bInc, y, hi - lo) }
         }
     }
 }

@@ -1,7 +1,7 @@
 import DyadicKernels
 
 /// Quantized average pooling (sum, then a dyadic multiply that includes 1/N), NHWC.
-final class AvgPoolLayer: Layer {
+final class AvgPoolLayer: TiledLayer {
     let op: String
     let sourceNodes: [String]
     let inputs: [Int], outputs: [Int]
@@ -48,15 +48,13 @@ final class AvgPoolLayer: Layer {
 
     var details: String { summary }
 
-    func run(_ context: ExecutionContext) {
-        let x = UnsafeRawPointer(context.pointer(inputs[0])), y = context.pointer(outputs[0])
-        let op = handle.op
-        context.parallelFor(tiles) { start, count, _ in dyd_avgpool_run(op, x, y, start, count) }
+    func runTiles(_ start: Int, _ count: Int, worker: Int, _ context: ExecutionContext) {
+        dyd_avgpool_run(handle.op, context.pointer(inputs[0]), context.pointer(outputs[0]), start, count)
     }
 }
 
 /// Max pooling of 8-bit values (data movement: no rescaling), NHWC.
-final class MaxPoolLayer: Layer {
+final class MaxPoolLayer: TiledLayer {
     let op = "QMaxPool"
     let sourceNodes: [String]
     let inputs: [Int], outputs: [Int]
@@ -79,9 +77,7 @@ final class MaxPoolLayer: Layer {
         kernel = String(cString: dyd_maxpool_kernel_name(created))
     }
 
-    func run(_ context: ExecutionContext) {
-        let x = UnsafeRawPointer(context.pointer(inputs[0])), y = context.pointer(outputs[0])
-        let op = handle.op
-        context.parallelFor(tiles) { start, count, _ in dyd_maxpool_run(op, x, y, start, count) }
+    func runTiles(_ start: Int, _ count: Int, worker: Int, _ context: ExecutionContext) {
+        dyd_maxpool_run(handle.op, context.pointer(inputs[0]), context.pointer(outputs[0]), start, count)
     }
 }

@@ -171,6 +171,13 @@ final class Lowering {
         let cacheKey = "\(key)#\(layout)#\(v)"
         if let cached = layoutForm[cacheKey] { return cached }
         let out = addValue(info.name + "_" + layout.rawValue, info.dtype, info.shape, layout: layout, quant: info.quant)
+        if info.shape[1] == 1 || info.shape[2] * info.shape[3] == 1 {
+            // One channel or one pixel: both layouts are the same bytes.
+            layers.append(CopyLayer(op: layout == .nhwc ? "ToNHWC" : "ToNCHW", source: [info.name], input: v, output: out,
+                                    byteCount: info.byteCount))
+            layoutForm[cacheKey] = out
+            return out
+        }
         if layout == .nhwc, let q = layers.last(where: { $0.outputs.contains(v) }) as? QuantizeLayer, q.nhwc == nil {
             // Quantize straight into NHWC; the NCHW quantization goes if nothing else reads it.
             layers.append(QuantizeLayer(source: q.sourceNodes, input: q.inputs[0], output: out, scale: q.scale,
@@ -242,6 +249,9 @@ final class Lowering {
     }
 
     /// Runs `node` on the reference path; integer outputs stay integer values.
+    /// Ops that only relabel the shape of a (row-major) tensor.
+    static let shapeOnlyOps: Set<String> = ["Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity"]
+
     func lowerReference(_ node: Node) throws {
         var slots: [Int?] = []
         var types: [ReferenceOps.TypeInfo?] = []
@@ -256,6 +266,11 @@ final class Lowering {
         let outTypes = try ReferenceOps.inferTypes(node, types, constants: constants, opset: graph.opset)
         let outputs = zip(node.outputs, outTypes).map { addValue($0.0, $0.1.dtype, $0.1.shape) }
         for (name, v) in zip(node.outputs, outputs) { env[name] = .value(v) }
+        if Lowering.shapeOnlyOps.contains(node.opType), let x = slots.first ?? nil, outputs.count == 1,
+           values[x].constant == nil, values[x].dtype == values[outputs[0]].dtype, values[x].count == values[outputs[0]].count {
+            layers.append(CopyLayer(op: node.opType, source: [node.name], input: x, output: outputs[0], byteCount: values[x].byteCount))
+            return
+        }
         let floatFree = types.allSatisfy { $0 == nil || $0!.dtype != .float32 } && outTypes.allSatisfy { $0.dtype != .float32 }
         layers.append(ReferenceLayer(node: node, opset: graph.opset, inputSlots: slots, outputs: outputs, isIntegerOnly: floatFree))
     }

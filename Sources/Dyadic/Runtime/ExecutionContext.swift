@@ -1,4 +1,5 @@
 import Dispatch
+import DyadicKernels
 
 /// Memory for running a plan: every value's bytes in one arena, plus per-worker
 /// workspace.
@@ -18,6 +19,8 @@ public final class ExecutionContext: @unchecked Sendable {
     public var failure: DyadicError?
     /// Set only during a profiled run.
     private(set) var profiler: Profiler?
+    /// threads − 1 workers that split layers with the calling thread.
+    let pool: OpaquePointer
 
     init(plan: Plan, threads: Int) {
         self.plan = plan
@@ -25,6 +28,8 @@ public final class ExecutionContext: @unchecked Sendable {
         arena = UnsafeMutableRawPointer.allocate(byteCount: max(plan.arenaSize, 1), alignment: MemoryPlan.alignment)
         workspaceStride = (plan.maxWorkspace + 63) & ~63
         workspace = UnsafeMutableRawPointer.allocate(byteCount: max(workspaceStride * self.threads, 1), alignment: 64)
+        guard let pool = dyd_pool_create(self.threads) else { fatalError("cannot start \(self.threads) threads") }
+        self.pool = pool
         for (i, value) in plan.values.enumerated() {
             if let c = value.constant, c.count > 0 {
                 c.bytes.withUnsafeBytes { arena.advanced(by: plan.offsets[i]).copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
@@ -33,16 +38,26 @@ public final class ExecutionContext: @unchecked Sendable {
     }
 
     deinit {
+        dyd_pool_destroy(pool)
         arena.deallocate()
         workspace.deallocate()
     }
 
     // MARK: Running
 
+    // The loops below index instead of using for-in: unoptimized builds allocate
+    // an iterator box per element for arrays of existentials, and `run` must not
+    // touch the heap in any build.
+
     /// Runs every layer once. The loop has no profiling hooks.
     public func run() {
         failure = nil
-        for layer in plan.layers { layer.run(self) }
+        let layers = plan.layers
+        var i = 0
+        while i < layers.count {
+            layers[i].run(self)
+            i += 1
+        }
     }
 
     /// Runs every layer once, reporting each layer's span to `profiler` when one is given.
@@ -50,10 +65,13 @@ public final class ExecutionContext: @unchecked Sendable {
         failure = nil
         self.profiler = profiler
         profiler?.beginRun()
-        for (i, layer) in plan.layers.enumerated() {
+        let layers = plan.layers
+        var i = 0
+        while i < layers.count {
             profiler?.beginLayer(i)
-            layer.run(self)
+            layers[i].run(self)
             profiler?.endLayer()
+            i += 1
         }
         profiler?.endRun()
         self.profiler = nil
@@ -63,9 +81,12 @@ public final class ExecutionContext: @unchecked Sendable {
 
     /// Copies `tensor` into the graph input `name`; its type and shape must be the plan's.
     public func setInput(_ name: String, _ tensor: Tensor) throws {
-        guard let value = plan.inputs.first(where: { $0.name == name })?.value else {
+        var k = 0
+        while k < plan.inputs.count && plan.inputs[k].name != name { k += 1 }
+        guard k < plan.inputs.count else {
             throw DyadicError("input '\(name)' is not an input of the plan (inputs: \(plan.inputs.map(\.name).joined(separator: ", ")))")
         }
+        let value = plan.inputs[k].value
         let v = plan.values[value]
         guard tensor.dtype == v.dtype, tensor.shape == v.shape else {
             throw DyadicError("input '\(name)' is \(tensor.dtype)\(tensor.shape.shapeString), the plan expects \(v.dtype)\(v.shape.shapeString)")
@@ -105,34 +126,50 @@ public final class ExecutionContext: @unchecked Sendable {
     }
 
     public func store(_ tensor: Tensor, into value: Int) {
-        precondition(tensor.bytes.count == plan.values[value].byteCount, "stored tensor size mismatch")
-        if tensor.bytes.isEmpty { return }
-        tensor.bytes.withUnsafeBytes { pointer(value).copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+        let n = plan.byteCounts[value]
+        precondition(tensor.bytes.count == n, "stored tensor size mismatch")
+        if n == 0 { return }
+        let destination = pointer(value)
+        tensor.bytes.withUnsafeBufferPointer { destination.copyMemory(from: $0.baseAddress!, byteCount: n) }
     }
 
-    /// Runs `body(start, count, worker)` over `[0, tiles)` split into at most `threads`
-    /// contiguous ranges; with one thread everything runs on the calling thread.
-    /// The split depends only on `tiles` and `threads`, and tiles write disjoint
-    /// memory, so results do not depend on which thread runs what.
-    public func parallelFor(_ tiles: Int, _ body: (Int, Int, Int) -> Void) {
+    /// Runs a layer's tiles split into at most `threads` contiguous ranges, range w
+    /// on worker w (its scratch memory); with one thread, all on the calling thread.
+    /// The split depends only on the tile count and `threads`, and tiles write
+    /// disjoint memory, so results do not depend on which thread runs what.
+    public func parallelFor(_ layer: TiledLayer) {
+        let tiles = layer.tiles
         if tiles <= 0 { return }
         let workers = min(threads, tiles)
-        if workers == 1 { body(0, tiles, 0); return }
-        let profiler = profiler
-        withoutActuallyEscaping(body) { body in
-            // The tiles write disjoint memory; the closure only reads shared state.
-            nonisolated(unsafe) let work = body
-            DispatchQueue.concurrentPerform(iterations: workers) { w in
-                let start = tiles * w / workers, end = tiles * (w + 1) / workers
-                guard end > start else { return }
-                if let profiler {
-                    let t0 = profiler.clock()
-                    work(start, end - start, w)
-                    profiler.workerSpan(w, start: t0, end: profiler.clock())
-                } else {
-                    work(start, end - start, w)
-                }
-            }
+        if workers == 1 {
+            layer.runTiles(0, tiles, worker: 0, self)
+            return
+        }
+        // The job lives on this stack frame for the duration of the call; a C
+        // function pointer and a context keep the call free of heap allocation.
+        var job = ParallelJob(tiles: tiles, workers: workers, layer: layer, context: self, profiler: profiler)
+        withUnsafeMutablePointer(to: &job) { dyd_pool_run(pool, workers, $0, ParallelJob.work) }
+    }
+}
+
+/// What one parallelFor hands to each worker.
+private struct ParallelJob {
+    let tiles: Int, workers: Int
+    unowned(unsafe) let layer: TiledLayer
+    unowned(unsafe) let context: ExecutionContext
+    let profiler: Profiler?
+
+    static let work: @convention(c) (UnsafeMutableRawPointer?, Int) -> Void = { raw, w in
+        let job = raw!.assumingMemoryBound(to: ParallelJob.self)
+        let tiles = job.pointee.tiles, workers = job.pointee.workers
+        let start = tiles * w / workers, end = tiles * (w + 1) / workers
+        guard end > start else { return }
+        if let profiler = job.pointee.profiler {
+            let t0 = profiler.clock()
+            job.pointee.layer.runTiles(start, end - start, worker: w, job.pointee.context)
+            profiler.workerSpan(w, start: t0, end: profiler.clock())
+        } else {
+            job.pointee.layer.runTiles(start, end - start, worker: w, job.pointee.context)
         }
     }
 }

@@ -34,3 +34,16 @@ extension Layer {
     public var macs: Int { 0 }
     public var precision: String { isIntegerOnly ? "int8" : "float32" }
 }
+
+/// A layer whose work is a range of independent tiles, split across threads by
+/// `ExecutionContext.parallelFor`. Tiles write disjoint memory.
+public protocol TiledLayer: Layer {
+    /// Tiles of one run (fixed when the plan is built).
+    var tiles: Int { get }
+    /// Runs tiles `start ..< start + count` with worker `worker`'s scratch memory.
+    func runTiles(_ start: Int, _ count: Int, worker: Int, _ context: ExecutionContext)
+}
+
+extension TiledLayer {
+    public func run(_ context: ExecutionContext) { context.parallelFor(self) }
+}

@@ -8,6 +8,8 @@ public final class Plan: @unchecked Sendable {
     public let outputs: [(name: String, value: Int)]
     public let numerics: Numerics
     let offsets: [Int]
+    /// Bytes of each value (precomputed: runs must not compute shapes' products).
+    let byteCounts: [Int]
     /// Bytes of one context's arena (values share it by liveness).
     public let arenaSize: Int
     /// What the values would take with one slot each.
@@ -22,6 +24,7 @@ public final class Plan: @unchecked Sendable {
         self.numerics = numerics
         let memory = MemoryPlan(values: values, layers: layers, inputs: inputs.map(\.1), outputs: outputs.map(\.1))
         offsets = memory.offsets
+        byteCounts = values.map(\.byteCount)
         arenaSize = memory.arenaSize
         unsharedSize = memory.unsharedSize
         maxWorkspace = layers.map(\.workspaceSize).max() ?? 0
