@@ -11,13 +11,14 @@ repeat the pair several times:
   Dyadic         `runmodel MODEL --input NAME=FILE --runs R --threads N`; its
                  printed line `latency: min X ms, median Y ms, max Z ms` is parsed.
 
-Per model the report gives the median over rounds of each runner's median and
-the ratio Dyadic / ORT (below 1 means Dyadic is faster).
+Per model and thread count the report gives the median over rounds of each
+runner's median and the ratio Dyadic / ORT (below 1 means Dyadic is faster),
+then each runner's speed-up from the first thread count to the others.
 
 Defaults: the two EfficientNet-Lite0 int8 models (QDQ and QOperator) on both
 runners and the float model on ONNX Runtime only, with chelsea.npy as input.
 
-    python3 tools/bench_vs_ort.py [--threads 1] [--runs 20] [--rounds 3]
+    python3 tools/bench_vs_ort.py [--threads 1 2] [--runs 50] [--rounds 3]
     python3 tools/bench_vs_ort.py --models a.onnx b.onnx --input x.npy --ort-only c.onnx
 """
 
@@ -117,8 +118,8 @@ def main() -> int:
     ap.add_argument("--ort-only", nargs="*", default=DEFAULT_ORT_ONLY, help="models run by ONNX Runtime only")
     ap.add_argument("--input", default=DEFAULT_INPUT, help="the input .npy fed to every model")
     ap.add_argument("--runmodel", default=DEFAULT_RUNMODEL, help=f"runmodel binary (default {DEFAULT_RUNMODEL})")
-    ap.add_argument("--threads", type=int, default=1, help="threads for both runners (default 1)")
-    ap.add_argument("--runs", type=int, default=20, help="timed runs per measurement (default 20)")
+    ap.add_argument("--threads", type=int, nargs="+", default=[1, 2], help="thread counts for both runners (default 1 2)")
+    ap.add_argument("--runs", type=int, default=50, help="timed runs per measurement (default 50)")
     ap.add_argument("--warmup", type=int, default=3, help="ONNX Runtime warm-up runs (default 3)")
     ap.add_argument("--rounds", type=int, default=3, help="interleaved rounds (default 3)")
     args = ap.parse_args()
@@ -136,44 +137,62 @@ def main() -> int:
     print(f"ONNX Runtime {ort.__version__}, runmodel {args.runmodel}{'' if have_runmodel else ' (not found)'}")
     print(f"input {rel(x_file)} {list(x.shape)} {x.dtype}; threads {args.threads}, {args.runs} runs x {args.rounds} rounds")
 
-    jobs = []  # (label, path, name, ort runner, dyadic?)
+    models = []  # (label, path, input name, with dyadic?)
     for paths, with_dyadic in ((args.models, True), (args.ort_only or [], False)):
         for p in paths:
             path = Path(p).resolve()
             try:
-                name = input_name(path)
-                runner = OrtRunner(path, name, x, args.threads)
+                models.append((rel(path), path, input_name(path), with_dyadic and have_runmodel))
             except Exception as e:  # noqa: BLE001
                 print(f"skipping {p}: {e}")
-                continue
-            jobs.append((rel(path), path, name, runner, with_dyadic and have_runmodel))
 
-    ort_ms: dict[str, list[float]] = {j[0]: [] for j in jobs}
-    dyd_ms: dict[str, list[float]] = {j[0]: [] for j in jobs}
-    dyd_err: dict[str, str] = {}
+    # One ORT session per model and thread count, made up front.
+    runners = {}
+    for label, path, name, _ in models:
+        for t in args.threads:
+            runners[(label, t)] = OrtRunner(path, name, x, t)
+
+    ort_ms: dict = {k: [] for k in runners}
+    dyd_ms: dict = {k: [] for k in runners}
+    dyd_err: dict = {}
     for r in range(args.rounds):
-        for label, path, name, runner, with_dyadic in jobs:
-            ort_ms[label].append(runner.median_ms(args.runs, args.warmup))
-            line = f"round {r + 1}  {label:<48} ORT {ort_ms[label][-1]:9.3f} ms"
-            if with_dyadic and label not in dyd_err:
-                try:
-                    dyd_ms[label].append(dyadic_median_ms(runmodel, path, name, x_file, args.runs, args.threads))
-                    line += f"   Dyadic {dyd_ms[label][-1]:9.3f} ms"
-                except Exception as e:  # noqa: BLE001
-                    dyd_err[label] = str(e)
-                    line += f"   Dyadic failed: {e}"
-            print(line, flush=True)
+        for t in args.threads:
+            for label, path, name, with_dyadic in models:
+                key = (label, t)
+                ort_ms[key].append(runners[key].median_ms(args.runs, args.warmup))
+                line = f"round {r + 1}  threads {t}  {label:<48} ORT {ort_ms[key][-1]:9.3f} ms"
+                if with_dyadic and key not in dyd_err:
+                    try:
+                        dyd_ms[key].append(dyadic_median_ms(runmodel, path, name, x_file, args.runs, t))
+                        line += f"   Dyadic {dyd_ms[key][-1]:9.3f} ms"
+                    except Exception as e:  # noqa: BLE001
+                        dyd_err[key] = str(e)
+                        line += f"   Dyadic failed: {e}"
+                print(line, flush=True)
 
-    print(f"\n{'model':<48} {'ORT median':>12} {'Dyadic median':>14} {'Dyadic/ORT':>11}")
-    for label, *_ in jobs:
-        o = statistics.median(ort_ms[label])
-        if dyd_ms[label]:
-            d = statistics.median(dyd_ms[label])
-            ratios = ", ".join(f"{dv / ov:.2f}" for dv, ov in zip(dyd_ms[label], ort_ms[label]))
-            print(f"{label:<48} {o:9.3f} ms {d:11.3f} ms {d / o:11.2f}   (per round: {ratios})")
-        else:
-            note = dyd_err.get(label, "ORT only")
-            print(f"{label:<48} {o:9.3f} ms {'-':>14} {'-':>11}   {note}")
+    def med(xs):
+        return statistics.median(xs) if xs else None
+
+    print(f"\n{'model':<48} {'threads':>7} {'ORT median':>12} {'Dyadic median':>14} {'Dyadic/ORT':>11}")
+    for label, *_ in models:
+        for t in args.threads:
+            key = (label, t)
+            o, d = med(ort_ms[key]), med(dyd_ms[key])
+            if d is not None:
+                ratios = ", ".join(f"{dv / ov:.2f}" for dv, ov in zip(dyd_ms[key], ort_ms[key]))
+                print(f"{label:<48} {t:>7} {o:9.3f} ms {d:11.3f} ms {d / o:11.2f}   (per round: {ratios})")
+            else:
+                print(f"{label:<48} {t:>7} {o:9.3f} ms {'-':>14} {'-':>11}   {dyd_err.get(key, 'ORT only')}")
+    if len(args.threads) > 1:
+        base = args.threads[0]
+        print(f"\nspeed-up from {base} thread(s)")
+        for label, *_ in models:
+            for t in args.threads[1:]:
+                o = med(ort_ms[(label, base)]) / med(ort_ms[(label, t)])
+                text = f"{label:<48} {base}->{t}: ORT {o:.2f}x"
+                if dyd_ms[(label, base)] and dyd_ms[(label, t)]:
+                    text += f", Dyadic {med(dyd_ms[(label, base)]) / med(dyd_ms[(label, t)]):.2f}x"
+                print(text)
     return 0
 
 

@@ -39,6 +39,8 @@ int posix_memalign(void **out, size_t alignment, size_t size) {
   return 0;
 }
 
+int allocation_counter_expected(void) { return 1; }
+
 int allocation_counter_available(void) {
   allocation_counter_start();
   void *volatile p = malloc(24);
@@ -58,6 +60,7 @@ long allocation_counter_stop(void) {
 
 #else
 
+int allocation_counter_expected(void) { return 0; }
 int allocation_counter_available(void) { return 0; }
 void allocation_counter_start(void) {}
 long allocation_counter_stop(void) { return 0; }

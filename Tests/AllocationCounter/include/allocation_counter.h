@@ -7,6 +7,8 @@
 
 /* 1 when the counting allocator is linked in and working. */
 int allocation_counter_available(void);
+/* 1 when this build should have it: glibc, no sanitizer. */
+int allocation_counter_expected(void);
 /* Counting covers the calling thread only. */
 void allocation_counter_start(void);
 /* The calling thread's allocations since its last start. */
