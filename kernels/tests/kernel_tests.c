@@ -746,7 +746,7 @@ static void test_binary(void) {
     p.qmax = ymax;
     if (rnd(5) == 0) p.qmin = p.y_zero_point;
     const int edge = (int)rnd(7);
-    p.shift = edge == 1 ? 1 : edge == 2 ? 31 : edge == 3 ? 62 : edge == 6 ? 63 + (int)rnd(40) : rnd_range(14, 40);
+    p.shift = edge == 1 ? 1 : edge == 2 ? 31 : edge == 3 ? 62 : edge == 6 ? 63 + (int)rnd(40) : rnd_range(14, 48);
     p.a_mul = edge == 4 ? 0x7fffffff : edge == 5 ? 0 : (int32_t)(rnd64() & 0x7fffffff) >> rnd(12);
     p.b_mul = edge == 4 ? 1 << 30 : (int32_t)(rnd64() & 0x7fffffff) >> rnd(12);
     if (p.shift < 31) { /* keep some outputs unsaturated */

@@ -20,9 +20,14 @@
 /* 8 elements (or one broadcast element when inc == 0) widened to int32. */
 INLINE __m256i load8(const uint8_t *p, size_t inc, size_t n, const int is_signed) {
   if (inc == 0) return _mm256_set1_epi32(is_signed ? (int32_t)(int8_t)*p : (int32_t)*p);
-  int64_t v = 0;
-  memcpy(&v, p, n < 8 ? n : 8);
-  const __m128i x = _mm_cvtsi64_si128(v);
+  __m128i x;
+  if (n >= 8) {
+    x = _mm_loadl_epi64((const __m128i *)p);
+  } else { /* the tail: a variable-length copy is a library call, keep it off the main loop */
+    int64_t v = 0;
+    memcpy(&v, p, n);
+    x = _mm_cvtsi64_si128(v);
+  }
   return is_signed ? _mm256_cvtepi8_epi32(x) : _mm256_cvtepu8_epi32(x);
 }
 
@@ -39,10 +44,59 @@ INLINE __m256i add_half(__m256i da, __m256i db, __m256i am, __m256i bm, __m256i 
   return dyd_avx2_clamp64(x, lo, hi);
 }
 
+/* The dyadic add in 32-bit lanes. With a_mul = ah*2^16 + al (0 <= al < 2^16),
+ * likewise b_mul, and c = 2^(s-1) - a_mul*z_a - b_mul*z_b = ch*2^16 + cl:
+ *   a_mul*a + b_mul*b + c = H*2^16 + L,  H = ah*a + bh*b + ch,  L = al*a + bl*b + cl,
+ * and floor((H*2^16 + L) / 2^s) = (H + (L >> 16)) >> (s - 16), all exact in int32
+ * when 17 <= s and |c| < 2^46 (|H| < 2^31, |L| < 2^26). Most adds qualify; the
+ * others take the 64-bit path below. */
+typedef struct {
+  int32_t al, ah, bl, bh, cl, ch, shift;
+} split_add;
+
+static bool split_add_init(const dyd_binary_params *p, split_add *k) {
+  if (p->shift < 17 || p->shift > 46) return false;
+  const int64_t c = ((int64_t)1 << (p->shift - 1)) - (int64_t)p->a_mul * p->a_zero_point -
+                    (int64_t)p->b_mul * p->b_zero_point;
+  if (c <= -((int64_t)1 << 46) || c >= ((int64_t)1 << 46)) return false;
+  k->al = p->a_mul & 0xFFFF, k->ah = p->a_mul >> 16;
+  k->bl = p->b_mul & 0xFFFF, k->bh = p->b_mul >> 16;
+  k->cl = (int32_t)(c & 0xFFFF), k->ch = (int32_t)(c >> 16);
+  k->shift = p->shift - 16;
+  return true;
+}
+
+INLINE void add_split_body(const split_add *k, const dyd_out_params *o, const uint8_t *a,
+                           size_t a_inc, const uint8_t *b, size_t b_inc, uint8_t *y, size_t n,
+                           const int is_signed) {
+  const __m256i al = _mm256_set1_epi32(k->al), ah = _mm256_set1_epi32(k->ah);
+  const __m256i bl = _mm256_set1_epi32(k->bl), bh = _mm256_set1_epi32(k->bh);
+  const __m256i cl = _mm256_set1_epi32(k->cl), ch = _mm256_set1_epi32(k->ch);
+  const __m128i shift = _mm_cvtsi32_si128(k->shift);
+  const __m256i zero_point = _mm256_set1_epi32(o->zero_point);
+  for (size_t i = 0; i < n; i += 8) {
+    const size_t m = DYD_MIN((size_t)8, n - i);
+    const __m256i va = load8(a + i * a_inc, a_inc, m, is_signed);
+    const __m256i vb = load8(b + i * b_inc, b_inc, m, is_signed);
+    const __m256i lo = _mm256_add_epi32(_mm256_add_epi32(_mm256_mullo_epi32(va, al), _mm256_mullo_epi32(vb, bl)), cl);
+    const __m256i hi = _mm256_add_epi32(_mm256_add_epi32(_mm256_mullo_epi32(va, ah), _mm256_mullo_epi32(vb, bh)), ch);
+    __m256i r = _mm256_sra_epi32(_mm256_add_epi32(hi, _mm256_srai_epi32(lo, 16)), shift);
+    /* |r| < 2^15 here, so the saturating packs of the narrowing clamp exactly */
+    r = _mm256_add_epi32(r, zero_point);
+    r = _mm256_min_epi32(_mm256_max_epi32(r, _mm256_set1_epi32(o->qmin)), _mm256_set1_epi32(o->qmax));
+    dyd_avx2_store_n(y + i, dyd_avx2_narrow8(r, o), m);
+  }
+}
+
 INLINE void add_body(const dyd_binary_params *p, const uint8_t *a, size_t a_inc,
                      const uint8_t *b, size_t b_inc, uint8_t *y, size_t n, const int is_signed) {
   dyd_out_params o;
   out_params(p, &o);
+  split_add k;
+  if (split_add_init(p, &k)) {
+    add_split_body(&k, &o, a, a_inc, b, b_inc, y, n, is_signed);
+    return;
+  }
   const __m256i za = _mm256_set1_epi32(p->a_zero_point), zb = _mm256_set1_epi32(p->b_zero_point);
   const __m256i am = _mm256_set1_epi64x(p->a_mul), bm = _mm256_set1_epi64x(p->b_mul);
   /* |a_mul * da + b_mul * db| < 2^41: adding 2^62 makes it non-negative for the logical shift */
