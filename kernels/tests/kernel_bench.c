@@ -1,8 +1,15 @@
 /*
  * Single-thread kernel benchmark (a measuring tool, never a timed test).
  *
- *   kernel_bench [isa] [-q]    isa: a DYADIC_ISA name (default: the active one)
- *                              -q: u8 activations only (the EfficientNet type)
+ *   kernel_bench [isa] [-q] [-d] [-e] [-A]
+ *     isa: a DYADIC_ISA name (default: the active one)
+ *     -q: u8 activations only (the EfficientNet type)
+ *     -d: depthwise shapes only
+ *     -e: the quantized network's parameters (input and output zero point 0, clamp
+ *         [0, 255], shifts 34-36) instead of the defaults below
+ *     -A: the output buffer directly after the input in one allocation, as the
+ *         engine's memory plan places them (equal sizes that are multiples of
+ *         4 KiB then put each output pixel 4 KiB-aliased with its input pixel)
  *
  * What it prints, all from the same run on one core (the machine is shared and
  * noisy, so every figure is relative to something measured a moment before):
@@ -262,6 +269,8 @@ typedef struct {
 /* Creates the op with requantization parameters like a real network's (dyadic
  * multipliers in [2^30, 2^31), shifts of a multiplier well below 1, a ReLU6-like
  * clamp), then times dyd_conv_run over all tiles on this thread. */
+static int engine_params, adjacent_buffers;
+
 static timing time_conv(const dyd_net_shape *s, dyd_isa isa, int input_signed) {
   dyd_conv_desc d;
   memset(&d, 0, sizeof d);
@@ -281,15 +290,16 @@ static timing time_conv(const dyd_net_shape *s, dyd_isa isa, int input_signed) {
   for (size_t i = 0; i < s->out_c; i++) {
     bias[i] = (int32_t)(next_rand() % 20001) - 10000;
     mult[i] = (int32_t)((1u << 30) + next_rand() % (1u << 24) * 64u);
-    shift[i] = 36 + (int32_t)(next_rand() % 8);
+    shift[i] = engine_params ? 34 + (int32_t)(next_rand() % 3) : 36 + (int32_t)(next_rand() % 8);
     scale[i] = 1.0f / 4096;
   }
-  const int32_t zy = input_signed ? -20 : 20;
+  const int32_t zy = engine_params ? (input_signed ? -128 : 0) : input_signed ? -20 : 20;
   d.input_signed = d.output_signed = input_signed;
-  d.input_zero_point = input_signed ? -3 : 125;
+  d.input_zero_point = engine_params ? (input_signed ? -128 : 0) : input_signed ? -3 : 125;
   d.weights = w;
   d.bias = bias;
-  d.requant = (dyd_requant){DYD_REQUANT_DYADIC, 1, mult, shift, scale, zy, zy, zy + 100};
+  d.requant = (dyd_requant){DYD_REQUANT_DYADIC, 1, mult, shift, scale, zy, zy,
+                            engine_params ? zy + 255 : zy + 100};
   char err[200];
   dyd_conv_op *op = dyd_conv_create_for_isa(&d, isa, err, sizeof err);
   if (op == NULL) {
@@ -300,7 +310,8 @@ static timing time_conv(const dyd_net_shape *s, dyd_isa isa, int input_signed) {
   snprintf(t.kernel, sizeof t.kernel, "%s", dyd_conv_kernel_name(op));
   const size_t in_bytes = (size_t)s->in_h * s->in_w * s->in_c;
   const size_t out_bytes = (size_t)s->out_h * s->out_w * s->out_c;
-  uint8_t *in = alloc_filled(in_bytes), *out = alloc_filled(out_bytes);
+  uint8_t *in = alloc_filled(adjacent_buffers ? ROUND64(in_bytes) + out_bytes : in_bytes);
+  uint8_t *out = adjacent_buffers ? in + ROUND64(in_bytes) : alloc_filled(out_bytes);
   void *ws = malloc(dyd_conv_workspace_size(op) + 1);
   const size_t tiles = dyd_conv_tile_count(op);
   dyd_conv_run(op, in, out, 0, tiles, ws);
@@ -317,7 +328,8 @@ static timing time_conv(const dyd_net_shape *s, dyd_isa isa, int input_signed) {
   }
   t.seconds = median(r, RUNS);
   dyd_conv_destroy(op);
-  free(w), free(bias), free(mult), free(shift), free(scale), free(in), free(out), free(ws);
+  free(w), free(bias), free(mult), free(shift), free(scale), free(in), free(ws);
+  if (!adjacent_buffers) free(out);
   return t;
 }
 
@@ -347,15 +359,19 @@ static dyd_net_shape extra_shape(const char *name, uint32_t k, uint32_t hw, uint
 int main(int argc, char **argv) {
   static const char *const names[] = {"scalar", "avx2", "avx512vnni", "neon", "neondot", "i8mm"};
   dyd_isa isa = dyd_active_isa();
-  int u8_only = 0;
+  int u8_only = 0, dw_only = 0;
   for (int i = 1; i < argc; i++) {
     if (strcmp(argv[i], "-q") == 0) u8_only = 1;
+    if (strcmp(argv[i], "-d") == 0) dw_only = 1;
+    if (strcmp(argv[i], "-e") == 0) engine_params = 1;
+    if (strcmp(argv[i], "-A") == 0) adjacent_buffers = 1;
     for (int j = 0; j < 6; j++)
       if (strcmp(argv[i], names[j]) == 0) isa = dyd_isa_supported((dyd_isa)j);
   }
   char cpu[128];
   cpu_name(cpu, sizeof cpu);
-  printf("%s; isa %s; one thread; median of %d runs\n", cpu, dyd_isa_name(isa), RUNS);
+  printf("%s; isa %s; one thread; median of %d runs%s%s\n", cpu, dyd_isa_name(isa), RUNS,
+         engine_params ? "; network parameters (-e)" : "", adjacent_buffers ? "; adjacent buffers (-A)" : "");
 
   const char *peak_what;
   const double peak = int8_peak(&peak_what);
@@ -397,6 +413,7 @@ int main(int argc, char **argv) {
       snprintf(label, sizeof label, "%s", s->layer);
     }
     const family fam = family_of(s);
+    if (dw_only && fam != FAM_DW) continue;
     /* Depthwise: the same bytes read from a buffer of the layer's size. */
     double stream_here = 0;
     if (fam == FAM_DW) stream_here = stream_read(buf, (size_t)shape_bytes(s));
@@ -446,7 +463,7 @@ int main(int argc, char **argv) {
   }
   printf("%-20s %8.3f ms\n", "all conv/GEMM", all_sec * 1e3);
 
-  if (peak > 0) {
+  if (peak > 0 && !dw_only) {
     const double p1x1 = 100 * fam_ops[FAM_1X1] / fam_sec[FAM_1X1] * 1e-9 / peak;
     const double pgemm = 100 * gemm1024 / peak;
     printf("\n-- targets\n");
