@@ -152,12 +152,16 @@ void dyd_dw_pack_i16_pairs(const int8_t *w, size_t channels, size_t cb, size_t t
                            size_t taps_padded, void *out);
 
 /* For each of `pixels` output pixels: out[c] = out(bias[c] + sum_t in_t[c] * w[t][c]),
- * the tap pointers of pixel i at indirection[i * taps ...]. Missing taps point to a
- * row of the input zero point. `channels` need not be a multiple of CB; no byte
- * past `channels` of any row is read. */
+ * tap t of pixel i at indirection[i * ind_stride + t] + i * input_step. With
+ * ind_stride = taps and input_step = 0 every pixel has its own pointers; with
+ * ind_stride = 0 one set of `taps` pointers walks along an input row (pixels whose
+ * window lies inside the input horizontally). Missing taps point to a buffer of
+ * the input zero point (long enough for the steps). `channels` need not be a
+ * multiple of CB; no byte past `channels` of any pointed-to row is read. */
 typedef void (*dyd_dw_ukernel_fn)(size_t pixels, size_t channels, size_t taps,
-                                  const uint8_t *const *indirection, const void *w,
-                                  uint8_t *out, size_t out_stride, const dyd_out_params *p);
+                                  const uint8_t *const *indirection, size_t ind_stride,
+                                  size_t input_step, const void *w, uint8_t *out,
+                                  size_t out_stride, const dyd_out_params *p);
 
 typedef struct {
   dyd_isa isa;

@@ -503,6 +503,21 @@ static void test_conv_depthwise_shapes(void) {
         randomize_numerics(&c);
         test_conv_case(&c);
       }
+  /* wide rows: the interior columns run as one stepped kernel call (conv-op.c) */
+  static const uint32_t wide_chans[] = {3, 16, 32, 33, 64, 100, 144};
+  for (size_t ci = 0; ci < sizeof wide_chans / sizeof wide_chans[0]; ci++)
+    for (int rep = 0; rep < 4; rep++) {
+      conv_case c = base_case();
+      c.kh = c.kw = rep % 2 ? 5 : 3;
+      c.sh = c.sw = 1 + (uint32_t)(rep / 2);
+      c.in_h = c.kh + rnd(3);
+      c.in_w = 40 + rnd(60);
+      c.pt = c.pb = c.pl = c.pr = c.kh / 2;
+      if (rnd(3) == 0) { c.pt = rnd(c.kh); c.pl = rnd(c.kw); }
+      c.in_c = c.out_c = c.groups = wide_chans[ci];
+      randomize_numerics(&c);
+      test_conv_case(&c);
+    }
   /* channel multiplier 2 (served by the general path) */
   for (int rep = 0; rep < 6; rep++) {
     conv_case c = base_case();

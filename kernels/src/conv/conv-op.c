@@ -6,7 +6,10 @@
  *          into the caller's workspace (padding taps become the zero point), then
  *          runs the same GEMM microkernel over them.
  *   dwconv one input channel per output channel: a dedicated kernel over tap
- *          pointers, so no im2col copy is needed.
+ *          pointers, so no im2col copy is needed. Output columns whose window lies
+ *          inside the input horizontally share one set of tap pointers that the
+ *          kernel steps along the row; only the few edge columns get pointers of
+ *          their own (see run_dw_tile).
  * A tile is a block of output pixels of one group (and, when there are few
  * pixels, a block of output-channel panels), so tiles never share output bytes.
  */
@@ -15,6 +18,10 @@
 #include <stdlib.h>
 
 enum { PATH_GEMM, PATH_IGEMM, PATH_DWCONV };
+
+#ifndef DW_SPLIT_STORES_PER_BLOCK
+#define DW_SPLIT_STORES_PER_BLOCK 64
+#endif
 
 struct dyd_conv_op {
   dyd_conv_geometry g;
@@ -34,12 +41,19 @@ struct dyd_conv_op {
   size_t m, mc, m_blocks;      /* output pixels, pixels per tile, tiles along M */
   size_t panels_per_tile, n_blocks;
   uint8_t pad_byte;            /* zero point in the kernel's domain */
+  size_t im_lo, im_hi;         /* im2col: output columns whose window is inside the input row */
   uint8_t flip;
   /* depthwise path */
   const dyd_dw_bundle *dw;
   dyd_dw_ukernel_fn dw_ukernel;
   size_t taps, block_bytes, blocks;
-  uint8_t *zero_row;
+  uint8_t *zero_row;           /* input zero point, long enough for a stepped interior run */
+  /* per kernel column kx: output columns [kx_lo, kx_hi) whose tap kx is inside the
+   * input row, and that tap's input column offset (ix = ox * stride_w + kx_off) */
+  size_t *kx_lo, *kx_hi;
+  int64_t *kx_off;
+  size_t dw_lo, dw_hi;         /* columns with every tap inside the row */
+  bool dw_split;               /* interior columns as one stepped kernel call */
   /* storage */
   void *packed;
   size_t packed_size;
@@ -272,6 +286,41 @@ static const char *requant_name(dyd_requant_kind k) {
   return k == DYD_REQUANT_DYADIC ? "dyadic" : "fp32";
 }
 
+/* Output columns [lo, hi) whose tap kx lies inside the input row. */
+static void valid_columns(const dyd_conv_geometry *g, size_t kx, size_t *lo, size_t *hi) {
+  const int64_t off = (int64_t)(kx * g->dilation_w) - g->pad_left; /* ix = ox * sw + off */
+  const int64_t sw = g->stride_w;
+  int64_t first = off >= 0 ? 0 : (-off + sw - 1) / sw;
+  int64_t end = ((int64_t)g->in_w - 1 - off) < 0 ? 0 : ((int64_t)g->in_w - 1 - off) / sw + 1;
+  if (end > (int64_t)g->out_w) end = g->out_w;
+  if (first > end) first = end;
+  *lo = (size_t)first;
+  *hi = (size_t)end;
+}
+
+/* Column ranges of the depthwise path (geometry only, so once at create time).
+ * Interior columns go to the kernel as one run when that saves enough pointer
+ * stores (taps per column) to pay for the two extra kernel calls of the edges,
+ * whose fixed cost grows with the channel blocks. */
+static bool dw_columns(dyd_conv_op *op) {
+  const dyd_conv_geometry *g = &op->g;
+  op->kx_off = malloc(g->kernel_w * (sizeof(int64_t) + 2 * sizeof(size_t)));
+  if (op->kx_off == NULL) return false;
+  op->kx_lo = (size_t *)(op->kx_off + g->kernel_w);
+  op->kx_hi = op->kx_lo + g->kernel_w;
+  op->dw_lo = 0;
+  op->dw_hi = g->out_w;
+  for (size_t kx = 0; kx < g->kernel_w; kx++) {
+    valid_columns(g, kx, &op->kx_lo[kx], &op->kx_hi[kx]);
+    op->kx_off[kx] = (int64_t)(kx * g->dilation_w) - g->pad_left;
+    op->dw_lo = DYD_MAX(op->dw_lo, op->kx_lo[kx]);
+    op->dw_hi = DYD_MIN(op->dw_hi, op->kx_hi[kx]);
+  }
+  const size_t interior = op->dw_hi > op->dw_lo ? op->dw_hi - op->dw_lo : 0;
+  op->dw_split = interior >= 2 && interior * op->taps >= DW_SPLIT_STORES_PER_BLOCK * op->blocks;
+  return true;
+}
+
 /* ---- create / run -------------------------------------------------------------------------- */
 
 dyd_conv_op *dyd_conv_create_for_isa(const dyd_conv_desc *d, dyd_isa isa, char *err,
@@ -312,10 +361,14 @@ dyd_conv_op *dyd_conv_create_for_isa(const dyd_conv_desc *d, dyd_isa isa, char *
     op->block_bytes = dyd_dw_block_bytes(b->cb, b->extra_bytes, DYD_ROUND_UP(op->taps, b->tap_round),
                                          b->weight_bytes);
     op->packed_size = op->blocks * op->block_bytes;
-    op->zero_row = malloc(g->in_c);
+    if (!dw_columns(op)) goto oom;
+    size_t zero_len = g->in_c;
+    if (op->dw_split)
+      zero_len += (op->dw_hi - op->dw_lo - 1) * (size_t)g->stride_w * g->in_pixel_stride;
+    op->zero_row = malloc(zero_len);
     op->packed = aligned_alloc(64, op->packed_size);
     if (op->zero_row == NULL || op->packed == NULL) goto oom;
-    memset(op->zero_row, (uint8_t)d->input_zero_point, g->in_c);
+    memset(op->zero_row, (uint8_t)d->input_zero_point, zero_len);
     memset(op->packed, 0, op->packed_size);
     pack_dw(op, d);
     snprintf(op->name, sizeof op->name, "dyd_%s_qc8w_dwconv_%s_ukernel_%s__%s", act,
@@ -339,6 +392,12 @@ dyd_conv_op *dyd_conv_create_for_isa(const dyd_conv_desc *d, dyd_isa isa, char *
   op->ukernel = b->ukernel[kind];
   op->ukernel_1row = b->ukernel_1row[kind] ? b->ukernel_1row[kind] : op->ukernel;
   op->kp = DYD_ROUND_UP(op->k, b->kr);
+  { /* ox * stride_w - pad_left >= 0 and ox * stride_w - pad_left + kernel_w <= in_w */
+    const size_t sw = g->stride_w, room = (size_t)g->in_w + g->pad_left;
+    op->im_lo = DYD_MIN(DYD_DIV_UP((size_t)g->pad_left, sw), (size_t)g->out_w);
+    op->im_hi = room < g->kernel_w ? 0 : DYD_MIN((room - g->kernel_w) / sw + 1, (size_t)g->out_w);
+    op->im_hi = DYD_MAX(op->im_hi, op->im_lo);
+  }
   op->panels = DYD_DIV_UP(op->ocpg, b->nr);
   op->header_bytes = DYD_PANEL_HEADER(b->nr) + b->extra_bytes;
   op->panel_bytes = DYD_ROUND_UP(op->header_bytes + op->kp * b->nr, 64);
@@ -381,6 +440,7 @@ void dyd_conv_destroy(dyd_conv_op *op) {
   if (op == NULL) return;
   free(op->packed);
   free(op->zero_row);
+  free(op->kx_off);
   free(op);
 }
 
@@ -452,53 +512,109 @@ static inline void fill_row(uint8_t *dst, size_t n, uint64_t byte8) {
   }
 }
 
-/* Rows [m0, m0 + rows) of the im2col matrix of group `grp`, in the kernel's domain. */
+/* One im2col row (output pixel n, oy, ox) of group `grp`: kernel_h * kernel_w taps
+ * of icpg bytes, padding taps filled with the zero point. With `runs` (one group,
+ * dense pixels, no horizontal dilation) a kernel row whose taps are all inside
+ * the input is one copy of kernel_w * icpg bytes. */
+static void im2col_pixel(const dyd_conv_op *op, const uint8_t *in, size_t grp, size_t n,
+                         size_t oy, size_t ox, bool runs, uint64_t flip8, uint64_t pad8,
+                         uint8_t *row) {
+  const dyd_conv_geometry *g = &op->g;
+  const size_t icpg = op->icpg, run = g->kernel_w * icpg;
+  const int64_t ix0 = (int64_t)(ox * g->stride_w) - g->pad_left;
+  const bool inside_w = ix0 >= 0 && ix0 + (int64_t)g->kernel_w <= (int64_t)g->in_w;
+  for (size_t ky = 0; ky < g->kernel_h; ky++) {
+    const int64_t iy = (int64_t)(oy * g->stride_h + ky * g->dilation_h) - g->pad_top;
+    if (iy < 0 || iy >= (int64_t)g->in_h) {
+      fill_row(row, run, pad8);
+      row += run;
+      continue;
+    }
+    if (runs && inside_w) {
+      copy_row(row, in + ((n * g->in_h + (size_t)iy) * g->in_w + (size_t)ix0) * icpg, run, flip8);
+      row += run;
+      continue;
+    }
+    for (size_t kx = 0; kx < g->kernel_w; kx++, row += icpg) {
+      const int64_t ix = (int64_t)(ox * g->stride_w + kx * g->dilation_w) - g->pad_left;
+      if (ix < 0 || ix >= (int64_t)g->in_w) {
+        fill_row(row, icpg, pad8);
+        continue;
+      }
+      const uint8_t *src =
+          in + ((n * g->in_h + (size_t)iy) * g->in_w + (size_t)ix) * g->in_pixel_stride +
+          grp * icpg;
+      copy_row(row, src, icpg, flip8);
+    }
+  }
+}
+
+/* Rows [m0, m0 + rows) of the im2col matrix of group `grp`, in the kernel's domain.
+ * Rows are taken one output row (n, oy) at a time. With `runs`, the columns whose
+ * window is inside the input horizontally ([im_lo, im_hi), from create time) are
+ * filled kernel row by kernel row: the source row and padding decision once per
+ * kernel row, then one copy per pixel with a pointer step (the stem conv of most
+ * networks has 3 channels, so the copies are short and per-pixel arithmetic
+ * would cost as much as they do). Edge columns go through im2col_pixel. */
 static void im2col(const dyd_conv_op *op, const uint8_t *in, size_t grp, size_t m0, size_t rows,
                    uint8_t *dst) {
   const dyd_conv_geometry *g = &op->g;
-  const size_t icpg = op->icpg, hw = (size_t)g->out_h * g->out_w;
+  const size_t icpg = op->icpg, hw = (size_t)g->out_h * g->out_w, kp = op->kp;
   const uint64_t flip8 = op->flip ? 0x8080808080808080ull : 0;
   const uint64_t pad8 = 0x0101010101010101ull * op->pad_byte;
-  /* With one group and dense pixels, a kernel row's taps are adjacent in the input
-   * too: one copy of kernel_w * icpg bytes instead of kernel_w short ones (the
-   * stem conv of most networks has 3 channels, so 3-byte copies otherwise). */
   const size_t run = g->kernel_w * icpg;
   const bool runs = g->groups == 1 && g->dilation_w == 1 && g->in_pixel_stride == icpg;
-  /* output position of row m0, then stepped (no divisions per row) */
+  /* output position of row m0, then stepped by output rows (no divisions per row) */
   size_t n = m0 / hw, oy = m0 % hw / g->out_w, ox = m0 % g->out_w;
-  for (size_t r = 0; r < rows; r++, ox++) {
+  for (size_t r = 0; r < rows;) {
+    const size_t seg = DYD_MIN(rows - r, g->out_w - ox);
+    size_t a = ox + seg, b = ox + seg; /* interior columns [a, b) */
+    if (runs) {
+      a = DYD_MIN(DYD_MAX(op->im_lo, ox), ox + seg);
+      b = DYD_MAX(DYD_MIN(op->im_hi, ox + seg), a);
+    }
+    if (kp > op->k) { /* < KR zero bytes past K: one store (the taps overwrite its start) */
+      for (size_t i = 0; i < seg; i++) {
+        uint8_t *row = dst + (r + i) * kp;
+        if (kp >= 8) {
+          store8(row + kp - 8, 0);
+        } else {
+          for (size_t k = op->k; k < kp; k++) row[k] = 0;
+        }
+      }
+    }
+    for (size_t x = ox; x < a; x++)
+      im2col_pixel(op, in, grp, n, oy, x, runs, flip8, pad8, dst + (r + x - ox) * kp);
+    for (size_t x = b; x < ox + seg; x++)
+      im2col_pixel(op, in, grp, n, oy, x, runs, flip8, pad8, dst + (r + x - ox) * kp);
+    if (a < b) {
+      const size_t step = g->stride_w * icpg;
+      for (size_t ky = 0; ky < g->kernel_h; ky++) {
+        const int64_t iy = (int64_t)(oy * g->stride_h + ky * g->dilation_h) - g->pad_top;
+        uint8_t *d = dst + (r + a - ox) * kp + ky * run;
+        if (iy < 0 || iy >= (int64_t)g->in_h) {
+          for (size_t x = a; x < b; x++, d += kp) fill_row(d, run, pad8);
+          continue;
+        }
+        const uint8_t *src =
+            in + ((n * g->in_h + (size_t)iy) * g->in_w + a * g->stride_w - g->pad_left) * icpg;
+        if (run >= 8 && run <= 16) { /* the 3-channel stem conv: 9 bytes */
+          for (size_t x = a; x < b; x++, d += kp, src += step) {
+            const uint64_t lo = load8(src) ^ flip8, hi = load8(src + run - 8) ^ flip8;
+            store8(d, lo);
+            store8(d + run - 8, hi);
+          }
+        } else {
+          for (size_t x = a; x < b; x++, d += kp, src += step) copy_row(d, src, run, flip8);
+        }
+      }
+    }
+    r += seg;
+    ox += seg;
     if (ox == g->out_w) {
       ox = 0;
       if (++oy == g->out_h) oy = 0, n++;
     }
-    uint8_t *row = dst + r * op->kp;
-    const int64_t ix0 = (int64_t)(ox * g->stride_w) - g->pad_left;
-    const bool inside_w = ix0 >= 0 && ix0 + (int64_t)g->kernel_w <= (int64_t)g->in_w;
-    for (size_t ky = 0; ky < g->kernel_h; ky++) {
-      const int64_t iy = (int64_t)(oy * g->stride_h + ky * g->dilation_h) - g->pad_top;
-      if (iy < 0 || iy >= (int64_t)g->in_h) {
-        fill_row(row, run, pad8);
-        row += run;
-        continue;
-      }
-      if (runs && inside_w) {
-        copy_row(row, in + ((n * g->in_h + (size_t)iy) * g->in_w + (size_t)ix0) * icpg, run, flip8);
-        row += run;
-        continue;
-      }
-      for (size_t kx = 0; kx < g->kernel_w; kx++, row += icpg) {
-        const int64_t ix = (int64_t)(ox * g->stride_w + kx * g->dilation_w) - g->pad_left;
-        if (iy < 0 || iy >= (int64_t)g->in_h || ix < 0 || ix >= (int64_t)g->in_w) {
-          fill_row(row, icpg, pad8);
-          continue;
-        }
-        const uint8_t *src =
-            in + ((n * g->in_h + (size_t)iy) * g->in_w + (size_t)ix) * g->in_pixel_stride +
-            grp * icpg;
-        copy_row(row, src, icpg, flip8);
-      }
-    }
-    for (size_t i = op->k; i < op->kp; i++) dst[r * op->kp + i] = 0; /* < KR bytes: no call */
   }
 }
 
@@ -543,46 +659,72 @@ static void run_gemm_tile(const dyd_conv_op *op, const uint8_t *in, uint8_t *out
   }
 }
 
-/* Output columns [lo, hi) whose tap kx lies inside the input row. */
-static void valid_columns(const dyd_conv_geometry *g, size_t kx, size_t *lo, size_t *hi) {
-  const int64_t off = (int64_t)(kx * g->dilation_w) - g->pad_left; /* ix = ox * sw + off */
-  const int64_t sw = g->stride_w;
-  int64_t first = off >= 0 ? 0 : (-off + sw - 1) / sw;
-  int64_t end = ((int64_t)g->in_w - 1 - off) < 0 ? 0 : ((int64_t)g->in_w - 1 - off) / sw + 1;
-  if (end > (int64_t)g->out_w) end = g->out_w;
-  if (first > end) first = end;
-  *lo = (size_t)first;
-  *hi = (size_t)end;
-}
-
-/* Tap pointers of one output row (taps outside the input point at the
- * zero-point row), then the depthwise kernel over the whole row. Each tap's
- * pointers are written as three runs (left padding, inside, right padding), so
- * the inner loop is a pointer increment. */
-static void run_dw_tile(const dyd_conv_op *op, const uint8_t *in, uint8_t *out, size_t tile,
-                        const uint8_t **ind) {
+/* Tap pointers of output columns [ox0, ox1) of one row at ind[(ox - ox0) * taps + t]
+ * (taps outside the input point at the zero-point row). Each tap's pointers are
+ * written as three runs (left padding, inside, right padding), so the inner loop
+ * is a pointer increment. */
+static void dw_pointers(const dyd_conv_op *op, const uint8_t *in, size_t n, size_t oy,
+                        size_t ox0, size_t ox1, const uint8_t **ind) {
   const dyd_conv_geometry *g = &op->g;
-  const size_t n = tile / g->out_h, oy = tile % g->out_h, taps = op->taps;
-  const size_t ps = g->in_pixel_stride, step = g->stride_w * ps;
+  const size_t taps = op->taps, ps = g->in_pixel_stride, step = g->stride_w * ps;
   for (size_t ky = 0; ky < g->kernel_h; ky++) {
     const int64_t iy = (int64_t)(oy * g->stride_h + ky * g->dilation_h) - g->pad_top;
     const bool row_inside = iy >= 0 && iy < (int64_t)g->in_h;
     const uint8_t *base = row_inside ? in + (n * g->in_h + (size_t)iy) * g->in_w * ps : NULL;
     for (size_t kx = 0; kx < g->kernel_w; kx++) {
       const size_t t = ky * g->kernel_w + kx;
-      size_t lo = g->out_w, hi = g->out_w;
-      if (row_inside) valid_columns(g, kx, &lo, &hi);
-      size_t ox = 0;
-      for (; ox < lo; ox++) ind[ox * taps + t] = op->zero_row;
+      const size_t lo = row_inside ? DYD_MAX(DYD_MIN(op->kx_lo[kx], ox1), ox0) : ox1;
+      const size_t hi = row_inside ? DYD_MAX(DYD_MIN(op->kx_hi[kx], ox1), lo) : ox1;
+      const uint8_t **dst = ind + t;
+      size_t ox = ox0;
+      for (; ox < lo; ox++, dst += taps) *dst = op->zero_row;
       if (ox < hi) {
-        const uint8_t *p = base + (size_t)((int64_t)(ox * g->stride_w + kx * g->dilation_w) - g->pad_left) * ps;
-        for (; ox < hi; ox++, p += step) ind[ox * taps + t] = p;
+        const uint8_t *p = base + (size_t)((int64_t)(ox * g->stride_w) + op->kx_off[kx]) * ps;
+        for (; ox < hi; ox++, p += step, dst += taps) *dst = p;
       }
-      for (; ox < g->out_w; ox++) ind[ox * taps + t] = op->zero_row;
+      for (; ox < ox1; ox++, dst += taps) *dst = op->zero_row;
     }
   }
-  op->dw_ukernel(g->out_w, g->out_c, taps, ind, op->packed,
-                 out + tile * g->out_w * g->out_pixel_stride, g->out_pixel_stride, &op->out);
+}
+
+/* One output row. Without the split, every column gets its own tap pointers and
+ * the kernel runs once. With it, the edge columns do (one call each side), and
+ * the interior columns, where every tap is inside the row horizontally, run as
+ * one call over `taps` pointers that the kernel advances by stride_w pixels per
+ * column: a tap in a padding row points at the zero-point buffer, which is long
+ * enough for the whole run. */
+static void run_dw_tile(const dyd_conv_op *op, const uint8_t *in, uint8_t *out, size_t tile,
+                        const uint8_t **ind) {
+  const dyd_conv_geometry *g = &op->g;
+  const size_t n = tile / g->out_h, oy = tile % g->out_h, taps = op->taps;
+  const size_t ps = g->in_pixel_stride, ops = g->out_pixel_stride;
+  uint8_t *row_out = out + tile * g->out_w * ops;
+  if (!op->dw_split) {
+    dw_pointers(op, in, n, oy, 0, g->out_w, ind);
+    op->dw_ukernel(g->out_w, g->out_c, taps, ind, taps, 0, op->packed, row_out, ops, &op->out);
+    return;
+  }
+  const size_t lo = op->dw_lo, hi = op->dw_hi;
+  if (lo > 0) {
+    dw_pointers(op, in, n, oy, 0, lo, ind);
+    op->dw_ukernel(lo, g->out_c, taps, ind, taps, 0, op->packed, row_out, ops, &op->out);
+  }
+  for (size_t ky = 0; ky < g->kernel_h; ky++) {
+    const int64_t iy = (int64_t)(oy * g->stride_h + ky * g->dilation_h) - g->pad_top;
+    const bool row_inside = iy >= 0 && iy < (int64_t)g->in_h;
+    const uint8_t *base = row_inside ? in + (n * g->in_h + (size_t)iy) * g->in_w * ps : NULL;
+    for (size_t kx = 0; kx < g->kernel_w; kx++)
+      ind[ky * g->kernel_w + kx] =
+          row_inside ? base + (size_t)((int64_t)(lo * g->stride_w) + op->kx_off[kx]) * ps
+                     : op->zero_row;
+  }
+  op->dw_ukernel(hi - lo, g->out_c, taps, ind, 0, g->stride_w * ps, op->packed,
+                 row_out + lo * ops, ops, &op->out);
+  if (hi < g->out_w) {
+    dw_pointers(op, in, n, oy, hi, g->out_w, ind);
+    op->dw_ukernel(g->out_w - hi, g->out_c, taps, ind, taps, 0, op->packed, row_out + hi * ops,
+                   ops, &op->out);
+  }
 }
 
 void dyd_conv_run(const dyd_conv_op *op, const void *input, void *output, size_t tile_start,

@@ -42,7 +42,8 @@ INLINE __m256i widen(__m128i x, const int is_signed) {
 
 /* Channel blocks outside, pixels inside, as the AVX-512 kernel. */
 INLINE void dw_body(size_t pixels, size_t channels, const size_t taps,
-                    const uint8_t *const *ind, const void *w, uint8_t *out, size_t out_stride,
+                    const uint8_t *const *ind, size_t ind_stride, size_t input_step,
+                    const void *w, uint8_t *out, size_t out_stride,
                     const dyd_out_params *p, const int fp32, const int is_signed) {
   const size_t pairs = (taps + 1) / 2;
   const size_t block_bytes = dyd_dw_block_bytes(CB, sizeof(extra_header), 2 * pairs, 2);
@@ -56,13 +57,14 @@ INLINE void dw_body(size_t pixels, size_t channels, const size_t taps,
     const __m256i bias1 = _mm256_loadu_si256((const __m256i *)(bias + 8));
     const uint8_t *const *pi = ind;
     uint8_t *po = out + c0;
-    for (size_t px = 0; px < pixels; px++, pi += taps, po += out_stride) {
+    size_t off = c0; /* input offset of this pixel's channel block */
+    for (size_t px = 0; px < pixels; px++, pi += ind_stride, off += input_step, po += out_stride) {
       const int16_t *wt = wt0;
       __m256i acc0 = bias0, acc1 = bias1;
       for (size_t tp = 0; tp < pairs; tp++, wt += 2 * CB) {
-        const uint8_t *p0 = pi[2 * tp] + c0;
+        const uint8_t *p0 = pi[2 * tp] + off;
         /* an odd last tap pairs with itself; its partner weight is zero */
-        const uint8_t *p1 = (2 * tp + 1 < taps ? pi[2 * tp + 1] : pi[2 * tp]) + c0;
+        const uint8_t *p1 = (2 * tp + 1 < taps ? pi[2 * tp + 1] : pi[2 * tp]) + off;
         const __m128i x0 = load16(p0, n), x1 = load16(p1, n);
         acc0 = _mm256_add_epi32(acc0, _mm256_madd_epi16(widen(_mm_unpacklo_epi8(x0, x1), is_signed),
                                                         _mm256_load_si256((const __m256i *)wt)));
@@ -77,10 +79,12 @@ INLINE void dw_body(size_t pixels, size_t channels, const size_t taps,
 
 #define DEFINE_DW(name, taps_expr, fp32, is_signed)                                           \
   TARGET static void name(size_t pixels, size_t channels, size_t taps,                       \
-                          const uint8_t *const *ind, const void *w, uint8_t *out,            \
-                          size_t out_stride, const dyd_out_params *p) {                      \
+                          const uint8_t *const *ind, size_t ind_stride, size_t input_step,   \
+                          const void *w, uint8_t *out, size_t out_stride,                    \
+                          const dyd_out_params *p) {                                         \
     (void)taps;                                                                               \
-    dw_body(pixels, channels, taps_expr, ind, w, out, out_stride, p, fp32, is_signed);       \
+    dw_body(pixels, channels, taps_expr, ind, ind_stride, input_step, w, out, out_stride, p, \
+            fp32, is_signed);                                                                 \
   }
 
 /* dyd_q{u8,s8}_qc8w_dwconv_{dyadic,fp32}_ukernel_{3x3,5x5,up}c16__avx2 */

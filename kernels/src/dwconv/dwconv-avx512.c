@@ -24,9 +24,10 @@
  * is touched.
  *
  * Stride and dilation need no kernel of their own: they only change the tap
- * pointers, which the op computes per output row (conv-op.c). Per output pixel
- * the kernel does the same work at stride 1 or 2, and pointer setup is one
- * store per tap and pixel against 64+ channels of arithmetic. What a stride-1
+ * pointers, which the op computes per output row (conv-op.c): per pixel at the
+ * row's edges, and for the interior one set that the kernel steps along the
+ * row (ind_stride 0, input_step = stride * pixel stride). Per output pixel the
+ * kernel does the same work at stride 1 or 2. What a stride-1
  * kernel could share (input columns reused by neighbouring outputs) is loads,
  * and loads are not what limits this kernel; the shuffles and VPDPBUSD are.
  * So the kernels are specialised by window (3x3, 5x5: tap loop fully unrolled),
@@ -91,7 +92,8 @@ INLINE __m512i load_row(const uint8_t *p, __mmask64 mask, const int full, const 
 /* One block of channels over a row of output pixels. `full`: all 64 channels
  * present; `fast`: the fast dyadic stage applies (see requant-avx512.h). */
 INLINE void dw_block(size_t pixels, size_t c0, size_t n, const size_t taps,
-                     const uint8_t *const *ind, const uint8_t *blk, uint8_t *out,
+                     const uint8_t *const *ind, size_t ind_stride, size_t input_step,
+                     const uint8_t *blk, uint8_t *out,
                      size_t out_stride, const dyd_out_params *p, const int full, const int fast,
                      const int fp32, const int is_signed) {
   const size_t groups = DYD_DIV_UP(taps, GROUP);
@@ -114,16 +116,17 @@ INLINE void dw_block(size_t pixels, size_t c0, size_t n, const size_t taps,
   }
   const uint8_t *const *pi = ind;
   uint8_t *po = out + c0;
-  for (size_t px = 0; px < pixels; px++, pi += taps, po += out_stride) {
+  size_t off = c0; /* input offset of this pixel's channel block */
+  for (size_t px = 0; px < pixels; px++, pi += ind_stride, off += input_step, po += out_stride) {
     __m512i acc0 = b[0], acc1 = b[1], acc2 = b[2], acc3 = b[3];
     const int8_t *wg = wt;
     for (size_t g = 0; g < groups; g++, wg += CB * GROUP) {
       const size_t t = g * GROUP;
       /* taps past the window (zero weights) read tap 0's row */
-      const __m512i x0 = load_row(pi[t] + c0, mask, full, is_signed);
-      const __m512i x1 = load_row(pi[t + 1 < taps ? t + 1 : 0] + c0, mask, full, is_signed);
-      const __m512i x2 = load_row(pi[t + 2 < taps ? t + 2 : 0] + c0, mask, full, is_signed);
-      const __m512i x3 = load_row(pi[t + 3 < taps ? t + 3 : 0] + c0, mask, full, is_signed);
+      const __m512i x0 = load_row(pi[t] + off, mask, full, is_signed);
+      const __m512i x1 = load_row(pi[t + 1 < taps ? t + 1 : 0] + off, mask, full, is_signed);
+      const __m512i x2 = load_row(pi[t + 2 < taps ? t + 2 : 0] + off, mask, full, is_signed);
+      const __m512i x3 = load_row(pi[t + 3 < taps ? t + 3 : 0] + off, mask, full, is_signed);
       const __m512i lo01 = _mm512_unpacklo_epi8(x0, x1), hi01 = _mm512_unpackhi_epi8(x0, x1);
       const __m512i lo23 = _mm512_unpacklo_epi8(x2, x3), hi23 = _mm512_unpackhi_epi8(x2, x3);
       acc0 = _mm512_dpbusd_epi32(acc0, _mm512_unpacklo_epi16(lo01, lo23), _mm512_load_si512(wg));
@@ -169,7 +172,8 @@ INLINE __m256i fast32(__m256i acc, __m256i mult, __m256i mult_odd, __m256i round
 }
 
 INLINE void dw_block32(size_t pixels, size_t c0, size_t n, const size_t taps,
-                       const uint8_t *const *ind, const uint8_t *blk, uint8_t *out,
+                       const uint8_t *const *ind, size_t ind_stride, size_t input_step,
+                       const uint8_t *blk, uint8_t *out,
                        size_t out_stride, const dyd_out_params *p, const int full,
                        const int is_signed) {
   const size_t groups = DYD_DIV_UP(taps, GROUP);
@@ -198,15 +202,16 @@ INLINE void dw_block32(size_t pixels, size_t c0, size_t n, const size_t taps,
   const __m256i qmin = _mm256_set1_epi8((char)p->qmin), qmax = _mm256_set1_epi8((char)p->qmax);
   const uint8_t *const *pi = ind;
   uint8_t *po = out + c0;
-  for (size_t px = 0; px < pixels; px++, pi += taps, po += out_stride) {
+  size_t off = c0; /* input offset of this pixel's channel block */
+  for (size_t px = 0; px < pixels; px++, pi += ind_stride, off += input_step, po += out_stride) {
     __m256i acc0 = b[0], acc1 = b[1], acc2 = b[2], acc3 = b[3];
     const int8_t *wg = wt;
     for (size_t g = 0; g < groups; g++, wg += CB * GROUP) {
       const size_t t = g * GROUP;
-      const __m256i x0 = load_row32(pi[t] + c0, mask, full, is_signed);
-      const __m256i x1 = load_row32(pi[t + 1 < taps ? t + 1 : 0] + c0, mask, full, is_signed);
-      const __m256i x2 = load_row32(pi[t + 2 < taps ? t + 2 : 0] + c0, mask, full, is_signed);
-      const __m256i x3 = load_row32(pi[t + 3 < taps ? t + 3 : 0] + c0, mask, full, is_signed);
+      const __m256i x0 = load_row32(pi[t] + off, mask, full, is_signed);
+      const __m256i x1 = load_row32(pi[t + 1 < taps ? t + 1 : 0] + off, mask, full, is_signed);
+      const __m256i x2 = load_row32(pi[t + 2 < taps ? t + 2 : 0] + off, mask, full, is_signed);
+      const __m256i x3 = load_row32(pi[t + 3 < taps ? t + 3 : 0] + off, mask, full, is_signed);
       const __m256i lo01 = _mm256_unpacklo_epi8(x0, x1), hi01 = _mm256_unpackhi_epi8(x0, x1);
       const __m256i lo23 = _mm256_unpacklo_epi8(x2, x3), hi23 = _mm256_unpackhi_epi8(x2, x3);
       acc0 = _mm256_dpbusd_epi32(acc0, _mm256_unpacklo_epi16(lo01, lo23), _mm256_load_si256((const __m256i *)wg));
@@ -235,7 +240,8 @@ INLINE void dw_block32(size_t pixels, size_t c0, size_t n, const size_t taps,
 /* Channel blocks outside, pixels inside: a block's weights and constants stay in
  * registers or L1 across the whole output row. */
 INLINE void dw_body(size_t pixels, size_t channels, const size_t taps,
-                    const uint8_t *const *ind, const void *w, uint8_t *out, size_t out_stride,
+                    const uint8_t *const *ind, size_t ind_stride, size_t input_step,
+                    const void *w, uint8_t *out, size_t out_stride,
                     const dyd_out_params *p, const int fp32, const int is_signed) {
   const size_t block_bytes =
       dyd_dw_block_bytes(CB, sizeof(extra_header), DYD_ROUND_UP(taps, GROUP), 1);
@@ -245,25 +251,27 @@ INLINE void dw_body(size_t pixels, size_t channels, const size_t taps,
     const extra_header *e = (const extra_header *)(blk + DYD_PANEL_HEADER(CB));
     const int fast = !fp32 && dyd_avx512_rq_fast(&e->rq[0]);
     if (fast && n == 32) {
-      dw_block32(pixels, c0, n, taps, ind, blk, out, out_stride, p, 1, is_signed);
+      dw_block32(pixels, c0, n, taps, ind, ind_stride, input_step, blk, out, out_stride, p, 1, is_signed);
     } else if (fast && n < 32) {
-      dw_block32(pixels, c0, n, taps, ind, blk, out, out_stride, p, 0, is_signed);
+      dw_block32(pixels, c0, n, taps, ind, ind_stride, input_step, blk, out, out_stride, p, 0, is_signed);
     } else if (n == CB && fast) {
-      dw_block(pixels, c0, n, taps, ind, blk, out, out_stride, p, 1, 1, 0, is_signed);
+      dw_block(pixels, c0, n, taps, ind, ind_stride, input_step, blk, out, out_stride, p, 1, 1, 0, is_signed);
     } else if (fast) {
-      dw_block(pixels, c0, n, taps, ind, blk, out, out_stride, p, 0, 1, 0, is_signed);
+      dw_block(pixels, c0, n, taps, ind, ind_stride, input_step, blk, out, out_stride, p, 0, 1, 0, is_signed);
     } else {
-      dw_block(pixels, c0, n, taps, ind, blk, out, out_stride, p, 0, 0, fp32, is_signed);
+      dw_block(pixels, c0, n, taps, ind, ind_stride, input_step, blk, out, out_stride, p, 0, 0, fp32, is_signed);
     }
   }
 }
 
 #define DEFINE_DW(name, taps_expr, fp32, is_signed)                                           \
   TARGET static void name(size_t pixels, size_t channels, size_t taps,                       \
-                          const uint8_t *const *ind, const void *w, uint8_t *out,            \
-                          size_t out_stride, const dyd_out_params *p) {                      \
+                          const uint8_t *const *ind, size_t ind_stride, size_t input_step,   \
+                          const void *w, uint8_t *out, size_t out_stride,                    \
+                          const dyd_out_params *p) {                                         \
     (void)taps;                                                                               \
-    dw_body(pixels, channels, taps_expr, ind, w, out, out_stride, p, fp32, is_signed);       \
+    dw_body(pixels, channels, taps_expr, ind, ind_stride, input_step, w, out, out_stride, p, \
+            fp32, is_signed);                                                                 \
   }
 
 /* dyd_q{u8,s8}_qc8w_dwconv_{dyadic,fp32}_ukernel_{3x3,5x5,up}c64__avx512vnni */

@@ -38,7 +38,8 @@ INLINE uint8x16_t load16(const uint8_t *p, size_t n) {
 
 /* Channel blocks outside, pixels inside, as the x86 kernels. */
 INLINE void dw_body(size_t pixels, size_t channels, const size_t taps,
-                    const uint8_t *const *ind, const void *w, uint8_t *out, size_t out_stride,
+                    const uint8_t *const *ind, size_t ind_stride, size_t input_step,
+                    const void *w, uint8_t *out, size_t out_stride,
                     const dyd_out_params *p, const int fp32, const int is_signed) {
   const size_t block_bytes = dyd_dw_block_bytes(CB, sizeof(extra_header), taps, 1);
   const uint8_t *blk = w;
@@ -51,11 +52,12 @@ INLINE void dw_body(size_t pixels, size_t channels, const size_t taps,
     const int32x4_t b2 = vld1q_s32(bias + 8), b3 = vld1q_s32(bias + 12);
     const uint8_t *const *pi = ind;
     uint8_t *po = out + c0;
-    for (size_t px = 0; px < pixels; px++, pi += taps, po += out_stride) {
+    size_t off = c0; /* input offset of this pixel's channel block */
+    for (size_t px = 0; px < pixels; px++, pi += ind_stride, off += input_step, po += out_stride) {
       const int8_t *wt = wt0;
       int32x4_t acc0 = b0, acc1 = b1, acc2 = b2, acc3 = b3;
       for (size_t t = 0; t < taps; t++, wt += CB) {
-        const uint8x16_t x = load16(pi[t] + c0, n);
+        const uint8x16_t x = load16(pi[t] + off, n);
         const int16x8_t xl = is_signed ? vmovl_s8(vget_low_s8(vreinterpretq_s8_u8(x)))
                                        : vreinterpretq_s16_u16(vmovl_u8(vget_low_u8(x)));
         const int16x8_t xh = is_signed ? vmovl_high_s8(vreinterpretq_s8_u8(x))
@@ -81,9 +83,11 @@ INLINE void dw_body(size_t pixels, size_t channels, const size_t taps,
 
 #define DEFINE_DW(name, taps_expr, fp32, is_signed)                                           \
   static void name(size_t pixels, size_t channels, size_t taps, const uint8_t *const *ind,   \
-                   const void *w, uint8_t *out, size_t out_stride, const dyd_out_params *p) { \
+                   size_t ind_stride, size_t input_step, const void *w, uint8_t *out,        \
+                   size_t out_stride, const dyd_out_params *p) {                             \
     (void)taps;                                                                               \
-    dw_body(pixels, channels, taps_expr, ind, w, out, out_stride, p, fp32, is_signed);       \
+    dw_body(pixels, channels, taps_expr, ind, ind_stride, input_step, w, out, out_stride, p, \
+            fp32, is_signed);                                                                 \
   }
 
 /* dyd_q{u8,s8}_qc8w_dwconv_{dyadic,fp32}_ukernel_{3x3,5x5,up}c16__neon */
