@@ -256,6 +256,10 @@ static bool make_conv(const conv_case *c, conv_setup *s) {
     s->bias[i] = (int32_t)b;
     pick_requant(c->mult_mode, c->shift_mode, typical, &s->mult[i], &s->shift[i], &s->scale[i]);
   }
+  if (c->zero_channel && c->per_channel && rnd(2)) { /* as quantizers leave them: scale 1.0 */
+    s->mult[c->out_c / 2] = rnd(2) ? 1 << 30 : (int32_t)(rnd64() & 0x7fffffff);
+    s->shift[c->out_c / 2] = 1 + (int32_t)rnd(40);
+  }
   dyd_requant *rq = &s->d.requant;
   rq->kind = c->kind;
   rq->per_channel = c->per_channel;

@@ -208,6 +208,27 @@ static int32_t folded_bias(const dyd_conv_desc *d, size_t oc, int64_t zero, int6
   return (int32_t)(uint32_t)(uint64_t)b;
 }
 
+static bool all_zero(const int8_t *w, size_t k) {
+  for (size_t i = 0; i < k; i++)
+    if (w[i] != 0) return false;
+  return true;
+}
+
+/* An output channel whose weights are all zero (quantizers leave such channels,
+ * often with an odd scale: EfficientNet-Lite0's first depthwise layer has one
+ * with multiplier 1.0, shift 30) outputs one constant, its requantized bias.
+ * With dyadic requantization its (bias, multiplier, shift) become (8 (y - z),
+ * 2^30, 33), which give the same y exactly, so that one such channel does not
+ * keep its whole block out of the SIMD kernels' fast output stage (shift >= 33). */
+static void constant_channel(const dyd_requant *rq, int32_t *bias, int32_t *mult,
+                             int32_t *shift) {
+  if (rq->kind != DYD_REQUANT_DYADIC) return;
+  const int32_t y = dyd_requantize_dyadic(*bias, *mult, *shift, rq->zero_point, rq->qmin, rq->qmax);
+  *bias = 8 * (y - rq->zero_point); /* |y - z| < 2^25 */
+  *mult = 1 << 30;
+  *shift = 33;
+}
+
 static void pack_gemm(dyd_conv_op *op, const dyd_conv_desc *d, int64_t zero) {
   const dyd_gemm_bundle *b = op->gemm;
   const size_t nr = b->nr, kr = b->kr;
@@ -226,6 +247,7 @@ static void pack_gemm(dyd_conv_op *op, const dyd_conv_desc *d, int64_t zero) {
         const int8_t *src = d->weights + oc * op->k;
         bias[j] = folded_bias(d, oc, zero, weight_sum(src, op->k));
         requant_entry(&d->requant, oc, &mult[j], &shift[j]);
+        if (all_zero(src, op->k)) constant_channel(&d->requant, &bias[j], &mult[j], &shift[j]);
         for (size_t k = 0; k < op->k; k++) w[(k / kr) * nr * kr + j * kr + k % kr] = src[k];
       }
       if (b->pack_extra != NULL && d->requant.kind == DYD_REQUANT_DYADIC)
@@ -250,6 +272,7 @@ static void pack_dw(dyd_conv_op *op, const dyd_conv_desc *d) {
       const int8_t *src = d->weights + (c0 + j) * taps;
       bias[j] = folded_bias(d, c0 + j, zero, weight_sum(src, taps));
       requant_entry(&d->requant, c0 + j, &mult[j], &shift[j]);
+      if (all_zero(src, taps)) constant_channel(&d->requant, &bias[j], &mult[j], &shift[j]);
     }
     if (b->pack_extra != NULL && d->requant.kind == DYD_REQUANT_DYADIC)
       b->pack_extra(mult, shift, d->requant.zero_point, shift + cb);
