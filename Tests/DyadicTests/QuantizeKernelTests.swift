@@ -41,7 +41,10 @@ struct QuantizeKernelTests {
         for channels in [3, 70] {
             let plane = xs.count / channels
             var nhwc = [UInt8](repeating: 0xAA, count: channels * plane)
-            dyd_quantize_f32_to_nhwc(xs, &nhwc, 1, channels, plane, scale, zeroPoint, signed ? 1 : 0)
+            // In two pixel ranges, the first not a multiple of the 64-pixel block.
+            let split = plane / 3
+            dyd_quantize_f32_to_nhwc(xs, &nhwc, channels, plane, 0, split, scale, zeroPoint, signed ? 1 : 0)
+            dyd_quantize_f32_to_nhwc(xs, &nhwc, channels, plane, split, plane - split, scale, zeroPoint, signed ? 1 : 0)
             var mismatches = 0
             for c in 0..<channels {
                 for p in 0..<plane where nhwc[p * channels + c] != want[c * plane + p] { mismatches += 1 }

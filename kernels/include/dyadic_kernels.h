@@ -199,9 +199,11 @@ void dyd_pool_run(dyd_pool *pool, size_t iterations, void *context, void (*work)
  * y = saturate(round_half_even(x / scale) + zero_point), NaN -> the type's minimum. */
 void dyd_quantize_f32(const float *x, void *y, size_t n, float scale, int32_t zero_point,
                       int is_signed);
-/* The same from NCHW float planes to NHWC bytes. */
-void dyd_quantize_f32_to_nhwc(const float *x, void *y, size_t batch, size_t channels, size_t plane,
-                              float scale, int32_t zero_point, int is_signed);
+/* The same from one image's CHW float planes to HWC bytes, for pixels
+ * [first_pixel, first_pixel + pixels) of the plane (x and y point at the image). */
+void dyd_quantize_f32_to_nhwc(const float *x, void *y, size_t channels, size_t plane,
+                              size_t first_pixel, size_t pixels, float scale, int32_t zero_point,
+                              int is_signed);
 /* ---- Table lookup for 8-bit non-linearities ----------------------------------------- */
 
 /* y[i] = table[x[i]] with x read as an unsigned byte (the engine builds the

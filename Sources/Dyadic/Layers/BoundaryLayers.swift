@@ -2,7 +2,7 @@ import DyadicKernels
 
 /// Float → integer at the graph's input (QuantizeLinear), per tensor, optionally
 /// writing NHWC from an NCHW input (the reordering every image input needs).
-final class QuantizeLayer: Layer {
+final class QuantizeLayer: TiledLayer {
     let op = "Quantize"
     let sourceNodes: [String]
     let inputs: [Int], outputs: [Int]
@@ -11,6 +11,10 @@ final class QuantizeLayer: Layer {
     let scale: Float, zeroPoint: Int32, dtype: DType, count: Int
     /// (batch, channels, H·W) when the output is NHWC.
     let nhwc: (batch: Int, channels: Int, plane: Int)?
+    /// Elements (flat) or pixels of one image (NHWC) per tile.
+    static let tileSize = 8192
+    let tilesPerImage: Int
+    let tiles: Int
 
     init(source: [String], input: Int, output: Int, scale: Float, zeroPoint: Int32, dtype: DType, count: Int,
          nhwcFrom shape: [Int]? = nil) {
@@ -21,20 +25,31 @@ final class QuantizeLayer: Layer {
         self.zeroPoint = zeroPoint
         self.dtype = dtype
         self.count = count
-        nhwc = shape.map { (batch: $0[0], channels: $0[1], plane: $0[2] * $0[3]) }
-        kernel = nhwc == nil ? "dyd_quantize_f32" : "dyd_quantize_f32_to_nhwc"
+        let g = shape.map { (batch: $0[0], channels: $0[1], plane: $0[2] * $0[3]) }
+        nhwc = g
+        kernel = g == nil ? "dyd_quantize_f32" : "dyd_quantize_f32_to_nhwc"
+        tilesPerImage = max(1, ((g?.plane ?? count) + QuantizeLayer.tileSize - 1) / QuantizeLayer.tileSize)
+        tiles = (g?.batch ?? 1) * tilesPerImage
     }
 
     var details: String { "scale \(scale) zp \(zeroPoint)" }
 
-    func run(_ context: ExecutionContext) {
+    func runTiles(_ start: Int, _ n: Int, worker: Int, _ context: ExecutionContext) {
         let x = UnsafePointer(context.pointer(inputs[0]).assumingMemoryBound(to: Float.self))
         let y = context.pointer(outputs[0])
         let signed: Int32 = dtype == .int8 ? 1 : 0
-        if let g = nhwc {
-            dyd_quantize_f32_to_nhwc(x, y, g.batch, g.channels, g.plane, scale, zeroPoint, signed)
-        } else {
-            dyd_quantize_f32(x, y, count, scale, zeroPoint, signed)
+        var t = start
+        while t < start + n {
+            defer { t += 1 }
+            let image = t / tilesPerImage, part = t % tilesPerImage
+            if let g = nhwc {
+                let first = part * QuantizeLayer.tileSize, pixels = min(QuantizeLayer.tileSize, g.plane - first)
+                let offset = image * g.channels * g.plane
+                dyd_quantize_f32_to_nhwc(x + offset, y + offset, g.channels, g.plane, first, pixels, scale, zeroPoint, signed)
+            } else {
+                let first = part * QuantizeLayer.tileSize
+                dyd_quantize_f32(x + first, y + first, min(QuantizeLayer.tileSize, count - first), scale, zeroPoint, signed)
+            }
         }
     }
 }

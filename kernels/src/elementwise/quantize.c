@@ -40,33 +40,31 @@ __attribute__((always_inline)) static inline void interleave(const uint8_t *tmp,
     for (size_t c = 0; c < channels; c++) y[p * channels + c] = tmp[c * BLOCK + p];
 }
 
-void dyd_quantize_f32_to_nhwc(const float *x, void *y, size_t batch, size_t channels, size_t plane,
-                              float scale, int32_t zero_point, int is_signed) {
+void dyd_quantize_f32_to_nhwc(const float *x, void *y, size_t channels, size_t plane,
+                              size_t first_pixel, size_t pixels, float scale, int32_t zero_point,
+                              int is_signed) {
   const int32_t qmin = is_signed ? -128 : 0, qmax = is_signed ? 127 : 255;
   const float lo = (float)(qmin - zero_point), hi = (float)(qmax - zero_point);
   uint8_t *out = y;
-  for (size_t b = 0; b < batch; b++) {
-    const float *xb = x + b * channels * plane;
-    uint8_t *yb = out + b * channels * plane;
-    if (channels > BLOCK) {
-      for (size_t c = 0; c < channels; c++)
-        for (size_t p = 0; p < plane; p++)
-          quantize_run(xb + c * plane + p, 1, yb + p * channels + c, 1, scale, lo, hi, zero_point);
-      continue;
-    }
-    /* Quantize BLOCK pixels of each channel (contiguous, vectorizable), then interleave. */
-    uint8_t tmp[BLOCK * BLOCK];
-    for (size_t p0 = 0; p0 < plane; p0 += BLOCK) {
-      const size_t m = DYD_MIN((size_t)BLOCK, plane - p0);
-      for (size_t c = 0; c < channels; c++)
-        quantize_run(xb + c * plane + p0, 1, tmp + c * BLOCK, m, scale, lo, hi, zero_point);
-      uint8_t *dst = yb + p0 * channels;
-      switch (channels) { /* image inputs: one, three or four channels */
-        case 1: interleave(tmp, dst, m, 1); break;
-        case 3: interleave(tmp, dst, m, 3); break;
-        case 4: interleave(tmp, dst, m, 4); break;
-        default: interleave(tmp, dst, m, channels); break;
-      }
+  const size_t end = first_pixel + pixels;
+  if (channels > BLOCK) {
+    for (size_t c = 0; c < channels; c++)
+      for (size_t p = first_pixel; p < end; p++)
+        quantize_run(x + c * plane + p, 1, out + p * channels + c, 1, scale, lo, hi, zero_point);
+    return;
+  }
+  /* Quantize BLOCK pixels of each channel (contiguous, vectorizable), then interleave. */
+  uint8_t tmp[BLOCK * BLOCK];
+  for (size_t p0 = first_pixel; p0 < end; p0 += BLOCK) {
+    const size_t m = DYD_MIN((size_t)BLOCK, end - p0);
+    for (size_t c = 0; c < channels; c++)
+      quantize_run(x + c * plane + p0, 1, tmp + c * BLOCK, m, scale, lo, hi, zero_point);
+    uint8_t *dst = out + p0 * channels;
+    switch (channels) { /* image inputs: one, three or four channels */
+      case 1: interleave(tmp, dst, m, 1); break;
+      case 3: interleave(tmp, dst, m, 3); break;
+      case 4: interleave(tmp, dst, m, 4); break;
+      default: interleave(tmp, dst, m, channels); break;
     }
   }
 }
