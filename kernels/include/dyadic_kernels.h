@@ -204,6 +204,24 @@ void dyd_quantize_f32(const float *x, void *y, size_t n, float scale, int32_t ze
 void dyd_quantize_f32_to_nhwc(const float *x, void *y, size_t channels, size_t plane,
                               size_t first_pixel, size_t pixels, float scale, int32_t zero_point,
                               int is_signed);
+/* ---- FP8 E4M3FN ---------------------------------------------------------------------- */
+
+/* S.EEEE.MMM, bias 7, max 448, no infinities, NaN = S.1111.111 (0x7F, 0xFF).
+ * Semantics are ONNX's (onnx.reference Cast / QuantizeLinear / DequantizeLinear). */
+
+/* Exact; the NaN codes give a quiet NaN with the code's sign. */
+float dyd_fp8_e4m3_to_f32(uint8_t code);
+/* Round to nearest, ties to even; -0.0 -> 0x80; NaN -> NaN with the input's sign.
+ * |x| <= 464 rounds to at most 448. Beyond that, and for +-inf: +-448 (0x7E, 0xFE)
+ * when `saturate` is non-zero, NaN (0x7F, 0xFF) otherwise. */
+uint8_t dyd_fp8_e4m3_from_f32(float x, int saturate);
+/* QuantizeLinear to FP8 per tensor (zero point 0): y[i] = from_f32(x[i] / scale),
+ * a float32 division. */
+void dyd_fp8_e4m3_from_f32_array(const float *x, uint8_t *y, size_t n, float scale,
+                                 int saturate);
+/* DequantizeLinear from FP8 per tensor: y[i] = to_f32(x[i]) * scale, in float32. */
+void dyd_fp8_e4m3_to_f32_array(const uint8_t *x, float *y, size_t n, float scale);
+
 /* ---- Table lookup for 8-bit non-linearities ----------------------------------------- */
 
 /* y[i] = table[x[i]] with x read as an unsigned byte (the engine builds the

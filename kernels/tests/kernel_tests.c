@@ -11,6 +11,7 @@
 #if !defined(SWIFT_PACKAGE)
 
 #include "dyadic_kernels.h"
+#include "fp8_reference.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -964,6 +965,149 @@ static void test_pooling(void) {
   test_pool_case(g, 1, 1, 0, DYD_REQUANT_FP32);
 }
 
+/* ---- FP8 E4M3FN ------------------------------------------------------------------------------ */
+
+static uint32_t bits_of(float x) {
+  uint32_t u;
+  memcpy(&u, &x, sizeof u);
+  return u;
+}
+
+static float float_of(uint32_t u) {
+  float x;
+  memcpy(&x, &u, sizeof x);
+  return x;
+}
+
+/* Compares n codes with onnx's; one check per table, the first mismatch in the message. */
+static void check_fp8_codes(const char *what, const uint32_t *x, const uint8_t *got,
+                            const uint8_t *want, size_t n) {
+  size_t bad = 0, first = 0;
+  for (size_t i = 0; i < n; i++)
+    if (got[i] != want[i] && bad++ == 0) first = i;
+  check(bad == 0, "fp8 %s: %zu of %zu differ from onnx; first x = 0x%08X (%g): got 0x%02X want 0x%02X",
+        what, bad, n, bad ? x[first] : 0u, bad ? (double)float_of(x[first]) : 0.0,
+        bad ? got[first] : 0, bad ? want[first] : 0);
+  if (verbose) printf("fp8 %s: %zu cases\n", what, n);
+}
+
+static void test_fp8(void) {
+  enum {
+    NENC = sizeof fp8_ref_enc_x / sizeof fp8_ref_enc_x[0],
+    NQ = sizeof fp8_ref_q_x / sizeof fp8_ref_q_x[0],
+    NSCALES = sizeof fp8_ref_scales / sizeof fp8_ref_scales[0],
+  };
+
+  /* Every code: decodes to onnx's bit pattern (NaN included) and re-encodes to itself
+   * with either saturate flag (NaN keeps its sign, so the NaN codes too). */
+  size_t bad_dec = 0, bad_rt = 0;
+  for (int c = 0; c < 256; c++) {
+    const float v = dyd_fp8_e4m3_to_f32((uint8_t)c);
+    if (bits_of(v) != fp8_ref_decode[c]) {
+      bad_dec++;
+      printf("FAIL fp8 decode 0x%02X: got 0x%08X want 0x%08X\n", c, bits_of(v), fp8_ref_decode[c]);
+    }
+    for (int sat = 0; sat <= 1; sat++)
+      if (dyd_fp8_e4m3_from_f32(v, sat) != c) {
+        bad_rt++;
+        printf("FAIL fp8 round trip 0x%02X saturate %d: got 0x%02X\n", c, sat,
+               dyd_fp8_e4m3_from_f32(v, sat));
+      }
+  }
+  check(bad_dec == 0, "fp8 decode: %zu of 256 codes differ from onnx", bad_dec);
+  check(bad_rt == 0, "fp8 round trip: %zu of 512 differ", bad_rt);
+
+  /* Cast float -> FP8: ties, their neighbours, the overflow boundary, specials, random. */
+  static uint8_t got[NENC > NQ ? NENC : NQ], arr[(NENC > NQ ? NENC : NQ) + 1];
+  static float xf[NENC > NQ ? NENC : NQ]; /* the reference inputs as floats (memcpy: no aliasing cast) */
+  memcpy(xf, fp8_ref_enc_x, sizeof fp8_ref_enc_x);
+  for (int sat = 0; sat <= 1; sat++) {
+    const uint8_t *want = sat ? fp8_ref_enc_sat : fp8_ref_enc_nosat;
+    for (size_t i = 0; i < NENC; i++) got[i] = dyd_fp8_e4m3_from_f32(float_of(fp8_ref_enc_x[i]), sat);
+    check_fp8_codes(sat ? "Cast saturate=1" : "Cast saturate=0", fp8_ref_enc_x, got, want, NENC);
+    /* array form with scale 1 is the scalar form */
+    dyd_fp8_e4m3_from_f32_array(xf, arr, NENC, 1.0f, sat);
+    check(memcmp(arr, got, NENC) == 0, "fp8 array encode (scale 1, saturate %d) differs from scalar", sat);
+  }
+
+  /* QuantizeLinear: the array form per scale against onnx and against the scalar form
+   * of the float32 quotient, with a guard byte after the output. */
+  memcpy(xf, fp8_ref_q_x, sizeof fp8_ref_q_x);
+  size_t off = 0;
+  for (size_t k = 0; k < NSCALES; k++) {
+    const float scale = float_of(fp8_ref_scales[k]);
+    const size_t n = fp8_ref_q_len[k];
+    for (int sat = 0; sat <= 1; sat++) {
+      const uint8_t *want = (sat ? fp8_ref_q_sat : fp8_ref_q_nosat) + off;
+      memset(arr, 0xA5, n + 1);
+      dyd_fp8_e4m3_from_f32_array(xf + off, arr, n, scale, sat);
+      char what[64];
+      snprintf(what, sizeof what, "QuantizeLinear scale %g saturate=%d", (double)scale, sat);
+      check_fp8_codes(what, fp8_ref_q_x + off, arr, want, n);
+      check(arr[n] == 0xA5, "fp8 %s: wrote past the end", what);
+      size_t bad = 0;
+      for (size_t i = 0; i < n; i++)
+        bad += arr[i] != dyd_fp8_e4m3_from_f32(xf[off + i] / scale, sat);
+      check(bad == 0, "fp8 %s: array form differs from scalar at %zu", what, bad);
+    }
+    off += n;
+  }
+  check(off == NQ, "fp8 QuantizeLinear reference lengths add up");
+
+  /* DequantizeLinear: code * scale in float32. NaN signs after a multiply are the
+   * hardware's business, so a NaN only has to stay NaN. */
+  uint8_t codes[257];
+  for (int c = 0; c < 256; c++) codes[c] = (uint8_t)c;
+  float deq[257];
+  for (size_t k = 0; k < NSCALES; k++) {
+    const float scale = float_of(fp8_ref_scales[k]);
+    deq[256] = -1.0f;
+    dyd_fp8_e4m3_to_f32_array(codes, deq, 256, scale);
+    size_t bad = 0, bad_scalar = 0;
+    for (int c = 0; c < 256; c++) {
+      const uint32_t want = fp8_ref_dq[k * 256 + (size_t)c];
+      bad += isnan(float_of(want)) ? !isnan(deq[c]) : bits_of(deq[c]) != want;
+      const float s = dyd_fp8_e4m3_to_f32((uint8_t)c) * scale;
+      bad_scalar += isnan(s) ? !isnan(deq[c]) : bits_of(deq[c]) != bits_of(s);
+    }
+    check(bad == 0 && deq[256] == -1.0f, "fp8 DequantizeLinear scale %g: %zu of 256 differ from onnx",
+          (double)scale, bad);
+    check(bad_scalar == 0, "fp8 DequantizeLinear scale %g: array differs from scalar at %zu",
+          (double)scale, bad_scalar);
+  }
+
+  /* A sweep over float32 magnitudes (every 1009th pattern below the overflow boundary,
+   * every 65521st above), checked against the rules spelled out independently: the
+   * nearest code, ties to the even code, (448, 464] -> 448, beyond -> 448 or NaN. */
+  float grid[128]; /* grid[0x7F] = 480 stands in for the NaN slot when rounding */
+  for (int c = 0; c < 127; c++) grid[c] = dyd_fp8_e4m3_to_f32((uint8_t)c);
+  grid[127] = 480.0f;
+  size_t bad = 0, count = 0;
+  for (uint64_t u = 0; u <= 0x7F800000u; u += u < 0x43E80100u ? 1009 : 65521) {
+    const float x = float_of((uint32_t)u);
+    int c = 0; /* largest code with grid[c] <= x */
+    int lo = 0, hi = 127;
+    while (lo <= hi) {
+      const int mid = (lo + hi) / 2;
+      if (grid[mid] <= x) { c = mid; lo = mid + 1; }
+      else hi = mid - 1;
+    }
+    int want = c;
+    if (c < 127 && grid[c] != x) {
+      const double dl = (double)x - grid[c], dh = (double)grid[c + 1] - x;
+      if (dh < dl || (dh == dl && (c & 1))) want = c + 1;
+    }
+    for (int sat = 0; sat <= 1; sat++) {
+      const int w = want <= 0x7E ? want : sat ? 0x7E : 0x7F;
+      bad += dyd_fp8_e4m3_from_f32(x, sat) != w;
+      bad += dyd_fp8_e4m3_from_f32(-x, sat) != (w | 0x80);
+      count += 2;
+    }
+  }
+  check(bad == 0, "fp8 sweep: %zu of %zu encodings break the rounding rules", bad, count);
+  if (verbose) printf("fp8 sweep: %zu encodings\n", count);
+}
+
 /* ---- dispatch ---------------------------------------------------------------------------------- */
 
 static void test_dispatch(void) {
@@ -999,6 +1143,7 @@ int main(int argc, char **argv) {
   test_binary();
   test_lut();
   test_pooling();
+  test_fp8();
   printf("%lu passed, %lu failed\n", passed, failed);
   return failed ? 1 : 0;
 }
