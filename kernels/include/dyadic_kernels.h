@@ -96,7 +96,31 @@ typedef struct {
   const int8_t *weights;           /* [out_c][kernel_h][kernel_w][in_c / groups], symmetric */
   const int32_t *bias;             /* [out_c] int32 at scale s_x*s_w[c], or NULL */
   dyd_requant requant;             /* channels = out_c */
+  /* 0 or 8: int8 weights. 4: every weight is in [-8, 7] (`weights` still holds one
+   * int8 per weight); kernels that have a 4-bit form store them two per byte, the
+   * others pack int8 panels (the kernel name says which: qc4w or qc8w). The
+   * arithmetic, and so every output, is the same either way. Other values are
+   * rejected. Last field, so that zero-initialised descriptors mean int8. */
+  uint32_t weight_bits;
 } dyd_conv_desc;
+
+/* Swift imports a C struct with one memberwise initializer over every field, so
+ * adding weight_bits would break callers written before it; this restores the
+ * earlier initializer (weight_bits = 0, int8) next to the new one. */
+#if defined(__has_attribute)
+#if __has_attribute(swift_name)
+__attribute__((swift_name("dyd_conv_desc.init(geometry:input_signed:output_signed:"
+                          "input_zero_point:weights:bias:requant:)")))
+static inline dyd_conv_desc dyd_conv_desc_make_int8(dyd_conv_geometry geometry, int input_signed,
+                                                    int output_signed, int32_t input_zero_point,
+                                                    const int8_t *weights, const int32_t *bias,
+                                                    dyd_requant requant) {
+  dyd_conv_desc d = {geometry, input_signed, output_signed, input_zero_point, weights, bias,
+                     requant, 0};
+  return d;
+}
+#endif
+#endif
 
 typedef struct dyd_conv_op dyd_conv_op;
 
@@ -111,6 +135,11 @@ size_t dyd_conv_workspace_size(const dyd_conv_op *op);
 const char *dyd_conv_kernel_name(const dyd_conv_op *op);
 /* Bytes held by the packed weights and bias. */
 size_t dyd_conv_packed_size(const dyd_conv_op *op);
+/* Bytes of packed weights actually stored (without bias, requantization constants
+ * and alignment padding): what the layer's weights cost in memory, e.g. half of
+ * the int8 figure for 4-bit weights on a kernel that stores them packed. Includes
+ * the zero padding of K and of the last panel of output channels. */
+size_t dyd_conv_packed_weight_bytes(const dyd_conv_op *op);
 void dyd_conv_run(const dyd_conv_op *op, const void *input, void *output,
                   size_t tile_start, size_t tile_count, void *workspace);
 

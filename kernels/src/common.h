@@ -106,6 +106,11 @@ typedef void (*dyd_gemm_ukernel_fn)(size_t mr, size_t nc, size_t kc, const uint8
                                     size_t a_stride, const void *w, uint8_t *c,
                                     size_t c_stride, const dyd_out_params *p);
 
+/* 4-bit weights: converts a panel's weight area from the int8 layout above
+ * (w8: [kp/KR][NR][KR], every value in [-8, 7]) to the kernel's nibble layout,
+ * kp * NR / 2 bytes at `out`. */
+typedef void (*dyd_gemm_pack_w4_fn)(const int8_t *w8, size_t kp, void *out);
+
 /* Fills a panel's extra header from its mult/shift columns (dyadic only). */
 typedef void (*dyd_gemm_pack_extra_fn)(const int32_t *mult, const int32_t *shift,
                                        int32_t zero_point, void *extra);
@@ -118,6 +123,11 @@ typedef struct {
   dyd_gemm_ukernel_fn ukernel_1row[2]; /* optional, for mr == 1 (fully connected, batch 1) */
   uint32_t extra_bytes;       /* multiple of 64 when nr * 12 is */
   dyd_gemm_pack_extra_fn pack_extra;
+  /* Optional kernels for 4-bit weights (conv weight_bits = 4), over panels whose
+   * weight area pack_w4 wrote; NULL where the ISA has none (the op then packs
+   * int8 panels and runs `ukernel`). */
+  dyd_gemm_ukernel_fn ukernel_w4[2], ukernel_w4_1row[2];
+  dyd_gemm_pack_w4_fn pack_w4;
   int requires_avxvnni;       /* usable only when dyd_cpu_has_avxvnni() */
   const char *isa_suffix;     /* e.g. "avx512vnni" */
 } dyd_gemm_bundle;

@@ -1,7 +1,7 @@
 /*
  * Single-thread kernel benchmark (a measuring tool, never a timed test).
  *
- *   kernel_bench [isa] [-q] [-d] [-e] [-A]
+ *   kernel_bench [isa] [-q] [-d] [-e] [-A] [-4]
  *     isa: a DYADIC_ISA name (default: the active one)
  *     -q: u8 activations only (the EfficientNet type)
  *     -d: depthwise shapes only
@@ -12,6 +12,9 @@
  *     -A: the output buffer directly after the input in one allocation, as the
  *         engine's memory plan places them (equal sizes that are multiples of
  *         4 KiB then put each output pixel 4 KiB-aliased with its input pixel)
+ *     -4: only the 1x1 and fully connected shapes (u8), each timed with int8
+ *         weights and with 4-bit weights (weight_bits = 4, values in [-8, 7])
+ *         back to back, with the packed weight bytes of both; then totals
  *
  * What it prints, all from the same run on one core (the machine is shared and
  * noisy, so every figure is relative to something measured a moment before):
@@ -265,6 +268,7 @@ static uint32_t next_rand(void) {
 
 typedef struct {
   double seconds;  /* median time of one run */
+  size_t weight_bytes; /* dyd_conv_packed_weight_bytes */
   char kernel[128];
 } timing;
 
@@ -273,7 +277,8 @@ typedef struct {
  * clamp), then times dyd_conv_run over all tiles on this thread. */
 static int engine_params, adjacent_buffers;
 
-static timing time_conv(const dyd_net_shape *s, dyd_isa isa, int input_signed) {
+static timing time_conv(const dyd_net_shape *s, dyd_isa isa, int input_signed,
+                        uint32_t weight_bits) {
   dyd_conv_desc d;
   memset(&d, 0, sizeof d);
   dyd_conv_geometry *g = &d.geometry;
@@ -288,7 +293,8 @@ static timing time_conv(const dyd_net_shape *s, dyd_isa isa, int input_signed) {
   int8_t *w = malloc(s->out_c * k);
   int32_t *bias = malloc(s->out_c * 4), *mult = malloc(s->out_c * 4), *shift = malloc(s->out_c * 4);
   float *scale = malloc(s->out_c * 4);
-  for (size_t i = 0; i < s->out_c * k; i++) w[i] = (int8_t)(next_rand() % 255 - 127);
+  for (size_t i = 0; i < s->out_c * k; i++)
+    w[i] = weight_bits == 4 ? (int8_t)(next_rand() % 16 - 8) : (int8_t)(next_rand() % 255 - 127);
   for (size_t i = 0; i < s->out_c; i++) {
     bias[i] = (int32_t)(next_rand() % 20001) - 10000;
     mult[i] = (int32_t)((1u << 30) + next_rand() % (1u << 24) * 64u);
@@ -305,6 +311,7 @@ static timing time_conv(const dyd_net_shape *s, dyd_isa isa, int input_signed) {
   d.input_signed = d.output_signed = input_signed;
   d.input_zero_point = engine_params ? (input_signed ? -128 : 0) : input_signed ? -3 : 125;
   d.weights = w;
+  d.weight_bits = weight_bits;
   d.bias = bias;
   d.requant = (dyd_requant){DYD_REQUANT_DYADIC, 1, mult, shift, scale, zy, zy,
                             engine_params ? zy + 255 : zy + 100};
@@ -316,6 +323,7 @@ static timing time_conv(const dyd_net_shape *s, dyd_isa isa, int input_signed) {
   }
   timing t;
   snprintf(t.kernel, sizeof t.kernel, "%s", dyd_conv_kernel_name(op));
+  t.weight_bytes = dyd_conv_packed_weight_bytes(op);
   const size_t in_bytes = (size_t)s->in_h * s->in_w * s->in_c;
   const size_t out_bytes = (size_t)s->out_h * s->out_w * s->out_c;
   uint8_t *in = alloc_filled(adjacent_buffers ? ROUND64(in_bytes) + out_bytes : in_bytes);
@@ -364,15 +372,48 @@ static dyd_net_shape extra_shape(const char *name, uint32_t k, uint32_t hw, uint
   return (dyd_net_shape){name, 1, k, k, 1, 1, k / 2, k / 2, 1, ic, oc, hw, hw, hw, hw, 0};
 }
 
+/* -4: int8 against 4-bit weights on the 1x1 and fully connected shapes, u8. */
+static void compare_weight_bits(dyd_isa isa, double peak) {
+  printf("\n%-26s %3s %8s %8s %6s %9s %9s  %s\n", "shape", "n", "int8", "int4", "int4/",
+         "int8 KiB", "int4 KiB", "kernels (int8 | int4)");
+  printf("%-26s %3s %8s %8s %6s\n", "", "", "GOPS", "GOPS", "int8");
+  double sec8[FAM_COUNT] = {0}, sec4[FAM_COUNT] = {0}, ops[FAM_COUNT] = {0};
+  for (size_t i = 0; i < DYD_EFFICIENTNET_LITE0_SHAPE_COUNT; i++) {
+    const dyd_net_shape *s = &dyd_efficientnet_lite0_shapes[i];
+    const family fam = family_of(s);
+    if (fam != FAM_1X1 && fam != FAM_FC) continue;
+    char label[64];
+    shape_label(s, label, sizeof label);
+    const timing t8 = time_conv(s, isa, 0, 0), t4 = time_conv(s, isa, 0, 4);
+    const double g8 = shape_ops(s) / t8.seconds * 1e-9, g4 = shape_ops(s) / t4.seconds * 1e-9;
+    printf("%-26s %3u %8.1f %8.1f %6.2f %9.1f %9.1f  %s | %s\n", label, s->count, g8, g4,
+           g4 / g8, t8.weight_bytes / 1024.0, t4.weight_bytes / 1024.0, t8.kernel, t4.kernel);
+    sec8[fam] += s->count * t8.seconds;
+    sec4[fam] += s->count * t4.seconds;
+    ops[fam] += s->count * shape_ops(s);
+  }
+  printf("\n-- totals (every layer counted, one thread)\n");
+  static const family fams[] = {FAM_1X1, FAM_FC};
+  for (size_t fi = 0; fi < 2; fi++) {
+    const family f = fams[fi];
+    const double g8 = ops[f] / sec8[f] * 1e-9, g4 = ops[f] / sec4[f] * 1e-9;
+    printf("%-16s int8 %8.3f ms %7.1f GOPS (%4.1f%% of peak) | int4 %8.3f ms %7.1f GOPS "
+           "(%4.1f%%) | int4/int8 speed %.2f\n",
+           family_names[f], sec8[f] * 1e3, g8, peak > 0 ? 100 * g8 / peak : 0.0, sec4[f] * 1e3,
+           g4, peak > 0 ? 100 * g4 / peak : 0.0, g4 / g8);
+  }
+}
+
 int main(int argc, char **argv) {
   static const char *const names[] = {"scalar", "avx2", "avx512vnni", "neon", "neondot", "i8mm"};
   dyd_isa isa = dyd_active_isa();
-  int u8_only = 0, dw_only = 0;
+  int u8_only = 0, dw_only = 0, weight_bits_4 = 0;
   for (int i = 1; i < argc; i++) {
     if (strcmp(argv[i], "-q") == 0) u8_only = 1;
     if (strcmp(argv[i], "-d") == 0) dw_only = 1;
     if (strcmp(argv[i], "-e") == 0) engine_params = 1;
     if (strcmp(argv[i], "-A") == 0) adjacent_buffers = 1;
+    if (strcmp(argv[i], "-4") == 0) weight_bits_4 = 1;
     for (int j = 0; j < 6; j++)
       if (strcmp(argv[i], names[j]) == 0) isa = dyd_isa_supported((dyd_isa)j);
   }
@@ -384,6 +425,10 @@ int main(int argc, char **argv) {
   const char *peak_what;
   const double peak = int8_peak(&peak_what);
   printf("int8 peak (%s, 24 independent accumulators): %.1f GOPS\n", peak_what, peak);
+  if (weight_bits_4) {
+    compare_weight_bits(isa, peak);
+    return 0;
+  }
 
   long l3 = 0;
 #ifdef _SC_LEVEL3_CACHE_SIZE
@@ -427,7 +472,7 @@ int main(int argc, char **argv) {
     if (fam == FAM_DW) stream_here = stream_read(buf, (size_t)shape_bytes(s));
     for (int sg = 0; sg < 2; sg++) {
       if (sg && u8_only) break;
-      const timing t = time_conv(s, isa, sg);
+      const timing t = time_conv(s, isa, sg, 0);
       const double gops = shape_ops(s) / t.seconds * 1e-9;
       printf("%-26s %3u %-3s %8.1f %6.1f%% %7.1f", label, i < n_net ? s->count : 1,
              sg ? "s8" : "u8", gops, peak > 0 ? 100 * gops / peak : 0.0, t.seconds * 1e6);

@@ -169,6 +169,7 @@ typedef struct {
                                      6 s=32, 7 s=33 (the x86 fast stage's edges), 8 any of 1..62 */
   int narrow;                     /* fused relu-like clamp */
   int zero_channel;               /* one all-zero weight channel */
+  uint32_t weight_bits;           /* 0: int8 weights; 4: weights in [-8, 7] (desc.weight_bits) */
 } conv_case;
 
 typedef struct {
@@ -247,9 +248,16 @@ static bool make_conv(const conv_case *c, conv_setup *s) {
   s->shift = malloc(c->out_c * sizeof *s->shift);
   s->scale = malloc(c->out_c * sizeof *s->scale);
   fill_random(s->w, c->out_c * k);
-  if (c->zero_channel) memset(s->w + (c->out_c / 2) * k, 0, k);
+  const int8_t wmin = c->weight_bits == 4 ? -8 : -128, wmax = c->weight_bits == 4 ? 7 : 127;
+  if (c->weight_bits == 4)
+    for (size_t i = 0; i < c->out_c * k; i++) s->w[i] = (int8_t)rnd_range(-8, 7);
   if (rnd(4) == 0) /* weights at the edges */
-    for (size_t i = 0; i < c->out_c * k; i++) s->w[i] = rnd(2) ? -128 : 127;
+    for (size_t i = 0; i < c->out_c * k; i++) s->w[i] = rnd(2) ? wmin : wmax;
+  if (c->weight_bits == 4 && rnd(2)) { /* a channel of -8s first, one of 7s last */
+    memset(s->w, (uint8_t)wmin, k);
+    memset(s->w + (c->out_c - 1) * k, wmax, k);
+  }
+  if (c->zero_channel) memset(s->w + (c->out_c / 2) * k, 0, k);
   const double typical = 128.0 * 70.0 * sqrt((double)k);
   for (size_t i = 0; i < c->out_c; i++) {
     int64_t b = (int64_t)(int32_t)rnd64() % (int64_t)(typical * 2 + 1);
@@ -277,6 +285,7 @@ static bool make_conv(const conv_case *c, conv_setup *s) {
     if (rq->qmax > omax) rq->qmax = omax;
   }
   s->d.weights = s->w;
+  s->d.weight_bits = c->weight_bits;
   s->d.bias = rnd(8) == 0 ? NULL : s->bias;
   s->in_bytes = (size_t)g->batch * g->in_h * g->in_w * g->in_pixel_stride;
   s->out_bytes = (size_t)g->batch * g->out_h * g->out_w * g->out_pixel_stride;
@@ -294,13 +303,13 @@ static void free_conv(conv_setup *s) {
 static void describe_conv(const conv_case *c, char *buf, size_t len) {
   snprintf(buf, len,
            "n%u %ux%ux%u->%u k%ux%u s%u,%u d%u,%u p%u,%u,%u,%u g%u x+%u y+%u %s->%s %s%s zx%d m%d "
-           "s%d%s%s",
+           "s%d%s%s%s",
            c->batch, c->in_h, c->in_w, c->in_c, c->out_c, c->kh, c->kw, c->sh, c->sw, c->dh, c->dw,
            c->pt, c->pl, c->pb, c->pr, c->groups, c->in_extra, c->out_extra,
            c->in_signed ? "s8" : "u8", c->out_signed ? "s8" : "u8",
            c->kind == DYD_REQUANT_DYADIC ? "dyadic" : "fp32", c->per_channel ? "/pc" : "/pt",
            c->zx_mode, c->mult_mode, c->shift_mode, c->narrow ? " narrow" : "",
-           c->zero_channel ? " zero-ch" : "");
+           c->zero_channel ? " zero-ch" : "", c->weight_bits == 4 ? " w4" : "");
 }
 
 /* Runs `op` over its tiles in random chunks and a random order. */
@@ -348,6 +357,21 @@ static void test_conv_case(const conv_case *c) {
       check(false, "conv %s [%s]: create failed: %s", desc, dyd_isa_name(all_isas[i]), err);
       continue;
     }
+    /* which ops store 4-bit weights, and what they cost */
+    const char *name = dyd_conv_kernel_name(op);
+    const bool gemm_path = strstr(name, "_dwconv_") == NULL;
+    const bool want_w4 = c->weight_bits == 4 && gemm_path && all_isas[i] == DYD_ISA_AVX512VNNI;
+    const size_t k = (size_t)c->kh * c->kw * (c->in_c / c->groups);
+    const size_t wb = dyd_conv_packed_weight_bytes(op), dense = k * c->out_c;
+    check((strstr(name, "_qc4w_") != NULL) == want_w4 &&
+              (strstr(name, "_qc8w_") != NULL) == !want_w4,
+          "conv %s [%s]: kernel %s", desc, dyd_isa_name(all_isas[i]), name);
+    /* the 8x32c4 panels: 32 columns, K rounded up to 4, two weights per byte */
+    const size_t ocpg = c->out_c / c->groups;
+    const size_t w4_bytes = c->groups * ((ocpg + 31) / 32) * 32 * ((k + 3) / 4 * 4) / 2;
+    check(wb <= dyd_conv_packed_size(op) && (want_w4 ? wb == w4_bytes : wb >= dense),
+          "conv %s [%s] %s: %zu packed weight bytes for %zu weights", desc,
+          dyd_isa_name(all_isas[i]), name, wb, dense);
     memset(got.p, 0xA5, s.out_bytes);
     run_conv_tiles(op, in.p, got.p);
     size_t first = 0, bad = 0;
@@ -391,7 +415,7 @@ static void randomize_numerics(conv_case *c) {
   c->out_extra = rnd(4) == 0 ? rnd(9) : 0;
 }
 
-static void test_conv_gemm_shapes(void) {
+static void test_conv_gemm_shapes(uint32_t weight_bits) {
   /* 1x1 convolution = GEMM: M (pixels), N (out_c), K (in_c) around every tile size */
   static const uint32_t ms[] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 12, 13, 15, 16, 17, 31, 33, 64, 100};
   static const uint32_t ns[] = {1, 2, 3, 4, 5, 7, 8, 9, 15, 16, 17, 31, 32, 33, 47, 48, 49, 63, 64, 65, 96, 129};
@@ -410,6 +434,7 @@ static void test_conv_gemm_shapes(void) {
       c.out_c = ns[ni];
       c.in_c = ks[ki++ % (sizeof ks / sizeof ks[0])];
       randomize_numerics(&c);
+      c.weight_bits = weight_bits;
       test_conv_case(&c);
     }
   /* every requantization edge on one mid-size GEMM */
@@ -424,6 +449,7 @@ static void test_conv_gemm_shapes(void) {
         c.mult_mode = mode;
         c.shift_mode = sm;
         c.kind = (dyd_requant_kind)kind;
+        c.weight_bits = weight_bits;
         test_conv_case(&c);
       }
   /* zero points at the type limits, both signednesses, narrowed clamps */
@@ -439,11 +465,12 @@ static void test_conv_gemm_shapes(void) {
         c.in_signed = sg & 1;
         c.out_signed = sg >> 1;
         c.narrow = narrow;
+        c.weight_bits = weight_bits;
         test_conv_case(&c);
       }
 }
 
-static void test_conv_general_shapes(void) {
+static void test_conv_general_shapes(uint32_t weight_bits) {
   static const uint32_t chans[] = {1, 3, 7, 15, 17, 33};
   static const uint32_t kernels[][2] = {{3, 3}, {5, 5}, {1, 1}, {2, 2}, {1, 3}, {3, 1}, {7, 1}, {1, 7}};
   for (size_t ki = 0; ki < sizeof kernels / sizeof kernels[0]; ki++)
@@ -466,6 +493,7 @@ static void test_conv_general_shapes(void) {
         c.out_c = chans[(ci + ki + st) % (sizeof chans / sizeof chans[0])];
         if (rnd(3) == 0) c.batch = 2;
         randomize_numerics(&c);
+        c.weight_bits = weight_bits;
         test_conv_case(&c);
       }
   /* grouped convolution */
@@ -483,6 +511,7 @@ static void test_conv_general_shapes(void) {
       c.pt = c.pb = c.pl = c.pr = c.kh / 2;
       if (rep == 4) c.pb = 0; /* asymmetric */
       randomize_numerics(&c);
+      c.weight_bits = weight_bits;
       test_conv_case(&c);
     }
 }
@@ -564,6 +593,7 @@ static void test_conv_random(int count) {
       c.out_c = c.groups * (1 + rnd(70));
     }
     randomize_numerics(&c);
+    c.weight_bits = rnd(3) == 0 ? 4 : 0;
     test_conv_case(&c);
   }
 }
@@ -742,6 +772,42 @@ static void test_conv_validation(void) {
   d.geometry.in_c = d.geometry.groups * 30000;
   d.geometry.in_pixel_stride = d.geometry.in_c;
   expect_reject(&d, "K overflowing int32");
+  /* weight_bits: 0, 8 and 4 (with every weight in [-8, 7]) only */
+  d = good;
+  d.weight_bits = 8;
+  op = dyd_conv_create(&d, err, sizeof err);
+  check(op != NULL, "weight_bits 8 rejected: %s", err);
+  dyd_conv_destroy(op);
+  const uint32_t bad_bits[] = {1, 2, 3, 5, 6, 7, 16, 32};
+  for (size_t i = 0; i < sizeof bad_bits / sizeof bad_bits[0]; i++) {
+    d.weight_bits = bad_bits[i];
+    expect_reject(&d, "unsupported weight_bits");
+  }
+  const size_t nw = (size_t)c.out_c * c.kh * c.kw * (c.in_c / c.groups);
+  int8_t *w4 = malloc(nw);
+  for (size_t i = 0; i < nw; i++) w4[i] = (int8_t)rnd_range(-8, 7);
+  w4[0] = -8;
+  w4[1] = 7;
+  d = good;
+  d.weights = w4;
+  d.weight_bits = 4;
+  op = dyd_conv_create(&d, err, sizeof err);
+  check(op != NULL, "weight_bits 4 with weights in [-8, 7] rejected: %s", err);
+  dyd_conv_destroy(op);
+  const int8_t outside[] = {8, -9, 127, -128};
+  for (size_t i = 0; i < sizeof outside / sizeof outside[0]; i++) {
+    const size_t at = nw - 1 - rnd((uint32_t)nw / 2);
+    const int8_t keep = w4[at];
+    w4[at] = outside[i];
+    err[0] = '\0';
+    op = dyd_conv_create(&d, err, sizeof err);
+    check(op == NULL && strstr(err, "[-8, 7]") != NULL, "weight_bits 4 accepted weight %d: %s",
+          outside[i], err);
+    if (verbose && op == NULL) printf("ok rejected weight %d: %s\n", outside[i], err);
+    dyd_conv_destroy(op);
+    w4[at] = keep;
+  }
+  free(w4);
   free_conv(&s);
 }
 
@@ -1136,8 +1202,10 @@ int main(int argc, char **argv) {
   test_requant_oracle();
   test_conv_oracle();
   test_conv_validation();
-  test_conv_gemm_shapes();
-  test_conv_general_shapes();
+  test_conv_gemm_shapes(0);
+  test_conv_gemm_shapes(4);
+  test_conv_general_shapes(0);
+  test_conv_general_shapes(4);
   test_conv_depthwise_shapes();
   test_conv_random(300);
   test_binary();

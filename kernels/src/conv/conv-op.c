@@ -57,6 +57,8 @@ struct dyd_conv_op {
   /* storage */
   void *packed;
   size_t packed_size;
+  size_t weight_bytes;         /* of packed_size, the weights themselves */
+  bool w4;                     /* panels hold 4-bit weights, two per byte */
   char name[128];
 };
 
@@ -164,6 +166,22 @@ static bool check_conv(const dyd_conv_desc *d, char *err, size_t err_len) {
     dyd_set_error(err, err_len, "no weights");
     return false;
   }
+  if (d->weight_bits != 0 && d->weight_bits != 8 && d->weight_bits != 4) {
+    dyd_set_error(err, err_len, "weight_bits %u not supported (0 or 8: int8, 4: int4)",
+                  d->weight_bits);
+    return false;
+  }
+  if (d->weight_bits == 4) {
+    const size_t per_oc = (size_t)g->kernel_h * g->kernel_w * (g->in_c / g->groups);
+    for (size_t i = 0; i < per_oc * g->out_c; i++)
+      if (d->weights[i] < -8 || d->weights[i] > 7) {
+        dyd_set_error(err, err_len,
+                      "weight_bits 4: weight %d of output channel %zu (element %zu) outside "
+                      "[-8, 7]",
+                      d->weights[i], i / per_oc, i % per_oc);
+        return false;
+      }
+  }
   const int32_t zx = d->input_zero_point;
   if (d->input_signed ? (zx < -128 || zx > 127) : (zx < 0 || zx > 255)) {
     dyd_set_error(err, err_len, "input zero point %d outside the input type", zx);
@@ -173,7 +191,9 @@ static bool check_conv(const dyd_conv_desc *d, char *err, size_t err_len) {
   /* |x - z_x| <= 255 and |w| <= 128, so |sum| <= K * 255 * 128 must fit int32. The bias
    * (and the folded zero-point correction) is added modulo 2^32, as ONNX Runtime does:
    * quantizers clip biases of near-zero weight channels to the int32 range, and such a
-   * channel's accumulator wraps the same way in every kernel and in the reference. */
+   * channel's accumulator wraps the same way in every kernel and in the reference.
+   * The same bound holds for 4-bit weights: the AVX-512 kernel accumulates 16 * w
+   * (the high nibble in place), and |16 * w| <= 128. */
   const uint64_t k = (uint64_t)g->kernel_h * g->kernel_w * (g->in_c / g->groups);
   if (k * 255 * 128 > (uint64_t)INT32_MAX) {
     dyd_set_error(err, err_len, "accumulator may overflow int32: K = %llu (max %d for 8-bit)",
@@ -229,14 +249,16 @@ static void constant_channel(const dyd_requant *rq, int32_t *bias, int32_t *mult
   *shift = 33;
 }
 
-static void pack_gemm(dyd_conv_op *op, const dyd_conv_desc *d, int64_t zero) {
+/* `w8` (kp * NR bytes, zeroed) is scratch for the int8 layout of a 4-bit panel. */
+static void pack_gemm(dyd_conv_op *op, const dyd_conv_desc *d, int64_t zero, int8_t *w8) {
   const dyd_gemm_bundle *b = op->gemm;
   const size_t nr = b->nr, kr = b->kr;
   for (size_t grp = 0; grp < op->g.groups; grp++)
     for (size_t p = 0; p < op->panels; p++) {
       uint8_t *panel = (uint8_t *)op->packed + (grp * op->panels + p) * op->panel_bytes;
       int32_t *bias = (int32_t *)panel, *mult = bias + nr, *shift = mult + nr;
-      int8_t *w = (int8_t *)(panel + op->header_bytes);
+      int8_t *w = op->w4 ? w8 : (int8_t *)(panel + op->header_bytes);
+      if (op->w4) memset(w8, 0, op->kp * nr);
       for (size_t j = 0; j < nr; j++) {
         const size_t n = p * nr + j;
         if (n >= op->ocpg) {
@@ -252,6 +274,7 @@ static void pack_gemm(dyd_conv_op *op, const dyd_conv_desc *d, int64_t zero) {
       }
       if (b->pack_extra != NULL && d->requant.kind == DYD_REQUANT_DYADIC)
         b->pack_extra(mult, shift, d->requant.zero_point, shift + nr);
+      if (op->w4) b->pack_w4(w8, op->kp, panel + op->header_bytes);
     }
 }
 
@@ -384,6 +407,8 @@ dyd_conv_op *dyd_conv_create_for_isa(const dyd_conv_desc *d, dyd_isa isa, char *
     op->block_bytes = dyd_dw_block_bytes(b->cb, b->extra_bytes, DYD_ROUND_UP(op->taps, b->tap_round),
                                          b->weight_bytes);
     op->packed_size = op->blocks * op->block_bytes;
+    op->weight_bytes =
+        op->blocks * DYD_ROUND_UP(op->taps, b->tap_round) * b->cb * b->weight_bytes;
     if (!dw_columns(op)) goto oom;
     size_t zero_len = g->in_c;
     if (op->dw_split)
@@ -412,8 +437,10 @@ dyd_conv_op *dyd_conv_create_for_isa(const dyd_conv_desc *d, dyd_isa isa, char *
   if (flip) zero += op->input_signed ? 128 : -128;
   op->pad_byte = (uint8_t)zero;
   op->flip = flip ? 0x80 : 0;
-  op->ukernel = b->ukernel[kind];
-  op->ukernel_1row = b->ukernel_1row[kind] ? b->ukernel_1row[kind] : op->ukernel;
+  op->w4 = d->weight_bits == 4 && b->pack_w4 != NULL;
+  op->ukernel = op->w4 ? b->ukernel_w4[kind] : b->ukernel[kind];
+  op->ukernel_1row = op->w4 ? b->ukernel_w4_1row[kind] : b->ukernel_1row[kind];
+  if (op->ukernel_1row == NULL) op->ukernel_1row = op->ukernel;
   op->kp = DYD_ROUND_UP(op->k, b->kr);
   { /* ox * stride_w - pad_left >= 0 and ox * stride_w - pad_left + kernel_w <= in_w */
     const size_t sw = g->stride_w, room = (size_t)g->in_w + g->pad_left;
@@ -423,7 +450,9 @@ dyd_conv_op *dyd_conv_create_for_isa(const dyd_conv_desc *d, dyd_isa isa, char *
   }
   op->panels = DYD_DIV_UP(op->ocpg, b->nr);
   op->header_bytes = DYD_PANEL_HEADER(b->nr) + b->extra_bytes;
-  op->panel_bytes = DYD_ROUND_UP(op->header_bytes + op->kp * b->nr, 64);
+  const size_t panel_weights = op->w4 ? op->kp * b->nr / 2 : op->kp * b->nr;
+  op->panel_bytes = DYD_ROUND_UP(op->header_bytes + panel_weights, 64);
+  op->weight_bytes = g->groups * op->panels * panel_weights;
   /* About 32 KiB of A per tile (it stays in L1/L2 while every panel passes over
    * it), a multiple of MR, at most 64 MR-blocks. */
   size_t mc = 32768 / DYD_MAX(op->kp, 1);
@@ -444,9 +473,12 @@ dyd_conv_op *dyd_conv_create_for_isa(const dyd_conv_desc *d, dyd_isa isa, char *
   op->packed = aligned_alloc(64, op->packed_size);
   if (op->packed == NULL) goto oom;
   memset(op->packed, 0, op->packed_size);
-  pack_gemm(op, d, zero);
-  snprintf(op->name, sizeof op->name, "dyd_%s_qc8w_%s_%s_ukernel_%ux%uc%u__%s", act,
-           direct ? "gemm" : "igemm", requant_name(d->requant.kind), b->mr, b->nr, b->kr,
+  int8_t *w8 = NULL;
+  if (op->w4 && (w8 = malloc(op->kp * b->nr)) == NULL) goto oom;
+  pack_gemm(op, d, zero, w8);
+  free(w8);
+  snprintf(op->name, sizeof op->name, "dyd_%s_%s_%s_%s_ukernel_%ux%uc%u__%s", act,
+           op->w4 ? "qc4w" : "qc8w", direct ? "gemm" : "igemm", requant_name(d->requant.kind), b->mr, b->nr, b->kr,
            b->isa_suffix);
   return op;
 oom:
@@ -480,6 +512,7 @@ size_t dyd_conv_workspace_size(const dyd_conv_op *op) {
 
 const char *dyd_conv_kernel_name(const dyd_conv_op *op) { return op->name; }
 size_t dyd_conv_packed_size(const dyd_conv_op *op) { return op->packed_size; }
+size_t dyd_conv_packed_weight_bytes(const dyd_conv_op *op) { return op->weight_bytes; }
 dyd_isa dyd_conv_isa(const dyd_conv_op *op) { return op->isa; }
 
 /*

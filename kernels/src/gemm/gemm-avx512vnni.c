@@ -9,6 +9,18 @@
  * step of 4 along K loads two 64-byte weight vectors (32 columns x 4) and
  * broadcasts 4 bytes of every row; VPDPBUSD issues about twice per cycle with a
  * latency of about 4, so 16 independent accumulators keep it busy.
+ *
+ * 4-bit weights (qc4w, conv weight_bits = 4): a K step's two weight vectors are
+ * stored as one, byte i holding byte i of the first (columns 0-15) in its low
+ * nibble and byte i of the second (columns 16-31) in its high nibble. No sign
+ * extension is needed: `v & 0xF0` is exactly 16 * w for the high nibble as an
+ * int8 (w in [-8, 7] gives [-128, 112]), and `(v << 4) & 0xF0` the same for the
+ * low one, so VPDPBUSD accumulates 16 * sum(a * w) and one arithmetic shift by 4
+ * at the end recovers the sum exactly (the accumulators start at 0 and the bias
+ * is added after the shift, modulo 2^32 like everywhere else). Three cheap
+ * instructions per 64 bytes, against half the weight bytes to load: for the
+ * 8-row tile they hide behind 16 VPDPBUSD; for the 1-row (fully connected)
+ * kernel, which streams weights, they halve the bytes read.
  */
 #if defined(__x86_64__)
 
@@ -48,6 +60,28 @@ INLINE int32_t load_tail(const uint8_t *p, size_t n) {
   return v;
 }
 
+/* Packed K step bytes: 128 for int8 weights, 64 for 4-bit weights. */
+#define STEP_BYTES(w4) ((w4) ? NR * KR / 2 : NR * KR)
+
+/* The two weight vectors of one K step (4-bit: each 16 * w, see the top). */
+INLINE void load_w(const int8_t *wk, const int w4, __m512i *w0, __m512i *w1) {
+  if (w4) {
+    const __m512i v = _mm512_load_si512(wk), nib = _mm512_set1_epi8((char)0xF0);
+    *w0 = _mm512_and_si512(_mm512_slli_epi16(v, 4), nib);
+    *w1 = _mm512_and_si512(v, nib);
+  } else {
+    *w0 = _mm512_load_si512(wk);
+    *w1 = _mm512_load_si512(wk + 64);
+  }
+}
+
+static void pack_w4(const int8_t *w8, size_t kp, void *out) {
+  uint8_t *o = out;
+  for (size_t s = 0; s < kp / KR; s++, w8 += NR * KR, o += NR * KR / 2)
+    for (size_t i = 0; i < NR * KR / 2; i++)
+      o[i] = (uint8_t)(((unsigned)w8[i] & 0x0Fu) | (((unsigned)w8[NR * KR / 2 + i] & 0x0Fu) << 4));
+}
+
 INLINE void store_row(__m512i acc0, __m512i acc1, uint8_t *c, size_t nc, const int32_t *mult,
                       const extra_header *e, const dyd_out_params *p, const int fp32) {
   dyd_avx512_store16(acc0, mult, &e->rq[0], p, c, dyd_avx512_mask16(nc), fp32);
@@ -58,7 +92,7 @@ INLINE void store_row(__m512i acc0, __m512i acc1, uint8_t *c, size_t nc, const i
 
 INLINE void gemm_body(size_t mr, size_t nc, size_t kc, const uint8_t *a, size_t a_stride,
                       const void *w, uint8_t *c, size_t c_stride, const dyd_out_params *p,
-                      const int fp32) {
+                      const int fp32, const int w4) {
   const int32_t *bias = w, *mult = bias + NR;
   const extra_header *extra = (const extra_header *)(mult + 2 * NR);
   const int8_t *wk = (const int8_t *)(extra + 1);
@@ -67,7 +101,9 @@ INLINE void gemm_body(size_t mr, size_t nc, size_t kc, const uint8_t *a, size_t 
   REP_MR(ROW_PTR)
 #undef ROW_PTR
   const __m512i bias0 = _mm512_loadu_si512(bias), bias1 = _mm512_loadu_si512(bias + 16);
-#define ACC_INIT(i) __m512i acc##i##0 = bias0, acc##i##1 = bias1;
+  const __m512i init0 = w4 ? _mm512_setzero_si512() : bias0;
+  const __m512i init1 = w4 ? _mm512_setzero_si512() : bias1;
+#define ACC_INIT(i) __m512i acc##i##0 = init0, acc##i##1 = init1;
   REP_MR(ACC_INIT)
 #undef ACC_INIT
 #define STEP(i, value)                                  \
@@ -79,17 +115,26 @@ INLINE void gemm_body(size_t mr, size_t nc, size_t kc, const uint8_t *a, size_t 
 #define STEP_MAIN(i) STEP(i, load4(a##i + k))
 #define STEP_TAIL(i) STEP(i, load_tail(a##i + k, kc - k))
   size_t k = 0;
-  for (; k + KR <= kc; k += KR, wk += NR * KR) {
-    const __m512i w0 = _mm512_load_si512(wk), w1 = _mm512_load_si512(wk + 64);
+  for (; k + KR <= kc; k += KR, wk += STEP_BYTES(w4)) {
+    __m512i w0, w1;
+    load_w(wk, w4, &w0, &w1);
     REP_MR(STEP_MAIN)
   }
   if (k < kc) {
-    const __m512i w0 = _mm512_load_si512(wk), w1 = _mm512_load_si512(wk + 64);
+    __m512i w0, w1;
+    load_w(wk, w4, &w0, &w1);
     REP_MR(STEP_TAIL)
   }
 #undef STEP_MAIN
 #undef STEP_TAIL
 #undef STEP
+  if (w4) {
+#define UNSCALE(i)                                                       \
+  acc##i##0 = _mm512_add_epi32(_mm512_srai_epi32(acc##i##0, 4), bias0); \
+  acc##i##1 = _mm512_add_epi32(_mm512_srai_epi32(acc##i##1, 4), bias1);
+    REP_MR(UNSCALE)
+#undef UNSCALE
+  }
   if (!fp32 && dyd_avx512_rq_fast(&extra->rq[0])) {
     /* fast stage: rows in pairs share the narrowing */
     const __m512i m0 = _mm512_loadu_si512(mult), m1 = _mm512_loadu_si512(mult + 16);
@@ -123,63 +168,74 @@ INLINE void gemm_body(size_t mr, size_t nc, size_t kc, const uint8_t *a, size_t 
  * accumulators so that VPDPBUSD latency does not serialize them.
  */
 INLINE void gemm_1row_body(size_t nc, size_t kc, const uint8_t *a, const void *w, uint8_t *c,
-                           const dyd_out_params *p, const int fp32) {
+                           const dyd_out_params *p, const int fp32, const int w4) {
   const int32_t *bias = w, *mult = bias + NR;
   const extra_header *extra = (const extra_header *)(mult + 2 * NR);
   const int8_t *wk = (const int8_t *)(extra + 1);
-  __m512i acc00 = _mm512_loadu_si512(bias), acc01 = _mm512_loadu_si512(bias + 16);
+  const __m512i bias0 = _mm512_loadu_si512(bias), bias1 = _mm512_loadu_si512(bias + 16);
+  __m512i acc00 = w4 ? _mm512_setzero_si512() : bias0, acc01 = w4 ? _mm512_setzero_si512() : bias1;
   __m512i acc10 = _mm512_setzero_si512(), acc11 = acc10, acc20 = acc10, acc21 = acc10;
   __m512i acc30 = acc10, acc31 = acc10;
   size_t k = 0;
-#define STEP1(g, value)                                                                       \
-  {                                                                                         \
-    const __m512i av = _mm512_set1_epi32(value);                                            \
-    acc##g##0 = _mm512_dpbusd_epi32(acc##g##0, av, _mm512_load_si512(wk + 128 * (g)));      \
-    acc##g##1 = _mm512_dpbusd_epi32(acc##g##1, av, _mm512_load_si512(wk + 128 * (g) + 64)); \
+#define STEP1(g, value)                                          \
+  {                                                              \
+    const __m512i av = _mm512_set1_epi32(value);                 \
+    __m512i w0, w1;                                              \
+    load_w(wk + STEP_BYTES(w4) * (g), w4, &w0, &w1);             \
+    acc##g##0 = _mm512_dpbusd_epi32(acc##g##0, av, w0);          \
+    acc##g##1 = _mm512_dpbusd_epi32(acc##g##1, av, w1);          \
   }
-  for (; k + 16 <= kc; k += 16, wk += 4 * NR * KR) {
+  for (; k + 16 <= kc; k += 16, wk += 4 * STEP_BYTES(w4)) {
     STEP1(0, load4(a + k)) STEP1(1, load4(a + k + 4)) STEP1(2, load4(a + k + 8))
     STEP1(3, load4(a + k + 12))
   }
-  for (; k < kc; k += KR, wk += NR * KR) {
+  for (; k < kc; k += KR, wk += STEP_BYTES(w4)) {
     const size_t n = kc - k;
     STEP1(0, n >= 4 ? load4(a + k) : load_tail(a + k, n))
   }
 #undef STEP1
   acc00 = _mm512_add_epi32(_mm512_add_epi32(acc00, acc10), _mm512_add_epi32(acc20, acc30));
   acc01 = _mm512_add_epi32(_mm512_add_epi32(acc01, acc11), _mm512_add_epi32(acc21, acc31));
+  if (w4) {
+    acc00 = _mm512_add_epi32(_mm512_srai_epi32(acc00, 4), bias0);
+    acc01 = _mm512_add_epi32(_mm512_srai_epi32(acc01, 4), bias1);
+  }
   store_row(acc00, acc01, c, nc, mult, extra, p, fp32);
 }
 
-TARGET static void gemm_dyadic_1x32c4(size_t mr, size_t nc, size_t kc, const uint8_t *a,
-                                      size_t a_stride, const void *w, uint8_t *c,
-                                      size_t c_stride, const dyd_out_params *p) {
-  (void)mr, (void)a_stride, (void)c_stride;
-  gemm_1row_body(nc, kc, a, w, c, p, 0);
-}
-
-TARGET static void gemm_fp32_1x32c4(size_t mr, size_t nc, size_t kc, const uint8_t *a,
-                                    size_t a_stride, const void *w, uint8_t *c, size_t c_stride,
-                                    const dyd_out_params *p) {
-  (void)mr, (void)a_stride, (void)c_stride;
-  gemm_1row_body(nc, kc, a, w, c, p, 1);
-}
-
-#define DEFINE_GEMM(name, fp32)                                                                \
+#define DEFINE_GEMM_1ROW(name, fp32, w4)                                                       \
   TARGET static void name(size_t mr, size_t nc, size_t kc, const uint8_t *a, size_t a_stride, \
                           const void *w, uint8_t *c, size_t c_stride,                          \
                           const dyd_out_params *p) {                                           \
-    gemm_body(mr, nc, kc, a, a_stride, w, c, c_stride, p, fp32);                               \
+    (void)mr, (void)a_stride, (void)c_stride;                                                  \
+    gemm_1row_body(nc, kc, a, w, c, p, fp32, w4);                                              \
+  }
+
+#define DEFINE_GEMM(name, fp32, w4)                                                            \
+  TARGET static void name(size_t mr, size_t nc, size_t kc, const uint8_t *a, size_t a_stride, \
+                          const void *w, uint8_t *c, size_t c_stride,                          \
+                          const dyd_out_params *p) {                                           \
+    gemm_body(mr, nc, kc, a, a_stride, w, c, c_stride, p, fp32, w4);                           \
   }
 
 /* dyd_q{u8,s8}_qc8w_{gemm,igemm}_{dyadic,fp32}_ukernel_8x32c4__avx512vnni */
-DEFINE_GEMM(gemm_dyadic_8x32c4, 0)
-DEFINE_GEMM(gemm_fp32_8x32c4, 1)
+DEFINE_GEMM(gemm_dyadic_8x32c4, 0, 0)
+DEFINE_GEMM(gemm_fp32_8x32c4, 1, 0)
+DEFINE_GEMM_1ROW(gemm_dyadic_1x32c4, 0, 0)
+DEFINE_GEMM_1ROW(gemm_fp32_1x32c4, 1, 0)
+/* dyd_q{u8,s8}_qc4w_{gemm,igemm}_{dyadic,fp32}_ukernel_8x32c4__avx512vnni */
+DEFINE_GEMM(gemm_qc4w_dyadic_8x32c4, 0, 1)
+DEFINE_GEMM(gemm_qc4w_fp32_8x32c4, 1, 1)
+DEFINE_GEMM_1ROW(gemm_qc4w_dyadic_1x32c4, 0, 1)
+DEFINE_GEMM_1ROW(gemm_qc4w_fp32_1x32c4, 1, 1)
 
 const dyd_gemm_bundle dyd_gemm_bundle_avx512vnni = {
     .isa = DYD_ISA_AVX512VNNI, .mr = MR, .nr = NR, .kr = KR, .a_signed_domain = 0,
     .ukernel = {gemm_dyadic_8x32c4, gemm_fp32_8x32c4},
     .ukernel_1row = {gemm_dyadic_1x32c4, gemm_fp32_1x32c4},
+    .ukernel_w4 = {gemm_qc4w_dyadic_8x32c4, gemm_qc4w_fp32_8x32c4},
+    .ukernel_w4_1row = {gemm_qc4w_dyadic_1x32c4, gemm_qc4w_fp32_1x32c4},
+    .pack_w4 = pack_w4,
     .extra_bytes = sizeof(extra_header), .pack_extra = pack_extra,
     .isa_suffix = "avx512vnni"};
 
