@@ -1,11 +1,16 @@
 /// Element types a tensor can hold inside Dyadic.
+///
+/// 4-bit integers are held one per byte (sign-extended for int4) inside Dyadic;
+/// ONNX's packing (two per byte, first element in the low nibble) exists only in
+/// files, and kernels pack weights their own way. FP8 E4M3FN values are their
+/// 8-bit codes.
 public enum DType: String, Sendable, CaseIterable, CustomStringConvertible {
-    case float32, uint8, int8, int32, int64, bool
+    case float32, uint8, int8, int32, int64, bool, int4, uint4, float8e4m3fn
 
     public var byteSize: Int {
         switch self {
         case .float32, .int32: 4
-        case .uint8, .int8, .bool: 1
+        case .uint8, .int8, .bool, .int4, .uint4, .float8e4m3fn: 1
         case .int64: 8
         }
     }
@@ -19,16 +24,22 @@ public enum DType: String, Sendable, CaseIterable, CustomStringConvertible {
         case .int32: "i32"
         case .int64: "i64"
         case .bool: "bool"
+        case .int4: "i4"
+        case .uint4: "u4"
+        case .float8e4m3fn: "f8e4m3"
         }
     }
 
     public var isQuantized8Bit: Bool { self == .uint8 || self == .int8 }
+    public var isQuantized4Bit: Bool { self == .uint4 || self == .int4 }
 
-    /// Integer range of an 8-bit (or wider) integer type.
+    /// Integer range of an integer type.
     public var integerRange: ClosedRange<Int32> {
         switch self {
         case .uint8: 0...255
         case .int8: -128...127
+        case .uint4: 0...15
+        case .int4: -8...7
         default: Int32.min...Int32.max
         }
     }

@@ -1,3 +1,5 @@
+import DyadicKernels
+
 /// A dense, row-major tensor with raw byte storage.
 ///
 /// Storage is untyped bytes so that data movement (reshape, transpose, concat, pad)
@@ -45,9 +47,13 @@ public struct Tensor: Sendable {
         switch dtype {
         case .int64: elements(as: Int64.self)
         case .int32: elements(as: Int32.self).map(Int64.init)
-        case .uint8, .bool: bytes.map(Int64.init)
-        case .int8: elements(as: Int8.self).map(Int64.init)
+        case .uint8, .bool, .uint4: bytes.map(Int64.init)
+        case .int8, .int4: elements(as: Int8.self).map(Int64.init)
         case .float32: floats.map { Int64($0) }
+        case .float8e4m3fn: bytes.map { code in
+            let f = dyd_fp8_e4m3_to_f32(code)
+            return f.isNaN ? 0 : Int64(f)
+        }
         }
     }
 

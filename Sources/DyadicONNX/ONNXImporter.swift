@@ -110,6 +110,9 @@ public enum ONNXImporter {
         case 6: return .int32
         case 7: return .int64
         case 9: return .bool
+        case 17: return .float8e4m3fn
+        case 21: return .uint4
+        case 22: return .int4
         default:
             let name = Onnx_TensorProto.DataType(rawValue: Int(code)).map { "\($0)".uppercased() } ?? "code \(code)"
             throw DyadicError("\(context): element type \(name) is not supported")
@@ -134,11 +137,13 @@ public enum ONNXImporter {
             count = product
         }
         let shape = proto.dims.map { Int($0) }
-        let expectedBytes = count * dtype.byteSize
+        // 4-bit values come two per byte, the first in the low nibble.
+        let expectedBytes = dtype.isQuantized4Bit ? (count + 1) / 2 : count * dtype.byteSize
         if !proto.rawData.isEmpty || count == 0 {
             guard proto.rawData.count == expectedBytes else {
                 throw DyadicError("\(context): shape \(shape.shapeString) needs \(expectedBytes) bytes of data but the file holds \(proto.rawData.count)")
             }
+            if dtype.isQuantized4Bit { return unpack4Bit([UInt8](proto.rawData), count: count, dtype: dtype, shape: shape) }
             return Tensor(dtype: dtype, shape: shape, bytes: [UInt8](proto.rawData))
         }
         func checkCount(_ n: Int) throws {
@@ -162,7 +167,26 @@ public enum ONNXImporter {
         case .int8:
             try checkCount(proto.int32Data.count)
             return Tensor(proto.int32Data.map { Int8(truncatingIfNeeded: $0) }, shape: shape)
+        case .float8e4m3fn:
+            try checkCount(proto.int32Data.count)
+            return Tensor(dtype: dtype, shape: shape, bytes: proto.int32Data.map { UInt8(truncatingIfNeeded: $0) })
+        case .int4, .uint4:
+            // int32_data holds the packed bytes, one per element of the field.
+            guard proto.int32Data.count == expectedBytes else {
+                throw DyadicError("\(context): shape \(shape.shapeString) needs \(expectedBytes) packed bytes but the file holds \(proto.int32Data.count)")
+            }
+            return unpack4Bit(proto.int32Data.map { UInt8(truncatingIfNeeded: $0) }, count: count, dtype: dtype, shape: shape)
         }
+    }
+
+    /// One value per byte from ONNX's two-per-byte packing (int4 sign-extended).
+    static func unpack4Bit(_ packed: [UInt8], count: Int, dtype: DType, shape: [Int]) -> Tensor {
+        var out = [UInt8](repeating: 0, count: count)
+        for i in 0..<count {
+            let nibble = (packed[i / 2] >> (i % 2 == 0 ? 0 : 4)) & 0xF
+            out[i] = dtype == .int4 && nibble >= 8 ? nibble | 0xF0 : nibble
+        }
+        return Tensor(dtype: dtype, shape: shape, bytes: out)
     }
 
     static func convert(attribute proto: Onnx_AttributeProto, context: String) throws -> Attribute {

@@ -79,10 +79,10 @@ final class DequantizeLayer: Layer {
         let y = context.pointer(outputs[0]).assumingMemoryBound(to: Float.self)
         let raw = context.pointer(inputs[0])
         switch dtype {
-        case .uint8:
+        case .uint8, .uint4:
             let x = raw.assumingMemoryBound(to: UInt8.self)
             for i in 0..<count { y[i] = Float(Int32(x[i]) - zeroPoint) * scale }
-        case .int8:
+        case .int8, .int4: // 4-bit values are held one per byte, sign-extended
             let x = raw.assumingMemoryBound(to: Int8.self)
             for i in 0..<count { y[i] = Float(Int32(x[i]) - zeroPoint) * scale }
         default:

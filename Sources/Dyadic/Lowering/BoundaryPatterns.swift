@@ -1,18 +1,34 @@
 /// QuantizeLinear / DequantizeLinear and the data-movement ops that commute with them.
 extension Lowering {
     func lowerDequantize(_ node: Node, _ symbols: [Symbol?]) throws {
-        try node.checkAttributes(known: ["axis", "block_size"])
-        if try node.int("block_size", default: 0) != 0 { throw node.unsupported("blocked quantization") }
+        try node.checkAttributes(known: ["axis", "block_size", "output_dtype"])
         guard let base = symbols.first ?? nil else { throw node.invalid("input 0 is required") }
+        // FP8 and blocked scales have no integer form here: their dequantization is
+        // computed (once, for constants) on the float reference path.
+        let baseType: DType? = switch base {
+        case .value(let v): values[v].dtype
+        case .constant(let t): t.dtype
+        case .dequantized: nil
+        }
+        let blocked = try node.int("block_size", default: 0) != 0
+        if baseType == .float8e4m3fn || blocked {
+            if case .constant = base, symbols.dropFirst().allSatisfy({ $0 == nil || Self.isConstant($0!) }) {
+                let tensors = try symbols.map { try $0.flatMap { try foldedConstant($0, node) } }
+                env[node.outputs[0]] = .constant(try ReferenceOps.evaluate(node, tensors, opset: graph.opset)[0])
+            } else {
+                try lowerReference(node)
+            }
+            return
+        }
         let rank: Int
         switch base {
         case .value(let v):
-            guard values[v].dtype.isQuantized8Bit || values[v].dtype == .int32 else {
+            guard values[v].dtype.isQuantized8Bit || values[v].dtype.isQuantized4Bit || values[v].dtype == .int32 else {
                 throw node.unsupported("input type \(values[v].dtype)")
             }
             rank = values[v].shape.count
         case .constant(let t):
-            guard t.dtype.isQuantized8Bit || t.dtype == .int32 else { throw node.unsupported("input type \(t.dtype)") }
+            guard t.dtype.isQuantized8Bit || t.dtype.isQuantized4Bit || t.dtype == .int32 else { throw node.unsupported("input type \(t.dtype)") }
             rank = t.shape.count
         case .dequantized:
             throw node.invalid("input is already a float value")
@@ -25,9 +41,13 @@ extension Lowering {
 
     func lowerQuantize(_ node: Node, _ symbols: [Symbol?]) throws {
         try node.checkAttributes(known: ["axis", "saturate", "block_size", "output_dtype"])
-        let (q, zpType) = try params(node, scale: 1)
-        let dtype = zpType ?? .uint8
-        guard dtype.isQuantized8Bit else { throw node.unsupported("output type \(dtype)") }
+        let dtype = try Quantization.outputType(node, zeroPoint: try constantInput(node, 2))
+        guard dtype.isQuantized8Bit, try node.int("block_size", default: 0) == 0 else {
+            // 4-bit and FP8 activations, blocked scales: the float reference path.
+            try lowerReference(node)
+            return
+        }
+        let (q, _) = try params(node, scale: 1)
         let out = OutputQuantization(name: node.outputs[0], params: q, dtype: dtype,
                                      qmin: dtype.integerRange.lowerBound, qmax: dtype.integerRange.upperBound, nodes: [])
         if q.isPerTensor, let x = quantizedActivation(symbols[0]) {

@@ -11,7 +11,7 @@ extension Lowering {
     /// Converts a quantized weight tensor to symmetric int8; nil if its zero points
     /// make (w − zp) leave the int8 range (then the pattern is not lowered).
     func symmetricWeights(_ t: Tensor, _ q: QuantParams, outputAxis: Int) -> KernelWeights? {
-        guard t.dtype.isQuantized8Bit else { return nil }
+        guard t.dtype.isQuantized8Bit || t.dtype.isQuantized4Bit else { return nil }
         let raw = t.int32Values
         let channels = t.shape.isEmpty ? 1 : t.shape[outputAxis]
         guard q.isPerTensor || (q.scale.count == channels && (q.axis ?? -99) == outputAxis) else { return nil }

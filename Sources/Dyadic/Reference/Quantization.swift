@@ -1,17 +1,57 @@
-/// QuantizeLinear / DequantizeLinear reference (per-tensor and per-axis), the only
-/// float↔integer conversions of a quantized graph.
+import DyadicKernels
+
+/// QuantizeLinear / DequantizeLinear reference (per-tensor, per-axis and blocked; 8- and
+/// 4-bit integers and FP8 E4M3FN), the only float↔integer conversions of a quantized graph.
 public enum Quantization {
-    /// Per-element index into per-axis parameters, or nil for per-tensor.
-    static func axisIndex(_ node: Node, shape: [Int], paramCount: Int) throws -> ((Int) -> Int)? {
-        if paramCount == 1 { return nil }
-        if try node.int("block_size", default: 0) != 0 { throw node.unsupported("blocked quantization") }
+    /// Per-element index into the scale (and zero-point) tensor: nil for per-tensor;
+    /// per-axis (a 1-D tensor along `axis`); or blocked (opset 21: the same rank as x,
+    /// with dimension `axis` cut into blocks of `block_size`).
+    static func paramIndex(_ node: Node, shape: [Int], paramShape: [Int]) throws -> ((Int) -> Int)? {
+        let count = paramShape.reduce(1, *)
+        let block = try node.int("block_size", default: 0)
         var axis = try node.int("axis", default: 1)
         if axis < 0 { axis += shape.count }
-        guard axis >= 0 && axis < shape.count, shape[axis] == paramCount else {
-            throw node.invalid("\(paramCount) scales do not match axis \(axis) of shape \(shape.shapeString)")
+        if block == 0 {
+            if count == 1 { return nil }
+            guard axis >= 0 && axis < shape.count, shape[axis] == count, paramShape.count == 1 else {
+                throw node.invalid("scales of shape \(paramShape.shapeString) do not match axis \(axis) of shape \(shape.shapeString)")
+            }
+            let inner = shape[(axis + 1)...].reduce(1, *), n = shape[axis]
+            return { ($0 / inner) % n }
         }
-        let inner = shape[(axis + 1)...].reduce(1, *), n = shape[axis]
-        return { ($0 / inner) % n }
+        guard block > 0, axis >= 0 && axis < shape.count, paramShape.count == shape.count,
+              paramShape[axis] == (shape[axis] + block - 1) / block,
+              zip(shape, paramShape).enumerated().allSatisfy({ $0.offset == axis || $0.element.0 == $0.element.1 }) else {
+            throw node.invalid("blocked scales of shape \(paramShape.shapeString) do not match shape \(shape.shapeString), axis \(axis), block size \(block)")
+        }
+        func strides(_ dims: [Int]) -> [Int] {
+            var out = [Int](repeating: 1, count: dims.count)
+            for d in dims.indices.dropLast().reversed() { out[d] = out[d + 1] * dims[d + 1] }
+            return out
+        }
+        let xStrides = strides(shape), pStrides = strides(paramShape), rank = shape.count
+        return { i in
+            var rest = i, index = 0
+            for d in 0..<rank {
+                let coordinate = rest / xStrides[d]
+                rest -= coordinate * xStrides[d]
+                index += (d == axis ? coordinate / block : coordinate) * pStrides[d]
+            }
+            return index
+        }
+    }
+
+    /// The output type of QuantizeLinear: its zero point's, else `output_dtype` (opset 21), else uint8.
+    static func outputType(_ node: Node, zeroPoint: Tensor?) throws -> DType {
+        if let zp = zeroPoint { return zp.dtype }
+        switch try node.int("output_dtype", default: 0) {
+        case 0, 2: return .uint8
+        case 3: return .int8
+        case 17: return .float8e4m3fn
+        case 21: return .uint4
+        case 22: return .int4
+        case let code: throw node.unsupported("output_dtype \(code)")
+        }
     }
 
     /// y = saturate(round_half_even(x / scale) + zero_point); NaN gives the type's
@@ -26,14 +66,21 @@ public enum Quantization {
     static func quantizeLinear(_ node: Node, _ x: Tensor, _ scale: Tensor, _ zp: Tensor?) throws -> Tensor {
         try node.checkAttributes(known: ["axis", "saturate", "block_size", "output_dtype", "precision"])
         guard x.dtype == .float32 else { throw node.unsupported("input element type \(x.dtype)") }
-        let dtype: DType = zp?.dtype ?? .uint8
-        guard dtype.isQuantized8Bit else { throw node.unsupported("output element type \(dtype)") }
-        let scales = scale.floats, zps = zp?.int32Values ?? [0]
-        guard scales.count == max(zps.count, 1) || zps.count == 1 else { throw node.invalid("scale and zero point sizes differ") }
-        let index = try axisIndex(node, shape: x.shape, paramCount: scales.count)
+        let dtype = try outputType(node, zeroPoint: zp)
+        let scales = scale.floats
+        let index = try paramIndex(node, shape: x.shape, paramShape: scale.shape)
         let v = x.floats
-        let range = dtype.integerRange
         var out = [UInt8](repeating: 0, count: v.count)
+        if dtype == .float8e4m3fn {
+            guard zp?.bytes.allSatisfy({ $0 == 0 }) ?? true else { throw node.unsupported("a non-zero FP8 zero point") }
+            let saturate: Int32 = try node.int("saturate", default: 1) != 0 ? 1 : 0
+            for i in 0..<v.count { out[i] = dyd_fp8_e4m3_from_f32(v[i] / scales[index?(i) ?? 0], saturate) }
+            return Tensor(dtype: dtype, shape: x.shape, bytes: out)
+        }
+        guard dtype.isQuantized8Bit || dtype.isQuantized4Bit else { throw node.unsupported("output element type \(dtype)") }
+        let zps = zp?.int32Values ?? [0]
+        guard zps.count == 1 || zps.count == scales.count else { throw node.invalid("scale and zero point sizes differ") }
+        let range = dtype.integerRange
         for i in 0..<v.count {
             let c = index?(i) ?? 0
             let q = quantize(v[i], scale: scales[c], zeroPoint: zps.count == 1 ? zps[0] : zps[c], range: range)
@@ -44,11 +91,20 @@ public enum Quantization {
 
     static func dequantizeLinear(_ node: Node, _ x: Tensor, _ scale: Tensor, _ zp: Tensor?) throws -> Tensor {
         try node.checkAttributes(known: ["axis", "block_size", "output_dtype"])
-        guard x.dtype.isQuantized8Bit || x.dtype == .int32 else { throw node.unsupported("input element type \(x.dtype)") }
-        let scales = scale.floats, zps = zp?.int32Values ?? [0]
-        let index = try axisIndex(node, shape: x.shape, paramCount: scales.count)
+        let scales = scale.floats
+        let index = try paramIndex(node, shape: x.shape, paramShape: scale.shape)
+        var out = [Float](repeating: 0, count: x.count)
+        if x.dtype == .float8e4m3fn {
+            guard zp?.bytes.allSatisfy({ $0 == 0 }) ?? true else { throw node.unsupported("a non-zero FP8 zero point") }
+            for i in 0..<out.count { out[i] = dyd_fp8_e4m3_to_f32(x.bytes[i]) * scales[index?(i) ?? 0] }
+            return Tensor(out, shape: x.shape)
+        }
+        guard x.dtype.isQuantized8Bit || x.dtype.isQuantized4Bit || x.dtype == .int32 else {
+            throw node.unsupported("input element type \(x.dtype)")
+        }
+        let zps = zp?.int32Values ?? [0]
+        guard zps.count == 1 || zps.count == scales.count else { throw node.invalid("scale and zero point sizes differ") }
         let v = x.int32Values
-        var out = [Float](repeating: 0, count: v.count)
         for i in 0..<v.count {
             let c = index?(i) ?? 0
             out[i] = Float(v[i] - (zps.count == 1 ? zps[0] : zps[c])) * scales[c]
