@@ -38,6 +38,8 @@ struct LowBitModelTests {
         for name in ["conv_int4w", "conv_uint4w_zp", "gemm_int4w"] {
             let plan = try #require(try Session(onnxPath: Repo.path("models/lowbit/\(name).onnx")).plan)
             #expect(plan.isIntegerOnly, "\(name): \(plan.floatLayers.map(\.op))")
+            let products = plan.layers.filter { $0.macs > 0 }
+            #expect(!products.isEmpty && products.allSatisfy { $0.precision == "w4a8" }, "\(name): \(products.map(\.precision))")
         }
     }
 }

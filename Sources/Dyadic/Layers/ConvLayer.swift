@@ -29,7 +29,10 @@ final class ConvLayer: TiledLayer {
     let kernel: String
     let workspaceSize: Int
     let shapeSummary: String
+    /// Bytes of packed weights the kernel stores (panels with their bias and requantization).
     let weightBytes: Int
+    /// Bits per weight as the model declares them (4 or 8).
+    let weightBits: Int
     let macs: Int
 
     init(op: String, source: [String], input: Int, output: Int, desc: dyd_conv_desc,
@@ -56,13 +59,15 @@ final class ConvLayer: TiledLayer {
         tiles = dyd_conv_tile_count(created)
         kernel = String(cString: dyd_conv_kernel_name(created))
         workspaceSize = dyd_conv_workspace_size(created)
-        weightBytes = weights.count
+        weightBytes = dyd_conv_packed_weight_bytes(created)
+        weightBits = Int(desc.weight_bits == 4 ? 4 : 8)
         let g = desc.geometry
         macs = Int(g.batch) * Int(g.out_h) * Int(g.out_w) * Int(g.out_c) * Int(g.kernel_h) * Int(g.kernel_w) * Int(g.in_c / g.groups)
         shapeSummary = "k\(g.kernel_h)x\(g.kernel_w) s\(g.stride_h) g\(g.groups) \(g.in_c)→\(g.out_c)"
     }
 
     var details: String { "\(shapeSummary); \(requant.summary)" }
+    var precision: String { weightBits == 4 ? "w4a8" : "int8" }
 
     func runTiles(_ start: Int, _ count: Int, worker: Int, _ context: ExecutionContext) {
         dyd_conv_run(handle.op, context.pointer(inputs[0]), context.pointer(outputs[0]), start, count, context.workspace(worker))

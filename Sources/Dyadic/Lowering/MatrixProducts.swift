@@ -6,6 +6,9 @@ extension Lowering {
     struct KernelWeights {
         var values: [Int8]
         var scales: [Float]
+        /// 4 when the model declares 4-bit weights and every (w − zp) fits in [-8, 7]
+        /// (the kernels may then store them two per byte), else 8.
+        var bits: UInt32 = 8
     }
 
     /// Converts a quantized weight tensor to symmetric int8; nil if its zero points
@@ -24,7 +27,8 @@ extension Lowering {
             out[i] = Int8(v)
         }
         let scales = q.isPerTensor ? [q.scale[0]] : q.scale
-        return KernelWeights(values: out, scales: scales)
+        let fitsFourBits = t.dtype.isQuantized4Bit && out.allSatisfy { $0 >= -8 && $0 <= 7 }
+        return KernelWeights(values: out, scales: scales, bits: fitsFourBits ? 4 : 8)
     }
 
     /// Bias in int32 at scale s_x·s_w[c]: given quantized (QDQ), as int32 (QOperator),
@@ -132,7 +136,7 @@ extension Lowering {
         let y = addValue(out.name, out.dtype, outShape, layout: layout, quant: out.params)
         let desc = dyd_conv_desc(geometry: geometry, input_signed: xInfo.dtype == .int8 ? 1 : 0,
                                  output_signed: out.dtype == .int8 ? 1 : 0, input_zero_point: x.params.zeroPoint[0],
-                                 weights: nil, bias: nil, requant: dyd_requant())
+                                 weights: nil, bias: nil, requant: dyd_requant(), weight_bits: kw.bits)
         let sources = sourceNames(node, out)
         layers.append(try ConvLayer(op: isConv ? "QConv" : "QMatMul", source: sources, input: input, output: y, desc: desc,
                                     weights: weights, bias: biasValues, requant: requant, context: node.label))

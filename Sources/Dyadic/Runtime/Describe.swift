@@ -11,13 +11,12 @@ extension Plan {
         for (i, layer) in layers.enumerated() {
             let ins = layer.inputs.map { values[$0].typeString }.joined(separator: ", ")
             let outs = layer.outputs.map { values[$0].typeString }.joined(separator: ", ")
-            let tag = layer.isIntegerOnly ? "int" : "float"
-            lines.append(String(format: "%4d  %-16@ %-5@ %@ -> %@", i, layer.op as NSString, tag as NSString, ins as NSString, outs as NSString))
+            lines.append(String(format: "%4d  %-16@ %-7@ %@ -> %@", i, layer.op as NSString, layer.precision as NSString, ins as NSString, outs as NSString))
             lines.append("      nodes: \(layer.sourceNodes.joined(separator: ", "))  kernel: \(layer.kernel)")
             if !layer.details.isEmpty { lines.append("      \(layer.details)") }
         }
         let weights = layers.compactMap { $0 as? ConvLayer }.map(\.weightBytes).reduce(0, +)
-        lines.append("weights: \(weights) bytes in integer kernels")
+        lines.append("weights: \(weights) bytes stored by the integer kernels (packed panels with bias and requantization)")
         lines.append("arena: \(arenaSize) bytes for all values, shared by liveness (one slot per value: \(unsharedSize) bytes)")
         let floats = floatLayers
         if isIntegerOnly {
