@@ -29,7 +29,8 @@ final class ConvLayer: TiledLayer {
     let kernel: String
     let workspaceSize: Int
     let shapeSummary: String
-    /// Bytes of packed weights the kernel stores (panels with their bias and requantization).
+    /// Bytes the kernel stores for the weights themselves (4-bit weights two per byte
+    /// where a qc4w kernel runs).
     let weightBytes: Int
     /// Bits per weight as the model declares them (4 or 8).
     let weightBits: Int

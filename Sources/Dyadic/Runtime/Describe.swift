@@ -16,7 +16,7 @@ extension Plan {
             if !layer.details.isEmpty { lines.append("      \(layer.details)") }
         }
         let weights = layers.compactMap { $0 as? ConvLayer }.map(\.weightBytes).reduce(0, +)
-        lines.append("weights: \(weights) bytes stored by the integer kernels (packed panels with bias and requantization)")
+        lines.append("weights: \(weights) bytes stored by the integer kernels (4-bit weights two per byte where a qc4w kernel runs)")
         lines.append("arena: \(arenaSize) bytes for all values, shared by liveness (one slot per value: \(unsharedSize) bytes)")
         let floats = floatLayers
         if isIntegerOnly {
