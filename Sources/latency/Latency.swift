@@ -90,9 +90,7 @@ struct Latency: ParsableCommand {
         var times: [Double] = []
         times.reserveCapacity(runs)
         for _ in 0..<runs {
-            let t0 = DispatchTime.now().uptimeNanoseconds
-            if let profiler { context.run(profiler: profiler) } else { context.run() }
-            times.append(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6)
+            times.append(Statistics.milliseconds { if let profiler { context.run(profiler: profiler) } else { context.run() } })
         }
         let report = ProfileReport(plan: plan, runMilliseconds: times, profiler: profiler)
         let rss = peakResidentBytes()
@@ -122,26 +120,13 @@ struct Latency: ParsableCommand {
         var without: [Double] = [], with: [Double] = []
         let block = 10
         for _ in 0..<max(1, runs / block) {
-            for _ in 0..<block {
-                let t0 = DispatchTime.now().uptimeNanoseconds
-                context.run()
-                without.append(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6)
-            }
-            for _ in 0..<block {
-                let t0 = DispatchTime.now().uptimeNanoseconds
-                context.run(profiler: nil)
-                with.append(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6)
-            }
+            for _ in 0..<block { without.append(Statistics.milliseconds { context.run() }) }
+            for _ in 0..<block { with.append(Statistics.milliseconds { context.run(profiler: nil) }) }
         }
-        let a = median(without), b = median(with)
+        let a = Statistics.median(without), b = Statistics.median(with)
         print(String(format: "without hooks: median %.3f ms (%d runs)", a, without.count))
         print(String(format: "hooks, off:    median %.3f ms (%d runs)", b, with.count))
         print(String(format: "ratio hooks/without: %.3f", b / a))
-    }
-
-    func median(_ xs: [Double]) -> Double {
-        let s = xs.sorted()
-        return s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2
     }
 
     func checkWritable(_ path: String) throws {

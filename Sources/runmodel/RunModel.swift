@@ -112,15 +112,8 @@ struct RunModel: ParsableCommand {
 
     func timeRuns(_ session: Session) {
         session.rerun()
-        var times: [Double] = []
-        for _ in 0..<runs {
-            let start = DispatchTime.now().uptimeNanoseconds
-            session.rerun()
-            times.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6)
-        }
-        times.sort()
-        let median = times.count % 2 == 1 ? times[times.count / 2] : (times[times.count / 2 - 1] + times[times.count / 2]) / 2
+        let times = (0..<runs).map { _ in Statistics.milliseconds { session.rerun() } }
         print(String(format: "latency: min %.3f ms, median %.3f ms, max %.3f ms (%d runs, %d thread%@)",
-                     times.first!, median, times.last!, runs, threads, threads == 1 ? "" : "s"))
+                     times.min()!, Statistics.median(times), times.max()!, runs, threads, threads == 1 ? "" : "s"))
     }
 }

@@ -110,8 +110,8 @@ import Testing
 
     /// The command line: exit status 1, one line on stderr, no output file left behind.
     @Test func runmodelFailsCleanly() throws {
-        let binary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("runmodel").path
-        try #require(FileManager.default.isExecutableFile(atPath: binary), "runmodel not built at \(binary)")
+        let runmodel = Tool(name: "runmodel")
+        try #require(runmodel.isBuilt, "runmodel not built at \(runmodel.path)")
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("dyadic-bad-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }
@@ -133,16 +133,9 @@ import Testing
             ([Self.tinyModel, "--input", "nonsense"], "NAME=FILE.npy"),
         ]
         for (arguments, fragment) in cases {
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: binary)
-            process.arguments = arguments
-            let errPipe = Pipe()
-            process.standardError = errPipe
-            process.standardOutput = Pipe()
-            try process.run()
-            process.waitUntilExit()
-            let stderr = String(decoding: errPipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            #expect(process.terminationReason == .exit && process.terminationStatus == 1, "\(arguments): \(stderr)")
+            let result = try runmodel.run(arguments)
+            let stderr = result.stderr
+            #expect(result.exitedNormally && result.status == 1, "\(arguments): \(stderr)")
             #expect(stderr.contains(fragment) && stderr.trimmingCharacters(in: .newlines).split(separator: "\n").count == 1, "\(arguments): \(stderr)")
             #expect(try FileManager.default.contentsOfDirectory(atPath: out).isEmpty, "\(arguments) left output behind")
         }

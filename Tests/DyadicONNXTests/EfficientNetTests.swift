@@ -7,11 +7,11 @@ import Testing
 /// on the five sample photos, against ONNX Runtime's logits and the float model's top-1.
 @Suite(.serialized) struct EfficientNetTests {
     static let entries = (try? ManifestEntry.load("models/efficientnet-lite0-int8/manifest.json")) ?? []
-    static let available = FileManager.default.fileExists(atPath: Repo.path("../shared/models/efficientnet-lite0/samples/chelsea.npy"))
+    static let available = EfficientNetFixture.available
 
     func floatTop1(_ entry: ManifestEntry) throws -> Int {
         let sample = entry.case.split(separator: ".").last.map(String.init) ?? ""
-        return argmax(try NumpyFile.read(path: Repo.path("../shared/models/efficientnet-lite0/samples/\(sample).logits.npy")).floats)
+        return argmax(try NumpyFile.read(path: EfficientNetFixture.samplePath("\(sample).logits.npy")).floats)
     }
 
     @Test(.enabled(if: available), arguments: entries)
@@ -37,7 +37,7 @@ import Testing
 
     @Test(arguments: ["qdq", "qop"])
     func isIntegerOnly(_ variant: String) throws {
-        let session = try Session(onnxPath: Repo.path("models/efficientnet-lite0-int8/\(variant).onnx"))
+        let session = try Session(onnxPath: EfficientNetFixture.model(variant))
         let plan = try #require(session.plan)
         #expect(plan.isIntegerOnly, "\(plan.floatLayers.map(\.op))")
         #expect(plan.describe().contains("integer-only: yes"))

@@ -4,18 +4,6 @@ import DyadicONNX
 import Foundation
 import Testing
 
-/// Shared fixtures: the INT8 EfficientNet-Lite0 and its five photos.
-enum EfficientNetFixture {
-    static let photos = ["chelsea", "astronaut", "coffee", "rocket", "motorcycle"]
-    static let available = FileManager.default.fileExists(atPath: Repo.path("../shared/models/efficientnet-lite0/samples/chelsea.npy"))
-
-    static func model(_ variant: String) -> String { Repo.path("models/efficientnet-lite0-int8/\(variant).onnx") }
-
-    static func photo(_ name: String) throws -> Tensor {
-        try NumpyFile.read(path: Repo.path("../shared/models/efficientnet-lite0/samples/\(name).npy"))
-    }
-}
-
 /// After its first run, a context runs an integer-only plan without touching the heap.
 /// Counted on the calling thread, which runs every layer and, with several threads,
 /// a share of every split layer's tiles (other tests run in parallel, so a

@@ -7,36 +7,25 @@ import Testing
 /// through the best kernels of this CPU. `DYADIC_ISA` is read once per process, so the
 /// capped runs are `runmodel` child processes.
 struct ISACapTests {
-    static let binary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-        .appendingPathComponent("runmodel").path
+    static let runmodel = Tool(name: "runmodel")
 
-    /// Runs runmodel with `DYADIC_ISA=isa`; returns its stdout, and the logits when asked.
+    /// Runs runmodel with `DYADIC_ISA=isa`; returns its stdout.
     func runmodel(_ arguments: [String], isa: String) throws -> String {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: Self.binary)
-        process.arguments = arguments
-        process.environment = ProcessInfo.processInfo.environment.merging(["DYADIC_ISA": isa]) { $1 }
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        let errors = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        #expect(process.terminationStatus == 0, "runmodel \(arguments) with DYADIC_ISA=\(isa): \(errors)")
-        return text
+        let result = try Self.runmodel.run(arguments, environment: ["DYADIC_ISA": isa])
+        #expect(result.status == 0, "runmodel \(arguments) with DYADIC_ISA=\(isa): \(result.stderr)")
+        return result.stdout
     }
 
     @Test(.enabled(if: EfficientNetFixture.available && KernelInfo.detectedISA != "scalar"), arguments: ["scalar", "avx2", "neon", "neondot"])
     func efficientNetIdenticalUnderEveryCap(_ isa: String) throws {
-        try #require(FileManager.default.isExecutableFile(atPath: Self.binary), "runmodel not built at \(Self.binary)")
+        try #require(Self.runmodel.isBuilt, "runmodel not built at \(Self.runmodel.path)")
         let x86 = ["avx2", "avx512vnni"].contains(KernelInfo.detectedISA)
         // Caps of this architecture below its detected level only.
         guard isa != KernelInfo.detectedISA, x86 ? ["scalar", "avx2"].contains(isa) : isa != "avx2" else { return }
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("dyadic-isa-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }
-        let photo = Repo.path("../shared/models/efficientnet-lite0/samples/astronaut.npy")
+        let photo = EfficientNetFixture.samplePath("astronaut.npy")
         let input = try NumpyFile.read(path: photo)
         for variant in ["qdq", "qop"] {
             let model = EfficientNetFixture.model(variant)

@@ -5,32 +5,17 @@ import Testing
 /// The `latency` executable's machine-readable outputs keep the documented format
 /// (the per-layer CSV is the quantizer's latency table).
 struct LatencyToolTests {
-    static let binary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-        .appendingPathComponent("latency").path
-
-    func run(_ arguments: [String]) throws -> (status: Int32, stdout: String, stderr: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: Self.binary)
-        process.arguments = arguments
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        let stdout = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        let stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        return (process.terminationStatus, stdout, stderr)
-    }
+    static let latency = Tool(name: "latency")
 
     @Test func writesJsonCsvAndTrace() throws {
-        try #require(FileManager.default.isExecutableFile(atPath: Self.binary), "latency not built at \(Self.binary)")
+        try #require(Self.latency.isBuilt, "latency not built at \(Self.latency.path)")
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("dyadic-latency-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }
         let json = dir.appendingPathComponent("l.json").path, csv = dir.appendingPathComponent("l.csv").path
         let trace = dir.appendingPathComponent("t.json").path
         let model = Repo.path("models/lowbit/conv_int4w.onnx")
-        let result = try run([model, "--runs", "4", "--warmup", "1", "--threads", "2", "--per-layer",
+        let result = try Self.latency.run([model, "--runs", "4", "--warmup", "1", "--threads", "2", "--per-layer",
                               "--json", json, "--csv", csv, "--trace", trace])
         #expect(result.status == 0, "\(result.stderr)")
         #expect(result.stdout.contains("latency: min") && result.stdout.contains("p99"))
@@ -56,11 +41,11 @@ struct LatencyToolTests {
     }
 
     @Test func badArgumentsFailCleanly() throws {
-        try #require(FileManager.default.isExecutableFile(atPath: Self.binary))
+        try #require(Self.latency.isBuilt)
         for (arguments, fragment) in [(["/nonexistent.onnx"], "cannot read"),
                                       ([Repo.path("models/lowbit/conv_int4w.onnx"), "--runs", "0"], "--runs"),
                                       ([Repo.path("models/lowbit/conv_int4w.onnx"), "--csv", "/nonexistent/dir/x.csv"], "directory")] {
-            let result = try run(arguments)
+            let result = try Self.latency.run(arguments)
             #expect(result.status == 1, "\(arguments): \(result.stderr)")
             #expect(result.stderr.hasPrefix("error: ") && result.stderr.contains(fragment), "\(arguments): \(result.stderr)")
         }

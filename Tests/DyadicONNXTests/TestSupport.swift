@@ -61,3 +61,48 @@ struct LSBStats {
 }
 
 func argmax(_ v: [Float]) -> Int { v.indices.max { v[$0] < v[$1] } ?? 0 }
+
+/// The INT8 EfficientNet-Lite0 and the five photos in ../shared.
+enum EfficientNetFixture {
+    static let photos = ["chelsea", "astronaut", "coffee", "rocket", "motorcycle"]
+    static let available = FileManager.default.fileExists(atPath: samplePath("chelsea.npy"))
+
+    static func model(_ variant: String) -> String { Repo.path("models/efficientnet-lite0-int8/\(variant).onnx") }
+    static func samplePath(_ file: String) -> String { Repo.path("../shared/models/efficientnet-lite0/samples/\(file)") }
+    static func photo(_ name: String) throws -> Tensor { try NumpyFile.read(path: samplePath("\(name).npy")) }
+}
+
+/// One of the package's executables run as a child process.
+struct Tool {
+    let name: String
+    /// Built next to the test runner.
+    var path: String {
+        URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent(name).path
+    }
+    var isBuilt: Bool { FileManager.default.isExecutableFile(atPath: path) }
+
+    struct Result {
+        let exitedNormally: Bool
+        let status: Int32
+        let stdout: String
+        let stderr: String
+    }
+
+    func run(_ arguments: [String], environment: [String: String] = [:]) throws -> Result {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: path)
+        process.arguments = arguments
+        if !environment.isEmpty {
+            process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        }
+        let out = Pipe(), err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        let stdout = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        let stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        return Result(exitedNormally: process.terminationReason == .exit, status: process.terminationStatus,
+                      stdout: stdout, stderr: stderr)
+    }
+}

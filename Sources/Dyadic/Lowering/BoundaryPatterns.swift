@@ -13,8 +13,7 @@ extension Lowering {
         let blocked = try node.int("block_size", default: 0) != 0
         if baseType == .float8e4m3fn || blocked {
             if case .constant = base, symbols.dropFirst().allSatisfy({ $0 == nil || Self.isConstant($0!) }) {
-                let tensors = try symbols.map { try $0.flatMap { try foldedConstant($0, node) } }
-                env[node.outputs[0]] = .constant(try ReferenceOps.evaluate(node, tensors, opset: graph.opset)[0])
+                try fold(node, symbols)
             } else {
                 try lowerReference(node)
             }

@@ -201,6 +201,13 @@ final class Lowering {
         }
     }
 
+    /// Evaluates a node whose inputs are all constants once, at load.
+    func fold(_ node: Node, _ symbols: [Symbol?]) throws {
+        let tensors = try symbols.map { try $0.flatMap { try foldedConstant($0, node) } }
+        let results = try ReferenceOps.evaluate(node, tensors, opset: graph.opset)
+        for (name, t) in zip(node.outputs, results) { env[name] = .constant(t) }
+    }
+
     func lower(_ node: Node, index: Int) throws {
         guard node.domain.isEmpty || node.domain == "com.microsoft" else { throw node.unsupported("op domain '\(node.domain)'") }
         let symbols = try node.inputs.map { $0.isEmpty ? nil : try symbol($0, of: node) }
@@ -212,9 +219,7 @@ final class Lowering {
         // Fold nodes whose inputs are all constants (shape arithmetic, weight transforms).
         if node.opType != "DequantizeLinear", ReferenceOps.supported.contains(node.opType),
            symbols.allSatisfy({ $0 == nil || Self.isConstant($0!) }) {
-            let tensors = try symbols.map { try $0.flatMap { try foldedConstant($0, node) } }
-            let results = try ReferenceOps.evaluate(node, tensors, opset: graph.opset)
-            for (name, t) in zip(node.outputs, results) { env[name] = .constant(t) }
+            try fold(node, symbols)
             return
         }
         switch node.opType {

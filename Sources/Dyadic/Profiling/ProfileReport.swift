@@ -126,20 +126,3 @@ public struct ProfileReport: Sendable {
         return out.joined(separator: "\n")
     }
 }
-
-/// Order statistics over samples.
-enum Statistics {
-    static func median(_ xs: [Double]) -> Double {
-        guard !xs.isEmpty else { return 0 }
-        let s = xs.sorted(), n = s.count
-        return n % 2 == 1 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2
-    }
-
-    /// Nearest-rank percentile, p in [0, 100].
-    static func percentile(_ xs: [Double], _ p: Double) -> Double {
-        guard !xs.isEmpty else { return 0 }
-        let s = xs.sorted()
-        let rank = Int((p / 100 * Double(s.count)).rounded(.up))
-        return s[min(max(rank, 1), s.count) - 1]
-    }
-}

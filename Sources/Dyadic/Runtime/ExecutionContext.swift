@@ -96,18 +96,18 @@ public final class ExecutionContext: @unchecked Sendable {
 
     /// The bytes of graph output `name` (as `tensor(_:)` lays them out), valid inside `body`.
     public func withOutput<R>(_ name: String, _ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {
-        guard let value = plan.outputs.first(where: { $0.name == name })?.value else {
-            throw DyadicError("'\(name)' is not an output of the plan")
-        }
-        return try body(UnsafeRawBufferPointer(start: pointer(value), count: plan.values[value].byteCount))
+        let value = try outputValue(name)
+        return try body(UnsafeRawBufferPointer(start: pointer(value), count: plan.byteCounts[value]))
     }
 
     /// Graph output `name` as a tensor (a copy).
-    public func output(_ name: String) throws -> Tensor {
+    public func output(_ name: String) throws -> Tensor { tensor(try outputValue(name)) }
+
+    private func outputValue(_ name: String) throws -> Int {
         guard let value = plan.outputs.first(where: { $0.name == name })?.value else {
             throw DyadicError("'\(name)' is not an output of the plan")
         }
-        return tensor(value)
+        return value
     }
 
     // MARK: For layers
