@@ -63,3 +63,12 @@ const dyd_misc_bundle *const dyd_misc_bundles[] = {
     &dyd_misc_bundle_scalar,
 };
 const size_t dyd_misc_bundle_count = sizeof dyd_misc_bundles / sizeof dyd_misc_bundles[0];
+
+/* FP8 compute (W4A8). Within the AVX-512 level the BF16 kernel needs VDPBF16PS (probed:
+ * hypervisors hide the CPUID bit), within the NEON levels the FHM one needs FMLAL. */
+extern const dyd_f8_bundle dyd_f8_bundle_scalar;
+
+const dyd_f8_bundle *const dyd_f8_bundles[] = {
+    &dyd_f8_bundle_scalar,
+};
+const size_t dyd_f8_bundle_count = sizeof dyd_f8_bundles / sizeof dyd_f8_bundles[0];
