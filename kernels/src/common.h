@@ -287,6 +287,7 @@ typedef struct {
   float dw_w_mult;
   dyd_f8_convert_fn dw_convert;
   dyd_f8_dw_fn dw;
+  const char *dw_suffix;       /* when the depthwise kernel is another bundle's, its ISA */
   dyd_f8_add_fn add;
   dyd_f8_gavg_fn gavg;
   const char *add_name, *gavg_name;

@@ -1764,10 +1764,10 @@ int main(int argc, char **argv) {
   printf("; fp8 kernels:");
   for (size_t i = 0; i < sizeof all_isas / sizeof all_isas[0]; i++)
     for (size_t v = 0; v < dyd_fp8conv_variant_count(all_isas[i]); v++) {
-      static const int8_t w1[1] = {0};
+      static const int8_t w1[2] = {0, 0};
       static const uint8_t t1[16];
       static const float one = 1;
-      const dyd_fp8conv_desc d1 = {{1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 1, 1, 1}, 1, w1, 0, t1,
+      const dyd_fp8conv_desc d1 = {{1, 1, 1, 2, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 1, 2, 1}, 1, w1, 0, t1,
                                    &one, NULL, -INFINITY, INFINITY, 0, 1};
       dyd_fp8conv_op *op = dyd_fp8conv_create_variant(&d1, all_isas[i], v, NULL, 0);
       if (op) printf(" %s", strrchr(dyd_fp8conv_kernel_name(op), '_') + 1);

@@ -259,7 +259,7 @@ static dyd_fp8conv_op *create(const dyd_fp8conv_desc *d, const dyd_f8_bundle *b,
     op->workspace = DYD_ROUND_UP(op->taps * cb * sizeof(float), 64) +
                     DYD_ROUND_UP(op->dw_rows_in * op->dw_win_w * cb * b->dw_in_bytes, 64);
     snprintf(op->name, sizeof op->name, "dyd_qf8_qb4w_dwconv_fp32_ukernel_upc%u__%s", b->dw_cb,
-             b->isa_suffix);
+             b->dw_suffix ? b->dw_suffix : b->isa_suffix);
     op->weight_bytes += ntables * 16;
     return op;
   }
