@@ -50,9 +50,9 @@ TARGET static void gemm_4x2(size_t mr, size_t nc, size_t kb, const void *a, size
                             const float *scale, const float *bias, void *c, size_t c_stride,
                             const dyd_f8_out *p) {
   const float *ar[MR];
-  for (size_t i = 0; i < MR; i++) ar[i] = (const float *)((const uint8_t *)a + DYD_MIN(i, mr - 1) * a_stride);
+  _Pragma("GCC unroll 4") for (size_t i = 0; i < MR; i++) ar[i] = (const float *)((const uint8_t *)a + DYD_MIN(i, mr - 1) * a_stride);
   __m256 acc[MR][NR];
-  for (size_t i = 0; i < MR; i++) acc[i][0] = acc[i][1] = _mm256_setzero_ps();
+  _Pragma("GCC unroll 4") for (size_t i = 0; i < MR; i++) acc[i][0] = acc[i][1] = _mm256_setzero_ps();
   size_t cur = bt ? bt[0] : 0;
   table8x2 t[NR] = {load_table(tables[0] + 16 * cur), load_table(tables[1] + 16 * cur)};
   for (size_t b = 0; b < kb; b++, w += 32) {
@@ -61,17 +61,17 @@ TARGET static void gemm_4x2(size_t mr, size_t nc, size_t kb, const void *a, size
       t[0] = load_table(tables[0] + 16 * cur);
       t[1] = load_table(tables[1] + 16 * cur);
     }
-    for (size_t j = 0; j < NR; j++) {
+    _Pragma("GCC unroll 2") for (size_t j = 0; j < NR; j++) {
       __m256 wv[4]; /* elements 0-7, 8-15 (low nibbles), 16-23, 24-31 (high) */
-      for (size_t h = 0; h < 2; h++) {
+      _Pragma("GCC unroll 2") for (size_t h = 0; h < 2; h++) {
         const __m256i x = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(w + 16 * j + 8 * h)));
         wv[h] = lookup(t[j], x, _mm256_slli_epi32(x, 28));
         wv[h + 2] = lookup(t[j], _mm256_srli_epi32(x, 4), _mm256_slli_epi32(x, 24));
       }
-      for (size_t r = 0; r < MR; r++) {
+      _Pragma("GCC unroll 4") for (size_t r = 0; r < MR; r++) {
         const float *ab = ar[r] + b * 32;
         __m256 s = acc[r][j];
-        for (size_t q = 0; q < 4; q++) s = _mm256_fmadd_ps(_mm256_loadu_ps(ab + 8 * q), wv[q], s);
+        _Pragma("GCC unroll 4") for (size_t q = 0; q < 4; q++) s = _mm256_fmadd_ps(_mm256_loadu_ps(ab + 8 * q), wv[q], s);
         acc[r][j] = s;
       }
     }
@@ -111,17 +111,17 @@ TARGET INLINE void dw_pixel(size_t nv, size_t channels, size_t kh, size_t kw, co
                             size_t in_row, size_t in_col, const float *w, size_t cb,
                             const float *scale, const float *bias, uint8_t *out, const dyd_f8_out *p) {
   __m256 acc[4];
-  for (size_t v = 0; v < nv; v++) acc[v] = _mm256_setzero_ps();
+  _Pragma("GCC unroll 4") for (size_t v = 0; v < nv; v++) acc[v] = _mm256_setzero_ps();
   for (size_t ky = 0; ky < kh; ky++)
     for (size_t kx = 0; kx < kw; kx++) {
       const uint16_t *x = (const uint16_t *)(px + ky * in_row + kx * in_col);
       const float *wt = w + (ky * kw + kx) * cb;
-      for (size_t v = 0; v < nv; v++)
+      _Pragma("GCC unroll 4") for (size_t v = 0; v < nv; v++)
         acc[v] = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(x + 8 * v))),
                                  _mm256_loadu_ps(wt + 8 * v), acc[v]);
     }
   const size_t ob = p->output_fp8 ? 1 : 4;
-  for (size_t v = 0; v < nv; v++)
+  _Pragma("GCC unroll 4") for (size_t v = 0; v < nv; v++)
     store8(acc[v], scale + 8 * v, bias + 8 * v, p, out + 8 * v * ob, DYD_MIN((size_t)8, channels - 8 * v));
 }
 

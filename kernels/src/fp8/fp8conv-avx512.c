@@ -65,9 +65,9 @@ TARGET static void gemm_8x2(size_t mr, size_t nc, size_t kb, const void *a, size
                             const float *scale, const float *bias, void *c, size_t c_stride,
                             const dyd_f8_out *p) {
   const float *ar[MR];
-  for (size_t i = 0; i < MR; i++) ar[i] = (const float *)((const uint8_t *)a + DYD_MIN(i, mr - 1) * a_stride);
+  _Pragma("GCC unroll 8") for (size_t i = 0; i < MR; i++) ar[i] = (const float *)((const uint8_t *)a + DYD_MIN(i, mr - 1) * a_stride);
   __m512 acc[MR * NR];
-  for (size_t i = 0; i < MR * NR; i++) acc[i] = _mm512_setzero_ps();
+  _Pragma("GCC unroll 16") for (size_t i = 0; i < MR * NR; i++) acc[i] = _mm512_setzero_ps();
   int cur = bt ? bt[0] : 0;
   __m512 t0 = dyd_f8_decode16_avx512(_mm_loadu_si128((const __m128i *)(tables[0] + 16 * (size_t)cur)));
   __m512 t1 = dyd_f8_decode16_avx512(_mm_loadu_si128((const __m128i *)(tables[1] + 16 * (size_t)cur)));
@@ -81,7 +81,7 @@ TARGET static void gemm_8x2(size_t mr, size_t nc, size_t kb, const void *a, size
     const __m512i i1 = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(w + 16)));
     const __m512 w0l = _mm512_permutexvar_ps(i0, t0), w0h = _mm512_permutexvar_ps(_mm512_srli_epi32(i0, 4), t0);
     const __m512 w1l = _mm512_permutexvar_ps(i1, t1), w1h = _mm512_permutexvar_ps(_mm512_srli_epi32(i1, 4), t1);
-    for (size_t r = 0; r < MR; r++) {
+    _Pragma("GCC unroll 8") for (size_t r = 0; r < MR; r++) {
       const __m512 al = _mm512_loadu_ps(ar[r] + b * 32), ah = _mm512_loadu_ps(ar[r] + b * 32 + 16);
       acc[2 * r] = _mm512_fmadd_ps(ah, w0h, _mm512_fmadd_ps(al, w0l, acc[2 * r]));
       acc[2 * r + 1] = _mm512_fmadd_ps(ah, w1h, _mm512_fmadd_ps(al, w1l, acc[2 * r + 1]));
@@ -90,20 +90,20 @@ TARGET static void gemm_8x2(size_t mr, size_t nc, size_t kb, const void *a, size
   /* lane v = output (row v / 2, column v % 2) */
   const __m512 sums = reduce16(acc);
   const size_t j1 = nc > 1 ? 1 : 0;
-  const __m512 s = _mm512_broadcast_f32x2(_mm_setr_ps(scale[0], scale[j1], 0, 0));
-  const __m512 bb = _mm512_broadcast_f32x2(_mm_setr_ps(bias[0], bias[j1], 0, 0));
+  const __m512 s = _mm512_broadcast_f32x2(_mm_unpacklo_ps(_mm_load_ss(scale), _mm_load_ss(scale + j1)));
+  const __m512 bb = _mm512_broadcast_f32x2(_mm_unpacklo_ps(_mm_load_ss(bias), _mm_load_ss(bias + j1)));
   const __m512 v = dyd_f8_epilogue_avx512(sums, s, bb, p);
   uint8_t *o = c;
   if (p->output_fp8) {
-    uint8_t tmp[16];
-    _mm_storeu_si128((__m128i *)tmp, _mm512_cvtepi32_epi8(dyd_f8_encode_avx512(
-                                         _mm512_div_ps(v, _mm512_set1_ps(p->output_scale)))));
-    for (size_t r = 0; r < mr; r++, o += c_stride)
-      for (size_t j = 0; j < nc; j++) o[j] = tmp[2 * r + j];
+    uint16_t codes[8];
+    _mm_storeu_si128((__m128i *)codes, _mm512_cvtepi32_epi8(dyd_f8_encode_avx512(
+                                           _mm512_div_ps(v, _mm512_set1_ps(p->output_scale)))));
+    for (size_t r = 0; r < mr; r++, o += c_stride) memcpy(o, &codes[r], nc == NR ? 2 : 1);
   } else {
-    float tmp[16];
-    _mm512_storeu_ps(tmp, v);
-    for (size_t r = 0; r < mr; r++, o += c_stride) memcpy(o, tmp + 2 * r, nc * sizeof(float));
+    float out[16];
+    _mm512_storeu_ps(out, v);
+    for (size_t r = 0; r < mr; r++, o += c_stride)
+      memcpy(o, out + 2 * r, nc == NR ? 2 * sizeof(float) : sizeof(float));
   }
 }
 
@@ -112,17 +112,17 @@ TARGET INLINE void dw_pixel(size_t nv, size_t channels, size_t kh, size_t kw, co
                             size_t in_row, size_t in_col, const float *w, size_t cb,
                             const float *scale, const float *bias, uint8_t *out, const dyd_f8_out *p) {
   __m512 acc[4];
-  for (size_t v = 0; v < nv; v++) acc[v] = _mm512_setzero_ps();
+  _Pragma("GCC unroll 4") for (size_t v = 0; v < nv; v++) acc[v] = _mm512_setzero_ps();
   for (size_t ky = 0; ky < kh; ky++)
     for (size_t kx = 0; kx < kw; kx++) {
       const uint16_t *x = (const uint16_t *)(px + ky * in_row + kx * in_col);
       const float *wt = w + (ky * kw + kx) * cb;
-      for (size_t v = 0; v < nv; v++)
+      _Pragma("GCC unroll 4") for (size_t v = 0; v < nv; v++)
         acc[v] = _mm512_fmadd_ps(_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(x + 16 * v))),
                                  _mm512_loadu_ps(wt + 16 * v), acc[v]);
     }
   const size_t ob = p->output_fp8 ? 1 : 4;
-  for (size_t v = 0; v < nv; v++) {
+  _Pragma("GCC unroll 4") for (size_t v = 0; v < nv; v++) {
     const size_t c0 = 16 * v, n = DYD_MIN((size_t)16, channels - c0);
     const __mmask16 m = (__mmask16)(n >= 16 ? 0xFFFF : (1u << n) - 1);
     const __m512 r = dyd_f8_epilogue_avx512(acc[v], _mm512_maskz_loadu_ps(m, scale + c0),

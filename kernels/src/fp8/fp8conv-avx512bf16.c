@@ -57,9 +57,9 @@ TARGET static void gemm_8x4(size_t mr, size_t nc, size_t kb, const void *a, size
                             const float *scale, const float *bias, void *c, size_t c_stride,
                             const dyd_f8_out *p) {
   const uint8_t *ar[MR];
-  for (size_t i = 0; i < MR; i++) ar[i] = (const uint8_t *)a + DYD_MIN(i, mr - 1) * a_stride;
+  _Pragma("GCC unroll 8") for (size_t i = 0; i < MR; i++) ar[i] = (const uint8_t *)a + DYD_MIN(i, mr - 1) * a_stride;
   __m512 acc[MR * 2];
-  for (size_t i = 0; i < MR * 2; i++) acc[i] = _mm512_setzero_ps();
+  _Pragma("GCC unroll 16") for (size_t i = 0; i < MR * 2; i++) acc[i] = _mm512_setzero_ps();
   size_t cur = bt ? bt[0] : 0;
   __m512i t01 = table_pair(tables[0] + 16 * cur, tables[1] + 16 * cur);
   __m512i t23 = table_pair(tables[2] + 16 * cur, tables[3] + 16 * cur);
@@ -78,7 +78,7 @@ TARGET static void gemm_8x4(size_t mr, size_t nc, size_t kb, const void *a, size
     const __m512bh w0h = (__m512bh)_mm512_permutexvar_epi16(_mm512_or_si512(_mm512_srli_epi16(x0, 4), second), t01);
     const __m512bh w1l = (__m512bh)_mm512_permutexvar_epi16(_mm512_ternarylogic_epi32(x1, low4, second, 0xEA), t23);
     const __m512bh w1h = (__m512bh)_mm512_permutexvar_epi16(_mm512_or_si512(_mm512_srli_epi16(x1, 4), second), t23);
-    for (size_t r = 0; r < MR; r++) {
+    _Pragma("GCC unroll 8") for (size_t r = 0; r < MR; r++) {
       const uint8_t *ab = ar[r] + b * 64;
       const __m512bh al = (__m512bh)_mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)ab));
       const __m512bh ah = (__m512bh)_mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(ab + 32)));
@@ -87,25 +87,33 @@ TARGET static void gemm_8x4(size_t mr, size_t nc, size_t kb, const void *a, size
     }
   }
   __m512 s[MR];
-  for (size_t r = 0; r < MR; r++) /* blocks: row r, columns 0..3 */
+  _Pragma("GCC unroll 8") for (size_t r = 0; r < MR; r++) /* blocks: row r, columns 0..3 */
     s[r] = _mm512_add_ps(_mm512_shuffle_f32x4(acc[2 * r], acc[2 * r + 1], 0x88),
                          _mm512_shuffle_f32x4(acc[2 * r], acc[2 * r + 1], 0xDD));
-  float sc[4], bi[4];
-  for (size_t j = 0; j < 4; j++) sc[j] = scale[DYD_MIN(j, nc - 1)], bi[j] = bias[DYD_MIN(j, nc - 1)];
-  const __m512 sv = _mm512_broadcast_f32x4(_mm_loadu_ps(sc)), bv = _mm512_broadcast_f32x4(_mm_loadu_ps(bi));
+  __m512 sv, bv;
+  if (nc == NR) { /* direct vector loads: no store-to-load forwarding stall */
+    sv = _mm512_broadcast_f32x4(_mm_loadu_ps(scale));
+    bv = _mm512_broadcast_f32x4(_mm_loadu_ps(bias));
+  } else {
+    const __m128i j = _mm_min_epi32(_mm_setr_epi32(0, 1, 2, 3), _mm_set1_epi32((int)nc - 1));
+    sv = _mm512_broadcast_f32x4(_mm_i32gather_ps(scale, j, 4));
+    bv = _mm512_broadcast_f32x4(_mm_i32gather_ps(bias, j, 4));
+  }
   uint8_t *o = c;
   for (size_t h = 0; h < 2 && 4 * h < mr; h++) { /* rows 4h .. 4h + 3, lane 4 * row + column */
     const __m512 v = dyd_f8_epilogue_avx512(reduce4(s[4 * h], s[4 * h + 1], s[4 * h + 2], s[4 * h + 3]), sv, bv, p);
     const size_t rows = DYD_MIN((size_t)4, mr - 4 * h);
+    /* plain stores: a full row of NR outputs, or element by element for a last panel */
     if (p->output_fp8) {
-      uint8_t tmp[16];
-      _mm_storeu_si128((__m128i *)tmp, _mm512_cvtepi32_epi8(dyd_f8_encode_avx512(
-                                           _mm512_div_ps(v, _mm512_set1_ps(p->output_scale)))));
-      for (size_t r = 0; r < rows; r++, o += c_stride) memcpy(o, tmp + 4 * r, nc);
+      uint32_t codes[4];
+      _mm_storeu_si128((__m128i *)codes, _mm512_cvtepi32_epi8(dyd_f8_encode_avx512(
+                                             _mm512_div_ps(v, _mm512_set1_ps(p->output_scale)))));
+      for (size_t r = 0; r < rows; r++, o += c_stride) memcpy(o, &codes[r], nc == NR ? 4 : nc);
     } else {
-      float tmp[16];
-      _mm512_storeu_ps(tmp, v);
-      for (size_t r = 0; r < rows; r++, o += c_stride) memcpy(o, tmp + 4 * r, nc * sizeof(float));
+      float out[16];
+      _mm512_storeu_ps(out, v);
+      for (size_t r = 0; r < rows; r++, o += c_stride)
+        memcpy(o, out + 4 * r, nc == NR ? 4 * sizeof(float) : nc * sizeof(float));
     }
   }
 }
