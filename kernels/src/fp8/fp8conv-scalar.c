@@ -61,7 +61,11 @@ static void dw_scalar(size_t pixels, size_t channels, size_t kh, size_t kw, cons
 
 static float clampf(float v, float lo, float hi) { return v < lo ? lo : v > hi ? hi : v; }
 
-static void add_scalar(const dyd_fp8_add_params *p, const uint8_t *a, size_t a_inc,
+void dyd_f8_add_scalar(const dyd_fp8_add_params *p, const uint8_t *a, size_t a_inc,
+                       const uint8_t *b, size_t b_inc, uint8_t *y, size_t n);
+void dyd_f8_gavg_scalar(const dyd_fp8_avgpool_params *p, const uint8_t *x, uint8_t *y);
+
+void dyd_f8_add_scalar(const dyd_fp8_add_params *p, const uint8_t *a, size_t a_inc,
                        const uint8_t *b, size_t b_inc, uint8_t *y, size_t n) {
   for (size_t i = 0; i < n; i++) {
     float ta = dyd_fp8_e4m3_to_f32(a[i * a_inc]) * p->a_scale;
@@ -73,7 +77,7 @@ static void add_scalar(const dyd_fp8_add_params *p, const uint8_t *a, size_t a_i
   }
 }
 
-static void gavg_scalar(const dyd_fp8_avgpool_params *p, const uint8_t *x, uint8_t *y) {
+void dyd_f8_gavg_scalar(const dyd_fp8_avgpool_params *p, const uint8_t *x, uint8_t *y) {
   for (size_t n = 0; n < p->batch; n++)
     for (size_t ch = 0; ch < p->channels; ch++) {
       float sum = 0.0f;
@@ -91,6 +95,6 @@ const dyd_f8_bundle dyd_f8_bundle_scalar = {
     .isa = DYD_ISA_SCALAR, .needs = DYD_F8_NEEDS_NONE, .isa_suffix = "scalar",
     .mr = MR, .nr = NR, .a_bytes = 4, .convert = convert_f32, .gemm = gemm_4x2,
     .dw_cb = 8, .dw_in_bytes = 4, .dw_w_mult = 1.0f, .dw_convert = convert_f32, .dw = dw_scalar,
-    .add = add_scalar, .gavg = gavg_scalar,
+    .add = dyd_f8_add_scalar, .gavg = dyd_f8_gavg_scalar,
     .add_name = "dyd_qf8_vadd_fp32_ukernel__scalar",
     .gavg_name = "dyd_qf8_gavgpool_fp32_ukernel__scalar"};
