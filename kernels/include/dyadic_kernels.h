@@ -251,6 +251,92 @@ void dyd_fp8_e4m3_from_f32_array(const float *x, uint8_t *y, size_t n, float sca
 /* DequantizeLinear from FP8 per tensor: y[i] = to_f32(x[i]) * scale, in float32. */
 void dyd_fp8_e4m3_to_f32_array(const uint8_t *x, float *y, size_t n, float scale);
 
+/* ---- FP8 compute (W4A8, DPQ) ------------------------------------------------------------ */
+
+/*
+ * Convolution with 4-bit weight codes mapped to FP8 E4M3 through 16-entry tables,
+ * FP8 E4M3 activations and FP32 accumulation. Same op pattern as dyd_conv.
+ *
+ * Per output (pixel, oc), with e() = dyd_fp8_e4m3_to_f32:
+ *   acc = sum over taps and input channels of e(x) * e(table[q + 8])   float32, any order
+ *         (padding taps are x = code 0x00 = 0.0)
+ *   v   = fmaf(acc, s[oc], bias[oc])    s[oc] = input_scale * channel_scale[oc] (one float32
+ *                                        multiply at create); bias 0 when NULL
+ *   v   = min(max(v, out_min), out_max)
+ *   out = output_fp8 ? dyd_fp8_e4m3_from_f32(v / output_scale, 1) (a float32 division) : v
+ * Products of two E4M3 values are exact in float32, so kernels differ only in the
+ * order of the additions. Tolerance (what the tests check against dyd_ref_fp8conv,
+ * whose double accumulator is exact): with S = sum |e(x) * e(w)| and V the exact v
+ * after the clamp, a float32 output is within
+ *   tol = |s[oc]| * S * (K + 1) * 2^-24 + |V| * 2^-24          (K = taps * in_c / groups)
+ * of V (K * 2^-24 * S bounds the float32 sum in any order, the rest the rounding of
+ * s[oc] and of the fmaf); an FP8 output is the code of V / output_scale, or a code
+ * adjacent to it when V / output_scale is within tol / |output_scale| + 2^-24 |V /
+ * output_scale| of the rounding boundary between the two.
+ * NaN codes in the input give unspecified outputs; tables must not contain NaN.
+ */
+typedef struct {
+  dyd_conv_geometry geometry;   /* NHWC; any kernel/stride/dilation/padding/groups;
+                                   depthwise = groups == in_c == out_c */
+  float input_scale;            /* x = input_scale * e4m3(code); padding is code 0x00 (= 0.0) */
+  const int8_t *weights;        /* [out_c][kernel_h][kernel_w][in_c / groups], every value in
+                                   [-8, 7] (create rejects others) */
+  uint32_t group_size;          /* 0: one table per output channel; else groups of this many
+                                   consecutive input channels (of the group's in_c / groups) at
+                                   each (kh, kw): table index [oc][kh][kw][ic / group_size]
+                                   (the last group may be partial) */
+  const uint8_t *tables;        /* per table 16 E4M3 codes, entry q + 8 is the FP8 value of
+                                   weight code q */
+  const float *channel_scale;   /* [out_c]: w = channel_scale[oc] * e4m3(table[q + 8]) */
+  const float *bias;            /* [out_c] real-valued, or NULL */
+  float out_min, out_max;       /* clamp in the real domain (fused ReLU/ReLU6/Clip);
+                                   -INFINITY / INFINITY for none */
+  int output_fp8;               /* 1: E4M3 codes = from_f32(v / output_scale, saturate = 1);
+                                   0: float32 v */
+  float output_scale;
+} dyd_fp8conv_desc;
+
+typedef struct dyd_fp8conv_op dyd_fp8conv_op;
+
+/* NULL on failure, with a one-line reason in err. The op copies what it needs. */
+dyd_fp8conv_op *dyd_fp8conv_create(const dyd_fp8conv_desc *desc, char *err, size_t err_len);
+void dyd_fp8conv_destroy(dyd_fp8conv_op *op);
+/* Independent work items of one run; any partition of [0, tile_count) may run concurrently. */
+size_t dyd_fp8conv_tile_count(const dyd_fp8conv_op *op);
+/* Bytes of scratch each concurrent caller of dyd_fp8conv_run needs. */
+size_t dyd_fp8conv_workspace_size(const dyd_fp8conv_op *op);
+/* e.g. dyd_qf8_qb4w_gemm_fp32_ukernel_8x4c32__avx512bf16 */
+const char *dyd_fp8conv_kernel_name(const dyd_fp8conv_op *op);
+/* Bytes actually stored for the weights (two 4-bit codes per byte, K padded to the
+ * kernel's block) and the E4M3 tables (16 bytes each). */
+size_t dyd_fp8conv_packed_weight_bytes(const dyd_fp8conv_op *op);
+/* input: E4M3 codes, NHWC with in_pixel_stride; output: E4M3 codes or float32,
+ * out_pixel_stride elements between pixels. */
+void dyd_fp8conv_run(const dyd_fp8conv_op *op, const uint8_t *input, void *output,
+                     size_t tile_start, size_t tile_count, void *workspace);
+
+/* Element-wise add of FP8 tensors, n outputs; a_inc / b_inc are 1 (a vector) or 0 (a
+ * broadcast scalar). Exactly, in float32 (no fused multiply-add):
+ *   v = e(a) * a_scale + e(b) * b_scale;  v = min(max(v, out_min), out_max);
+ *   y = dyd_fp8_e4m3_from_f32(v / y_scale, 1)                                       */
+typedef struct {
+  float a_scale, b_scale, y_scale;
+  float out_min, out_max;
+} dyd_fp8_add_params;
+void dyd_fp8_add_run(const dyd_fp8_add_params *p, const uint8_t *a, size_t a_inc,
+                     const uint8_t *b, size_t b_inc, uint8_t *y, size_t n);
+
+/* Global average pooling of FP8 NHWC, y[n][c] (dense): exactly, in float32,
+ *   sum = e(x[pixel 0]) + e(x[pixel 1]) + ... (in pixel order);
+ *   y = dyd_fp8_e4m3_from_f32((sum / pixels) * input_scale / output_scale, 1)       */
+typedef struct {
+  uint32_t batch, pixels, channels, in_pixel_stride;
+  float input_scale, output_scale;
+} dyd_fp8_avgpool_params;
+void dyd_fp8_global_avgpool_run(const dyd_fp8_avgpool_params *p, const uint8_t *x, uint8_t *y);
+const char *dyd_fp8_add_kernel_name(void);
+const char *dyd_fp8_global_avgpool_kernel_name(void);
+
 /* ---- Table lookup for 8-bit non-linearities ----------------------------------------- */
 
 /* y[i] = table[x[i]] with x read as an unsigned byte (the engine builds the
@@ -270,6 +356,18 @@ dyd_avgpool_op *dyd_avgpool_create_for_isa(const dyd_avgpool_desc *desc, dyd_isa
                                            char *err, size_t err_len);
 dyd_maxpool_op *dyd_maxpool_create_for_isa(const dyd_maxpool_desc *desc, dyd_isa isa,
                                            char *err, size_t err_len);
+dyd_fp8conv_op *dyd_fp8conv_create_for_isa(const dyd_fp8conv_desc *desc, dyd_isa isa,
+                                           char *err, size_t err_len);
+/* FP8 kernel bundles of exactly this ISA level that this CPU runs (e.g. avx512bf16 and
+ * avx512f at the avx512vnni level; neonfhm and neon at the neon level, none at neondot
+ * or i8mm), best first; create_variant builds an op on the i-th of them. */
+size_t dyd_fp8conv_variant_count(dyd_isa isa);
+dyd_fp8conv_op *dyd_fp8conv_create_variant(const dyd_fp8conv_desc *desc, dyd_isa isa,
+                                           size_t variant, char *err, size_t err_len);
+void dyd_fp8_add_run_for_isa(dyd_isa isa, const dyd_fp8_add_params *p, const uint8_t *a,
+                             size_t a_inc, const uint8_t *b, size_t b_inc, uint8_t *y, size_t n);
+void dyd_fp8_global_avgpool_run_for_isa(dyd_isa isa, const dyd_fp8_avgpool_params *p,
+                                        const uint8_t *x, uint8_t *y);
 /* The ISA a created op runs on. */
 dyd_isa dyd_conv_isa(const dyd_conv_op *op);
 /* `isa` capped to what this CPU and build support (what the functions above use). */
@@ -294,6 +392,18 @@ void dyd_ref_qadd(const dyd_binary_params *p, const void *a, size_t a_inc,
 void dyd_ref_qmul(const dyd_binary_params *p, const void *a, size_t a_inc,
                   const void *b, size_t b_inc, void *y, size_t n);
 void dyd_ref_lut(const uint8_t table[256], const uint8_t *x, uint8_t *y, size_t n);
+/* FP8 oracles. dyd_ref_fp8conv accumulates in double (exact for K <= 2^17: every product
+ * is a multiple of 2^-18 below 2^18), applies the epilogue in double
+ * (acc * ((double)input_scale * channel_scale[oc]) + bias, clamp) and rounds once:
+ * to float32, or from the double v / output_scale straight to E4M3 (ties to even,
+ * saturating). Kernels match it within the tolerance above. The add and pooling
+ * oracles compute the float32 formulas above; kernels match them bit for bit. */
+void dyd_ref_fp8conv(const dyd_fp8conv_desc *desc, const uint8_t *input, void *output);
+void dyd_ref_fp8_add(const dyd_fp8_add_params *p, const uint8_t *a, size_t a_inc,
+                     const uint8_t *b, size_t b_inc, uint8_t *y, size_t n);
+void dyd_ref_fp8_global_avgpool(const dyd_fp8_avgpool_params *p, const uint8_t *x, uint8_t *y);
+/* E4M3 code nearest to a double (ties to even), saturating to +-448; NaN -> 0x7F/0xFF. */
+uint8_t dyd_ref_fp8_e4m3_from_f64(double x);
 
 #ifdef __cplusplus
 }

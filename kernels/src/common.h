@@ -227,4 +227,111 @@ extern const dyd_misc_bundle *const dyd_misc_bundles[];
 extern const size_t dyd_misc_bundle_count;
 const dyd_misc_bundle *dyd_misc_bundle_for(dyd_isa isa);
 
+
+/* ---- FP8 compute bundles (W4A8) ------------------------------------------------------------ */
+
+/*
+ * Packed weights, one format for every bundle (fp8conv-op.c): K is laid out as K'
+ * (kernel blocks of 32 elements, each inside one table group, zero padded), and per
+ * panel of NR output channels, per block: NR x 16 bytes, byte i of a column holding
+ * the codes q + 8 of elements i (low nibble) and i + 16 (high nibble) of the block.
+ * Activations are converted into the same K' layout in the workspace, in the
+ * bundle's compute format (a_bytes per element), padding 0.
+ */
+#define DYD_F8_KB 32
+
+typedef struct {
+  float out_min, out_max;
+  float output_scale;
+  int output_fp8;
+} dyd_f8_out;
+
+/* n E4M3 codes to the compute format (float32, bfloat16 or float16 bits). */
+typedef void (*dyd_f8_convert_fn)(const uint8_t *codes, size_t n, void *dst);
+
+/* c[r][j] = epilogue(sum_k a[r][k] * w[k][j]) for r < mr, j < nc <= NR over kb blocks.
+ * tables[j]: the 16-byte E4M3 tables of column j's output channel; block b uses
+ * table block_table[b] (block_table NULL: table 0 throughout). scale/bias: nc entries.
+ * Rows of c are c_stride bytes apart; output format per p. */
+typedef void (*dyd_f8_gemm_fn)(size_t mr, size_t nc, size_t kb, const void *a, size_t a_stride,
+                               const uint8_t *w, const uint8_t *const *tables,
+                               const uint16_t *block_table, const float *scale, const float *bias,
+                               void *c, size_t c_stride, const dyd_f8_out *p);
+
+/* Depthwise: `pixels` outputs along one row; tap (ky, kx) of pixel i at
+ * in + i * in_step + ky * in_row + kx * in_col (bytes, in the dw input format);
+ * w: [kh * kw][cb] floats; `channels` <= cb. */
+typedef void (*dyd_f8_dw_fn)(size_t pixels, size_t channels, size_t kh, size_t kw,
+                             const void *in, size_t in_row, size_t in_col, size_t in_step,
+                             const float *w, size_t cb, const float *scale, const float *bias,
+                             void *out, size_t out_step, const dyd_f8_out *p);
+
+typedef void (*dyd_f8_add_fn)(const dyd_fp8_add_params *p, const uint8_t *a, size_t a_inc,
+                              const uint8_t *b, size_t b_inc, uint8_t *y, size_t n);
+typedef void (*dyd_f8_gavg_fn)(const dyd_fp8_avgpool_params *p, const uint8_t *x, uint8_t *y);
+
+enum { DYD_F8_NEEDS_NONE, DYD_F8_NEEDS_BF16, DYD_F8_NEEDS_FHM, DYD_F8_NEEDS_F16C };
+
+typedef struct {
+  dyd_isa isa;                /* level at which it serves */
+  int needs;                  /* an optional feature within the level (DYD_F8_NEEDS_*) */
+  const char *isa_suffix;
+  uint32_t mr, nr;
+  size_t a_bytes;
+  dyd_f8_convert_fn convert;
+  dyd_f8_gemm_fn gemm;
+  /* depthwise: input converted to dw_in_bytes per element by dw_convert; weights
+   * decoded to float and multiplied by dw_w_mult (exact: a power of 2) */
+  uint32_t dw_cb;
+  size_t dw_in_bytes;
+  float dw_w_mult;
+  dyd_f8_convert_fn dw_convert;
+  dyd_f8_dw_fn dw;
+  const char *dw_suffix;       /* when the depthwise kernel is another bundle's, its ISA */
+  dyd_f8_add_fn add;
+  dyd_f8_gavg_fn gavg;
+  const char *add_name, *gavg_name;
+} dyd_f8_bundle;
+
+extern const dyd_f8_bundle *const dyd_f8_bundles[];
+extern const size_t dyd_f8_bundle_count;
+bool dyd_f8_bundle_usable(const dyd_f8_bundle *b);
+const dyd_f8_bundle *dyd_f8_bundle_for(dyd_isa isa);
+
+/* float32 -> E4M3 as dyd_fp8_e4m3_from_f32(x, 1), inline for kernels' tails. */
+static inline uint8_t dyd_f8_encode_sat(float x) {
+  uint32_t u;
+  memcpy(&u, &x, sizeof u);
+  const uint8_t sign = (uint8_t)((u >> 24) & 0x80);
+  const uint32_t a = u & 0x7FFFFFFFu;
+  if (a > 0x7F800000u) return sign | 0x7F;
+  if (a > 0x43E80000u) return sign | 0x7E;
+  if (a >= 0x3C800000u) {
+    const uint32_t r = a - (120u << 23);
+    return sign | (uint8_t)((r + 0x7FFFFu + ((r >> 20) & 1u)) >> 20);
+  }
+  if (a <= 0x3A800000u) return sign;
+  const uint32_t e = a >> 23, sig = 0x800000u | (a & 0x7FFFFFu), sh = 141u - e;
+  return sign | (uint8_t)((sig + (1u << (sh - 1)) - 1u + ((sig >> sh) & 1u)) >> sh);
+}
+
+/* The conv epilogue for one output, as the header defines it. */
+static inline void dyd_f8_store_scalar(float acc, float scale, float bias, const dyd_f8_out *p,
+                                       void *c, size_t j) {
+  float v = __builtin_fmaf(acc, scale, bias);
+  v = v < p->out_min ? p->out_min : v;
+  v = v > p->out_max ? p->out_max : v;
+  if (p->output_fp8) {
+    ((uint8_t *)c)[j] = dyd_f8_encode_sat(v / p->output_scale);
+  } else {
+    ((float *)c)[j] = v;
+  }
+}
+
+/* E4M3 -> the "shifted" float16 bits (sign << 15 | magnitude << 7), whose value is
+ * exactly e4m3 / 256 (the exponent bias differs by 8; subnormals line up too). */
+static inline uint16_t dyd_f8_to_h(uint8_t c) {
+  return (uint16_t)(((c & 0x80u) << 8) | ((c & 0x7Fu) << 7));
+}
+
 #endif

@@ -63,3 +63,25 @@ const dyd_misc_bundle *const dyd_misc_bundles[] = {
     &dyd_misc_bundle_scalar,
 };
 const size_t dyd_misc_bundle_count = sizeof dyd_misc_bundles / sizeof dyd_misc_bundles[0];
+
+/* FP8 compute (W4A8). Within the AVX-512 level the BF16 kernel needs VDPBF16PS (probed:
+ * hypervisors hide the CPUID bit), within the NEON levels the FHM one needs FMLAL. */
+extern const dyd_f8_bundle dyd_f8_bundle_scalar;
+#if defined(__x86_64__)
+extern const dyd_f8_bundle dyd_f8_bundle_avx512bf16, dyd_f8_bundle_avx512f, dyd_f8_bundle_avx2;
+#elif defined(__aarch64__)
+extern const dyd_f8_bundle dyd_f8_bundle_neonfhm, dyd_f8_bundle_neon;
+#endif
+
+const dyd_f8_bundle *const dyd_f8_bundles[] = {
+#if defined(__x86_64__)
+    &dyd_f8_bundle_avx512bf16,
+    &dyd_f8_bundle_avx512f,
+    &dyd_f8_bundle_avx2,
+#elif defined(__aarch64__)
+    &dyd_f8_bundle_neonfhm,
+    &dyd_f8_bundle_neon,
+#endif
+    &dyd_f8_bundle_scalar,
+};
+const size_t dyd_f8_bundle_count = sizeof dyd_f8_bundles / sizeof dyd_f8_bundles[0];

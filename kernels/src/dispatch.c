@@ -5,13 +5,20 @@
  * requested level is honoured only up to what was detected, and a name that is
  * unknown or belongs to the other architecture leaves the detected level.
  */
+#if !defined(_DEFAULT_SOURCE) && !defined(_GNU_SOURCE) && !defined(_POSIX_C_SOURCE)
+#define _POSIX_C_SOURCE 200809L /* fork, waitpid */
+#endif
 #include "common.h"
 
+#include <errno.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 
 #if defined(__x86_64__)
 #include <cpuid.h>
+#include <immintrin.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #elif defined(__aarch64__) && defined(__linux__)
 #include <sys/auxv.h>
 #elif defined(__aarch64__) && defined(__APPLE__)
@@ -164,6 +171,68 @@ bool dyd_cpu_has_avxvnni(void) {
 #else
 bool dyd_cpu_has_avxvnni(void) { return false; }
 #endif
+
+/* ---- optional features of the FP8 bundles ---- */
+
+#if defined(__x86_64__)
+/* VDPBF16PS: 1.0 * 1.0 + 1.0 * 1.0 added to 1.0 is 3.0 in every lane. */
+__attribute__((target("avx512f,avx512bf16"), noinline)) static int bf16_executes(void) {
+  const __m512bh one = (__m512bh)_mm512_set1_epi16(0x3F80);
+  const __m512 r = _mm512_dpbf16_ps(_mm512_set1_ps(1.0f), one, one);
+  return _mm512_cmpeq_ps_mask(r, _mm512_set1_ps(3.0f)) == 0xFFFF;
+}
+
+/* AVX512_BF16 is CPUID.(7,1):EAX[5]. Hypervisors may hide it on CPUs that execute the
+ * instruction, so an unreported bit is settled by executing it in a child process:
+ * a SIGILL there costs nothing here, and no signal handler of the host is touched.
+ * DYADIC_ASSUME_AVX512BF16=0 or 1 skips the probe. */
+static bool detect_bf16(void) {
+  if (dyd_detected_isa() != DYD_ISA_AVX512VNNI) return false;
+  const char *env = getenv("DYADIC_ASSUME_AVX512BF16");
+  if (env != NULL && (env[0] == '0' || env[0] == '1')) return env[0] == '1';
+  unsigned a, b, c, d;
+  if (__get_cpuid_count(7, 1, &a, &b, &c, &d) && ((a >> 5) & 1)) return true;
+  const pid_t pid = fork();
+  if (pid < 0) return false;
+  if (pid == 0) _exit(bf16_executes() ? 0 : 1);
+  int status;
+  while (waitpid(pid, &status, 0) < 0)
+    if (errno != EINTR) return false;
+  return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
+static bool detect_f16c(void) {
+  unsigned a, b, c, d;
+  return dyd_detected_isa() != DYD_ISA_SCALAR && __get_cpuid(1, &a, &b, &c, &d) && ((c >> 29) & 1);
+}
+#endif
+
+#if defined(__aarch64__) && defined(__linux__)
+static bool detect_fhm(void) { return (getauxval(AT_HWCAP) >> 23) & 1; /* HWCAP_ASIMDFHM */ }
+#elif defined(__aarch64__) && defined(__APPLE__)
+static bool detect_fhm(void) { return sysctl_flag("hw.optional.arm.FEAT_FHM"); }
+#else
+static bool detect_fhm(void) { return false; }
+#endif
+
+static _Atomic int f8_feature_cache[4] = {-1, -1, -1, -1};
+
+bool dyd_f8_bundle_usable(const dyd_f8_bundle *b) {
+  const int need = b->needs;
+  if (need == DYD_F8_NEEDS_NONE) return true;
+  int v = atomic_load_explicit(&f8_feature_cache[need], memory_order_acquire);
+  if (v < 0) {
+    bool ok = false;
+#if defined(__x86_64__)
+    if (need == DYD_F8_NEEDS_BF16) ok = detect_bf16();
+    if (need == DYD_F8_NEEDS_F16C) ok = detect_f16c();
+#endif
+    if (need == DYD_F8_NEEDS_FHM) ok = detect_fhm();
+    v = ok ? 1 : 0;
+    atomic_store_explicit(&f8_feature_cache[need], v, memory_order_release);
+  }
+  return v != 0;
+}
 
 void dyd_set_error(char *err, size_t err_len, const char *fmt, ...) {
   if (err == NULL || err_len == 0) return;

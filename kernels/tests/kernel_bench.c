@@ -15,6 +15,9 @@
  *     -4: only the 1x1 and fully connected shapes (u8), each timed with int8
  *         weights and with 4-bit weights (weight_bits = 4, values in [-8, 7])
  *         back to back, with the packed weight bytes of both; then totals
+ *     -8: every conv shape of EfficientNet-Lite0 with the int8 kernel (u8) and the
+ *         FP8 (W4A8) kernel back to back (FP8 output codes, one table per output
+ *         channel; -g N: group size N), then network totals and the FP8/INT8 ratio
  *
  * What it prints, all from the same run on one core (the machine is shared and
  * noisy, so every figure is relative to something measured a moment before):
@@ -369,6 +372,104 @@ static timing time_conv(const dyd_net_shape *s, dyd_isa isa, int input_signed,
   return t;
 }
 
+/* -8: the FP8 (W4A8) conv with the same geometry, FP8 outputs, a ReLU6-like clamp. */
+static uint32_t fp8_group_size;
+
+static timing time_fp8conv(const dyd_net_shape *s, dyd_isa isa) {
+  dyd_fp8conv_desc d;
+  memset(&d, 0, sizeof d);
+  d.geometry = (dyd_conv_geometry){.batch = 1, .in_h = s->in_h, .in_w = s->in_w, .in_c = s->in_c,
+                                   .out_h = s->out_h, .out_w = s->out_w, .out_c = s->out_c,
+                                   .kernel_h = s->kernel_h, .kernel_w = s->kernel_w,
+                                   .stride_h = s->stride_h, .stride_w = s->stride_w,
+                                   .dilation_h = 1, .dilation_w = 1, .pad_top = s->pad_top,
+                                   .pad_left = s->pad_left, .groups = s->groups,
+                                   .in_pixel_stride = s->in_c, .out_pixel_stride = s->out_c};
+  const size_t icpg = s->in_c / s->groups, taps = (size_t)s->kernel_h * s->kernel_w, k = taps * icpg;
+  const size_t tpo = fp8_group_size ? taps * ((icpg + fp8_group_size - 1) / fp8_group_size) : 1;
+  int8_t *w = malloc(s->out_c * k);
+  uint8_t *tables = malloc(s->out_c * tpo * 16);
+  float *cs = malloc(s->out_c * 4), *bias = malloc(s->out_c * 4);
+  for (size_t i = 0; i < s->out_c * k; i++) w[i] = (int8_t)(next_rand() % 16 - 8);
+  for (size_t t = 0; t < s->out_c * tpo; t++)
+    for (int q = 0; q < 16; q++) tables[t * 16 + q] = dyd_fp8_e4m3_from_f32((float)(q - 8) * 0.75f, 1);
+  for (size_t i = 0; i < s->out_c; i++) {
+    cs[i] = 0.01f + (float)(next_rand() % 100) * 1e-4f;
+    bias[i] = (float)(next_rand() % 200) * 0.01f - 1.0f;
+  }
+  d.input_scale = 0.05f;
+  d.weights = w;
+  d.group_size = fp8_group_size;
+  d.tables = tables;
+  d.channel_scale = cs;
+  d.bias = bias;
+  d.out_min = 0.0f;
+  d.out_max = 6.0f;
+  d.output_fp8 = 1;
+  d.output_scale = 6.0f / 448.0f;
+  char err[200];
+  dyd_fp8conv_op *op = dyd_fp8conv_create_for_isa(&d, isa, err, sizeof err);
+  if (op == NULL) {
+    fprintf(stderr, "%s: %s\n", s->layer, err);
+    exit(1);
+  }
+  timing t;
+  snprintf(t.kernel, sizeof t.kernel, "%s", dyd_fp8conv_kernel_name(op));
+  t.weight_bytes = dyd_fp8conv_packed_weight_bytes(op);
+  const size_t in_bytes = (size_t)s->in_h * s->in_w * s->in_c, out_bytes = (size_t)s->out_h * s->out_w * s->out_c;
+  uint8_t *in = alloc_filled(in_bytes), *out = alloc_filled(out_bytes);
+  for (size_t i = 0; i < in_bytes; i++) in[i] &= 0xBF; /* finite codes (no NaN), magnitudes below 2 */
+  void *ws = malloc(dyd_fp8conv_workspace_size(op) + 1);
+  const size_t tiles = dyd_fp8conv_tile_count(op);
+  dyd_fp8conv_run(op, in, out, 0, tiles, ws);
+  const double t0 = now();
+  dyd_fp8conv_run(op, in, out, 0, tiles, ws);
+  const double once = now() - t0;
+  long reps = once > 0 ? (long)(RUN_SECONDS / once) : 1;
+  if (reps < 1) reps = 1;
+  double r[RUNS];
+  for (int i = 0; i < RUNS; i++) {
+    const double t1 = now();
+    for (long j = 0; j < reps; j++) dyd_fp8conv_run(op, in, out, 0, tiles, ws);
+    r[i] = (now() - t1) / (double)reps;
+  }
+  t.seconds = median(r, RUNS);
+  dyd_fp8conv_destroy(op);
+  free(w), free(tables), free(cs), free(bias), free(in), free(out), free(ws);
+  return t;
+}
+
+static void compare_fp8(dyd_isa isa) {
+  printf("\n-- EfficientNet-Lite0, int8 (u8, dyadic) and FP8 W4A8 (group size %u), one thread\n",
+         fp8_group_size);
+  printf("%-26s %3s %9s %9s %7s %7s %6s %9s %9s  %s\n", "shape", "n", "int8 us", "fp8 us", "int8", "fp8",
+         "fp8/", "int8 KiB", "fp8 KiB", "kernels (int8 | fp8)");
+  printf("%-26s %3s %9s %9s %7s %7s %6s\n", "", "", "", "", "GOPS", "GOPS", "int8");
+  double sec8[FAM_COUNT] = {0}, secf[FAM_COUNT] = {0};
+  for (size_t i = 0; i < DYD_EFFICIENTNET_LITE0_SHAPE_COUNT; i++) {
+    const dyd_net_shape *s = &dyd_efficientnet_lite0_shapes[i];
+    const family fam = family_of(s);
+    char label[64];
+    shape_label(s, label, sizeof label);
+    const timing t8 = time_conv(s, isa, 0, 0), tf = time_fp8conv(s, isa);
+    printf("%-26s %3u %9.1f %9.1f %7.1f %7.1f %6.2f %9.1f %9.1f  %s | %s\n", label, s->count,
+           t8.seconds * 1e6, tf.seconds * 1e6, shape_ops(s) / t8.seconds * 1e-9,
+           shape_ops(s) / tf.seconds * 1e-9, tf.seconds / t8.seconds, t8.weight_bytes / 1024.0,
+           tf.weight_bytes / 1024.0, t8.kernel, tf.kernel);
+    sec8[fam] += s->count * t8.seconds;
+    secf[fam] += s->count * tf.seconds;
+  }
+  printf("\n-- totals (every layer counted, one thread; ratio = FP8 time / INT8 time)\n");
+  double all8 = 0, allf = 0;
+  for (int f = 0; f < FAM_COUNT; f++) {
+    printf("%-20s int8 %8.3f ms   fp8 %8.3f ms   ratio %.2f\n", family_names[f], sec8[f] * 1e3,
+           secf[f] * 1e3, secf[f] / sec8[f]);
+    all8 += sec8[f], allf += secf[f];
+  }
+  printf("%-20s int8 %8.3f ms   fp8 %8.3f ms   ratio %.2f (target <= 2.5: %s)\n", "all conv/GEMM",
+         all8 * 1e3, allf * 1e3, allf / all8, allf / all8 <= 2.5 ? "met" : "missed");
+}
+
 /* ---- main ------------------------------------------------------------------------------ */
 
 static void cpu_name(char *buf, size_t len) {
@@ -436,13 +537,15 @@ static void compare_weight_bits(dyd_isa isa, double peak, const uint8_t *big, si
 int main(int argc, char **argv) {
   static const char *const names[] = {"scalar", "avx2", "avx512vnni", "neon", "neondot", "i8mm"};
   dyd_isa isa = dyd_active_isa();
-  int u8_only = 0, dw_only = 0, weight_bits_4 = 0;
+  int u8_only = 0, dw_only = 0, weight_bits_4 = 0, fp8 = 0;
   for (int i = 1; i < argc; i++) {
     if (strcmp(argv[i], "-q") == 0) u8_only = 1;
     if (strcmp(argv[i], "-d") == 0) dw_only = 1;
     if (strcmp(argv[i], "-e") == 0) engine_params = 1;
     if (strcmp(argv[i], "-A") == 0) adjacent_buffers = 1;
     if (strcmp(argv[i], "-4") == 0) weight_bits_4 = 1;
+    if (strcmp(argv[i], "-8") == 0) fp8 = 1;
+    if (strcmp(argv[i], "-g") == 0 && i + 1 < argc) fp8_group_size = (uint32_t)atoi(argv[++i]);
     for (int j = 0; j < 6; j++)
       if (strcmp(argv[i], names[j]) == 0) isa = dyd_isa_supported((dyd_isa)j);
   }
@@ -451,6 +554,10 @@ int main(int argc, char **argv) {
   printf("%s; isa %s; one thread; median of %d runs%s%s\n", cpu, dyd_isa_name(isa), RUNS,
          engine_params ? "; network parameters (-e)" : "", adjacent_buffers ? "; adjacent buffers (-A)" : "");
 
+  if (fp8) { /* ratios only: no peak or bandwidth runs */
+    compare_fp8(isa);
+    return 0;
+  }
   const char *peak_what;
   const double peak = int8_peak(&peak_what);
   printf("int8 peak (%s, 24 independent accumulators): %.1f GOPS\n", peak_what, peak);

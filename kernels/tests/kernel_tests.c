@@ -1174,6 +1174,571 @@ static void test_fp8(void) {
   if (verbose) printf("fp8 sweep: %zu encodings\n", count);
 }
 
+/* ---- FP8 compute (W4A8) ------------------------------------------------------------------ */
+
+/* Codes ranked by value (+0 and -0 share a rank; NaN codes -1): "adjacent" means ranks
+ * one apart. */
+static int f8_rank[256];
+static void f8_init_ranks(void) {
+  for (int c = 0; c < 256; c++) {
+    const int mag = c & 0x7F;
+    f8_rank[c] = mag == 0x7F ? -1000 : (c & 0x80) ? 126 - mag : 126 + mag;
+  }
+}
+
+static uint8_t f8_random_code(void) { /* any finite code */
+  uint8_t c;
+  do c = (uint8_t)rnd64(); while ((c & 0x7F) == 0x7F);
+  return c;
+}
+
+typedef struct {
+  uint32_t batch, in_h, in_w, in_c, out_c, kh, kw, sh, sw, dh, dw, pt, pl, pb, pr, groups;
+  uint32_t in_extra, out_extra;
+  uint32_t group_size;
+  int output_fp8;
+  int clamp;      /* 0 none, 1 ReLU, 2 ReLU6-like, 3 a narrow band around 0 */
+  int tables;     /* 0 any finite codes, 1 DPQ-like q * step (zero, subnormals), 2 small/subnormal only */
+  int inputs;     /* 0 any finite codes, 1 small magnitudes (subnormals, zeros) */
+  int saturate;   /* output scale small enough that many outputs hit +-448 */
+  int no_bias;
+} f8_case;
+
+typedef struct {
+  unsigned long outputs, exact, adjacent, floats, fail_cases;
+  double worst; /* largest |error| / tolerance among float outputs */
+} f8_stats;
+static f8_stats f8s;
+
+static void describe_f8(const f8_case *c, char *buf, size_t len) {
+  snprintf(buf, len, "n%u %ux%ux%u->%u k%ux%u s%u,%u d%u,%u p%u,%u,%u,%u g%u x+%u y+%u gs%u %s clamp%d tab%d in%d%s%s",
+           c->batch, c->in_h, c->in_w, c->in_c, c->out_c, c->kh, c->kw, c->sh, c->sw, c->dh, c->dw, c->pt,
+           c->pl, c->pb, c->pr, c->groups, c->in_extra, c->out_extra, c->group_size,
+           c->output_fp8 ? "fp8" : "f32", c->clamp, c->tables, c->inputs, c->saturate ? " sat" : "",
+           c->no_bias ? " nobias" : "");
+}
+
+static void test_fp8conv_case(const f8_case *c) {
+  dyd_fp8conv_desc d;
+  memset(&d, 0, sizeof d);
+  dyd_conv_geometry *g = &d.geometry;
+  *g = (dyd_conv_geometry){c->batch, c->in_h, c->in_w, c->in_c, 0, 0, c->out_c, c->kh, c->kw,
+                           c->sh, c->sw, c->dh, c->dw, c->pt, c->pl, c->groups,
+                           c->in_c + c->in_extra, c->out_c + c->out_extra};
+  g->out_h = out_dim(c->in_h, c->kh, c->sh, c->dh, c->pt, c->pb);
+  g->out_w = out_dim(c->in_w, c->kw, c->sw, c->dw, c->pl, c->pr);
+  if (!g->out_h || !g->out_w) return;
+  char desc[256];
+  describe_f8(c, desc, sizeof desc);
+  const size_t icpg = c->in_c / c->groups, ocpg = c->out_c / c->groups;
+  const size_t taps = (size_t)c->kh * c->kw, k = taps * icpg;
+  const size_t ngroups = c->group_size ? (icpg + c->group_size - 1) / c->group_size : 1;
+  const size_t tpo = c->group_size ? taps * ngroups : 1, ntables = tpo * c->out_c;
+  int8_t *w = malloc(k * c->out_c);
+  uint8_t *tables = malloc(ntables * 16);
+  float *cs = malloc(c->out_c * sizeof(float)), *bias = malloc(c->out_c * sizeof(float));
+  for (size_t i = 0; i < k * c->out_c; i++) w[i] = (int8_t)rnd_range(-8, 7);
+  for (size_t t = 0; t < ntables; t++) {
+    uint8_t *tab = tables + t * 16;
+    if (c->tables == 0) {
+      for (int i = 0; i < 16; i++) tab[i] = f8_random_code();
+    } else {
+      /* q * step for a step around 2^-9 .. 2^4: zero at q = 0, subnormals for small steps */
+      const float step = ldexpf(1.0f + (float)rnd(8) / 8.0f, c->tables == 2 ? -9 - (int)rnd(3) : -9 + (int)rnd(14));
+      for (int i = 0; i < 16; i++) tab[i] = dyd_fp8_e4m3_from_f32((float)(i - 8) * step, 1);
+    }
+  }
+  const float input_scale = ldexpf(0.5f + (float)rnd(1000) / 1000.0f, (int)rnd(6) - 3);
+  for (size_t oc = 0; oc < c->out_c; oc++) {
+    cs[oc] = ldexpf(0.5f + (float)rnd(1000) / 1000.0f, (int)rnd(6) - 3) * (rnd(8) == 0 ? -1.0f : 1.0f);
+    bias[oc] = (float)((double)(int32_t)rnd64() / 2147483648.0) * 4.0f;
+  }
+  d.input_scale = input_scale;
+  d.weights = w;
+  d.group_size = c->group_size;
+  d.tables = tables;
+  d.channel_scale = cs;
+  d.bias = c->no_bias ? NULL : bias;
+  d.output_fp8 = c->output_fp8;
+  const size_t in_bytes = (size_t)c->batch * c->in_h * c->in_w * g->in_pixel_stride;
+  const size_t outs = (size_t)c->batch * g->out_h * g->out_w * g->out_pixel_stride;
+  const size_t ob = c->output_fp8 ? 1 : 4;
+  guarded in = galloc(in_bytes);
+  for (size_t i = 0; i < in_bytes; i++) {
+    in.p[i] = f8_random_code();
+    if (c->inputs == 1) in.p[i] = (uint8_t)((in.p[i] & 0x80) | rnd(20)); /* zeros, subnormals, tiny normals */
+  }
+  /* exact V and S per output, in double, loops in another order than the oracle's */
+  double *V = calloc(outs, sizeof(double)), *S = calloc(outs, sizeof(double));
+  double typical = 0;
+  for (size_t n = 0; n < c->batch; n++)
+    for (size_t oc = 0; oc < c->out_c; oc++)
+      for (size_t ic = 0; ic < icpg; ic++)
+        for (size_t t = 0; t < taps; t++) {
+          const size_t ky = t / c->kw, kx = t % c->kw, grp = oc / ocpg;
+          const size_t ti = c->group_size ? t * ngroups + ic / c->group_size : 0;
+          const double wv = dyd_fp8_e4m3_to_f32(tables[(oc * tpo + ti) * 16 + (size_t)(w[oc * k + t * icpg + ic] + 8)]);
+          for (size_t oy = 0; oy < g->out_h; oy++)
+            for (size_t ox = 0; ox < g->out_w; ox++) {
+              const int64_t iy = (int64_t)(oy * c->sh + ky * c->dh) - c->pt, ix = (int64_t)(ox * c->sw + kx * c->dw) - c->pl;
+              if (iy < 0 || iy >= c->in_h || ix < 0 || ix >= c->in_w) continue;
+              const double xv = dyd_fp8_e4m3_to_f32(in.p[((n * c->in_h + (size_t)iy) * c->in_w + (size_t)ix) * g->in_pixel_stride + grp * icpg + ic]);
+              const size_t o = ((n * g->out_h + oy) * g->out_w + ox) * g->out_pixel_stride + oc;
+              V[o] += xv * wv;
+              S[o] += fabs(xv * wv);
+            }
+        }
+  size_t count = 0;
+  for (size_t n = 0; n < c->batch * g->out_h * g->out_w; n++)
+    for (size_t oc = 0; oc < c->out_c; oc++) {
+      const size_t o = n * g->out_pixel_stride + oc;
+      V[o] = V[o] * ((double)input_scale * (double)cs[oc]) + (c->no_bias ? 0.0 : (double)bias[oc]);
+      typical += fabs(V[o]);
+      count++;
+    }
+  typical = count ? typical / (double)count : 1;
+  if (typical < 1e-30) typical = 1;
+  const float lims[4][2] = {{-INFINITY, INFINITY}, {0, INFINITY}, {0, (float)(typical * 0.7)},
+                            {(float)(-typical * 0.2), (float)(typical * 0.3)}};
+  d.out_min = lims[c->clamp][0];
+  d.out_max = lims[c->clamp][1];
+  d.output_scale = (float)(typical / (c->saturate ? 4.0 : 16.0 + rnd(200)));
+  for (size_t n = 0; n < c->batch * g->out_h * g->out_w; n++)
+    for (size_t oc = 0; oc < c->out_c; oc++) {
+      double *v = &V[n * g->out_pixel_stride + oc];
+      if (*v < d.out_min) *v = d.out_min;
+      if (*v > d.out_max) *v = d.out_max;
+    }
+  /* the oracle against the exact values */
+  guarded want = galloc(outs * ob), got = galloc(outs * ob);
+  memset(want.p, 0xA5, outs * ob);
+  dyd_ref_fp8conv(&d, in.p, want.p);
+  size_t bad = 0;
+  for (size_t n = 0; n < c->batch * g->out_h * g->out_w; n++)
+    for (size_t oc = 0; oc < c->out_c; oc++) {
+      const size_t o = n * g->out_pixel_stride + oc;
+      if (c->output_fp8) {
+        bad += want.p[o] != dyd_ref_fp8_e4m3_from_f64(V[o] / (double)d.output_scale);
+      } else {
+        float f;
+        memcpy(&f, want.p + o * 4, 4);
+        bad += f != (float)V[o];
+      }
+    }
+  check(bad == 0, "fp8 oracle %s: %zu outputs differ from the direct double formula", desc, bad);
+  for (size_t ii = 0; ii < sizeof all_isas / sizeof all_isas[0]; ii++) {
+    for (size_t v = 0; v < dyd_fp8conv_variant_count(all_isas[ii]); v++) {
+      char err[256] = "";
+      dyd_fp8conv_op *op = dyd_fp8conv_create_variant(&d, all_isas[ii], v, err, sizeof err);
+      if (op == NULL) {
+        check(false, "fp8conv %s [%s/%zu]: create failed: %s", desc, dyd_isa_name(all_isas[ii]), v, err);
+        continue;
+      }
+      const char *name = dyd_fp8conv_kernel_name(op);
+      /* stored bytes: at least half a byte per weight plus 16 per table */
+      const size_t wb = dyd_fp8conv_packed_weight_bytes(op);
+      check(wb >= (k * c->out_c + 1) / 2 + ntables * 16, "fp8conv %s %s: %zu weight bytes", desc, name, wb);
+      memset(got.p, 0xA5, outs * ob);
+      const size_t tiles = dyd_fp8conv_tile_count(op), ws_size = dyd_fp8conv_workspace_size(op);
+      guarded ws = galloc(ws_size ? ws_size : 1);
+      /* tiles in two orders and chunks: they must be independent */
+      const size_t half = rnd((uint32_t)tiles + 1);
+      dyd_fp8conv_run(op, in.p, got.p, half, tiles - half, ws.p);
+      for (size_t t = 0; t < half; t++) dyd_fp8conv_run(op, in.p, got.p, t, 1, ws.p);
+      gfree(ws);
+      size_t fails = 0, first = 0, exact = 0, adjacent = 0;
+      double worst = 0;
+      for (size_t n = 0; n < c->batch * g->out_h * g->out_w; n++)
+        for (size_t oc = 0; oc < g->out_pixel_stride; oc++) {
+          const size_t o = n * g->out_pixel_stride + oc;
+          if (oc >= c->out_c) { /* canary between pixels */
+            for (size_t i = 0; i < ob; i++) fails += got.p[o * ob + i] != 0xA5;
+            continue;
+          }
+          const double s = fabs((double)(float)(input_scale * cs[oc]));
+          const double tol = s * S[o] * (double)(k + 1) * 0x1p-24 + fabs(V[o]) * 0x1p-24;
+          bool ok;
+          if (c->output_fp8) {
+            const uint8_t gc = got.p[o], wc = want.p[o];
+            const double y = V[o] / (double)d.output_scale;
+            const double toly = tol / fabs((double)d.output_scale) + fabs(y) * 0x1p-24;
+            ok = f8_rank[gc] == f8_rank[wc];
+            if (ok) {
+              exact++;
+            } else if (abs(f8_rank[gc] - f8_rank[wc]) == 1) {
+              const double mid = ((double)dyd_fp8_e4m3_to_f32(gc) + dyd_fp8_e4m3_to_f32(wc)) / 2;
+              ok = fabs(mid - y) <= toly;
+              adjacent += ok;
+            }
+          } else {
+            float f;
+            memcpy(&f, got.p + o * 4, 4);
+            const double e = fabs((double)f - V[o]);
+            ok = e <= tol;
+            if (tol > 0 && e / tol > worst) worst = e / tol;
+            exact += (double)f == (double)(float)V[o];
+          }
+          if (!ok && fails++ == 0) first = o;
+        }
+      check(fails == 0, "fp8conv %s [%s] %s: %zu outputs outside the tolerance, first at %zu", desc,
+            dyd_isa_name(all_isas[ii]), name, fails, first);
+      if (fails) {
+        f8s.fail_cases++;
+        if (c->output_fp8) {
+          printf("  got 0x%02X want 0x%02X (y = %.9g)\n", got.p[first], want.p[first],
+                 V[first] / (double)d.output_scale);
+        } else {
+          float f;
+          memcpy(&f, got.p + first * 4, 4);
+          printf("  got %.9g want %.9g\n", (double)f, V[first]);
+        }
+      }
+      const size_t nout = (size_t)c->batch * g->out_h * g->out_w * c->out_c;
+      f8s.outputs += nout;
+      f8s.exact += exact;
+      f8s.adjacent += adjacent;
+      if (!c->output_fp8) f8s.floats += nout;
+      if (worst > f8s.worst) f8s.worst = worst;
+      if (verbose) printf("ok fp8conv %s [%s] %s\n", desc, dyd_isa_name(all_isas[ii]), name);
+      dyd_fp8conv_destroy(op);
+    }
+  }
+  free(V);
+  free(S);
+  gfree(in);
+  gfree(want);
+  gfree(got);
+  free(w);
+  free(tables);
+  free(cs);
+  free(bias);
+}
+
+static f8_case f8_base(void) {
+  f8_case c;
+  memset(&c, 0, sizeof c);
+  c.batch = c.in_h = c.in_w = c.in_c = c.out_c = 1;
+  c.kh = c.kw = c.sh = c.sw = c.dh = c.dw = c.groups = 1;
+  return c;
+}
+
+static void f8_randomize(f8_case *c) {
+  static const uint32_t gss[] = {0, 0, 0, 32, 64, 16, 48, 5};
+  c->group_size = gss[rnd(8)];
+  c->output_fp8 = rnd(3) != 0;
+  c->clamp = (int)rnd(4);
+  c->tables = (int)rnd(3);
+  c->inputs = rnd(4) == 0;
+  c->saturate = rnd(6) == 0;
+  c->no_bias = rnd(6) == 0;
+  c->in_extra = rnd(4) == 0 ? rnd(9) : 0;
+  c->out_extra = rnd(4) == 0 ? rnd(9) : 0;
+}
+
+static void test_fp8conv(void) {
+  f8_init_ranks();
+  memset(&f8s, 0, sizeof f8s);
+  /* the double encoder against the float one on every float32 value it can get */
+  size_t bad = 0;
+  for (uint64_t u = 0; u <= 0x7F800000u; u += 997) {
+    const float x = float_of((uint32_t)u);
+    bad += dyd_ref_fp8_e4m3_from_f64(x) != dyd_fp8_e4m3_from_f32(x, 1);
+    bad += dyd_ref_fp8_e4m3_from_f64(-x) != dyd_fp8_e4m3_from_f32(-x, 1);
+  }
+  check(bad == 0, "fp8 double encoder differs from the float one at %zu inputs", bad);
+  /* GEMM: M, N, K around the tile sizes (MR 4/8, NR 1/2/4, K blocks of 32) */
+  static const uint32_t ms[] = {1, 2, 3, 4, 5, 7, 8, 9, 15, 16, 17, 33};
+  static const uint32_t ns[] = {1, 2, 3, 4, 5, 7, 8, 9, 16, 17, 33};
+  static const uint32_t ks[] = {1, 2, 15, 16, 17, 31, 32, 33, 63, 64, 65, 96, 100, 129, 200};
+  static const uint32_t gss[] = {0, 32, 64, 16, 0, 48, 7, 0};
+  size_t ki = 0;
+  for (size_t mi = 0; mi < sizeof ms / sizeof ms[0]; mi++)
+    for (size_t ni = 0; ni < sizeof ns / sizeof ns[0]; ni++) {
+      f8_case c = f8_base();
+      c.in_w = ms[mi];
+      if (ms[mi] % 4 == 0 && rnd(2)) c.in_w /= 2, c.batch = 2;
+      c.out_c = ns[ni];
+      c.in_c = ks[ki++ % (sizeof ks / sizeof ks[0])];
+      f8_randomize(&c);
+      c.group_size = gss[(mi + ni) % 8];
+      test_fp8conv_case(&c);
+    }
+  /* group sizes on one shape: 0, 32, 64, partial last groups, larger than K */
+  static const uint32_t groups_sizes[] = {0, 32, 64, 1, 16, 24, 40, 96, 200};
+  for (size_t i = 0; i < sizeof groups_sizes / sizeof groups_sizes[0]; i++)
+    for (int fp8 = 0; fp8 < 2; fp8++) {
+      f8_case c = f8_base();
+      c.in_w = 11;
+      c.in_c = 80;
+      c.out_c = 9;
+      f8_randomize(&c);
+      c.group_size = groups_sizes[i];
+      c.output_fp8 = fp8;
+      test_fp8conv_case(&c);
+      c.kh = c.kw = 3; /* tables per tap */
+      c.in_h = 4;
+      c.pt = c.pb = c.pl = c.pr = 1;
+      c.in_c = 40;
+      test_fp8conv_case(&c);
+    }
+  /* every clamp, table kind, input kind and saturation, both outputs */
+  for (int cl = 0; cl < 4; cl++)
+    for (int tb = 0; tb < 3; tb++)
+      for (int fp8 = 0; fp8 < 2; fp8++) {
+        f8_case c = f8_base();
+        c.in_w = 9;
+        c.in_c = 37;
+        c.out_c = 6;
+        f8_randomize(&c);
+        c.clamp = cl;
+        c.tables = tb;
+        c.output_fp8 = fp8;
+        c.inputs = tb == 2;
+        c.saturate = cl == 0 && tb == 0;
+        test_fp8conv_case(&c);
+      }
+  /* fully connected, batch 1 and 3 */
+  for (int rep = 0; rep < 4; rep++) {
+    f8_case c = f8_base();
+    c.batch = rep < 2 ? 1 : 3;
+    c.in_c = rep % 2 ? 1280 : 333;
+    c.out_c = rep % 2 ? 100 : 37;
+    f8_randomize(&c);
+    c.group_size = rep == 1 ? 64 : rep == 2 ? 32 : 0;
+    test_fp8conv_case(&c);
+  }
+  /* general conv: windows, strides, dilation, padding */
+  static const uint32_t chans[] = {1, 3, 7, 17, 33, 40};
+  static const uint32_t kernels[][2] = {{3, 3}, {5, 5}, {1, 1}, {2, 2}, {1, 3}, {3, 1}, {7, 1}};
+  for (size_t kk = 0; kk < sizeof kernels / sizeof kernels[0]; kk++)
+    for (uint32_t st = 1; st <= 3; st++)
+      for (size_t ci = 0; ci < sizeof chans / sizeof chans[0]; ci += 1 + (st == 3)) {
+        f8_case c = f8_base();
+        c.kh = kernels[kk][0];
+        c.kw = kernels[kk][1];
+        c.sh = st;
+        c.sw = rnd(3) == 0 ? 1 + rnd(3) : st;
+        c.dh = rnd(4) == 0 ? 2 : 1;
+        c.dw = rnd(4) == 0 ? 2 : 1;
+        c.in_h = 1 + rnd(7) + (c.kh - 1) * c.dh;
+        c.in_w = 1 + rnd(9) + (c.kw - 1) * c.dw;
+        c.pt = rnd(c.kh);
+        c.pb = rnd(c.kh);
+        c.pl = rnd(c.kw);
+        c.pr = rnd(c.kw);
+        c.in_c = chans[ci];
+        c.out_c = chans[(ci + kk + st) % (sizeof chans / sizeof chans[0])];
+        if (rnd(3) == 0) c.batch = 2;
+        f8_randomize(&c);
+        test_fp8conv_case(&c);
+      }
+  /* grouped (not depthwise), including a channel multiplier of 2 */
+  static const uint32_t groups[] = {2, 3, 4, 8};
+  for (size_t gi = 0; gi < sizeof groups / sizeof groups[0]; gi++)
+    for (int rep = 0; rep < 4; rep++) {
+      f8_case c = f8_base();
+      c.groups = groups[gi];
+      c.in_c = groups[gi] * (rep == 3 ? 1 : 1 + rnd(9));
+      c.out_c = groups[gi] * (rep == 3 ? 2 : 1 + rnd(12));
+      c.kh = c.kw = rep % 2 ? 3 : 1;
+      c.sh = c.sw = 1 + rnd(2);
+      c.in_h = 3 + rnd(5);
+      c.in_w = 3 + rnd(5);
+      c.pt = c.pb = c.pl = c.pr = c.kh / 2;
+      f8_randomize(&c);
+      test_fp8conv_case(&c);
+    }
+  /* depthwise 3x3 / 5x5, stride 1 and 2, channels around every vector width */
+  static const uint32_t dchans[] = {1, 7, 15, 16, 17, 31, 32, 33, 63, 64, 65, 100, 144};
+  static const uint32_t dk[][2] = {{3, 3}, {5, 5}, {3, 3}, {2, 2}, {1, 1}, {3, 1}};
+  for (size_t kk = 0; kk < sizeof dk / sizeof dk[0]; kk++)
+    for (uint32_t st = 1; st <= 2; st++)
+      for (size_t ci = 0; ci < sizeof dchans / sizeof dchans[0]; ci++) {
+        f8_case c = f8_base();
+        c.kh = dk[kk][0];
+        c.kw = dk[kk][1];
+        c.sh = c.sw = st;
+        if (kk == 2) c.dh = c.dw = 2;
+        c.in_h = c.kh + rnd(6);
+        c.in_w = c.kw + rnd(9);
+        c.pt = c.pb = c.kh / 2;
+        c.pl = c.pr = c.kw / 2;
+        if (rnd(3) == 0) c.pt = rnd(c.kh), c.pr = rnd(c.kw);
+        c.in_c = c.out_c = c.groups = dchans[ci];
+        if (rnd(4) == 0) c.batch = 2;
+        f8_randomize(&c);
+        test_fp8conv_case(&c);
+      }
+  /* wide depthwise rows (several rows per tile, partial row chunks) */
+  for (int rep = 0; rep < 4; rep++) {
+    f8_case c = f8_base();
+    c.kh = c.kw = rep % 2 ? 5 : 3;
+    c.sh = c.sw = 1 + (uint32_t)(rep / 2);
+    c.in_h = 13;
+    c.in_w = 30 + rnd(40);
+    c.pt = c.pb = c.pl = c.pr = c.kh / 2;
+    c.in_c = c.out_c = c.groups = 24 + 16 * (uint32_t)rep;
+    f8_randomize(&c);
+    test_fp8conv_case(&c);
+  }
+  /* random */
+  for (int i = 0; i < 120; i++) {
+    f8_case c = f8_base();
+    const int kind = (int)rnd(3);
+    c.kh = kind == 0 ? 1 : 1 + rnd(5);
+    c.kw = kind == 0 ? 1 : 1 + rnd(5);
+    if (kind) {
+      c.sh = 1 + rnd(3);
+      c.sw = 1 + rnd(3);
+      c.dh = 1 + rnd(2);
+      c.dw = 1 + rnd(2);
+      c.pt = rnd(c.kh);
+      c.pb = rnd(c.kh);
+      c.pl = rnd(c.kw);
+      c.pr = rnd(c.kw);
+    }
+    c.in_h = 1 + rnd(6) + (c.kh - 1) * c.dh;
+    c.in_w = 1 + rnd(8) + (c.kw - 1) * c.dw;
+    c.batch = 1 + rnd(2);
+    if (kind == 2) {
+      c.in_c = c.out_c = c.groups = 1 + rnd(70);
+    } else {
+      c.groups = rnd(4) == 0 ? 1 + rnd(3) : 1;
+      c.in_c = c.groups * (1 + rnd(kind == 0 ? 140 : 40));
+      c.out_c = c.groups * (1 + rnd(40));
+    }
+    f8_randomize(&c);
+    test_fp8conv_case(&c);
+  }
+  printf("fp8 conv: %lu outputs compared with the oracle (%lu float32): %lu exact (%.2f%%), %lu FP8 "
+         "codes adjacent next to a rounding boundary; largest float32 error %.3g of its bound\n",
+         f8s.outputs, f8s.floats, f8s.exact, f8s.outputs ? 100.0 * f8s.exact / f8s.outputs : 0.0,
+         f8s.adjacent, f8s.worst);
+}
+
+static void f8_expect_reject(const dyd_fp8conv_desc *d, const char *what) {
+  char err[256] = "";
+  dyd_fp8conv_op *op = dyd_fp8conv_create(d, err, sizeof err);
+  check(op == NULL && err[0] != '\0', "fp8conv create accepted %s", what);
+  if (verbose && op == NULL) printf("ok fp8conv rejected %s: %s\n", what, err);
+  dyd_fp8conv_destroy(op);
+}
+
+static void test_fp8conv_validation(void) {
+  int8_t w[2 * 3 * 3 * 4];
+  uint8_t tables[2 * 16];
+  float cs[2] = {1, 1}, bias[2] = {0, 0};
+  for (size_t i = 0; i < sizeof w; i++) w[i] = (int8_t)rnd_range(-8, 7);
+  for (size_t i = 0; i < sizeof tables; i++) tables[i] = f8_random_code();
+  dyd_fp8conv_desc good = {{1, 5, 5, 4, 5, 5, 2, 3, 3, 1, 1, 1, 1, 1, 1, 1, 4, 2}, 0.5f, w, 0, tables,
+                           cs, bias, -INFINITY, INFINITY, 1, 0.25f};
+  char err[256];
+  dyd_fp8conv_op *op = dyd_fp8conv_create(&good, err, sizeof err);
+  check(op != NULL, "fp8conv valid descriptor rejected: %s", err);
+  check(op && strncmp(dyd_fp8conv_kernel_name(op), "dyd_qf8_qb4w_", 13) == 0, "fp8conv kernel name");
+  dyd_fp8conv_destroy(op);
+  dyd_fp8conv_desc d = good;
+  w[7] = 8;
+  f8_expect_reject(&d, "weight 8");
+  w[7] = -9;
+  f8_expect_reject(&d, "weight -9");
+  w[7] = 0;
+  tables[5] = 0x7F;
+  f8_expect_reject(&d, "NaN table entry");
+  tables[5] = 0xFF;
+  f8_expect_reject(&d, "-NaN table entry");
+  tables[5] = 0;
+  d.tables = NULL;
+  f8_expect_reject(&d, "no tables");
+  d = good;
+  d.output_scale = 0;
+  f8_expect_reject(&d, "zero output scale");
+  d = good;
+  d.out_min = 1, d.out_max = 0;
+  f8_expect_reject(&d, "empty clamp");
+  d = good;
+  d.input_scale = NAN;
+  f8_expect_reject(&d, "NaN input scale");
+  d = good;
+  cs[1] = INFINITY;
+  f8_expect_reject(&d, "infinite channel scale");
+  cs[1] = 1;
+  d.geometry.groups = 3;
+  f8_expect_reject(&d, "groups not dividing channels");
+  d = good;
+  d.geometry.out_h = 9;
+  f8_expect_reject(&d, "inconsistent output size");
+}
+
+static void test_fp8_elementwise(void) {
+  static const size_t sizes[] = {0, 1, 7, 8, 15, 16, 17, 31, 32, 33, 64, 100, 1000};
+  for (int rep = 0; rep < 60; rep++) {
+    dyd_fp8_add_params p;
+    p.a_scale = ldexpf(0.5f + (float)rnd(1000) / 1000.0f, (int)rnd(8) - 4);
+    p.b_scale = ldexpf(0.5f + (float)rnd(1000) / 1000.0f, (int)rnd(8) - 4) * (rnd(5) == 0 ? -1.0f : 1.0f);
+    p.y_scale = ldexpf(0.5f + (float)rnd(1000) / 1000.0f, (int)rnd(8) - 4);
+    const int cl = (int)rnd(3);
+    p.out_min = cl == 0 ? -INFINITY : 0.0f;
+    p.out_max = cl == 2 ? 6.0f : INFINITY;
+    const size_t n = sizes[rep % (sizeof sizes / sizeof sizes[0])];
+    const size_t a_inc = rep % 5 == 3 ? 0 : 1, b_inc = rep % 5 == 4 ? 0 : 1;
+    guarded a = galloc((a_inc ? n : 1) + 1), b = galloc((b_inc ? n : 1) + 1), want = galloc(n + 1), got = galloc(n + 1);
+    for (size_t i = 0; i <= (a_inc ? n : 1); i++) a.p[i] = f8_random_code();
+    for (size_t i = 0; i <= (b_inc ? n : 1); i++) b.p[i] = f8_random_code();
+    dyd_ref_fp8_add(&p, a.p, a_inc, b.p, b_inc, want.p, n);
+    for (size_t i = 0; i < sizeof all_isas / sizeof all_isas[0]; i++) {
+      if (!isa_available(all_isas[i])) continue;
+      memset(got.p, 0x5A, n + 1);
+      dyd_fp8_add_run_for_isa(all_isas[i], &p, a.p, a_inc, b.p, b_inc, got.p, n);
+      size_t bad = 0;
+      for (size_t j = 0; j < n; j++) bad += got.p[j] != want.p[j];
+      check(bad == 0 && got.p[n] == 0x5A, "fp8 add rep %d n %zu inc %zu/%zu [%s]: %zu differ", rep, n,
+            a_inc, b_inc, dyd_isa_name(all_isas[i]), bad);
+    }
+    gfree(a), gfree(b), gfree(want), gfree(got);
+  }
+  /* the oracle add against a hand-checked value: 1.5 * 2 + -0.25 * 4 = 2 -> 2 / 0.5 = 4 (0x48) */
+  {
+    const dyd_fp8_add_params p = {2.0f, 4.0f, 0.5f, -INFINITY, INFINITY};
+    const uint8_t a = dyd_fp8_e4m3_from_f32(1.5f, 1), b = dyd_fp8_e4m3_from_f32(-0.25f, 1);
+    uint8_t y = 0;
+    dyd_ref_fp8_add(&p, &a, 1, &b, 1, &y, 1);
+    check(y == 0x48, "fp8 oracle add: got 0x%02X want 0x48", y);
+  }
+  for (int rep = 0; rep < 30; rep++) {
+    dyd_fp8_avgpool_params p;
+    p.batch = 1 + rnd(2);
+    p.pixels = 1 + rnd(rep % 3 == 0 ? 200 : 50);
+    p.channels = 1 + rnd(rep % 2 ? 300 : 40);
+    p.in_pixel_stride = p.channels + (rnd(3) == 0 ? rnd(5) : 0);
+    p.input_scale = ldexpf(0.5f + (float)rnd(1000) / 1000.0f, (int)rnd(6) - 3);
+    p.output_scale = ldexpf(0.5f + (float)rnd(1000) / 1000.0f, (int)rnd(6) - 3);
+    const size_t in_bytes = (size_t)p.batch * p.pixels * p.in_pixel_stride, outs = (size_t)p.batch * p.channels;
+    guarded x = galloc(in_bytes), want = galloc(outs + 1), got = galloc(outs + 1);
+    for (size_t i = 0; i < in_bytes; i++) x.p[i] = f8_random_code();
+    dyd_ref_fp8_global_avgpool(&p, x.p, want.p);
+    /* the oracle against double within the float sum's bound: the rounding before
+     * the encode is tiny, so codes agree or are adjacent */
+    size_t far = 0;
+    for (size_t n = 0; n < p.batch; n++)
+      for (size_t ch = 0; ch < p.channels; ch++) {
+        double sum = 0;
+        for (size_t i = 0; i < p.pixels; i++) sum += dyd_fp8_e4m3_to_f32(x.p[(n * p.pixels + i) * p.in_pixel_stride + ch]);
+        const uint8_t c = dyd_ref_fp8_e4m3_from_f64(sum / p.pixels * p.input_scale / p.output_scale);
+        far += abs(f8_rank[c] - f8_rank[want.p[n * p.channels + ch]]) > 1;
+      }
+    check(far == 0, "fp8 oracle avgpool: %zu codes more than one step from the double mean", far);
+    for (size_t i = 0; i < sizeof all_isas / sizeof all_isas[0]; i++) {
+      if (!isa_available(all_isas[i])) continue;
+      memset(got.p, 0x5A, outs + 1);
+      dyd_fp8_global_avgpool_run_for_isa(all_isas[i], &p, x.p, got.p);
+      check(memcmp(got.p, want.p, outs) == 0 && got.p[outs] == 0x5A, "fp8 global avgpool n%u %u px %u ch [%s]",
+            p.batch, p.pixels, p.channels, dyd_isa_name(all_isas[i]));
+    }
+    gfree(x), gfree(want), gfree(got);
+  }
+}
+
 /* ---- dispatch ---------------------------------------------------------------------------------- */
 
 static void test_dispatch(void) {
@@ -1196,6 +1761,18 @@ int main(int argc, char **argv) {
          dyd_isa_name(dyd_active_isa()), (unsigned long long)seed);
   for (size_t i = 0; i < sizeof all_isas / sizeof all_isas[0]; i++)
     if (isa_available(all_isas[i])) printf(" %s", dyd_isa_name(all_isas[i]));
+  printf("; fp8 kernels:");
+  for (size_t i = 0; i < sizeof all_isas / sizeof all_isas[0]; i++)
+    for (size_t v = 0; v < dyd_fp8conv_variant_count(all_isas[i]); v++) {
+      static const int8_t w1[2] = {0, 0};
+      static const uint8_t t1[16];
+      static const float one = 1;
+      const dyd_fp8conv_desc d1 = {{1, 1, 1, 2, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 1, 2, 1}, 1, w1, 0, t1,
+                                   &one, NULL, -INFINITY, INFINITY, 0, 1};
+      dyd_fp8conv_op *op = dyd_fp8conv_create_variant(&d1, all_isas[i], v, NULL, 0);
+      if (op) printf(" %s", strrchr(dyd_fp8conv_kernel_name(op), '_') + 1);
+      dyd_fp8conv_destroy(op);
+    }
   printf("\n");
   fflush(stdout);
   test_dispatch();
@@ -1212,6 +1789,9 @@ int main(int argc, char **argv) {
   test_lut();
   test_pooling();
   test_fp8();
+  test_fp8conv_validation();
+  test_fp8conv();
+  test_fp8_elementwise();
   printf("%lu passed, %lu failed\n", passed, failed);
   return failed ? 1 : 0;
 }

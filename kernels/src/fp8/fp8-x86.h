@@ -1,0 +1,119 @@
+/*
+ * Vector helpers of the x86 FP8 kernels: E4M3 decode and the saturating encode.
+ *
+ * Decode: E4M3 and float16 differ in exponent bias by 8, so moving the 7 magnitude
+ * bits up by 7 and the sign to bit 15 gives the float16 whose value is exactly
+ * e4m3 / 256 (subnormals included: both formats' subnormal steps line up).
+ * VCVTPH2PS widens it exactly; one multiply by 256 (exact) restores the value.
+ *
+ * Encode: the bit arithmetic of dyd_fp8_e4m3_from_f32 (round half to even on the
+ * float's bits, then the overflow, zero and NaN cases), lane by lane with
+ * variable shifts for the subnormal targets, so results equal the scalar form.
+ */
+#ifndef DYD_FP8_X86_H
+#define DYD_FP8_X86_H
+#if defined(__x86_64__)
+
+#include "../common.h"
+
+#include <immintrin.h>
+
+#define DYD_F8_AVX2_TARGET __attribute__((target("avx2,fma,f16c")))
+#define DYD_F8_AVX512_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx2,fma,f16c")))
+#define DYD_F8_INLINE static inline __attribute__((always_inline))
+
+/* 16 codes (bytes) -> the shifted float16 bits (e4m3 / 256), in 16-bit lanes */
+DYD_F8_AVX2_TARGET DYD_F8_INLINE __m256i dyd_f8_h16_avx2(__m128i codes) {
+  const __m256i w = _mm256_cvtepu8_epi16(codes);
+  return _mm256_or_si256(_mm256_slli_epi16(_mm256_and_si256(w, _mm256_set1_epi16(0x80)), 8),
+                         _mm256_slli_epi16(_mm256_and_si256(w, _mm256_set1_epi16(0x7F)), 7));
+}
+
+/* 8 codes (low 8 bytes) -> 8 floats, exact */
+DYD_F8_AVX2_TARGET DYD_F8_INLINE __m256 dyd_f8_decode8_avx2(__m128i codes) {
+  const __m128i w = _mm_cvtepu8_epi16(codes);
+  const __m128i h = _mm_or_si128(_mm_slli_epi16(_mm_and_si128(w, _mm_set1_epi16(0x80)), 8),
+                                 _mm_slli_epi16(_mm_and_si128(w, _mm_set1_epi16(0x7F)), 7));
+  return _mm256_mul_ps(_mm256_cvtph_ps(h), _mm256_set1_ps(256.0f));
+}
+
+DYD_F8_AVX2_TARGET DYD_F8_INLINE __m256i dyd_f8_encode_avx2(__m256 x) {
+  const __m256i u = _mm256_castps_si256(x);
+  const __m256i sign = _mm256_and_si256(_mm256_srli_epi32(u, 24), _mm256_set1_epi32(0x80));
+  const __m256i a = _mm256_and_si256(u, _mm256_set1_epi32(0x7FFFFFFF));
+  const __m256i one = _mm256_set1_epi32(1);
+  const __m256i r = _mm256_sub_epi32(a, _mm256_set1_epi32(120 << 23));
+  const __m256i nrm = _mm256_srli_epi32(
+      _mm256_add_epi32(_mm256_add_epi32(r, _mm256_set1_epi32(0x7FFFF)),
+                       _mm256_and_si256(_mm256_srli_epi32(r, 20), one)), 20);
+  const __m256i sig = _mm256_or_si256(_mm256_and_si256(a, _mm256_set1_epi32(0x7FFFFF)),
+                                      _mm256_set1_epi32(0x800000));
+  const __m256i sh = _mm256_sub_epi32(_mm256_set1_epi32(141), _mm256_srli_epi32(a, 23));
+  const __m256i half_m1 = _mm256_sub_epi32(_mm256_sllv_epi32(one, _mm256_sub_epi32(sh, one)), one);
+  const __m256i sub = _mm256_srlv_epi32(
+      _mm256_add_epi32(_mm256_add_epi32(sig, half_m1), _mm256_and_si256(_mm256_srlv_epi32(sig, sh), one)), sh);
+  __m256i code = _mm256_blendv_epi8(sub, nrm, _mm256_cmpgt_epi32(a, _mm256_set1_epi32(0x3C7FFFFF)));
+  code = _mm256_andnot_si256(_mm256_cmpgt_epi32(_mm256_set1_epi32(0x3A800001), a), code);
+  code = _mm256_blendv_epi8(code, _mm256_set1_epi32(0x7E), _mm256_cmpgt_epi32(a, _mm256_set1_epi32(0x43E80000)));
+  code = _mm256_blendv_epi8(code, _mm256_set1_epi32(0x7F), _mm256_cmpgt_epi32(a, _mm256_set1_epi32(0x7F800000)));
+  return _mm256_or_si256(code, sign);
+}
+
+/* 8 codes in int32 lanes -> 8 bytes in the low half */
+DYD_F8_AVX2_TARGET DYD_F8_INLINE __m128i dyd_f8_pack8_avx2(__m256i codes) {
+  const __m128i p = _mm_packus_epi32(_mm256_castsi256_si128(codes), _mm256_extracti128_si256(codes, 1));
+  return _mm_packus_epi16(p, p);
+}
+
+/* 16 codes -> 16 floats, exact */
+DYD_F8_AVX512_TARGET DYD_F8_INLINE __m512 dyd_f8_decode16_avx512(__m128i codes) {
+  return _mm512_mul_ps(_mm512_cvtph_ps(dyd_f8_h16_avx2(codes)), _mm512_set1_ps(256.0f));
+}
+
+DYD_F8_AVX512_TARGET DYD_F8_INLINE __m512i dyd_f8_encode_avx512(__m512 x) {
+  const __m512i u = _mm512_castps_si512(x);
+  const __m512i sign = _mm512_and_si512(_mm512_srli_epi32(u, 24), _mm512_set1_epi32(0x80));
+  const __m512i a = _mm512_and_si512(u, _mm512_set1_epi32(0x7FFFFFFF));
+  const __m512i one = _mm512_set1_epi32(1);
+  const __m512i r = _mm512_sub_epi32(a, _mm512_set1_epi32(120 << 23));
+  const __m512i nrm = _mm512_srli_epi32(
+      _mm512_add_epi32(_mm512_add_epi32(r, _mm512_set1_epi32(0x7FFFF)),
+                       _mm512_and_si512(_mm512_srli_epi32(r, 20), one)), 20);
+  const __m512i sig = _mm512_or_si512(_mm512_and_si512(a, _mm512_set1_epi32(0x7FFFFF)),
+                                      _mm512_set1_epi32(0x800000));
+  const __m512i sh = _mm512_sub_epi32(_mm512_set1_epi32(141), _mm512_srli_epi32(a, 23));
+  const __m512i half_m1 = _mm512_sub_epi32(_mm512_sllv_epi32(one, _mm512_sub_epi32(sh, one)), one);
+  const __m512i sub = _mm512_srlv_epi32(
+      _mm512_add_epi32(_mm512_add_epi32(sig, half_m1), _mm512_and_si512(_mm512_srlv_epi32(sig, sh), one)), sh);
+  __m512i code = _mm512_mask_blend_epi32(_mm512_cmpgt_epi32_mask(a, _mm512_set1_epi32(0x3C7FFFFF)), sub, nrm);
+  code = _mm512_maskz_mov_epi32(_mm512_cmpgt_epi32_mask(a, _mm512_set1_epi32(0x3A800000)), code);
+  code = _mm512_mask_blend_epi32(_mm512_cmpgt_epi32_mask(a, _mm512_set1_epi32(0x43E80000)), code,
+                                 _mm512_set1_epi32(0x7E));
+  code = _mm512_mask_blend_epi32(_mm512_cmpgt_epi32_mask(a, _mm512_set1_epi32(0x7F800000)), code,
+                                 _mm512_set1_epi32(0x7F));
+  return _mm512_or_si512(code, sign);
+}
+
+/* The conv epilogue on 16 accumulators: fma, clamp, then float32 or E4M3 (as int32
+ * lanes for the caller to narrow). */
+DYD_F8_AVX512_TARGET DYD_F8_INLINE __m512 dyd_f8_epilogue_avx512(__m512 acc, __m512 s, __m512 b,
+                                                                 const dyd_f8_out *p) {
+  __m512 v = _mm512_fmadd_ps(acc, s, b);
+  v = _mm512_max_ps(v, _mm512_set1_ps(p->out_min));
+  return _mm512_min_ps(v, _mm512_set1_ps(p->out_max));
+}
+
+/* Stores the first n of 16 epilogue results (E4M3 or float32) at out. */
+DYD_F8_AVX512_TARGET DYD_F8_INLINE void dyd_f8_store16_avx512(__m512 v, const dyd_f8_out *p, void *out,
+                                                              size_t n) {
+  const __mmask16 m = (__mmask16)(n >= 16 ? 0xFFFF : (1u << n) - 1);
+  if (p->output_fp8) {
+    const __m512i c = dyd_f8_encode_avx512(_mm512_div_ps(v, _mm512_set1_ps(p->output_scale)));
+    _mm_mask_storeu_epi8(out, m, _mm512_cvtepi32_epi8(c));
+  } else {
+    _mm512_mask_storeu_ps(out, m, v);
+  }
+}
+
+#endif
+#endif
