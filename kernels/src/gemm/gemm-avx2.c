@@ -23,7 +23,7 @@
  */
 #if defined(__x86_64__)
 
-#include "../x86/requant-avx2.h"
+#include "../x86/lowbit-avx2.h"
 
 #ifdef __clang__
 #pragma STDC FP_CONTRACT OFF
@@ -70,26 +70,6 @@ INLINE __m256i reduce_row(__m256i acc01, __m256i acc23, __m256i acc45, __m256i a
 
 #define REP_MR(X) X(0) X(1) X(2)
 
-/* One K step of low-bit weights as int8, columns 0-3 in *lo and 4-7 in *hi. */
-INLINE void load_w_lowbit(const uint8_t *wk, const int bits, __m256i *lo, __m256i *hi) {
-  if (bits == 4) {
-    const __m256i table = _mm256_broadcastsi128_si256(
-        _mm_setr_epi8(0, 1, 2, 3, 4, 5, 6, 7, -8, -7, -6, -5, -4, -3, -2, -1));
-    const __m256i v = _mm256_load_si256((const __m256i *)wk), low = _mm256_set1_epi8(0x0F);
-    *lo = _mm256_shuffle_epi8(table, _mm256_and_si256(v, low));
-    *hi = _mm256_shuffle_epi8(table, _mm256_and_si256(_mm256_srli_epi16(v, 4), low));
-  } else {
-    const __m256i table = _mm256_broadcastsi128_si256(
-        _mm_setr_epi8(0, 1, -2, -1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0));
-    const __m256i v = _mm256_broadcastsi128_si256(_mm_load_si128((const __m128i *)wk));
-    const __m256i low = _mm256_set1_epi8(0x03);
-    *lo = _mm256_shuffle_epi8(
-        table, _mm256_and_si256(_mm256_srlv_epi32(v, _mm256_setr_epi32(0, 0, 0, 0, 2, 2, 2, 2)), low));
-    *hi = _mm256_shuffle_epi8(
-        table, _mm256_and_si256(_mm256_srlv_epi32(v, _mm256_setr_epi32(4, 4, 4, 4, 6, 6, 6, 6)), low));
-  }
-}
-
 INLINE void gemm_lowbit_body(size_t mr, size_t nc, size_t kc, const uint8_t *a, size_t a_stride,
                              const void *w, uint8_t *c, size_t c_stride, const dyd_out_params *p,
                              const int fp32, const int bits) {
@@ -105,7 +85,7 @@ INLINE void gemm_lowbit_body(size_t mr, size_t nc, size_t kc, const uint8_t *a, 
   const __m256i ones = _mm256_set1_epi16(1);
   for (size_t k = 0; k < kc; k += KR, wk += NR * KR * bits / 8) {
     __m256i lo, hi;
-    load_w_lowbit(wk, bits, &lo, &hi);
+    dyd_avx2_unpack64(wk, bits, &lo, &hi); /* columns 0-3 in lo, 4-7 in hi */
 #define MADD(i)                                                                          \
   {                                                                                      \
     int64_t v = 0;                                                                       \

@@ -10,7 +10,9 @@
  * Low-bit weights (common.h's plane layout, unit = one K step, 128 bytes): 4-bit,
  * 64 bytes whose low nibbles are column pairs 0-3 and high nibbles pairs 4-7;
  * 2-bit, 32 bytes whose crumb j holds pairs 2j, 2j + 1. SSHR (with SHL first for
- * the lower fields) sign-extends them into the int8 B operands of USMMLA.
+ * the lower fields) sign-extends them into the int8 B operands of USMMLA: 12-14
+ * instructions per 16 USMMLA, so tiles with more than one row block unpack each
+ * panel once into the workspace and run the int8 kernel over the copy.
  */
 #if defined(__aarch64__)
 
@@ -125,6 +127,23 @@ INLINE void gemm_body(size_t mr, size_t nc, size_t kc, const uint8_t *a, size_t 
 #undef STORE
 }
 
+/* A panel's weights as int8 (dyd_gemm_unpack_planes with unit NR * KR). */
+INLINE void unpack_lowbit(const uint8_t *in, size_t bytes, int8_t *w8, const int bits) {
+  for (size_t i = 0; i < bytes; i += NR * KR, in += NR * KR * bits / 8, w8 += NR * KR) {
+    int8x16_t b[8];
+    load_w((const int8_t *)in, bits, b);
+    for (int j = 0; j < 8; j++) vst1q_s8(w8 + 16 * j, b[j]);
+  }
+}
+
+TARGET static void unpack_w4(const uint8_t *in, size_t bytes, int8_t *w8) {
+  unpack_lowbit(in, bytes, w8, 4);
+}
+
+TARGET static void unpack_w2(const uint8_t *in, size_t bytes, int8_t *w8) {
+  unpack_lowbit(in, bytes, w8, 2);
+}
+
 #define DEFINE_GEMM(name, fp32, bits)                                                          \
   TARGET static void name(size_t mr, size_t nc, size_t kc, const uint8_t *a, size_t a_stride, \
                           const void *w, uint8_t *c, size_t c_stride,                          \
@@ -144,8 +163,8 @@ const dyd_gemm_bundle dyd_gemm_bundle_i8mm = {
     .isa = DYD_ISA_I8MM, .mr = MR, .nr = NR, .kr = KR, .a_signed_domain = 0,
     .ukernel = {gemm_dyadic_4x16c8, gemm_fp32_4x16c8},
     .lowbit_unit = NR * KR,
-    .w4 = {.ukernel = {gemm_qc4w_dyadic_4x16c8, gemm_qc4w_fp32_4x16c8}},
-    .w2 = {.ukernel = {gemm_qc2w_dyadic_4x16c8, gemm_qc2w_fp32_4x16c8}},
+    .w4 = {.ukernel = {gemm_qc4w_dyadic_4x16c8, gemm_qc4w_fp32_4x16c8}, .unpack = unpack_w4},
+    .w2 = {.ukernel = {gemm_qc2w_dyadic_4x16c8, gemm_qc2w_fp32_4x16c8}, .unpack = unpack_w2},
     .extra_bytes = sizeof(extra_header), .pack_extra = pack_extra, .isa_suffix = "i8mm"};
 
 #endif

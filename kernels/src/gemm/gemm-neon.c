@@ -11,7 +11,9 @@
  * one or two instructions (SSHR for the top field, SHL + SSHR for the others),
  * giving the same four 16-byte vectors of two K indices each that int8 weights
  * load directly. A tail of fewer than 8 K indices unpacks its (zero-padded) unit
- * to the stack and runs the int8 tail loop over it.
+ * to the stack and runs the int8 tail loop over it. Tiles with more than one row
+ * block unpack each panel once into the workspace and run the int8 kernel over the
+ * copy, as on x86.
  */
 #if defined(__aarch64__)
 
@@ -119,6 +121,23 @@ INLINE void gemm_body(size_t mr, size_t nc, size_t kc, const uint8_t *a, size_t 
 #undef STORE
 }
 
+/* A panel's weights as int8 (dyd_gemm_unpack_planes with unit 8 NR). */
+INLINE void unpack_lowbit(const uint8_t *in, size_t bytes, int8_t *w8, const int bits) {
+  for (size_t i = 0; i < bytes; i += 8 * NR, in += NR * bits, w8 += 8 * NR) {
+    int8x16_t q[4];
+    load_w8k((const int8_t *)in, bits, q);
+    for (int j = 0; j < 4; j++) vst1q_s8(w8 + 16 * j, q[j]);
+  }
+}
+
+static void unpack_w4(const uint8_t *in, size_t bytes, int8_t *w8) {
+  unpack_lowbit(in, bytes, w8, 4);
+}
+
+static void unpack_w2(const uint8_t *in, size_t bytes, int8_t *w8) {
+  unpack_lowbit(in, bytes, w8, 2);
+}
+
 #define DEFINE_GEMM(name, fp32, bits)                                                          \
   static void name(size_t mr, size_t nc, size_t kc, const uint8_t *a, size_t a_stride,        \
                    const void *w, uint8_t *c, size_t c_stride, const dyd_out_params *p) {     \
@@ -137,8 +156,8 @@ const dyd_gemm_bundle dyd_gemm_bundle_neon = {
     .isa = DYD_ISA_NEON, .mr = MR, .nr = NR, .kr = KR, .a_signed_domain = 0,
     .ukernel = {gemm_dyadic_4x8c1, gemm_fp32_4x8c1},
     .lowbit_unit = 8 * NR,
-    .w4 = {.ukernel = {gemm_qc4w_dyadic_4x8c1, gemm_qc4w_fp32_4x8c1}},
-    .w2 = {.ukernel = {gemm_qc2w_dyadic_4x8c1, gemm_qc2w_fp32_4x8c1}},
+    .w4 = {.ukernel = {gemm_qc4w_dyadic_4x8c1, gemm_qc4w_fp32_4x8c1}, .unpack = unpack_w4},
+    .w2 = {.ukernel = {gemm_qc2w_dyadic_4x8c1, gemm_qc2w_fp32_4x8c1}, .unpack = unpack_w2},
     .extra_bytes = sizeof(extra_header), .pack_extra = pack_extra, .isa_suffix = "neon"};
 
 #endif
