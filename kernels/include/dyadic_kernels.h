@@ -96,11 +96,13 @@ typedef struct {
   const int8_t *weights;           /* [out_c][kernel_h][kernel_w][in_c / groups], symmetric */
   const int32_t *bias;             /* [out_c] int32 at scale s_x*s_w[c], or NULL */
   dyd_requant requant;             /* channels = out_c */
-  /* 0 or 8: int8 weights. 4: every weight is in [-8, 7] (`weights` still holds one
-   * int8 per weight); kernels that have a 4-bit form store them two per byte, the
-   * others pack int8 panels (the kernel name says which: qc4w or qc8w). The
-   * arithmetic, and so every output, is the same either way. Other values are
-   * rejected. Last field, so that zero-initialised descriptors mean int8. */
+  /* 0 or 8: int8 weights. 2 to 7: every weight is in [-2^(b-1), 2^(b-1) - 1]
+   * (`weights` still holds one int8 per weight; create rejects a weight outside).
+   * GEMM and im2col kernels store 4-bit weights two per byte (qc4w) and 2-bit
+   * weights four per byte (qc2w); other widths, and depthwise kernels, pack int8
+   * panels (qc8w). The arithmetic, and so every output, is the same either way.
+   * Other values are rejected. Last field, so that zero-initialised descriptors
+   * mean int8. */
   uint32_t weight_bits;
 } dyd_conv_desc;
 
@@ -136,8 +138,8 @@ const char *dyd_conv_kernel_name(const dyd_conv_op *op);
 /* Bytes held by the packed weights and bias. */
 size_t dyd_conv_packed_size(const dyd_conv_op *op);
 /* Bytes of packed weights actually stored (without bias, requantization constants
- * and alignment padding): what the layer's weights cost in memory, e.g. half of
- * the int8 figure for 4-bit weights on a kernel that stores them packed. Includes
+ * and alignment padding): what the layer's weights cost in memory, e.g. a half and
+ * a quarter of the int8 figure for 4- and 2-bit weights on a GEMM kernel. Includes
  * the zero padding of K and of the last panel of output channels. */
 size_t dyd_conv_packed_weight_bytes(const dyd_conv_op *op);
 void dyd_conv_run(const dyd_conv_op *op, const void *input, void *output,

@@ -106,10 +106,34 @@ typedef void (*dyd_gemm_ukernel_fn)(size_t mr, size_t nc, size_t kc, const uint8
                                     size_t a_stride, const void *w, uint8_t *c,
                                     size_t c_stride, const dyd_out_params *p);
 
-/* 4-bit weights: converts a panel's weight area from the int8 layout above
- * (w8: [kp/KR][NR][KR], every value in [-8, 7]) to the kernel's nibble layout,
- * kp * NR / 2 bytes at `out`. */
-typedef void (*dyd_gemm_pack_w4_fn)(const int8_t *w8, size_t kp, void *out);
+/*
+ * Low-bit weights (conv weight_bits 2 and 4; 3 and 5-7 use int8 panels). A panel's
+ * weight area holds the int8 layout above, padded with zeros to a whole number of
+ * `lowbit_unit` bytes (the int8 bytes one K step, or one unpack step, of the kernel
+ * covers), in fields of `bits` bits, 8 / bits per byte: a unit of U int8 bytes
+ * becomes P = U * bits / 8 packed bytes, and field j of packed byte i (bits
+ * [j * bits, (j + 1) * bits)) is the two's complement of int8 byte j * P + i. So
+ * each field of a vector load is a contiguous slice of the int8 layout, which a
+ * kernel recovers with a shift and a mask (or a sign-extending shift) in registers.
+ * One layout for every ISA; only the unit differs.
+ */
+void dyd_gemm_pack_planes(const int8_t *w8, size_t bytes, size_t unit, unsigned bits,
+                          uint8_t *out);
+/* The inverse: `bytes` int8 bytes (a multiple of unit) from their packed form. */
+void dyd_gemm_unpack_planes(const uint8_t *in, size_t bytes, size_t unit, unsigned bits,
+                            int8_t *w8);
+/* An ISA's vector form of dyd_gemm_unpack_planes for its own unit. */
+typedef void (*dyd_gemm_unpack_fn)(const uint8_t *in, size_t bytes, int8_t *w8);
+
+/* Kernels over the packed form of one width (ukernel[0] == NULL: none, the op then
+ * packs int8 panels). With `unpack`, a tile that runs several row blocks over a
+ * panel unpacks it once into the caller's workspace and runs the int8 kernels over
+ * that copy: the unpack is paid once per panel instead of once per row block. */
+typedef struct {
+  dyd_gemm_ukernel_fn ukernel[2];      /* [requant kind] */
+  dyd_gemm_ukernel_fn ukernel_1row[2]; /* optional */
+  dyd_gemm_unpack_fn unpack;           /* optional */
+} dyd_gemm_lowbit;
 
 /* Fills a panel's extra header from its mult/shift columns (dyadic only). */
 typedef void (*dyd_gemm_pack_extra_fn)(const int32_t *mult, const int32_t *shift,
@@ -123,11 +147,9 @@ typedef struct {
   dyd_gemm_ukernel_fn ukernel_1row[2]; /* optional, for mr == 1 (fully connected, batch 1) */
   uint32_t extra_bytes;       /* multiple of 64 when nr * 12 is */
   dyd_gemm_pack_extra_fn pack_extra;
-  /* Optional kernels for 4-bit weights (conv weight_bits = 4), over panels whose
-   * weight area pack_w4 wrote; NULL where the ISA has none (the op then packs
-   * int8 panels and runs `ukernel`). */
-  dyd_gemm_ukernel_fn ukernel_w4[2], ukernel_w4_1row[2];
-  dyd_gemm_pack_w4_fn pack_w4;
+  /* 4-bit (qc4w) and 2-bit (qc2w) forms over the plane layout with this unit. */
+  uint32_t lowbit_unit;
+  dyd_gemm_lowbit w4, w2;
   int requires_avxvnni;       /* usable only when dyd_cpu_has_avxvnni() */
   const char *isa_suffix;     /* e.g. "avx512vnni" */
 } dyd_gemm_bundle;
@@ -137,6 +159,12 @@ bool dyd_cpu_has_avxvnni(void);
 
 extern const dyd_gemm_bundle *const dyd_gemm_bundles[];
 extern const size_t dyd_gemm_bundle_count;
+
+/* Which path tiles of low-bit ops take (read when an op is created): 0 packed
+ * kernels only, 1 (default) the unpacked copy for tiles with more than one row
+ * block where the bundle has an unpack, 2 the copy for every tile. Tests set it to
+ * run both paths; nothing else should. */
+extern int dyd_gemm_lowbit_unpack_mode;
 
 /* ---- Depthwise bundles ------------------------------------------------------------ */
 

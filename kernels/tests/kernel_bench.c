@@ -12,9 +12,11 @@
  *     -A: the output buffer directly after the input in one allocation, as the
  *         engine's memory plan places them (equal sizes that are multiples of
  *         4 KiB then put each output pixel 4 KiB-aliased with its input pixel)
- *     -4: only the 1x1 and fully connected shapes (u8), each timed with int8
- *         weights and with 4-bit weights (weight_bits = 4, values in [-8, 7])
- *         back to back, with the packed weight bytes of both; then totals
+ *     -4: only the non-depthwise shapes (1x1, fully connected, the stem conv; u8),
+ *         each timed with int8, 4-bit and 2-bit weights (weight_bits 4 and 2)
+ *         back to back, with the packed weight bytes of each and the speed
+ *         ratios to int8; the fully connected and 7x7 1x1 layers also with their
+ *         weights evicted from the caches before each run; then totals
  *     -8: every conv shape of EfficientNet-Lite0 with the int8 kernel (u8) and the
  *         FP8 (W4A8) kernel back to back (FP8 output codes, one table per output
  *         channel; -g N: group size N), then network totals and the FP8/INT8 ratio
@@ -33,7 +35,8 @@
  *   4. network totals per family (each shape weighted by its layer count) and
  *      the targets.
  * Every time is the median of 9 timed runs after a warm-up; a timed run repeats
- * the op until it lasts about 20 ms.
+ * the op until it lasts about 20 ms. Variants compared with each other (-4) are
+ * timed interleaved, run by run.
  */
 #if !defined(SWIFT_PACKAGE)
 
@@ -286,8 +289,19 @@ static const uint8_t *cold_buf;
 static size_t cold_bytes;
 #define COLD_RUNS 15
 
-static timing time_conv(const dyd_net_shape *s, dyd_isa isa, int input_signed,
-                        uint32_t weight_bits) {
+/* One op and its buffers, ready to run. */
+typedef struct {
+  dyd_conv_op *op;
+  int8_t *w;
+  int32_t *bias, *mult, *shift;
+  float *scale;
+  uint8_t *in, *out;
+  void *ws;
+  size_t tiles;
+} bench_op;
+
+static bench_op make_bench_op(const dyd_net_shape *s, dyd_isa isa, int input_signed,
+                              uint32_t weight_bits) {
   dyd_conv_desc d;
   memset(&d, 0, sizeof d);
   dyd_conv_geometry *g = &d.geometry;
@@ -303,7 +317,9 @@ static timing time_conv(const dyd_net_shape *s, dyd_isa isa, int input_signed,
   int32_t *bias = malloc(s->out_c * 4), *mult = malloc(s->out_c * 4), *shift = malloc(s->out_c * 4);
   float *scale = malloc(s->out_c * 4);
   for (size_t i = 0; i < s->out_c * k; i++)
-    w[i] = weight_bits == 4 ? (int8_t)(next_rand() % 16 - 8) : (int8_t)(next_rand() % 255 - 127);
+    w[i] = weight_bits == 4   ? (int8_t)(next_rand() % 16 - 8)
+           : weight_bits == 2 ? (int8_t)(next_rand() % 4 - 2)
+                              : (int8_t)(next_rand() % 255 - 127);
   for (size_t i = 0; i < s->out_c; i++) {
     bias[i] = (int32_t)(next_rand() % 20001) - 10000;
     mult[i] = (int32_t)((1u << 30) + next_rand() % (1u << 24) * 64u);
@@ -330,45 +346,75 @@ static timing time_conv(const dyd_net_shape *s, dyd_isa isa, int input_signed,
     fprintf(stderr, "%s: %s\n", s->layer, err);
     exit(1);
   }
-  timing t;
-  snprintf(t.kernel, sizeof t.kernel, "%s", dyd_conv_kernel_name(op));
-  t.weight_bytes = dyd_conv_packed_weight_bytes(op);
+  bench_op b = {op, w, bias, mult, shift, scale, NULL, NULL, NULL, dyd_conv_tile_count(op)};
   const size_t in_bytes = (size_t)s->in_h * s->in_w * s->in_c;
   const size_t out_bytes = (size_t)s->out_h * s->out_w * s->out_c;
-  uint8_t *in = alloc_filled(adjacent_buffers ? ROUND64(in_bytes) + out_bytes : in_bytes);
-  uint8_t *out = adjacent_buffers ? in + ROUND64(in_bytes) : alloc_filled(out_bytes);
-  void *ws = malloc(dyd_conv_workspace_size(op) + 1);
-  const size_t tiles = dyd_conv_tile_count(op);
-  dyd_conv_run(op, in, out, 0, tiles, ws);
+  b.in = alloc_filled(adjacent_buffers ? ROUND64(in_bytes) + out_bytes : in_bytes);
+  b.out = adjacent_buffers ? b.in + ROUND64(in_bytes) : alloc_filled(out_bytes);
+  b.ws = malloc(dyd_conv_workspace_size(op) + 1);
+  return b;
+}
+
+static void free_bench_op(bench_op *b) {
+  dyd_conv_destroy(b->op);
+  free(b->w), free(b->bias), free(b->mult), free(b->shift), free(b->scale), free(b->in), free(b->ws);
+  if (!adjacent_buffers) free(b->out);
+}
+
+static void run_bench_op(const bench_op *b) {
+  dyd_conv_run(b->op, b->in, b->out, 0, b->tiles, b->ws);
+}
+
+/* Times n variants of one shape (weight widths `bits`) interleaved run by run, so
+ * that a change in the machine's load affects all of them alike, over the same
+ * input and output buffers (their placement alone moves some shapes by 10%). */
+static void time_convs(const dyd_net_shape *s, dyd_isa isa, int input_signed, const uint32_t *bits,
+                       int n, timing *t) {
+  bench_op b[3];
+  uint8_t *own_in[3], *own_out[3];
+  for (int v = 0; v < n; v++) {
+    b[v] = make_bench_op(s, isa, input_signed, bits[v]);
+    own_in[v] = b[v].in, own_out[v] = b[v].out;
+    b[v].in = b[0].in, b[v].out = b[0].out;
+    snprintf(t[v].kernel, sizeof t[v].kernel, "%s", dyd_conv_kernel_name(b[v].op));
+    t[v].weight_bytes = dyd_conv_packed_weight_bytes(b[v].op);
+    run_bench_op(&b[v]);
+  }
   if (cold_buf != NULL) {
-    double r[COLD_RUNS];
-    for (int i = 0; i < COLD_RUNS; i++) {
-      sink += sum_bytes(cold_buf, cold_bytes);
-      const double t1 = now();
-      dyd_conv_run(op, in, out, 0, tiles, ws);
-      r[i] = now() - t1;
-    }
-    t.seconds = median(r, COLD_RUNS);
-    dyd_conv_destroy(op);
-    free(w), free(bias), free(mult), free(shift), free(scale), free(in), free(ws);
-    if (!adjacent_buffers) free(out);
-    return t;
+    double r[3][COLD_RUNS];
+    for (int i = 0; i < COLD_RUNS; i++)
+      for (int v = 0; v < n; v++) {
+        sink += sum_bytes(cold_buf, cold_bytes);
+        const double t1 = now();
+        run_bench_op(&b[v]);
+        r[v][i] = now() - t1;
+      }
+    for (int v = 0; v < n; v++) t[v].seconds = median(r[v], COLD_RUNS);
+  } else {
+    const double t0 = now();
+    run_bench_op(&b[0]);
+    const double once = now() - t0;
+    long reps = once > 0 ? (long)(RUN_SECONDS / once) : 1;
+    if (reps < 1) reps = 1;
+    double r[3][RUNS];
+    for (int i = 0; i < RUNS; i++)
+      for (int v = 0; v < n; v++) {
+        const double t1 = now();
+        for (long j = 0; j < reps; j++) run_bench_op(&b[v]);
+        r[v][i] = (now() - t1) / (double)reps;
+      }
+    for (int v = 0; v < n; v++) t[v].seconds = median(r[v], RUNS);
   }
-  const double t0 = now();
-  dyd_conv_run(op, in, out, 0, tiles, ws);
-  const double once = now() - t0;
-  long reps = once > 0 ? (long)(RUN_SECONDS / once) : 1;
-  if (reps < 1) reps = 1;
-  double r[RUNS];
-  for (int i = 0; i < RUNS; i++) {
-    const double t1 = now();
-    for (long j = 0; j < reps; j++) dyd_conv_run(op, in, out, 0, tiles, ws);
-    r[i] = (now() - t1) / (double)reps;
+  for (int v = 0; v < n; v++) {
+    b[v].in = own_in[v], b[v].out = own_out[v];
+    free_bench_op(&b[v]);
   }
-  t.seconds = median(r, RUNS);
-  dyd_conv_destroy(op);
-  free(w), free(bias), free(mult), free(shift), free(scale), free(in), free(ws);
-  if (!adjacent_buffers) free(out);
+}
+
+static timing time_conv(const dyd_net_shape *s, dyd_isa isa, int input_signed,
+                        uint32_t weight_bits) {
+  timing t;
+  time_convs(s, isa, input_signed, &weight_bits, 1, &t);
   return t;
 }
 
@@ -493,45 +539,64 @@ static dyd_net_shape extra_shape(const char *name, uint32_t k, uint32_t hw, uint
   return (dyd_net_shape){name, 1, k, k, 1, 1, k / 2, k / 2, 1, ic, oc, hw, hw, hw, hw, 0};
 }
 
-/* -4: int8 against 4-bit weights on the 1x1 and fully connected shapes, u8. */
+/* -4: int8 against 4- and 2-bit weights on the non-depthwise shapes, u8. */
 static void compare_weight_bits(dyd_isa isa, double peak, const uint8_t *big, size_t big_bytes) {
-  printf("\n%-26s %3s %8s %8s %6s %9s %9s  %s\n", "shape", "n", "int8", "int4", "int4/",
-         "int8 KiB", "int4 KiB", "kernels (int8 | int4)");
-  printf("%-26s %3s %8s %8s %6s\n", "", "", "GOPS", "GOPS", "int8");
-  double sec8[FAM_COUNT] = {0}, sec4[FAM_COUNT] = {0}, ops[FAM_COUNT] = {0};
+  static const uint32_t widths[3] = {8, 4, 2};
+  printf("\n%-26s %3s %8s %8s %8s %6s %6s %9s %9s %9s\n", "shape", "n", "int8", "int4", "int2",
+         "int4/", "int2/", "int8 KiB", "int4 KiB", "int2 KiB");
+  printf("%-26s %3s %8s %8s %8s %6s %6s\n", "", "", "GOPS", "GOPS", "GOPS", "int8", "int8");
+  double sec[3][FAM_COUNT] = {{0}}, ops[FAM_COUNT] = {0}, worst = 1e30;
+  char worst_label[64] = "", kernels[3][128] = {"", "", ""};
   for (size_t i = 0; i < DYD_EFFICIENTNET_LITE0_SHAPE_COUNT; i++) {
     const dyd_net_shape *s = &dyd_efficientnet_lite0_shapes[i];
     const family fam = family_of(s);
-    if (fam != FAM_1X1 && fam != FAM_FC) continue;
+    if (fam == FAM_DW) continue;
     char label[64];
     shape_label(s, label, sizeof label);
-    const timing t8 = time_conv(s, isa, 0, 0), t4 = time_conv(s, isa, 0, 4);
-    const double g8 = shape_ops(s) / t8.seconds * 1e-9, g4 = shape_ops(s) / t4.seconds * 1e-9;
-    printf("%-26s %3u %8.1f %8.1f %6.2f %9.1f %9.1f  %s | %s\n", label, s->count, g8, g4,
-           g4 / g8, t8.weight_bytes / 1024.0, t4.weight_bytes / 1024.0, t8.kernel, t4.kernel);
-    sec8[fam] += s->count * t8.seconds;
-    sec4[fam] += s->count * t4.seconds;
+    timing t[3];
+    double g[3];
+    time_convs(s, isa, 0, widths, 3, t);
+    for (int b = 0; b < 3; b++) {
+      g[b] = shape_ops(s) / t[b].seconds * 1e-9;
+      sec[b][fam] += s->count * t[b].seconds;
+      if (fam == FAM_1X1) snprintf(kernels[b], sizeof kernels[b], "%s", t[b].kernel);
+    }
     ops[fam] += s->count * shape_ops(s);
-    if (fam == FAM_FC) { /* weights evicted before each run */
+    if (g[1] / g[0] < worst) {
+      worst = g[1] / g[0];
+      snprintf(worst_label, sizeof worst_label, "%s", label);
+    }
+    printf("%-26s %3u %8.1f %8.1f %8.1f %6.2f %6.2f %9.1f %9.1f %9.1f\n", label, s->count, g[0],
+           g[1], g[2], g[1] / g[0], g[2] / g[0], t[0].weight_bytes / 1024.0,
+           t[1].weight_bytes / 1024.0, t[2].weight_bytes / 1024.0);
+    const int late = fam == FAM_1X1 && s->in_h == 7;
+    if (fam == FAM_FC || late) { /* weights evicted before each run */
       cold_buf = big, cold_bytes = big_bytes & ~(size_t)255;
-      const timing c8 = time_conv(s, isa, 0, 0), c4 = time_conv(s, isa, 0, 4);
+      timing c[3];
+      time_convs(s, isa, 0, widths, 3, c);
       cold_buf = NULL;
-      const double h8 = shape_ops(s) / c8.seconds * 1e-9, h4 = shape_ops(s) / c4.seconds * 1e-9;
-      printf("%-26s %3s %8.1f %8.1f %6.2f %9.1f %9.1f  weights evicted (%.1f | %.1f us)\n",
-             "  cold", "", h8, h4, h4 / h8, c8.weight_bytes / 1024.0, c4.weight_bytes / 1024.0,
-             c8.seconds * 1e6, c4.seconds * 1e6);
+      printf("%-26s %3s %8.1f %8.1f %8.1f %6.2f %6.2f  weights evicted: %.1f | %.1f | %.1f us\n",
+             "  cold", "", shape_ops(s) / c[0].seconds * 1e-9, shape_ops(s) / c[1].seconds * 1e-9,
+             shape_ops(s) / c[2].seconds * 1e-9, c[0].seconds / c[1].seconds,
+             c[0].seconds / c[2].seconds, c[0].seconds * 1e6, c[1].seconds * 1e6,
+             c[2].seconds * 1e6);
     }
   }
+  printf("\nkernels (1x1): %s | %s | %s\n", kernels[0], kernels[1], kernels[2]);
   printf("\n-- totals (every layer counted, one thread)\n");
-  static const family fams[] = {FAM_1X1, FAM_FC};
-  for (size_t fi = 0; fi < 2; fi++) {
+  static const family fams[] = {FAM_CONV, FAM_1X1, FAM_FC};
+  for (size_t fi = 0; fi < sizeof fams / sizeof fams[0]; fi++) {
     const family f = fams[fi];
-    const double g8 = ops[f] / sec8[f] * 1e-9, g4 = ops[f] / sec4[f] * 1e-9;
-    printf("%-16s int8 %8.3f ms %7.1f GOPS (%4.1f%% of peak) | int4 %8.3f ms %7.1f GOPS "
-           "(%4.1f%%) | int4/int8 speed %.2f\n",
-           family_names[f], sec8[f] * 1e3, g8, peak > 0 ? 100 * g8 / peak : 0.0, sec4[f] * 1e3,
-           g4, peak > 0 ? 100 * g4 / peak : 0.0, g4 / g8);
+    printf("%-20s", family_names[f]);
+    for (int b = 0; b < 3; b++) {
+      const double gops = ops[f] / sec[b][f] * 1e-9;
+      printf(" | int%u %7.3f ms %6.1f GOPS (%4.1f%%)", widths[b], sec[b][f] * 1e3, gops,
+             peak > 0 ? 100 * gops / peak : 0.0);
+    }
+    printf(" | int4/int8 %.2f, int2/int8 %.2f\n", sec[0][f] / sec[1][f], sec[0][f] / sec[2][f]);
   }
+  printf("\n-- target: int4 at least 0.90 of int8 on every shape: slowest %s at %.2f, %s\n",
+         worst_label, worst, worst >= 0.90 ? "met" : "missed");
 }
 
 int main(int argc, char **argv) {

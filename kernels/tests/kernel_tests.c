@@ -169,7 +169,7 @@ typedef struct {
                                      6 s=32, 7 s=33 (the x86 fast stage's edges), 8 any of 1..62 */
   int narrow;                     /* fused relu-like clamp */
   int zero_channel;               /* one all-zero weight channel */
-  uint32_t weight_bits;           /* 0: int8 weights; 4: weights in [-8, 7] (desc.weight_bits) */
+  uint32_t weight_bits;           /* desc.weight_bits: 0 or 8 int8, 2-7 weights in [-2^(b-1), 2^(b-1) - 1] */
 } conv_case;
 
 typedef struct {
@@ -248,17 +248,20 @@ static bool make_conv(const conv_case *c, conv_setup *s) {
   s->shift = malloc(c->out_c * sizeof *s->shift);
   s->scale = malloc(c->out_c * sizeof *s->scale);
   fill_random(s->w, c->out_c * k);
-  const int8_t wmin = c->weight_bits == 4 ? -8 : -128, wmax = c->weight_bits == 4 ? 7 : 127;
-  if (c->weight_bits == 4)
-    for (size_t i = 0; i < c->out_c * k; i++) s->w[i] = (int8_t)rnd_range(-8, 7);
+  const bool narrow_w = c->weight_bits >= 2 && c->weight_bits < 8;
+  const int8_t wmin = narrow_w ? (int8_t)-(1 << (c->weight_bits - 1)) : -128;
+  const int8_t wmax = narrow_w ? (int8_t)((1 << (c->weight_bits - 1)) - 1) : 127;
+  if (narrow_w)
+    for (size_t i = 0; i < c->out_c * k; i++) s->w[i] = (int8_t)rnd_range(wmin, wmax);
   if (rnd(4) == 0) /* weights at the edges */
     for (size_t i = 0; i < c->out_c * k; i++) s->w[i] = rnd(2) ? wmin : wmax;
-  if (c->weight_bits == 4 && rnd(2)) { /* a channel of -8s first, one of 7s last */
+  if (narrow_w && rnd(2)) { /* a channel of minimums first, one of maximums last */
     memset(s->w, (uint8_t)wmin, k);
-    memset(s->w + (c->out_c - 1) * k, wmax, k);
+    memset(s->w + (c->out_c - 1) * k, (uint8_t)wmax, k);
   }
   if (c->zero_channel) memset(s->w + (c->out_c / 2) * k, 0, k);
-  const double typical = 128.0 * 70.0 * sqrt((double)k);
+  /* accumulators of about 128 * (weight spread) * sqrt(K) */
+  const double typical = 128.0 * 0.55 * (wmax + 1) * sqrt((double)k);
   for (size_t i = 0; i < c->out_c; i++) {
     int64_t b = (int64_t)(int32_t)rnd64() % (int64_t)(typical * 2 + 1);
     if (rnd(16) == 0) b = rnd(2) ? INT32_MAX : INT32_MIN; /* the sum wraps modulo 2^32 */
@@ -303,13 +306,13 @@ static void free_conv(conv_setup *s) {
 static void describe_conv(const conv_case *c, char *buf, size_t len) {
   snprintf(buf, len,
            "n%u %ux%ux%u->%u k%ux%u s%u,%u d%u,%u p%u,%u,%u,%u g%u x+%u y+%u %s->%s %s%s zx%d m%d "
-           "s%d%s%s%s",
+           "s%d%s%s w%u",
            c->batch, c->in_h, c->in_w, c->in_c, c->out_c, c->kh, c->kw, c->sh, c->sw, c->dh, c->dw,
            c->pt, c->pl, c->pb, c->pr, c->groups, c->in_extra, c->out_extra,
            c->in_signed ? "s8" : "u8", c->out_signed ? "s8" : "u8",
            c->kind == DYD_REQUANT_DYADIC ? "dyadic" : "fp32", c->per_channel ? "/pc" : "/pt",
            c->zx_mode, c->mult_mode, c->shift_mode, c->narrow ? " narrow" : "",
-           c->zero_channel ? " zero-ch" : "", c->weight_bits == 4 ? " w4" : "");
+           c->zero_channel ? " zero-ch" : "", c->weight_bits ? c->weight_bits : 8);
 }
 
 /* Runs `op` over its tiles in random chunks and a random order. */
@@ -337,6 +340,22 @@ static void run_conv_tiles(const dyd_conv_op *op, const void *in, void *out) {
   gfree(ws);
 }
 
+/* Which path tiles of low-bit ops take (conv-op.c; internal, tests only): 0 the
+ * packed kernels, 1 the default mix, 2 the unpacked copy wherever the ISA has one. */
+extern int dyd_gemm_lowbit_unpack_mode;
+
+/* Packed weight bytes a GEMM op must report: the tile NRxKR read from the kernel
+ * name, K padded to KR (to 8 for the NEON 4x8c1 kernel, whose low-bit unit is 8 K
+ * steps), output channels to NR, `bits` per weight. */
+static size_t expected_gemm_weight_bytes(const conv_case *c, const char *name, unsigned bits) {
+  const char *t = strstr(name, "_ukernel_");
+  unsigned mr = 0, nr = 0, kr = 0;
+  if (t == NULL || sscanf(t, "_ukernel_%ux%uc%u__", &mr, &nr, &kr) != 3 || !nr || !kr) return 0;
+  const size_t k = (size_t)c->kh * c->kw * (c->in_c / c->groups), ocpg = c->out_c / c->groups;
+  const size_t kgran = bits < 8 && strstr(name, "__neon") != NULL && kr == 1 ? 8 : kr;
+  return c->groups * ((ocpg + nr - 1) / nr) * nr * ((k + kgran - 1) / kgran * kgran) * bits / 8;
+}
+
 static void test_conv_case(const conv_case *c) {
   conv_setup s;
   char desc[256];
@@ -349,40 +368,43 @@ static void test_conv_case(const conv_case *c) {
   fill_random(in.p, s.in_bytes);
   memset(want.p, 0xA5, s.out_bytes); /* canary between pixels must survive */
   dyd_ref_conv(&s.d, in.p, want.p);
-  for (size_t i = 0; i < sizeof all_isas / sizeof all_isas[0]; i++) {
-    if (!isa_available(all_isas[i])) continue;
-    char err[256] = "";
-    dyd_conv_op *op = dyd_conv_create_for_isa(&s.d, all_isas[i], err, sizeof err);
-    if (op == NULL) {
-      check(false, "conv %s [%s]: create failed: %s", desc, dyd_isa_name(all_isas[i]), err);
-      continue;
+  /* 2- and 4-bit GEMM ops: every path of the tile loop (packed kernels, unpacked copy) */
+  const bool lowbit = c->weight_bits == 2 || c->weight_bits == 4;
+  for (size_t i = 0; i < sizeof all_isas / sizeof all_isas[0]; i++)
+    for (int mode = lowbit ? 0 : 1; mode <= (lowbit ? 2 : 1); mode++) {
+      if (!isa_available(all_isas[i])) continue;
+      char err[256] = "";
+      dyd_gemm_lowbit_unpack_mode = mode;
+      dyd_conv_op *op = dyd_conv_create_for_isa(&s.d, all_isas[i], err, sizeof err);
+      dyd_gemm_lowbit_unpack_mode = 1;
+      if (op == NULL) {
+        check(false, "conv %s [%s]: create failed: %s", desc, dyd_isa_name(all_isas[i]), err);
+        continue;
+      }
+      /* which ops store low-bit weights, and what they cost */
+      const char *name = dyd_conv_kernel_name(op);
+      const bool gemm_path = strstr(name, "_dwconv_") == NULL;
+      const unsigned bits = gemm_path && lowbit ? c->weight_bits : 8;
+      const char *want_tag = bits == 4 ? "_qc4w_" : bits == 2 ? "_qc2w_" : "_qc8w_";
+      check(strstr(name, want_tag) != NULL, "conv %s [%s]: kernel %s", desc,
+            dyd_isa_name(all_isas[i]), name);
+      const size_t wb = dyd_conv_packed_weight_bytes(op);
+      const size_t k = (size_t)c->kh * c->kw * (c->in_c / c->groups), dense = k * c->out_c;
+      const size_t want_wb = gemm_path ? expected_gemm_weight_bytes(c, name, bits) : 0;
+      check(wb <= dyd_conv_packed_size(op) && (gemm_path ? wb == want_wb : wb >= dense),
+            "conv %s [%s] %s: %zu packed weight bytes for %zu weights (want %zu)", desc,
+            dyd_isa_name(all_isas[i]), name, wb, dense, want_wb);
+      memset(got.p, 0xA5, s.out_bytes);
+      run_conv_tiles(op, in.p, got.p);
+      size_t first = 0, bad = 0;
+      for (size_t j = 0; j < s.out_bytes; j++)
+        if (got.p[j] != want.p[j] && bad++ == 0) first = j;
+      check(bad == 0, "conv %s [%s] %s mode %d: %zu bytes differ, first at %zu (got %d want %d)",
+            desc, dyd_isa_name(all_isas[i]), name, mode, bad, first, bad ? got.p[first] : 0,
+            bad ? want.p[first] : 0);
+      if (verbose) printf("ok conv %s [%s] %s mode %d\n", desc, dyd_isa_name(all_isas[i]), name, mode);
+      dyd_conv_destroy(op);
     }
-    /* which ops store 4-bit weights, and what they cost */
-    const char *name = dyd_conv_kernel_name(op);
-    const bool gemm_path = strstr(name, "_dwconv_") == NULL;
-    const bool want_w4 = c->weight_bits == 4 && gemm_path && all_isas[i] == DYD_ISA_AVX512VNNI;
-    const size_t k = (size_t)c->kh * c->kw * (c->in_c / c->groups);
-    const size_t wb = dyd_conv_packed_weight_bytes(op), dense = k * c->out_c;
-    check((strstr(name, "_qc4w_") != NULL) == want_w4 &&
-              (strstr(name, "_qc8w_") != NULL) == !want_w4,
-          "conv %s [%s]: kernel %s", desc, dyd_isa_name(all_isas[i]), name);
-    /* the 8x32c4 panels: 32 columns, K rounded up to 4, two weights per byte */
-    const size_t ocpg = c->out_c / c->groups;
-    const size_t w4_bytes = c->groups * ((ocpg + 31) / 32) * 32 * ((k + 3) / 4 * 4) / 2;
-    check(wb <= dyd_conv_packed_size(op) && (want_w4 ? wb == w4_bytes : wb >= dense),
-          "conv %s [%s] %s: %zu packed weight bytes for %zu weights", desc,
-          dyd_isa_name(all_isas[i]), name, wb, dense);
-    memset(got.p, 0xA5, s.out_bytes);
-    run_conv_tiles(op, in.p, got.p);
-    size_t first = 0, bad = 0;
-    for (size_t j = 0; j < s.out_bytes; j++)
-      if (got.p[j] != want.p[j] && bad++ == 0) first = j;
-    check(bad == 0, "conv %s [%s] %s: %zu bytes differ, first at %zu (got %d want %d)", desc,
-          dyd_isa_name(all_isas[i]), dyd_conv_kernel_name(op), bad, first,
-          bad ? got.p[first] : 0, bad ? want.p[first] : 0);
-    if (verbose) printf("ok conv %s [%s] %s\n", desc, dyd_isa_name(all_isas[i]), dyd_conv_kernel_name(op));
-    dyd_conv_destroy(op);
-  }
   gfree(in);
   gfree(want);
   gfree(got);
@@ -413,6 +435,12 @@ static void randomize_numerics(conv_case *c) {
   c->zero_channel = rnd(6) == 0;
   c->in_extra = rnd(4) == 0 ? rnd(9) : 0;
   c->out_extra = rnd(4) == 0 ? rnd(9) : 0;
+}
+
+/* 0 and 8 (int8), 2 and 4 (stored packed by GEMM kernels), 3 and 5 (int8 containers). */
+static uint32_t random_weight_bits(void) {
+  static const uint32_t widths[] = {0, 8, 4, 4, 2, 2, 3, 5};
+  return widths[rnd(sizeof widths / sizeof widths[0])];
 }
 
 static void test_conv_gemm_shapes(uint32_t weight_bits) {
@@ -535,6 +563,7 @@ static void test_conv_depthwise_shapes(void) {
         c.in_c = c.out_c = c.groups = chans[ci];
         if (rnd(4) == 0) c.batch = 2;
         randomize_numerics(&c);
+        c.weight_bits = random_weight_bits(); /* depthwise packs int8 whatever the width */
         test_conv_case(&c);
       }
   /* wide rows: the interior columns run as one stepped kernel call (conv-op.c) */
@@ -550,6 +579,7 @@ static void test_conv_depthwise_shapes(void) {
       if (rnd(3) == 0) { c.pt = rnd(c.kh); c.pl = rnd(c.kw); }
       c.in_c = c.out_c = c.groups = wide_chans[ci];
       randomize_numerics(&c);
+      c.weight_bits = random_weight_bits();
       test_conv_case(&c);
     }
   /* channel multiplier 2 (served by the general path) */
@@ -593,7 +623,7 @@ static void test_conv_random(int count) {
       c.out_c = c.groups * (1 + rnd(70));
     }
     randomize_numerics(&c);
-    c.weight_bits = rnd(3) == 0 ? 4 : 0;
+    c.weight_bits = random_weight_bits();
     test_conv_case(&c);
   }
 }
@@ -772,42 +802,51 @@ static void test_conv_validation(void) {
   d.geometry.in_c = d.geometry.groups * 30000;
   d.geometry.in_pixel_stride = d.geometry.in_c;
   expect_reject(&d, "K overflowing int32");
-  /* weight_bits: 0, 8 and 4 (with every weight in [-8, 7]) only */
+  /* weight_bits: 0 and 2-8; below 8 every weight in [-2^(b-1), 2^(b-1) - 1] */
   d = good;
   d.weight_bits = 8;
   op = dyd_conv_create(&d, err, sizeof err);
   check(op != NULL, "weight_bits 8 rejected: %s", err);
   dyd_conv_destroy(op);
-  const uint32_t bad_bits[] = {1, 2, 3, 5, 6, 7, 16, 32};
+  const uint32_t bad_bits[] = {1, 9, 16, 32};
   for (size_t i = 0; i < sizeof bad_bits / sizeof bad_bits[0]; i++) {
     d.weight_bits = bad_bits[i];
     expect_reject(&d, "unsupported weight_bits");
   }
   const size_t nw = (size_t)c.out_c * c.kh * c.kw * (c.in_c / c.groups);
-  int8_t *w4 = malloc(nw);
-  for (size_t i = 0; i < nw; i++) w4[i] = (int8_t)rnd_range(-8, 7);
-  w4[0] = -8;
-  w4[1] = 7;
-  d = good;
-  d.weights = w4;
-  d.weight_bits = 4;
-  op = dyd_conv_create(&d, err, sizeof err);
-  check(op != NULL, "weight_bits 4 with weights in [-8, 7] rejected: %s", err);
-  dyd_conv_destroy(op);
-  const int8_t outside[] = {8, -9, 127, -128};
-  for (size_t i = 0; i < sizeof outside / sizeof outside[0]; i++) {
-    const size_t at = nw - 1 - rnd((uint32_t)nw / 2);
-    const int8_t keep = w4[at];
-    w4[at] = outside[i];
-    err[0] = '\0';
+  int8_t *wl = malloc(nw);
+  for (uint32_t bits = 2; bits <= 7; bits++) {
+    const int lo = -(1 << (bits - 1)), hi = (1 << (bits - 1)) - 1;
+    for (size_t i = 0; i < nw; i++) wl[i] = (int8_t)rnd_range(lo, hi);
+    wl[0] = (int8_t)lo;
+    wl[1] = (int8_t)hi;
+    d = good;
+    d.weights = wl;
+    d.weight_bits = bits;
     op = dyd_conv_create(&d, err, sizeof err);
-    check(op == NULL && strstr(err, "[-8, 7]") != NULL, "weight_bits 4 accepted weight %d: %s",
-          outside[i], err);
-    if (verbose && op == NULL) printf("ok rejected weight %d: %s\n", outside[i], err);
+    check(op != NULL, "weight_bits %u with weights in [%d, %d] rejected: %s", bits, lo, hi, err);
     dyd_conv_destroy(op);
-    w4[at] = keep;
+    char range[32];
+    snprintf(range, sizeof range, "[%d, %d]", lo, hi);
+    const int outside[] = {lo - 1, hi + 1, 127, -128};
+    for (size_t i = 0; i < sizeof outside / sizeof outside[0]; i++) {
+      const size_t at = nw - 1 - rnd((uint32_t)nw / 2);
+      const int8_t keep = wl[at];
+      wl[at] = (int8_t)outside[i];
+      err[0] = '\0';
+      op = dyd_conv_create(&d, err, sizeof err);
+      char value[16];
+      snprintf(value, sizeof value, "weight %d ", outside[i]);
+      check(op == NULL && strstr(err, range) != NULL && strstr(err, value) != NULL &&
+                strchr(err, '\n') == NULL,
+            "weight_bits %u accepted weight %d, or no one-line error naming it: %s", bits,
+            outside[i], err);
+      if (verbose && op == NULL) printf("ok rejected: %s\n", err);
+      dyd_conv_destroy(op);
+      wl[at] = keep;
+    }
   }
-  free(w4);
+  free(wl);
   free_conv(&s);
 }
 
@@ -1779,10 +1818,11 @@ int main(int argc, char **argv) {
   test_requant_oracle();
   test_conv_oracle();
   test_conv_validation();
-  test_conv_gemm_shapes(0);
-  test_conv_gemm_shapes(4);
-  test_conv_general_shapes(0);
-  test_conv_general_shapes(4);
+  static const uint32_t widths[] = {8, 4, 3, 2};
+  for (size_t i = 0; i < sizeof widths / sizeof widths[0]; i++) {
+    test_conv_gemm_shapes(widths[i]);
+    test_conv_general_shapes(widths[i]);
+  }
   test_conv_depthwise_shapes();
   test_conv_random(300);
   test_binary();

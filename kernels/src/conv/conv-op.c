@@ -33,7 +33,14 @@ struct dyd_conv_op {
    * while rows are copied into the workspace (im2col, or the A block of a
    * direct GEMM whose input signedness differs from the kernel's). */
   const dyd_gemm_bundle *gemm;
-  dyd_gemm_ukernel_fn ukernel, ukernel_1row;
+  dyd_gemm_ukernel_fn ukernel, ukernel_1row;       /* int8 panels (or unpacked copies) */
+  /* low-bit panels (lowbit_bits 4 or 2; 0: int8 panels): kernels over the packed
+   * form, and the unpack used by tiles with more than `unpack_min_rows` rows */
+  unsigned lowbit_bits;
+  dyd_gemm_ukernel_fn lb_ukernel, lb_ukernel_1row;
+  dyd_gemm_unpack_fn lb_unpack;
+  size_t lb_bytes8;            /* the int8 bytes of a panel's weights (kp * NR, whole units) */
+  size_t unpack_min_rows;      /* SIZE_MAX: never */
   size_t k, kp;                /* reduction length, and rounded up to KR */
   size_t icpg, ocpg;
   size_t panels, panel_bytes;  /* per group */
@@ -58,7 +65,6 @@ struct dyd_conv_op {
   void *packed;
   size_t packed_size;
   size_t weight_bytes;         /* of packed_size, the weights themselves */
-  bool w4;                     /* panels hold 4-bit weights, two per byte */
   char name[128];
 };
 
@@ -166,19 +172,20 @@ static bool check_conv(const dyd_conv_desc *d, char *err, size_t err_len) {
     dyd_set_error(err, err_len, "no weights");
     return false;
   }
-  if (d->weight_bits != 0 && d->weight_bits != 8 && d->weight_bits != 4) {
-    dyd_set_error(err, err_len, "weight_bits %u not supported (0 or 8: int8, 4: int4)",
+  if (d->weight_bits == 1 || d->weight_bits > 8) {
+    dyd_set_error(err, err_len, "weight_bits %u not supported (0 or 8: int8, 2 to 7: narrower)",
                   d->weight_bits);
     return false;
   }
-  if (d->weight_bits == 4) {
+  if (d->weight_bits != 0 && d->weight_bits < 8) {
+    const int lo = -(1 << (d->weight_bits - 1)), hi = (1 << (d->weight_bits - 1)) - 1;
     const size_t per_oc = (size_t)g->kernel_h * g->kernel_w * (g->in_c / g->groups);
     for (size_t i = 0; i < per_oc * g->out_c; i++)
-      if (d->weights[i] < -8 || d->weights[i] > 7) {
+      if (d->weights[i] < lo || d->weights[i] > hi) {
         dyd_set_error(err, err_len,
-                      "weight_bits 4: weight %d of output channel %zu (element %zu) outside "
-                      "[-8, 7]",
-                      d->weights[i], i / per_oc, i % per_oc);
+                      "weight_bits %u: weight %d of output channel %zu (element %zu) outside "
+                      "[%d, %d]",
+                      d->weight_bits, d->weights[i], i / per_oc, i % per_oc, lo, hi);
         return false;
       }
   }
@@ -192,8 +199,8 @@ static bool check_conv(const dyd_conv_desc *d, char *err, size_t err_len) {
    * (and the folded zero-point correction) is added modulo 2^32, as ONNX Runtime does:
    * quantizers clip biases of near-zero weight channels to the int32 range, and such a
    * channel's accumulator wraps the same way in every kernel and in the reference.
-   * The same bound holds for 4-bit weights: the AVX-512 kernel accumulates 16 * w
-   * (the high nibble in place), and |16 * w| <= 128. */
+   * The same bound holds for the x86 low-bit kernels, which accumulate 16 * w (4-bit)
+   * or 64 * w (2-bit), the field left in the top bits of a byte: |16 w|, |64 w| <= 128. */
   const uint64_t k = (uint64_t)g->kernel_h * g->kernel_w * (g->in_c / g->groups);
   if (k * 255 * 128 > (uint64_t)INT32_MAX) {
     dyd_set_error(err, err_len, "accumulator may overflow int32: K = %llu (max %d for 8-bit)",
@@ -249,7 +256,7 @@ static void constant_channel(const dyd_requant *rq, int32_t *bias, int32_t *mult
   *shift = 33;
 }
 
-/* `w8` (kp * NR bytes, zeroed) is scratch for the int8 layout of a 4-bit panel. */
+/* `w8` (lb_bytes8 bytes) is scratch for the int8 layout of a low-bit panel. */
 static void pack_gemm(dyd_conv_op *op, const dyd_conv_desc *d, int64_t zero, int8_t *w8) {
   const dyd_gemm_bundle *b = op->gemm;
   const size_t nr = b->nr, kr = b->kr;
@@ -257,8 +264,8 @@ static void pack_gemm(dyd_conv_op *op, const dyd_conv_desc *d, int64_t zero, int
     for (size_t p = 0; p < op->panels; p++) {
       uint8_t *panel = (uint8_t *)op->packed + (grp * op->panels + p) * op->panel_bytes;
       int32_t *bias = (int32_t *)panel, *mult = bias + nr, *shift = mult + nr;
-      int8_t *w = op->w4 ? w8 : (int8_t *)(panel + op->header_bytes);
-      if (op->w4) memset(w8, 0, op->kp * nr);
+      int8_t *w = op->lowbit_bits ? w8 : (int8_t *)(panel + op->header_bytes);
+      if (op->lowbit_bits) memset(w8, 0, op->lb_bytes8);
       for (size_t j = 0; j < nr; j++) {
         const size_t n = p * nr + j;
         if (n >= op->ocpg) {
@@ -274,7 +281,9 @@ static void pack_gemm(dyd_conv_op *op, const dyd_conv_desc *d, int64_t zero, int
       }
       if (b->pack_extra != NULL && d->requant.kind == DYD_REQUANT_DYADIC)
         b->pack_extra(mult, shift, d->requant.zero_point, shift + nr);
-      if (op->w4) b->pack_w4(w8, op->kp, panel + op->header_bytes);
+      if (op->lowbit_bits)
+        dyd_gemm_pack_planes(w8, op->lb_bytes8, b->lowbit_unit, op->lowbit_bits,
+                             panel + op->header_bytes);
     }
 }
 
@@ -437,11 +446,24 @@ dyd_conv_op *dyd_conv_create_for_isa(const dyd_conv_desc *d, dyd_isa isa, char *
   if (flip) zero += op->input_signed ? 128 : -128;
   op->pad_byte = (uint8_t)zero;
   op->flip = flip ? 0x80 : 0;
-  op->w4 = d->weight_bits == 4 && b->pack_w4 != NULL;
-  op->ukernel = op->w4 ? b->ukernel_w4[kind] : b->ukernel[kind];
-  op->ukernel_1row = op->w4 ? b->ukernel_w4_1row[kind] : b->ukernel_1row[kind];
-  if (op->ukernel_1row == NULL) op->ukernel_1row = op->ukernel;
+  op->ukernel = b->ukernel[kind];
+  op->ukernel_1row = b->ukernel_1row[kind] ? b->ukernel_1row[kind] : op->ukernel;
   op->kp = DYD_ROUND_UP(op->k, b->kr);
+  /* 2- and 4-bit weights where the bundle has kernels for them; other widths are
+   * stored as int8 (a 3-bit field would straddle bytes, and 5-7 bits save too
+   * little to pay for the unpacking). */
+  const dyd_gemm_lowbit *lb = d->weight_bits == 4 ? &b->w4 : d->weight_bits == 2 ? &b->w2 : NULL;
+  op->unpack_min_rows = SIZE_MAX;
+  if (lb != NULL && lb->ukernel[kind] != NULL) {
+    op->lowbit_bits = d->weight_bits;
+    op->lb_ukernel = lb->ukernel[kind];
+    op->lb_ukernel_1row = lb->ukernel_1row[kind] ? lb->ukernel_1row[kind] : op->lb_ukernel;
+    op->lb_unpack = lb->unpack;
+    op->lb_bytes8 = DYD_ROUND_UP(op->kp * b->nr, b->lowbit_unit);
+    const int mode = dyd_gemm_lowbit_unpack_mode;
+    if (lb->unpack != NULL && mode == 1) op->unpack_min_rows = b->mr;
+    if (lb->unpack != NULL && mode == 2) op->unpack_min_rows = 0;
+  }
   { /* ox * stride_w - pad_left >= 0 and ox * stride_w - pad_left + kernel_w <= in_w */
     const size_t sw = g->stride_w, room = (size_t)g->in_w + g->pad_left;
     op->im_lo = DYD_MIN(DYD_DIV_UP((size_t)g->pad_left, sw), (size_t)g->out_w);
@@ -450,7 +472,8 @@ dyd_conv_op *dyd_conv_create_for_isa(const dyd_conv_desc *d, dyd_isa isa, char *
   }
   op->panels = DYD_DIV_UP(op->ocpg, b->nr);
   op->header_bytes = DYD_PANEL_HEADER(b->nr) + b->extra_bytes;
-  const size_t panel_weights = op->w4 ? op->kp * b->nr / 2 : op->kp * b->nr;
+  const size_t panel_weights =
+      op->lowbit_bits ? op->lb_bytes8 * op->lowbit_bits / 8 : op->kp * b->nr;
   op->panel_bytes = DYD_ROUND_UP(op->header_bytes + panel_weights, 64);
   op->weight_bytes = g->groups * op->panels * panel_weights;
   /* About 32 KiB of A per tile (it stays in L1/L2 while every panel passes over
@@ -459,6 +482,11 @@ dyd_conv_op *dyd_conv_create_for_isa(const dyd_conv_desc *d, dyd_isa isa, char *
   mc = DYD_MAX(mc / b->mr, 1) * b->mr;
   mc = DYD_MIN(mc, (size_t)b->mr * 64);
   mc = DYD_MIN(mc, DYD_ROUND_UP(op->m, b->mr));
+  /* Tiles that unpack low-bit panels: at least 8 row blocks (where there are that
+   * many rows) share each unpack, as in the late layers with 49 pixels and K up to
+   * 1152, where 32 KiB of A would be 3 row blocks. */
+  if (op->unpack_min_rows != SIZE_MAX)
+    mc = DYD_MAX(mc, DYD_MIN((size_t)b->mr * 8, DYD_ROUND_UP(op->m, b->mr)));
   op->mc = mc;
   op->m_blocks = DYD_DIV_UP(op->m, mc);
   /* Few pixels (fully connected layers): split the output channels instead so
@@ -474,11 +502,11 @@ dyd_conv_op *dyd_conv_create_for_isa(const dyd_conv_desc *d, dyd_isa isa, char *
   if (op->packed == NULL) goto oom;
   memset(op->packed, 0, op->packed_size);
   int8_t *w8 = NULL;
-  if (op->w4 && (w8 = malloc(op->kp * b->nr)) == NULL) goto oom;
+  if (op->lowbit_bits && (w8 = malloc(op->lb_bytes8)) == NULL) goto oom;
   pack_gemm(op, d, zero, w8);
   free(w8);
   snprintf(op->name, sizeof op->name, "dyd_%s_%s_%s_%s_ukernel_%ux%uc%u__%s", act,
-           op->w4 ? "qc4w" : "qc8w", direct ? "gemm" : "igemm", requant_name(d->requant.kind), b->mr, b->nr, b->kr,
+           op->lowbit_bits == 4 ? "qc4w" : op->lowbit_bits == 2 ? "qc2w" : "qc8w", direct ? "gemm" : "igemm", requant_name(d->requant.kind), b->mr, b->nr, b->kr,
            b->isa_suffix);
   return op;
 oom:
@@ -506,8 +534,11 @@ size_t dyd_conv_tile_count(const dyd_conv_op *op) {
 
 size_t dyd_conv_workspace_size(const dyd_conv_op *op) {
   if (op->path == PATH_DWCONV) return (size_t)op->g.out_w * op->taps * sizeof(void *);
-  if (op->path == PATH_IGEMM || op->flip) return op->mc * op->kp;
-  return 0;
+  size_t n = op->path == PATH_IGEMM || op->flip ? op->mc * op->kp : 0;
+  /* an unpacked panel (header and int8 weights), 64-byte aligned inside */
+  if (op->unpack_min_rows != SIZE_MAX)
+    n = DYD_ROUND_UP(n, 64) + 63 + op->header_bytes + op->lb_bytes8;
+  return n;
 }
 
 const char *dyd_conv_kernel_name(const dyd_conv_op *op) { return op->name; }
@@ -703,14 +734,32 @@ static void run_gemm_tile(const dyd_conv_op *op, const uint8_t *in, uint8_t *out
     kc = op->kp;
   }
   const size_t c_stride = op->g.out_pixel_stride;
+  /* Low-bit panels run either their own kernels, which unpack in registers for
+   * every row block, or, for tiles with enough rows, the int8 kernels over a copy
+   * unpacked once per panel into the workspace (it stays in L1/L2 while the row
+   * blocks pass over it). Both give the same bytes. */
+  dyd_gemm_ukernel_fn kernel = op->ukernel, kernel_1row = op->ukernel_1row;
+  uint8_t *copy = NULL;
+  if (op->lowbit_bits && rows > op->unpack_min_rows) {
+    const size_t ws_a = op->path == PATH_IGEMM || op->flip ? op->mc * op->kp : 0;
+    copy = (uint8_t *)(((uintptr_t)ws + DYD_ROUND_UP(ws_a, 64) + 63) & ~(uintptr_t)63);
+  } else if (op->lowbit_bits) {
+    kernel = op->lb_ukernel;
+    kernel_1row = op->lb_ukernel_1row;
+  }
   for (size_t p = p0; p < p1; p++) {
     const uint8_t *w = (const uint8_t *)op->packed + (grp * op->panels + p) * op->panel_bytes;
+    if (copy != NULL) {
+      memcpy(copy, w, op->header_bytes);
+      op->lb_unpack(w + op->header_bytes, op->lb_bytes8, (int8_t *)(copy + op->header_bytes));
+      w = copy;
+    }
     const size_t n0 = p * b->nr, nc = DYD_MIN((size_t)b->nr, op->ocpg - n0);
     uint8_t *c = out + m0 * c_stride + grp * op->ocpg + n0;
     for (size_t r = 0; r < rows; r += b->mr) {
       const size_t mr = DYD_MIN((size_t)b->mr, rows - r);
-      (mr == 1 ? op->ukernel_1row : op->ukernel)(mr, nc, kc, a + r * a_stride, a_stride, w,
-                                                  c + r * c_stride, c_stride, &op->out);
+      (mr == 1 ? kernel_1row : kernel)(mr, nc, kc, a + r * a_stride, a_stride, w,
+                                       c + r * c_stride, c_stride, &op->out);
     }
   }
 }

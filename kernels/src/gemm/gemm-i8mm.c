@@ -6,6 +6,13 @@
  * on x86. Weights packed [K/8][16][8]: 16 bytes are one column pair's 8 K
  * values, the B operand as is. Tile 4 x 16 = 2 row pairs x 8 column pairs, 16
  * accumulators of [r0c0 r0c1 r1c0 r1c1], unzipped into rows at the end.
+ *
+ * Low-bit weights (common.h's plane layout, unit = one K step, 128 bytes): 4-bit,
+ * 64 bytes whose low nibbles are column pairs 0-3 and high nibbles pairs 4-7;
+ * 2-bit, 32 bytes whose crumb j holds pairs 2j, 2j + 1. SSHR (with SHL first for
+ * the lower fields) sign-extends them into the int8 B operands of USMMLA: 12-14
+ * instructions per 16 USMMLA, so tiles with more than one row block unpack each
+ * panel once into the workspace and run the int8 kernel over the copy.
  */
 #if defined(__aarch64__)
 
@@ -61,9 +68,30 @@ INLINE uint8x8_t load8(const uint8_t *p, size_t n) {
 
 #define REP_J(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7)
 
+/* The eight B operands (column pairs x 8 K) of one K step. */
+INLINE void load_w(const int8_t *wk, const int bits, int8x16_t b[8]) {
+  if (bits == 4) {
+    for (int q = 0; q < 4; q++) {
+      const int8x16_t v = vld1q_s8(wk + 16 * q);
+      b[q] = vshrq_n_s8(vshlq_n_s8(v, 4), 4);
+      b[4 + q] = vshrq_n_s8(v, 4);
+    }
+  } else if (bits == 2) {
+    for (int q = 0; q < 2; q++) {
+      const int8x16_t v = vld1q_s8(wk + 16 * q);
+      b[q] = vshrq_n_s8(vshlq_n_s8(v, 6), 6);
+      b[2 + q] = vshrq_n_s8(vshlq_n_s8(v, 4), 6);
+      b[4 + q] = vshrq_n_s8(vshlq_n_s8(v, 2), 6);
+      b[6 + q] = vshrq_n_s8(v, 6);
+    }
+  } else {
+    for (int j = 0; j < 8; j++) b[j] = vld1q_s8(wk + 16 * j);
+  }
+}
+
 INLINE void gemm_body(size_t mr, size_t nc, size_t kc, const uint8_t *a, size_t a_stride,
                       const void *w, uint8_t *c, size_t c_stride, const dyd_out_params *p,
-                      const int fp32) {
+                      const int fp32, const int bits) {
   const int32_t *bias = w, *mult = bias + NR;
   const extra_header *extra = (const extra_header *)(mult + 2 * NR);
   const int8_t *wk = (const int8_t *)(extra + 1);
@@ -75,13 +103,15 @@ INLINE void gemm_body(size_t mr, size_t nc, size_t kc, const uint8_t *a, size_t 
   int32x4_t acc0##j = vcombine_s32(bj##j, bj##j), acc1##j = acc0##j;
   REP_J(ACC_INIT)
 #undef ACC_INIT
-  for (size_t k = 0; k < kc; k += KR, wk += NR * KR) {
+  for (size_t k = 0; k < kc; k += KR, wk += NR * KR * bits / 8) {
     const size_t n = kc - k;
     const uint8x16_t va01 = vcombine_u8(load8(a0 + k, n), load8(a1 + k, n));
     const uint8x16_t va23 = vcombine_u8(load8(a2 + k, n), load8(a3 + k, n));
+    int8x16_t b[8];
+    load_w(wk, bits, b);
 #define MMLA(j)                                             \
   {                                                         \
-    const int8x16_t vb = vld1q_s8(wk + 16 * (j));           \
+    const int8x16_t vb = b[j];                              \
     acc0##j = vusmmlaq_s32(acc0##j, va01, vb);              \
     acc1##j = vusmmlaq_s32(acc1##j, va23, vb);              \
   }
@@ -97,22 +127,44 @@ INLINE void gemm_body(size_t mr, size_t nc, size_t kc, const uint8_t *a, size_t 
 #undef STORE
 }
 
-TARGET static void gemm_dyadic_4x16c8(size_t mr, size_t nc, size_t kc, const uint8_t *a,
-                                      size_t a_stride, const void *w, uint8_t *c,
-                                      size_t c_stride, const dyd_out_params *p) {
-  gemm_body(mr, nc, kc, a, a_stride, w, c, c_stride, p, 0);
+/* A panel's weights as int8 (dyd_gemm_unpack_planes with unit NR * KR). */
+INLINE void unpack_lowbit(const uint8_t *in, size_t bytes, int8_t *w8, const int bits) {
+  for (size_t i = 0; i < bytes; i += NR * KR, in += NR * KR * bits / 8, w8 += NR * KR) {
+    int8x16_t b[8];
+    load_w((const int8_t *)in, bits, b);
+    for (int j = 0; j < 8; j++) vst1q_s8(w8 + 16 * j, b[j]);
+  }
 }
 
-TARGET static void gemm_fp32_4x16c8(size_t mr, size_t nc, size_t kc, const uint8_t *a,
-                                    size_t a_stride, const void *w, uint8_t *c, size_t c_stride,
-                                    const dyd_out_params *p) {
-  gemm_body(mr, nc, kc, a, a_stride, w, c, c_stride, p, 1);
+TARGET static void unpack_w4(const uint8_t *in, size_t bytes, int8_t *w8) {
+  unpack_lowbit(in, bytes, w8, 4);
 }
 
-/* dyd_q{u8,s8}_qc8w_{gemm,igemm}_{dyadic,fp32}_ukernel_4x16c8__i8mm */
+TARGET static void unpack_w2(const uint8_t *in, size_t bytes, int8_t *w8) {
+  unpack_lowbit(in, bytes, w8, 2);
+}
+
+#define DEFINE_GEMM(name, fp32, bits)                                                          \
+  TARGET static void name(size_t mr, size_t nc, size_t kc, const uint8_t *a, size_t a_stride, \
+                          const void *w, uint8_t *c, size_t c_stride,                          \
+                          const dyd_out_params *p) {                                           \
+    gemm_body(mr, nc, kc, a, a_stride, w, c, c_stride, p, fp32, bits);                         \
+  }
+
+/* dyd_q{u8,s8}_qc{8,4,2}w_{gemm,igemm}_{dyadic,fp32}_ukernel_4x16c8__i8mm */
+DEFINE_GEMM(gemm_dyadic_4x16c8, 0, 8)
+DEFINE_GEMM(gemm_fp32_4x16c8, 1, 8)
+DEFINE_GEMM(gemm_qc4w_dyadic_4x16c8, 0, 4)
+DEFINE_GEMM(gemm_qc4w_fp32_4x16c8, 1, 4)
+DEFINE_GEMM(gemm_qc2w_dyadic_4x16c8, 0, 2)
+DEFINE_GEMM(gemm_qc2w_fp32_4x16c8, 1, 2)
+
 const dyd_gemm_bundle dyd_gemm_bundle_i8mm = {
     .isa = DYD_ISA_I8MM, .mr = MR, .nr = NR, .kr = KR, .a_signed_domain = 0,
     .ukernel = {gemm_dyadic_4x16c8, gemm_fp32_4x16c8},
+    .lowbit_unit = NR * KR,
+    .w4 = {.ukernel = {gemm_qc4w_dyadic_4x16c8, gemm_qc4w_fp32_4x16c8}, .unpack = unpack_w4},
+    .w2 = {.ukernel = {gemm_qc2w_dyadic_4x16c8, gemm_qc2w_fp32_4x16c8}, .unpack = unpack_w2},
     .extra_bytes = sizeof(extra_header), .pack_extra = pack_extra, .isa_suffix = "i8mm"};
 
 #endif

@@ -5,6 +5,13 @@
  * flipped by xor 0x80 while the op copies them; -128 * sum(w) is in the packed
  * bias). Tile 4 x 16: a 16-byte weight vector holds 4 columns x 4 K values; 16
  * bytes of a row supply four K groups, selected by lane (SDOT by element).
+ *
+ * Low-bit weights (common.h's plane layout, unit = one K step, 64 bytes): 4-bit,
+ * 32 bytes whose low nibbles are the first two weight vectors and high nibbles
+ * the last two; 2-bit, 16 bytes whose crumb j is weight vector j. SSHR (with SHL
+ * first for the lower fields) sign-extends them into the int8 vectors SDOT takes:
+ * 6-7 instructions per 16 SDOT, so, as on x86, tiles with more than one row block
+ * unpack each panel once into the workspace and run the int8 kernel over the copy.
  */
 #if defined(__aarch64__)
 
@@ -34,6 +41,26 @@ static void pack_extra(const int32_t *mult, const int32_t *shift, int32_t zero_p
 
 #define REP_MR(X) X(0) X(1) X(2) X(3)
 
+/* The four weight vectors (4 columns x 4 K each) of one K step. */
+INLINE void load_w(const int8_t *wk, const int bits, int8x16_t *w0, int8x16_t *w1, int8x16_t *w2,
+                   int8x16_t *w3) {
+  if (bits == 4) {
+    const int8x16_t v0 = vld1q_s8(wk), v1 = vld1q_s8(wk + 16);
+    *w0 = vshrq_n_s8(vshlq_n_s8(v0, 4), 4);
+    *w1 = vshrq_n_s8(vshlq_n_s8(v1, 4), 4);
+    *w2 = vshrq_n_s8(v0, 4);
+    *w3 = vshrq_n_s8(v1, 4);
+  } else if (bits == 2) {
+    const int8x16_t v = vld1q_s8(wk);
+    *w0 = vshrq_n_s8(vshlq_n_s8(v, 6), 6);
+    *w1 = vshrq_n_s8(vshlq_n_s8(v, 4), 6);
+    *w2 = vshrq_n_s8(vshlq_n_s8(v, 2), 6);
+    *w3 = vshrq_n_s8(v, 6);
+  } else {
+    *w0 = vld1q_s8(wk), *w1 = vld1q_s8(wk + 16), *w2 = vld1q_s8(wk + 32), *w3 = vld1q_s8(wk + 48);
+  }
+}
+
 INLINE void store_row(int32x4_t v0, int32x4_t v1, int32x4_t v2, int32x4_t v3, uint8_t *c,
                       size_t nc, const int32_t *mult, const extra_header *e,
                       const dyd_out_params *p, const int fp32) {
@@ -55,7 +82,7 @@ INLINE int8x16_t dup4(const uint8_t *p, size_t n) {
 
 INLINE void gemm_body(size_t mr, size_t nc, size_t kc, const uint8_t *a, size_t a_stride,
                       const void *w, uint8_t *c, size_t c_stride, const dyd_out_params *p,
-                      const int fp32) {
+                      const int fp32, const int bits) {
   const int32_t *bias = w, *mult = bias + NR;
   const extra_header *extra = (const extra_header *)(mult + 2 * NR);
   const int8_t *wk = (const int8_t *)(extra + 1);
@@ -73,9 +100,9 @@ INLINE void gemm_body(size_t mr, size_t nc, size_t kc, const uint8_t *a, size_t 
   acc##i##2 = vdotq_laneq_s32(acc##i##2, w2, va, l);              \
   acc##i##3 = vdotq_laneq_s32(acc##i##3, w3, va, l);
 #define LOAD_W                                                    \
-  const int8x16_t w0 = vld1q_s8(wk), w1 = vld1q_s8(wk + 16),      \
-                  w2 = vld1q_s8(wk + 32), w3 = vld1q_s8(wk + 48); \
-  wk += NR * KR;
+  int8x16_t w0, w1, w2, w3;                                       \
+  load_w(wk, bits, &w0, &w1, &w2, &w3);                           \
+  wk += NR * KR * bits / 8;
   size_t k = 0;
   for (; k + 16 <= kc; k += 16) {
 #define LOAD_A(i) const int8x16_t va##i = vreinterpretq_s8_u8(vld1q_u8(a##i + k));
@@ -107,22 +134,44 @@ INLINE void gemm_body(size_t mr, size_t nc, size_t kc, const uint8_t *a, size_t 
 #undef STORE
 }
 
-TARGET static void gemm_dyadic_4x16c4(size_t mr, size_t nc, size_t kc, const uint8_t *a,
-                                      size_t a_stride, const void *w, uint8_t *c,
-                                      size_t c_stride, const dyd_out_params *p) {
-  gemm_body(mr, nc, kc, a, a_stride, w, c, c_stride, p, 0);
+/* A panel's weights as int8 (dyd_gemm_unpack_planes with unit NR * KR). */
+INLINE void unpack_lowbit(const uint8_t *in, size_t bytes, int8_t *w8, const int bits) {
+  for (size_t i = 0; i < bytes; i += NR * KR, in += NR * KR * bits / 8, w8 += NR * KR) {
+    int8x16_t w0, w1, w2, w3;
+    load_w((const int8_t *)in, bits, &w0, &w1, &w2, &w3);
+    vst1q_s8(w8, w0), vst1q_s8(w8 + 16, w1), vst1q_s8(w8 + 32, w2), vst1q_s8(w8 + 48, w3);
+  }
 }
 
-TARGET static void gemm_fp32_4x16c4(size_t mr, size_t nc, size_t kc, const uint8_t *a,
-                                    size_t a_stride, const void *w, uint8_t *c, size_t c_stride,
-                                    const dyd_out_params *p) {
-  gemm_body(mr, nc, kc, a, a_stride, w, c, c_stride, p, 1);
+TARGET static void unpack_w4(const uint8_t *in, size_t bytes, int8_t *w8) {
+  unpack_lowbit(in, bytes, w8, 4);
 }
 
-/* dyd_q{u8,s8}_qc8w_{gemm,igemm}_{dyadic,fp32}_ukernel_4x16c4__neondot */
+TARGET static void unpack_w2(const uint8_t *in, size_t bytes, int8_t *w8) {
+  unpack_lowbit(in, bytes, w8, 2);
+}
+
+#define DEFINE_GEMM(name, fp32, bits)                                                          \
+  TARGET static void name(size_t mr, size_t nc, size_t kc, const uint8_t *a, size_t a_stride, \
+                          const void *w, uint8_t *c, size_t c_stride,                          \
+                          const dyd_out_params *p) {                                           \
+    gemm_body(mr, nc, kc, a, a_stride, w, c, c_stride, p, fp32, bits);                         \
+  }
+
+/* dyd_q{u8,s8}_qc{8,4,2}w_{gemm,igemm}_{dyadic,fp32}_ukernel_4x16c4__neondot */
+DEFINE_GEMM(gemm_dyadic_4x16c4, 0, 8)
+DEFINE_GEMM(gemm_fp32_4x16c4, 1, 8)
+DEFINE_GEMM(gemm_qc4w_dyadic_4x16c4, 0, 4)
+DEFINE_GEMM(gemm_qc4w_fp32_4x16c4, 1, 4)
+DEFINE_GEMM(gemm_qc2w_dyadic_4x16c4, 0, 2)
+DEFINE_GEMM(gemm_qc2w_fp32_4x16c4, 1, 2)
+
 const dyd_gemm_bundle dyd_gemm_bundle_neondot = {
     .isa = DYD_ISA_NEONDOT, .mr = MR, .nr = NR, .kr = KR, .a_signed_domain = 1,
     .ukernel = {gemm_dyadic_4x16c4, gemm_fp32_4x16c4},
+    .lowbit_unit = NR * KR,
+    .w4 = {.ukernel = {gemm_qc4w_dyadic_4x16c4, gemm_qc4w_fp32_4x16c4}, .unpack = unpack_w4},
+    .w2 = {.ukernel = {gemm_qc2w_dyadic_4x16c4, gemm_qc2w_fp32_4x16c4}, .unpack = unpack_w2},
     .extra_bytes = sizeof(extra_header), .pack_extra = pack_extra, .isa_suffix = "neondot"};
 
 #endif
