@@ -152,8 +152,10 @@ def build_w4a8(float21: Path, ranges: dict[str, float], out: Path) -> dict:
     inits = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
     quantized_inputs = {
         "Conv": [0], "Gemm": [0], "Add": [0, 1], "GlobalAveragePool": [0], "AveragePool": [0], "MaxPool": [0],
+        "Flatten": [0],
     }
-    # Activation tensors that feed a conv / FC / add / pool, in first-use order.
+    # Activation tensors that feed a conv / FC / add / pool / flatten, in first-use order
+    # (the pooled features are quantized where they are made, as for the int8 model).
     acts: list[str] = []
     for n in graph.node:
         for i in quantized_inputs.get(n.op_type, []):

@@ -47,8 +47,8 @@ public struct Tensor: Sendable {
         switch dtype {
         case .int64: elements(as: Int64.self)
         case .int32: elements(as: Int32.self).map(Int64.init)
-        case .uint8, .bool, .uint4: bytes.map(Int64.init)
-        case .int8, .int4: elements(as: Int8.self).map(Int64.init)
+        case .uint8, .bool, .uint4, .uint2: bytes.map(Int64.init)
+        case .int8, .int4, .int2: elements(as: Int8.self).map(Int64.init)
         case .float32: floats.map { Int64($0) }
         case .float8e4m3fn: bytes.map { code in
             let f = dyd_fp8_e4m3_to_f32(code)

@@ -9,7 +9,7 @@ import SwiftProtobuf
 /// whose declared size does not match their data, external data.
 public enum ONNXImporter {
     /// Opsets of the default domain this importer accepts.
-    public static let supportedOpsets = 1...23
+    public static let supportedOpsets = 1...25
 
     public static func load(path: String) throws -> Graph {
         let data: Data
@@ -113,6 +113,8 @@ public enum ONNXImporter {
         case 17: return .float8e4m3fn
         case 21: return .uint4
         case 22: return .int4
+        case 25: return .uint2
+        case 26: return .int2
         default:
             let name = Onnx_TensorProto.DataType(rawValue: Int(code)).map { "\($0)".uppercased() } ?? "code \(code)"
             throw DyadicError("\(context): element type \(name) is not supported")
@@ -137,13 +139,14 @@ public enum ONNXImporter {
             count = product
         }
         let shape = proto.dims.map { Int($0) }
-        // 4-bit values come two per byte, the first in the low nibble.
-        let expectedBytes = dtype.isQuantized4Bit ? (count + 1) / 2 : count * dtype.byteSize
+        // 4-bit (2-bit) values come two (four) per byte, the first in the lowest bits.
+        let perByte = 8 / (dtype.packedBits ?? 8)
+        let expectedBytes = dtype.isSubByteInteger ? (count + perByte - 1) / perByte : count * dtype.byteSize
         if !proto.rawData.isEmpty || count == 0 {
             guard proto.rawData.count == expectedBytes else {
                 throw DyadicError("\(context): shape \(shape.shapeString) needs \(expectedBytes) bytes of data but the file holds \(proto.rawData.count)")
             }
-            if dtype.isQuantized4Bit { return unpack4Bit([UInt8](proto.rawData), count: count, dtype: dtype, shape: shape) }
+            if dtype.isSubByteInteger { return unpackSubByte([UInt8](proto.rawData), count: count, dtype: dtype, shape: shape) }
             return Tensor(dtype: dtype, shape: shape, bytes: [UInt8](proto.rawData))
         }
         func checkCount(_ n: Int) throws {
@@ -170,21 +173,26 @@ public enum ONNXImporter {
         case .float8e4m3fn:
             try checkCount(proto.int32Data.count)
             return Tensor(dtype: dtype, shape: shape, bytes: proto.int32Data.map { UInt8(truncatingIfNeeded: $0) })
-        case .int4, .uint4:
+        case .int4, .uint4, .int2, .uint2:
             // int32_data holds the packed bytes, one per element of the field.
             guard proto.int32Data.count == expectedBytes else {
                 throw DyadicError("\(context): shape \(shape.shapeString) needs \(expectedBytes) packed bytes but the file holds \(proto.int32Data.count)")
             }
-            return unpack4Bit(proto.int32Data.map { UInt8(truncatingIfNeeded: $0) }, count: count, dtype: dtype, shape: shape)
+            return unpackSubByte(proto.int32Data.map { UInt8(truncatingIfNeeded: $0) }, count: count, dtype: dtype, shape: shape)
         }
     }
 
-    /// One value per byte from ONNX's two-per-byte packing (int4 sign-extended).
-    static func unpack4Bit(_ packed: [UInt8], count: Int, dtype: DType, shape: [Int]) -> Tensor {
+    /// One value per byte from ONNX's packing of 4-bit (2-bit) values two (four) per
+    /// byte, first element in the lowest bits; signed types are sign-extended.
+    static func unpackSubByte(_ packed: [UInt8], count: Int, dtype: DType, shape: [Int]) -> Tensor {
+        let bits = dtype.packedBits ?? 8
+        let perByte = 8 / bits
+        let mask = UInt8((1 << bits) - 1)
+        let signBit = UInt8(1 << (bits - 1))
         var out = [UInt8](repeating: 0, count: count)
         for i in 0..<count {
-            let nibble = (packed[i / 2] >> (i % 2 == 0 ? 0 : 4)) & 0xF
-            out[i] = dtype == .int4 && nibble >= 8 ? nibble | 0xF0 : nibble
+            let field = (packed[i / perByte] >> ((i % perByte) * bits)) & mask
+            out[i] = dtype.isSigned && field & signBit != 0 ? field | ~mask : field
         }
         return Tensor(dtype: dtype, shape: shape, bytes: out)
     }

@@ -16,7 +16,7 @@ enum Repo {
 /// tools/quantize_efficientnet.py: a model, its inputs and ONNX Runtime's outputs.
 struct ManifestEntry: Decodable {
     struct Input: Decodable { let name: String; let file: String }
-    struct Output: Decodable { let name: String; let file: String; let scale: Double?; let zero_point: Int? }
+    struct Output: Decodable { let name: String; let file: String; let scale: Double?; let zero_point: Int?; let fp8_scale: Double? }
     let `case`: String
     let variant: String
     let model: String
@@ -73,6 +73,20 @@ enum EfficientNetFixture {
 }
 
 /// One of the package's executables run as a child process.
+/// Position of an E4M3FN value (given dequantized with `scale`) in the ordered list of
+/// codes: adjacent FP8 values differ by 1. Values are assumed finite and in range.
+func fp8Ordinal(_ value: Float, scale: Double) -> Int {
+    let x = Double(value) / scale, a = abs(x)
+    let magnitude: Double
+    if a < 0x1p-6 {
+        magnitude = a * 512                              // subnormals: steps of 2^-9
+    } else {
+        let e = a.exponent
+        magnitude = Double((Int(e) + 7) * 8) + (a.significand - 1) * 8
+    }
+    return (x < 0 ? -1 : 1) * Int(magnitude.rounded())
+}
+
 struct Tool {
     let name: String
     /// Built next to the test runner.

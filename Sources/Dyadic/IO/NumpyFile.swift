@@ -78,8 +78,8 @@ public enum NumpyFile {
         let descr: String
         switch t.dtype {
         case .float32: descr = "<f4"
-        case .uint8, .uint4, .float8e4m3fn: descr = "|u1" // 4-bit values widened; FP8 as codes
-        case .int8, .int4: descr = "|i1"
+        case .uint8, .uint4, .uint2, .float8e4m3fn: descr = "|u1" // narrow values widened; FP8 as codes
+        case .int8, .int4, .int2: descr = "|i1"
         case .int32: descr = "<i4"
         case .int64: descr = "<i8"
         case .bool: descr = "|b1"

@@ -1,7 +1,7 @@
 import DyadicKernels
 
-/// Float → integer at the graph's input (QuantizeLinear), per tensor, optionally
-/// writing NHWC from an NCHW input (the reordering every image input needs).
+/// Float → integer or FP8 E4M3FN codes (QuantizeLinear), per tensor; integer outputs
+/// may be written NHWC from an NCHW input (the reordering every image input needs).
 final class QuantizeLayer: TiledLayer {
     let op = "Quantize"
     let sourceNodes: [String]
@@ -9,6 +9,8 @@ final class QuantizeLayer: TiledLayer {
     let isIntegerOnly = false
     let kernel: String
     let scale: Float, zeroPoint: Int32, dtype: DType, count: Int
+    /// FP8 only: out-of-range values become ±448 (true) or NaN (false).
+    let saturate: Bool
     /// (batch, channels, H·W) when the output is NHWC.
     let nhwc: (batch: Int, channels: Int, plane: Int)?
     /// Elements (flat) or pixels of one image (NHWC) per tile.
@@ -17,8 +19,10 @@ final class QuantizeLayer: TiledLayer {
     let tiles: Int
 
     init(source: [String], input: Int, output: Int, scale: Float, zeroPoint: Int32, dtype: DType, count: Int,
-         nhwcFrom shape: [Int]? = nil) {
+         nhwcFrom shape: [Int]? = nil, saturate: Bool = true) {
+        precondition(shape == nil || dtype != .float8e4m3fn, "FP8 quantization writes the input's layout")
         sourceNodes = source
+        self.saturate = saturate
         inputs = [input]
         outputs = [output]
         self.scale = scale
@@ -27,7 +31,7 @@ final class QuantizeLayer: TiledLayer {
         self.count = count
         let g = shape.map { (batch: $0[0], channels: $0[1], plane: $0[2] * $0[3]) }
         nhwc = g
-        kernel = g == nil ? "dyd_quantize_f32" : "dyd_quantize_f32_to_nhwc"
+        kernel = dtype == .float8e4m3fn ? "dyd_fp8_e4m3_from_f32_array" : g == nil ? "dyd_quantize_f32" : "dyd_quantize_f32_to_nhwc"
         tilesPerImage = max(1, ((g?.plane ?? count) + QuantizeLayer.tileSize - 1) / QuantizeLayer.tileSize)
         tiles = (g?.batch ?? 1) * tilesPerImage
     }
@@ -46,6 +50,10 @@ final class QuantizeLayer: TiledLayer {
                 let first = part * QuantizeLayer.tileSize, pixels = min(QuantizeLayer.tileSize, g.plane - first)
                 let offset = image * g.channels * g.plane
                 dyd_quantize_f32_to_nhwc(x + offset, y + offset, g.channels, g.plane, first, pixels, scale, zeroPoint, signed)
+            } else if dtype == .float8e4m3fn {
+                let first = part * QuantizeLayer.tileSize
+                dyd_fp8_e4m3_from_f32_array(x + first, (y + first).assumingMemoryBound(to: UInt8.self),
+                                            min(QuantizeLayer.tileSize, count - first), scale, saturate ? 1 : 0)
             } else {
                 let first = part * QuantizeLayer.tileSize
                 dyd_quantize_f32(x + first, y + first, min(QuantizeLayer.tileSize, count - first), scale, zeroPoint, signed)
@@ -54,7 +62,7 @@ final class QuantizeLayer: TiledLayer {
     }
 }
 
-/// Integer → float (DequantizeLinear), per tensor: (q − zp)·scale.
+/// Integer or FP8 → float (DequantizeLinear), per tensor: (q − zp)·scale.
 final class DequantizeLayer: Layer {
     let op = "Dequantize"
     let sourceNodes: [String]
@@ -79,12 +87,14 @@ final class DequantizeLayer: Layer {
         let y = context.pointer(outputs[0]).assumingMemoryBound(to: Float.self)
         let raw = context.pointer(inputs[0])
         switch dtype {
-        case .uint8, .uint4:
+        case .uint8, .uint4, .uint2:
             let x = raw.assumingMemoryBound(to: UInt8.self)
             for i in 0..<count { y[i] = Float(Int32(x[i]) - zeroPoint) * scale }
-        case .int8, .int4: // 4-bit values are held one per byte, sign-extended
+        case .int8, .int4, .int2: // narrow values are held one per byte, sign-extended
             let x = raw.assumingMemoryBound(to: Int8.self)
             for i in 0..<count { y[i] = Float(Int32(x[i]) - zeroPoint) * scale }
+        case .float8e4m3fn: // FP8 zero points are 0
+            dyd_fp8_e4m3_to_f32_array(raw.assumingMemoryBound(to: UInt8.self), y, count, scale)
         default:
             let x = raw.assumingMemoryBound(to: Int32.self)
             for i in 0..<count { y[i] = Float(x[i] &- zeroPoint) * scale }

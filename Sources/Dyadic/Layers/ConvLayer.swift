@@ -18,7 +18,7 @@ func kernelError(_ buffer: [CChar]) -> String {
 
 /// Quantized convolution, fully connected layer or MatMul with constant weights:
 /// int32 accumulation and fused requantization + clamp, NHWC in and out.
-final class ConvLayer: TiledLayer {
+final class ConvLayer: TiledLayer, WeightedLayer {
     let op: String
     let sourceNodes: [String]
     let inputs: [Int], outputs: [Int]
@@ -29,10 +29,10 @@ final class ConvLayer: TiledLayer {
     let kernel: String
     let workspaceSize: Int
     let shapeSummary: String
-    /// Bytes the kernel stores for the weights themselves (4-bit weights two per byte
-    /// where a qc4w kernel runs).
+    /// Bytes the kernel stores for the weights themselves (2- and 4-bit weights packed
+    /// where a qc2w/qc4w kernel runs).
     let weightBytes: Int
-    /// Bits per weight as the model declares them (4 or 8).
+    /// Bits per weight (2...8): the narrowest width that holds every weight.
     let weightBits: Int
     let macs: Int
 
@@ -61,14 +61,14 @@ final class ConvLayer: TiledLayer {
         kernel = String(cString: dyd_conv_kernel_name(created))
         workspaceSize = dyd_conv_workspace_size(created)
         weightBytes = dyd_conv_packed_weight_bytes(created)
-        weightBits = Int(desc.weight_bits == 4 ? 4 : 8)
+        weightBits = desc.weight_bits == 0 ? 8 : Int(desc.weight_bits)
         let g = desc.geometry
         macs = Int(g.batch) * Int(g.out_h) * Int(g.out_w) * Int(g.out_c) * Int(g.kernel_h) * Int(g.kernel_w) * Int(g.in_c / g.groups)
         shapeSummary = "k\(g.kernel_h)x\(g.kernel_w) s\(g.stride_h) g\(g.groups) \(g.in_c)→\(g.out_c)"
     }
 
     var details: String { "\(shapeSummary); \(requant.summary)" }
-    var precision: String { weightBits == 4 ? "w4a8" : "int8" }
+    var precision: String { weightBits == 8 ? "int8" : "w\(weightBits)a8" }
 
     func runTiles(_ start: Int, _ count: Int, worker: Int, _ context: ExecutionContext) {
         dyd_conv_run(handle.op, context.pointer(inputs[0]), context.pointer(outputs[0]), start, count, context.workspace(worker))

@@ -58,14 +58,17 @@ final class TableLayer: Layer {
     let op: String
     let sourceNodes: [String]
     let inputs: [Int], outputs: [Int]
-    let isIntegerOnly = true
+    /// False for conversions to or from FP8 codes (the lookup itself is integer).
+    let isIntegerOnly: Bool
     let table: [UInt8]
     let count: Int
     let kernel = String(cString: dyd_lut_kernel_name())
     let what: String
 
-    init(op: String, source: [String], input: Int, output: Int, table: [UInt8], count: Int, what: String) {
+    init(op: String, source: [String], input: Int, output: Int, table: [UInt8], count: Int, what: String,
+         integerOnly: Bool = true) {
         self.op = op
+        isIntegerOnly = integerOnly
         sourceNodes = source
         inputs = [input]
         outputs = [output]
@@ -76,6 +79,7 @@ final class TableLayer: Layer {
 
     var details: String { what }
     var inPlaceInputs: [Int]? { [0] }
+    var precision: String { isIntegerOnly ? "int8" : "fp8" }
 
     func run(_ context: ExecutionContext) {
         let x = context.pointer(inputs[0]).assumingMemoryBound(to: UInt8.self)

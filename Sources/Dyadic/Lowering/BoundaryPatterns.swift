@@ -3,15 +3,17 @@ extension Lowering {
     func lowerDequantize(_ node: Node, _ symbols: [Symbol?]) throws {
         try node.checkAttributes(known: ["axis", "block_size", "output_dtype"])
         guard let base = symbols.first ?? nil else { throw node.invalid("input 0 is required") }
-        // FP8 and blocked scales have no integer form here: their dequantization is
-        // computed (once, for constants) on the float reference path.
+        // Blocked scales, and FP8 with a non-zero zero point, have no kernel form: their
+        // dequantization is computed (once, for constants) on the float reference path.
         let baseType: DType? = switch base {
         case .value(let v): values[v].dtype
         case .constant(let t): t.dtype
         case .dequantized: nil
         }
         let blocked = try node.int("block_size", default: 0) != 0
-        if baseType == .float8e4m3fn || blocked {
+        var fp8Offset = false
+        if baseType == .float8e4m3fn, let zp = try constantInput(node, 2) { fp8Offset = zp.bytes.contains { $0 & 0x7F != 0 } }
+        if fp8Offset || blocked {
             if case .constant = base, symbols.dropFirst().allSatisfy({ $0 == nil || Self.isConstant($0!) }) {
                 try fold(node, symbols)
             } else {
@@ -22,12 +24,15 @@ extension Lowering {
         let rank: Int
         switch base {
         case .value(let v):
-            guard values[v].dtype.isQuantized8Bit || values[v].dtype.isQuantized4Bit || values[v].dtype == .int32 else {
+            guard values[v].dtype.isQuantized8Bit || values[v].dtype.isSubByteInteger || values[v].dtype == .int32
+                    || values[v].dtype == .float8e4m3fn else {
                 throw node.unsupported("input type \(values[v].dtype)")
             }
             rank = values[v].shape.count
         case .constant(let t):
-            guard t.dtype.isQuantized8Bit || t.dtype.isQuantized4Bit || t.dtype == .int32 else { throw node.unsupported("input type \(t.dtype)") }
+            guard t.dtype.isQuantized8Bit || t.dtype.isSubByteInteger || t.dtype == .int32 || t.dtype == .float8e4m3fn else {
+                throw node.unsupported("input type \(t.dtype)")
+            }
             rank = t.shape.count
         case .dequantized:
             throw node.invalid("input is already a float value")
@@ -41,14 +46,30 @@ extension Lowering {
     func lowerQuantize(_ node: Node, _ symbols: [Symbol?]) throws {
         try node.checkAttributes(known: ["axis", "saturate", "block_size", "output_dtype"])
         let dtype = try Quantization.outputType(node, zeroPoint: try constantInput(node, 2))
-        guard dtype.isQuantized8Bit, try node.int("block_size", default: 0) == 0 else {
-            // 4-bit and FP8 activations, blocked scales: the float reference path.
+        let blocked = try node.int("block_size", default: 0) != 0
+        if dtype == .float8e4m3fn, !blocked, try lowerQuantizeFp8(node, symbols) { return }
+        guard dtype.isQuantized8Bit, !blocked else {
+            // Sub-byte activations, blocked scales, per-axis FP8: the float reference path.
             try lowerReference(node)
             return
         }
         let (q, _) = try params(node, scale: 1)
         let out = OutputQuantization(name: node.outputs[0], params: q, dtype: dtype,
                                      qmin: dtype.integerRange.lowerBound, qmax: dtype.integerRange.upperBound, nodes: [])
+        if q.isPerTensor, let x = fp8Activation(symbols[0]) {
+            // FP8 → integer: one table of codes.
+            let info = values[x.value]
+            let xq = QuantParams(scale: [x.scale], zeroPoint: [0], axis: nil)
+            let y = addValue(out.name, dtype, info.shape, layout: info.layout, quant: q)
+            let table = (0..<256).map { code in
+                UInt8(truncatingIfNeeded: Quantization.quantize(Lowering.dequantizedCode(UInt8(code), type: .float8e4m3fn, params: xq),
+                                                                scale: q.scale[0], zeroPoint: q.zeroPoint[0], range: dtype.integerRange))
+            }
+            layers.append(TableLayer(op: "FromFP8", source: [node.name], input: x.value, output: y, table: table,
+                                     count: info.count, what: "e4m3·\(x.scale) → \(q)", integerOnly: false))
+            env[out.name] = .value(y)
+            return
+        }
         if q.isPerTensor, let x = quantizedActivation(symbols[0]) {
             // DQ → Q: the same integers, or a requantization between scales.
             if x.params == q && values[x.value].dtype == dtype {
@@ -76,12 +97,44 @@ extension Lowering {
         }
     }
 
+    /// QuantizeLinear to FP8 per tensor: a conversion table from an 8-bit value, or the
+    /// float → E4M3 kernel. False (float reference path) for per-axis scales.
+    func lowerQuantizeFp8(_ node: Node, _ symbols: [Symbol?]) throws -> Bool {
+        let (q, _) = try params(node, scale: 1)
+        guard q.isPerTensor, q.zeroPoint[0] == 0 else { return false }
+        let saturate = try node.int("saturate", default: 1) != 0
+        let name = node.outputs[0]
+        if case .dequantized(.value(let v), let xq)? = symbols[0], xq.isPerTensor,
+           values[v].dtype.isQuantized8Bit || values[v].dtype == .float8e4m3fn {
+            if values[v].dtype == .float8e4m3fn && xq.scale == q.scale {
+                env[name] = .value(v)   // DQ → Q with the same scale: the same codes
+                return true
+            }
+            let info = values[v]
+            let y = addValue(name, .float8e4m3fn, info.shape, layout: info.layout, quant: q)
+            layers.append(TableLayer(op: "ToFP8", source: [node.name], input: v, output: y,
+                                     table: fp8ConversionTable(from: xq, inputType: info.dtype, scale: q.scale[0], saturate: saturate),
+                                     count: info.count, what: "\(xq) → e4m3·\(q.scale[0])", integerOnly: false))
+            env[name] = .value(y)
+            return true
+        }
+        let x = try materialize(node.inputs[0], as: nil, context: node.label)
+        guard values[x].dtype == .float32 else { return false }
+        let info = values[x]
+        let y = addValue(name, .float8e4m3fn, info.shape, layout: info.layout, quant: q)
+        layers.append(QuantizeLayer(source: [node.name], input: x, output: y, scale: q.scale[0], zeroPoint: 0,
+                                    dtype: .float8e4m3fn, count: info.count, saturate: saturate))
+        env[name] = .value(y)
+        return true
+    }
+
     /// Reshape/Transpose/Pad/Resize … of a dequantized value run on its integers; the
     /// result is the dequantization of the moved integers (exact: values are not changed).
     func lowerDataMovement(_ node: Node, _ symbols: [Symbol?]) throws -> Bool {
         guard case .dequantized(.value(let v), let q)? = symbols.first ?? nil, q.isPerTensor else { return false }
         var inputs = node.inputs
         if node.opType == "Pad" {
+            guard values[v].dtype != .float8e4m3fn else { return false }
             let mode = try node.string("mode", default: "constant")
             if mode == "constant" {
                 // The pad value must be exactly representable on the integer grid.

@@ -178,7 +178,8 @@ final class Lowering {
             layoutForm[cacheKey] = out
             return out
         }
-        if layout == .nhwc, let q = layers.last(where: { $0.outputs.contains(v) }) as? QuantizeLayer, q.nhwc == nil {
+        if layout == .nhwc, let q = layers.last(where: { $0.outputs.contains(v) }) as? QuantizeLayer, q.nhwc == nil,
+           q.dtype != .float8e4m3fn {
             // Quantize straight into NHWC; the NCHW quantization goes if nothing else reads it.
             layers.append(QuantizeLayer(source: q.sourceNodes, input: q.inputs[0], output: out, scale: q.scale,
                                         zeroPoint: q.zeroPoint, dtype: q.dtype, count: q.count, nhwcFrom: info.shape))
@@ -228,12 +229,15 @@ final class Lowering {
         case "QuantizeLinear":
             try lowerQuantize(node, symbols)
         case "Conv", "Gemm", "MatMul":
+            if let x = fp8Activation(symbols.first ?? nil), try lowerFp8MatrixProduct(node, x: x, symbols) { return }
             if try lowerQDQMatrixProduct(node, index: index, symbols) { return }
             try lowerReference(node)
         case "Add", "Mul":
+            if try lowerFp8Add(node, symbols) { return }
             if try lowerQDQBinary(node, index: index, symbols) { return }
             try lowerReference(node)
         case "AveragePool", "GlobalAveragePool", "MaxPool":
+            if try lowerFp8GlobalAveragePool(node, symbols) { return }
             if try lowerQDQPool(node, index: index, symbols) { return }
             try lowerReference(node)
         case "Concat":

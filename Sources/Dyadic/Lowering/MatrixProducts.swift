@@ -6,15 +6,17 @@ extension Lowering {
     struct KernelWeights {
         var values: [Int8]
         var scales: [Float]
-        /// 4 when the model declares 4-bit weights and every (w − zp) fits in [-8, 7]
-        /// (the kernels may then store them two per byte), else 8.
+        /// The narrowest width in 2...8 that holds every (w − zp): the layer's bit width.
+        /// Kernels store 2- and 4-bit weights packed, the other widths in int8 containers.
+        /// Found from the values, since ONNX has no 3-, 5-, 6- or 7-bit types (a model
+        /// with such widths holds them in int8); the arithmetic is the same either way.
         var bits: UInt32 = 8
     }
 
     /// Converts a quantized weight tensor to symmetric int8; nil if its zero points
     /// make (w − zp) leave the int8 range (then the pattern is not lowered).
     func symmetricWeights(_ t: Tensor, _ q: QuantParams, outputAxis: Int) -> KernelWeights? {
-        guard t.dtype.isQuantized8Bit || t.dtype.isQuantized4Bit else { return nil }
+        guard t.dtype.isQuantized8Bit || t.dtype.isSubByteInteger else { return nil }
         let raw = t.int32Values
         let channels = t.shape.isEmpty ? 1 : t.shape[outputAxis]
         guard q.isPerTensor || (q.scale.count == channels && (q.axis ?? -99) == outputAxis) else { return nil }
@@ -27,8 +29,12 @@ extension Lowering {
             out[i] = Int8(v)
         }
         let scales = q.isPerTensor ? [q.scale[0]] : q.scale
-        let fitsFourBits = t.dtype.isQuantized4Bit && out.allSatisfy { $0 >= -8 && $0 <= 7 }
-        return KernelWeights(values: out, scales: scales, bits: fitsFourBits ? 4 : 8)
+        let low = Int(out.min() ?? 0), high = Int(out.max() ?? 0)
+        let bits = (2...8).first { (b: Int) -> Bool in
+            let half = 1 << (b - 1)
+            return low >= -half && high < half
+        } ?? 8
+        return KernelWeights(values: out, scales: scales, bits: UInt32(bits))
     }
 
     /// Bias in int32 at scale s_x·s_w[c]: given quantized (QDQ), as int32 (QOperator),
@@ -64,84 +70,109 @@ extension Lowering {
     func emitMatrixProduct(_ node: Node, x: (value: Int, params: QuantParams), w: (tensor: Tensor, params: QuantParams),
                            bias: Symbol?, out: OutputQuantization) throws -> Bool {
         let isConv = node.opType == "Conv" || node.opType == "QLinearConv"
-        var weightTensor = w.tensor
-        var weightParams = w.params
-        let outputAxis = 0
         let xInfo = values[x.value]
-        if !isConv {
-            // Gemm/QGemm/MatMul/QLinearMatMul: B is [K, N] (or [N, K] with transB).
-            guard weightTensor.shape.count == 2, try node.int("transA", default: 0) == 0,
-                  try node.float("alpha", default: 1) == 1, try node.float("beta", default: 1) == 1 else { return false }
-            if try node.int("transB", default: 0) == 0 {
-                weightTensor = DataMovement.transpose2D(weightTensor)
-                if !weightParams.isPerTensor {
-                    guard weightParams.axis == 1 || weightParams.axis == -1 else { return false }
-                    weightParams.axis = 0
-                }
-            }
-        } else if let axis = weightParams.axis, axis < 0 {
-            weightParams.axis = axis + weightTensor.shape.count
-        }
+        guard let (weightTensor, weightParams) = try orientedWeights(node, w.tensor, w.params) else { return false }
+        let outputAxis = 0
         guard let kw = symmetricWeights(weightTensor, weightParams, outputAxis: outputAxis) else { return false }
         let channels = weightTensor.shape[0]
         guard case .some(let biasValues) = int32Bias(bias, channels: channels, inputScale: x.params.scale[0], weightScales: kw.scales) else { return false }
         if isConv { try node.checkAttributes(known: ["auto_pad", "dilations", "group", "kernel_shape", "pads", "strides"]) }
 
-        var geometry = dyd_conv_geometry()
-        var input = x.value
+        guard let shape = try productShape(node, x: x.value, weightShape: weightTensor.shape) else { return false }
+        let weights = shape.kernelOrder(kw.values)
+        let requant = Requantization(numerics: numerics, inputScale: x.params.scale[0], weightScales: kw.scales,
+                                     outputScale: out.params.scale[0], zeroPoint: out.params.zeroPoint[0],
+                                     qmin: out.qmin, qmax: out.qmax)
+        let y = addValue(out.name, out.dtype, shape.outShape, layout: shape.layout, quant: out.params)
+        let desc = dyd_conv_desc(geometry: shape.geometry, input_signed: xInfo.dtype == .int8 ? 1 : 0,
+                                 output_signed: out.dtype == .int8 ? 1 : 0, input_zero_point: x.params.zeroPoint[0],
+                                 weights: nil, bias: nil, requant: dyd_requant(), weight_bits: kw.bits)
+        let sources = sourceNames(node, out)
+        layers.append(try ConvLayer(op: isConv ? "QConv" : "QMatMul", source: sources, input: shape.input, output: y, desc: desc,
+                                    weights: weights, bias: biasValues, requant: requant, context: node.label))
+        finish(out, value: y)
+        return true
+    }
+
+    /// Weights with the output channel first: Conv's OIHW as is, Gemm/MatMul's B as
+    /// [N, K] (transposed unless transB); nil for products the kernels do not run.
+    func orientedWeights(_ node: Node, _ t: Tensor, _ q: QuantParams) throws -> (Tensor, QuantParams)? {
+        var tensor = t, params = q
+        if node.opType == "Conv" || node.opType == "QLinearConv" {
+            if let axis = params.axis, axis < 0 { params.axis = axis + tensor.shape.count }
+            return (tensor, params)
+        }
+        // Gemm/QGemm/MatMul/QLinearMatMul: B is [K, N] (or [N, K] with transB).
+        guard tensor.shape.count == 2, try node.int("transA", default: 0) == 0,
+              try node.float("alpha", default: 1) == 1, try node.float("beta", default: 1) == 1 else { return nil }
+        if try node.int("transB", default: 0) == 0 {
+            tensor = DataMovement.transpose2D(tensor)
+            if !params.isPerTensor {
+                guard params.axis == 1 || params.axis == -1 else { return nil }
+                params.axis = 0
+            }
+        }
+        return (tensor, params)
+    }
+
+    /// The shape side of a product the conv kernels run: Conv on NHWC activations, or
+    /// Gemm/MatMul on row-major rows (a [K] vector per row, weights [N, K]).
+    struct ProductShape {
+        var geometry: dyd_conv_geometry
+        /// The activation value, in the layout the kernel reads.
+        var input: Int
         var outShape: [Int]
-        var layout = Layout.nchw
-        var weights = kw.values
+        var layout: Layout
+        /// Conv weights OIHW (ONNX) as [out][kh][kw][in/groups] (`nil` for matrices).
+        var convWeightShape: (m: Int, cpg: Int, kh: Int, kw: Int)?
+
+        /// ONNX's weight order → the order NHWC convolution walks (O·H·W·I).
+        func kernelOrder<T>(_ weights: [T]) -> [T] {
+            guard let (m, cpg, kh, kw) = convWeightShape, kh * kw > 1 && cpg > 1 else { return weights }
+            var reordered = weights
+            for o in 0..<m { for i in 0..<cpg { for y in 0..<kh { for x in 0..<kw {
+                reordered[((o * kh + y) * kw + x) * cpg + i] = weights[((o * cpg + i) * kh + y) * kw + x]
+            } } } }
+            return reordered
+        }
+    }
+
+    /// Geometry of a Conv (weights OIHW) or matrix product (weights [N, K]) on `x`;
+    /// nil when the kernels do not cover it.
+    func productShape(_ node: Node, x: Int, weightShape: [Int]) throws -> ProductShape? {
+        let xInfo = values[x]
+        let isConv = node.opType == "Conv" || node.opType == "QLinearConv"
         if isConv {
-            guard xInfo.shape.count == 4, weightTensor.shape.count == 4 else { return false }
+            guard xInfo.shape.count == 4, weightShape.count == 4 else { return nil }
             let group = try node.int("group", default: 1)
             let (n, c, h, wi) = (xInfo.shape[0], xInfo.shape[1], xInfo.shape[2], xInfo.shape[3])
-            let (m, cpg, kh, kwid) = (weightTensor.shape[0], weightTensor.shape[1], weightTensor.shape[2], weightTensor.shape[3])
+            let (m, cpg, kh, kwid) = (weightShape[0], weightShape[1], weightShape[2], weightShape[3])
             guard group >= 1, c == cpg * group, m % group == 0 else {
-                throw node.invalid("input channels \(c), weight shape \(weightTensor.shape.shapeString) and group \(group) do not agree")
+                throw node.invalid("input channels \(c), weight shape \(weightShape.shapeString) and group \(group) do not agree")
             }
             let g = try WindowGeometry(node: node, inputH: h, inputW: wi, kernelShape: [kh, kwid])
-            input = try nhwc(x.value, key: node.inputs[0])
-            geometry = dyd_conv_geometry(
+            let geometry = dyd_conv_geometry(
                 batch: UInt32(n), in_h: UInt32(h), in_w: UInt32(wi), in_c: UInt32(c),
                 out_h: UInt32(g.output.h), out_w: UInt32(g.output.w), out_c: UInt32(m),
                 kernel_h: UInt32(kh), kernel_w: UInt32(kwid), stride_h: UInt32(g.stride.h), stride_w: UInt32(g.stride.w),
                 dilation_h: UInt32(g.dilation.h), dilation_w: UInt32(g.dilation.w),
                 pad_top: UInt32(g.pads.t), pad_left: UInt32(g.pads.l), groups: UInt32(group),
                 in_pixel_stride: UInt32(c), out_pixel_stride: UInt32(m))
-            // OIHW → O·H·W·I, the order NHWC convolution walks.
-            var reordered = [Int8](repeating: 0, count: weights.count)
-            for o in 0..<m { for i in 0..<cpg { for y in 0..<kh { for xx in 0..<kwid {
-                reordered[((o * kh + y) * kwid + xx) * cpg + i] = weights[((o * cpg + i) * kh + y) * kwid + xx]
-            } } } }
-            weights = reordered
-            outShape = [n, m, g.output.h, g.output.w]
-            layout = .nhwc
-        } else {
-            input = try nchw(x.value, key: node.inputs[0])
-            let k = weightTensor.shape[1], nOut = weightTensor.shape[0]
-            guard let last = xInfo.shape.last, last == k, xInfo.shape.count >= 1 else {
-                throw node.invalid("input \(xInfo.shape.shapeString) does not match weights [\(k), \(nOut)]")
-            }
-            let rows = xInfo.shape.dropLast().reduce(1, *)
-            geometry = dyd_conv_geometry(
-                batch: UInt32(rows), in_h: 1, in_w: 1, in_c: UInt32(k), out_h: 1, out_w: 1, out_c: UInt32(nOut),
-                kernel_h: 1, kernel_w: 1, stride_h: 1, stride_w: 1, dilation_h: 1, dilation_w: 1,
-                pad_top: 0, pad_left: 0, groups: 1, in_pixel_stride: UInt32(k), out_pixel_stride: UInt32(nOut))
-            outShape = Array(xInfo.shape.dropLast()) + [nOut]
+            return ProductShape(geometry: geometry, input: try nhwc(x, key: node.inputs[0]),
+                                outShape: [n, m, g.output.h, g.output.w], layout: .nhwc, convWeightShape: (m, cpg, kh, kwid))
         }
-        let requant = Requantization(numerics: numerics, inputScale: x.params.scale[0], weightScales: kw.scales,
-                                     outputScale: out.params.scale[0], zeroPoint: out.params.zeroPoint[0],
-                                     qmin: out.qmin, qmax: out.qmax)
-        let y = addValue(out.name, out.dtype, outShape, layout: layout, quant: out.params)
-        let desc = dyd_conv_desc(geometry: geometry, input_signed: xInfo.dtype == .int8 ? 1 : 0,
-                                 output_signed: out.dtype == .int8 ? 1 : 0, input_zero_point: x.params.zeroPoint[0],
-                                 weights: nil, bias: nil, requant: dyd_requant(), weight_bits: kw.bits)
-        let sources = sourceNames(node, out)
-        layers.append(try ConvLayer(op: isConv ? "QConv" : "QMatMul", source: sources, input: input, output: y, desc: desc,
-                                    weights: weights, bias: biasValues, requant: requant, context: node.label))
-        finish(out, value: y)
-        return true
+        guard weightShape.count == 2 else { return nil }
+        let k = weightShape[1], nOut = weightShape[0]
+        guard let last = xInfo.shape.last, last == k else {
+            throw node.invalid("input \(xInfo.shape.shapeString) does not match weights [\(k), \(nOut)]")
+        }
+        let rows = xInfo.shape.dropLast().reduce(1, *)
+        let geometry = dyd_conv_geometry(
+            batch: UInt32(rows), in_h: 1, in_w: 1, in_c: UInt32(k), out_h: 1, out_w: 1, out_c: UInt32(nOut),
+            kernel_h: 1, kernel_w: 1, stride_h: 1, stride_w: 1, dilation_h: 1, dilation_w: 1,
+            pad_top: 0, pad_left: 0, groups: 1, in_pixel_stride: UInt32(k), out_pixel_stride: UInt32(nOut))
+        return ProductShape(geometry: geometry, input: try nchw(x, key: node.inputs[0]),
+                            outShape: Array(xInfo.shape.dropLast()) + [nOut], layout: .nchw, convWeightShape: nil)
     }
 
     /// QLinearConv / QLinearMatMul (ONNX) and com.microsoft QGemm.

@@ -50,6 +50,8 @@ public enum Quantization {
         case 17: return .float8e4m3fn
         case 21: return .uint4
         case 22: return .int4
+        case 25: return .uint2
+        case 26: return .int2
         case let code: throw node.unsupported("output_dtype \(code)")
         }
     }
@@ -77,7 +79,7 @@ public enum Quantization {
             for i in 0..<v.count { out[i] = dyd_fp8_e4m3_from_f32(v[i] / scales[index?(i) ?? 0], saturate) }
             return Tensor(dtype: dtype, shape: x.shape, bytes: out)
         }
-        guard dtype.isQuantized8Bit || dtype.isQuantized4Bit else { throw node.unsupported("output element type \(dtype)") }
+        guard dtype.isQuantized8Bit || dtype.isSubByteInteger else { throw node.unsupported("output element type \(dtype)") }
         let zps = zp?.int32Values ?? [0]
         guard zps.count == 1 || zps.count == scales.count else { throw node.invalid("scale and zero point sizes differ") }
         let range = dtype.integerRange
@@ -99,7 +101,7 @@ public enum Quantization {
             for i in 0..<out.count { out[i] = dyd_fp8_e4m3_to_f32(x.bytes[i]) * scales[index?(i) ?? 0] }
             return Tensor(out, shape: x.shape)
         }
-        guard x.dtype.isQuantized8Bit || x.dtype.isQuantized4Bit || x.dtype == .int32 else {
+        guard x.dtype.isQuantized8Bit || x.dtype.isSubByteInteger || x.dtype == .int32 else {
             throw node.unsupported("input element type \(x.dtype)")
         }
         let zps = zp?.int32Values ?? [0]

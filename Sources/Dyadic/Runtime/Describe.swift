@@ -15,11 +15,18 @@ extension Plan {
             lines.append("      nodes: \(layer.sourceNodes.joined(separator: ", "))  kernel: \(layer.kernel)")
             if !layer.details.isEmpty { lines.append("      \(layer.details)") }
         }
-        let weights = layers.compactMap { $0 as? ConvLayer }.map(\.weightBytes).reduce(0, +)
-        lines.append("weights: \(weights) bytes stored by the integer kernels (4-bit weights two per byte where a qc4w kernel runs)")
+        let weighted = layers.compactMap { $0 as? WeightedLayer }
+        var byPrecision: [String: Int] = [:]
+        for layer in weighted { byPrecision[layer.precision, default: 0] += layer.weightBytes }
+        let split = byPrecision.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
+        lines.append("weights: \(weighted.map(\.weightBytes).reduce(0, +)) bytes as stored by the kernels (\(split))")
         lines.append("arena: \(arenaSize) bytes for all values, shared by liveness (one slot per value: \(unsharedSize) bytes)")
         let floats = floatLayers
-        if isIntegerOnly {
+        let fp8 = fp8Layers
+        if !fp8.isEmpty {
+            lines.append("integer-only: no — \(fp8.count) FP8 layer(s) (W4A8 products, FP8 add/pool, conversions)"
+                         + (floats.isEmpty ? "" : ", \(floats.count) float layer(s)"))
+        } else if isIntegerOnly {
             lines.append("integer-only: yes (float only in the input quantization and output dequantization)")
         } else if floats.isEmpty {
             lines.append("integer-only: no (no quantized layers)")

@@ -77,6 +77,17 @@ public final class ExecutionContext: @unchecked Sendable {
         self.profiler = nil
     }
 
+    /// Runs every layer once and calls `observe(i)` after layer i. Layer i's outputs can
+    /// be read there (`tensor(_:)`): later layers may reuse their memory. For tools that
+    /// look inside a run (calibration, per-layer accuracy); it may allocate.
+    public func run(observing observe: (Int) throws -> Void) rethrows {
+        failure = nil
+        for (i, layer) in plan.layers.enumerated() {
+            layer.run(self)
+            try observe(i)
+        }
+    }
+
     // MARK: Inputs and outputs
 
     /// Copies `tensor` into the graph input `name`; its type and shape must be the plan's.

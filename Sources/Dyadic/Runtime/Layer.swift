@@ -35,6 +35,13 @@ extension Layer {
     public var precision: String { isIntegerOnly ? "int8" : "float32" }
 }
 
+/// A layer with packed weights (integer and FP8 products).
+public protocol WeightedLayer: Layer {
+    /// Bytes the kernel stores for the weights (2- and 4-bit weights packed, FP8
+    /// weights as 4-bit indices plus their tables); without bias and padding for alignment.
+    var weightBytes: Int { get }
+}
+
 /// A layer whose work is a range of independent tiles, split across threads by
 /// `ExecutionContext.parallelFor`. Tiles write disjoint memory.
 public protocol TiledLayer: Layer {

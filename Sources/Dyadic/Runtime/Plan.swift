@@ -36,7 +36,7 @@ public final class Plan: @unchecked Sendable {
     public var floatLayers: [Layer] {
         let graphInputs = Set(inputs.map(\.value)), graphOutputs = Set(outputs.map(\.value))
         return layers.filter { layer in
-            if layer.isIntegerOnly { return false }
+            if layer.isIntegerOnly || layer.precision.hasSuffix("fp8") { return false }
             if layer.op == "Quantize" && layer.inputs.allSatisfy(graphInputs.contains) { return false }
             if layer.op == "Dequantize" && layer.outputs.allSatisfy(graphOutputs.contains) { return false }
             return true
@@ -44,8 +44,11 @@ public final class Plan: @unchecked Sendable {
     }
 
     /// True for a quantized graph whose every interior layer is integer arithmetic.
+    /// Layers that compute in FP8 (W4A8 products, FP8 add/pool, conversions to and from FP8).
+    public var fp8Layers: [Layer] { layers.filter { $0.precision.hasSuffix("fp8") } }
+
     public var isIntegerOnly: Bool {
-        floatLayers.isEmpty && layers.contains { $0.isIntegerOnly && $0.op.hasPrefix("Q") }
+        floatLayers.isEmpty && fp8Layers.isEmpty && layers.contains { $0.isIntegerOnly && $0.op.hasPrefix("Q") }
     }
 
     public func makeContext(threads: Int) -> ExecutionContext { ExecutionContext(plan: self, threads: threads) }
