@@ -482,11 +482,12 @@ dyd_conv_op *dyd_conv_create_for_isa(const dyd_conv_desc *d, dyd_isa isa, char *
   mc = DYD_MAX(mc / b->mr, 1) * b->mr;
   mc = DYD_MIN(mc, (size_t)b->mr * 64);
   mc = DYD_MIN(mc, DYD_ROUND_UP(op->m, b->mr));
-  /* Tiles that unpack low-bit panels: at least 8 row blocks (where there are that
-   * many rows) share each unpack, as in the late layers with 49 pixels and K up to
-   * 1152, where 32 KiB of A would be 3 row blocks. */
+  /* Tiles that unpack low-bit panels: at least 16 row blocks (where there are that
+   * many rows) share each unpack; 32 KiB of A would be 3 row blocks in the 7x7
+   * layers with K = 1152 (int4/int8 0.80 there, 0.89 with 8 blocks, all 49 rows)
+   * and 8 in the 14x14 ones with K = 480-672 (0.95 there, 0.97 with 16). */
   if (op->unpack_min_rows != SIZE_MAX)
-    mc = DYD_MAX(mc, DYD_MIN((size_t)b->mr * 8, DYD_ROUND_UP(op->m, b->mr)));
+    mc = DYD_MAX(mc, DYD_MIN((size_t)b->mr * 16, DYD_ROUND_UP(op->m, b->mr)));
   op->mc = mc;
   op->m_blocks = DYD_DIV_UP(op->m, mc);
   /* Few pixels (fully connected layers): split the output channels instead so
