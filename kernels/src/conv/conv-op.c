@@ -506,8 +506,9 @@ dyd_conv_op *dyd_conv_create_for_isa(const dyd_conv_desc *d, dyd_isa isa, char *
   if (op->lowbit_bits && (w8 = malloc(op->lb_bytes8)) == NULL) goto oom;
   pack_gemm(op, d, zero, w8);
   free(w8);
-  snprintf(op->name, sizeof op->name, "dyd_%s_%s_%s_%s_ukernel_%ux%uc%u__%s", act,
-           op->lowbit_bits == 4 ? "qc4w" : op->lowbit_bits == 2 ? "qc2w" : "qc8w", direct ? "gemm" : "igemm", requant_name(d->requant.kind), b->mr, b->nr, b->kr,
+  const char *weight = op->lowbit_bits == 4 ? "qc4w" : op->lowbit_bits == 2 ? "qc2w" : "qc8w";
+  snprintf(op->name, sizeof op->name, "dyd_%s_%s_%s_%s_ukernel_%ux%uc%u__%s", act, weight,
+           direct ? "gemm" : "igemm", requant_name(d->requant.kind), b->mr, b->nr, b->kr,
            b->isa_suffix);
   return op;
 oom:
@@ -756,15 +757,18 @@ static void run_gemm_tile(const dyd_conv_op *op, const uint8_t *in, uint8_t *out
   const size_t lb_bytes = op->lb_bytes8 * op->lowbit_bits / 8;
   const size_t row_blocks = DYD_DIV_UP(rows, (size_t)b->mr);
   const size_t pf_step = DYD_DIV_UP(DYD_DIV_UP(lb_bytes, 64), row_blocks) * 64;
-  const size_t last_panel = op->g.groups * op->panels - 1;
+  const size_t all_panels = op->g.groups * op->panels;
   for (size_t p = p0; p < p1; p++) {
     const uint8_t *w = (const uint8_t *)op->packed + (grp * op->panels + p) * op->panel_bytes;
-    const uint8_t *pf = w + op->panel_bytes + op->header_bytes, *pf_end = pf + lb_bytes;
+    const uint8_t *pf = NULL, *pf_end = NULL;
     if (copy != NULL) {
+      if (grp * op->panels + p + 1 < all_panels) {
+        pf = w + op->panel_bytes + op->header_bytes;
+        pf_end = pf + lb_bytes;
+      }
       memcpy(copy, w, op->header_bytes);
       op->lb_unpack(w + op->header_bytes, op->lb_bytes8, (int8_t *)(copy + op->header_bytes));
       w = copy;
-      if (grp * op->panels + p == last_panel) pf = pf_end;
     }
     const size_t n0 = p * b->nr, nc = DYD_MIN((size_t)b->nr, op->ocpg - n0);
     uint8_t *c = out + m0 * c_stride + grp * op->ocpg + n0;
@@ -772,7 +776,7 @@ static void run_gemm_tile(const dyd_conv_op *op, const uint8_t *in, uint8_t *out
       const size_t mr = DYD_MIN((size_t)b->mr, rows - r);
       (mr == 1 ? kernel_1row : kernel)(mr, nc, kc, a + r * a_stride, a_stride, w,
                                        c + r * c_stride, c_stride, &op->out);
-      for (const uint8_t *e = DYD_MIN(pf + pf_step, pf_end); copy != NULL && pf < e; pf += 64)
+      for (size_t i = 0; i < pf_step && pf < pf_end; i += 64, pf += 64)
         __builtin_prefetch(pf, 0, 2);
     }
   }
