@@ -482,11 +482,12 @@ dyd_conv_op *dyd_conv_create_for_isa(const dyd_conv_desc *d, dyd_isa isa, char *
   mc = DYD_MAX(mc / b->mr, 1) * b->mr;
   mc = DYD_MIN(mc, (size_t)b->mr * 64);
   mc = DYD_MIN(mc, DYD_ROUND_UP(op->m, b->mr));
-  /* Tiles that unpack low-bit panels: at least 8 row blocks (where there are that
-   * many rows) share each unpack, as in the late layers with 49 pixels and K up to
-   * 1152, where 32 KiB of A would be 3 row blocks. */
+  /* Tiles that unpack low-bit panels: at least 16 row blocks (where there are that
+   * many rows) share each unpack; 32 KiB of A would be 3 row blocks in the 7x7
+   * layers with K = 1152 (int4/int8 0.80 there, 0.89 with 8 blocks, all 49 rows)
+   * and 8 in the 14x14 ones with K = 480-672 (0.95 there, 0.97 with 16). */
   if (op->unpack_min_rows != SIZE_MAX)
-    mc = DYD_MAX(mc, DYD_MIN((size_t)b->mr * 8, DYD_ROUND_UP(op->m, b->mr)));
+    mc = DYD_MAX(mc, DYD_MIN((size_t)b->mr * 16, DYD_ROUND_UP(op->m, b->mr)));
   op->mc = mc;
   op->m_blocks = DYD_DIV_UP(op->m, mc);
   /* Few pixels (fully connected layers): split the output channels instead so
@@ -505,8 +506,9 @@ dyd_conv_op *dyd_conv_create_for_isa(const dyd_conv_desc *d, dyd_isa isa, char *
   if (op->lowbit_bits && (w8 = malloc(op->lb_bytes8)) == NULL) goto oom;
   pack_gemm(op, d, zero, w8);
   free(w8);
-  snprintf(op->name, sizeof op->name, "dyd_%s_%s_%s_%s_ukernel_%ux%uc%u__%s", act,
-           op->lowbit_bits == 4 ? "qc4w" : op->lowbit_bits == 2 ? "qc2w" : "qc8w", direct ? "gemm" : "igemm", requant_name(d->requant.kind), b->mr, b->nr, b->kr,
+  const char *weight = op->lowbit_bits == 4 ? "qc4w" : op->lowbit_bits == 2 ? "qc2w" : "qc8w";
+  snprintf(op->name, sizeof op->name, "dyd_%s_%s_%s_%s_ukernel_%ux%uc%u__%s", act, weight,
+           direct ? "gemm" : "igemm", requant_name(d->requant.kind), b->mr, b->nr, b->kr,
            b->isa_suffix);
   return op;
 oom:
@@ -747,9 +749,23 @@ static void run_gemm_tile(const dyd_conv_op *op, const uint8_t *in, uint8_t *out
     kernel = op->lb_ukernel;
     kernel_1row = op->lb_ukernel_1row;
   }
+  /* With the copy, the packed weights of the next panel (this tile's, or the
+   * next tile's) are prefetched into L2 a slice per row block: the unpack loop
+   * itself has too little work per cache line to hide a miss to DRAM, where the
+   * int8 kernels overlap theirs with the products (K = 1152, weights evicted:
+   * int4/int8 0.97 -> 1.2). */
+  const size_t lb_bytes = op->lb_bytes8 * op->lowbit_bits / 8;
+  const size_t row_blocks = DYD_DIV_UP(rows, (size_t)b->mr);
+  const size_t pf_step = DYD_DIV_UP(DYD_DIV_UP(lb_bytes, 64), row_blocks) * 64;
+  const size_t all_panels = op->g.groups * op->panels;
   for (size_t p = p0; p < p1; p++) {
     const uint8_t *w = (const uint8_t *)op->packed + (grp * op->panels + p) * op->panel_bytes;
+    const uint8_t *pf = NULL, *pf_end = NULL;
     if (copy != NULL) {
+      if (grp * op->panels + p + 1 < all_panels) {
+        pf = w + op->panel_bytes + op->header_bytes;
+        pf_end = pf + lb_bytes;
+      }
       memcpy(copy, w, op->header_bytes);
       op->lb_unpack(w + op->header_bytes, op->lb_bytes8, (int8_t *)(copy + op->header_bytes));
       w = copy;
@@ -760,6 +776,8 @@ static void run_gemm_tile(const dyd_conv_op *op, const uint8_t *in, uint8_t *out
       const size_t mr = DYD_MIN((size_t)b->mr, rows - r);
       (mr == 1 ? kernel_1row : kernel)(mr, nc, kc, a + r * a_stride, a_stride, w,
                                        c + r * c_stride, c_stride, &op->out);
+      for (size_t i = 0; i < pf_step && pf < pf_end; i += 64, pf += 64)
+        __builtin_prefetch(pf, 0, 2);
     }
   }
 }
