@@ -169,7 +169,7 @@ typedef struct {
                                      6 s=32, 7 s=33 (the x86 fast stage's edges), 8 any of 1..62 */
   int narrow;                     /* fused relu-like clamp */
   int zero_channel;               /* one all-zero weight channel */
-  uint32_t weight_bits;           /* 0: int8 weights; 4: weights in [-8, 7] (desc.weight_bits) */
+  uint32_t weight_bits;           /* 0: int8 weights; 4 / 2: weights in [-8, 7] / [-2, 1] (desc.weight_bits) */
 } conv_case;
 
 typedef struct {
@@ -248,12 +248,14 @@ static bool make_conv(const conv_case *c, conv_setup *s) {
   s->shift = malloc(c->out_c * sizeof *s->shift);
   s->scale = malloc(c->out_c * sizeof *s->scale);
   fill_random(s->w, c->out_c * k);
-  const int8_t wmin = c->weight_bits == 4 ? -8 : -128, wmax = c->weight_bits == 4 ? 7 : 127;
-  if (c->weight_bits == 4)
-    for (size_t i = 0; i < c->out_c * k; i++) s->w[i] = (int8_t)rnd_range(-8, 7);
+  const bool low_bits = c->weight_bits == 4 || c->weight_bits == 2;
+  const int8_t wmax = low_bits ? (int8_t)((1 << (c->weight_bits - 1)) - 1) : 127;
+  const int8_t wmin = low_bits ? (int8_t)(-wmax - 1) : -128;
+  if (low_bits)
+    for (size_t i = 0; i < c->out_c * k; i++) s->w[i] = (int8_t)rnd_range(wmin, wmax);
   if (rnd(4) == 0) /* weights at the edges */
     for (size_t i = 0; i < c->out_c * k; i++) s->w[i] = rnd(2) ? wmin : wmax;
-  if (c->weight_bits == 4 && rnd(2)) { /* a channel of -8s first, one of 7s last */
+  if (low_bits && rnd(2)) { /* a channel of minimum weights first, one of maximum weights last */
     memset(s->w, (uint8_t)wmin, k);
     memset(s->w + (c->out_c - 1) * k, wmax, k);
   }
@@ -309,7 +311,8 @@ static void describe_conv(const conv_case *c, char *buf, size_t len) {
            c->in_signed ? "s8" : "u8", c->out_signed ? "s8" : "u8",
            c->kind == DYD_REQUANT_DYADIC ? "dyadic" : "fp32", c->per_channel ? "/pc" : "/pt",
            c->zx_mode, c->mult_mode, c->shift_mode, c->narrow ? " narrow" : "",
-           c->zero_channel ? " zero-ch" : "", c->weight_bits == 4 ? " w4" : "");
+           c->zero_channel ? " zero-ch" : "",
+           c->weight_bits == 4 ? " w4" : c->weight_bits == 2 ? " w2" : "");
 }
 
 /* Runs `op` over its tiles in random chunks and a random order. */
@@ -357,21 +360,39 @@ static void test_conv_case(const conv_case *c) {
       check(false, "conv %s [%s]: create failed: %s", desc, dyd_isa_name(all_isas[i]), err);
       continue;
     }
-    /* which ops store 4-bit weights, and what they cost */
+    /* which ops store low-bit weights, and what they cost */
     const char *name = dyd_conv_kernel_name(op);
     const bool gemm_path = strstr(name, "_dwconv_") == NULL;
-    const bool want_w4 = c->weight_bits == 4 && gemm_path && all_isas[i] == DYD_ISA_AVX512VNNI;
+    /* every depthwise kernel has 4- and 2-bit forms (the windows tested here are small) */
+    const uint32_t want_bits =
+        c->weight_bits == 4 && gemm_path && all_isas[i] == DYD_ISA_AVX512VNNI ? 4
+        : (c->weight_bits == 4 || c->weight_bits == 2) && !gemm_path          ? c->weight_bits
+                                                                               : 8;
+    char want_tag[8];
+    snprintf(want_tag, sizeof want_tag, "_qc%uw_", want_bits);
     const size_t k = (size_t)c->kh * c->kw * (c->in_c / c->groups);
     const size_t wb = dyd_conv_packed_weight_bytes(op), dense = k * c->out_c;
-    check((strstr(name, "_qc4w_") != NULL) == want_w4 &&
-              (strstr(name, "_qc8w_") != NULL) == !want_w4,
-          "conv %s [%s]: kernel %s", desc, dyd_isa_name(all_isas[i]), name);
+    check(strstr(name, want_tag) != NULL, "conv %s [%s]: kernel %s", desc,
+          dyd_isa_name(all_isas[i]), name);
     /* the 8x32c4 panels: 32 columns, K rounded up to 4, two weights per byte */
     const size_t ocpg = c->out_c / c->groups;
     const size_t w4_bytes = c->groups * ((ocpg + 31) / 32) * 32 * ((k + 3) / 4 * 4) / 2;
-    check(wb <= dyd_conv_packed_size(op) && (want_w4 ? wb == w4_bytes : wb >= dense),
+    check(wb <= dyd_conv_packed_size(op) && (gemm_path && want_bits == 4 ? wb == w4_bytes
+                                             : wb * 8 >= dense * want_bits),
           "conv %s [%s] %s: %zu packed weight bytes for %zu weights", desc,
           dyd_isa_name(all_isas[i]), name, wb, dense);
+    if (!gemm_path && want_bits != 8) { /* bits / 8 of the int8 form's bytes, more by chunk rounding */
+      dyd_conv_desc d8 = s.d;
+      d8.weight_bits = 0;
+      dyd_conv_op *op8 = dyd_conv_create_for_isa(&d8, all_isas[i], err, sizeof err);
+      const size_t wb8 = op8 ? dyd_conv_packed_weight_bytes(op8) : 0;
+      const size_t per_weight = strstr(name, "__avx2") ? 2 : 1; /* AVX2 stores int8 as int16 pairs */
+      const size_t ideal = wb8 / per_weight * want_bits / 8;
+      check(op8 != NULL && wb >= ideal && wb <= wb8 / per_weight,
+            "conv %s [%s] %s: %zu packed weight bytes, int8 form %zu", desc,
+            dyd_isa_name(all_isas[i]), name, wb, wb8);
+      dyd_conv_destroy(op8);
+    }
     memset(got.p, 0xA5, s.out_bytes);
     run_conv_tiles(op, in.p, got.p);
     size_t first = 0, bad = 0;
@@ -516,7 +537,7 @@ static void test_conv_general_shapes(uint32_t weight_bits) {
     }
 }
 
-static void test_conv_depthwise_shapes(void) {
+static void test_conv_depthwise_shapes(uint32_t weight_bits) {
   static const uint32_t chans[] = {1, 3, 7, 15, 16, 17, 31, 32, 33, 64, 65, 100, 128, 144};
   static const uint32_t kernels[][2] = {{3, 3}, {5, 5}, {3, 3}, {5, 5}, {2, 2}, {3, 1}, {7, 7}, {1, 1}};
   for (size_t ki = 0; ki < sizeof kernels / sizeof kernels[0]; ki++)
@@ -535,6 +556,7 @@ static void test_conv_depthwise_shapes(void) {
         c.in_c = c.out_c = c.groups = chans[ci];
         if (rnd(4) == 0) c.batch = 2;
         randomize_numerics(&c);
+        c.weight_bits = weight_bits;
         test_conv_case(&c);
       }
   /* wide rows: the interior columns run as one stepped kernel call (conv-op.c) */
@@ -550,6 +572,7 @@ static void test_conv_depthwise_shapes(void) {
       if (rnd(3) == 0) { c.pt = rnd(c.kh); c.pl = rnd(c.kw); }
       c.in_c = c.out_c = c.groups = wide_chans[ci];
       randomize_numerics(&c);
+      c.weight_bits = weight_bits;
       test_conv_case(&c);
     }
   /* channel multiplier 2 (served by the general path) */
@@ -562,6 +585,7 @@ static void test_conv_depthwise_shapes(void) {
     c.in_h = c.in_w = 4 + rnd(5);
     c.pt = c.pb = c.pl = c.pr = 1;
     randomize_numerics(&c);
+    c.weight_bits = weight_bits;
     test_conv_case(&c);
   }
 }
@@ -593,7 +617,7 @@ static void test_conv_random(int count) {
       c.out_c = c.groups * (1 + rnd(70));
     }
     randomize_numerics(&c);
-    c.weight_bits = rnd(3) == 0 ? 4 : 0;
+    c.weight_bits = rnd(3) == 0 ? 4 : kind == 2 && rnd(3) == 0 ? 2 : 0;
     test_conv_case(&c);
   }
 }
@@ -772,13 +796,13 @@ static void test_conv_validation(void) {
   d.geometry.in_c = d.geometry.groups * 30000;
   d.geometry.in_pixel_stride = d.geometry.in_c;
   expect_reject(&d, "K overflowing int32");
-  /* weight_bits: 0, 8 and 4 (with every weight in [-8, 7]) only */
+  /* weight_bits: 0, 8, 4 and 2 (with every weight in [-8, 7] / [-2, 1]) only */
   d = good;
   d.weight_bits = 8;
   op = dyd_conv_create(&d, err, sizeof err);
   check(op != NULL, "weight_bits 8 rejected: %s", err);
   dyd_conv_destroy(op);
-  const uint32_t bad_bits[] = {1, 2, 3, 5, 6, 7, 16, 32};
+  const uint32_t bad_bits[] = {1, 3, 5, 6, 7, 16, 32};
   for (size_t i = 0; i < sizeof bad_bits / sizeof bad_bits[0]; i++) {
     d.weight_bits = bad_bits[i];
     expect_reject(&d, "unsupported weight_bits");
@@ -804,6 +828,23 @@ static void test_conv_validation(void) {
     check(op == NULL && strstr(err, "[-8, 7]") != NULL, "weight_bits 4 accepted weight %d: %s",
           outside[i], err);
     if (verbose && op == NULL) printf("ok rejected weight %d: %s\n", outside[i], err);
+    dyd_conv_destroy(op);
+    w4[at] = keep;
+  }
+  for (size_t i = 0; i < nw; i++) w4[i] = (int8_t)rnd_range(-2, 1);
+  d.weight_bits = 2;
+  op = dyd_conv_create(&d, err, sizeof err);
+  check(op != NULL, "weight_bits 2 with weights in [-2, 1] rejected: %s", err);
+  dyd_conv_destroy(op);
+  const int8_t outside2[] = {2, -3, 7, -8};
+  for (size_t i = 0; i < sizeof outside2 / sizeof outside2[0]; i++) {
+    const size_t at = rnd((uint32_t)nw);
+    const int8_t keep = w4[at];
+    w4[at] = outside2[i];
+    err[0] = '\0';
+    op = dyd_conv_create(&d, err, sizeof err);
+    check(op == NULL && strstr(err, "[-2, 1]") != NULL, "weight_bits 2 accepted weight %d: %s",
+          outside2[i], err);
     dyd_conv_destroy(op);
     w4[at] = keep;
   }
@@ -1206,7 +1247,9 @@ int main(int argc, char **argv) {
   test_conv_gemm_shapes(4);
   test_conv_general_shapes(0);
   test_conv_general_shapes(4);
-  test_conv_depthwise_shapes();
+  test_conv_depthwise_shapes(0);
+  test_conv_depthwise_shapes(4);
+  test_conv_depthwise_shapes(2);
   test_conv_random(300);
   test_binary();
   test_lut();

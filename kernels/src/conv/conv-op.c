@@ -54,6 +54,7 @@ struct dyd_conv_op {
   int64_t *kx_off;
   size_t dw_lo, dw_hi;         /* columns with every tap inside the row */
   bool dw_split;               /* interior columns as one stepped kernel call */
+  unsigned dw_bits;            /* 8, or 4 / 2: blocks store low-bit weights (dyd_dw_pack_bits) */
   /* storage */
   void *packed;
   size_t packed_size;
@@ -166,19 +167,20 @@ static bool check_conv(const dyd_conv_desc *d, char *err, size_t err_len) {
     dyd_set_error(err, err_len, "no weights");
     return false;
   }
-  if (d->weight_bits != 0 && d->weight_bits != 8 && d->weight_bits != 4) {
-    dyd_set_error(err, err_len, "weight_bits %u not supported (0 or 8: int8, 4: int4)",
+  if (d->weight_bits != 0 && d->weight_bits != 8 && d->weight_bits != 4 && d->weight_bits != 2) {
+    dyd_set_error(err, err_len, "weight_bits %u not supported (0 or 8: int8, 4: int4, 2: int2)",
                   d->weight_bits);
     return false;
   }
-  if (d->weight_bits == 4) {
+  if (d->weight_bits == 4 || d->weight_bits == 2) {
+    const int wmax = (1 << (d->weight_bits - 1)) - 1, wmin = -wmax - 1;
     const size_t per_oc = (size_t)g->kernel_h * g->kernel_w * (g->in_c / g->groups);
     for (size_t i = 0; i < per_oc * g->out_c; i++)
-      if (d->weights[i] < -8 || d->weights[i] > 7) {
+      if (d->weights[i] < wmin || d->weights[i] > wmax) {
         dyd_set_error(err, err_len,
-                      "weight_bits 4: weight %d of output channel %zu (element %zu) outside "
-                      "[-8, 7]",
-                      d->weights[i], i / per_oc, i % per_oc);
+                      "weight_bits %u: weight %d of output channel %zu (element %zu) outside "
+                      "[%d, %d]",
+                      d->weight_bits, d->weights[i], i / per_oc, i % per_oc, wmin, wmax);
         return false;
       }
   }
@@ -278,7 +280,7 @@ static void pack_gemm(dyd_conv_op *op, const dyd_conv_desc *d, int64_t zero, int
     }
 }
 
-static void pack_dw(dyd_conv_op *op, const dyd_conv_desc *d) {
+static void pack_dw(dyd_conv_op *op, const dyd_conv_desc *d, int8_t *w8) {
   const dyd_dw_bundle *b = op->dw;
   const size_t cb = b->cb, taps = op->taps;
   const size_t taps_padded = DYD_ROUND_UP(taps, b->tap_round);
@@ -299,8 +301,14 @@ static void pack_dw(dyd_conv_op *op, const dyd_conv_desc *d) {
     }
     if (b->pack_extra != NULL && d->requant.kind == DYD_REQUANT_DYADIC)
       b->pack_extra(mult, shift, d->requant.zero_point, shift + cb);
-    b->pack(d->weights + c0 * taps, cn, cb, taps, taps_padded,
-            block + DYD_PANEL_HEADER(cb) + b->extra_bytes);
+    uint8_t *area = block + DYD_PANEL_HEADER(cb) + b->extra_bytes;
+    if (op->dw_bits == 8) {
+      b->pack(d->weights + c0 * taps, cn, cb, taps, taps_padded, area);
+    } else {
+      memset(w8, 0, taps_padded * cb);
+      b->pack_i8(d->weights + c0 * taps, cn, cb, taps, taps_padded, w8);
+      dyd_dw_pack_bits(w8, taps_padded * cb, b->chunk, op->dw_bits, area);
+    }
   }
 }
 
@@ -401,14 +409,26 @@ dyd_conv_op *dyd_conv_create_for_isa(const dyd_conv_desc *d, dyd_isa isa, char *
   op->dw = depthwise ? pick_dw(isa, g) : NULL;
   if (op->dw != NULL) {
     const dyd_dw_bundle *b = op->dw;
+    const size_t taps_padded = DYD_ROUND_UP(op->taps, b->tap_round);
+    const int lb = d->weight_bits == 2;
     op->path = PATH_DWCONV;
-    op->dw_ukernel = b->ukernel[kind][op->input_signed];
+    /* low-bit blocks where the kernel has them and a block's unpacked weights fit its stack buffer */
+    op->dw_bits = (d->weight_bits == 4 || d->weight_bits == 2) &&
+                          b->ukernel_lowbit[lb][kind][op->input_signed] != NULL &&
+                          taps_padded * b->cb * b->weight_bytes <= DYD_DW_STAGE_BYTES
+                      ? d->weight_bits
+                      : 8;
+    op->dw_ukernel = op->dw_bits == 8 ? b->ukernel[kind][op->input_signed]
+                                      : b->ukernel_lowbit[lb][kind][op->input_signed];
     op->blocks = DYD_DIV_UP(g->out_c, b->cb);
-    op->block_bytes = dyd_dw_block_bytes(b->cb, b->extra_bytes, DYD_ROUND_UP(op->taps, b->tap_round),
-                                         b->weight_bytes);
+    op->block_bytes =
+        op->dw_bits == 8
+            ? dyd_dw_block_bytes(b->cb, b->extra_bytes, taps_padded, b->weight_bytes)
+            : dyd_dw_lowbit_block_bytes(b->cb, b->extra_bytes, taps_padded, b->chunk, op->dw_bits);
     op->packed_size = op->blocks * op->block_bytes;
-    op->weight_bytes =
-        op->blocks * DYD_ROUND_UP(op->taps, b->tap_round) * b->cb * b->weight_bytes;
+    op->weight_bytes = op->blocks * (op->dw_bits == 8 ? taps_padded * b->cb * b->weight_bytes
+                                                      : dyd_dw_lowbit_bytes(taps_padded * b->cb,
+                                                                            b->chunk, op->dw_bits));
     if (!dw_columns(op)) goto oom;
     size_t zero_len = g->in_c;
     if (op->dw_split)
@@ -418,8 +438,11 @@ dyd_conv_op *dyd_conv_create_for_isa(const dyd_conv_desc *d, dyd_isa isa, char *
     if (op->zero_row == NULL || op->packed == NULL) goto oom;
     memset(op->zero_row, (uint8_t)d->input_zero_point, zero_len);
     memset(op->packed, 0, op->packed_size);
-    pack_dw(op, d);
-    snprintf(op->name, sizeof op->name, "dyd_%s_qc8w_dwconv_%s_ukernel_%s__%s", act,
+    int8_t *w8 = op->dw_bits == 8 ? NULL : malloc(taps_padded * b->cb);
+    if (op->dw_bits != 8 && w8 == NULL) goto oom;
+    pack_dw(op, d, w8);
+    free(w8);
+    snprintf(op->name, sizeof op->name, "dyd_%s_qc%uw_dwconv_%s_ukernel_%s__%s", act, op->dw_bits,
              requant_name(d->requant.kind), b->tile, b->isa_suffix);
     return op;
   }

@@ -284,7 +284,7 @@ INLINE void column_pixels(size_t pixels, size_t c0, const size_t kh, const size_
  * the window of the 3x3 / 5x5 kernels (taps in column order), 0 for any other. */
 INLINE void dw_block(size_t pixels, size_t c0, size_t n, const size_t taps, const size_t kh,
                      const size_t kw, const uint8_t *const *ind, size_t ind_stride,
-                     size_t input_step, const uint8_t *blk, uint8_t *out,
+                     size_t input_step, const uint8_t *blk, const int8_t *wt, uint8_t *out,
                      size_t out_stride, const dyd_out_params *pp, const int full, const int fast,
                      const int fp32, const int is_signed) {
   /* a local copy: stores through `out` could alias *pp, forcing reloads per pixel */
@@ -293,7 +293,6 @@ INLINE void dw_block(size_t pixels, size_t c0, size_t n, const size_t taps, cons
   const int8_t *src = kw == 3 ? order3_src : kw == 5 ? order5_src : NULL;
   const int32_t *bias = (const int32_t *)blk, *mult = bias + CB;
   const extra_header *e = (const extra_header *)(mult + 2 * CB);
-  const int8_t *wt = (const int8_t *)(e + 1);
   const __mmask64 mask = n >= 64 ? ~(__mmask64)0 : (((__mmask64)1 << n) - 1);
   __m512i b[4], m[4], mo[4], r[4], s[4];
   load_transposed(bias, b);
@@ -377,14 +376,13 @@ INLINE __m256i fast32(__m256i acc, __m256i mult, __m256i mult_odd, __m256i round
 
 INLINE void dw_block32(size_t pixels, size_t c0, size_t n, const size_t taps, const size_t kw,
                        const uint8_t *const *ind, size_t ind_stride, size_t input_step,
-                       const uint8_t *blk, uint8_t *out,
+                       const uint8_t *blk, const int8_t *wt, uint8_t *out,
                        size_t out_stride, const dyd_out_params *p, const int full,
                        const int is_signed) {
   const size_t slots = kw == 5 ? 28 : DYD_ROUND_UP(taps, GROUP);
   const int8_t *src = kw == 3 ? order3_src : kw == 5 ? order5_src : NULL;
   const int32_t *bias = (const int32_t *)blk, *mult = bias + CB;
   const extra_header *e = (const extra_header *)(mult + 2 * CB);
-  const int8_t *wt = (const int8_t *)(e + 1);
   const __mmask32 mask = dyd_avx512_mask32(n);
   __m512i bz[4], mz[4], rz[4], sz[4];
   int32_t tmp[2][CB];
@@ -446,14 +444,34 @@ INLINE void dw_block32(size_t pixels, size_t c0, size_t n, const size_t taps, co
   }
 }
 
+/* Low-bit blocks (dyd_dw_pack_bits, 64-byte chunks): weight vector k of the int8
+ * layout is bits [s, s + bits) of the bytes of stored vector k / per, s = (k % per)
+ * * bits, two's complement: ((v >> s) & mask) ^ half) - half, three instructions
+ * per vector, once per block and call. */
+INLINE void unpack_block(const uint8_t *src, size_t vectors, unsigned bits, int8_t *dst) {
+  const size_t per = 8 / bits;
+  const __m512i mask = _mm512_set1_epi8((char)((1 << bits) - 1));
+  const __m512i half = _mm512_set1_epi8((char)(1 << (bits - 1)));
+  for (size_t k = 0; k < vectors; k++) {
+    const __m512i v = _mm512_srl_epi16(_mm512_load_si512(src + k / per * 64),
+                                       _mm_cvtsi32_si128((int)(k % per * bits)));
+    const __m512i t = _mm512_ternarylogic_epi32(v, mask, half, 0x6A); /* (v & mask) ^ half */
+    _mm512_store_si512(dst + 64 * k, _mm512_sub_epi8(t, half));
+  }
+}
+
 /* Channel blocks outside, pixels inside: a block's weights and constants stay in
- * registers or L1 across the whole output row. */
+ * registers or L1 across the whole output row. bits: 8, or 4 / 2 for low-bit
+ * blocks, unpacked into `stage` first. */
 INLINE void dw_body(size_t pixels, size_t channels, const size_t taps, const size_t win,
                     const uint8_t *const *ind, size_t ind_stride, size_t input_step,
                     const void *w, uint8_t *out, size_t out_stride,
-                    const dyd_out_params *p, const int fp32, const int is_signed) {
+                    const dyd_out_params *p, const int fp32, const int is_signed, unsigned bits,
+                    int8_t *stage) {
+  const size_t slots = DYD_ROUND_UP(taps, GROUP);
   const size_t block_bytes =
-      dyd_dw_block_bytes(CB, sizeof(extra_header), DYD_ROUND_UP(taps, GROUP), 1);
+      bits == 8 ? dyd_dw_block_bytes(CB, sizeof(extra_header), slots, 1)
+                : dyd_dw_lowbit_block_bytes(CB, sizeof(extra_header), slots, 64, bits);
   ptrdiff_t rstep[5];
   /* column runs take 32-channel blocks on 512-bit vectors too */
   const int cols = win != 0 && ind_stride == 0 && column_geometry(ind, win, win, input_step, rstep) == 1;
@@ -461,32 +479,58 @@ INLINE void dw_body(size_t pixels, size_t channels, const size_t taps, const siz
   for (size_t c0 = 0; c0 < channels; c0 += CB, blk += block_bytes) {
     const size_t n = DYD_MIN((size_t)CB, channels - c0);
     const extra_header *e = (const extra_header *)(blk + DYD_PANEL_HEADER(CB));
+    const int8_t *wt = (const int8_t *)(e + 1);
+    if (bits != 8) {
+      unpack_block((const uint8_t *)wt, slots, bits, stage);
+      wt = stage;
+    }
     const int fast = !fp32 && dyd_avx512_rq_fast(&e->rq[0]);
     if (fast && n == 32 && !cols) {
-      dw_block32(pixels, c0, n, taps, win, ind, ind_stride, input_step, blk, out, out_stride, p, 1, is_signed);
+      dw_block32(pixels, c0, n, taps, win, ind, ind_stride, input_step, blk, wt, out, out_stride, p, 1, is_signed);
     } else if (fast && n < 32 && !cols) {
-      dw_block32(pixels, c0, n, taps, win, ind, ind_stride, input_step, blk, out, out_stride, p, 0, is_signed);
+      dw_block32(pixels, c0, n, taps, win, ind, ind_stride, input_step, blk, wt, out, out_stride, p, 0, is_signed);
     } else if (n == CB && fast) {
-      dw_block(pixels, c0, n, taps, win, win, ind, ind_stride, input_step, blk, out, out_stride, p, 1, 1, 0, is_signed);
+      dw_block(pixels, c0, n, taps, win, win, ind, ind_stride, input_step, blk, wt, out, out_stride, p, 1, 1, 0, is_signed);
     } else if (fast) {
-      dw_block(pixels, c0, n, taps, win, win, ind, ind_stride, input_step, blk, out, out_stride, p, 0, 1, 0, is_signed);
+      dw_block(pixels, c0, n, taps, win, win, ind, ind_stride, input_step, blk, wt, out, out_stride, p, 0, 1, 0, is_signed);
     } else {
-      dw_block(pixels, c0, n, taps, win, win, ind, ind_stride, input_step, blk, out, out_stride, p, 0, 0, fp32, is_signed);
+      dw_block(pixels, c0, n, taps, win, win, ind, ind_stride, input_step, blk, wt, out, out_stride, p, 0, 0, fp32, is_signed);
     }
   }
 }
 
+/* name: int8 weights; name_w4, name_w2: low-bit blocks, through one function whose
+ * only difference is the unpack before each block. */
 #define DEFINE_DW(name, taps_expr, win, fp32, is_signed)                                      \
+  TARGET __attribute__((noinline)) static void name##_bits(                                  \
+      size_t pixels, size_t channels, size_t taps, const uint8_t *const *ind,                \
+      size_t ind_stride, size_t input_step, const void *w, uint8_t *out, size_t out_stride,   \
+      const dyd_out_params *p, unsigned bits) {                                               \
+    _Alignas(64) int8_t stage[DYD_DW_STAGE_BYTES];                                            \
+    (void)taps;                                                                               \
+    dw_body(pixels, channels, taps_expr, win, ind, ind_stride, input_step, w, out, out_stride, \
+            p, fp32, is_signed, bits, stage);                                                 \
+  }                                                                                           \
   TARGET static void name(size_t pixels, size_t channels, size_t taps,                       \
                           const uint8_t *const *ind, size_t ind_stride, size_t input_step,   \
                           const void *w, uint8_t *out, size_t out_stride,                    \
                           const dyd_out_params *p) {                                         \
     (void)taps;                                                                               \
     dw_body(pixels, channels, taps_expr, win, ind, ind_stride, input_step, w, out, out_stride, \
-            p, fp32, is_signed);                                                              \
+            p, fp32, is_signed, 8, NULL);                                                     \
+  }                                                                                           \
+  static void name##_w4(size_t pixels, size_t channels, size_t taps, const uint8_t *const *ind, \
+                        size_t ind_stride, size_t input_step, const void *w, uint8_t *out,     \
+                        size_t out_stride, const dyd_out_params *p) {                          \
+    name##_bits(pixels, channels, taps, ind, ind_stride, input_step, w, out, out_stride, p, 4); \
+  }                                                                                           \
+  static void name##_w2(size_t pixels, size_t channels, size_t taps, const uint8_t *const *ind, \
+                        size_t ind_stride, size_t input_step, const void *w, uint8_t *out,     \
+                        size_t out_stride, const dyd_out_params *p) {                          \
+    name##_bits(pixels, channels, taps, ind, ind_stride, input_step, w, out, out_stride, p, 2); \
   }
 
-/* dyd_q{u8,s8}_qc8w_dwconv_{dyadic,fp32}_ukernel_{3x3,5x5,up}c64__avx512vnni */
+/* dyd_q{u8,s8}_qc{8,4,2}w_dwconv_{dyadic,fp32}_ukernel_{3x3,5x5,up}c64__avx512vnni */
 DEFINE_DW(dw3x3_dyadic_u8, 9, 3, 0, 0)
 DEFINE_DW(dw3x3_dyadic_s8, 9, 3, 0, 1)
 DEFINE_DW(dw3x3_fp32_u8, 9, 3, 1, 0)
@@ -506,7 +550,11 @@ DEFINE_DW(dwup_fp32_s8, taps, 0, 1, 1)
       .tile = tile_name, .pack = packer,                                               \
       .ukernel = {{prefix##_dyadic_u8, prefix##_dyadic_s8}, {prefix##_fp32_u8, prefix##_fp32_s8}}, \
       .weight_bytes = 1, .extra_bytes = sizeof(extra_header), .pack_extra = pack_extra,       \
-      .flips_signed_input = 1, .isa_suffix = "avx512vnni"};
+      .flips_signed_input = 1, .isa_suffix = "avx512vnni", .pack_i8 = packer, .chunk = 64,    \
+      .ukernel_lowbit = {{{prefix##_dyadic_u8_w4, prefix##_dyadic_s8_w4},                     \
+                          {prefix##_fp32_u8_w4, prefix##_fp32_s8_w4}},                        \
+                         {{prefix##_dyadic_u8_w2, prefix##_dyadic_s8_w2},                     \
+                          {prefix##_fp32_u8_w2, prefix##_fp32_s8_w2}}}};
 
 BUNDLE(dyd_dw_bundle_avx512_3x3, 3, 3, "3x3c64", dw3x3, pack_weights3)
 BUNDLE(dyd_dw_bundle_avx512_5x5, 5, 5, "5x5c64", dw5x5, pack_weights5)
