@@ -575,6 +575,21 @@ static void test_conv_depthwise_shapes(uint32_t weight_bits) {
       c.weight_bits = weight_bits;
       test_conv_case(&c);
     }
+  /* split rows, more rows than columns: one run covers the edge columns of many rows,
+   * in calls of at most out_w rows (conv-op.c) */
+  for (int rep = 0; rep < 6; rep++) {
+    conv_case c = base_case();
+    c.kh = c.kw = rep % 2 ? 5 : 3;
+    c.sh = c.sw = 1 + (uint32_t)(rep / 4);
+    c.in_w = 14 + rnd(6);
+    c.in_h = 2 * c.in_w + rnd(20);
+    c.pt = c.pb = c.pl = c.pr = c.kh / 2;
+    c.in_c = c.out_c = c.groups = 1 + rnd(8);
+    if (rnd(2)) c.batch = 2;
+    randomize_numerics(&c);
+    c.weight_bits = weight_bits;
+    test_conv_case(&c);
+  }
   /* channel multiplier 2 (served by the general path) */
   for (int rep = 0; rep < 6; rep++) {
     conv_case c = base_case();

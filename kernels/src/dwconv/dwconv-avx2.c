@@ -44,16 +44,19 @@ INLINE __m256i widen(__m128i x, const int is_signed) {
  * one tap pair of 16 channels, is bits [s, s + bits) of stored chunk k / per,
  * s = (k % per) * bits; its two's complement values are sign-extended to the int16
  * pairs VPMADDWD takes. Once per block and call. */
-INLINE void unpack_block(const uint8_t *src, size_t chunks, unsigned bits, int16_t *dst) {
-  const size_t per = 8 / bits;
+INLINE void unpack_block(const uint8_t *src, size_t chunks, const unsigned bits, int16_t *dst) {
+  const size_t per = 8 / bits; /* a constant: callers pass 4 or 2 literally */
   const __m256i mask = _mm256_set1_epi8((char)((1 << bits) - 1));
   const __m256i half = _mm256_set1_epi8((char)(1 << (bits - 1)));
-  for (size_t k = 0; k < chunks; k++) {
-    const __m256i v = _mm256_srl_epi16(_mm256_loadu_si256((const __m256i *)(src + k / per * 32)),
-                                       _mm_cvtsi32_si128((int)(k % per * bits)));
-    const __m256i t = _mm256_sub_epi8(_mm256_xor_si256(_mm256_and_si256(v, mask), half), half);
-    _mm256_store_si256((__m256i *)(dst + 32 * k), _mm256_cvtepi8_epi16(_mm256_castsi256_si128(t)));
-    _mm256_store_si256((__m256i *)(dst + 32 * k + 16), _mm256_cvtepi8_epi16(_mm256_extracti128_si256(t, 1)));
+  for (size_t k = 0; k < chunks; k += per, src += 32) {
+    const __m256i v = _mm256_loadu_si256((const __m256i *)src);
+    for (size_t j = 0; j < per && k + j < chunks; j++) {
+      const __m256i f = _mm256_and_si256(_mm256_srli_epi16(v, (int)(j * bits)), mask);
+      const __m256i t = _mm256_sub_epi8(_mm256_xor_si256(f, half), half);
+      int16_t *d = dst + 32 * (k + j);
+      _mm256_store_si256((__m256i *)d, _mm256_cvtepi8_epi16(_mm256_castsi256_si128(t)));
+      _mm256_store_si256((__m256i *)(d + 16), _mm256_cvtepi8_epi16(_mm256_extracti128_si256(t, 1)));
+    }
   }
 }
 
@@ -74,7 +77,11 @@ INLINE void dw_body(size_t pixels, size_t channels, const size_t taps,
     const extra_header *e = (const extra_header *)(mult + 2 * CB);
     const int16_t *wt0 = (const int16_t *)(e + 1);
     if (bits != 8) {
-      unpack_block((const uint8_t *)(e + 1), pairs, bits, stage);
+      if (bits == 4) {
+        unpack_block((const uint8_t *)(e + 1), pairs, 4, stage);
+      } else {
+        unpack_block((const uint8_t *)(e + 1), pairs, 2, stage);
+      }
       wt0 = stage;
     }
     const size_t n = DYD_MIN((size_t)CB, channels - c0);

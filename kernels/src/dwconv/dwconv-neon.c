@@ -40,13 +40,15 @@ INLINE uint8x16_t load16(const uint8_t *p, size_t n) {
  * [s, s + bits) of stored chunk k / per, s = (k % per) * bits: shifted to the top of
  * each byte, then arithmetically back down (sign extension). Once per block and
  * call, as the x86 kernels do. */
-INLINE void unpack_block(const uint8_t *src, size_t chunks, unsigned bits, int8_t *dst) {
-  const size_t per = 8 / bits;
+INLINE void unpack_block(const uint8_t *src, size_t chunks, const unsigned bits, int8_t *dst) {
+  const size_t per = 8 / bits; /* a constant: callers pass 4 or 2 literally */
   const int8x16_t down = vdupq_n_s8((int8_t)(bits - 8));
-  for (size_t k = 0; k < chunks; k++) {
-    const int8x16_t up = vdupq_n_s8((int8_t)(8 - bits - k % per * bits));
-    const int8x16_t v = vreinterpretq_s8_u8(vshlq_u8(vld1q_u8(src + k / per * 16), up));
-    vst1q_s8(dst + 16 * k, vshlq_s8(v, down));
+  for (size_t k = 0; k < chunks; k += per, src += 16) {
+    const uint8x16_t v = vld1q_u8(src);
+    for (size_t j = 0; j < per && k + j < chunks; j++) {
+      const int8x16_t up = vdupq_n_s8((int8_t)(8 - bits - j * bits));
+      vst1q_s8(dst + 16 * (k + j), vshlq_s8(vreinterpretq_s8_u8(vshlq_u8(v, up)), down));
+    }
   }
 }
 
@@ -65,7 +67,11 @@ INLINE void dw_body(size_t pixels, size_t channels, const size_t taps,
     const extra_header *e = (const extra_header *)(mult + 2 * CB);
     const int8_t *wt0 = (const int8_t *)(e + 1);
     if (bits != 8) {
-      unpack_block((const uint8_t *)(e + 1), taps, bits, stage);
+      if (bits == 4) {
+        unpack_block((const uint8_t *)(e + 1), taps, 4, stage);
+      } else {
+        unpack_block((const uint8_t *)(e + 1), taps, 2, stage);
+      }
       wt0 = stage;
     }
     const size_t n = DYD_MIN((size_t)CB, channels - c0);
