@@ -1,7 +1,7 @@
 /*
  * Single-thread kernel benchmark (a measuring tool, never a timed test).
  *
- *   kernel_bench [isa] [-q] [-d] [-e] [-A] [-4]
+ *   kernel_bench [isa] [-q] [-d] [-e] [-A] [-4] [-D]
  *     isa: a DYADIC_ISA name (default: the active one)
  *     -q: u8 activations only (the EfficientNet type)
  *     -d: depthwise shapes only
@@ -14,7 +14,10 @@
  *         4 KiB then put each output pixel 4 KiB-aliased with its input pixel)
  *     -4: only the 1x1 and fully connected shapes (u8), each timed with int8
  *         weights and with 4-bit weights (weight_bits = 4, values in [-8, 7])
- *         back to back, with the packed weight bytes of both; then totals
+ *         back to back, with the packed weight bytes of both; then totals.
+ *         With -d: the depthwise shapes with int8, 4-bit and 2-bit weights
+ *     -D: after the depthwise table, the depthwise layers DRAM-resident: batch 8 and
+ *         every cache flushed (a read of 4x the last-level cache) before each run
  *
  * What it prints, all from the same run on one core (the machine is shared and
  * noisy, so every figure is relative to something measured a moment before):
@@ -259,6 +262,53 @@ static double shape_bytes(const dyd_net_shape *s) {
          (double)s->kernel_h * s->kernel_w * s->out_c;
 }
 
+/*
+ * Instruction bound of the AVX-512 depthwise kernel (dwconv-avx512.c), cycles per
+ * image, from port counts: on this core 512-bit shuffles issue on port 5 only,
+ * shifts on port 0 only, everything else (VPDPBUSD, multiplies, adds, min/max) on
+ * either, two per cycle, so a step costs max(p5-only, p0-only, all / 2) cycles.
+ * Per 64-channel block and pixel: G = ceil(taps / 4) groups of 4 row loads,
+ * 8 byte/word unpacks and 4 VPDPBUSD; the fast output stage 4 x (VPSRLQ, 2 VPMULDQ,
+ * VPERMT2D, VPADDD, VPSRAVD) + 2 VPACKSSDW + VPACKUSWB (+ min, max unless the
+ * clamp is the whole type, as with -e). In a stepped
+ * stride-1 run (3x3, 5x5) a pixel interleaves 1 new column (3x3) or 2 (5x5) instead
+ * of G groups. Blocks of at most 32 channels: half (two pixels per vector in a
+ * column run, 256-bit vectors elsewhere). Edge pixels and the row split follow
+ * conv-op.c. Loads (2 per cycle) never bind here. An estimate: it ignores the
+ * front end, the per-call setup and L1 traffic, so measured times exceed it.
+ */
+static double dw_step_cycles(size_t interleaves, size_t dps, int clamp) {
+  const double p5 = 8.0 * interleaves + 4 + 3, p0 = 8;
+  const double total = 8.0 * interleaves + dps + 27 + (clamp ? 2 : 0);
+  double c = total / 2;
+  if (p5 > c) c = p5;
+  if (p0 > c) c = p0;
+  return c;
+}
+
+/* clamp: the output clamp is narrower than the type (else the kernel skips it) */
+static double dw_model_cycles(const dyd_net_shape *s, int clamp) {
+  const size_t taps = (size_t)s->kernel_h * s->kernel_w, g = (taps + 3) / 4;
+  const size_t blocks = (s->out_c + 63) / 64, pad = s->pad_left, k = s->kernel_w, sw = s->stride_w;
+  /* conv-op.c: columns with every tap inside the row, and whether the row splits */
+  const size_t lo = (pad + sw - 1) / sw;
+  size_t hi = s->in_w + pad >= k ? (s->in_w + pad - k) / sw + 1 : 0;
+  if (hi > s->out_w) hi = s->out_w;
+  const size_t interior = hi > lo ? hi - lo : 0;
+  const int split = interior >= 2 && interior * taps >= 64 * blocks;
+  const int column = split && sw == 1 && (k == 3 || k == 5) && s->kernel_h == k;
+  const double per_pixel = dw_step_cycles(g, 4 * g, clamp);
+  const double col_pixel = k == 5 ? dw_step_cycles(2, 28, clamp) : dw_step_cycles(1, 12, clamp);
+  double row = 0;
+  for (size_t b = 0; b < blocks; b++) {
+    const size_t n = s->out_c - 64 * b < 64 ? s->out_c - 64 * b : 64;
+    const double scale = n <= 32 ? 0.5 : 1.0;
+    const size_t col_px = column ? interior : 0;
+    row += scale * (col_px * col_pixel + (s->out_w - col_px) * per_pixel);
+  }
+  return row * s->out_h;
+}
+
 /* Deterministic pseudo-random bytes (the values do not change the speed). */
 static uint32_t bench_rng = 12345;
 static uint32_t next_rand(void) {
@@ -276,6 +326,7 @@ typedef struct {
  * multipliers in [2^30, 2^31), shifts of a multiplier well below 1, a ReLU6-like
  * clamp), then times dyd_conv_run over all tiles on this thread. */
 static int engine_params, adjacent_buffers;
+static uint32_t bench_batch = 1; /* -D: 8 */
 /* Cold runs (-4, fully connected): before each timed run, a read of this buffer
  * (4x the last-level cache) evicts the weights, as the rest of a network does
  * between two runs of its classifier; one run per timing, median of COLD_RUNS. */
@@ -288,7 +339,7 @@ static timing time_conv(const dyd_net_shape *s, dyd_isa isa, int input_signed,
   dyd_conv_desc d;
   memset(&d, 0, sizeof d);
   dyd_conv_geometry *g = &d.geometry;
-  *g = (dyd_conv_geometry){.batch = 1, .in_h = s->in_h, .in_w = s->in_w, .in_c = s->in_c,
+  *g = (dyd_conv_geometry){.batch = bench_batch, .in_h = s->in_h, .in_w = s->in_w, .in_c = s->in_c,
                            .out_h = s->out_h, .out_w = s->out_w, .out_c = s->out_c,
                            .kernel_h = s->kernel_h, .kernel_w = s->kernel_w,
                            .stride_h = s->stride_h, .stride_w = s->stride_w,
@@ -300,7 +351,9 @@ static timing time_conv(const dyd_net_shape *s, dyd_isa isa, int input_signed,
   int32_t *bias = malloc(s->out_c * 4), *mult = malloc(s->out_c * 4), *shift = malloc(s->out_c * 4);
   float *scale = malloc(s->out_c * 4);
   for (size_t i = 0; i < s->out_c * k; i++)
-    w[i] = weight_bits == 4 ? (int8_t)(next_rand() % 16 - 8) : (int8_t)(next_rand() % 255 - 127);
+    w[i] = weight_bits == 4   ? (int8_t)(next_rand() % 16 - 8)
+           : weight_bits == 2 ? (int8_t)(next_rand() % 4 - 2)
+                              : (int8_t)(next_rand() % 255 - 127);
   for (size_t i = 0; i < s->out_c; i++) {
     bias[i] = (int32_t)(next_rand() % 20001) - 10000;
     mult[i] = (int32_t)((1u << 30) + next_rand() % (1u << 24) * 64u);
@@ -330,8 +383,8 @@ static timing time_conv(const dyd_net_shape *s, dyd_isa isa, int input_signed,
   timing t;
   snprintf(t.kernel, sizeof t.kernel, "%s", dyd_conv_kernel_name(op));
   t.weight_bytes = dyd_conv_packed_weight_bytes(op);
-  const size_t in_bytes = (size_t)s->in_h * s->in_w * s->in_c;
-  const size_t out_bytes = (size_t)s->out_h * s->out_w * s->out_c;
+  const size_t in_bytes = (size_t)bench_batch * s->in_h * s->in_w * s->in_c;
+  const size_t out_bytes = (size_t)bench_batch * s->out_h * s->out_w * s->out_c;
   uint8_t *in = alloc_filled(adjacent_buffers ? ROUND64(in_bytes) + out_bytes : in_bytes);
   uint8_t *out = adjacent_buffers ? in + ROUND64(in_bytes) : alloc_filled(out_bytes);
   void *ws = malloc(dyd_conv_workspace_size(op) + 1);
@@ -392,6 +445,27 @@ static dyd_net_shape extra_shape(const char *name, uint32_t k, uint32_t hw, uint
   return (dyd_net_shape){name, 1, k, k, 1, 1, k / 2, k / 2, 1, ic, oc, hw, hw, hw, hw, 0};
 }
 
+/* -4 -d: the depthwise shapes with int8, 4-bit and 2-bit weights, u8, back to back. */
+static void compare_dw_weight_bits(dyd_isa isa) {
+  printf("\n%-26s %3s %8s %8s %8s %6s %6s %9s %9s %9s  %s\n", "shape", "n", "int8 us", "w4 us",
+         "w2 us", "w4/8", "w2/8", "int8 B", "w4 B", "w2 B", "kernels (w4 | w2)");
+  double sec[3] = {0};
+  for (size_t i = 0; i < DYD_EFFICIENTNET_LITE0_SHAPE_COUNT; i++) {
+    const dyd_net_shape *s = &dyd_efficientnet_lite0_shapes[i];
+    if (family_of(s) != FAM_DW) continue;
+    char label[64];
+    shape_label(s, label, sizeof label);
+    const timing t8 = time_conv(s, isa, 0, 0), t4 = time_conv(s, isa, 0, 4), t2 = time_conv(s, isa, 0, 2);
+    printf("%-26s %3u %8.1f %8.1f %8.1f %6.3f %6.3f %9zu %9zu %9zu  %s | %s\n", label, s->count,
+           t8.seconds * 1e6, t4.seconds * 1e6, t2.seconds * 1e6, t4.seconds / t8.seconds,
+           t2.seconds / t8.seconds, t8.weight_bytes, t4.weight_bytes, t2.weight_bytes, t4.kernel,
+           t2.kernel);
+    sec[0] += s->count * t8.seconds, sec[1] += s->count * t4.seconds, sec[2] += s->count * t2.seconds;
+  }
+  printf("%-26s %3s %8.1f %8.1f %8.1f %6.3f %6.3f  (every layer counted)\n", "network", "",
+         sec[0] * 1e6, sec[1] * 1e6, sec[2] * 1e6, sec[1] / sec[0], sec[2] / sec[0]);
+}
+
 /* -4: int8 against 4-bit weights on the 1x1 and fully connected shapes, u8. */
 static void compare_weight_bits(dyd_isa isa, double peak, const uint8_t *big, size_t big_bytes) {
   printf("\n%-26s %3s %8s %8s %6s %9s %9s  %s\n", "shape", "n", "int8", "int4", "int4/",
@@ -433,16 +507,50 @@ static void compare_weight_bits(dyd_isa isa, double peak, const uint8_t *big, si
   }
 }
 
+/* -D: each depthwise layer at batch 8 with every cache flushed before each run, so its
+ * input, output and weights come from DRAM; against the same layer hot (batch 8, one
+ * run after another) and the time a DRAM streaming read of its bytes takes. */
+static void dram_resident(dyd_isa isa, double dram, const uint8_t *big, size_t big_bytes) {
+  printf("\n-- depthwise, DRAM-resident: batch 8, caches flushed before each run (median of %d)\n",
+         COLD_RUNS);
+  printf("%-26s %9s %9s %7s %7s %9s %9s\n", "shape", "hot us", "cold us", "GB/s", "%DRAM",
+         "DRAM us", "cold/hot");
+  double hot_sum = 0, cold_sum = 0, bytes_sum = 0;
+  bench_batch = 8;
+  for (size_t i = 0; i < DYD_EFFICIENTNET_LITE0_SHAPE_COUNT; i++) {
+    const dyd_net_shape *s = &dyd_efficientnet_lite0_shapes[i];
+    if (family_of(s) != FAM_DW) continue;
+    char label[64];
+    shape_label(s, label, sizeof label);
+    const timing hot = time_conv(s, isa, 0, 0);
+    cold_buf = big, cold_bytes = big_bytes & ~(size_t)255;
+    const timing cold = time_conv(s, isa, 0, 0);
+    cold_buf = NULL;
+    const double bytes = 8 * shape_bytes(s), gbs = bytes / cold.seconds * 1e-9;
+    printf("%-26s %9.1f %9.1f %7.1f %6.1f%% %9.1f %9.2f\n", label, hot.seconds * 1e6,
+           cold.seconds * 1e6, gbs, 100 * gbs / dram, bytes / dram * 1e-3,
+           cold.seconds / hot.seconds);
+    hot_sum += s->count * hot.seconds;
+    cold_sum += s->count * cold.seconds;
+    bytes_sum += s->count * bytes;
+  }
+  bench_batch = 1;
+  printf("%-26s %9.1f %9.1f %7.1f %6.1f%% %9.1f %9.2f  (every layer counted)\n", "network",
+         hot_sum * 1e6, cold_sum * 1e6, bytes_sum / cold_sum * 1e-9,
+         100 * bytes_sum / cold_sum * 1e-9 / dram, bytes_sum / dram * 1e-3, cold_sum / hot_sum);
+}
+
 int main(int argc, char **argv) {
   static const char *const names[] = {"scalar", "avx2", "avx512vnni", "neon", "neondot", "i8mm"};
   dyd_isa isa = dyd_active_isa();
-  int u8_only = 0, dw_only = 0, weight_bits_4 = 0;
+  int u8_only = 0, dw_only = 0, weight_bits_4 = 0, dw_dram = 0;
   for (int i = 1; i < argc; i++) {
     if (strcmp(argv[i], "-q") == 0) u8_only = 1;
     if (strcmp(argv[i], "-d") == 0) dw_only = 1;
     if (strcmp(argv[i], "-e") == 0) engine_params = 1;
     if (strcmp(argv[i], "-A") == 0) adjacent_buffers = 1;
     if (strcmp(argv[i], "-4") == 0) weight_bits_4 = 1;
+    if (strcmp(argv[i], "-D") == 0) dw_dram = 1;
     for (int j = 0; j < 6; j++)
       if (strcmp(argv[i], names[j]) == 0) isa = dyd_isa_supported((dyd_isa)j);
   }
@@ -464,16 +572,27 @@ int main(int argc, char **argv) {
   uint8_t *buf = alloc_filled(big);
   const double dram = stream_read(buf, big);
   printf("streaming read: %.1f GB/s over %zu MiB (> 4x the last-level cache)\n", dram, big >> 20);
+  if (weight_bits_4 && dw_only) {
+    compare_dw_weight_bits(isa);
+    free(buf);
+    return 0;
+  }
   if (weight_bits_4) {
     compare_weight_bits(isa, peak, buf, big);
     free(buf);
     return 0;
   }
 
+  /* cycles -> seconds for the depthwise instruction bound: the peak loop retires
+   * two VPDPBUSD zmm (256 int8 ops) per cycle */
+  const double ghz = isa == DYD_ISA_AVX512VNNI && peak > 0 ? peak / 256 : 0;
   printf("\n(n: layers with this shape; depthwise: GB/s of input + output + weights, as %% of a\n"
-         " streaming read of the same number of bytes, and of the DRAM streaming read)\n");
-  printf("%-26s %3s %-3s %8s %7s %7s %7s %9s %9s  %s\n", "shape", "n", "act", "GOPS", "%peak",
-         "us", "GB/s", "%stream", "%DRAM", "kernel");
+         " streaming read of the same number of bytes, and of the DRAM streaming read;\n"
+         " ibound: the kernel's instruction bound from port counts at %.2f GHz (peak / 256),\n"
+         " %%ib its share of the measured time; bound: the larger of that and the time of a\n"
+         " same-size streaming read)\n", ghz);
+  printf("%-26s %3s %-3s %8s %7s %7s %7s %9s %9s %7s %5s %6s  %s\n", "shape", "n", "act", "GOPS",
+         "%peak", "us", "GB/s", "%stream", "%DRAM", "ibound", "%ib", "bound", "kernel");
   const size_t n_net = DYD_EFFICIENTNET_LITE0_SHAPE_COUNT;
   const dyd_net_shape extra[] = {
       extra_shape("gemm 1024^3", 1, 32, 1024, 1024),
@@ -483,7 +602,7 @@ int main(int argc, char **argv) {
   const size_t n_extra = sizeof extra / sizeof extra[0];
   double fam_ops[FAM_COUNT] = {0}, fam_sec[FAM_COUNT] = {0}, fam_bytes[FAM_COUNT] = {0},
          fam_stream_sec[FAM_COUNT] = {0};
-  double gemm1024 = 0, worst_1x1 = 1e30;
+  double gemm1024 = 0, worst_1x1 = 1e30, fam_model_sec = 0;
   char worst_1x1_label[64] = "";
   for (size_t i = 0; i < n_net + n_extra; i++) {
     const dyd_net_shape *s = i < n_net ? &dyd_efficientnet_lite0_shapes[i] : &extra[i - n_net];
@@ -509,8 +628,15 @@ int main(int argc, char **argv) {
       if (fam == FAM_DW) {
         const double gbs = shape_bytes(s) / t.seconds * 1e-9;
         printf(" %7.1f %8.1f%% %8.1f%%", gbs, 100 * gbs / stream_here, 100 * gbs / dram);
+        if (ghz > 0) {
+          const double ib = dw_model_cycles(s, !engine_params) / (ghz * 1e3), mem = shape_bytes(s) / stream_here * 1e-3;
+          printf(" %7.1f %4.0f%% %6s", ib, 100 * ib / (t.seconds * 1e6), ib >= mem ? "instr" : "memory");
+          if (!sg && i < n_net) fam_model_sec += s->count * ib * 1e-6;
+        } else {
+          printf(" %7s %5s %6s", "", "", "");
+        }
       } else {
-        printf(" %7s %9s %9s", "", "", "");
+        printf(" %7s %9s %9s %7s %5s %6s", "", "", "", "", "", "");
       }
       printf("  %s\n", t.kernel);
       if (sg) continue;
@@ -541,6 +667,9 @@ int main(int argc, char **argv) {
       const double gbs = fam_bytes[f] / fam_sec[f] * 1e-9;
       printf("  %.1f GB/s = %.1f%% of streaming reads of the same sizes, %.1f%% of DRAM",
              gbs, 100 * fam_stream_sec[f] / fam_sec[f], 100 * gbs / dram);
+      if (fam_model_sec > 0)
+        printf("; instruction bound %.3f ms (%.0f%% of the time)", fam_model_sec * 1e3,
+               100 * fam_model_sec / fam_sec[f]);
     }
     printf("\n");
   }
@@ -559,6 +688,7 @@ int main(int argc, char **argv) {
            100 * fam_stream_sec[FAM_DW] / fam_sec[FAM_DW],
            100 * fam_bytes[FAM_DW] / fam_sec[FAM_DW] * 1e-9 / dram);
   }
+  if (dw_dram) dram_resident(isa, dram, buf, big);
   free(buf);
   return 0;
 }
