@@ -96,11 +96,11 @@ typedef struct {
   const int8_t *weights;           /* [out_c][kernel_h][kernel_w][in_c / groups], symmetric */
   const int32_t *bias;             /* [out_c] int32 at scale s_x*s_w[c], or NULL */
   dyd_requant requant;             /* channels = out_c */
-  /* 0 or 8: int8 weights. 4: every weight is in [-8, 7] (`weights` still holds one
-   * int8 per weight); kernels that have a 4-bit form store them two per byte, the
-   * others pack int8 panels (the kernel name says which: qc4w or qc8w). The
-   * arithmetic, and so every output, is the same either way. Other values are
-   * rejected. Last field, so that zero-initialised descriptors mean int8. */
+  /* 0 or 8: int8 weights. 4 / 2: every weight is in [-8, 7] / [-2, 1] (`weights`
+   * still holds one int8 per weight); kernels that have the low-bit form store them
+   * two / four per byte, the others pack int8 panels (the kernel name says which:
+   * qc4w, qc2w or qc8w). The arithmetic, and so every output, is the same either way.
+   * Other values are rejected. Last field, so that zero-initialised descriptors mean int8. */
   uint32_t weight_bits;
 } dyd_conv_desc;
 
