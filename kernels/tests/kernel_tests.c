@@ -363,11 +363,14 @@ static void test_conv_case(const conv_case *c) {
     /* which ops store low-bit weights, and what they cost */
     const char *name = dyd_conv_kernel_name(op);
     const bool gemm_path = strstr(name, "_dwconv_") == NULL;
-    /* every depthwise kernel has 4- and 2-bit forms (the windows tested here are small) */
-    const uint32_t want_bits =
+    /* every depthwise kernel has 4- and 2-bit forms, used while a block's unpacked
+     * weights fit the kernels' stack buffer (windows up to 16x16 on every ISA) */
+    uint32_t want_bits =
         c->weight_bits == 4 && gemm_path && all_isas[i] == DYD_ISA_AVX512VNNI ? 4
         : (c->weight_bits == 4 || c->weight_bits == 2) && !gemm_path          ? c->weight_bits
                                                                                : 8;
+    if (want_bits != 8 && !gemm_path && c->kh * c->kw > 256 && strstr(name, "_qc8w_") != NULL)
+      want_bits = 8;
     char want_tag[8];
     snprintf(want_tag, sizeof want_tag, "_qc%uw_", want_bits);
     const size_t k = (size_t)c->kh * c->kw * (c->in_c / c->groups);
@@ -586,6 +589,18 @@ static void test_conv_depthwise_shapes(uint32_t weight_bits) {
     c.pt = c.pb = c.pl = c.pr = c.kh / 2;
     c.in_c = c.out_c = c.groups = 1 + rnd(8);
     if (rnd(2)) c.batch = 2;
+    randomize_numerics(&c);
+    c.weight_bits = weight_bits;
+    test_conv_case(&c);
+  }
+  /* a window larger than the low-bit stack buffer on some ISAs (17x17, 292 slots x 64
+   * channels on AVX-512): int8 there, low-bit elsewhere */
+  for (int rep = 0; rep < 2; rep++) {
+    conv_case c = base_case();
+    c.kh = c.kw = 17;
+    c.in_h = c.in_w = 17 + rnd(3);
+    c.pt = c.pb = c.pl = c.pr = rnd(2) ? 8 : 0;
+    c.in_c = c.out_c = c.groups = rep ? 70 : 5;
     randomize_numerics(&c);
     c.weight_bits = weight_bits;
     test_conv_case(&c);
