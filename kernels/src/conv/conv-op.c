@@ -9,7 +9,7 @@
  *          pointers, so no im2col copy is needed. Output columns whose window lies
  *          inside the input horizontally share one set of tap pointers that the
  *          kernel steps along the row; only the few edge columns get pointers of
- *          their own (see run_dw_tile).
+ *          their own, one call per edge column for many rows (see dyd_conv_run).
  * A tile is a block of output pixels of one group (and, when there are few
  * pixels, a block of output-channel panels), so tiles never share output bytes.
  */
