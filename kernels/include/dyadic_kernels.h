@@ -98,8 +98,9 @@ typedef struct {
   dyd_requant requant;             /* channels = out_c */
   /* 0 or 8: int8 weights. 2 to 7: every weight is in [-2^(b-1), 2^(b-1) - 1]
    * (`weights` still holds one int8 per weight; create rejects a weight outside).
-   * GEMM and im2col kernels store 4-bit weights two per byte (qc4w) and 2-bit
-   * weights four per byte (qc2w); other widths, and depthwise kernels, pack int8
+   * Kernels store 4-bit weights two per byte (qc4w) and 2-bit weights four per byte
+   * (qc2w): the GEMM, im2col and depthwise kernels of every ISA (depthwise falls back
+   * to int8 for windows too large for its unpack buffer); other widths pack int8
    * panels (qc8w). The arithmetic, and so every output, is the same either way.
    * Other values are rejected. Last field, so that zero-initialised descriptors
    * mean int8. */

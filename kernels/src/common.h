@@ -180,12 +180,38 @@ static inline size_t dyd_dw_block_bytes(size_t cb, size_t extra_bytes, size_t ta
   return DYD_ROUND_UP(DYD_PANEL_HEADER(cb) + extra_bytes + taps_padded * cb * bytes_per_weight, 64);
 }
 
+/*
+ * Low-bit weights (conv weight_bits 4 or 2, values in [-8, 7] / [-2, 1]): a block's
+ * weight area is the bundle's int8 layout (`pack_i8`, area8 = taps_padded * cb bytes)
+ * cut into chunks of `chunk` bytes (one SIMD vector), and 8 / bits consecutive chunks
+ * share one stored chunk: chunk k lives in bits [(k % per) * bits, + bits) of each
+ * byte of stored chunk k / per, two's complement. A shift and a mask per vector
+ * recover it, so a kernel unpacks a whole block with a few instructions per vector.
+ * Kernels unpack a block once per call (an output row) into a stack buffer in their
+ * int8 (or int16) layout and run the int8 loop over it; the packer uses the low-bit
+ * form only where that buffer fits DYD_DW_STAGE_BYTES.
+ */
+#define DYD_DW_STAGE_BYTES 16384
+static inline size_t dyd_dw_lowbit_bytes(size_t area8, size_t chunk, unsigned bits) {
+  const size_t per = 8 / bits;
+  return DYD_ROUND_UP(area8, chunk * per) / per;
+}
+static inline size_t dyd_dw_lowbit_block_bytes(size_t cb, size_t extra_bytes, size_t taps_padded,
+                                               size_t chunk, unsigned bits) {
+  return DYD_ROUND_UP(DYD_PANEL_HEADER(cb) + extra_bytes +
+                          dyd_dw_lowbit_bytes(taps_padded * cb, chunk, bits), 64);
+}
+/* Stores area8 int8 weights (each in the `bits`-bit range) as described above. */
+void dyd_dw_pack_bits(const int8_t *w8, size_t area8, size_t chunk, unsigned bits, void *out);
+
 /* Packs the weights of one block: w is [channels][taps], channels <= cb. */
 typedef void (*dyd_dw_pack_fn)(const int8_t *w, size_t channels, size_t cb, size_t taps,
                                size_t taps_padded, void *out);
-/* Shared packers: int8 [taps][cb]; int16 tap pairs [taps_padded / 2][cb][2]. */
+/* Shared packers: int8 [taps][cb]; int16 (or int8) tap pairs [taps_padded / 2][cb][2]. */
 void dyd_dw_pack_i8(const int8_t *w, size_t channels, size_t cb, size_t taps,
                     size_t taps_padded, void *out);
+void dyd_dw_pack_i8_pairs(const int8_t *w, size_t channels, size_t cb, size_t taps,
+                          size_t taps_padded, void *out);
 void dyd_dw_pack_i16_pairs(const int8_t *w, size_t channels, size_t cb, size_t taps,
                            size_t taps_padded, void *out);
 
@@ -215,6 +241,11 @@ typedef struct {
    * rows included, so the packed bias folds z_x + 128 for int8 inputs. */
   int flips_signed_input;
   const char *isa_suffix;
+  /* Low-bit weights (see dyd_dw_pack_bits): the int8 layout before bit packing,
+   * the chunk size, and kernels for 4-bit ([0]) and 2-bit ([1]) blocks. */
+  dyd_dw_pack_fn pack_i8;
+  uint32_t chunk;
+  dyd_dw_ukernel_fn ukernel_lowbit[2][2][2]; /* [4, 2 bits][requant kind][activations signed] */
 } dyd_dw_bundle;
 
 extern const dyd_dw_bundle *const dyd_dw_bundles[];

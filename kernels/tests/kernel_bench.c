@@ -1,7 +1,7 @@
 /*
  * Single-thread kernel benchmark (a measuring tool, never a timed test).
  *
- *   kernel_bench [isa] [-q] [-d] [-e] [-A] [-4]
+ *   kernel_bench [isa] [-q] [-d] [-e] [-A] [-4] [-D]
  *     isa: a DYADIC_ISA name (default: the active one)
  *     -q: u8 activations only (the EfficientNet type)
  *     -d: depthwise shapes only
@@ -17,6 +17,9 @@
  *         back to back, with the packed weight bytes of each and the speed
  *         ratios to int8; the fully connected and 7x7 1x1 layers also with their
  *         weights evicted from the caches before each run; then totals
+ *         With -d: the depthwise shapes with int8, 4-bit and 2-bit weights
+ *     -D: after the depthwise table, the depthwise layers DRAM-resident: batch 8 and
+ *         every cache flushed (a read of 4x the last-level cache) before each run
  *     -8: every conv shape of EfficientNet-Lite0 with the int8 kernel (u8) and the
  *         FP8 (W4A8) kernel back to back (FP8 output codes, one table per output
  *         channel; -g N: group size N), then network totals and the FP8/INT8 ratio
@@ -265,6 +268,53 @@ static double shape_bytes(const dyd_net_shape *s) {
          (double)s->kernel_h * s->kernel_w * s->out_c;
 }
 
+/*
+ * Instruction bound of the AVX-512 depthwise kernel (dwconv-avx512.c), cycles per
+ * image, from port counts: on this core 512-bit shuffles issue on port 5 only,
+ * shifts on port 0 only, everything else (VPDPBUSD, multiplies, adds, min/max) on
+ * either, two per cycle, so a step costs max(p5-only, p0-only, all / 2) cycles.
+ * Per 64-channel block and pixel: G = ceil(taps / 4) groups of 4 row loads,
+ * 8 byte/word unpacks and 4 VPDPBUSD; the fast output stage 4 x (VPSRLQ, 2 VPMULDQ,
+ * VPERMT2D, VPADDD, VPSRAVD) + 2 VPACKSSDW + VPACKUSWB (+ min, max unless the
+ * clamp is the whole type, as with -e). In a stepped
+ * stride-1 run (3x3, 5x5) a pixel interleaves 1 new column (3x3) or 2 (5x5) instead
+ * of G groups. Blocks of at most 32 channels: half (two pixels per vector in a
+ * column run, 256-bit vectors elsewhere). Edge pixels and the row split follow
+ * conv-op.c. Loads (2 per cycle) never bind here. An estimate: it ignores the
+ * front end, the per-call setup and L1 traffic, so measured times exceed it.
+ */
+static double dw_step_cycles(size_t interleaves, size_t dps, int clamp) {
+  const double p5 = 8.0 * interleaves + 4 + 3, p0 = 8;
+  const double total = 8.0 * interleaves + dps + 27 + (clamp ? 2 : 0);
+  double c = total / 2;
+  if (p5 > c) c = p5;
+  if (p0 > c) c = p0;
+  return c;
+}
+
+/* clamp: the output clamp is narrower than the type (else the kernel skips it) */
+static double dw_model_cycles(const dyd_net_shape *s, int clamp) {
+  const size_t taps = (size_t)s->kernel_h * s->kernel_w, g = (taps + 3) / 4;
+  const size_t blocks = (s->out_c + 63) / 64, pad = s->pad_left, k = s->kernel_w, sw = s->stride_w;
+  /* conv-op.c: columns with every tap inside the row, and whether the row splits */
+  const size_t lo = (pad + sw - 1) / sw;
+  size_t hi = s->in_w + pad >= k ? (s->in_w + pad - k) / sw + 1 : 0;
+  if (hi > s->out_w) hi = s->out_w;
+  const size_t interior = hi > lo ? hi - lo : 0;
+  const int split = interior >= 2 && interior * taps >= 64 * blocks;
+  const int column = split && sw == 1 && (k == 3 || k == 5) && s->kernel_h == k;
+  const double per_pixel = dw_step_cycles(g, 4 * g, clamp);
+  const double col_pixel = k == 5 ? dw_step_cycles(2, 28, clamp) : dw_step_cycles(1, 12, clamp);
+  double row = 0;
+  for (size_t b = 0; b < blocks; b++) {
+    const size_t n = s->out_c - 64 * b < 64 ? s->out_c - 64 * b : 64;
+    const double scale = n <= 32 ? 0.5 : 1.0;
+    const size_t col_px = column ? interior : 0;
+    row += scale * (col_px * col_pixel + (s->out_w - col_px) * per_pixel);
+  }
+  return row * s->out_h;
+}
+
 /* Deterministic pseudo-random bytes (the values do not change the speed). */
 static uint32_t bench_rng = 12345;
 static uint32_t next_rand(void) {
@@ -274,6 +324,7 @@ static uint32_t next_rand(void) {
 
 typedef struct {
   double seconds;  /* median time of one run */
+  double best;     /* the fastest run (the least disturbed on a shared machine) */
   size_t weight_bytes; /* dyd_conv_packed_weight_bytes */
   char kernel[128];
 } timing;
@@ -282,6 +333,7 @@ typedef struct {
  * multipliers in [2^30, 2^31), shifts of a multiplier well below 1, a ReLU6-like
  * clamp), then times dyd_conv_run over all tiles on this thread. */
 static int engine_params, adjacent_buffers;
+static uint32_t bench_batch = 1; /* -D: 8 */
 /* Cold runs (-4, fully connected): before each timed run, a read of this buffer
  * (4x the last-level cache) evicts the weights, as the rest of a network does
  * between two runs of its classifier; one run per timing, median of COLD_RUNS. */
@@ -305,7 +357,7 @@ static bench_op make_bench_op(const dyd_net_shape *s, dyd_isa isa, int input_sig
   dyd_conv_desc d;
   memset(&d, 0, sizeof d);
   dyd_conv_geometry *g = &d.geometry;
-  *g = (dyd_conv_geometry){.batch = 1, .in_h = s->in_h, .in_w = s->in_w, .in_c = s->in_c,
+  *g = (dyd_conv_geometry){.batch = bench_batch, .in_h = s->in_h, .in_w = s->in_w, .in_c = s->in_c,
                            .out_h = s->out_h, .out_w = s->out_w, .out_c = s->out_c,
                            .kernel_h = s->kernel_h, .kernel_w = s->kernel_w,
                            .stride_h = s->stride_h, .stride_w = s->stride_w,
@@ -347,8 +399,8 @@ static bench_op make_bench_op(const dyd_net_shape *s, dyd_isa isa, int input_sig
     exit(1);
   }
   bench_op b = {op, w, bias, mult, shift, scale, NULL, NULL, NULL, dyd_conv_tile_count(op)};
-  const size_t in_bytes = (size_t)s->in_h * s->in_w * s->in_c;
-  const size_t out_bytes = (size_t)s->out_h * s->out_w * s->out_c;
+  const size_t in_bytes = (size_t)bench_batch * s->in_h * s->in_w * s->in_c;
+  const size_t out_bytes = (size_t)bench_batch * s->out_h * s->out_w * s->out_c;
   b.in = alloc_filled(adjacent_buffers ? ROUND64(in_bytes) + out_bytes : in_bytes);
   b.out = adjacent_buffers ? b.in + ROUND64(in_bytes) : alloc_filled(out_bytes);
   b.ws = malloc(dyd_conv_workspace_size(op) + 1);
@@ -389,7 +441,7 @@ static void time_convs(const dyd_net_shape *s, dyd_isa isa, int input_signed, co
         run_bench_op(&b[v]);
         r[v][i] = now() - t1;
       }
-    for (int v = 0; v < n; v++) t[v].seconds = median(r[v], COLD_RUNS);
+    for (int v = 0; v < n; v++) t[v].seconds = median(r[v], COLD_RUNS), t[v].best = r[v][0];
   } else {
     const double t0 = now();
     run_bench_op(&b[0]);
@@ -403,7 +455,7 @@ static void time_convs(const dyd_net_shape *s, dyd_isa isa, int input_signed, co
         for (long j = 0; j < reps; j++) run_bench_op(&b[v]);
         r[v][i] = (now() - t1) / (double)reps;
       }
-    for (int v = 0; v < n; v++) t[v].seconds = median(r[v], RUNS);
+    for (int v = 0; v < n; v++) t[v].seconds = median(r[v], RUNS), t[v].best = r[v][0];
   }
   for (int v = 0; v < n; v++) {
     b[v].in = own_in[v], b[v].out = own_out[v];
@@ -480,6 +532,7 @@ static timing time_fp8conv(const dyd_net_shape *s, dyd_isa isa) {
     r[i] = (now() - t1) / (double)reps;
   }
   t.seconds = median(r, RUNS);
+  t.best = r[0];
   dyd_fp8conv_destroy(op);
   free(w), free(tables), free(cs), free(bias), free(in), free(out), free(ws);
   return t;
@@ -537,6 +590,27 @@ static void cpu_name(char *buf, size_t len) {
 /* A shape outside the network: a square GEMM (1x1 conv) or a k x k conv, stride 1, same padding. */
 static dyd_net_shape extra_shape(const char *name, uint32_t k, uint32_t hw, uint32_t ic, uint32_t oc) {
   return (dyd_net_shape){name, 1, k, k, 1, 1, k / 2, k / 2, 1, ic, oc, hw, hw, hw, hw, 0};
+}
+
+/* -4 -d: the depthwise shapes with int8, 4-bit and 2-bit weights, u8, back to back. */
+static void compare_dw_weight_bits(dyd_isa isa) {
+  printf("\n%-26s %3s %8s %8s %8s %6s %6s %9s %9s %9s  %s\n", "shape", "n", "int8 us", "w4 us",
+         "w2 us", "w4/8", "w2/8", "int8 B", "w4 B", "w2 B", "kernels (w4 | w2)");
+  double sec[3] = {0};
+  for (size_t i = 0; i < DYD_EFFICIENTNET_LITE0_SHAPE_COUNT; i++) {
+    const dyd_net_shape *s = &dyd_efficientnet_lite0_shapes[i];
+    if (family_of(s) != FAM_DW) continue;
+    char label[64];
+    shape_label(s, label, sizeof label);
+    const timing t8 = time_conv(s, isa, 0, 0), t4 = time_conv(s, isa, 0, 4), t2 = time_conv(s, isa, 0, 2);
+    printf("%-26s %3u %8.1f %8.1f %8.1f %6.3f %6.3f %9zu %9zu %9zu  %s | %s\n", label, s->count,
+           t8.seconds * 1e6, t4.seconds * 1e6, t2.seconds * 1e6, t4.seconds / t8.seconds,
+           t2.seconds / t8.seconds, t8.weight_bytes, t4.weight_bytes, t2.weight_bytes, t4.kernel,
+           t2.kernel);
+    sec[0] += s->count * t8.seconds, sec[1] += s->count * t4.seconds, sec[2] += s->count * t2.seconds;
+  }
+  printf("%-26s %3s %8.1f %8.1f %8.1f %6.3f %6.3f  (every layer counted)\n", "network", "",
+         sec[0] * 1e6, sec[1] * 1e6, sec[2] * 1e6, sec[1] / sec[0], sec[2] / sec[0]);
 }
 
 /* -4: int8 against 4- and 2-bit weights on the non-depthwise shapes, u8. */
@@ -599,10 +673,47 @@ static void compare_weight_bits(dyd_isa isa, double peak, const uint8_t *big, si
          worst_label, worst, worst >= 0.90 ? "met" : "missed");
 }
 
+/* -D: each depthwise layer at batch 8 with every cache flushed before each run, so its
+ * input, output and weights come from DRAM; against the same layer hot (batch 8, one
+ * run after another) and the time a DRAM streaming read of its bytes takes. */
+static void dram_resident(dyd_isa isa, double dram, const uint8_t *big, size_t big_bytes) {
+  printf("\n-- depthwise, DRAM-resident: batch 8, caches flushed before each run; medians of %d\n"
+         "   (hot: %d) and, after '|', the fastest run of each; GB/s and %%DRAM of the cold median\n",
+         COLD_RUNS, RUNS);
+  printf("%-26s %9s %9s %7s %7s %9s %9s | %9s %9s %9s\n", "shape", "hot us", "cold us", "GB/s",
+         "%DRAM", "DRAM us", "cold/hot", "hot min", "cold min", "cold/hot");
+  double hot_sum = 0, cold_sum = 0, bytes_sum = 0, hot_best = 0, cold_best = 0;
+  bench_batch = 8;
+  for (size_t i = 0; i < DYD_EFFICIENTNET_LITE0_SHAPE_COUNT; i++) {
+    const dyd_net_shape *s = &dyd_efficientnet_lite0_shapes[i];
+    if (family_of(s) != FAM_DW) continue;
+    char label[64];
+    shape_label(s, label, sizeof label);
+    const timing hot = time_conv(s, isa, 0, 0);
+    cold_buf = big, cold_bytes = big_bytes & ~(size_t)255;
+    const timing cold = time_conv(s, isa, 0, 0);
+    cold_buf = NULL;
+    const double bytes = 8 * shape_bytes(s), gbs = bytes / cold.seconds * 1e-9;
+    printf("%-26s %9.1f %9.1f %7.1f %6.1f%% %9.1f %9.2f | %9.1f %9.1f %9.2f\n", label,
+           hot.seconds * 1e6, cold.seconds * 1e6, gbs, 100 * gbs / dram, bytes / dram * 1e-3,
+           cold.seconds / hot.seconds, hot.best * 1e6, cold.best * 1e6, cold.best / hot.best);
+    hot_best += s->count * hot.best;
+    cold_best += s->count * cold.best;
+    hot_sum += s->count * hot.seconds;
+    cold_sum += s->count * cold.seconds;
+    bytes_sum += s->count * bytes;
+  }
+  bench_batch = 1;
+  printf("%-26s %9.1f %9.1f %7.1f %6.1f%% %9.1f %9.2f | %9.1f %9.1f %9.2f  (every layer counted)\n",
+         "network", hot_sum * 1e6, cold_sum * 1e6, bytes_sum / cold_sum * 1e-9,
+         100 * bytes_sum / cold_sum * 1e-9 / dram, bytes_sum / dram * 1e-3, cold_sum / hot_sum,
+         hot_best * 1e6, cold_best * 1e6, cold_best / hot_best);
+}
+
 int main(int argc, char **argv) {
   static const char *const names[] = {"scalar", "avx2", "avx512vnni", "neon", "neondot", "i8mm"};
   dyd_isa isa = dyd_active_isa();
-  int u8_only = 0, dw_only = 0, weight_bits_4 = 0, fp8 = 0;
+  int u8_only = 0, dw_only = 0, weight_bits_4 = 0, fp8 = 0, dw_dram = 0;
   for (int i = 1; i < argc; i++) {
     if (strcmp(argv[i], "-q") == 0) u8_only = 1;
     if (strcmp(argv[i], "-d") == 0) dw_only = 1;
@@ -611,6 +722,7 @@ int main(int argc, char **argv) {
     if (strcmp(argv[i], "-4") == 0) weight_bits_4 = 1;
     if (strcmp(argv[i], "-8") == 0) fp8 = 1;
     if (strcmp(argv[i], "-g") == 0 && i + 1 < argc) fp8_group_size = (uint32_t)atoi(argv[++i]);
+    if (strcmp(argv[i], "-D") == 0) dw_dram = 1;
     for (int j = 0; j < 6; j++)
       if (strcmp(argv[i], names[j]) == 0) isa = dyd_isa_supported((dyd_isa)j);
   }
@@ -636,16 +748,27 @@ int main(int argc, char **argv) {
   uint8_t *buf = alloc_filled(big);
   const double dram = stream_read(buf, big);
   printf("streaming read: %.1f GB/s over %zu MiB (> 4x the last-level cache)\n", dram, big >> 20);
+  if (weight_bits_4 && dw_only) {
+    compare_dw_weight_bits(isa);
+    free(buf);
+    return 0;
+  }
   if (weight_bits_4) {
     compare_weight_bits(isa, peak, buf, big);
     free(buf);
     return 0;
   }
 
+  /* cycles -> seconds for the depthwise instruction bound: the peak loop retires
+   * two VPDPBUSD zmm (256 int8 ops) per cycle */
+  const double ghz = isa == DYD_ISA_AVX512VNNI && peak > 0 ? peak / 256 : 0;
   printf("\n(n: layers with this shape; depthwise: GB/s of input + output + weights, as %% of a\n"
-         " streaming read of the same number of bytes, and of the DRAM streaming read)\n");
-  printf("%-26s %3s %-3s %8s %7s %7s %7s %9s %9s  %s\n", "shape", "n", "act", "GOPS", "%peak",
-         "us", "GB/s", "%stream", "%DRAM", "kernel");
+         " streaming read of the same number of bytes, and of the DRAM streaming read;\n"
+         " ibound: the kernel's instruction bound from port counts at %.2f GHz (peak / 256),\n"
+         " %%ib its share of the measured time; bound: the larger of that and the time of a\n"
+         " same-size streaming read)\n", ghz);
+  printf("%-26s %3s %-3s %8s %7s %7s %7s %9s %9s %7s %5s %6s  %s\n", "shape", "n", "act", "GOPS",
+         "%peak", "us", "GB/s", "%stream", "%DRAM", "ibound", "%ib", "bound", "kernel");
   const size_t n_net = DYD_EFFICIENTNET_LITE0_SHAPE_COUNT;
   const dyd_net_shape extra[] = {
       extra_shape("gemm 1024^3", 1, 32, 1024, 1024),
@@ -655,7 +778,7 @@ int main(int argc, char **argv) {
   const size_t n_extra = sizeof extra / sizeof extra[0];
   double fam_ops[FAM_COUNT] = {0}, fam_sec[FAM_COUNT] = {0}, fam_bytes[FAM_COUNT] = {0},
          fam_stream_sec[FAM_COUNT] = {0};
-  double gemm1024 = 0, worst_1x1 = 1e30;
+  double gemm1024 = 0, worst_1x1 = 1e30, fam_model_sec = 0;
   char worst_1x1_label[64] = "";
   for (size_t i = 0; i < n_net + n_extra; i++) {
     const dyd_net_shape *s = i < n_net ? &dyd_efficientnet_lite0_shapes[i] : &extra[i - n_net];
@@ -681,8 +804,15 @@ int main(int argc, char **argv) {
       if (fam == FAM_DW) {
         const double gbs = shape_bytes(s) / t.seconds * 1e-9;
         printf(" %7.1f %8.1f%% %8.1f%%", gbs, 100 * gbs / stream_here, 100 * gbs / dram);
+        if (ghz > 0) {
+          const double ib = dw_model_cycles(s, !engine_params) / (ghz * 1e3), mem = shape_bytes(s) / stream_here * 1e-3;
+          printf(" %7.1f %4.0f%% %6s", ib, 100 * ib / (t.seconds * 1e6), ib >= mem ? "instr" : "memory");
+          if (!sg && i < n_net) fam_model_sec += s->count * ib * 1e-6;
+        } else {
+          printf(" %7s %5s %6s", "", "", "");
+        }
       } else {
-        printf(" %7s %9s %9s", "", "", "");
+        printf(" %7s %9s %9s %7s %5s %6s", "", "", "", "", "", "");
       }
       printf("  %s\n", t.kernel);
       if (sg) continue;
@@ -713,6 +843,9 @@ int main(int argc, char **argv) {
       const double gbs = fam_bytes[f] / fam_sec[f] * 1e-9;
       printf("  %.1f GB/s = %.1f%% of streaming reads of the same sizes, %.1f%% of DRAM",
              gbs, 100 * fam_stream_sec[f] / fam_sec[f], 100 * gbs / dram);
+      if (fam_model_sec > 0)
+        printf("; instruction bound %.3f ms (%.0f%% of the time)", fam_model_sec * 1e3,
+               100 * fam_model_sec / fam_sec[f]);
     }
     printf("\n");
   }
@@ -731,6 +864,7 @@ int main(int argc, char **argv) {
            100 * fam_stream_sec[FAM_DW] / fam_sec[FAM_DW],
            100 * fam_bytes[FAM_DW] / fam_sec[FAM_DW] * 1e-9 / dram);
   }
+  if (dw_dram) dram_resident(isa, dram, buf, big);
   free(buf);
   return 0;
 }

@@ -384,16 +384,30 @@ static void test_conv_case(const conv_case *c) {
       /* which ops store low-bit weights, and what they cost */
       const char *name = dyd_conv_kernel_name(op);
       const bool gemm_path = strstr(name, "_dwconv_") == NULL;
-      const unsigned bits = gemm_path && lowbit ? c->weight_bits : 8;
+      /* depthwise falls back to int8 for windows too large for its unpack buffer */
+      const bool dw_int8 = !gemm_path && c->kh * c->kw > 256 && strstr(name, "_qc8w_") != NULL;
+      const unsigned bits = lowbit && !dw_int8 ? c->weight_bits : 8;
       const char *want_tag = bits == 4 ? "_qc4w_" : bits == 2 ? "_qc2w_" : "_qc8w_";
       check(strstr(name, want_tag) != NULL, "conv %s [%s]: kernel %s", desc,
             dyd_isa_name(all_isas[i]), name);
       const size_t wb = dyd_conv_packed_weight_bytes(op);
       const size_t k = (size_t)c->kh * c->kw * (c->in_c / c->groups), dense = k * c->out_c;
       const size_t want_wb = gemm_path ? expected_gemm_weight_bytes(c, name, bits) : 0;
-      check(wb <= dyd_conv_packed_size(op) && (gemm_path ? wb == want_wb : wb >= dense),
+      check(wb <= dyd_conv_packed_size(op) && (gemm_path ? wb == want_wb : wb * 8 >= dense * bits),
             "conv %s [%s] %s: %zu packed weight bytes for %zu weights (want %zu)", desc,
             dyd_isa_name(all_isas[i]), name, wb, dense, want_wb);
+      if (!gemm_path && bits != 8) { /* bits / 8 of the int8 form's bytes, more by chunk rounding */
+        dyd_conv_desc d8 = s.d;
+        d8.weight_bits = 0;
+        dyd_conv_op *op8 = dyd_conv_create_for_isa(&d8, all_isas[i], err, sizeof err);
+        const size_t wb8 = op8 ? dyd_conv_packed_weight_bytes(op8) : 0;
+        const size_t per_weight = strstr(name, "__avx2") ? 2 : 1; /* AVX2 stores int8 as int16 pairs */
+        const size_t ideal = wb8 / per_weight * bits / 8;
+        check(op8 != NULL && wb >= ideal && wb <= wb8 / per_weight,
+              "conv %s [%s] %s: %zu packed weight bytes, int8 form %zu", desc,
+              dyd_isa_name(all_isas[i]), name, wb, wb8);
+        dyd_conv_destroy(op8);
+      }
       memset(got.p, 0xA5, s.out_bytes);
       run_conv_tiles(op, in.p, got.p);
       size_t first = 0, bad = 0;
@@ -544,7 +558,7 @@ static void test_conv_general_shapes(uint32_t weight_bits) {
     }
 }
 
-static void test_conv_depthwise_shapes(void) {
+static void test_conv_depthwise_shapes(uint32_t weight_bits) {
   static const uint32_t chans[] = {1, 3, 7, 15, 16, 17, 31, 32, 33, 64, 65, 100, 128, 144};
   static const uint32_t kernels[][2] = {{3, 3}, {5, 5}, {3, 3}, {5, 5}, {2, 2}, {3, 1}, {7, 7}, {1, 1}};
   for (size_t ki = 0; ki < sizeof kernels / sizeof kernels[0]; ki++)
@@ -563,7 +577,7 @@ static void test_conv_depthwise_shapes(void) {
         c.in_c = c.out_c = c.groups = chans[ci];
         if (rnd(4) == 0) c.batch = 2;
         randomize_numerics(&c);
-        c.weight_bits = random_weight_bits(); /* depthwise packs int8 whatever the width */
+        c.weight_bits = weight_bits;
         test_conv_case(&c);
       }
   /* wide rows: the interior columns run as one stepped kernel call (conv-op.c) */
@@ -579,9 +593,36 @@ static void test_conv_depthwise_shapes(void) {
       if (rnd(3) == 0) { c.pt = rnd(c.kh); c.pl = rnd(c.kw); }
       c.in_c = c.out_c = c.groups = wide_chans[ci];
       randomize_numerics(&c);
-      c.weight_bits = random_weight_bits();
+      c.weight_bits = weight_bits;
       test_conv_case(&c);
     }
+  /* split rows, more rows than columns: one run covers the edge columns of many rows,
+   * in calls of at most out_w rows (conv-op.c) */
+  for (int rep = 0; rep < 6; rep++) {
+    conv_case c = base_case();
+    c.kh = c.kw = rep % 2 ? 5 : 3;
+    c.sh = c.sw = 1 + (uint32_t)(rep / 4);
+    c.in_w = 14 + rnd(6);
+    c.in_h = 2 * c.in_w + rnd(20);
+    c.pt = c.pb = c.pl = c.pr = c.kh / 2;
+    c.in_c = c.out_c = c.groups = 1 + rnd(8);
+    if (rnd(2)) c.batch = 2;
+    randomize_numerics(&c);
+    c.weight_bits = weight_bits;
+    test_conv_case(&c);
+  }
+  /* a window larger than the low-bit stack buffer on some ISAs (17x17, 292 slots x 64
+   * channels on AVX-512): int8 there, low-bit elsewhere */
+  for (int rep = 0; rep < 2; rep++) {
+    conv_case c = base_case();
+    c.kh = c.kw = 17;
+    c.in_h = c.in_w = 17 + rnd(3);
+    c.pt = c.pb = c.pl = c.pr = rnd(2) ? 8 : 0;
+    c.in_c = c.out_c = c.groups = rep ? 70 : 5;
+    randomize_numerics(&c);
+    c.weight_bits = weight_bits;
+    test_conv_case(&c);
+  }
   /* channel multiplier 2 (served by the general path) */
   for (int rep = 0; rep < 6; rep++) {
     conv_case c = base_case();
@@ -592,6 +633,7 @@ static void test_conv_depthwise_shapes(void) {
     c.in_h = c.in_w = 4 + rnd(5);
     c.pt = c.pb = c.pl = c.pr = 1;
     randomize_numerics(&c);
+    c.weight_bits = weight_bits;
     test_conv_case(&c);
   }
 }
@@ -1822,8 +1864,8 @@ int main(int argc, char **argv) {
   for (size_t i = 0; i < sizeof widths / sizeof widths[0]; i++) {
     test_conv_gemm_shapes(widths[i]);
     test_conv_general_shapes(widths[i]);
+    test_conv_depthwise_shapes(widths[i]);
   }
-  test_conv_depthwise_shapes();
   test_conv_random(300);
   test_binary();
   test_lut();

@@ -9,7 +9,7 @@
  *          pointers, so no im2col copy is needed. Output columns whose window lies
  *          inside the input horizontally share one set of tap pointers that the
  *          kernel steps along the row; only the few edge columns get pointers of
- *          their own (see run_dw_tile).
+ *          their own, one call per edge column for many rows (see dyd_conv_run).
  * A tile is a block of output pixels of one group (and, when there are few
  * pixels, a block of output-channel panels), so tiles never share output bytes.
  */
@@ -21,6 +21,9 @@ enum { PATH_GEMM, PATH_IGEMM, PATH_DWCONV };
 
 #ifndef DW_SPLIT_STORES_PER_BLOCK
 #define DW_SPLIT_STORES_PER_BLOCK 64
+#endif
+#ifndef DW_CALL_PIXELS
+#define DW_CALL_PIXELS 32
 #endif
 
 struct dyd_conv_op {
@@ -61,6 +64,8 @@ struct dyd_conv_op {
   int64_t *kx_off;
   size_t dw_lo, dw_hi;         /* columns with every tap inside the row */
   bool dw_split;               /* interior columns as one stepped kernel call */
+  size_t dw_rows;              /* rows per kernel call when not split (short rows) */
+  unsigned dw_bits;            /* 8, or 4 / 2: blocks store low-bit weights (dyd_dw_pack_bits) */
   /* storage */
   void *packed;
   size_t packed_size;
@@ -287,7 +292,7 @@ static void pack_gemm(dyd_conv_op *op, const dyd_conv_desc *d, int64_t zero, int
     }
 }
 
-static void pack_dw(dyd_conv_op *op, const dyd_conv_desc *d) {
+static void pack_dw(dyd_conv_op *op, const dyd_conv_desc *d, int8_t *w8) {
   const dyd_dw_bundle *b = op->dw;
   const size_t cb = b->cb, taps = op->taps;
   const size_t taps_padded = DYD_ROUND_UP(taps, b->tap_round);
@@ -308,8 +313,14 @@ static void pack_dw(dyd_conv_op *op, const dyd_conv_desc *d) {
     }
     if (b->pack_extra != NULL && d->requant.kind == DYD_REQUANT_DYADIC)
       b->pack_extra(mult, shift, d->requant.zero_point, shift + cb);
-    b->pack(d->weights + c0 * taps, cn, cb, taps, taps_padded,
-            block + DYD_PANEL_HEADER(cb) + b->extra_bytes);
+    uint8_t *area = block + DYD_PANEL_HEADER(cb) + b->extra_bytes;
+    if (op->dw_bits == 8) {
+      b->pack(d->weights + c0 * taps, cn, cb, taps, taps_padded, area);
+    } else {
+      memset(w8, 0, taps_padded * cb);
+      b->pack_i8(d->weights + c0 * taps, cn, cb, taps, taps_padded, w8);
+      dyd_dw_pack_bits(w8, taps_padded * cb, b->chunk, op->dw_bits, area);
+    }
   }
 }
 
@@ -373,6 +384,10 @@ static bool dw_columns(dyd_conv_op *op) {
   }
   const size_t interior = op->dw_hi > op->dw_lo ? op->dw_hi - op->dw_lo : 0;
   op->dw_split = interior >= 2 && interior * op->taps >= DW_SPLIT_STORES_PER_BLOCK * op->blocks;
+  /* Unsplit rows have a pointer set per pixel, so consecutive rows can share one call:
+   * a kernel's per-call work per channel block (constants brought into lane order,
+   * low-bit weights unpacked) is then spread over at least DW_CALL_PIXELS pixels. */
+  op->dw_rows = op->dw_split ? 1 : DYD_MAX(DYD_DIV_UP(DW_CALL_PIXELS, (size_t)g->out_w), 1);
   return true;
 }
 
@@ -410,14 +425,26 @@ dyd_conv_op *dyd_conv_create_for_isa(const dyd_conv_desc *d, dyd_isa isa, char *
   op->dw = depthwise ? pick_dw(isa, g) : NULL;
   if (op->dw != NULL) {
     const dyd_dw_bundle *b = op->dw;
+    const size_t taps_padded = DYD_ROUND_UP(op->taps, b->tap_round);
+    const int lb = d->weight_bits == 2;
     op->path = PATH_DWCONV;
-    op->dw_ukernel = b->ukernel[kind][op->input_signed];
+    /* low-bit blocks where the kernel has them and a block's unpacked weights fit its stack buffer */
+    op->dw_bits = (d->weight_bits == 4 || d->weight_bits == 2) &&
+                          b->ukernel_lowbit[lb][kind][op->input_signed] != NULL &&
+                          taps_padded * b->cb * b->weight_bytes <= DYD_DW_STAGE_BYTES
+                      ? d->weight_bits
+                      : 8;
+    op->dw_ukernel = op->dw_bits == 8 ? b->ukernel[kind][op->input_signed]
+                                      : b->ukernel_lowbit[lb][kind][op->input_signed];
     op->blocks = DYD_DIV_UP(g->out_c, b->cb);
-    op->block_bytes = dyd_dw_block_bytes(b->cb, b->extra_bytes, DYD_ROUND_UP(op->taps, b->tap_round),
-                                         b->weight_bytes);
+    op->block_bytes =
+        op->dw_bits == 8
+            ? dyd_dw_block_bytes(b->cb, b->extra_bytes, taps_padded, b->weight_bytes)
+            : dyd_dw_lowbit_block_bytes(b->cb, b->extra_bytes, taps_padded, b->chunk, op->dw_bits);
     op->packed_size = op->blocks * op->block_bytes;
-    op->weight_bytes =
-        op->blocks * DYD_ROUND_UP(op->taps, b->tap_round) * b->cb * b->weight_bytes;
+    op->weight_bytes = op->blocks * (op->dw_bits == 8 ? taps_padded * b->cb * b->weight_bytes
+                                                      : dyd_dw_lowbit_bytes(taps_padded * b->cb,
+                                                                            b->chunk, op->dw_bits));
     if (!dw_columns(op)) goto oom;
     size_t zero_len = g->in_c;
     if (op->dw_split)
@@ -427,8 +454,11 @@ dyd_conv_op *dyd_conv_create_for_isa(const dyd_conv_desc *d, dyd_isa isa, char *
     if (op->zero_row == NULL || op->packed == NULL) goto oom;
     memset(op->zero_row, (uint8_t)d->input_zero_point, zero_len);
     memset(op->packed, 0, op->packed_size);
-    pack_dw(op, d);
-    snprintf(op->name, sizeof op->name, "dyd_%s_qc8w_dwconv_%s_ukernel_%s__%s", act,
+    int8_t *w8 = op->dw_bits == 8 ? NULL : malloc(taps_padded * b->cb);
+    if (op->dw_bits != 8 && w8 == NULL) goto oom;
+    pack_dw(op, d, w8);
+    free(w8);
+    snprintf(op->name, sizeof op->name, "dyd_%s_qc%uw_dwconv_%s_ukernel_%s__%s", act, op->dw_bits,
              requant_name(d->requant.kind), b->tile, b->isa_suffix);
     return op;
   }
@@ -535,7 +565,7 @@ size_t dyd_conv_tile_count(const dyd_conv_op *op) {
 }
 
 size_t dyd_conv_workspace_size(const dyd_conv_op *op) {
-  if (op->path == PATH_DWCONV) return (size_t)op->g.out_w * op->taps * sizeof(void *);
+  if (op->path == PATH_DWCONV) return op->dw_rows * op->g.out_w * op->taps * sizeof(void *);
   size_t n = op->path == PATH_IGEMM || op->flip ? op->mc * op->kp : 0;
   /* an unpacked panel (header and int8 weights), 64-byte aligned inside */
   if (op->unpack_min_rows != SIZE_MAX)
@@ -810,28 +840,16 @@ static void dw_pointers(const dyd_conv_op *op, const uint8_t *in, size_t n, size
   }
 }
 
-/* One output row. Without the split, every column gets its own tap pointers and
- * the kernel runs once. With it, the edge columns do (one call each side), and
- * the interior columns, where every tap is inside the row horizontally, run as
- * one call over `taps` pointers that the kernel advances by stride_w pixels per
- * column: a tap in a padding row points at the zero-point buffer, which is long
- * enough for the whole run. */
-static void run_dw_tile(const dyd_conv_op *op, const uint8_t *in, uint8_t *out, size_t tile,
-                        const uint8_t **ind) {
+/* The interior columns of one split row, where every tap is inside the row
+ * horizontally: one call over `taps` pointers that the kernel advances by stride_w
+ * pixels per column (a tap in a padding row points at the zero-point buffer, which
+ * is long enough for the whole run). The edge columns go through run_dw_edge. */
+static void run_dw_interior(const dyd_conv_op *op, const uint8_t *in, uint8_t *out, size_t tile,
+                            const uint8_t **ind) {
   const dyd_conv_geometry *g = &op->g;
   const size_t n = tile / g->out_h, oy = tile % g->out_h, taps = op->taps;
   const size_t ps = g->in_pixel_stride, ops = g->out_pixel_stride;
-  uint8_t *row_out = out + tile * g->out_w * ops;
-  if (!op->dw_split) {
-    dw_pointers(op, in, n, oy, 0, g->out_w, ind);
-    op->dw_ukernel(g->out_w, g->out_c, taps, ind, taps, 0, op->packed, row_out, ops, &op->out);
-    return;
-  }
   const size_t lo = op->dw_lo, hi = op->dw_hi;
-  if (lo > 0) {
-    dw_pointers(op, in, n, oy, 0, lo, ind);
-    op->dw_ukernel(lo, g->out_c, taps, ind, taps, 0, op->packed, row_out, ops, &op->out);
-  }
   for (size_t ky = 0; ky < g->kernel_h; ky++) {
     const int64_t iy = (int64_t)(oy * g->stride_h + ky * g->dilation_h) - g->pad_top;
     const bool row_inside = iy >= 0 && iy < (int64_t)g->in_h;
@@ -842,21 +860,52 @@ static void run_dw_tile(const dyd_conv_op *op, const uint8_t *in, uint8_t *out, 
                      : op->zero_row;
   }
   op->dw_ukernel(hi - lo, g->out_c, taps, ind, 0, g->stride_w * ps, op->packed,
-                 row_out + lo * ops, ops, &op->out);
-  if (hi < g->out_w) {
-    dw_pointers(op, in, n, oy, hi, g->out_w, ind);
-    op->dw_ukernel(g->out_w - hi, g->out_c, taps, ind, taps, 0, op->packed, row_out + hi * ops,
-                   ops, &op->out);
-  }
+                 out + (tile * g->out_w + lo) * ops, ops, &op->out);
+}
+
+/* Edge column ox of rows [tile, tile + rows): one call, pixels a row apart. Per
+ * call a kernel has fixed work per channel block (constants into lane order,
+ * low-bit weights unpacked), so the edges of many rows share one call rather
+ * than costing two calls per row. */
+static void run_dw_edge(const dyd_conv_op *op, const uint8_t *in, uint8_t *out, size_t tile,
+                        size_t rows, size_t ox, const uint8_t **ind) {
+  const dyd_conv_geometry *g = &op->g;
+  const size_t taps = op->taps, ops = g->out_pixel_stride;
+  for (size_t r = 0; r < rows; r++)
+    dw_pointers(op, in, (tile + r) / g->out_h, (tile + r) % g->out_h, ox, ox + 1, ind + r * taps);
+  op->dw_ukernel(rows, g->out_c, taps, ind, taps, 0, op->packed, out + (tile * g->out_w + ox) * ops,
+                 g->out_w * ops, &op->out);
+}
+
+/* Unsplit rows [tile, tile + rows) in one kernel call: output rows follow each other
+ * with the same pixel stride, and every pixel has its own tap pointers. */
+static void run_dw_rows(const dyd_conv_op *op, const uint8_t *in, uint8_t *out, size_t tile,
+                        size_t rows, const uint8_t **ind) {
+  const dyd_conv_geometry *g = &op->g;
+  const size_t w = g->out_w, taps = op->taps, ops = g->out_pixel_stride;
+  for (size_t r = 0; r < rows; r++)
+    dw_pointers(op, in, (tile + r) / g->out_h, (tile + r) % g->out_h, 0, w, ind + r * w * taps);
+  op->dw_ukernel(rows * w, g->out_c, taps, ind, taps, 0, op->packed, out + tile * w * ops, ops,
+                 &op->out);
 }
 
 void dyd_conv_run(const dyd_conv_op *op, const void *input, void *output, size_t tile_start,
                   size_t tile_count, void *workspace) {
-  for (size_t t = tile_start; t < tile_start + tile_count; t++) {
-    if (op->path == PATH_DWCONV) {
-      run_dw_tile(op, input, output, t, workspace);
-    } else {
-      run_gemm_tile(op, input, output, t, workspace);
-    }
+  if (op->path == PATH_DWCONV && !op->dw_split) {
+    for (size_t t = tile_start; t < tile_start + tile_count; t += op->dw_rows)
+      run_dw_rows(op, input, output, t, DYD_MIN(op->dw_rows, tile_start + tile_count - t),
+                  workspace);
+    return;
   }
+  if (op->path == PATH_DWCONV) { /* split rows: interiors, then each edge column */
+    const size_t end = tile_start + tile_count, w = op->g.out_w;
+    for (size_t t = tile_start; t < end; t++) run_dw_interior(op, input, output, t, workspace);
+    for (size_t ox = 0; ox < w; ox++) {
+      if (ox == op->dw_lo) ox = op->dw_hi; /* skip the interior */
+      for (size_t t = tile_start; ox < w && t < end; t += w) /* workspace: out_w pixels' pointers */
+        run_dw_edge(op, input, output, t, DYD_MIN(w, end - t), ox, workspace);
+    }
+    return;
+  }
+  for (size_t t = tile_start; t < tile_start + tile_count; t++) run_gemm_tile(op, input, output, t, workspace);
 }

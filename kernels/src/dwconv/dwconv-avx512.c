@@ -156,13 +156,31 @@ static int column_geometry(const uint8_t *const *pi, size_t kh, size_t kw, size_
   return 0;
 }
 
+/* dyd_avx512_pack4 without the byte clamps a bound at the type's end makes
+ * redundant (the saturating packs already clamp there): depthwise layers of mobile
+ * networks usually clamp to the whole range (ReLU6 folded into the output scale),
+ * and two of the output stage's ~29 instructions per pixel are then saved. */
+INLINE __m512i pack4(__m512i a, __m512i b, __m512i c, __m512i d, const dyd_out_params *p) {
+  const __m512i ab = _mm512_packs_epi32(a, b), cd = _mm512_packs_epi32(c, d);
+  if (p->qmin < 0) {
+    __m512i y = _mm512_packs_epi16(ab, cd);
+    if (p->qmin > -128) y = _mm512_max_epi8(y, _mm512_set1_epi8((char)p->qmin));
+    if (p->qmax < 127) y = _mm512_min_epi8(y, _mm512_set1_epi8((char)p->qmax));
+    return y;
+  }
+  __m512i y = _mm512_packus_epi16(ab, cd);
+  if (p->qmin > 0) y = _mm512_max_epu8(y, _mm512_set1_epi8((char)p->qmin));
+  if (p->qmax < 255) y = _mm512_min_epu8(y, _mm512_set1_epi8((char)p->qmax));
+  return y;
+}
+
 /* Output stage of one pixel of a block. */
 INLINE void finish(__m512i acc0, __m512i acc1, __m512i acc2, __m512i acc3, const __m512i *m,
                    const __m512i *mo, const __m512i *r, const __m512i *s, uint8_t *po, size_t n,
                    __mmask64 mask, const int32_t *mult, const extra_header *e,
                    const dyd_out_params *p, const int full, const int fast, const int fp32) {
   if (fast) {
-    const __m512i y = dyd_avx512_pack4(dyd_avx512_dyadic_fast_v(acc0, m[0], mo[0], r[0], s[0]),
+    const __m512i y = pack4(dyd_avx512_dyadic_fast_v(acc0, m[0], mo[0], r[0], s[0]),
                                        dyd_avx512_dyadic_fast_v(acc1, m[1], mo[1], r[1], s[1]),
                                        dyd_avx512_dyadic_fast_v(acc2, m[2], mo[2], r[2], s[2]),
                                        dyd_avx512_dyadic_fast_v(acc3, m[3], mo[3], r[3], s[3]), p);
@@ -267,7 +285,7 @@ INLINE void column_pixels(size_t pixels, size_t c0, const size_t kh, const size_
       }
     }
     if (pair) {
-      const __m512i y = dyd_avx512_pack4(dyd_avx512_dyadic_fast_v(acc0, m[0], mo[0], r[0], s[0]),
+      const __m512i y = pack4(dyd_avx512_dyadic_fast_v(acc0, m[0], mo[0], r[0], s[0]),
                                          dyd_avx512_dyadic_fast_v(acc1, m[1], mo[1], r[1], s[1]),
                                          dyd_avx512_dyadic_fast_v(acc2, m[2], mo[2], r[2], s[2]),
                                          dyd_avx512_dyadic_fast_v(acc3, m[3], mo[3], r[3], s[3]), p);
@@ -284,7 +302,7 @@ INLINE void column_pixels(size_t pixels, size_t c0, const size_t kh, const size_
  * the window of the 3x3 / 5x5 kernels (taps in column order), 0 for any other. */
 INLINE void dw_block(size_t pixels, size_t c0, size_t n, const size_t taps, const size_t kh,
                      const size_t kw, const uint8_t *const *ind, size_t ind_stride,
-                     size_t input_step, const uint8_t *blk, uint8_t *out,
+                     size_t input_step, const uint8_t *blk, const int8_t *wt, uint8_t *out,
                      size_t out_stride, const dyd_out_params *pp, const int full, const int fast,
                      const int fp32, const int is_signed) {
   /* a local copy: stores through `out` could alias *pp, forcing reloads per pixel */
@@ -293,7 +311,6 @@ INLINE void dw_block(size_t pixels, size_t c0, size_t n, const size_t taps, cons
   const int8_t *src = kw == 3 ? order3_src : kw == 5 ? order5_src : NULL;
   const int32_t *bias = (const int32_t *)blk, *mult = bias + CB;
   const extra_header *e = (const extra_header *)(mult + 2 * CB);
-  const int8_t *wt = (const int8_t *)(e + 1);
   const __mmask64 mask = n >= 64 ? ~(__mmask64)0 : (((__mmask64)1 << n) - 1);
   __m512i b[4], m[4], mo[4], r[4], s[4];
   load_transposed(bias, b);
@@ -377,14 +394,14 @@ INLINE __m256i fast32(__m256i acc, __m256i mult, __m256i mult_odd, __m256i round
 
 INLINE void dw_block32(size_t pixels, size_t c0, size_t n, const size_t taps, const size_t kw,
                        const uint8_t *const *ind, size_t ind_stride, size_t input_step,
-                       const uint8_t *blk, uint8_t *out,
-                       size_t out_stride, const dyd_out_params *p, const int full,
+                       const uint8_t *blk, const int8_t *wt, uint8_t *out,
+                       size_t out_stride, const dyd_out_params *pp, const int full,
                        const int is_signed) {
+  const dyd_out_params pl = *pp, *p = &pl; /* as in dw_block */
   const size_t slots = kw == 5 ? 28 : DYD_ROUND_UP(taps, GROUP);
   const int8_t *src = kw == 3 ? order3_src : kw == 5 ? order5_src : NULL;
   const int32_t *bias = (const int32_t *)blk, *mult = bias + CB;
   const extra_header *e = (const extra_header *)(mult + 2 * CB);
-  const int8_t *wt = (const int8_t *)(e + 1);
   const __mmask32 mask = dyd_avx512_mask32(n);
   __m512i bz[4], mz[4], rz[4], sz[4];
   int32_t tmp[2][CB];
@@ -433,10 +450,14 @@ INLINE void dw_block32(size_t pixels, size_t c0, size_t n, const size_t taps, co
     const __m256i cd = _mm256_packs_epi32(fast32(acc2, m[2], mo[2], r[2], s[2]),
                                           fast32(acc3, m[3], mo[3], r[3], s[3]));
     __m256i y;
-    if (p->qmin < 0) { /* int8 output (see dyd_avx512_pack4) */
-      y = _mm256_min_epi8(_mm256_max_epi8(_mm256_packs_epi16(ab, cd), qmin), qmax);
+    if (p->qmin < 0) { /* int8 output (see pack4) */
+      y = _mm256_packs_epi16(ab, cd);
+      if (p->qmin > -128) y = _mm256_max_epi8(y, qmin);
+      if (p->qmax < 127) y = _mm256_min_epi8(y, qmax);
     } else {
-      y = _mm256_min_epu8(_mm256_max_epu8(_mm256_packus_epi16(ab, cd), qmin), qmax);
+      y = _mm256_packus_epi16(ab, cd);
+      if (p->qmin > 0) y = _mm256_max_epu8(y, qmin);
+      if (p->qmax < 255) y = _mm256_min_epu8(y, qmax);
     }
     if (full) {
       _mm256_storeu_si256((__m256i *)po, y);
@@ -446,14 +467,35 @@ INLINE void dw_block32(size_t pixels, size_t c0, size_t n, const size_t taps, co
   }
 }
 
+/* Low-bit blocks (dyd_dw_pack_bits, 64-byte chunks): weight vector k of the int8
+ * layout is bits [s, s + bits) of the bytes of stored vector k / per, s = (k % per)
+ * * bits, two's complement: ((v >> s) & mask) ^ half) - half, three instructions
+ * per vector, once per block and call. */
+INLINE void unpack_block(const uint8_t *src, size_t vectors, const unsigned bits, int8_t *dst) {
+  const size_t per = 8 / bits; /* a constant: callers pass 4 or 2 literally */
+  const __m512i mask = _mm512_set1_epi8((char)((1 << bits) - 1));
+  const __m512i half = _mm512_set1_epi8((char)(1 << (bits - 1)));
+  for (size_t k = 0; k < vectors; k += per, src += 64) { /* vectors: 4 per slot group */
+    const __m512i v = _mm512_load_si512(src);
+    for (size_t j = 0; j < per; j++) {
+      const __m512i t = _mm512_ternarylogic_epi32(_mm512_srli_epi16(v, j * bits), mask, half, 0x6A);
+      _mm512_store_si512(dst + 64 * (k + j), _mm512_sub_epi8(t, half)); /* (v & mask) ^ half - half */
+    }
+  }
+}
+
 /* Channel blocks outside, pixels inside: a block's weights and constants stay in
- * registers or L1 across the whole output row. */
+ * registers or L1 across the whole output row. bits: 8, or 4 / 2 for low-bit
+ * blocks, unpacked into `stage` first. */
 INLINE void dw_body(size_t pixels, size_t channels, const size_t taps, const size_t win,
                     const uint8_t *const *ind, size_t ind_stride, size_t input_step,
                     const void *w, uint8_t *out, size_t out_stride,
-                    const dyd_out_params *p, const int fp32, const int is_signed) {
+                    const dyd_out_params *p, const int fp32, const int is_signed, unsigned bits,
+                    int8_t *stage) {
+  const size_t slots = DYD_ROUND_UP(taps, GROUP);
   const size_t block_bytes =
-      dyd_dw_block_bytes(CB, sizeof(extra_header), DYD_ROUND_UP(taps, GROUP), 1);
+      bits == 8 ? dyd_dw_block_bytes(CB, sizeof(extra_header), slots, 1)
+                : dyd_dw_lowbit_block_bytes(CB, sizeof(extra_header), slots, 64, bits);
   ptrdiff_t rstep[5];
   /* column runs take 32-channel blocks on 512-bit vectors too */
   const int cols = win != 0 && ind_stride == 0 && column_geometry(ind, win, win, input_step, rstep) == 1;
@@ -461,32 +503,62 @@ INLINE void dw_body(size_t pixels, size_t channels, const size_t taps, const siz
   for (size_t c0 = 0; c0 < channels; c0 += CB, blk += block_bytes) {
     const size_t n = DYD_MIN((size_t)CB, channels - c0);
     const extra_header *e = (const extra_header *)(blk + DYD_PANEL_HEADER(CB));
+    const int8_t *wt = (const int8_t *)(e + 1);
+    if (bits != 8) {
+      if (bits == 4) {
+        unpack_block((const uint8_t *)wt, slots, 4, stage);
+      } else {
+        unpack_block((const uint8_t *)wt, slots, 2, stage);
+      }
+      wt = stage;
+    }
     const int fast = !fp32 && dyd_avx512_rq_fast(&e->rq[0]);
     if (fast && n == 32 && !cols) {
-      dw_block32(pixels, c0, n, taps, win, ind, ind_stride, input_step, blk, out, out_stride, p, 1, is_signed);
+      dw_block32(pixels, c0, n, taps, win, ind, ind_stride, input_step, blk, wt, out, out_stride, p, 1, is_signed);
     } else if (fast && n < 32 && !cols) {
-      dw_block32(pixels, c0, n, taps, win, ind, ind_stride, input_step, blk, out, out_stride, p, 0, is_signed);
+      dw_block32(pixels, c0, n, taps, win, ind, ind_stride, input_step, blk, wt, out, out_stride, p, 0, is_signed);
     } else if (n == CB && fast) {
-      dw_block(pixels, c0, n, taps, win, win, ind, ind_stride, input_step, blk, out, out_stride, p, 1, 1, 0, is_signed);
+      dw_block(pixels, c0, n, taps, win, win, ind, ind_stride, input_step, blk, wt, out, out_stride, p, 1, 1, 0, is_signed);
     } else if (fast) {
-      dw_block(pixels, c0, n, taps, win, win, ind, ind_stride, input_step, blk, out, out_stride, p, 0, 1, 0, is_signed);
+      dw_block(pixels, c0, n, taps, win, win, ind, ind_stride, input_step, blk, wt, out, out_stride, p, 0, 1, 0, is_signed);
     } else {
-      dw_block(pixels, c0, n, taps, win, win, ind, ind_stride, input_step, blk, out, out_stride, p, 0, 0, fp32, is_signed);
+      dw_block(pixels, c0, n, taps, win, win, ind, ind_stride, input_step, blk, wt, out, out_stride, p, 0, 0, fp32, is_signed);
     }
   }
 }
 
+/* name: int8 weights; name_w4, name_w2: low-bit blocks, through one function whose
+ * only difference is the unpack before each block. */
 #define DEFINE_DW(name, taps_expr, win, fp32, is_signed)                                      \
+  TARGET __attribute__((noinline)) static void name##_bits(                                  \
+      size_t pixels, size_t channels, size_t taps, const uint8_t *const *ind,                \
+      size_t ind_stride, size_t input_step, const void *w, uint8_t *out, size_t out_stride,   \
+      const dyd_out_params *p, unsigned bits) {                                               \
+    _Alignas(64) int8_t stage[DYD_DW_STAGE_BYTES];                                            \
+    (void)taps;                                                                               \
+    dw_body(pixels, channels, taps_expr, win, ind, ind_stride, input_step, w, out, out_stride, \
+            p, fp32, is_signed, bits, stage);                                                 \
+  }                                                                                           \
   TARGET static void name(size_t pixels, size_t channels, size_t taps,                       \
                           const uint8_t *const *ind, size_t ind_stride, size_t input_step,   \
                           const void *w, uint8_t *out, size_t out_stride,                    \
                           const dyd_out_params *p) {                                         \
     (void)taps;                                                                               \
     dw_body(pixels, channels, taps_expr, win, ind, ind_stride, input_step, w, out, out_stride, \
-            p, fp32, is_signed);                                                              \
+            p, fp32, is_signed, 8, NULL);                                                     \
+  }                                                                                           \
+  static void name##_w4(size_t pixels, size_t channels, size_t taps, const uint8_t *const *ind, \
+                        size_t ind_stride, size_t input_step, const void *w, uint8_t *out,     \
+                        size_t out_stride, const dyd_out_params *p) {                          \
+    name##_bits(pixels, channels, taps, ind, ind_stride, input_step, w, out, out_stride, p, 4); \
+  }                                                                                           \
+  static void name##_w2(size_t pixels, size_t channels, size_t taps, const uint8_t *const *ind, \
+                        size_t ind_stride, size_t input_step, const void *w, uint8_t *out,     \
+                        size_t out_stride, const dyd_out_params *p) {                          \
+    name##_bits(pixels, channels, taps, ind, ind_stride, input_step, w, out, out_stride, p, 2); \
   }
 
-/* dyd_q{u8,s8}_qc8w_dwconv_{dyadic,fp32}_ukernel_{3x3,5x5,up}c64__avx512vnni */
+/* dyd_q{u8,s8}_qc{8,4,2}w_dwconv_{dyadic,fp32}_ukernel_{3x3,5x5,up}c64__avx512vnni */
 DEFINE_DW(dw3x3_dyadic_u8, 9, 3, 0, 0)
 DEFINE_DW(dw3x3_dyadic_s8, 9, 3, 0, 1)
 DEFINE_DW(dw3x3_fp32_u8, 9, 3, 1, 0)
@@ -506,7 +578,11 @@ DEFINE_DW(dwup_fp32_s8, taps, 0, 1, 1)
       .tile = tile_name, .pack = packer,                                               \
       .ukernel = {{prefix##_dyadic_u8, prefix##_dyadic_s8}, {prefix##_fp32_u8, prefix##_fp32_s8}}, \
       .weight_bytes = 1, .extra_bytes = sizeof(extra_header), .pack_extra = pack_extra,       \
-      .flips_signed_input = 1, .isa_suffix = "avx512vnni"};
+      .flips_signed_input = 1, .isa_suffix = "avx512vnni", .pack_i8 = packer, .chunk = 64,    \
+      .ukernel_lowbit = {{{prefix##_dyadic_u8_w4, prefix##_dyadic_s8_w4},                     \
+                          {prefix##_fp32_u8_w4, prefix##_fp32_s8_w4}},                        \
+                         {{prefix##_dyadic_u8_w2, prefix##_dyadic_s8_w2},                     \
+                          {prefix##_fp32_u8_w2, prefix##_fp32_s8_w2}}}};
 
 BUNDLE(dyd_dw_bundle_avx512_3x3, 3, 3, "3x3c64", dw3x3, pack_weights3)
 BUNDLE(dyd_dw_bundle_avx512_5x5, 5, 5, "5x5c64", dw5x5, pack_weights5)

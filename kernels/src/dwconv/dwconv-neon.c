@@ -36,17 +36,44 @@ INLINE uint8x16_t load16(const uint8_t *p, size_t n) {
   return vld1q_u8(tmp);
 }
 
-/* Channel blocks outside, pixels inside, as the x86 kernels. */
+/* Low-bit blocks (dyd_dw_pack_bits, 16-byte chunks): tap k's 16 weights are bits
+ * [s, s + bits) of stored chunk k / per, s = (k % per) * bits: shifted to the top of
+ * each byte, then arithmetically back down (sign extension). Once per block and
+ * call, as the x86 kernels do. */
+INLINE void unpack_block(const uint8_t *src, size_t chunks, const unsigned bits, int8_t *dst) {
+  const size_t per = 8 / bits; /* a constant: callers pass 4 or 2 literally */
+  const int8x16_t down = vdupq_n_s8((int8_t)(bits - 8));
+  for (size_t k = 0; k < chunks; k += per, src += 16) {
+    const uint8x16_t v = vld1q_u8(src);
+    for (size_t j = 0; j < per && k + j < chunks; j++) {
+      const int8x16_t up = vdupq_n_s8((int8_t)(8 - bits - j * bits));
+      vst1q_s8(dst + 16 * (k + j), vshlq_s8(vreinterpretq_s8_u8(vshlq_u8(v, up)), down));
+    }
+  }
+}
+
+/* Channel blocks outside, pixels inside, as the x86 kernels. bits: 8, or 4 / 2 for
+ * low-bit blocks, unpacked into `stage` first. */
 INLINE void dw_body(size_t pixels, size_t channels, const size_t taps,
                     const uint8_t *const *ind, size_t ind_stride, size_t input_step,
                     const void *w, uint8_t *out, size_t out_stride,
-                    const dyd_out_params *p, const int fp32, const int is_signed) {
-  const size_t block_bytes = dyd_dw_block_bytes(CB, sizeof(extra_header), taps, 1);
+                    const dyd_out_params *p, const int fp32, const int is_signed, unsigned bits,
+                    int8_t *stage) {
+  const size_t block_bytes = bits == 8 ? dyd_dw_block_bytes(CB, sizeof(extra_header), taps, 1)
+                                       : dyd_dw_lowbit_block_bytes(CB, sizeof(extra_header), taps, CB, bits);
   const uint8_t *blk = w;
   for (size_t c0 = 0; c0 < channels; c0 += CB, blk += block_bytes) {
     const int32_t *bias = (const int32_t *)blk, *mult = bias + CB;
     const extra_header *e = (const extra_header *)(mult + 2 * CB);
     const int8_t *wt0 = (const int8_t *)(e + 1);
+    if (bits != 8) {
+      if (bits == 4) {
+        unpack_block((const uint8_t *)(e + 1), taps, 4, stage);
+      } else {
+        unpack_block((const uint8_t *)(e + 1), taps, 2, stage);
+      }
+      wt0 = stage;
+    }
     const size_t n = DYD_MIN((size_t)CB, channels - c0);
     const int32x4_t b0 = vld1q_s32(bias), b1 = vld1q_s32(bias + 4);
     const int32x4_t b2 = vld1q_s32(bias + 8), b3 = vld1q_s32(bias + 12);
@@ -81,16 +108,37 @@ INLINE void dw_body(size_t pixels, size_t channels, const size_t taps,
   }
 }
 
+/* name: int8 weights; name_w4, name_w2: low-bit blocks (one function, the unpack
+ * before each block the only difference). */
 #define DEFINE_DW(name, taps_expr, fp32, is_signed)                                           \
+  __attribute__((noinline)) static void name##_bits(                                         \
+      size_t pixels, size_t channels, size_t taps, const uint8_t *const *ind,                \
+      size_t ind_stride, size_t input_step, const void *w, uint8_t *out, size_t out_stride,   \
+      const dyd_out_params *p, unsigned bits) {                                               \
+    _Alignas(16) int8_t stage[DYD_DW_STAGE_BYTES];                                            \
+    (void)taps;                                                                               \
+    dw_body(pixels, channels, taps_expr, ind, ind_stride, input_step, w, out, out_stride, p, \
+            fp32, is_signed, bits, stage);                                                    \
+  }                                                                                           \
   static void name(size_t pixels, size_t channels, size_t taps, const uint8_t *const *ind,   \
                    size_t ind_stride, size_t input_step, const void *w, uint8_t *out,        \
                    size_t out_stride, const dyd_out_params *p) {                             \
     (void)taps;                                                                               \
     dw_body(pixels, channels, taps_expr, ind, ind_stride, input_step, w, out, out_stride, p, \
-            fp32, is_signed);                                                                 \
+            fp32, is_signed, 8, NULL);                                                        \
+  }                                                                                           \
+  static void name##_w4(size_t pixels, size_t channels, size_t taps, const uint8_t *const *ind, \
+                        size_t ind_stride, size_t input_step, const void *w, uint8_t *out,     \
+                        size_t out_stride, const dyd_out_params *p) {                          \
+    name##_bits(pixels, channels, taps, ind, ind_stride, input_step, w, out, out_stride, p, 4); \
+  }                                                                                           \
+  static void name##_w2(size_t pixels, size_t channels, size_t taps, const uint8_t *const *ind, \
+                        size_t ind_stride, size_t input_step, const void *w, uint8_t *out,     \
+                        size_t out_stride, const dyd_out_params *p) {                          \
+    name##_bits(pixels, channels, taps, ind, ind_stride, input_step, w, out, out_stride, p, 2); \
   }
 
-/* dyd_q{u8,s8}_qc8w_dwconv_{dyadic,fp32}_ukernel_{3x3,5x5,up}c16__neon */
+/* dyd_q{u8,s8}_qc{8,4,2}w_dwconv_{dyadic,fp32}_ukernel_{3x3,5x5,up}c16__neon */
 DEFINE_DW(dw3x3_dyadic_u8, 9, 0, 0)
 DEFINE_DW(dw3x3_dyadic_s8, 9, 0, 1)
 DEFINE_DW(dw3x3_fp32_u8, 9, 1, 0)
@@ -110,7 +158,11 @@ DEFINE_DW(dwup_fp32_s8, taps, 1, 1)
       .tile = tile_name, .pack = dyd_dw_pack_i8,                                             \
       .ukernel = {{prefix##_dyadic_u8, prefix##_dyadic_s8}, {prefix##_fp32_u8, prefix##_fp32_s8}}, \
       .weight_bytes = 1, .extra_bytes = sizeof(extra_header), .pack_extra = pack_extra,       \
-      .isa_suffix = "neon"};
+      .isa_suffix = "neon", .pack_i8 = dyd_dw_pack_i8, .chunk = CB,                         \
+      .ukernel_lowbit = {{{prefix##_dyadic_u8_w4, prefix##_dyadic_s8_w4},                     \
+                          {prefix##_fp32_u8_w4, prefix##_fp32_s8_w4}},                        \
+                         {{prefix##_dyadic_u8_w2, prefix##_dyadic_s8_w2},                     \
+                          {prefix##_fp32_u8_w2, prefix##_fp32_s8_w2}}}};
 
 BUNDLE(dyd_dw_bundle_neon_3x3, 3, 3, "3x3c16", dw3x3)
 BUNDLE(dyd_dw_bundle_neon_5x5, 5, 5, "5x5c16", dw5x5)
