@@ -253,6 +253,12 @@ void dyd_fp8_e4m3_from_f32_array(const float *x, uint8_t *y, size_t n, float sca
                                  int saturate);
 /* DequantizeLinear from FP8 per tensor: y[i] = to_f32(x[i]) * scale, in float32. */
 void dyd_fp8_e4m3_to_f32_array(const uint8_t *x, float *y, size_t n, float scale);
+/* The same QuantizeLinear as dyd_fp8_e4m3_from_f32_array, vectorised where the ISA
+ * allows, for a graph's input: flat, or from one image's CHW float planes to HWC codes
+ * for pixels [first_pixel, first_pixel + pixels) (x and y point at the image). */
+void dyd_fp8_quantize_f32(const float *x, uint8_t *y, size_t n, float scale, int saturate);
+void dyd_fp8_quantize_f32_to_nhwc(const float *x, uint8_t *y, size_t channels, size_t plane,
+                                  size_t first_pixel, size_t pixels, float scale, int saturate);
 
 /* ---- FP8 compute (W4A8, DPQ) ------------------------------------------------------------ */
 

@@ -1138,6 +1138,41 @@ static void check_fp8_codes(const char *what, const uint32_t *x, const uint8_t *
   if (verbose) printf("fp8 %s: %zu cases\n", what, n);
 }
 
+/* The graph-input forms (flat and NCHW -> NHWC, vectorised where the ISA allows)
+ * give exactly the scalar conversion's codes, specials and out-of-range values
+ * included, for both saturate flags. */
+static void test_fp8_quantize_input(void) {
+  static const float specials[] = {0.0f, -0.0f, 464.0f, -464.1f, 1e30f, -1e-30f, 1e-3f, 448.0f};
+  for (int trial = 0; trial < 40; trial++) {
+    const size_t channels = 1 + rnd(5), plane = 1 + rnd(70), n = channels * plane;
+    const float scale = (float)(rnd(2) ? 0.01 + rnd(100) * 0.003 : 1.0 / (1 + rnd(7)));
+    const int saturate = (int)rnd(2);
+    float *x = malloc(n * sizeof *x);
+    uint8_t *flat = malloc(n), *hwc = malloc(n);
+    for (size_t i = 0; i < n; i++) {
+      const uint32_t bits = (uint32_t)rnd64();
+      float v;
+      memcpy(&v, &bits, sizeof v);
+      x[i] = rnd(4) == 0 ? specials[rnd(8)] * scale : rnd(3) == 0 ? v : (float)((double)rnd_range(-4000, 4000) / 7.0) * scale;
+    }
+    x[rnd((uint32_t)n)] = NAN;
+    dyd_fp8_quantize_f32(x, flat, n, scale, saturate);
+    const size_t first = rnd((uint32_t)plane), count = plane - first;
+    memset(hwc, 0xA5, n);
+    dyd_fp8_quantize_f32_to_nhwc(x, hwc, channels, plane, first, count, scale, saturate);
+    size_t bad = 0;
+    for (size_t c = 0; c < channels; c++)
+      for (size_t p = 0; p < plane; p++) {
+        const uint8_t want = dyd_fp8_e4m3_from_f32(x[c * plane + p] / scale, saturate);
+        bad += flat[c * plane + p] != want;
+        bad += hwc[p * channels + c] != (p >= first ? want : 0xA5);
+      }
+    check(bad == 0, "fp8 input quantize: %zu of %zu codes differ (channels %zu plane %zu saturate %d)", bad,
+          2 * n, channels, plane, saturate);
+    free(x), free(flat), free(hwc);
+  }
+}
+
 static void test_fp8(void) {
   enum {
     NENC = sizeof fp8_ref_enc_x / sizeof fp8_ref_enc_x[0],
@@ -1871,6 +1906,7 @@ int main(int argc, char **argv) {
   test_lut();
   test_pooling();
   test_fp8();
+  test_fp8_quantize_input();
   test_fp8conv_validation();
   test_fp8conv();
   test_fp8_elementwise();
