@@ -265,7 +265,11 @@ static dyd_fp8conv_op *create(const dyd_fp8conv_desc *d, const dyd_f8_bundle *b,
     if (d->bias) op->bias[oc] = d->bias[oc];
   }
   const bool dw = op->icpg == 1 && op->ocpg == 1;
-  op->pairs = !dw && b->pgemm != NULL && op->m >= DYD_F8_PAIR_MIN_M;
+  /* the pair layout, except a per-channel-table im2col conv of few input channels
+   * (the stem: 3x3 x 3 fits one 32-element block of the K-lane kernel, whose im2col
+   * and epilogue measured 2x faster there) */
+  op->pairs = !dw && b->pgemm != NULL && op->m >= DYD_F8_PAIR_MIN_M &&
+              !(d->group_size == 0 && op->taps > 1 && op->icpg < 8);
   op->kbu = op->pairs ? 2 : DYD_F8_KB;
   layout(op, d->group_size);
   const size_t ntables = g->out_c * op->tables_per_oc;
