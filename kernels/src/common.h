@@ -325,6 +325,24 @@ typedef void (*dyd_f8_dw_fn)(size_t pixels, size_t channels, size_t kh, size_t k
                              const float *w, size_t cb, const float *scale, const float *bias,
                              void *out, size_t out_step, const dyd_f8_out *p);
 
+/* The pair layout (bundles with pgemm; ops with at least DYD_F8_PAIR_MIN_M rows): K' is K
+ * cut into pairs (each table group padded to an even length), and per panel of
+ * DYD_F8_PNR = 32 output channels, per pair: 32 bytes, byte j holding the codes of
+ * elements 2p (low nibble) and 2p + 1 (high nibble) of column j. The E4M3 tables are
+ * stored per panel: [table index][32 columns][16] (columns past the last: zeros).
+ * Per tile, pdecode turns a panel into float32 through the tables (K-major: per K'
+ * element 32 floats, columns past nc undefined); pgemm runs rows, converted by
+ * pconvert to pa_bytes per element, over that panel. */
+#define DYD_F8_PNR 32
+#define DYD_F8_PAIR_MIN_M 8
+typedef void (*dyd_f8_pdecode_fn)(const uint8_t *w, const uint8_t *tables, const uint16_t *pair_table,
+                                  size_t pairs, size_t nc, float *dst);
+/* c[r][j] = epilogue(sum_k a[r][k] * w[k][j]) for r < mr, j < nc <= 32 over 2 * pairs
+ * elements; a: rows a_stride bytes apart; w: the decoded panel. */
+typedef void (*dyd_f8_pgemm_fn)(size_t mr, size_t nc, size_t pairs, const void *a, size_t a_stride,
+                                const float *w, const float *scale, const float *bias, void *c,
+                                size_t c_stride, const dyd_f8_out *p);
+
 typedef void (*dyd_f8_add_fn)(const dyd_fp8_add_params *p, const uint8_t *a, size_t a_inc,
                               const uint8_t *b, size_t b_inc, uint8_t *y, size_t n);
 typedef void (*dyd_f8_gavg_fn)(const dyd_fp8_avgpool_params *p, const uint8_t *x, uint8_t *y);
@@ -347,6 +365,13 @@ typedef struct {
   dyd_f8_convert_fn dw_convert;
   dyd_f8_dw_fn dw;
   const char *dw_suffix;       /* when the depthwise kernel is another bundle's, its ISA */
+  /* optional pair layout (see above): decode and MR x 32 kernel */
+  dyd_f8_pdecode_fn pdecode;
+  dyd_f8_pgemm_fn pgemm;
+  uint32_t pmr;
+  size_t pa_bytes;
+  dyd_f8_convert_fn pconvert;
+  const char *p_suffix;        /* when the pair kernel is another bundle's, its ISA */
   dyd_f8_add_fn add;
   dyd_f8_gavg_fn gavg;
   const char *add_name, *gavg_name;

@@ -1613,6 +1613,24 @@ static void test_fp8conv(void) {
         c.saturate = cl == 0 && tb == 0;
         test_fp8conv_case(&c);
       }
+  /* both x86 AVX-512 weight layouts around their switch (M < 8: K-lane 8x4c32, M >= 8:
+   * pair 8x32c2), short and odd K, half and partial 32-column panels, group sizes that
+   * split pairs, and more rows than one tile holds (512) */
+  static const uint32_t pm[] = {7, 8, 9, 600};
+  static const uint32_t pk[] = {16, 24, 40, 3, 33};
+  static const uint32_t pn[] = {16, 40, 32, 1, 64};
+  static const uint32_t pg[] = {0, 32, 16, 5, 0};
+  for (size_t mi = 0; mi < sizeof pm / sizeof pm[0]; mi++)
+    for (size_t i = 0; i < sizeof pk / sizeof pk[0]; i++) {
+      f8_case c = f8_base();
+      c.in_h = pm[mi] == 600 ? 20 : 1;
+      c.in_w = pm[mi] == 600 ? 30 : pm[mi];
+      c.in_c = pk[i];
+      c.out_c = pn[(i + mi) % 5];
+      f8_randomize(&c);
+      c.group_size = pg[(i + 2 * mi) % 5];
+      test_fp8conv_case(&c);
+    }
   /* fully connected, batch 1 and 3 */
   for (int rep = 0; rep < 4; rep++) {
     f8_case c = f8_base();

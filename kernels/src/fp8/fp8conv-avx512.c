@@ -9,6 +9,22 @@
  * accumulators hold partial sums along K; a transpose-and-add tree reduces them
  * into one vector of the tile's 16 outputs for a vectorised epilogue.
  *
+ * GEMM 8x32c2 (the pair layout of common.h; every op with at least
+ * DYD_F8_PAIR_MIN_M rows, in both AVX-512 bundles): per tile, pdecode turns each
+ * 32-column panel into float32 once, K-major (per K element 32 floats), and every
+ * row block reuses it from L1/L2. The microkernel is then the classic 8x32 float
+ * GEMM: per K element two panel loads and per row one broadcast activation (an
+ * embedded-broadcast operand) into 16 accumulators (8 rows x 32 columns, lane j =
+ * column j). No horizontal reduction, and the epilogue works on 16 outputs per
+ * vector. K is padded only to pairs (per table group), so 16 input channels cost
+ * 16 steps. Decode, per K pair and 16 columns: the 16 code bytes widened to dwords,
+ * one shift/OR/ternary-logic that puts the low nibble in the low word, the high
+ * nibble in the high word and 16 * (column mod 4) in both, then four masked VPERMI2W,
+ * each over 64 bfloat16 entries (4 columns' tables, decoded from E4M3 when the
+ * pair's table changes; a bfloat16 is the float's high half, exact for E4M3), and a
+ * shift / an AND turn the 32 words into the float32 weights of elements 2p and 2p+1.
+ * About 4 VPERMI2W per 32 weights, once per tile, against rows x 32 FMA lanes.
+ *
  * Depthwise c64: input converted once per tile to the shifted float16 bits (see
  * fp8-x86.h), so a tap is one VCVTPH2PS and one FMA per 16 channels; weights are
  * decoded per tile with the 256 folded in.
@@ -149,6 +165,102 @@ TARGET static void dw_c64(size_t pixels, size_t channels, size_t kh, size_t kw, 
   }
 }
 
+/* ---- the pair layout ---- */
+
+/* 32 E4M3 codes -> 32 bfloat16 words (the floats' high halves: exact) */
+TARGET INLINE __m512i bf16x32(const uint8_t *codes) {
+  const __m512i lo = _mm512_srli_epi32(_mm512_castps_si512(dyd_f8_decode16_avx512(_mm_loadu_si128((const __m128i *)codes))), 16);
+  const __m512i hi = _mm512_srli_epi32(_mm512_castps_si512(dyd_f8_decode16_avx512(_mm_loadu_si128((const __m128i *)(codes + 16)))), 16);
+  return _mm512_inserti64x4(_mm512_castsi256_si512(_mm512_cvtepi32_epi16(lo)), _mm512_cvtepi32_epi16(hi), 1);
+}
+
+TARGET static void pdecode(const uint8_t *w, const uint8_t *tables, const uint16_t *pt, size_t pairs,
+                           size_t nc, float *dst) {
+  const __m512i off = _mm512_setr_epi32(0, 0x100010, 0x200020, 0x300030, 0, 0x100010, 0x200020, 0x300030,
+                                        0, 0x100010, 0x200020, 0x300030, 0, 0x100010, 0x200020, 0x300030);
+  const __m512i nib = _mm512_set1_epi32(0x000F000F), hi16 = _mm512_set1_epi32((int)0xFFFF0000u);
+  for (size_t h = 0; h < (nc > 16 ? 2u : 1u); h++) {
+    size_t cur = pt ? pt[0] : 0;
+    __m512i t[8];
+    _Pragma("GCC unroll 8") for (size_t i = 0; i < 8; i++)
+      t[i] = bf16x32(tables + (cur * DYD_F8_PNR + 16 * h) * 16 + 32 * i);
+    for (size_t p = 0; p < pairs; p++) {
+      if (pt && pt[p] != cur) {
+        cur = pt[p];
+        _Pragma("GCC unroll 8") for (size_t i = 0; i < 8; i++)
+          t[i] = bf16x32(tables + (cur * DYD_F8_PNR + 16 * h) * 16 + 32 * i);
+      }
+      const __m512i d = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(w + p * DYD_F8_PNR + 16 * h)));
+      const __m512i idx = _mm512_ternarylogic_epi32(_mm512_or_si512(d, _mm512_slli_epi32(d, 12)), nib, off, 0xEA);
+      __m512i r = _mm512_mask2_permutex2var_epi16(t[0], idx, 0x000000FF, t[1]);
+      r = _mm512_mask2_permutex2var_epi16(t[2], r, 0x0000FF00, t[3]);
+      r = _mm512_mask2_permutex2var_epi16(t[4], r, 0x00FF0000, t[5]);
+      r = _mm512_mask2_permutex2var_epi16(t[6], r, 0xFF000000, t[7]);
+      float *o = dst + 2 * p * DYD_F8_PNR + 16 * h;
+      _mm512_storeu_si512(o, _mm512_slli_epi32(r, 16));
+      _mm512_storeu_si512(o + DYD_F8_PNR, _mm512_and_si512(r, hi16));
+    }
+  }
+}
+
+TARGET INLINE void pgemm_body(size_t mrc, size_t nv, size_t nc, size_t kk, const uint8_t *a,
+                              size_t a_stride, const float *w, const float *scale, const float *bias,
+                              uint8_t *c, size_t c_stride, const dyd_f8_out *p) {
+  __m512 acc[8][2];
+  _Pragma("GCC unroll 8") for (size_t r = 0; r < mrc; r++) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
+  const float *ar[8];
+  _Pragma("GCC unroll 8") for (size_t r = 0; r < mrc; r++) ar[r] = (const float *)(a + r * a_stride);
+  for (size_t k = 0; k < kk; k++, w += DYD_F8_PNR) {
+    const __m512 w0 = _mm512_loadu_ps(w);
+    const __m512 w1 = nv > 1 ? _mm512_loadu_ps(w + 16) : w0;
+    _Pragma("GCC unroll 8") for (size_t r = 0; r < mrc; r++) {
+      const __m512 x = _mm512_set1_ps(ar[r][k]);
+      acc[r][0] = _mm512_fmadd_ps(x, w0, acc[r][0]);
+      if (nv > 1) acc[r][1] = _mm512_fmadd_ps(x, w1, acc[r][1]);
+    }
+  }
+  const size_t ob = p->output_fp8 ? 1 : 4;
+  _Pragma("GCC unroll 2") for (size_t v = 0; v < nv; v++) {
+    const size_t n = DYD_MIN((size_t)16, nc - 16 * v);
+    const __mmask16 m = (__mmask16)(n >= 16 ? 0xFFFF : (1u << n) - 1);
+    const __m512 s = _mm512_maskz_loadu_ps(m, scale + 16 * v), b = _mm512_maskz_loadu_ps(m, bias + 16 * v);
+    _Pragma("GCC unroll 8") for (size_t r = 0; r < mrc; r++)
+      dyd_f8_store16_avx512(dyd_f8_epilogue_avx512(acc[r][v], s, b, p), p, c + r * c_stride + 16 * v * ob, n);
+  }
+}
+
+TARGET static void pgemm_8x32(size_t mr, size_t nc, size_t pairs, const void *a, size_t a_stride,
+                              const float *w, const float *scale, const float *bias, void *c,
+                              size_t c_stride, const dyd_f8_out *p) {
+#define PCASE(R)                                                                                 \
+  case R:                                                                                        \
+    if (nc > 16) pgemm_body(R, 2, nc, 2 * pairs, a, a_stride, w, scale, bias, c, c_stride, p);  \
+    else pgemm_body(R, 1, nc, 2 * pairs, a, a_stride, w, scale, bias, c, c_stride, p);          \
+    break;
+  switch (mr) {
+    PCASE(1) PCASE(2) PCASE(3) PCASE(4) PCASE(5) PCASE(6) PCASE(7)
+    default: PCASE(8)
+  }
+#undef PCASE
+}
+
+void dyd_f8_pdecode_avx512(const uint8_t *w, const uint8_t *tables, const uint16_t *pt, size_t pairs,
+                           size_t nc, float *dst);
+void dyd_f8_pgemm_8x32_avx512(size_t mr, size_t nc, size_t pairs, const void *a, size_t a_stride,
+                              const float *w, const float *scale, const float *bias, void *c,
+                              size_t c_stride, const dyd_f8_out *p);
+void dyd_f8_convert_f32_avx512(const uint8_t *codes, size_t n, void *dst);
+void dyd_f8_pdecode_avx512(const uint8_t *w, const uint8_t *tables, const uint16_t *pt, size_t pairs,
+                           size_t nc, float *dst) {
+  pdecode(w, tables, pt, pairs, nc, dst);
+}
+void dyd_f8_pgemm_8x32_avx512(size_t mr, size_t nc, size_t pairs, const void *a, size_t a_stride,
+                              const float *w, const float *scale, const float *bias, void *c,
+                              size_t c_stride, const dyd_f8_out *p) {
+  pgemm_8x32(mr, nc, pairs, a, a_stride, w, scale, bias, c, c_stride, p);
+}
+void dyd_f8_convert_f32_avx512(const uint8_t *codes, size_t n, void *dst) { convert_f32(codes, n, dst); }
+
 void dyd_f8_add_avx2(const dyd_fp8_add_params *p, const uint8_t *a, size_t a_inc, const uint8_t *b,
                      size_t b_inc, uint8_t *y, size_t n);
 void dyd_f8_gavg_avx2(const dyd_fp8_avgpool_params *p, const uint8_t *x, uint8_t *y);
@@ -170,6 +282,7 @@ void dyd_f8_dw_c64_avx512(size_t pixels, size_t channels, size_t kh, size_t kw, 
 const dyd_f8_bundle dyd_f8_bundle_avx512f = {
     .isa = DYD_ISA_AVX512VNNI, .needs = DYD_F8_NEEDS_NONE, .isa_suffix = "avx512f",
     .mr = MR, .nr = NR, .a_bytes = 4, .convert = convert_f32, .gemm = gemm_8x2,
+    .pdecode = pdecode, .pgemm = pgemm_8x32, .pmr = 8, .pa_bytes = 4, .pconvert = convert_f32,
     .dw_cb = 64, .dw_in_bytes = 2, .dw_w_mult = 256.0f, .dw_convert = convert_h, .dw = dw_c64,
     .add = dyd_f8_add_avx2, .gavg = dyd_f8_gavg_avx2,
     .add_name = "dyd_qf8_vadd_fp32_ukernel__avx2",

@@ -10,7 +10,16 @@
  * VPERMW decodes 32 weights; a shift by 4 does the high nibbles. Each row's 16
  * activations of a half block are broadcast to both 256-bit halves, so one
  * accumulator covers two columns (lanes 0-7 and 8-15 hold their partial sums).
- * Per block: 6 decode instructions and 8 broadcasts for 32 VDPBF16PS.
+ * Per block: 6 decode instructions and 8 broadcasts for 32 VDPBF16PS. Ops with fewer
+ * than DYD_F8_PAIR_MIN_M rows (a batch-1 fully connected layer: each weight is used
+ * once, so decoding in registers is the cheapest) run it with exactly their rows;
+ * with one or two rows the low and high halves of a block go to separate
+ * accumulators, so the VDPBF16PS latency chains are one instruction per block.
+ *
+ * Ops with more rows use the pair layout's 8x32c2 FP32 kernel of fp8conv-avx512.c:
+ * measured on the development machine, VDPBF16PS zmm (32 products) issues about
+ * once per 1.0 ns where VFMADD231PS zmm (16 products) issues once per 0.25 ns, so FMA
+ * gives twice the products once the weights are decoded outside the inner loop.
  */
 #if defined(__x86_64__)
 
@@ -52,14 +61,17 @@ TARGET INLINE __m512 reduce4(__m512 s0, __m512 s1, __m512 s2, __m512 s3) {
   return _mm512_permutexvar_ps(_mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15), r);
 }
 
-TARGET static void gemm_8x4(size_t mr, size_t nc, size_t kb, const void *a, size_t a_stride,
+TARGET INLINE void gemm_8x4_body(size_t mrc, size_t mr, size_t nc, size_t kb, const void *a, size_t a_stride,
                             const uint8_t *w, const uint8_t *const *tables, const uint16_t *bt,
                             const float *scale, const float *bias, void *c, size_t c_stride,
                             const dyd_f8_out *p) {
   const uint8_t *ar[MR];
-  _Pragma("GCC unroll 8") for (size_t i = 0; i < MR; i++) ar[i] = (const uint8_t *)a + DYD_MIN(i, mr - 1) * a_stride;
-  __m512 acc[MR * 2];
+  _Pragma("GCC unroll 8") for (size_t i = 0; i < mrc; i++) ar[i] = (const uint8_t *)a + DYD_MIN(i, mr - 1) * a_stride;
+  /* split: with one or two rows, separate accumulators for the high halves */
+  const bool split = mrc <= 2;
+  __m512 acc[MR * 2], acch[4];
   _Pragma("GCC unroll 16") for (size_t i = 0; i < MR * 2; i++) acc[i] = _mm512_setzero_ps();
+  _Pragma("GCC unroll 4") for (size_t i = 0; i < 4; i++) acch[i] = _mm512_setzero_ps();
   size_t cur = bt ? bt[0] : 0;
   __m512i t01 = table_pair(tables[0] + 16 * cur, tables[1] + 16 * cur);
   __m512i t23 = table_pair(tables[2] + 16 * cur, tables[3] + 16 * cur);
@@ -78,16 +90,26 @@ TARGET static void gemm_8x4(size_t mr, size_t nc, size_t kb, const void *a, size
     const __m512bh w0h = (__m512bh)_mm512_permutexvar_epi16(_mm512_or_si512(_mm512_srli_epi16(x0, 4), second), t01);
     const __m512bh w1l = (__m512bh)_mm512_permutexvar_epi16(_mm512_ternarylogic_epi32(x1, low4, second, 0xEA), t23);
     const __m512bh w1h = (__m512bh)_mm512_permutexvar_epi16(_mm512_or_si512(_mm512_srli_epi16(x1, 4), second), t23);
-    _Pragma("GCC unroll 8") for (size_t r = 0; r < MR; r++) {
+    _Pragma("GCC unroll 8") for (size_t r = 0; r < mrc; r++) {
       const uint8_t *ab = ar[r] + b * 64;
       const __m512bh al = (__m512bh)_mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)ab));
       const __m512bh ah = (__m512bh)_mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(ab + 32)));
-      acc[2 * r] = _mm512_dpbf16_ps(_mm512_dpbf16_ps(acc[2 * r], w0l, al), w0h, ah);
-      acc[2 * r + 1] = _mm512_dpbf16_ps(_mm512_dpbf16_ps(acc[2 * r + 1], w1l, al), w1h, ah);
+      if (split) {
+        acc[2 * r] = _mm512_dpbf16_ps(acc[2 * r], w0l, al);
+        acch[2 * r] = _mm512_dpbf16_ps(acch[2 * r], w0h, ah);
+        acc[2 * r + 1] = _mm512_dpbf16_ps(acc[2 * r + 1], w1l, al);
+        acch[2 * r + 1] = _mm512_dpbf16_ps(acch[2 * r + 1], w1h, ah);
+      } else {
+        acc[2 * r] = _mm512_dpbf16_ps(_mm512_dpbf16_ps(acc[2 * r], w0l, al), w0h, ah);
+        acc[2 * r + 1] = _mm512_dpbf16_ps(_mm512_dpbf16_ps(acc[2 * r + 1], w1l, al), w1h, ah);
+      }
     }
   }
+  if (split)
+    _Pragma("GCC unroll 4") for (size_t i = 0; i < 2 * mrc; i++) acc[i] = _mm512_add_ps(acc[i], acch[i]);
   __m512 s[MR];
-  _Pragma("GCC unroll 8") for (size_t r = 0; r < MR; r++) /* blocks: row r, columns 0..3 */
+  _Pragma("GCC unroll 8") for (size_t r = mrc; r < MR; r++) s[r] = _mm512_setzero_ps();
+  _Pragma("GCC unroll 8") for (size_t r = 0; r < mrc; r++) /* blocks: row r, columns 0..3 */
     s[r] = _mm512_add_ps(_mm512_shuffle_f32x4(acc[2 * r], acc[2 * r + 1], 0x88),
                          _mm512_shuffle_f32x4(acc[2 * r], acc[2 * r + 1], 0xDD));
   __m512 sv, bv;
@@ -118,6 +140,25 @@ TARGET static void gemm_8x4(size_t mr, size_t nc, size_t kb, const void *a, size
   }
 }
 
+TARGET static void gemm_8x4(size_t mr, size_t nc, size_t kb, const void *a, size_t a_stride,
+                            const uint8_t *w, const uint8_t *const *tables, const uint16_t *bt,
+                            const float *scale, const float *bias, void *c, size_t c_stride,
+                            const dyd_f8_out *p) {
+  switch (mr) { /* exactly the rows there are */
+    case 1: gemm_8x4_body(1, mr, nc, kb, a, a_stride, w, tables, bt, scale, bias, c, c_stride, p); break;
+    case 2: gemm_8x4_body(2, mr, nc, kb, a, a_stride, w, tables, bt, scale, bias, c, c_stride, p); break;
+    case 3: case 4: gemm_8x4_body(4, mr, nc, kb, a, a_stride, w, tables, bt, scale, bias, c, c_stride, p); break;
+    default: gemm_8x4_body(8, mr, nc, kb, a, a_stride, w, tables, bt, scale, bias, c, c_stride, p); break;
+  }
+}
+
+void dyd_f8_pdecode_avx512(const uint8_t *w, const uint8_t *tables, const uint16_t *pt, size_t pairs,
+                           size_t nc, float *dst);
+void dyd_f8_pgemm_8x32_avx512(size_t mr, size_t nc, size_t pairs, const void *a, size_t a_stride,
+                              const float *w, const float *scale, const float *bias, void *c,
+                              size_t c_stride, const dyd_f8_out *p);
+void dyd_f8_convert_f32_avx512(const uint8_t *codes, size_t n, void *dst);
+
 void dyd_f8_add_avx2(const dyd_fp8_add_params *p, const uint8_t *a, size_t a_inc, const uint8_t *b,
                      size_t b_inc, uint8_t *y, size_t n);
 void dyd_f8_gavg_avx2(const dyd_fp8_avgpool_params *p, const uint8_t *x, uint8_t *y);
@@ -130,6 +171,8 @@ void dyd_f8_dw_c64_avx512(size_t pixels, size_t channels, size_t kh, size_t kw, 
 const dyd_f8_bundle dyd_f8_bundle_avx512bf16 = {
     .isa = DYD_ISA_AVX512VNNI, .needs = DYD_F8_NEEDS_BF16, .isa_suffix = "avx512bf16",
     .mr = MR, .nr = NR, .a_bytes = 2, .convert = convert_bf16, .gemm = gemm_8x4,
+    .pdecode = dyd_f8_pdecode_avx512, .pgemm = dyd_f8_pgemm_8x32_avx512, .pmr = 8, .pa_bytes = 4,
+    .pconvert = dyd_f8_convert_f32_avx512, .p_suffix = "avx512f",
     .dw_cb = 64, .dw_in_bytes = 2, .dw_w_mult = 256.0f, .dw_convert = dyd_f8_convert_h_avx512,
     .dw = dyd_f8_dw_c64_avx512, .dw_suffix = "avx512f", .add = dyd_f8_add_avx2, .gavg = dyd_f8_gavg_avx2,
     .add_name = "dyd_qf8_vadd_fp32_ukernel__avx2",

@@ -43,9 +43,15 @@ struct dyd_fp8conv_op {
    * tap starts j * gsp later (gsp = group size rounded up to 32) */
   size_t gs, gsp, ngroups, tap_stride, kp, kb;
   bool dense;                  /* group_size 0: taps packed back to back, no gaps */
+  bool pairs;                  /* the pair layout (common.h): K blocks of 2, panels of 32 */
+  size_t kbu;                  /* K' block: DYD_F8_KB, or 2 in the pair layout */
   uint16_t *block_table;       /* [kb] table index within the channel, or NULL (all 0) */
   size_t tables_per_oc;
-  uint8_t *tables;             /* [out_c][tables_per_oc][16] E4M3 */
+  uint8_t *tables;             /* [out_c][tables_per_oc][16] E4M3 (NULL in the pair layout) */
+  uint8_t *ptables;            /* pair layout: [groups * panels][tables_per_oc][32][16] E4M3 */
+  size_t dec_offset;           /* pair layout: workspace offset of the decoded panel */
+  size_t a_bytes;              /* converted activations: bytes per element, and how */
+  dyd_f8_convert_fn convert;
   float *scale, *bias;         /* [out_c] */
   uint8_t *weights;
   size_t weight_bytes;
@@ -159,22 +165,22 @@ static void layout(dyd_fp8conv_op *op, uint32_t group_size) {
     op->ngroups = 1;
     op->tables_per_oc = 1;
     op->tap_stride = op->icpg;
-    op->kp = DYD_ROUND_UP(op->taps * op->icpg, DYD_F8_KB);
+    op->kp = DYD_ROUND_UP(op->taps * op->icpg, op->kbu);
   } else {
-    op->gsp = DYD_ROUND_UP(op->gs, DYD_F8_KB);
+    op->gsp = DYD_ROUND_UP(op->gs, op->kbu);
     op->ngroups = DYD_DIV_UP(op->icpg, op->gs);
     const size_t last = op->icpg - (op->ngroups - 1) * op->gs;
-    op->tap_stride = (op->ngroups - 1) * op->gsp + DYD_ROUND_UP(last, DYD_F8_KB);
+    op->tap_stride = (op->ngroups - 1) * op->gsp + DYD_ROUND_UP(last, op->kbu);
     op->tables_per_oc = op->taps * op->ngroups;
     op->kp = op->taps * op->tap_stride;
   }
-  op->kb = op->kp / DYD_F8_KB;
+  op->kb = op->kp / op->kbu;
 }
 
 /* Table of each K' block (the tail past the last tap, if any, is padding: table 0). */
 static void fill_block_table(dyd_fp8conv_op *op) {
   for (size_t b = 0; b < op->kb; b++) {
-    const size_t pos = b * DYD_F8_KB, t = pos / op->tap_stride;
+    const size_t pos = b * op->kbu, t = pos / op->tap_stride;
     op->block_table[b] = t >= op->taps ? 0 : (uint16_t)(t * op->ngroups + pos % op->tap_stride / op->gsp);
   }
 }
@@ -194,6 +200,28 @@ static void pack_gemm(dyd_fp8conv_op *op, const int8_t *w) {
           const uint8_t q = (uint8_t)(src[t * op->icpg + i] + 8);
           *byte = e < 16 ? (uint8_t)((*byte & 0xF0) | q) : (uint8_t)((*byte & 0x0F) | q << 4);
         }
+    }
+}
+
+/* Pair layout: codes per (panel, pair, column), tables re-laid per panel. */
+static void pack_pairs(dyd_fp8conv_op *op, const int8_t *w, const uint8_t *tables) {
+  const size_t nr = DYD_F8_PNR, tpo = op->tables_per_oc;
+  memset(op->weights, 0x88, op->g.groups * op->panels * op->panel_bytes);
+  memset(op->ptables, 0, op->g.groups * op->panels * tpo * nr * 16);
+  for (size_t grp = 0; grp < op->g.groups; grp++)
+    for (size_t n = 0; n < op->ocpg; n++) {
+      const size_t oc = grp * op->ocpg + n, p = n / nr, j = n % nr;
+      uint8_t *panel = op->weights + (grp * op->panels + p) * op->panel_bytes;
+      const int8_t *src = w + oc * op->k;
+      for (size_t t = 0; t < op->taps; t++)
+        for (size_t i = 0; i < op->icpg; i++) {
+          const size_t pos = kpos(op, t, i);
+          uint8_t *byte = panel + (pos / 2) * nr + j;
+          const uint8_t q = (uint8_t)(src[t * op->icpg + i] + 8);
+          *byte = pos % 2 ? (uint8_t)((*byte & 0x0F) | q << 4) : (uint8_t)((*byte & 0xF0) | q);
+        }
+      uint8_t *pt = op->ptables + (grp * op->panels + p) * tpo * nr * 16;
+      for (size_t t = 0; t < tpo; t++) memcpy(pt + (t * nr + j) * 16, tables + (oc * tpo + t) * 16, 16);
     }
 }
 
@@ -236,13 +264,20 @@ static dyd_fp8conv_op *create(const dyd_fp8conv_desc *d, const dyd_f8_bundle *b,
     op->scale[oc] = d->input_scale * d->channel_scale[oc];
     if (d->bias) op->bias[oc] = d->bias[oc];
   }
+  const bool dw = op->icpg == 1 && op->ocpg == 1;
+  /* the pair layout, except a per-channel-table im2col conv of few input channels
+   * (the stem: 3x3 x 3 fits one 32-element block of the K-lane kernel, whose im2col
+   * and epilogue measured 2x faster there) */
+  op->pairs = !dw && b->pgemm != NULL && op->m >= DYD_F8_PAIR_MIN_M &&
+              !(d->group_size == 0 && op->taps > 1 && op->icpg < 8);
+  op->kbu = op->pairs ? 2 : DYD_F8_KB;
   layout(op, d->group_size);
   const size_t ntables = g->out_c * op->tables_per_oc;
   op->tables = malloc(ntables * 16);
   if (op->tables == NULL) goto oom;
   memcpy(op->tables, d->tables, ntables * 16);
 
-  if (op->icpg == 1 && op->ocpg == 1) { /* depthwise */
+  if (dw) {
     op->path = F8_DW;
     const size_t cb = b->dw_cb;
     op->weight_bytes = g->out_c * DYD_DIV_UP(op->taps, 2);
@@ -273,13 +308,43 @@ static dyd_fp8conv_op *create(const dyd_fp8conv_desc *d, const dyd_f8_bundle *b,
     if (op->block_table == NULL) goto oom;
     fill_block_table(op);
   }
-  op->panels = DYD_DIV_UP(op->ocpg, b->nr);
-  op->panel_bytes = op->kb * b->nr * 16;
+  const size_t nr = op->pairs ? DYD_F8_PNR : b->nr;
+  op->panels = DYD_DIV_UP(op->ocpg, nr);
+  op->panel_bytes = op->pairs ? op->kb * nr : op->kb * nr * 16;
   op->weight_bytes = g->groups * op->panels * op->panel_bytes;
   op->weights = aligned_alloc(64, DYD_ROUND_UP(op->weight_bytes, 64));
   if (op->weights == NULL) goto oom;
+  op->a_bytes = op->pairs ? b->pa_bytes : b->a_bytes;
+  op->convert = op->pairs ? b->pconvert : b->convert;
+  op->a_stride = op->kp * op->a_bytes;
+  if (op->pairs) {
+    const size_t pt_bytes = g->groups * op->panels * op->tables_per_oc * nr * 16;
+    op->ptables = malloc(pt_bytes);
+    if (op->ptables == NULL) goto oom;
+    pack_pairs(op, d->weights, op->tables);
+    free(op->tables);
+    op->tables = NULL;
+    /* The decoded panel is reused by every row of a tile, so tiles are tall: about
+     * 128 KiB of converted rows (L2), at least 64 and at most 512 rows. */
+    size_t mc = DYD_MAX((size_t)131072 / op->a_stride, (size_t)64);
+    mc = DYD_MIN(DYD_ROUND_UP(mc, b->pmr), (size_t)512);
+    mc = DYD_MIN(mc, DYD_ROUND_UP(op->m, b->pmr));
+    op->mc = mc;
+    op->m_blocks = DYD_DIV_UP(op->m, mc);
+    op->panels_per_tile = op->panels;
+    if (op->m_blocks * g->groups < 8 && op->panels > 1) {
+      const size_t want = DYD_DIV_UP(8, op->m_blocks * g->groups);
+      op->panels_per_tile = DYD_MAX(DYD_DIV_UP(op->panels, want), 1);
+    }
+    op->n_blocks = DYD_DIV_UP(op->panels, op->panels_per_tile);
+    op->dec_offset = DYD_ROUND_UP(op->mc * op->a_stride, 64);
+    op->workspace = op->dec_offset + op->kp * DYD_F8_PNR * sizeof(float);
+    snprintf(op->name, sizeof op->name, "dyd_qf8_qb4w_%s_fp32_ukernel_%ux%uc2__%s",
+             direct ? "gemm" : "igemm", b->pmr, DYD_F8_PNR, b->p_suffix ? b->p_suffix : b->isa_suffix);
+    op->weight_bytes += pt_bytes;
+    return op;
+  }
   pack_gemm(op, d->weights);
-  op->a_stride = op->kp * b->a_bytes;
   /* about 32 KiB of converted rows per tile (they stay in L1/L2 while every panel
    * passes over them), a multiple of MR, at most 64 MR-blocks */
   size_t mc = 32768 / op->a_stride;
@@ -330,6 +395,7 @@ void dyd_fp8conv_destroy(dyd_fp8conv_op *op) {
   free(op->scale);
   free(op->bias);
   free(op->tables);
+  free(op->ptables);
   free(op->block_table);
   free(op->weights);
   free(op);
@@ -348,14 +414,14 @@ size_t dyd_fp8conv_packed_weight_bytes(const dyd_fp8conv_op *op) { return op->we
 
 /* One input pixel's channels of group `grp` into K' row position of tap t. */
 static void put_tap(const dyd_fp8conv_op *op, const uint8_t *src, size_t t, uint8_t *row) {
-  const size_t ab = op->b->a_bytes;
+  const size_t ab = op->a_bytes;
   if (op->dense) {
-    op->b->convert(src, op->icpg, row + t * op->tap_stride * ab);
+    op->convert(src, op->icpg, row + t * op->tap_stride * ab);
     return;
   }
   for (size_t j = 0; j < op->ngroups; j++) {
     const size_t len = DYD_MIN(op->gs, op->icpg - j * op->gs);
-    op->b->convert(src + j * op->gs, len, row + (t * op->tap_stride + j * op->gsp) * ab);
+    op->convert(src + j * op->gs, len, row + (t * op->tap_stride + j * op->gsp) * ab);
   }
 }
 
@@ -363,7 +429,7 @@ static void put_tap(const dyd_fp8conv_op *op, const uint8_t *src, size_t t, uint
 static void fill_rows(const dyd_fp8conv_op *op, const uint8_t *in, size_t grp, size_t m0,
                       size_t rows, uint8_t *ws) {
   const dyd_conv_geometry *g = &op->g;
-  const size_t ab = op->b->a_bytes, hw = (size_t)g->out_h * g->out_w;
+  const size_t ab = op->a_bytes, hw = (size_t)g->out_h * g->out_w;
   for (size_t r = 0; r < rows; r++) {
     uint8_t *row = ws + r * op->a_stride;
     const size_t m = m0 + r;
@@ -422,7 +488,48 @@ static void run_gemm_tile(const dyd_fp8conv_op *op, const uint8_t *in, uint8_t *
   }
 }
 
+/* The pair layout: per panel, decode its weights once, then run every row block. */
+static void run_pairs_tile(const dyd_fp8conv_op *op, const uint8_t *in, uint8_t *out, size_t tile,
+                           uint8_t *ws) {
+  const dyd_f8_bundle *b = op->b;
+  const size_t nb = tile % op->n_blocks, rest = tile / op->n_blocks;
+  const size_t mb = rest % op->m_blocks, grp = rest / op->m_blocks;
+  const size_t m0 = mb * op->mc, rows = DYD_MIN(op->mc, op->m - m0);
+  const size_t p0 = nb * op->panels_per_tile, p1 = DYD_MIN(op->panels, p0 + op->panels_per_tile);
+  fill_rows(op, in, grp, m0, rows, ws);
+  float *dec = (float *)(ws + op->dec_offset);
+  const size_t c_stride = (size_t)op->g.out_pixel_stride * op->out_elem;
+  const size_t tpanel = op->tables_per_oc * DYD_F8_PNR * 16;
+  for (size_t p = p0; p < p1; p++) {
+    const size_t gp = grp * op->panels + p;
+    const size_t n0 = p * DYD_F8_PNR, nc = DYD_MIN((size_t)DYD_F8_PNR, op->ocpg - n0);
+    const size_t oc0 = grp * op->ocpg + n0;
+    b->pdecode(op->weights + gp * op->panel_bytes, op->ptables + gp * tpanel, op->block_table,
+               op->kb, nc, dec);
+    uint8_t *c = out + (m0 * op->g.out_pixel_stride + oc0) * op->out_elem;
+    for (size_t r = 0; r < rows; r += b->pmr) {
+      const size_t mr = DYD_MIN((size_t)b->pmr, rows - r);
+      b->pgemm(mr, nc, op->kb, ws + r * op->a_stride, op->a_stride, dec, op->scale + oc0,
+               op->bias + oc0, c + r * c_stride, c_stride, &op->out);
+    }
+  }
+}
+
 /* ---- run: depthwise ---------------------------------------------------------------------------- */
+
+/* E4M3 (not NaN) -> float, exact, inline: normal codes are the float's top bits with
+ * the exponent rebiased (+120), subnormals m * 2^-9. */
+static inline float f8_value(uint8_t c) {
+  const uint32_t mag = c & 0x7Fu;
+  float f;
+  if (mag >= 8) {
+    const uint32_t u = (mag << 20) + (120u << 23);
+    memcpy(&f, &u, sizeof f);
+  } else {
+    f = (float)mag * 0x1p-9f;
+  }
+  return c & 0x80 ? -f : f;
+}
 
 static void run_dw_tile(const dyd_fp8conv_op *op, const uint8_t *in, uint8_t *out, size_t tile,
                         uint8_t *ws) {
@@ -437,15 +544,20 @@ static void run_dw_tile(const dyd_fp8conv_op *op, const uint8_t *in, uint8_t *ou
   float *w = (float *)ws;
   uint8_t *buf = ws + DYD_ROUND_UP(op->taps * cb * sizeof(float), 64);
   const size_t per = DYD_DIV_UP(op->taps, 2);
-  for (size_t t = 0; t < op->taps; t++) {
-    for (size_t j = 0; j < cn; j++) {
-      const size_t c = c0 + j;
-      const uint8_t byte = op->weights[c * per + t / 2], q = t % 2 ? byte >> 4 : byte & 15;
-      const uint8_t *tab = op->tables + (c * op->tables_per_oc + (op->gs ? t : 0)) * 16;
-      w[t * cb + j] = dyd_fp8_e4m3_to_f32(tab[q]) * b->dw_w_mult;
+  const float mult = b->dw_w_mult;
+  for (size_t j = 0; j < cn; j++) { /* channel by channel: one table, its codes in a row */
+    const size_t c = c0 + j;
+    const uint8_t *codes = op->weights + c * per;
+    const uint8_t *tab = op->tables + c * op->tables_per_oc * 16;
+    const size_t tstep = op->gs ? 16 : 0;
+    for (size_t t = 0; t < op->taps; t++) {
+      const uint8_t q = t % 2 ? codes[t / 2] >> 4 : codes[t / 2] & 15;
+      w[t * cb + j] = f8_value(tab[t * tstep + q]) * mult;
     }
-    for (size_t j = cn; j < cb; j++) w[t * cb + j] = 0.0f;
   }
+  if (cn < cb)
+    for (size_t t = 0; t < op->taps; t++)
+      for (size_t j = cn; j < cb; j++) w[t * cb + j] = 0.0f;
   /* the input window of these rows, zero outside the input */
   const size_t rows_in = (rows - 1) * g->stride_h + (size_t)(g->kernel_h - 1) * g->dilation_h + 1;
   const size_t win_w = op->dw_win_w;
@@ -480,6 +592,8 @@ void dyd_fp8conv_run(const dyd_fp8conv_op *op, const uint8_t *input, void *outpu
   for (size_t t = tile_start; t < tile_start + tile_count; t++) {
     if (op->path == F8_DW) {
       run_dw_tile(op, input, output, t, workspace);
+    } else if (op->pairs) {
+      run_pairs_tile(op, input, output, t, workspace);
     } else {
       run_gemm_tile(op, input, output, t, workspace);
     }
