@@ -20,7 +20,6 @@ final class QuantizeLayer: TiledLayer {
 
     init(source: [String], input: Int, output: Int, scale: Float, zeroPoint: Int32, dtype: DType, count: Int,
          nhwcFrom shape: [Int]? = nil, saturate: Bool = true) {
-        precondition(shape == nil || dtype != .float8e4m3fn, "FP8 quantization writes the input's layout")
         sourceNodes = source
         self.saturate = saturate
         inputs = [input]
@@ -31,7 +30,8 @@ final class QuantizeLayer: TiledLayer {
         self.count = count
         let g = shape.map { (batch: $0[0], channels: $0[1], plane: $0[2] * $0[3]) }
         nhwc = g
-        kernel = dtype == .float8e4m3fn ? "dyd_fp8_e4m3_from_f32_array" : g == nil ? "dyd_quantize_f32" : "dyd_quantize_f32_to_nhwc"
+        let fp8 = dtype == .float8e4m3fn
+        kernel = g == nil ? (fp8 ? "dyd_fp8_quantize_f32" : "dyd_quantize_f32") : (fp8 ? "dyd_fp8_quantize_f32_to_nhwc" : "dyd_quantize_f32_to_nhwc")
         tilesPerImage = max(1, ((g?.plane ?? count) + QuantizeLayer.tileSize - 1) / QuantizeLayer.tileSize)
         tiles = (g?.batch ?? 1) * tilesPerImage
     }
@@ -49,11 +49,16 @@ final class QuantizeLayer: TiledLayer {
             if let g = nhwc {
                 let first = part * QuantizeLayer.tileSize, pixels = min(QuantizeLayer.tileSize, g.plane - first)
                 let offset = image * g.channels * g.plane
-                dyd_quantize_f32_to_nhwc(x + offset, y + offset, g.channels, g.plane, first, pixels, scale, zeroPoint, signed)
+                if dtype == .float8e4m3fn {
+                    dyd_fp8_quantize_f32_to_nhwc(x + offset, (y + offset).assumingMemoryBound(to: UInt8.self), g.channels, g.plane,
+                                                 first, pixels, scale, saturate ? 1 : 0)
+                } else {
+                    dyd_quantize_f32_to_nhwc(x + offset, y + offset, g.channels, g.plane, first, pixels, scale, zeroPoint, signed)
+                }
             } else if dtype == .float8e4m3fn {
                 let first = part * QuantizeLayer.tileSize
-                dyd_fp8_e4m3_from_f32_array(x + first, (y + first).assumingMemoryBound(to: UInt8.self),
-                                            min(QuantizeLayer.tileSize, count - first), scale, saturate ? 1 : 0)
+                dyd_fp8_quantize_f32(x + first, (y + first).assumingMemoryBound(to: UInt8.self),
+                                     min(QuantizeLayer.tileSize, count - first), scale, saturate ? 1 : 0)
             } else {
                 let first = part * QuantizeLayer.tileSize
                 dyd_quantize_f32(x + first, y + first, min(QuantizeLayer.tileSize, count - first), scale, zeroPoint, signed)

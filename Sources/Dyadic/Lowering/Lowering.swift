@@ -178,11 +178,11 @@ final class Lowering {
             layoutForm[cacheKey] = out
             return out
         }
-        if layout == .nhwc, let q = layers.last(where: { $0.outputs.contains(v) }) as? QuantizeLayer, q.nhwc == nil,
-           q.dtype != .float8e4m3fn {
+        if layout == .nhwc, let q = layers.last(where: { $0.outputs.contains(v) }) as? QuantizeLayer, q.nhwc == nil {
             // Quantize straight into NHWC; the NCHW quantization goes if nothing else reads it.
             layers.append(QuantizeLayer(source: q.sourceNodes, input: q.inputs[0], output: out, scale: q.scale,
-                                        zeroPoint: q.zeroPoint, dtype: q.dtype, count: q.count, nhwcFrom: info.shape))
+                                        zeroPoint: q.zeroPoint, dtype: q.dtype, count: q.count, nhwcFrom: info.shape,
+                                        saturate: q.saturate))
             layoutForm[cacheKey] = out
             return out
         }
