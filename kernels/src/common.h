@@ -135,9 +135,12 @@ typedef struct {
   dyd_gemm_unpack_fn unpack;           /* optional */
 } dyd_gemm_lowbit;
 
-/* Fills a panel's extra header from its mult/shift columns (dyadic only). */
+/* Fills a panel's extra header from its mult/shift columns (dyadic only). acc_max[j]:
+ * a bound on |accumulator| of column j (bias and products, int32 before requantization)
+ * that holds for every input, proven by the packer from the column's weights, bias and
+ * the input zero point; kernels may rely on it (x86: the pre-shifted fast stage). */
 typedef void (*dyd_gemm_pack_extra_fn)(const int32_t *mult, const int32_t *shift,
-                                       int32_t zero_point, void *extra);
+                                       int32_t zero_point, const int64_t *acc_max, void *extra);
 
 typedef struct {
   dyd_isa isa;

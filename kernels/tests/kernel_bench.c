@@ -1,7 +1,7 @@
 /*
  * Single-thread kernel benchmark (a measuring tool, never a timed test).
  *
- *   kernel_bench [isa] [-q] [-d] [-e] [-A] [-4] [-D]
+ *   kernel_bench [isa] [-q] [-d] [-e] [-A] [-4] [-D] [-I]
  *     isa: a DYADIC_ISA name (default: the active one)
  *     -q: u8 activations only (the EfficientNet type)
  *     -d: depthwise shapes only
@@ -20,6 +20,11 @@
  *         With -d: the depthwise shapes with int8, 4-bit and 2-bit weights
  *     -D: after the depthwise table, the depthwise layers DRAM-resident: batch 8 and
  *         every cache flushed (a read of 4x the last-level cache) before each run
+ *     -I: every conv shape of EfficientNet-Lite0 (-d: the depthwise ones) as the int8
+ *         network (the -e parameters) and as an int4 one: 4-bit weights with the
+ *         requantization such weights give (weight scales ~16x larger: shifts 30-33
+ *         for multipliers in [2^30, 2^31), biases ~16x smaller), interleaved run by
+ *         run, u8; per-shape and per-family times and the int4/int8 ratio
  *     -8: every conv shape of EfficientNet-Lite0 with the int8 kernel (u8) and the
  *         FP8 (W4A8) kernel back to back (FP8 output codes, one table per output
  *         channel; -g N: group size N), then network totals and the FP8/INT8 ratio
@@ -334,6 +339,7 @@ typedef struct {
  * multipliers in [2^30, 2^31), shifts of a multiplier well below 1, a ReLU6-like
  * clamp), then times dyd_conv_run over all tiles on this thread. */
 static int engine_params, adjacent_buffers;
+static int int4_net; /* -I: 4-bit ops get the int4 network's parameters */
 static uint32_t bench_batch = 1; /* -D: 8 */
 /* Cold runs (-4, fully connected): before each timed run, a read of this buffer
  * (4x the last-level cache) evicts the weights, as the rest of a network does
@@ -373,10 +379,13 @@ static bench_op make_bench_op(const dyd_net_shape *s, dyd_isa isa, int input_sig
     w[i] = weight_bits == 4   ? (int8_t)(next_rand() % 16 - 8)
            : weight_bits == 2 ? (int8_t)(next_rand() % 4 - 2)
                               : (int8_t)(next_rand() % 255 - 127);
+  const int int4_params = int4_net && weight_bits == 4;
   for (size_t i = 0; i < s->out_c; i++) {
-    bias[i] = (int32_t)(next_rand() % 20001) - 10000;
+    bias[i] = int4_params ? (int32_t)(next_rand() % 1201) - 600 : (int32_t)(next_rand() % 20001) - 10000;
     mult[i] = (int32_t)((1u << 30) + next_rand() % (1u << 24) * 64u);
-    shift[i] = engine_params ? 34 + (int32_t)(next_rand() % 3) : 36 + (int32_t)(next_rand() % 8);
+    shift[i] = int4_params    ? 30 + (int32_t)(next_rand() % 4)
+               : engine_params ? 34 + (int32_t)(next_rand() % 3)
+                               : 36 + (int32_t)(next_rand() % 8);
     scale[i] = 1.0f / 4096;
   }
   if (engine_params && s->groups > 1 && s->groups == s->out_c) {
@@ -619,6 +628,51 @@ static void compare_dw_weight_bits(dyd_isa isa) {
          sec[0] * 1e6, sec[1] * 1e6, sec[2] * 1e6, sec[1] / sec[0], sec[2] / sec[0]);
 }
 
+/* -I: the int8 network against the int4 one (4-bit weights, their shifts), u8. */
+static void compare_int4_net(dyd_isa isa, int dw_only) {
+  static const uint32_t widths[2] = {8, 4};
+  printf("\n-- int8 network (shifts 34-36) against int4 (4-bit weights, shifts 30-33), u8;\n"
+         "   medians of %d interleaved runs, then the fastest run of each\n", RUNS);
+  printf("%-26s %3s %9s %9s %6s | %9s %9s %6s  %s\n", "shape", "n", "int8 us", "int4 us",
+         "int4/8", "int8 min", "int4 min", "int4/8", "kernels (int8 | int4)");
+  double sec[2][FAM_COUNT] = {{0}}, best[2][FAM_COUNT] = {{0}}, worst = 0;
+  char worst_label[64] = "";
+  for (size_t i = 0; i < DYD_EFFICIENTNET_LITE0_SHAPE_COUNT; i++) {
+    const dyd_net_shape *s = &dyd_efficientnet_lite0_shapes[i];
+    const family fam = family_of(s);
+    if (dw_only && fam != FAM_DW) continue;
+    char label[64];
+    shape_label(s, label, sizeof label);
+    timing t[2];
+    time_convs(s, isa, 0, widths, 2, t);
+    for (int b = 0; b < 2; b++) {
+      sec[b][fam] += s->count * t[b].seconds;
+      best[b][fam] += s->count * t[b].best;
+    }
+    const double ratio = t[1].seconds / t[0].seconds;
+    if (ratio > worst) {
+      worst = ratio;
+      snprintf(worst_label, sizeof worst_label, "%s", label);
+    }
+    printf("%-26s %3u %9.1f %9.1f %6.3f | %9.1f %9.1f %6.3f  %s | %s\n", label, s->count,
+           t[0].seconds * 1e6, t[1].seconds * 1e6, ratio, t[0].best * 1e6, t[1].best * 1e6,
+           t[1].best / t[0].best, t[0].kernel, t[1].kernel);
+  }
+  printf("\n-- totals (every layer counted, one thread; ratio = int4 time / int8 time)\n");
+  double all[2] = {0}, all_best[2] = {0};
+  for (int f = 0; f < FAM_COUNT; f++) {
+    if (sec[0][f] == 0) continue;
+    printf("%-20s int8 %8.3f ms   int4 %8.3f ms   ratio %.3f | fastest runs %.3f / %.3f ms, %.3f\n",
+           family_names[f], sec[0][f] * 1e3, sec[1][f] * 1e3, sec[1][f] / sec[0][f],
+           best[0][f] * 1e3, best[1][f] * 1e3, best[1][f] / best[0][f]);
+    for (int b = 0; b < 2; b++) all[b] += sec[b][f], all_best[b] += best[b][f];
+  }
+  printf("%-20s int8 %8.3f ms   int4 %8.3f ms   ratio %.3f | fastest runs %.3f / %.3f ms, %.3f\n",
+         "all", all[0] * 1e3, all[1] * 1e3, all[1] / all[0], all_best[0] * 1e3, all_best[1] * 1e3,
+         all_best[1] / all_best[0]);
+  printf("-- slowest shape relative to int8: %s at %.3f\n", worst_label, worst);
+}
+
 /* -4: int8 against 4- and 2-bit weights on the non-depthwise shapes, u8. */
 static void compare_weight_bits(dyd_isa isa, double peak, const uint8_t *big, size_t big_bytes) {
   static const uint32_t widths[3] = {8, 4, 2};
@@ -738,6 +792,7 @@ int main(int argc, char **argv) {
     if (strcmp(argv[i], "-8") == 0) fp8 = 1;
     if (strcmp(argv[i], "-g") == 0 && i + 1 < argc) fp8_group_size = (uint32_t)atoi(argv[++i]);
     if (strcmp(argv[i], "-D") == 0) dw_dram = 1;
+    if (strcmp(argv[i], "-I") == 0) int4_net = engine_params = 1;
     for (int j = 0; j < 6; j++)
       if (strcmp(argv[i], names[j]) == 0) isa = dyd_isa_supported((dyd_isa)j);
   }
@@ -746,6 +801,10 @@ int main(int argc, char **argv) {
   printf("%s; isa %s; one thread; median of %d runs%s%s\n", cpu, dyd_isa_name(isa), RUNS,
          engine_params ? "; network parameters (-e)" : "", adjacent_buffers ? "; adjacent buffers (-A)" : "");
 
+  if (int4_net) { /* ratios only */
+    compare_int4_net(isa, dw_only);
+    return 0;
+  }
   if (fp8) { /* ratios only: no peak or bandwidth runs */
     compare_fp8(isa);
     return 0;

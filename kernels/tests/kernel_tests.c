@@ -166,7 +166,12 @@ typedef struct {
   int zx_mode;                    /* 0 random, 1 type min, 2 type max */
   int mult_mode;                  /* 0 realistic, 1 zero, 2 2^30, 3 2^31-1 */
   int shift_mode;                 /* 0 realistic, 1 s=1, 2 s=31, 3 s=62, 4 s=63, 5 s=100,
-                                     6 s=32, 7 s=33 (the x86 fast stage's edges), 8 any of 1..62 */
+                                     6 s=32, 7 s=33 (the x86 fast stage's edges), 8 any of 1..62,
+                                     9 any of 20..32 with the multiplier scaled to match (the
+                                     x86 pre-shifted fast stage), 10 any of 30..32 with
+                                     multipliers in [2^30, 2^31) (4-bit weight scales) */
+  int near_bound;                 /* accumulators at the x86 pre-shift's overflow bound:
+                                     1 every channel at or below it, 2 one channel just above */
   int narrow;                     /* fused relu-like clamp */
   int zero_channel;               /* one all-zero weight channel */
   uint32_t weight_bits;           /* desc.weight_bits: 0 or 8 int8, 2-7 weights in [-2^(b-1), 2^(b-1) - 1] */
@@ -208,11 +213,57 @@ static void pick_requant(int mult_mode, int shift_mode, double typical, int32_t 
   if (shift_mode == 6) ss = 32;
   if (shift_mode == 7) ss = 33;
   if (shift_mode == 8) ss = rnd_range(1, 62); /* per channel: mixes kernels' fast and general stages */
+  if (shift_mode == 9) { /* the same scale at a shift below 33 */
+    ss = rnd_range(20, 32);
+    const double mf = ldexp(target, ss);
+    mm = mf >= 2147483647.0 ? 0x7fffffff : mf < 1 ? 1 : (int32_t)mf;
+  }
+  if (shift_mode == 10) {
+    ss = rnd_range(30, 32);
+    mm = (int32_t)((1u << 30) + (uint32_t)(rnd64() & 0x3fffffff));
+  }
   *m = mm;
   *s = ss;
   *scale = (float)(target * (0.75 + 0.5 * (double)rnd(1000) / 1000.0));
   if (mult_mode == 1) *scale = 0.0f;
   if (mult_mode == 3) *scale = 1.0f;
+}
+
+/*
+ * near_bound: per channel, weights of one sign, a shift below 33 and a bias that put
+ * the accumulator of a pixel whose inputs are all at the type's end away from the
+ * zero point (test_conv_case fills most inputs so) at +-(L + delta), L = (2^31 - 1)
+ * >> (33 - s), the largest |acc| that the x86 fast stage may shift left by 33 - s
+ * (conv-op.c bounds |acc| by |bias| + sum |w| * max |x - z_x|). delta in [-2, 0], and
+ * with near_bound 2 one channel +1: its block must take the general stage. The
+ * multiplier keeps outputs of such accumulators inside the output range.
+ */
+static void set_near_bound(const conv_case *c, conv_setup *s, size_t k, int8_t wmin, int8_t wmax) {
+  const int32_t tmin = c->in_signed ? -128 : 0;
+  const int dir = s->d.input_zero_point == tmin ? 1 : -1; /* sign of x - z_x at the far end */
+  const size_t above = c->near_bound == 2 ? rnd(c->out_c) : SIZE_MAX;
+  for (size_t i = 0; i < c->out_c; i++) {
+    const int sign = rnd(2) ? 1 : -1;
+    int64_t base = 0;
+    for (size_t j = 0; j < k; j++) {
+      const int32_t a = rnd(8) == 0 ? 0 : rnd_range(1, sign > 0 ? wmax : -wmin);
+      s->w[i * k + j] = (int8_t)(sign * a);
+      base += a;
+    }
+    base *= 255;
+    int kmax = 0; /* the largest pre-shift whose bound still covers these weights */
+    while (kmax < 13 && ((int64_t)INT32_MAX >> (kmax + 1)) >= base + 2) kmax++;
+    const int ks = kmax ? rnd_range(1, kmax) : 1;
+    const int64_t lim = (int64_t)INT32_MAX >> ks;
+    const int64_t delta = i == above ? 1 : -(int64_t)rnd(3);
+    const int64_t b = lim - base + delta;
+    s->bias[i] = (int32_t)(b < 0 ? 0 : sign * dir * b);
+    s->shift[i] = 33 - ks;
+    /* outputs about +-(64..190) from the accumulator's extreme */
+    const double mf = ldexp((double)(64 + rnd(127)), s->shift[i]) / (double)lim;
+    s->mult[i] = mf >= 2147483647.0 ? 0x7fffffff : mf < 1 ? 1 : (int32_t)mf;
+    s->scale[i] = (float)((64 + rnd(127)) / (double)lim);
+  }
 }
 
 static bool make_conv(const conv_case *c, conv_setup *s) {
@@ -268,6 +319,7 @@ static bool make_conv(const conv_case *c, conv_setup *s) {
     s->bias[i] = (int32_t)b;
     pick_requant(c->mult_mode, c->shift_mode, typical, &s->mult[i], &s->shift[i], &s->scale[i]);
   }
+  if (c->near_bound) set_near_bound(c, s, k, wmin, wmax);
   if (c->zero_channel && c->per_channel && rnd(2)) { /* as quantizers leave them: scale 1.0 */
     s->mult[c->out_c / 2] = rnd(2) ? 1 << 30 : (int32_t)(rnd64() & 0x7fffffff);
     s->shift[c->out_c / 2] = 1 + (int32_t)rnd(40);
@@ -289,7 +341,7 @@ static bool make_conv(const conv_case *c, conv_setup *s) {
   }
   s->d.weights = s->w;
   s->d.weight_bits = c->weight_bits;
-  s->d.bias = rnd(8) == 0 ? NULL : s->bias;
+  s->d.bias = rnd(8) == 0 && !c->near_bound ? NULL : s->bias;
   s->in_bytes = (size_t)g->batch * g->in_h * g->in_w * g->in_pixel_stride;
   s->out_bytes = (size_t)g->batch * g->out_h * g->out_w * g->out_pixel_stride;
   return true;
@@ -306,13 +358,15 @@ static void free_conv(conv_setup *s) {
 static void describe_conv(const conv_case *c, char *buf, size_t len) {
   snprintf(buf, len,
            "n%u %ux%ux%u->%u k%ux%u s%u,%u d%u,%u p%u,%u,%u,%u g%u x+%u y+%u %s->%s %s%s zx%d m%d "
-           "s%d%s%s w%u",
+           "s%d%s%s%s w%u",
            c->batch, c->in_h, c->in_w, c->in_c, c->out_c, c->kh, c->kw, c->sh, c->sw, c->dh, c->dw,
            c->pt, c->pl, c->pb, c->pr, c->groups, c->in_extra, c->out_extra,
            c->in_signed ? "s8" : "u8", c->out_signed ? "s8" : "u8",
            c->kind == DYD_REQUANT_DYADIC ? "dyadic" : "fp32", c->per_channel ? "/pc" : "/pt",
            c->zx_mode, c->mult_mode, c->shift_mode, c->narrow ? " narrow" : "",
-           c->zero_channel ? " zero-ch" : "", c->weight_bits ? c->weight_bits : 8);
+           c->zero_channel ? " zero-ch" : "",
+           c->near_bound == 1 ? " at-bound" : c->near_bound == 2 ? " above-bound" : "",
+           c->weight_bits ? c->weight_bits : 8);
 }
 
 /* Runs `op` over its tiles in random chunks and a random order. */
@@ -366,6 +420,13 @@ static void test_conv_case(const conv_case *c) {
   }
   guarded in = galloc(s.in_bytes), want = galloc(s.out_bytes), got = galloc(s.out_bytes);
   fill_random(in.p, s.in_bytes);
+  if (c->near_bound) { /* inputs at the end away from the zero point: |acc| at its bound */
+    const int32_t tmin = c->in_signed ? -128 : 0;
+    const uint8_t far = (uint8_t)(s.d.input_zero_point == tmin ? tmin + 255 : tmin);
+    const uint32_t keep = rnd(2) ? 0 : 8; /* all, or all but about 1 in 8 bytes */
+    for (size_t j = 0; j < s.in_bytes; j++)
+      if (keep == 0 || rnd(keep) != 0) in.p[j] = far;
+  }
   memset(want.p, 0xA5, s.out_bytes); /* canary between pixels must survive */
   dyd_ref_conv(&s.d, in.p, want.p);
   /* 2- and 4-bit GEMM ops: every path of the tile loop (packed kernels, unpacked copy) */
@@ -444,7 +505,7 @@ static void randomize_numerics(conv_case *c) {
   c->per_channel = (int)rnd(4) != 0;
   c->zx_mode = rnd(4) == 0 ? 1 + (int)rnd(2) : 0;
   c->mult_mode = rnd(8) == 0 ? 1 + (int)rnd(3) : 0;
-  c->shift_mode = rnd(8) == 0 ? 1 + (int)rnd(8) : 0;
+  c->shift_mode = rnd(8) == 0 ? 1 + (int)rnd(10) : 0;
   c->narrow = rnd(5) == 0;
   c->zero_channel = rnd(6) == 0;
   c->in_extra = rnd(4) == 0 ? rnd(9) : 0;
@@ -481,7 +542,7 @@ static void test_conv_gemm_shapes(uint32_t weight_bits) {
     }
   /* every requantization edge on one mid-size GEMM */
   for (int mode = 0; mode < 4; mode++)
-    for (int sm = 0; sm < 9; sm++)
+    for (int sm = 0; sm < 11; sm++)
       for (int kind = 0; kind < 2; kind++) {
         conv_case c = base_case();
         c.in_w = 19;
@@ -636,6 +697,73 @@ static void test_conv_depthwise_shapes(uint32_t weight_bits) {
     c.weight_bits = weight_bits;
     test_conv_case(&c);
   }
+}
+
+/* Shifts below 33 (the x86 fast stage pre-shifts the accumulator, requant-avx512.h),
+ * realistic and at the overflow bound of the pre-shift (set_near_bound), on both sides
+ * of it; GEMM (8-row tiles, single rows, im2col) and depthwise (per pixel, stepped
+ * column runs, 32-channel blocks), u8 and s8. */
+static void test_conv_preshift(uint32_t weight_bits) {
+  static const uint32_t ms[] = {1, 3, 8, 17, 64};
+  static const uint32_t ns[] = {5, 16, 32, 33, 64, 100};
+  static const uint32_t ks[] = {1, 4, 16, 40, 300};
+  for (int nb = 0; nb <= 2; nb++)
+    for (size_t mi = 0; mi < sizeof ms / sizeof ms[0]; mi++)
+      for (size_t ni = 0; ni < sizeof ns / sizeof ns[0]; ni++) {
+        conv_case c = base_case();
+        c.in_w = ms[mi];
+        c.out_c = ns[ni];
+        c.in_c = ks[(mi + ni + (size_t)nb) % (sizeof ks / sizeof ks[0])];
+        randomize_numerics(&c);
+        c.kind = DYD_REQUANT_DYADIC;
+        c.per_channel = 1;
+        c.in_signed = (int)(ni & 1);
+        c.shift_mode = nb ? 0 : rnd(3) ? 9 : 10;
+        c.near_bound = nb;
+        if (nb) c.zx_mode = 1 + (int)rnd(2), c.zero_channel = 0, c.narrow = 0;
+        c.weight_bits = weight_bits;
+        test_conv_case(&c);
+      }
+  for (int nb = 0; nb <= 2; nb++) /* im2col */
+    for (int rep = 0; rep < 4; rep++) {
+      conv_case c = base_case();
+      c.kh = c.kw = 3;
+      c.in_h = 4 + rnd(4);
+      c.in_w = 5 + rnd(6);
+      c.pt = c.pb = c.pl = c.pr = 1;
+      c.in_c = 1 + rnd(20);
+      c.out_c = 1 + rnd(70);
+      randomize_numerics(&c);
+      c.kind = DYD_REQUANT_DYADIC;
+      c.per_channel = 1;
+      c.in_signed = rep & 1;
+      c.shift_mode = nb ? 0 : 9;
+      c.near_bound = nb;
+      if (nb) c.zx_mode = 1 + (int)rnd(2), c.zero_channel = 0, c.narrow = 0;
+      c.weight_bits = weight_bits;
+      test_conv_case(&c);
+    }
+  static const uint32_t chans[] = {7, 16, 32, 33, 64, 100, 144};
+  for (int nb = 0; nb <= 2; nb++)
+    for (size_t ci = 0; ci < sizeof chans / sizeof chans[0]; ci++)
+      for (int rep = 0; rep < 4; rep++) {
+        conv_case c = base_case();
+        c.kh = c.kw = rep % 2 ? 5 : 3;
+        c.sh = c.sw = 1 + (uint32_t)(rep / 2);
+        c.in_h = c.kh + rnd(4);
+        c.in_w = rnd(2) ? 40 + rnd(30) : c.kw + rnd(8); /* split rows (column runs) or not */
+        c.pt = c.pb = c.pl = c.pr = c.kh / 2;
+        c.in_c = c.out_c = c.groups = chans[ci];
+        randomize_numerics(&c);
+        c.kind = DYD_REQUANT_DYADIC;
+        c.per_channel = 1;
+        c.in_signed = (int)((ci + (size_t)rep) & 1);
+        c.shift_mode = nb ? 0 : rnd(3) ? 9 : 10;
+        c.near_bound = nb;
+        if (nb) c.zx_mode = 1 + (int)rnd(2), c.zero_channel = 0, c.narrow = 0;
+        c.weight_bits = weight_bits;
+        test_conv_case(&c);
+      }
 }
 
 static void test_conv_random(int count) {
@@ -1918,6 +2046,7 @@ int main(int argc, char **argv) {
     test_conv_gemm_shapes(widths[i]);
     test_conv_general_shapes(widths[i]);
     test_conv_depthwise_shapes(widths[i]);
+    test_conv_preshift(widths[i]);
   }
   test_conv_random(300);
   test_binary();

@@ -240,6 +240,20 @@ static int32_t folded_bias(const dyd_conv_desc *d, size_t oc, int64_t zero, int6
   return (int32_t)(uint32_t)(uint64_t)b;
 }
 
+/* A bound on |accumulator| of output channel oc over every input: |bias| + sum |w| *
+ * max |x - z_x|. Kernels add the products of activations in their own domain (int8
+ * flipped to uint8 or back) to the bias with -z * sum(w) folded in, modulo 2^32; x - z
+ * is the same in every domain, so while this bound is below 2^31 the int32
+ * accumulator is exactly bias + sum w (x - z_x) and never wraps. */
+static int64_t acc_bound(const dyd_conv_desc *d, int64_t bias, const int8_t *w, size_t k) {
+  const int64_t z = d->input_zero_point, lo = d->input_signed ? -128 : 0, hi = lo + 255;
+  int64_t sum = 0;
+  for (size_t i = 0; i < k; i++) sum += w[i] < 0 ? -(int64_t)w[i] : w[i];
+  return (bias < 0 ? -bias : bias) + sum * DYD_MAX(z - lo, hi - z);
+}
+
+#define MAX_COLUMNS 64 /* of a GEMM panel (NR) or depthwise block (CB) */
+
 static bool all_zero(const int8_t *w, size_t k) {
   for (size_t i = 0; i < k; i++)
     if (w[i] != 0) return false;
@@ -269,6 +283,7 @@ static void pack_gemm(dyd_conv_op *op, const dyd_conv_desc *d, int64_t zero, int
     for (size_t p = 0; p < op->panels; p++) {
       uint8_t *panel = (uint8_t *)op->packed + (grp * op->panels + p) * op->panel_bytes;
       int32_t *bias = (int32_t *)panel, *mult = bias + nr, *shift = mult + nr;
+      int64_t acc_max[MAX_COLUMNS] = {0};
       int8_t *w = op->lowbit_bits ? w8 : (int8_t *)(panel + op->header_bytes);
       if (op->lowbit_bits) memset(w8, 0, op->lb_bytes8);
       for (size_t j = 0; j < nr; j++) {
@@ -280,12 +295,16 @@ static void pack_gemm(dyd_conv_op *op, const dyd_conv_desc *d, int64_t zero, int
         const size_t oc = grp * op->ocpg + n;
         const int8_t *src = d->weights + oc * op->k;
         bias[j] = folded_bias(d, oc, zero, weight_sum(src, op->k));
+        acc_max[j] = acc_bound(d, d->bias ? d->bias[oc] : 0, src, op->k);
         requant_entry(&d->requant, oc, &mult[j], &shift[j]);
-        if (all_zero(src, op->k)) constant_channel(&d->requant, &bias[j], &mult[j], &shift[j]);
+        if (all_zero(src, op->k)) {
+          constant_channel(&d->requant, &bias[j], &mult[j], &shift[j]);
+          acc_max[j] = acc_bound(d, bias[j], src, 0);
+        }
         for (size_t k = 0; k < op->k; k++) w[(k / kr) * nr * kr + j * kr + k % kr] = src[k];
       }
       if (b->pack_extra != NULL && d->requant.kind == DYD_REQUANT_DYADIC)
-        b->pack_extra(mult, shift, d->requant.zero_point, shift + nr);
+        b->pack_extra(mult, shift, d->requant.zero_point, acc_max, shift + nr);
       if (op->lowbit_bits)
         dyd_gemm_pack_planes(w8, op->lb_bytes8, b->lowbit_unit, op->lowbit_bits,
                              panel + op->header_bytes);
@@ -300,6 +319,7 @@ static void pack_dw(dyd_conv_op *op, const dyd_conv_desc *d, int8_t *w8) {
   for (size_t blk = 0; blk < op->blocks; blk++) {
     uint8_t *block = (uint8_t *)op->packed + blk * op->block_bytes;
     int32_t *bias = (int32_t *)block, *mult = bias + cb, *shift = mult + cb;
+    int64_t acc_max[MAX_COLUMNS] = {0};
     const size_t c0 = blk * cb, cn = DYD_MIN(cb, op->g.out_c - c0);
     for (size_t j = 0; j < cb; j++) {
       if (j >= cn) {
@@ -308,11 +328,15 @@ static void pack_dw(dyd_conv_op *op, const dyd_conv_desc *d, int8_t *w8) {
       }
       const int8_t *src = d->weights + (c0 + j) * taps;
       bias[j] = folded_bias(d, c0 + j, zero, weight_sum(src, taps));
+      acc_max[j] = acc_bound(d, d->bias ? d->bias[c0 + j] : 0, src, taps);
       requant_entry(&d->requant, c0 + j, &mult[j], &shift[j]);
-      if (all_zero(src, taps)) constant_channel(&d->requant, &bias[j], &mult[j], &shift[j]);
+      if (all_zero(src, taps)) {
+        constant_channel(&d->requant, &bias[j], &mult[j], &shift[j]);
+        acc_max[j] = acc_bound(d, bias[j], src, 0);
+      }
     }
     if (b->pack_extra != NULL && d->requant.kind == DYD_REQUANT_DYADIC)
-      b->pack_extra(mult, shift, d->requant.zero_point, shift + cb);
+      b->pack_extra(mult, shift, d->requant.zero_point, acc_max, shift + cb);
     uint8_t *area = block + DYD_PANEL_HEADER(cb) + b->extra_bytes;
     if (op->dw_bits == 8) {
       b->pack(d->weights + c0 * taps, cn, cb, taps, taps_padded, area);

@@ -24,8 +24,8 @@ typedef struct {
 } extra_header;
 
 static void pack_extra(const int32_t *mult, const int32_t *shift, int32_t zero_point,
-                       void *out) {
-  (void)zero_point;
+                       const int64_t *acc_max, void *out) {
+  (void)zero_point, (void)acc_max;
   dyd_avx2_pack_rq(mult, shift, CB, ((extra_header *)out)->rq);
 }
 

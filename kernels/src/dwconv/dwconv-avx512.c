@@ -57,8 +57,8 @@ typedef struct {
 } extra_header;
 
 static void pack_extra(const int32_t *mult, const int32_t *shift, int32_t zero_point,
-                       void *out) {
-  dyd_avx512_pack_rq(mult, shift, zero_point, CB, ((extra_header *)out)->rq);
+                       const int64_t *acc_max, void *out) {
+  dyd_avx512_pack_rq(mult, shift, zero_point, acc_max, CB, ((extra_header *)out)->rq);
 }
 
 /* Tap order. The 3x3 and 5x5 kernels group taps by column so that an output row
@@ -174,12 +174,22 @@ INLINE __m512i pack4(__m512i a, __m512i b, __m512i c, __m512i d, const dyd_out_p
   return y;
 }
 
+/* The fast stage's pre-shift (shifts below 33, see requant-avx512.h), k per channel. */
+INLINE void preshift4(__m512i *a0, __m512i *a1, __m512i *a2, __m512i *a3, const __m512i *l) {
+  *a0 = _mm512_sllv_epi32(*a0, l[0]);
+  *a1 = _mm512_sllv_epi32(*a1, l[1]);
+  *a2 = _mm512_sllv_epi32(*a2, l[2]);
+  *a3 = _mm512_sllv_epi32(*a3, l[3]);
+}
+
 /* Output stage of one pixel of a block. */
 INLINE void finish(__m512i acc0, __m512i acc1, __m512i acc2, __m512i acc3, const __m512i *m,
-                   const __m512i *mo, const __m512i *r, const __m512i *s, uint8_t *po, size_t n,
-                   __mmask64 mask, const int32_t *mult, const extra_header *e,
-                   const dyd_out_params *p, const int full, const int fast, const int fp32) {
+                   const __m512i *mo, const __m512i *r, const __m512i *s, const __m512i *l,
+                   uint8_t *po, size_t n, __mmask64 mask, const int32_t *mult,
+                   const extra_header *e, const dyd_out_params *p, const int full,
+                   const int fast, const int pre, const int fp32) {
   if (fast) {
+    if (pre) preshift4(&acc0, &acc1, &acc2, &acc3, l);
     const __m512i y = pack4(dyd_avx512_dyadic_fast_v(acc0, m[0], mo[0], r[0], s[0]),
                                        dyd_avx512_dyadic_fast_v(acc1, m[1], mo[1], r[1], s[1]),
                                        dyd_avx512_dyadic_fast_v(acc2, m[2], mo[2], r[2], s[2]),
@@ -228,9 +238,10 @@ INLINE void column_pixels(size_t pixels, size_t c0, const size_t kh, const size_
                           const uint8_t *const *pi, const ptrdiff_t *rstep, const int stride,
                           const int8_t *wt, __mmask64 mask, const __m512i *b,
                           const __m512i *m, const __m512i *mo, const __m512i *r, const __m512i *s,
-                          uint8_t *po, size_t out_stride, size_t n, const int32_t *mult,
-                          const extra_header *e, const dyd_out_params *p, const int full,
-                          const int fast, const int fp32, const int pair, const int is_signed) {
+                          const __m512i *l, uint8_t *po, size_t out_stride, size_t n,
+                          const int32_t *mult, const extra_header *e, const dyd_out_params *p,
+                          const int full, const int fast, const int pre, const int fp32,
+                          const int pair, const int is_signed) {
   __m512i ring[RING][4], ringp[RING][4];
   const uint8_t *rows[5];
   ptrdiff_t hi_off[5];
@@ -285,6 +296,7 @@ INLINE void column_pixels(size_t pixels, size_t c0, const size_t kh, const size_
       }
     }
     if (pair) {
+      if (pre) preshift4(&acc0, &acc1, &acc2, &acc3, l);
       const __m512i y = pack4(dyd_avx512_dyadic_fast_v(acc0, m[0], mo[0], r[0], s[0]),
                                          dyd_avx512_dyadic_fast_v(acc1, m[1], mo[1], r[1], s[1]),
                                          dyd_avx512_dyadic_fast_v(acc2, m[2], mo[2], r[2], s[2]),
@@ -292,7 +304,7 @@ INLINE void column_pixels(size_t pixels, size_t c0, const size_t kh, const size_
       _mm256_mask_storeu_epi8(po, (__mmask32)mask, _mm512_castsi512_si256(y));
       if (hi_mask) _mm256_mask_storeu_epi8(po + out_stride, hi_mask, _mm512_extracti64x4_epi64(y, 1));
     } else {
-      finish(acc0, acc1, acc2, acc3, m, mo, r, s, po, n, mask, mult, e, p, full, fast, fp32);
+      finish(acc0, acc1, acc2, acc3, m, mo, r, s, l, po, n, mask, mult, e, p, full, fast, pre, fp32);
     }
   }
 }
@@ -304,7 +316,7 @@ INLINE void dw_block(size_t pixels, size_t c0, size_t n, const size_t taps, cons
                      const size_t kw, const uint8_t *const *ind, size_t ind_stride,
                      size_t input_step, const uint8_t *blk, const int8_t *wt, uint8_t *out,
                      size_t out_stride, const dyd_out_params *pp, const int full, const int fast,
-                     const int fp32, const int is_signed) {
+                     const int pre, const int fp32, const int is_signed) {
   /* a local copy: stores through `out` could alias *pp, forcing reloads per pixel */
   const dyd_out_params pl = *pp, *p = &pl;
   const size_t slots = kw == 5 ? 28 : DYD_ROUND_UP(taps, GROUP);
@@ -312,17 +324,19 @@ INLINE void dw_block(size_t pixels, size_t c0, size_t n, const size_t taps, cons
   const int32_t *bias = (const int32_t *)blk, *mult = bias + CB;
   const extra_header *e = (const extra_header *)(mult + 2 * CB);
   const __mmask64 mask = n >= 64 ? ~(__mmask64)0 : (((__mmask64)1 << n) - 1);
-  __m512i b[4], m[4], mo[4], r[4], s[4];
+  __m512i b[4], m[4], mo[4], r[4], s[4], l[4];
   load_transposed(bias, b);
   if (fast) {
-    int32_t tmp[2][CB];
+    int32_t tmp[3][CB];
     for (int k = 0; k < 4; k++) {
       _mm512_storeu_si512(tmp[0] + 16 * k, _mm512_load_si512(e->rq[k].round32));
       _mm512_storeu_si512(tmp[1] + 16 * k, _mm512_load_si512(e->rq[k].shift32));
+      if (pre) _mm512_storeu_si512(tmp[2] + 16 * k, _mm512_load_si512(e->rq[k].lshift));
     }
     load_transposed(mult, m);
     load_transposed(tmp[0], r);
     load_transposed(tmp[1], s);
+    if (pre) load_transposed(tmp[2], l);
     for (int k = 0; k < 4; k++) mo[k] = _mm512_srli_epi64(m[k], 32);
   }
   if (kw != 0 && ind_stride == 0) {
@@ -338,12 +352,13 @@ INLINE void dw_block(size_t pixels, size_t c0, size_t n, const size_t taps, cons
           mo[k] = _mm512_shuffle_i64x2(mo[k], mo[k], 0x44);
           r[k] = _mm512_shuffle_i64x2(r[k], r[k], 0x44);
           s[k] = _mm512_shuffle_i64x2(s[k], s[k], 0x44);
+          if (pre) l[k] = _mm512_shuffle_i64x2(l[k], l[k], 0x44);
         }
-        column_pixels(pixels, c0, kh, kw, ind, rstep, stride, wt, mask, b, m, mo, r, s,
-                      out + c0, out_stride, n, mult, e, p, 0, 1, 0, 1, is_signed);
+        column_pixels(pixels, c0, kh, kw, ind, rstep, stride, wt, mask, b, m, mo, r, s, l,
+                      out + c0, out_stride, n, mult, e, p, 0, 1, pre, 0, 1, is_signed);
       } else {
-        column_pixels(pixels, c0, kh, kw, ind, rstep, stride, wt, mask, b, m, mo, r, s,
-                      out + c0, out_stride, n, mult, e, p, full, fast, fp32, 0, is_signed);
+        column_pixels(pixels, c0, kh, kw, ind, rstep, stride, wt, mask, b, m, mo, r, s, l,
+                      out + c0, out_stride, n, mult, e, p, full, fast, pre, fp32, 0, is_signed);
       }
       return;
     }
@@ -371,7 +386,7 @@ INLINE void dw_block(size_t pixels, size_t c0, size_t n, const size_t taps, cons
       acc2 = _mm512_dpbusd_epi32(acc2, v[2], _mm512_load_si512(wg + 128));
       acc3 = _mm512_dpbusd_epi32(acc3, v[3], _mm512_load_si512(wg + 192));
     }
-    finish(acc0, acc1, acc2, acc3, m, mo, r, s, po, n, mask, mult, e, p, full, fast, fp32);
+    finish(acc0, acc1, acc2, acc3, m, mo, r, s, l, po, n, mask, mult, e, p, full, fast, pre, fp32);
   }
 }
 
@@ -396,30 +411,33 @@ INLINE void dw_block32(size_t pixels, size_t c0, size_t n, const size_t taps, co
                        const uint8_t *const *ind, size_t ind_stride, size_t input_step,
                        const uint8_t *blk, const int8_t *wt, uint8_t *out,
                        size_t out_stride, const dyd_out_params *pp, const int full,
-                       const int is_signed) {
+                       const int pre, const int is_signed) {
   const dyd_out_params pl = *pp, *p = &pl; /* as in dw_block */
   const size_t slots = kw == 5 ? 28 : DYD_ROUND_UP(taps, GROUP);
   const int8_t *src = kw == 3 ? order3_src : kw == 5 ? order5_src : NULL;
   const int32_t *bias = (const int32_t *)blk, *mult = bias + CB;
   const extra_header *e = (const extra_header *)(mult + 2 * CB);
   const __mmask32 mask = dyd_avx512_mask32(n);
-  __m512i bz[4], mz[4], rz[4], sz[4];
-  int32_t tmp[2][CB];
+  __m512i bz[4], mz[4], rz[4], sz[4], lz[4];
+  int32_t tmp[3][CB];
   for (int k = 0; k < 4; k++) {
     _mm512_storeu_si512(tmp[0] + 16 * k, _mm512_load_si512(e->rq[k].round32));
     _mm512_storeu_si512(tmp[1] + 16 * k, _mm512_load_si512(e->rq[k].shift32));
+    if (pre) _mm512_storeu_si512(tmp[2] + 16 * k, _mm512_load_si512(e->rq[k].lshift));
   }
   load_transposed(bias, bz);
   load_transposed(mult, mz);
   load_transposed(tmp[0], rz);
   load_transposed(tmp[1], sz);
-  __m256i b[4], m[4], mo[4], r[4], s[4];
+  if (pre) load_transposed(tmp[2], lz);
+  __m256i b[4], m[4], mo[4], r[4], s[4], l[4];
   for (int k = 0; k < 4; k++) {
     b[k] = _mm512_castsi512_si256(bz[k]);
     m[k] = _mm512_castsi512_si256(mz[k]);
     mo[k] = _mm256_srli_epi64(m[k], 32);
     r[k] = _mm512_castsi512_si256(rz[k]);
     s[k] = _mm512_castsi512_si256(sz[k]);
+    l[k] = pre ? _mm512_castsi512_si256(lz[k]) : _mm256_setzero_si256();
   }
   const __m256i qmin = _mm256_set1_epi8((char)p->qmin), qmax = _mm256_set1_epi8((char)p->qmax);
   const uint8_t *const *pi = ind;
@@ -444,6 +462,12 @@ INLINE void dw_block32(size_t pixels, size_t c0, size_t n, const size_t taps, co
       acc1 = _mm256_dpbusd_epi32(acc1, _mm256_unpackhi_epi16(lo01, lo23), _mm256_load_si256((const __m256i *)(wg + 64)));
       acc2 = _mm256_dpbusd_epi32(acc2, _mm256_unpacklo_epi16(hi01, hi23), _mm256_load_si256((const __m256i *)(wg + 128)));
       acc3 = _mm256_dpbusd_epi32(acc3, _mm256_unpackhi_epi16(hi01, hi23), _mm256_load_si256((const __m256i *)(wg + 192)));
+    }
+    if (pre) {
+      acc0 = _mm256_sllv_epi32(acc0, l[0]);
+      acc1 = _mm256_sllv_epi32(acc1, l[1]);
+      acc2 = _mm256_sllv_epi32(acc2, l[2]);
+      acc3 = _mm256_sllv_epi32(acc3, l[3]);
     }
     const __m256i ab = _mm256_packs_epi32(fast32(acc0, m[0], mo[0], r[0], s[0]),
                                           fast32(acc1, m[1], mo[1], r[1], s[1]));
@@ -513,16 +537,29 @@ INLINE void dw_body(size_t pixels, size_t channels, const size_t taps, const siz
       wt = stage;
     }
     const int fast = !fp32 && dyd_avx512_rq_fast(&e->rq[0]);
-    if (fast && n == 32 && !cols) {
-      dw_block32(pixels, c0, n, taps, win, ind, ind_stride, input_step, blk, wt, out, out_stride, p, 1, is_signed);
-    } else if (fast && n < 32 && !cols) {
-      dw_block32(pixels, c0, n, taps, win, ind, ind_stride, input_step, blk, wt, out, out_stride, p, 0, is_signed);
-    } else if (n == CB && fast) {
-      dw_block(pixels, c0, n, taps, win, win, ind, ind_stride, input_step, blk, wt, out, out_stride, p, 1, 1, 0, is_signed);
+    const int pre = fast && dyd_avx512_rq_preshift(&e->rq[0]); /* a separate copy: int8 models rarely need it */
+    if (fast && n <= 32 && !cols) {
+      if (pre && n == 32) {
+        dw_block32(pixels, c0, n, taps, win, ind, ind_stride, input_step, blk, wt, out, out_stride, p, 1, 1, is_signed);
+      } else if (pre) {
+        dw_block32(pixels, c0, n, taps, win, ind, ind_stride, input_step, blk, wt, out, out_stride, p, 0, 1, is_signed);
+      } else if (n == 32) {
+        dw_block32(pixels, c0, n, taps, win, ind, ind_stride, input_step, blk, wt, out, out_stride, p, 1, 0, is_signed);
+      } else {
+        dw_block32(pixels, c0, n, taps, win, ind, ind_stride, input_step, blk, wt, out, out_stride, p, 0, 0, is_signed);
+      }
     } else if (fast) {
-      dw_block(pixels, c0, n, taps, win, win, ind, ind_stride, input_step, blk, wt, out, out_stride, p, 0, 1, 0, is_signed);
+      if (pre && n == CB) {
+        dw_block(pixels, c0, n, taps, win, win, ind, ind_stride, input_step, blk, wt, out, out_stride, p, 1, 1, 1, 0, is_signed);
+      } else if (pre) {
+        dw_block(pixels, c0, n, taps, win, win, ind, ind_stride, input_step, blk, wt, out, out_stride, p, 0, 1, 1, 0, is_signed);
+      } else if (n == CB) {
+        dw_block(pixels, c0, n, taps, win, win, ind, ind_stride, input_step, blk, wt, out, out_stride, p, 1, 1, 0, 0, is_signed);
+      } else {
+        dw_block(pixels, c0, n, taps, win, win, ind, ind_stride, input_step, blk, wt, out, out_stride, p, 0, 1, 0, 0, is_signed);
+      }
     } else {
-      dw_block(pixels, c0, n, taps, win, win, ind, ind_stride, input_step, blk, wt, out, out_stride, p, 0, 0, fp32, is_signed);
+      dw_block(pixels, c0, n, taps, win, win, ind, ind_stride, input_step, blk, wt, out, out_stride, p, 0, 0, 0, fp32, is_signed);
     }
   }
 }

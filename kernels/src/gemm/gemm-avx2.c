@@ -43,8 +43,8 @@ typedef struct {
 _Static_assert((DYD_PANEL_HEADER(NR) + sizeof(extra_header)) % 64 == 0, "aligned weights");
 
 static void pack_extra(const int32_t *mult, const int32_t *shift, int32_t zero_point,
-                       void *out) {
-  (void)zero_point;
+                       const int64_t *acc_max, void *out) {
+  (void)zero_point, (void)acc_max;
   dyd_avx2_pack_rq(mult, shift, NR, &((extra_header *)out)->rq);
 }
 

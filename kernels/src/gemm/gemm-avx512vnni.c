@@ -53,8 +53,8 @@ typedef struct {
 } extra_header;
 
 static void pack_extra(const int32_t *mult, const int32_t *shift, int32_t zero_point,
-                       void *out) {
-  dyd_avx512_pack_rq(mult, shift, zero_point, NR, ((extra_header *)out)->rq);
+                       const int64_t *acc_max, void *out) {
+  dyd_avx512_pack_rq(mult, shift, zero_point, acc_max, NR, ((extra_header *)out)->rq);
 }
 
 INLINE int32_t load4(const uint8_t *p) {
@@ -197,9 +197,18 @@ INLINE void gemm_body(size_t mr, size_t nc, size_t kc, const uint8_t *a, size_t 
   if (!fp32 && dyd_avx512_rq_fast(&extra->rq[0])) {
     /* fast stage: rows in pairs share the narrowing */
     const __m512i m0 = _mm512_loadu_si512(mult), m1 = _mm512_loadu_si512(mult + 16);
-#define FAST(i)                                                     \
-  acc##i##0 = dyd_avx512_dyadic_fast(acc##i##0, m0, &extra->rq[0]); \
-  acc##i##1 = dyd_avx512_dyadic_fast(acc##i##1, m1, &extra->rq[1]);
+    if (dyd_avx512_rq_preshift(&extra->rq[0])) { /* shifts below 33 (requant-avx512.h) */
+      const __m512i l0 = _mm512_load_si512(extra->rq[0].lshift);
+      const __m512i l1 = _mm512_load_si512(extra->rq[1].lshift);
+#define PRE(i)                                   \
+  acc##i##0 = _mm512_sllv_epi32(acc##i##0, l0); \
+  acc##i##1 = _mm512_sllv_epi32(acc##i##1, l1);
+      REP_MR(PRE)
+#undef PRE
+    }
+#define FAST(i)                                                        \
+  acc##i##0 = dyd_avx512_dyadic_fast(acc##i##0, m0, &extra->rq[0], 0); \
+  acc##i##1 = dyd_avx512_dyadic_fast(acc##i##1, m1, &extra->rq[1], 0);
     REP_MR(FAST)
 #undef FAST
     const __mmask32 mask = dyd_avx512_mask32(nc);
@@ -259,6 +268,14 @@ INLINE void gemm_1row_body(size_t nc, size_t kc, const uint8_t *a, const void *w
   if (bits < 8) {
     acc00 = _mm512_add_epi32(_mm512_srai_epi32(acc00, UNSCALE(bits)), bias0);
     acc01 = _mm512_add_epi32(_mm512_srai_epi32(acc01, UNSCALE(bits)), bias1);
+  }
+  if (!fp32 && dyd_avx512_rq_fast(&extra->rq[0])) {
+    const int pre = dyd_avx512_rq_preshift(&extra->rq[0]);
+    acc00 = dyd_avx512_dyadic_fast(acc00, _mm512_loadu_si512(mult), &extra->rq[0], pre);
+    acc01 = dyd_avx512_dyadic_fast(acc01, _mm512_loadu_si512(mult + 16), &extra->rq[1], pre);
+    const __m512i y = dyd_avx512_narrow_2x32(acc00, acc01, acc00, acc01, p);
+    _mm256_mask_storeu_epi8(c, dyd_avx512_mask32(nc), _mm512_castsi512_si256(y));
+    return;
   }
   store_row(acc00, acc01, c, nc, mult, extra, p, fp32);
 }

@@ -33,8 +33,8 @@ typedef struct {
 } extra_header;
 
 static void pack_extra(const int32_t *mult, const int32_t *shift, int32_t zero_point,
-                       void *out) {
-  (void)zero_point;
+                       const int64_t *acc_max, void *out) {
+  (void)zero_point, (void)acc_max;
   (void)mult;
   dyd_neon_pack_rq(shift, NR, ((extra_header *)out)->neg_shift);
 }

@@ -22,6 +22,16 @@
  * depthwise kernels. The packer checks the conditions (and that z*2^(s-32) keeps
  * the sum inside int32); a block that fails them is marked by shift32[0] == 0
  * and uses the general stage. A zero multiplier qualifies with any shift.
+ *
+ * Shifts below 33 (multipliers of 1/4 and more: 4-bit weights, whose scales are
+ * ~16x those of int8, give shifts of 30-32): (acc*m + 2^(s-1)) >> s equals
+ * (acc*2^k*m + 2^(s+k-1)) >> (s+k) for any k >= 0, so with k = 33 - s the fast
+ * stage runs at shift 33 on acc << k (one VPSLLVD, k per column), exact whenever
+ * acc * 2^k fits int32. The packer proves that per column from a bound on |acc|
+ * it derives from the column's weights, bias and input zero point (acc_max, see
+ * dyd_gemm_pack_extra_fn) and enables the pre-shift for a block only when every
+ * column's bound holds (lshift[], flagged by mult_odd[1], which VPMULDQ never
+ * reads); otherwise the block uses the general stage.
  */
 #ifndef DYD_REQUANT_AVX512_H
 #define DYD_REQUANT_AVX512_H
@@ -41,28 +51,38 @@ typedef struct {
   /* fast stage, natural column order; shift32[0] == 0: not usable for this block */
   int32_t round32[16];  /* 2^(s-33) + z * 2^(s-32) */
   int32_t shift32[16];  /* s - 32 */
+  int32_t lshift[16];   /* the accumulator's pre-shift k (s + k >= 33); 0 without one */
 } dyd_avx512_rq16;
 _Static_assert(sizeof(dyd_avx512_rq16) % 64 == 0, "keeps 64-byte alignment");
 
-/* Whether column (m, s) can use the fast stage with output zero point z. */
-static inline bool dyd_avx512_fast_column(int32_t m, int32_t s, int32_t z, int32_t *round32,
-                                          int32_t *shift32) {
+/* Whether column (m, s) can use the fast stage with output zero point z, |acc| <= acc_max
+ * (negative: no bound known); *lshift: the pre-shift it needs. */
+static inline bool dyd_avx512_fast_column(int32_t m, int32_t s, int32_t z, int64_t acc_max,
+                                          int32_t *round32, int32_t *shift32, int32_t *lshift) {
+  int32_t k = 0;
   if (m == 0) s = 33; /* y = z for any shift */
-  if (s < 33 || s > 62) return false;
+  if (s < 33) {       /* acc << k, then shift 33: exact while |acc| * 2^k < 2^31 */
+    k = 33 - s;
+    if (acc_max < 0 || acc_max > ((int64_t)INT32_MAX >> k)) return false;
+    s = 33;
+  }
+  if (s > 62) return false;
   const int64_t r = ((int64_t)1 << (s - 33)) + (int64_t)z * ((int64_t)1 << (s - 32));
   /* |hi| <= 2^30 since |acc * m| <= 2^62; the sum must stay inside int32 */
   if (r < -((int64_t)1 << 30) || r >= ((int64_t)1 << 30)) return false;
   *round32 = (int32_t)r;
   *shift32 = s - 32;
+  *lshift = k;
   return true;
 }
 
 /* `columns` (a multiple of 16) columns' constants; the fast stage is enabled for
- * all of them or for none, so a kernel tests one flag per panel. */
+ * all of them or for none, so a kernel tests one flag per panel, and so is the
+ * pre-shift (dyd_avx512_rq_preshift). acc_max may be NULL (no bounds: no pre-shift). */
 static inline void dyd_avx512_pack_rq(const int32_t *mult, const int32_t *shift,
-                                      int32_t zero_point, size_t columns,
-                                      dyd_avx512_rq16 *out) {
-  bool fast = true;
+                                      int32_t zero_point, const int64_t *acc_max,
+                                      size_t columns, dyd_avx512_rq16 *out) {
+  bool fast = true, pre = false;
   for (size_t v = 0; v < columns / 16; v++) {
     dyd_avx512_rq16 *e = &out[v];
     memset(e, 0, sizeof *e);
@@ -74,15 +94,26 @@ static inline void dyd_avx512_pack_rq(const int32_t *mult, const int32_t *shift,
       e->round[k] = (int64_t)1 << (shift[even] - 1);
       e->round[8 + k] = (int64_t)1 << (shift[odd] - 1);
     }
-    for (int k = 0; k < 16; k++)
-      fast = fast && dyd_avx512_fast_column(mult[16 * v + k], shift[16 * v + k], zero_point,
-                                            &e->round32[k], &e->shift32[k]);
+    for (int k = 0; k < 16; k++) {
+      const size_t c = 16 * v + (size_t)k;
+      fast = fast && dyd_avx512_fast_column(mult[c], shift[c], zero_point,
+                                            acc_max != NULL ? acc_max[c] : -1, &e->round32[k],
+                                            &e->shift32[k], &e->lshift[k]);
+      pre = pre || (fast && e->lshift[k] != 0);
+    }
   }
-  if (!fast)
-    for (size_t v = 0; v < columns / 16; v++) memset(out[v].shift32, 0, sizeof out[v].shift32);
+  for (size_t v = 0; v < columns / 16; v++) {
+    if (!fast) {
+      memset(out[v].shift32, 0, sizeof out[v].shift32);
+      memset(out[v].lshift, 0, sizeof out[v].lshift);
+    }
+    out[v].mult_odd[1] = fast && pre; /* VPMULDQ reads only the even dwords */
+  }
 }
 
 static inline bool dyd_avx512_rq_fast(const dyd_avx512_rq16 *e) { return e->shift32[0] != 0; }
+/* Fast blocks only: the accumulators are shifted left by lshift[] first. */
+static inline bool dyd_avx512_rq_preshift(const dyd_avx512_rq16 *e) { return e->mult_odd[1] != 0; }
 
 /* Requantized int32 values in [qmin, qmax] (not yet narrowed). */
 DYD_AVX512_INLINE __m512i dyd_avx512_dyadic(__m512i acc, __m512i mult, const dyd_avx512_rq16 *e,
@@ -113,8 +144,10 @@ DYD_AVX512_INLINE __m512i dyd_avx512_dyadic_fast_v(__m512i acc, __m512i mult, __
   return _mm512_srav_epi32(_mm512_add_epi32(hi, round32), shift32);
 }
 
+/* pre: the block pre-shifts (dyd_avx512_rq_preshift). */
 DYD_AVX512_INLINE __m512i dyd_avx512_dyadic_fast(__m512i acc, __m512i mult,
-                                                 const dyd_avx512_rq16 *e) {
+                                                 const dyd_avx512_rq16 *e, const int pre) {
+  if (pre) acc = _mm512_sllv_epi32(acc, _mm512_load_si512(e->lshift));
   return dyd_avx512_dyadic_fast_v(acc, mult, _mm512_load_si512(e->mult_odd),
                                   _mm512_load_si512(e->round32), _mm512_load_si512(e->shift32));
 }
