@@ -18,6 +18,8 @@ let package = Package(
         .target(name: "DyadicKernels", path: "kernels", exclude: ["tests", "README.md"],
                 sources: ["src"], publicHeadersPath: "include"),
         .target(name: "Dyadic", dependencies: ["DyadicKernels"]),
+        // Engine-independent quantization algorithms (Foundation only).
+        .target(name: "DyadicQuantizer"),
         .target(name: "DyadicONNX", dependencies: [
             "Dyadic", .product(name: "SwiftProtobuf", package: "swift-protobuf"),
         ]),
@@ -30,5 +32,6 @@ let package = Package(
         .testTarget(name: "DyadicTests", dependencies: ["Dyadic", "DyadicKernels"]),
         .target(name: "AllocationCounter", path: "Tests/AllocationCounter"),
         .testTarget(name: "DyadicONNXTests", dependencies: ["Dyadic", "DyadicONNX", "AllocationCounter"]),
+        .testTarget(name: "QuantizerTests", dependencies: ["DyadicQuantizer"]),
     ]
 )
