@@ -66,8 +66,19 @@ const size_t dyd_misc_bundle_count = sizeof dyd_misc_bundles / sizeof dyd_misc_b
 
 /* Float32 conv: one bundle per level; AVX-512F serves the AVX-512 level. */
 extern const dyd_f32_bundle dyd_f32_bundle_scalar;
+#if defined(__x86_64__)
+extern const dyd_f32_bundle dyd_f32_bundle_avx512, dyd_f32_bundle_avx2;
+#elif defined(__aarch64__)
+extern const dyd_f32_bundle dyd_f32_bundle_neon;
+#endif
 
 const dyd_f32_bundle *const dyd_f32_bundles[] = {
+#if defined(__x86_64__)
+    &dyd_f32_bundle_avx512,
+    &dyd_f32_bundle_avx2,
+#elif defined(__aarch64__)
+    &dyd_f32_bundle_neon, /* every AArch64 level */
+#endif
     &dyd_f32_bundle_scalar,
 };
 const size_t dyd_f32_bundle_count = sizeof dyd_f32_bundles / sizeof dyd_f32_bundles[0];

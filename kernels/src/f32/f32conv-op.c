@@ -8,11 +8,20 @@
  *          a tile's last, partial strip of pixels is copied (the kernel reads NR).
  *   igemm  anything else: each tile writes its im2col strips ([K][NR] per NR pixels,
  *          padding as 0) into the workspace, then runs the same micro-kernel.
- *   dwconv one input channel per output channel: each tile (one channel of one
- *          image) copies its plane into the workspace split by column phase (column
- *          j of phase r is input column j * stride_w + r - pad_left, 0 outside), so
- *          that every tap of every output row, at any stride and dilation, is a
- *          contiguous run; a row kernel then sums taps with no edge cases.
+ *   fc     1x1 over single-pixel planes (a classifier): vectors of NR would hold one
+ *          pixel, so roles swap: A rows are up to MR images, B is the transposed
+ *          weights (packed once as [strip of NR channels][K][NR]), C rows are the
+ *          images' outputs.
+ *   dwconv one input channel per output channel: a tile (one channel of one image)
+ *          copies its plane, zero padded to a row pitch P, into the workspace, rows
+ *          split by phase of the vertical stride (row j of phase r is padded row
+ *          j * stride_h + r). Output (oy, ox) is then "virtual" output v = oy * P +
+ *          ox * stride_w, and every tap is one fixed offset from v: the whole plane
+ *          is one long row for a vectorised kernel (no edge cases, no per-row calls;
+ *          small planes such as 7x7 keep their vectors full). Virtual outputs past a
+ *          row's end (and, at stride_w > 1, between used columns) are computed and
+ *          dropped when the plane is compacted into the output: a depthwise layer
+ *          does so few FLOPs per byte that copies, not FMAs, are what it costs.
  * Loop order in a GEMM tile: strips outer, panels inner, so one B strip (K x NR)
  * stays in L1/L2 while every weight panel passes over it.
  */
@@ -21,7 +30,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 
-enum { PATH_GEMM, PATH_IGEMM, PATH_DWCONV };
+enum { PATH_GEMM, PATH_IGEMM, PATH_DWCONV, PATH_FC };
 
 struct dyd_f32conv_op {
   dyd_conv_geometry g;
@@ -33,12 +42,15 @@ struct dyd_f32conv_op {
   size_t panels, panel_floats; /* per group; a panel is bias[MR] then [K][MR] */
   size_t nc, m_blocks;         /* pixels per tile (a multiple of NR), tiles per plane */
   size_t panels_per_tile, n_blocks;
+  size_t ocpg_pad;             /* fc: output channels per group rounded up to NR */
   size_t kx_lo[64], kx_hi[64]; /* im2col: output columns whose tap kx is inside the row */
   int64_t kx_off[64];          /* and that tap's input column: ox * stride_w + kx_off */
   size_t *kx_lo_big, *kx_hi_big;
   int64_t *kx_off_big;
   /* depthwise path */
-  size_t phase_len;            /* floats per phase row */
+  size_t pitch, plane_rows, plane_floats; /* padded row pitch P, rows per phase plane, its floats */
+  size_t virt;                 /* virtual outputs: (out_h - 1) * P + (out_w - 1) * stride_w + 1 */
+  size_t *dw_off;              /* per tap: offset of virtual output 0's input from the planes */
   float *bias;                 /* [out_c] */
   float *packed;
   char name[96];
@@ -104,10 +116,21 @@ dyd_f32conv_op *dyd_f32conv_create_for_isa(const dyd_f32conv_desc *d, dyd_isa is
 
   if (op->icpg == 1 && op->ocpg == 1) {
     op->path = PATH_DWCONV;
-    op->phase_len = g->out_w + (g->kernel_w - 1) * (size_t)g->dilation_w / g->stride_w + DYD_F32_DW_PAD;
+    const size_t sh = g->stride_h, sw = g->stride_w;
+    op->pitch = (g->out_w - 1) * sw + (g->kernel_w - 1) * (size_t)g->dilation_w + 1;
+    op->plane_rows = g->out_h + (g->kernel_h - 1) * (size_t)g->dilation_h / sh;
+    op->plane_floats = op->plane_rows * op->pitch + DYD_F32_DW_PAD; /* the kernel's overread */
+    op->virt = (g->out_h - 1) * op->pitch + (g->out_w - 1) * sw + 1;
     op->packed = malloc(sizeof(float) * g->out_c * op->taps);
     op->bias = calloc(g->out_c, sizeof(float));
-    if (op->packed == NULL || op->bias == NULL) goto oom;
+    op->dw_off = malloc(sizeof(size_t) * op->taps);
+    if (!op->packed || !op->bias || !op->dw_off) goto oom;
+    for (size_t ky = 0; ky < g->kernel_h; ky++)
+      for (size_t kx = 0; kx < g->kernel_w; kx++) {
+        const size_t row = ky * g->dilation_h; /* padded row read by output row 0 */
+        op->dw_off[ky * g->kernel_w + kx] =
+            row % sh * op->plane_floats + row / sh * op->pitch + kx * g->dilation_w;
+      }
     memcpy(op->packed, d->weights, sizeof(float) * g->out_c * op->taps);
     if (d->bias) memcpy(op->bias, d->bias, sizeof(float) * g->out_c);
     const char *tile = op->taps == 9 && g->kernel_h == 3 ? "3x3" : op->taps == 25 && g->kernel_h == 5 ? "5x5" : "up";
@@ -131,6 +154,28 @@ dyd_f32conv_op *dyd_f32conv_create_for_isa(const dyd_f32conv_desc *d, dyd_isa is
     (g->kernel_w > 64 ? op->kx_lo_big : op->kx_lo)[kx] = lo;
     (g->kernel_w > 64 ? op->kx_hi_big : op->kx_hi)[kx] = hi;
     (g->kernel_w > 64 ? op->kx_off_big : op->kx_off)[kx] = off;
+  }
+  if (direct && op->out_plane == 1) {
+    op->path = PATH_FC;
+    op->ocpg_pad = DYD_ROUND_UP(op->ocpg, b->nr);
+    const size_t strips = op->ocpg_pad / b->nr;
+    op->m_blocks = DYD_DIV_UP((size_t)g->batch, b->mr);
+    const size_t want = DYD_DIV_UP(8, op->m_blocks * g->groups); /* tiles for threads */
+    op->panels_per_tile = DYD_MAX(DYD_DIV_UP(strips, want), 1);  /* strips per tile */
+    op->n_blocks = DYD_DIV_UP(strips, op->panels_per_tile);
+    op->packed = aligned_alloc(64, DYD_ROUND_UP(sizeof(float) * g->groups * op->k * op->ocpg_pad, 64));
+    op->bias = calloc(g->out_c, sizeof(float));
+    if (op->packed == NULL || op->bias == NULL) goto oom;
+    /* [group][strip][K][NR]: each strip one sequential stream (the weights of a
+     * classifier come from DRAM; a row stride of out_c floats defeats prefetching) */
+    for (size_t grp = 0; grp < g->groups; grp++)
+      for (size_t j = 0; j < op->ocpg_pad; j++)
+        for (size_t k = 0; k < op->k; k++)
+          op->packed[((grp * strips + j / b->nr) * op->k + k) * b->nr + j % b->nr] =
+              j < op->ocpg ? d->weights[(grp * op->ocpg + j) * op->k + k] : 0.0f;
+    if (d->bias) memcpy(op->bias, d->bias, sizeof(float) * g->out_c);
+    snprintf(op->name, sizeof op->name, "dyd_f32_gemm_ukernel_%ux%u__%s", b->mr, b->nr, b->isa_suffix);
+    return op;
   }
   op->panels = DYD_DIV_UP(op->ocpg, b->mr);
   op->panel_floats = b->mr + op->k * b->mr;
@@ -182,6 +227,7 @@ void dyd_f32conv_destroy(dyd_f32conv_op *op) {
   if (op == NULL) return;
   free(op->packed);
   free(op->bias);
+  free(op->dw_off);
   free(op->kx_lo_big);
   free(op->kx_hi_big);
   free(op->kx_off_big);
@@ -190,15 +236,17 @@ void dyd_f32conv_destroy(dyd_f32conv_op *op) {
 
 size_t dyd_f32conv_tile_count(const dyd_f32conv_op *op) {
   if (op->path == PATH_DWCONV) return (size_t)op->g.batch * op->g.out_c;
+  if (op->path == PATH_FC) return op->m_blocks * op->g.groups * op->n_blocks;
   return (size_t)op->g.batch * op->g.groups * op->m_blocks * op->n_blocks;
 }
 
 /* Floats of workspace, before the 64 bytes of alignment slack. */
 static size_t workspace_floats(const dyd_f32conv_op *op) {
-  if (op->path == PATH_DWCONV) /* tap pointers, phase rows of every input row, a zero row */
+  if (op->path == PATH_DWCONV) /* tap pointers, phase planes, virtual outputs */
     return DYD_DIV_UP(op->taps * sizeof(float *), sizeof(float)) +
-           ((size_t)op->g.in_h * op->g.stride_w + 1) * op->phase_len;
+           op->g.stride_h * op->plane_floats + op->virt;
   if (op->path == PATH_GEMM) return op->k * op->b->nr; /* the last, partial strip */
+  if (op->path == PATH_FC) return op->k * op->b->mr;    /* the images as an A panel */
   return op->k * op->nc;
 }
 
@@ -296,40 +344,68 @@ static void run_gemm_tile(const dyd_f32conv_op *op, const float *in, float *out,
   }
 }
 
+/* Virtual outputs per kernel call: the taps' windows stay in L1. */
+#define DW_CHUNK 2048
+
 static void run_dw_tile(const dyd_f32conv_op *op, const float *in, float *out, size_t tile,
                         float *ws) {
   const dyd_conv_geometry *g = &op->g;
   const size_t c = tile % g->out_c, n = tile / g->out_c;
   const float *x = in + ((size_t)n * g->in_c + c) * op->in_plane;
   float *y = out + ((size_t)n * g->out_c + c) * op->out_plane;
-  const size_t sw = g->stride_w, pl = op->phase_len, kw = g->kernel_w;
+  const size_t sh = g->stride_h, sw = g->stride_w, P = op->pitch, pl = g->pad_left;
   const float **rows = (const float **)(void *)ws;
-  float *phases = ws + DYD_DIV_UP(op->taps * sizeof(float *), sizeof(float));
-  float *zero = phases + (size_t)g->in_h * sw * pl;
-  /* phase r of input row iy: element j is column j * sw + r - pad_left */
-  for (size_t iy = 0; iy < g->in_h; iy++) {
-    const float *src = x + iy * g->in_w;
-    for (size_t r = 0; r < sw; r++) {
-      float *dst = phases + (iy * sw + r) * pl;
-      const int64_t o = (int64_t)r - g->pad_left; /* column of j = 0 */
-      for (size_t j = 0; j < pl; j++) {
-        const int64_t ix = (int64_t)j * (int64_t)sw + o;
-        dst[j] = ix >= 0 && ix < (int64_t)g->in_w ? src[ix] : 0.0f;
+  float *planes = ws + DYD_DIV_UP(op->taps * sizeof(float *), sizeof(float));
+  float *virt = planes + sh * op->plane_floats;
+  /* padded columns [c0, c1) hold input columns 0.. */
+  const size_t c0 = DYD_MIN(pl, P), c1 = DYD_MIN(P, pl + (size_t)g->in_w);
+  for (size_t r = 0; r < sh; r++) {
+    float *plane = planes + r * op->plane_floats;
+    for (size_t j = 0; j < op->plane_rows; j++, plane += P) {
+      const int64_t iy = (int64_t)(j * sh + r) - g->pad_top;
+      if (iy < 0 || iy >= (int64_t)g->in_h) {
+        memset(plane, 0, P * sizeof(float));
+        continue;
       }
+      memset(plane, 0, c0 * sizeof(float));
+      memcpy(plane + c0, x + (size_t)iy * g->in_w + (c0 - pl), (c1 - c0) * sizeof(float));
+      memset(plane + c1, 0, (P - c1) * sizeof(float));
     }
+    memset(plane, 0, DYD_F32_DW_PAD * sizeof(float));
   }
-  memset(zero, 0, pl * sizeof(float));
   const float *w = op->packed + c * op->taps;
+  for (size_t v0 = 0; v0 < op->virt; v0 += DW_CHUNK) {
+    for (size_t t = 0; t < op->taps; t++) rows[t] = planes + op->dw_off[t] + v0;
+    op->b->dw(DYD_MIN((size_t)DW_CHUNK, op->virt - v0), op->taps, rows, w, op->bias[c], virt + v0);
+  }
   for (size_t oy = 0; oy < g->out_h; oy++) {
-    for (size_t ky = 0; ky < g->kernel_h; ky++) {
-      const int64_t iy = (int64_t)(oy * g->stride_h + ky * g->dilation_h) - g->pad_top;
-      const bool inside = iy >= 0 && iy < (int64_t)g->in_h;
-      for (size_t kx = 0; kx < kw; kx++) {
-        const size_t col = kx * g->dilation_w; /* padded column of output 0 */
-        rows[ky * kw + kx] = inside ? phases + ((size_t)iy * sw + col % sw) * pl + col / sw : zero + col / sw;
-      }
-    }
-    op->b->dw(g->out_w, op->taps, rows, w, op->bias[c], y + oy * g->out_w);
+    const float *src = virt + oy * P;
+    float *dst = y + oy * g->out_w;
+    if (sw == 1) memcpy(dst, src, g->out_w * sizeof(float));
+    else
+      for (size_t ox = 0; ox < g->out_w; ox++) dst[ox] = src[ox * sw];
+  }
+}
+
+static void run_fc_tile(const dyd_f32conv_op *op, const float *in, float *out, size_t tile,
+                        float *ws) {
+  const dyd_conv_geometry *g = &op->g;
+  const dyd_f32_bundle *b = op->b;
+  const size_t mr = b->mr, nr = b->nr, k = op->k;
+  const size_t nb = tile % op->n_blocks;
+  tile /= op->n_blocks;
+  const size_t grp = tile % g->groups, n0 = tile / g->groups * mr;
+  const size_t rows = DYD_MIN(mr, (size_t)g->batch - n0);
+  for (size_t kk = 0; kk < k; kk++)
+    for (size_t i = 0; i < mr; i++)
+      ws[kk * mr + i] = i < rows ? in[(n0 + i) * g->in_c + grp * op->icpg + kk] : 0.0f;
+  const size_t s0 = nb * op->panels_per_tile, s1 = DYD_MIN(op->ocpg_pad / nr, s0 + op->panels_per_tile);
+  for (size_t s = s0; s < s1; s++) {
+    const size_t j0 = s * nr, nc = DYD_MIN(nr, op->ocpg - j0);
+    float *y = out + n0 * g->out_c + grp * op->ocpg + j0;
+    for (size_t i = 0; i < rows; i++) /* the bias is per column here: start C from it */
+      memcpy(y + i * g->out_c, op->bias + grp * op->ocpg + j0, nc * sizeof(float));
+    b->gemm(rows, nc, k, ws, NULL, op->packed + (grp * op->ocpg_pad + j0) * k, nr, y, g->out_c, 1);
   }
 }
 
@@ -338,6 +414,7 @@ void dyd_f32conv_run(const dyd_f32conv_op *op, const float *input, float *output
   float *ws = (float *)DYD_ROUND_UP((uintptr_t)workspace, 64);
   for (size_t t = tile_start; t < tile_start + tile_count; t++) {
     if (op->path == PATH_DWCONV) run_dw_tile(op, input, output, t, ws);
+    else if (op->path == PATH_FC) run_fc_tile(op, input, output, t, ws);
     else run_gemm_tile(op, input, output, t, ws);
   }
 }
