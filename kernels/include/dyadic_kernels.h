@@ -299,7 +299,7 @@ void dyd_f32conv_run(const dyd_f32conv_op *op, const float *input, float *output
 
 /* C = A * B (trans_b = 0: B is k x n, row stride ldb) or A * B^T (trans_b != 0: B is
  * n x k), A m x k (row stride lda), C m x n (row stride ldc); all row-major, for
- * MatMul and Gemm. One thread; packs through fixed-size stack buffers (about 40 KiB),
+ * MatMul and Gemm. One thread; packs through fixed-size stack buffers (48 KiB),
  * never allocates. Same numerics as the conv with K = k and no bias. */
 void dyd_f32_gemm(size_t m, size_t n, size_t k, const float *a, size_t lda, const float *b,
                   size_t ldb, int trans_b, float *c, size_t ldc);
