@@ -354,6 +354,59 @@ void dyd_lut_run(const uint8_t table[256], const uint8_t *x, uint8_t *y, size_t 
 const char *dyd_lut_kernel_name(void);
 
 
+/* ---- Float32 convolution ------------------------------------------------------------ */
+
+/* Conv for float models and the float parts of partly quantized ones (and the
+ * quantizer's calibration passes). NCHW in and out, dense, as the engine's float
+ * path stores tensors; ONNX Conv semantics (padding contributes nothing). Same op
+ * pattern as dyd_conv: `_create` picks a bundle for this CPU and packs the weights
+ * once; `_run` computes any range of independent tiles, from any thread, each
+ * caller with its own workspace; nothing in `_run` allocates.
+ *
+ * Numerics: outputs differ from the naive sum only by float rounding (sums are
+ * reordered and use fused multiply-adds). For every output y, with K = kernel_h *
+ * kernel_w * in_c / groups and y_ref the float64 oracle dyd_ref_f32conv:
+ *     |y - y_ref| <= 2 * (K + 1) * 2^-24 * (sum |x * w| + |bias|)
+ * (the standard bound for K + 1 float terms added in any order, c = 2). Inputs
+ * are assumed finite; NaN and infinity propagate as IEEE arithmetic makes them. */
+typedef struct {
+  dyd_conv_geometry geometry;  /* as for dyd_conv; the pixel strides are unused (NCHW, dense) */
+  const float *weights;        /* OIHW as ONNX stores it: [out_c][in_c / groups][kernel_h][kernel_w] */
+  const float *bias;           /* [out_c], or NULL */
+} dyd_f32conv_desc;
+
+typedef struct dyd_f32conv_op dyd_f32conv_op;
+
+/* NULL on failure, with a one-line reason in err. */
+dyd_f32conv_op *dyd_f32conv_create(const dyd_f32conv_desc *desc, char *err, size_t err_len);
+dyd_f32conv_op *dyd_f32conv_create_for_isa(const dyd_f32conv_desc *desc, dyd_isa isa, char *err,
+                                           size_t err_len);
+void dyd_f32conv_destroy(dyd_f32conv_op *op);
+/* Independent work items of one run; any partition of [0, tile_count) may run concurrently. */
+size_t dyd_f32conv_tile_count(const dyd_f32conv_op *op);
+/* Bytes of scratch each concurrent caller of dyd_f32conv_run needs (any alignment). */
+size_t dyd_f32conv_workspace_size(const dyd_f32conv_op *op);
+/* e.g. dyd_f32_igemm_ukernel_8x32__avx512f, dyd_f32_dwconv_ukernel_3x3__avx2. */
+const char *dyd_f32conv_kernel_name(const dyd_f32conv_op *op);
+/* input [batch][in_c][in_h][in_w], output [batch][out_c][out_h][out_w]. */
+void dyd_f32conv_run(const dyd_f32conv_op *op, const float *input, float *output,
+                     size_t tile_start, size_t tile_count, void *workspace);
+
+/* C = A * B (trans_b = 0: B is k x n, row stride ldb) or A * B^T (trans_b != 0: B is
+ * n x k), A m x k (row stride lda), C m x n (row stride ldc); all row-major, for
+ * MatMul and Gemm. One thread; packs through fixed-size stack buffers (48 KiB),
+ * never allocates. Same numerics as the conv with K = k and no bias. */
+void dyd_f32_gemm(size_t m, size_t n, size_t k, const float *a, size_t lda, const float *b,
+                  size_t ldb, int trans_b, float *c, size_t ldc);
+void dyd_f32_gemm_for_isa(dyd_isa isa, size_t m, size_t n, size_t k, const float *a, size_t lda,
+                          const float *b, size_t ldb, int trans_b, float *c, size_t ldc);
+/* The micro-kernel dyd_f32_gemm uses on `isa` (capped like the others). */
+const char *dyd_f32_gemm_kernel_name(dyd_isa isa);
+
+/* The oracle: the definition as nested loops, accumulated in double from the bias,
+ * rounded to float once. */
+void dyd_ref_f32conv(const dyd_f32conv_desc *desc, const float *input, float *output);
+
 /* ---- Explicit ISA selection and the scalar oracle (tests, benchmarks) --------------- */
 
 /* Like the `*_create` functions above, but choose the bundle for `isa` instead of

@@ -421,4 +421,36 @@ static inline uint16_t dyd_f8_to_h(uint8_t c) {
   return (uint16_t)(((c & 0x80u) << 8) | ((c & 0x7Fu) << 7));
 }
 
+/* ---- Float32 convolution bundles ---------------------------------------------------- */
+
+/*
+ * GEMM micro-kernel, broadcast A / vector B: C[i][j] = init[i][j] + sum_k a[k][i] * b[k][j]
+ * for i < mr <= MR, j < nc <= NR, where init is bias[i] (0 when bias is NULL) plus
+ * C[i][j] when `accumulate`. `a` is a packed panel [kc][MR] (rows past mr are zero or
+ * ignored); `b` has kc rows of NR readable floats, `b_stride` floats apart (a packed
+ * strip, or rows of the input itself); only columns j < nc are written (and read).
+ */
+typedef void (*dyd_f32_gemm_fn)(size_t mr, size_t nc, size_t kc, const float *a,
+                                const float *bias, const float *b, size_t b_stride, float *c,
+                                size_t c_stride, int accumulate);
+
+/* Depthwise row: out[x] = bias + sum_t w[t] * rows[t][x] for x < n. Every row pointer
+ * has DYD_F32_DW_PAD floats readable past n (the op lays its rows out so). */
+typedef void (*dyd_f32_dw_fn)(size_t n, size_t taps, const float *const *rows, const float *w,
+                              float bias, float *out);
+#define DYD_F32_DW_PAD 16
+
+typedef struct {
+  dyd_isa isa;
+  uint32_t mr, nr;
+  dyd_f32_gemm_fn gemm;
+  dyd_f32_dw_fn dw;
+  const char *isa_suffix;     /* e.g. "avx512f" */
+  const char *gemm_name;      /* dyd_f32_gemm_ukernel_<MR>x<NR>__<isa> */
+} dyd_f32_bundle;
+
+extern const dyd_f32_bundle *const dyd_f32_bundles[];
+extern const size_t dyd_f32_bundle_count;
+const dyd_f32_bundle *dyd_f32_bundle_for(dyd_isa isa);
+
 #endif

@@ -85,3 +85,31 @@ const dyd_f8_bundle *const dyd_f8_bundles[] = {
     &dyd_f8_bundle_scalar,
 };
 const size_t dyd_f8_bundle_count = sizeof dyd_f8_bundles / sizeof dyd_f8_bundles[0];
+
+/* Float32 conv: one bundle per level; AVX-512F serves the AVX-512 level. */
+extern const dyd_f32_bundle dyd_f32_bundle_scalar;
+#if defined(__x86_64__)
+extern const dyd_f32_bundle dyd_f32_bundle_avx512, dyd_f32_bundle_avx2;
+#elif defined(__aarch64__)
+extern const dyd_f32_bundle dyd_f32_bundle_neon;
+#endif
+
+const dyd_f32_bundle *const dyd_f32_bundles[] = {
+#if defined(__x86_64__)
+    &dyd_f32_bundle_avx512,
+    &dyd_f32_bundle_avx2,
+#elif defined(__aarch64__)
+    &dyd_f32_bundle_neon, /* every AArch64 level */
+#endif
+    &dyd_f32_bundle_scalar,
+};
+const size_t dyd_f32_bundle_count = sizeof dyd_f32_bundles / sizeof dyd_f32_bundles[0];
+
+const dyd_f32_bundle *dyd_f32_bundle_for(dyd_isa isa) {
+  const int level = dyd_isa_level(dyd_isa_supported(isa));
+  for (size_t i = 0; i < dyd_f32_bundle_count; i++) {
+    const int l = dyd_isa_level(dyd_f32_bundles[i]->isa);
+    if (l >= 0 && l <= level) return dyd_f32_bundles[i];
+  }
+  return &dyd_f32_bundle_scalar;
+}

@@ -1,7 +1,7 @@
 /*
  * Single-thread kernel benchmark (a measuring tool, never a timed test).
  *
- *   kernel_bench [isa] [-q] [-d] [-e] [-A] [-4] [-D] [-I]
+ *   kernel_bench [isa] [-q] [-d] [-e] [-A] [-4] [-D] [-I] [-8 [-g N]] [-f]
  *     isa: a DYADIC_ISA name (default: the active one)
  *     -q: u8 activations only (the EfficientNet type)
  *     -d: depthwise shapes only
@@ -28,6 +28,9 @@
  *     -8: every conv shape of EfficientNet-Lite0 with the int8 kernel (u8) and the
  *         FP8 (W4A8) kernel back to back (FP8 output codes, one table per output
  *         channel; -g N: group size N), then network totals and the FP8/INT8 ratio
+ *     -f: float32 instead (dyd_f32conv, NCHW): the in-register FMA peak of the
+ *         ISA's widest vectors, every shape's GFLOPS and % of that peak, and the
+ *         network total in ms (only this, and the peak, are printed)
  *
  * What it prints, all from the same run on one core (the machine is shared and
  * noisy, so every figure is relative to something measured a moment before):
@@ -584,6 +587,156 @@ static void compare_fp8(dyd_isa isa) {
          all8 * 1e3, allf * 1e3, allf / all8, allf / all8 <= 2.5 ? "met" : "missed");
 }
 
+/* ---- float32 (-f) ------------------------------------------------------------------------ */
+
+#if defined(__x86_64__)
+/* 24 (zmm) or 12 (ymm) independent VFMADD231PS chains in registers, all zero
+ * (garbage left in a register could be a denormal, which takes a slow path). */
+__attribute__((target("avx512f"), noinline)) static void fma_zmm(long iters) {
+  __asm__ volatile(
+#define Z(r) "vpxord %%zmm" #r ", %%zmm" #r ", %%zmm" #r "\n"
+      DP24(Z) Z(30) Z(31)
+#undef Z
+      "1:\n"
+#define FM(r) "vfmadd231ps %%zmm30, %%zmm31, %%zmm" #r "\n"
+      DP24(FM)
+#undef FM
+      "dec %0\n"
+      "jnz 1b\n"
+      "vzeroupper\n"
+      : "+r"(iters)
+      :
+      : DP_CLOBBERS);
+}
+
+__attribute__((target("avx2,fma"), noinline)) static void fma_ymm(long iters) {
+  __asm__ volatile(
+#define Z(r) "vxorps %%xmm" #r ", %%xmm" #r ", %%xmm" #r "\n"
+      Z(0) Z(1) Z(2) Z(3) Z(4) Z(5) Z(6) Z(7) Z(8) Z(9) Z(10) Z(11) Z(14) Z(15)
+#undef Z
+      "1:\n"
+#define FM(r) "vfmadd231ps %%ymm14, %%ymm15, %%ymm" #r "\n"
+      FM(0) FM(1) FM(2) FM(3) FM(4) FM(5) FM(6) FM(7) FM(8) FM(9) FM(10) FM(11)
+#undef FM
+      "dec %0\n"
+      "jnz 1b\n"
+      "vzeroupper\n"
+      : "+r"(iters)
+      :
+      : "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9",
+        "xmm10", "xmm11", "xmm14", "xmm15", "cc");
+}
+#endif
+
+/* GFLOPS (2 per lane per FMA) of the FMA of `isa`'s widest vectors; 0 when none. */
+static double f32_peak(dyd_isa isa, const char **what) {
+  *what = "none measured";
+#if defined(__x86_64__)
+  void (*loop)(long) = NULL;
+  double flops_per_iter = 0;
+  if (isa == DYD_ISA_AVX512VNNI) loop = fma_zmm, flops_per_iter = 24 * 32.0, *what = "VFMADD231PS zmm, 24 chains";
+  else if (isa == DYD_ISA_AVX2) loop = fma_ymm, flops_per_iter = 12 * 16.0, *what = "VFMADD231PS ymm, 12 chains";
+  if (loop == NULL) return 0;
+  const long iters = 400000; /* about 5 ms: measured again beside every shape */
+  loop(iters / 10);
+  double g[5];
+  for (int r = 0; r < 5; r++) {
+    const double t0 = now();
+    loop(iters);
+    g[r] = (double)iters * flops_per_iter / (now() - t0) * 1e-9;
+  }
+  return median(g, 5);
+#else
+  (void)isa;
+  return 0;
+#endif
+}
+
+static timing time_f32conv(const dyd_net_shape *s, dyd_isa isa) {
+  dyd_f32conv_desc d;
+  memset(&d, 0, sizeof d);
+  d.geometry = (dyd_conv_geometry){.batch = 1, .in_h = s->in_h, .in_w = s->in_w, .in_c = s->in_c,
+                                   .out_h = s->out_h, .out_w = s->out_w, .out_c = s->out_c,
+                                   .kernel_h = s->kernel_h, .kernel_w = s->kernel_w,
+                                   .stride_h = s->stride_h, .stride_w = s->stride_w,
+                                   .dilation_h = 1, .dilation_w = 1, .pad_top = s->pad_top,
+                                   .pad_left = s->pad_left, .groups = s->groups};
+  const size_t k = (size_t)s->kernel_h * s->kernel_w * (s->in_c / s->groups);
+  const size_t nin = (size_t)s->in_h * s->in_w * s->in_c, nout = (size_t)s->out_h * s->out_w * s->out_c;
+  float *w = malloc(s->out_c * k * sizeof *w), *bias = malloc(s->out_c * sizeof *bias);
+  float *in = aligned_alloc(64, ROUND64(nin * sizeof *in)), *out = aligned_alloc(64, ROUND64(nout * sizeof *out));
+  for (size_t i = 0; i < s->out_c * k; i++) w[i] = (float)((int)(next_rand() % 2001) - 1000) * 1e-3f;
+  for (size_t i = 0; i < s->out_c; i++) bias[i] = (float)((int)(next_rand() % 2001) - 1000) * 1e-3f;
+  for (size_t i = 0; i < nin; i++) in[i] = (float)((int)(next_rand() % 2001) - 1000) * 1e-3f;
+  d.weights = w;
+  d.bias = bias;
+  char err[200];
+  dyd_f32conv_op *op = dyd_f32conv_create_for_isa(&d, isa, err, sizeof err);
+  if (op == NULL) {
+    fprintf(stderr, "%s: %s\n", s->layer, err);
+    exit(1);
+  }
+  timing t;
+  snprintf(t.kernel, sizeof t.kernel, "%s", dyd_f32conv_kernel_name(op));
+  t.weight_bytes = s->out_c * k * sizeof(float);
+  void *ws = malloc(dyd_f32conv_workspace_size(op));
+  const size_t tiles = dyd_f32conv_tile_count(op);
+  dyd_f32conv_run(op, in, out, 0, tiles, ws);
+  const double t0 = now();
+  dyd_f32conv_run(op, in, out, 0, tiles, ws);
+  const double once = now() - t0;
+  long reps = once > 0 ? (long)(RUN_SECONDS / once) : 1;
+  if (reps < 1) reps = 1;
+  double r[RUNS];
+  for (int i = 0; i < RUNS; i++) {
+    const double t1 = now();
+    for (long j = 0; j < reps; j++) dyd_f32conv_run(op, in, out, 0, tiles, ws);
+    r[i] = (now() - t1) / (double)reps;
+  }
+  t.seconds = median(r, RUNS);
+  dyd_f32conv_destroy(op);
+  free(w), free(bias), free(in), free(out), free(ws);
+  return t;
+}
+
+/* The machine is shared: the peak is measured again just before each shape, and
+ * each shape's % of peak is against that measurement. */
+static void bench_f32(dyd_isa isa) {
+  const char *what;
+  double peaks[DYD_EFFICIENTNET_LITE0_SHAPE_COUNT];
+  printf("float32 FMA peak: %s, measured before each shape (column \"peak\")\n", (f32_peak(isa, &what), what));
+  printf("\n%-26s %3s %8s %7s %7s %8s  %s\n", "shape", "n", "GFLOPS", "peak", "%peak", "us", "kernel");
+  double fam_ops[FAM_COUNT] = {0}, fam_sec[FAM_COUNT] = {0}, fam_peak_sec[FAM_COUNT] = {0};
+  for (size_t i = 0; i < DYD_EFFICIENTNET_LITE0_SHAPE_COUNT; i++) {
+    const dyd_net_shape *s = &dyd_efficientnet_lite0_shapes[i];
+    char label[64];
+    shape_label(s, label, sizeof label);
+    const double peak = peaks[i] = f32_peak(isa, &what);
+    const timing t = time_f32conv(s, isa);
+    const double gf = shape_ops(s) / t.seconds * 1e-9;
+    printf("%-26s %3u %8.1f %7.1f %6.1f%% %8.1f  %s\n", label, s->count, gf, peak,
+           peak > 0 ? 100 * gf / peak : 0.0, t.seconds * 1e6, t.kernel);
+    const family f = family_of(s);
+    fam_ops[f] += s->count * shape_ops(s);
+    fam_sec[f] += s->count * t.seconds;
+    if (peak > 0) fam_peak_sec[f] += s->count * shape_ops(s) / (peak * 1e9); /* time at peak */
+  }
+  const double med_peak = median(peaks, (int)DYD_EFFICIENTNET_LITE0_SHAPE_COUNT);
+  printf("\nFMA peak over the run: median %.1f GFLOPS, min %.1f, max %.1f\n", med_peak, peaks[0],
+         peaks[DYD_EFFICIENTNET_LITE0_SHAPE_COUNT - 1]);
+  printf("\n-- EfficientNet-Lite0 float32 totals (every layer counted, one thread; %% of peak\n"
+         "   = time the layers would take at each shape's measured peak / time taken)\n");
+  double all_sec = 0, all_ops = 0, all_peak_sec = 0;
+  for (int f = 0; f < FAM_COUNT; f++) all_sec += fam_sec[f], all_ops += fam_ops[f], all_peak_sec += fam_peak_sec[f];
+  for (int f = 0; f < FAM_COUNT; f++) {
+    if (fam_sec[f] == 0) continue;
+    printf("%-20s %8.3f ms (%4.1f%%) %8.1f GFLOPS %5.1f%% of peak\n", family_names[f], fam_sec[f] * 1e3,
+           100 * fam_sec[f] / all_sec, fam_ops[f] / fam_sec[f] * 1e-9, 100 * fam_peak_sec[f] / fam_sec[f]);
+  }
+  printf("%-20s %8.3f ms          %8.1f GFLOPS %5.1f%% of peak\n", "all conv/GEMM", all_sec * 1e3,
+         all_ops / all_sec * 1e-9, 100 * all_peak_sec / all_sec);
+}
+
 /* ---- main ------------------------------------------------------------------------------ */
 
 static void cpu_name(char *buf, size_t len) {
@@ -782,7 +935,7 @@ static void dram_resident(dyd_isa isa, double dram, const uint8_t *big, size_t b
 int main(int argc, char **argv) {
   static const char *const names[] = {"scalar", "avx2", "avx512vnni", "neon", "neondot", "i8mm"};
   dyd_isa isa = dyd_active_isa();
-  int u8_only = 0, dw_only = 0, weight_bits_4 = 0, fp8 = 0, dw_dram = 0;
+  int u8_only = 0, dw_only = 0, weight_bits_4 = 0, fp8 = 0, dw_dram = 0, float32 = 0;
   for (int i = 1; i < argc; i++) {
     if (strcmp(argv[i], "-q") == 0) u8_only = 1;
     if (strcmp(argv[i], "-d") == 0) dw_only = 1;
@@ -793,6 +946,7 @@ int main(int argc, char **argv) {
     if (strcmp(argv[i], "-g") == 0 && i + 1 < argc) fp8_group_size = (uint32_t)atoi(argv[++i]);
     if (strcmp(argv[i], "-D") == 0) dw_dram = 1;
     if (strcmp(argv[i], "-I") == 0) int4_net = engine_params = 1;
+    if (strcmp(argv[i], "-f") == 0) float32 = 1;
     for (int j = 0; j < 6; j++)
       if (strcmp(argv[i], names[j]) == 0) isa = dyd_isa_supported((dyd_isa)j);
   }
@@ -800,6 +954,10 @@ int main(int argc, char **argv) {
   cpu_name(cpu, sizeof cpu);
   printf("%s; isa %s; one thread; median of %d runs%s%s\n", cpu, dyd_isa_name(isa), RUNS,
          engine_params ? "; network parameters (-e)" : "", adjacent_buffers ? "; adjacent buffers (-A)" : "");
+  if (float32) {
+    bench_f32(isa);
+    return 0;
+  }
 
   if (int4_net) { /* ratios only */
     compare_int4_net(isa, dw_only);

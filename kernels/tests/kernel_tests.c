@@ -2001,6 +2001,418 @@ static void test_fp8_elementwise(void) {
   }
 }
 
+/* ---- float32 convolution and GEMM -------------------------------------------------------- */
+
+/* Every kernel against the float64 oracle within the header's bound,
+ *   |y - y_ref| <= 2 * (K + 1) * 2^-24 * (sum |x * w| + |bias|),
+ * where sum |x * w| + |bias| is the oracle run on absolute values. In `exact` cases
+ * inputs and weights are small integers, so every partial sum is exact in float
+ * and any order must give the oracle's value bit for bit. */
+
+typedef struct {
+  uint32_t batch, in_h, in_w, in_c, out_c, kh, kw, sh, sw, dh, dw, pt, pl, pb, pr, groups;
+  int no_bias, exact;
+} f32_case;
+
+static float f32_value(int exact) {
+  if (exact) return (float)rnd_range(-8, 8);
+  const float v = (float)((double)(int32_t)(rnd64() >> 32) * ldexp(1.0, -31)); /* [-1, 1) */
+  return rnd(16) == 0 ? 0.0f : v;
+}
+
+static float *f32_array(size_t n, int exact) {
+  float *p = malloc((n ? n : 1) * sizeof *p);
+  for (size_t i = 0; i < n; i++) p[i] = f32_value(exact);
+  return p;
+}
+
+static void describe_f32(const f32_case *c, char *buf, size_t len) {
+  snprintf(buf, len, "f32 n%u %ux%ux%u->%u k%ux%u s%u,%u d%u,%u p%u,%u,%u,%u g%u%s%s", c->batch, c->in_h,
+           c->in_w, c->in_c, c->out_c, c->kh, c->kw, c->sh, c->sw, c->dh, c->dw, c->pt, c->pl, c->pb, c->pr,
+           c->groups, c->no_bias ? " no-bias" : "", c->exact ? " exact" : "");
+}
+
+/* Compares got with want within bound[i] (0 in exact cases); one check per run. */
+static void check_f32(const char *what, const float *got, const float *want, const float *absref,
+                      size_t n, double terms, int exact) {
+  size_t bad = 0, first = 0;
+  double worst = 0;
+  for (size_t i = 0; i < n; i++) {
+    const double err = fabs((double)got[i] - (double)want[i]);
+    const double bound = exact ? 0.0 : 2.0 * terms * ldexp(1.0, -24) * (double)absref[i] * (1 + ldexp(1.0, -20));
+    if (!(err <= bound) && bad++ == 0) first = i; /* NaN fails */
+    if (bound > 0 && err / bound > worst) worst = err / bound;
+  }
+  check(bad == 0, "%s: %zu of %zu outside the bound, first at %zu (got %.9g want %.9g, |x*w| sum %.9g)",
+        what, bad, n, first, bad ? (double)got[first] : 0.0, bad ? (double)want[first] : 0.0,
+        bad ? (double)absref[first] : 0.0);
+  if (verbose) printf("ok %s (worst error %.3f of the bound)\n", what, worst);
+}
+
+static void run_f32_tiles(const dyd_f32conv_op *op, const float *in, float *out) {
+  const size_t tiles = dyd_f32conv_tile_count(op), ws_size = dyd_f32conv_workspace_size(op);
+  guarded ws = galloc(ws_size); /* ends at a page: any alignment the caller may give */
+  memset(ws.p, 0xFF, ws_size); /* NaN: stale workspace must never leak into outputs */
+  size_t order[4096], chunks = 0, t = 0, starts[4096], counts[4096];
+  while (t < tiles) {
+    size_t n = 1 + rnd(tiles < 4 ? 1 : (uint32_t)(tiles / 3));
+    if (chunks == 4095 || n > tiles - t) n = tiles - t;
+    starts[chunks] = t;
+    counts[chunks] = n;
+    order[chunks] = chunks;
+    chunks++;
+    t += n;
+  }
+  for (size_t i = chunks; i > 1; i--) {
+    const size_t j = rnd((uint32_t)i), tmp = order[i - 1];
+    order[i - 1] = order[j];
+    order[j] = tmp;
+  }
+  for (size_t i = 0; i < chunks; i++)
+    dyd_f32conv_run(op, in, out, starts[order[i]], counts[order[i]], ws.p);
+  gfree(ws);
+}
+
+static void test_f32_case(const f32_case *c) {
+  dyd_f32conv_desc d;
+  memset(&d, 0, sizeof d);
+  dyd_conv_geometry *g = &d.geometry;
+  *g = (dyd_conv_geometry){.batch = c->batch, .in_h = c->in_h, .in_w = c->in_w, .in_c = c->in_c,
+                           .out_c = c->out_c, .kernel_h = c->kh, .kernel_w = c->kw, .stride_h = c->sh,
+                           .stride_w = c->sw, .dilation_h = c->dh, .dilation_w = c->dw,
+                           .pad_top = c->pt, .pad_left = c->pl, .groups = c->groups};
+  g->out_h = out_dim(c->in_h, c->kh, c->sh, c->dh, c->pt, c->pb);
+  g->out_w = out_dim(c->in_w, c->kw, c->sw, c->dw, c->pl, c->pr);
+  if (!g->out_h || !g->out_w) return;
+  char desc[200];
+  describe_f32(c, desc, sizeof desc);
+  const size_t k = (size_t)c->kh * c->kw * (c->in_c / c->groups);
+  const size_t nin = (size_t)c->batch * c->in_c * c->in_h * c->in_w;
+  const size_t nout = (size_t)c->batch * c->out_c * g->out_h * g->out_w;
+  float *w = f32_array(c->out_c * k, c->exact), *bias = f32_array(c->out_c, c->exact);
+  guarded in = galloc(nin * sizeof(float)), got = galloc(nout * sizeof(float));
+  float *x = (float *)(void *)in.p, *y = (float *)(void *)got.p;
+  for (size_t i = 0; i < nin; i++) x[i] = f32_value(c->exact);
+  if (!c->exact && rnd(3) == 0) /* magnitudes that differ by channel */
+    for (size_t i = 0; i < nin; i++) x[i] = ldexpf(x[i], (int)((i / (c->in_h * c->in_w)) % 7) - 3);
+  d.weights = w;
+  d.bias = c->no_bias ? NULL : bias;
+  float *want = malloc(nout * sizeof *want), *absref = malloc(nout * sizeof *absref);
+  dyd_ref_f32conv(&d, x, want);
+  { /* sum |x * w| + |bias| */
+    float *ax = malloc(nin * sizeof *ax), *aw = malloc(c->out_c * k * sizeof *aw), *ab = malloc(c->out_c * sizeof *ab);
+    for (size_t i = 0; i < nin; i++) ax[i] = fabsf(x[i]);
+    for (size_t i = 0; i < c->out_c * k; i++) aw[i] = fabsf(w[i]);
+    for (size_t i = 0; i < c->out_c; i++) ab[i] = fabsf(bias[i]);
+    dyd_f32conv_desc ad = d;
+    ad.weights = aw;
+    ad.bias = c->no_bias ? NULL : ab;
+    dyd_ref_f32conv(&ad, ax, absref);
+    free(ax), free(aw), free(ab);
+  }
+  for (size_t i = 0; i < sizeof all_isas / sizeof all_isas[0]; i++) {
+    if (!isa_available(all_isas[i])) continue;
+    char err[256] = "";
+    dyd_f32conv_op *op = dyd_f32conv_create_for_isa(&d, all_isas[i], err, sizeof err);
+    if (op == NULL) {
+      check(false, "%s [%s]: create failed: %s", desc, dyd_isa_name(all_isas[i]), err);
+      continue;
+    }
+    const char *name = dyd_f32conv_kernel_name(op);
+    const bool dw = c->groups == c->in_c && c->groups == c->out_c;
+    check(strncmp(name, "dyd_f32_", 8) == 0 && (strstr(name, "_dwconv_") != NULL) == dw,
+          "%s [%s]: kernel %s", desc, dyd_isa_name(all_isas[i]), name);
+    for (size_t j = 0; j < nout; j++) y[j] = NAN;
+    run_f32_tiles(op, x, y);
+    char what[400];
+    snprintf(what, sizeof what, "%s [%s] %s", desc, dyd_isa_name(all_isas[i]), name);
+    check_f32(what, y, want, absref, nout, (double)k + 1, c->exact);
+    dyd_f32conv_destroy(op);
+  }
+  gfree(in);
+  gfree(got);
+  free(want), free(absref), free(w), free(bias);
+}
+
+static f32_case f32_base(void) {
+  f32_case c;
+  memset(&c, 0, sizeof c);
+  c.batch = c.in_h = c.in_w = c.in_c = c.out_c = 1;
+  c.kh = c.kw = c.sh = c.sw = c.dh = c.dw = c.groups = 1;
+  c.no_bias = rnd(6) == 0;
+  c.exact = rnd(4) == 0;
+  return c;
+}
+
+static void test_f32_gemm_shapes(void) {
+  /* 1x1: M = out_c, N = pixels, K = in_c around every MR (4, 6, 8) and NR (4, 8, 16, 32) */
+  static const uint32_t ms[] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 12, 13, 16, 17, 24, 25, 33};
+  static const uint32_t ns[] = {1, 2, 3, 4, 5, 7, 8, 9, 15, 16, 17, 31, 32, 33, 47, 48, 49, 63, 64, 65, 96, 129, 1100};
+  static const uint32_t ks[] = {1, 2, 3, 4, 5, 7, 8, 9, 15, 16, 17, 31, 32, 33, 63, 64, 65, 127, 128, 129, 255, 300, 1200};
+  size_t ki = 0;
+  for (size_t mi = 0; mi < sizeof ms / sizeof ms[0]; mi++)
+    for (size_t ni = 0; ni < sizeof ns / sizeof ns[0]; ni++) {
+      f32_case c = f32_base();
+      c.in_w = ns[ni];
+      if (ns[ni] % 4 == 0 && rnd(2)) { /* as several rows, or images */
+        c.in_h = 2;
+        c.in_w = ns[ni] / 2;
+        if (rnd(2)) { c.batch = 2; c.in_h = 1; }
+      }
+      c.out_c = ms[mi];
+      c.in_c = ks[ki++ % (sizeof ks / sizeof ks[0])];
+      if (ns[ni] > 1000 && c.in_c > 300) c.in_c = 40;
+      test_f32_case(&c);
+    }
+}
+
+static void test_f32_general_shapes(void) {
+  static const uint32_t chans[] = {1, 3, 7, 8, 17, 33};
+  static const uint32_t kernels[][2] = {{3, 3}, {5, 5}, {1, 1}, {2, 2}, {1, 3}, {3, 1}, {7, 1}, {1, 7}};
+  for (size_t ki = 0; ki < sizeof kernels / sizeof kernels[0]; ki++)
+    for (uint32_t st = 1; st <= 3; st++)
+      for (size_t ci = 0; ci < sizeof chans / sizeof chans[0]; ci++) {
+        f32_case c = f32_base();
+        c.kh = kernels[ki][0];
+        c.kw = kernels[ki][1];
+        c.sh = st;
+        c.sw = rnd(3) == 0 ? 1 + rnd(3) : st;
+        c.dh = rnd(4) == 0 ? 2 : 1;
+        c.dw = rnd(4) == 0 ? 2 : 1;
+        c.in_h = 1 + rnd(9) + (c.kh - 1) * c.dh;
+        c.in_w = 1 + rnd(40) + (c.kw - 1) * c.dw;
+        c.pt = rnd(c.kh);
+        c.pb = rnd(c.kh);
+        c.pl = rnd(c.kw);
+        c.pr = rnd(c.kw);
+        c.in_c = chans[ci];
+        c.out_c = chans[(ci + ki + st) % (sizeof chans / sizeof chans[0])];
+        if (rnd(3) == 0) c.batch = 2;
+        test_f32_case(&c);
+      }
+  /* the stem's shape family (3 -> 32, 3x3/2, padding only after), at a size with several tiles */
+  {
+    f32_case c = f32_base();
+    c.in_h = c.in_w = 66;
+    c.in_c = 3;
+    c.out_c = 32;
+    c.kh = c.kw = 3;
+    c.sh = c.sw = 2;
+    c.pb = c.pr = 1;
+    test_f32_case(&c);
+  }
+  static const uint32_t groups[] = {2, 3, 4, 8};
+  for (size_t gi = 0; gi < sizeof groups / sizeof groups[0]; gi++)
+    for (int rep = 0; rep < 6; rep++) {
+      f32_case c = f32_base();
+      c.groups = groups[gi];
+      c.in_c = groups[gi] * (1 + rnd(9));
+      c.out_c = groups[gi] * (1 + rnd(20));
+      c.kh = c.kw = rep % 2 ? 3 : 1;
+      c.sh = c.sw = 1 + rnd(2);
+      c.in_h = 3 + rnd(6);
+      c.in_w = 3 + rnd(20);
+      c.pt = c.pb = c.pl = c.pr = c.kh / 2;
+      if (rep == 4) c.pb = 0; /* asymmetric */
+      if (rnd(3) == 0) c.batch = 2;
+      test_f32_case(&c);
+    }
+}
+
+static void test_f32_depthwise_shapes(void) {
+  static const uint32_t chans[] = {1, 3, 8, 17, 33};
+  static const uint32_t kernels[][2] = {{3, 3}, {5, 5}, {3, 3}, {5, 5}, {2, 2}, {3, 1}, {7, 7}, {1, 1}};
+  for (size_t ki = 0; ki < sizeof kernels / sizeof kernels[0]; ki++)
+    for (uint32_t st = 1; st <= 3; st++)
+      for (size_t ci = 0; ci < sizeof chans / sizeof chans[0]; ci++) {
+        f32_case c = f32_base();
+        c.kh = kernels[ki][0];
+        c.kw = kernels[ki][1];
+        c.sh = c.sw = st;
+        if (st == 3) c.sw = 1 + rnd(2); /* unequal strides */
+        if (ki == 2 || ki == 3) c.dh = c.dw = 2;
+        c.in_h = c.kh + rnd(8);
+        c.in_w = c.kw + rnd(70); /* output rows around every vector width */
+        c.pt = c.pb = c.kh / 2;
+        c.pl = c.pr = c.kw / 2;
+        if (rnd(3) == 0) { c.pt = rnd(c.kh); c.pr = rnd(c.kw); } /* asymmetric */
+        c.in_c = c.out_c = c.groups = chans[ci];
+        if (rnd(4) == 0) c.batch = 2;
+        test_f32_case(&c);
+      }
+  /* the network's depthwise family: 3x3 and 5x5, stride 1 and 2, its paddings */
+  for (int rep = 0; rep < 8; rep++) {
+    f32_case c = f32_base();
+    c.kh = c.kw = rep % 2 ? 5 : 3;
+    c.sh = c.sw = 1 + (uint32_t)(rep / 2 % 2);
+    c.in_h = c.in_w = rep < 4 ? 14 : 28 + rnd(9);
+    c.pt = c.pl = c.sh == 1 ? c.kh / 2 : c.kh / 2 - 1;
+    c.pb = c.pr = c.kh / 2;
+    c.in_c = c.out_c = c.groups = 5 + rnd(12);
+    test_f32_case(&c);
+  }
+  /* channel multiplier 2 (the GEMM path with groups) */
+  for (int rep = 0; rep < 6; rep++) {
+    f32_case c = f32_base();
+    c.in_c = c.groups = 1 + rnd(20);
+    c.out_c = 2 * c.in_c;
+    c.kh = c.kw = 3;
+    c.sh = c.sw = 1 + rnd(2);
+    c.in_h = c.in_w = 4 + rnd(5);
+    c.pt = c.pb = c.pl = c.pr = 1;
+    test_f32_case(&c);
+  }
+}
+
+static void test_f32_random(int count) {
+  for (int i = 0; i < count; i++) {
+    f32_case c = f32_base();
+    const int kind = (int)rnd(3); /* 0 gemm, 1 general, 2 depthwise */
+    c.kh = kind == 0 ? 1 : 1 + rnd(5);
+    c.kw = kind == 0 ? 1 : 1 + rnd(5);
+    if (kind) {
+      c.sh = 1 + rnd(3);
+      c.sw = 1 + rnd(3);
+      c.dh = 1 + rnd(2);
+      c.dw = 1 + rnd(2);
+      c.pt = rnd(c.kh);
+      c.pb = rnd(c.kh);
+      c.pl = rnd(c.kw);
+      c.pr = rnd(c.kw);
+    }
+    c.in_h = 1 + rnd(7) + (c.kh - 1) * c.dh;
+    c.in_w = 1 + rnd(40) + (c.kw - 1) * c.dw;
+    c.batch = 1 + rnd(2);
+    if (kind == 2) {
+      c.in_c = c.out_c = c.groups = 1 + rnd(40);
+    } else {
+      c.groups = rnd(4) == 0 ? 1 + rnd(3) : 1;
+      c.in_c = c.groups * (1 + rnd(kind == 0 ? 140 : 40));
+      c.out_c = c.groups * (1 + rnd(70));
+    }
+    test_f32_case(&c);
+  }
+}
+
+/* dyd_f32_gemm: C = A B or A B^T with row strides above the minimum; C's padding
+ * columns must survive. */
+static void test_f32_gemm_api(void) {
+  static const uint32_t sizes[] = {1, 2, 3, 5, 8, 9, 16, 17, 31, 33, 64, 65, 127, 129, 200};
+  for (int rep = 0; rep < 120; rep++) {
+    const size_t m = sizes[rnd(15)], n = sizes[rnd(15)], k = rep % 10 == 9 ? 0 : sizes[rnd(15)] + (rep % 7 == 0 ? 300 : 0);
+    const int trans = (int)rnd(2), exact = rnd(4) == 0;
+    const size_t lda = k + rnd(3), ldb = (trans ? k : n) + rnd(3), ldc = n + rnd(3);
+    const size_t brows = trans ? n : k;
+    float *a = f32_array(m * lda, exact), *b = f32_array(brows * ldb, exact);
+    double *want = malloc((m * n + 1) * sizeof *want);
+    float *wantf = malloc((m * n + 1) * sizeof *wantf), *absf = malloc((m * n + 1) * sizeof *absf);
+    for (size_t i = 0; i < m; i++)
+      for (size_t j = 0; j < n; j++) {
+        double s = 0, sa = 0;
+        for (size_t p = 0; p < k; p++) {
+          const double t = (double)a[i * lda + p] * (trans ? b[j * ldb + p] : b[p * ldb + j]);
+          s += t;
+          sa += fabs(t);
+        }
+        wantf[i * n + j] = (float)s;
+        absf[i * n + j] = (float)sa;
+      }
+    guarded cg = galloc(m * ldc * sizeof(float));
+    float *c = (float *)(void *)cg.p;
+    float *got = malloc((m * n + 1) * sizeof *got);
+    for (size_t i = 0; i < sizeof all_isas / sizeof all_isas[0]; i++) {
+      if (!isa_available(all_isas[i])) continue;
+      for (size_t j = 0; j < m * ldc; j++) c[j] = -7.0f; /* padding columns stay -7 */
+      dyd_f32_gemm_for_isa(all_isas[i], m, n, k, a, lda, b, ldb, trans, c, ldc);
+      size_t pad_bad = 0;
+      for (size_t r = 0; r < m; r++) {
+        for (size_t j = 0; j < n; j++) got[r * n + j] = c[r * ldc + j];
+        for (size_t j = n; j < ldc; j++) pad_bad += c[r * ldc + j] != -7.0f;
+      }
+      char what[200];
+      snprintf(what, sizeof what, "f32 gemm %zux%zux%zu%s lda %zu ldb %zu ldc %zu%s [%s] %s", m, n, k,
+               trans ? " B^T" : "", lda, ldb, ldc, exact ? " exact" : "", dyd_isa_name(all_isas[i]),
+               dyd_f32_gemm_kernel_name(all_isas[i]));
+      check_f32(what, got, wantf, absf, m * n, (double)k + 1, exact);
+      check(pad_bad == 0, "%s: wrote %zu floats between rows", what, pad_bad);
+    }
+    gfree(cg);
+    free(a), free(b), free(want), free(wantf), free(absf), free(got);
+  }
+}
+
+/* The oracle against a second formulation (padded input, another loop order), and
+ * descriptor validation. */
+static void test_f32_oracle_and_validation(void) {
+  for (int rep = 0; rep < 30; rep++) {
+    f32_case c = f32_base();
+    c.kh = 1 + rnd(4), c.kw = 1 + rnd(4), c.sh = 1 + rnd(3), c.sw = 1 + rnd(3);
+    c.dh = 1 + rnd(2), c.dw = 1 + rnd(2);
+    c.pt = rnd(c.kh), c.pb = rnd(c.kh), c.pl = rnd(c.kw), c.pr = rnd(c.kw);
+    c.in_h = 1 + rnd(6) + (c.kh - 1) * c.dh;
+    c.in_w = 1 + rnd(6) + (c.kw - 1) * c.dw;
+    c.groups = 1 + rnd(3);
+    c.in_c = c.groups * (1 + rnd(4));
+    c.out_c = c.groups * (1 + rnd(4));
+    c.batch = 1 + rnd(2);
+    c.exact = 1; /* integer values: both formulations are exact */
+    const uint32_t oh = out_dim(c.in_h, c.kh, c.sh, c.dh, c.pt, c.pb), ow = out_dim(c.in_w, c.kw, c.sw, c.dw, c.pl, c.pr);
+    if (!oh || !ow) continue;
+    const size_t icpg = c.in_c / c.groups, ocpg = c.out_c / c.groups, k = icpg * c.kh * c.kw;
+    const size_t nin = (size_t)c.batch * c.in_c * c.in_h * c.in_w, nout = (size_t)c.batch * c.out_c * oh * ow;
+    float *x = f32_array(nin, 1), *w = f32_array(c.out_c * k, 1), *bias = f32_array(c.out_c, 1);
+    dyd_f32conv_desc d = {{c.batch, c.in_h, c.in_w, c.in_c, oh, ow, c.out_c, c.kh, c.kw, c.sh, c.sw, c.dh, c.dw,
+                           c.pt, c.pl, c.groups, 0, 0}, w, c.no_bias ? NULL : bias};
+    float *got = malloc(nout * sizeof *got), *want = malloc(nout * sizeof *want);
+    dyd_ref_f32conv(&d, x, got);
+    const uint32_t ph = c.in_h + c.pt + c.pb + c.sh * c.kh * c.dh, pw = c.in_w + c.pl + c.pr + c.sw * c.kw * c.dw;
+    double *pad = calloc((size_t)c.batch * c.in_c * ph * pw, sizeof *pad);
+    for (size_t n = 0; n < c.batch; n++)
+      for (size_t ch = 0; ch < c.in_c; ch++)
+        for (size_t iy = 0; iy < c.in_h; iy++)
+          for (size_t ix = 0; ix < c.in_w; ix++)
+            pad[((n * c.in_c + ch) * ph + iy + c.pt) * pw + ix + c.pl] = x[((n * c.in_c + ch) * c.in_h + iy) * c.in_w + ix];
+    for (size_t n = 0; n < c.batch; n++)
+      for (size_t oc = 0; oc < c.out_c; oc++)
+        for (size_t oy = 0; oy < oh; oy++)
+          for (size_t ox = 0; ox < ow; ox++) {
+            double acc = 0;
+            for (size_t kx = 0; kx < c.kw; kx++)
+              for (size_t ky = 0; ky < c.kh; ky++)
+                for (size_t ic = 0; ic < icpg; ic++)
+                  acc += pad[((n * c.in_c + (oc / ocpg) * icpg + ic) * ph + oy * c.sh + ky * c.dh) * pw + ox * c.sw + kx * c.dw] *
+                         w[((oc * icpg + ic) * c.kh + ky) * c.kw + kx];
+            want[((n * c.out_c + oc) * oh + oy) * ow + ox] = (float)(acc + (c.no_bias ? 0.0 : bias[oc]));
+          }
+    char desc[200];
+    describe_f32(&c, desc, sizeof desc);
+    check(memcmp(got, want, nout * sizeof *got) == 0, "oracle %s differs from the padded formulation", desc);
+    free(x), free(w), free(bias), free(got), free(want), free(pad);
+  }
+  float w[2 * 3 * 3 * 3] = {0};
+  const dyd_f32conv_desc good = {{1, 8, 8, 4, 8, 8, 2, 3, 3, 1, 1, 1, 1, 1, 1, 2, 0, 0}, w, NULL};
+  char err[256];
+  dyd_f32conv_op *op = dyd_f32conv_create(&good, err, sizeof err);
+  check(op != NULL && dyd_f32conv_tile_count(op) > 0, "f32 valid descriptor rejected: %s", err);
+  dyd_f32conv_destroy(op);
+  struct { dyd_f32conv_desc d; const char *what; } bad[8];
+  for (int i = 0; i < 8; i++) bad[i].d = good;
+  bad[0].d.geometry.in_c = 0, bad[0].what = "zero channels";
+  bad[1].d.geometry.groups = 3, bad[1].what = "groups not dividing channels";
+  bad[2].d.geometry.out_h = 11, bad[2].what = "output too tall";
+  bad[3].d.geometry.out_w = 5, bad[3].what = "output too narrow";
+  bad[4].d.geometry.stride_w = 0, bad[4].what = "zero stride";
+  bad[5].d.geometry.dilation_h = 0, bad[5].what = "zero dilation";
+  bad[6].d.weights = NULL, bad[6].what = "missing weights";
+  bad[7].d.geometry.groups = 0, bad[7].what = "zero groups";
+  for (int i = 0; i < 8; i++) {
+    err[0] = '\0';
+    op = dyd_f32conv_create(&bad[i].d, err, sizeof err);
+    check(op == NULL && err[0] != '\0', "f32 create accepted %s", bad[i].what);
+    dyd_f32conv_destroy(op);
+  }
+}
+
 /* ---- dispatch ---------------------------------------------------------------------------------- */
 
 static void test_dispatch(void) {
@@ -2057,6 +2469,12 @@ int main(int argc, char **argv) {
   test_fp8conv_validation();
   test_fp8conv();
   test_fp8_elementwise();
+  test_f32_oracle_and_validation();
+  test_f32_gemm_shapes();
+  test_f32_general_shapes();
+  test_f32_depthwise_shapes();
+  test_f32_random(200);
+  test_f32_gemm_api();
   printf("%lu passed, %lu failed\n", passed, failed);
   return failed ? 1 : 0;
 }

@@ -1,0 +1,34 @@
+/*
+ * Portable float32 kernels: the bundle every CPU has, and the twin each SIMD
+ * kernel mirrors (same contracts, see common.h).
+ */
+#include "../common.h"
+
+#define MR 4
+#define NR 4
+
+static void gemm_4x4(size_t mr, size_t nc, size_t kc, const float *a, const float *bias,
+                     const float *b, size_t b_stride, float *c, size_t c_stride, int accumulate) {
+  float acc[MR][NR];
+  for (size_t i = 0; i < MR; i++)
+    for (size_t j = 0; j < NR; j++) acc[i][j] = bias ? bias[i] : 0.0f;
+  for (size_t k = 0; k < kc; k++, a += MR, b += b_stride)
+    for (size_t i = 0; i < MR; i++)
+      for (size_t j = 0; j < NR; j++) acc[i][j] += a[i] * b[j];
+  for (size_t i = 0; i < mr; i++)
+    for (size_t j = 0; j < nc; j++) c[i * c_stride + j] = acc[i][j] + (accumulate ? c[i * c_stride + j] : 0.0f);
+}
+
+static void dw_row(size_t n, size_t taps, const float *const *rows, const float *w, float bias,
+                   float *out) {
+  for (size_t x = 0; x < n; x++) {
+    float acc = bias;
+    for (size_t t = 0; t < taps; t++) acc += w[t] * rows[t][x];
+    out[x] = acc;
+  }
+}
+
+const dyd_f32_bundle dyd_f32_bundle_scalar = {
+    .isa = DYD_ISA_SCALAR, .mr = MR, .nr = NR, .gemm = gemm_4x4, .dw = dw_row,
+    .isa_suffix = "scalar", .gemm_name = "dyd_f32_gemm_ukernel_4x4__scalar",
+};
