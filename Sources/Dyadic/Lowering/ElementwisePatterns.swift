@@ -8,18 +8,25 @@ extension Lowering {
         return try emitBinary(node, mul: node.opType == "Mul", a: a, b: b, out: out)
     }
 
-    func emitBinary(_ node: Node, mul: Bool, a: (value: Int, params: QuantParams), b: (value: Int, params: QuantParams),
-                    out: OutputQuantization) throws -> Bool {
-        var av = a.value, bv = b.value
+    /// The operands of an element-wise kernel: two values of one shape in one layout,
+    /// or one of them a broadcast scalar; nil for other broadcasts. `shaped` is the
+    /// operand whose shape and layout the result takes.
+    func elementwiseOperands(_ node: Node, _ a: Int, _ b: Int) throws -> (a: Int, b: Int, aScalar: Bool, bScalar: Bool, shaped: Int)? {
+        var av = a, bv = b
         let aScalar = values[av].count == 1, bScalar = values[bv].count == 1
         if !aScalar && !bScalar {
-            guard values[av].shape == values[bv].shape else { return false }
+            guard values[av].shape == values[bv].shape else { return nil }
             if values[av].layout != values[bv].layout {
                 av = try nhwc(av, key: node.inputs[0])
                 bv = try nhwc(bv, key: node.inputs[1])
             }
         }
-        let shaped = aScalar ? bv : av
+        return (av, bv, aScalar, bScalar, aScalar ? bv : av)
+    }
+
+    func emitBinary(_ node: Node, mul: Bool, a: (value: Int, params: QuantParams), b: (value: Int, params: QuantParams),
+                    out: OutputQuantization) throws -> Bool {
+        guard let (av, bv, aScalar, bScalar, shaped) = try elementwiseOperands(node, a.value, b.value) else { return false }
         let (sa, sb, sy) = (a.params.scale[0], b.params.scale[0], out.params.scale[0])
         var p = dyd_binary_params()
         p.kind = numerics == .dyadic ? DYD_REQUANT_DYADIC : DYD_REQUANT_FP32

@@ -24,40 +24,16 @@ extension Lowering {
     }
 
     func fp8Output(of name: String) throws -> Fp8Output {
-        var current = name
-        var nodes: [Int] = []
-        var low = -Float.infinity, high = Float.infinity
         let plain = Fp8Output(name: name, scale: nil, saturate: true, low: -.infinity, high: .infinity, nodes: [])
-        while true {
-            guard !graphOutputs.contains(current), let users = consumers[current], users.count == 1 else { return plain }
-            let node = graph.nodes[users[0]]
-            guard node.domain.isEmpty, node.inputs.first == current else { return plain }
-            switch node.opType {
-            case "Relu":
-                low = max(low, 0)
-            case "Clip":
-                guard graph.opset >= 11 else { return plain }
-                if node.inputs.count > 1, !node.inputs[1].isEmpty {
-                    guard let t = try constantInput(node, 1), t.dtype == .float32 else { return plain }
-                    low = max(low, t.floats[0])
-                }
-                if node.inputs.count > 2, !node.inputs[2].isEmpty {
-                    guard let t = try constantInput(node, 2), t.dtype == .float32 else { return plain }
-                    high = min(high, t.floats[0])
-                }
-            case "QuantizeLinear":
-                guard try Quantization.outputType(node, zeroPoint: try constantInput(node, 2)) == .float8e4m3fn,
-                      try node.int("block_size", default: 0) == 0 else { return plain }
-                let (q, _) = try params(node, scale: 1)
-                guard q.isPerTensor, q.zeroPoint[0] == 0 else { return plain }
-                return Fp8Output(name: node.outputs[0], scale: q.scale[0], saturate: try node.int("saturate", default: 1) != 0,
-                                 low: low, high: high, nodes: nodes + [users[0]])
-            default:
-                return plain
-            }
-            nodes.append(users[0])
-            current = node.outputs[0]
-        }
+        guard let chain = try activationChain(from: name) else { return plain }
+        let node = graph.nodes[chain.end]
+        guard node.opType == "QuantizeLinear",
+              try Quantization.outputType(node, zeroPoint: try constantInput(node, 2)) == .float8e4m3fn,
+              try node.int("block_size", default: 0) == 0 else { return plain }
+        let (q, _) = try params(node, scale: 1)
+        guard q.isPerTensor, q.zeroPoint[0] == 0 else { return plain }
+        return Fp8Output(name: node.outputs[0], scale: q.scale[0], saturate: try node.int("saturate", default: 1) != 0,
+                         low: chain.low, high: chain.high, nodes: chain.nodes + [chain.end])
     }
 
     /// The output value of an FP8 pattern, registered under its ONNX name.
@@ -161,17 +137,8 @@ extension Lowering {
     func lowerFp8Add(_ node: Node, _ symbols: [Symbol?]) throws -> Bool {
         guard node.opType == "Add", symbols.count == 2, let a = fp8Activation(symbols[0]), let b = fp8Activation(symbols[1]) else { return false }
         let out = try fp8Output(of: node.outputs[0])
-        guard out.scale != nil else { return false }
-        var av = a.value, bv = b.value
-        let aScalar = values[av].count == 1, bScalar = values[bv].count == 1
-        if !aScalar && !bScalar {
-            guard values[av].shape == values[bv].shape else { return false }
-            if values[av].layout != values[bv].layout {
-                av = try nhwc(av, key: node.inputs[0])
-                bv = try nhwc(bv, key: node.inputs[1])
-            }
-        }
-        let info = values[aScalar ? bv : av]
+        guard out.scale != nil, let (av, bv, aScalar, bScalar, shaped) = try elementwiseOperands(node, a.value, b.value) else { return false }
+        let info = values[shaped]
         let y = finishFp8(out, shape: info.shape, layout: info.layout)
         layers.append(Fp8AddLayer(source: [node.name] + out.nodes.map { graph.nodes[$0].name }, a: av, b: bv, output: y,
                                   aScale: a.scale, bScale: b.scale, yScale: out.scale!, low: out.low, high: out.high,

@@ -35,8 +35,17 @@ extension Lowering {
         return (QuantParams(scale: scales, zeroPoint: full, axis: scales.count > 1 ? axis : nil), zp?.dtype)
     }
 
-    /// Follows the single consumer chain Relu/Clip … QuantizeLinear from `name`.
-    func outputQuantization(of name: String) throws -> OutputQuantization? {
+    /// The single-consumer chain of Relu/Clip nodes after `name` and the node that ends
+    /// it: the clamp bounds in the real domain, the Relu/Clip nodes, and the index of the
+    /// first other consumer. nil when the chain branches, reaches a graph output or has a
+    /// Clip with non-constant bounds.
+    struct ActivationChain {
+        var low = -Float.infinity, high = Float.infinity
+        var nodes: [Int] = []
+        var end: Int
+    }
+
+    func activationChain(from name: String) throws -> ActivationChain? {
         var current = name
         var nodes: [Int] = []
         var low = -Float.infinity, high = Float.infinity
@@ -62,23 +71,30 @@ extension Lowering {
                         high = min(high, t.floats[0])
                     }
                 }
-            case "QuantizeLinear":
-                let (q, zpType) = try params(node, scale: 1)
-                guard q.isPerTensor else { return nil }
-                let dtype = zpType ?? .uint8
-                guard dtype.isQuantized8Bit else { return nil }
-                let range = dtype.integerRange
-                // Quantization is monotonic, so clamping before it equals clamping after it.
-                var qmin = range.lowerBound, qmax = range.upperBound
-                if low > -.infinity { qmin = max(qmin, Quantization.quantize(low, scale: q.scale[0], zeroPoint: q.zeroPoint[0], range: range)) }
-                if high < .infinity { qmax = min(qmax, Quantization.quantize(high, scale: q.scale[0], zeroPoint: q.zeroPoint[0], range: range)) }
-                return OutputQuantization(name: node.outputs[0], params: q, dtype: dtype, qmin: qmin, qmax: min(max(qmax, qmin), range.upperBound), nodes: nodes + [i])
             default:
-                return nil
+                return ActivationChain(low: low, high: high, nodes: nodes, end: i)
             }
             nodes.append(i)
             current = node.outputs[0]
         }
+    }
+
+    /// Follows the single consumer chain Relu/Clip … QuantizeLinear (8-bit) from `name`.
+    func outputQuantization(of name: String) throws -> OutputQuantization? {
+        guard let chain = try activationChain(from: name) else { return nil }
+        let node = graph.nodes[chain.end]
+        guard node.opType == "QuantizeLinear" else { return nil }
+        let (q, zpType) = try params(node, scale: 1)
+        guard q.isPerTensor else { return nil }
+        let dtype = zpType ?? .uint8
+        guard dtype.isQuantized8Bit else { return nil }
+        let range = dtype.integerRange
+        // Quantization is monotonic, so clamping before it equals clamping after it.
+        var qmin = range.lowerBound, qmax = range.upperBound
+        if chain.low > -.infinity { qmin = max(qmin, Quantization.quantize(chain.low, scale: q.scale[0], zeroPoint: q.zeroPoint[0], range: range)) }
+        if chain.high < .infinity { qmax = min(qmax, Quantization.quantize(chain.high, scale: q.scale[0], zeroPoint: q.zeroPoint[0], range: range)) }
+        return OutputQuantization(name: node.outputs[0], params: q, dtype: dtype, qmin: qmin, qmax: min(max(qmax, qmin), range.upperBound),
+                                  nodes: chain.nodes + [chain.end])
     }
 
     /// The output of a QOperator node: its scale/zero point inputs at `scaleIndex`.
