@@ -41,6 +41,9 @@ int dyd_isa_level(dyd_isa isa);
 /* Shared by conv and pooling validation. */
 bool dyd_check_geometry(const dyd_conv_geometry *g, bool need_out_c_eq_in_c, char *err,
                         size_t err_len);
+/* dyd_check_geometry plus what every convolution family needs: non-zero dilations and
+ * groups that divide both channel counts. */
+bool dyd_check_conv_geometry(const dyd_conv_geometry *g, char *err, size_t err_len);
 
 void dyd_set_error(char *err, size_t err_len, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

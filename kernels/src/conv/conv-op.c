@@ -161,8 +161,7 @@ bool dyd_check_geometry(const dyd_conv_geometry *g, bool need_out_c_eq_in_c, cha
   return true;
 }
 
-static bool check_conv(const dyd_conv_desc *d, char *err, size_t err_len) {
-  const dyd_conv_geometry *g = &d->geometry;
+bool dyd_check_conv_geometry(const dyd_conv_geometry *g, char *err, size_t err_len) {
   if (!dyd_check_geometry(g, false, err, err_len)) return false;
   if (!g->dilation_h || !g->dilation_w) {
     dyd_set_error(err, err_len, "zero dilation");
@@ -173,6 +172,12 @@ static bool check_conv(const dyd_conv_desc *d, char *err, size_t err_len) {
                   g->out_c);
     return false;
   }
+  return true;
+}
+
+static bool check_conv(const dyd_conv_desc *d, char *err, size_t err_len) {
+  const dyd_conv_geometry *g = &d->geometry;
+  if (!dyd_check_conv_geometry(g, err, err_len)) return false;
   if (d->weights == NULL) {
     dyd_set_error(err, err_len, "no weights");
     return false;

@@ -62,16 +62,7 @@ static bool check_desc(const dyd_f32conv_desc *d, char *err, size_t err_len) {
   dyd_conv_geometry g = d->geometry;
   g.in_pixel_stride = g.in_c; /* unused in NCHW: validate as dense */
   g.out_pixel_stride = g.out_c;
-  if (!dyd_check_geometry(&g, false, err, err_len)) return false;
-  if (!g.dilation_h || !g.dilation_w) {
-    dyd_set_error(err, err_len, "zero dilation");
-    return false;
-  }
-  if (!g.groups || g.in_c % g.groups || g.out_c % g.groups) {
-    dyd_set_error(err, err_len, "groups %u must divide in_c %u and out_c %u", g.groups, g.in_c,
-                  g.out_c);
-    return false;
-  }
+  if (!dyd_check_conv_geometry(&g, err, err_len)) return false;
   if (d->weights == NULL) {
     dyd_set_error(err, err_len, "no weights");
     return false;

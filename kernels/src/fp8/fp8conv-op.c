@@ -69,16 +69,7 @@ static bool finite_f(float x) { return x == x && x < INFINITY && x > -INFINITY; 
 
 static bool check_desc(const dyd_fp8conv_desc *d, char *err, size_t err_len) {
   const dyd_conv_geometry *g = &d->geometry;
-  if (!dyd_check_geometry(g, false, err, err_len)) return false;
-  if (!g->dilation_h || !g->dilation_w) {
-    dyd_set_error(err, err_len, "zero dilation");
-    return false;
-  }
-  if (!g->groups || g->in_c % g->groups || g->out_c % g->groups) {
-    dyd_set_error(err, err_len, "groups %u must divide in_c %u and out_c %u", g->groups, g->in_c,
-                  g->out_c);
-    return false;
-  }
+  if (!dyd_check_conv_geometry(g, err, err_len)) return false;
   if (d->weights == NULL || d->tables == NULL || d->channel_scale == NULL) {
     dyd_set_error(err, err_len, "weights, tables and channel_scale are required");
     return false;
