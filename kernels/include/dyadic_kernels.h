@@ -327,7 +327,8 @@ void dyd_fp8conv_run(const dyd_fp8conv_op *op, const uint8_t *input, void *outpu
 /* Element-wise add of FP8 tensors, n outputs; a_inc / b_inc are 1 (a vector) or 0 (a
  * broadcast scalar). Exactly, in float32 (no fused multiply-add):
  *   v = e(a) * a_scale + e(b) * b_scale;  v = min(max(v, out_min), out_max);
- *   y = dyd_fp8_e4m3_from_f32(v / y_scale, 1)                                       */
+ *   y = dyd_fp8_e4m3_from_f32(v / y_scale, 1)
+ * where max and min return the bound on a tie, so -0 clamped at +0 is +0 (code 0x00). */
 typedef struct {
   float a_scale, b_scale, y_scale;
   float out_min, out_max;

@@ -1967,6 +1967,23 @@ static void test_fp8_elementwise(void) {
     dyd_ref_fp8_add(&p, &a, 1, &b, 1, &y, 1);
     check(y == 0x48, "fp8 oracle add: got 0x%02X want 0x48", y);
   }
+  /* -0 + -0 clamped at a lower bound of +0 is +0 (0x00) in the oracle and in every kernel,
+   * in the vector body (16 lanes) and in the scalar tail (3 more) */
+  {
+    const dyd_fp8_add_params p = {1.0f, 1.0f, 1.0f, 0.0f, INFINITY};
+    uint8_t a[19], b[19], y[19];
+    memset(a, 0x80, sizeof a), memset(b, 0x80, sizeof b);
+    dyd_ref_fp8_add(&p, a, 1, b, 1, y, 19);
+    check(y[0] == 0x00, "fp8 oracle add: -0 clamped at +0 gave 0x%02X", y[0]);
+    for (size_t i = 0; i < sizeof all_isas / sizeof all_isas[0]; i++) {
+      if (!isa_available(all_isas[i])) continue;
+      memset(y, 0x5A, sizeof y);
+      dyd_fp8_add_run_for_isa(all_isas[i], &p, a, 1, b, 1, y, 19);
+      size_t bad = 0;
+      for (size_t j = 0; j < 19; j++) bad += y[j] != 0x00;
+      check(bad == 0, "fp8 add -0 clamped at +0 [%s]: %zu of 19 not 0x00", dyd_isa_name(all_isas[i]), bad);
+    }
+  }
   for (int rep = 0; rep < 30; rep++) {
     dyd_fp8_avgpool_params p;
     p.batch = 1 + rnd(2);

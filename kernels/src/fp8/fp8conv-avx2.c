@@ -171,7 +171,8 @@ TARGET void dyd_f8_add_avx2(const dyd_fp8_add_params *p, const uint8_t *a, size_
     DYD_FP_BARRIER(ta);
     DYD_FP_BARRIER(tb);
     float v = ta + tb;
-    v = v < p->out_min ? p->out_min : v > p->out_max ? p->out_max : v;
+    v = v > p->out_min ? v : p->out_min; /* as _mm256_max_ps: the bound wins ties (-0 vs +0) */
+    v = v < p->out_max ? v : p->out_max;
     y[i] = dyd_f8_encode_sat(v / p->y_scale);
   }
 }

@@ -59,7 +59,12 @@ static void dw_scalar(size_t pixels, size_t channels, size_t kh, size_t kw, cons
   }
 }
 
-static float clampf(float v, float lo, float hi) { return v < lo ? lo : v > hi ? hi : v; }
+/* max then min as the SIMD instructions compute them: the bound wins ties, so -0 against
+ * a bound of +0 gives +0, as in every kernel */
+static float clampf(float v, float lo, float hi) {
+  const float t = v > lo ? v : lo;
+  return t < hi ? t : hi;
+}
 
 void dyd_f8_add_scalar(const dyd_fp8_add_params *p, const uint8_t *a, size_t a_inc,
                        const uint8_t *b, size_t b_inc, uint8_t *y, size_t n);

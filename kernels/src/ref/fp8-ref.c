@@ -81,8 +81,8 @@ void dyd_ref_fp8_add(const dyd_fp8_add_params *p, const uint8_t *a, size_t a_inc
     volatile float ta = dyd_fp8_e4m3_to_f32(a[i * a_inc]) * p->a_scale;
     volatile float tb = dyd_fp8_e4m3_to_f32(b[i * b_inc]) * p->b_scale;
     float v = ta + tb;
-    if (v < p->out_min) v = p->out_min;
-    if (v > p->out_max) v = p->out_max;
+    if (!(v > p->out_min)) v = p->out_min; /* the bound wins ties: -0 against +0 gives +0 */
+    if (!(v < p->out_max)) v = p->out_max;
     y[i] = dyd_fp8_e4m3_from_f32(v / p->y_scale, 1);
   }
 }
