@@ -9,6 +9,7 @@ let package = Package(
         .library(name: "DyadicONNX", targets: ["DyadicONNX"]),
         .executable(name: "runmodel", targets: ["runmodel"]),
         .executable(name: "latency", targets: ["latency"]),
+        .executable(name: "quantize", targets: ["quantize"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-protobuf.git", from: "1.39.0"),
@@ -18,8 +19,8 @@ let package = Package(
         .target(name: "DyadicKernels", path: "kernels", exclude: ["tests", "README.md"],
                 sources: ["src"], publicHeadersPath: "include"),
         .target(name: "Dyadic", dependencies: ["DyadicKernels"]),
-        // Engine-independent quantization algorithms (Foundation only).
-        .target(name: "DyadicQuantizer"),
+        // Quantization algorithms, and the pipeline that applies them to an ONNX model.
+        .target(name: "DyadicQuantizer", dependencies: ["Dyadic", "DyadicONNX"]),
         .target(name: "DyadicONNX", dependencies: [
             "Dyadic", .product(name: "SwiftProtobuf", package: "swift-protobuf"),
         ]),
@@ -28,6 +29,9 @@ let package = Package(
         ]),
         .executableTarget(name: "latency", dependencies: [
             "Dyadic", "DyadicONNX", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        .executableTarget(name: "quantize", dependencies: [
+            "Dyadic", "DyadicONNX", "DyadicQuantizer", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .testTarget(name: "DyadicTests", dependencies: ["Dyadic", "DyadicKernels"]),
         .target(name: "AllocationCounter", path: "Tests/AllocationCounter"),

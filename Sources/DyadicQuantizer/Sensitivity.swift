@@ -20,6 +20,27 @@ public enum Sensitivity {
         omega(hessianTrace: hessian.trace, inputs: original.columns, original: original.values, quantized: quantized)
     }
 
+    /// Σ over rows of Δw H Δwᵀ (Δw = Q(w) − w): the second-order change of the layer's
+    /// squared output error, which GPTQ minimises. Unlike the trace form it does not charge
+    /// error placed on inputs the calibration data never excites.
+    public static func quadraticError(hessian: Hessian, original: WeightMatrix, quantized: [Float]) -> Double {
+        precondition(hessian.size == original.columns && quantized.count == original.values.count, "sizes differ")
+        let n = original.columns
+        var total = 0.0
+        var d = [Double](repeating: 0, count: n)
+        hessian.values.withUnsafeBufferPointer { h in
+            for r in 0..<original.rows {
+                for c in 0..<n { d[c] = Double(quantized[r * n + c]) - Double(original.values[r * n + c]) }
+                for i in 0..<n where d[i] != 0 {
+                    var row = 0.0
+                    for j in 0..<n { row += h[i * n + j] * d[j] }
+                    total += d[i] * row
+                }
+            }
+        }
+        return total
+    }
+
     /// ‖a − b‖², in Double.
     public static func squaredError(_ a: [Float], _ b: [Float]) -> Double {
         precondition(a.count == b.count, "\(a.count) values against \(b.count)")

@@ -231,6 +231,7 @@ final class Lowering {
         case "Conv", "Gemm", "MatMul":
             if let x = fp8Activation(symbols.first ?? nil), try lowerFp8MatrixProduct(node, x: x, symbols) { return }
             if try lowerQDQMatrixProduct(node, index: index, symbols) { return }
+            if try lowerFloatMatrixProduct(node) { return }
             try lowerReference(node)
         case "Add", "Mul":
             if try lowerFp8Add(node, symbols) { return }
@@ -245,6 +246,7 @@ final class Lowering {
             try lowerReference(node)
         case "Sigmoid", "Tanh", "LeakyRelu", "HardSigmoid", "HardSwish", "Relu", "Clip":
             if try lowerQDQTable(node, index: index, symbols) { return }
+            if try lowerFloatClamp(node) { return }
             try lowerReference(node)
         case "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Transpose", "Identity", "Resize", "Pad":
             if try lowerDataMovement(node, symbols) { return }

@@ -1,0 +1,101 @@
+import DyadicKernels
+
+/// Float Conv, Gemm and MatMul with constant weights on the float32 kernels. Anything
+/// these do not cover (1-D or 3-D convolutions, a transposed A, a bias that is not one
+/// value per output column, variable weights) stays on the reference path.
+extension Lowering {
+    func lowerFloatMatrixProduct(_ node: Node) throws -> Bool {
+        guard node.inputs.count >= 2, let w = try constantInput(node, 1), w.dtype == .float32 else { return false }
+        let bias = try constantInput(node, 2)
+        if node.inputs.count > 2, !node.inputs[2].isEmpty, bias?.dtype != .float32 { return false }
+        guard let xs = env[node.inputs[0]] else { return false }
+        if case .constant = xs { return false }
+        let x = try nchw(try materialize(node.inputs[0], as: nil, context: node.label), key: node.inputs[0])
+        guard values[x].dtype == .float32 else { return false }
+        let shape = values[x].shape
+        switch node.opType {
+        case "Conv": return try lowerFloatConv(node, x: x, shape: shape, w: w, bias: bias)
+        case "Gemm": return try lowerFloatGemm(node, x: x, shape: shape, w: w, bias: bias)
+        default: return try lowerFloatMatMul(node, x: x, shape: shape, w: w)
+        }
+    }
+
+    private func lowerFloatConv(_ node: Node, x: Int, shape: [Int], w: Tensor, bias: Tensor?) throws -> Bool {
+        guard shape.count == 4, w.shape.count == 4 else { return false }
+        try node.checkAttributes(known: ["auto_pad", "dilations", "group", "kernel_shape", "pads", "strides"])
+        let (n, c, h, wi) = (shape[0], shape[1], shape[2], shape[3])
+        let (m, cpg, kh, kw) = (w.shape[0], w.shape[1], w.shape[2], w.shape[3])
+        let group = try node.int("group", default: 1)
+        guard group >= 1, c == cpg * group, m % group == 0 else {
+            throw node.invalid("input channels \(c), weight shape \(w.shape.shapeString) and group \(group) do not agree")
+        }
+        if let bias, bias.count != m { throw node.invalid("bias has \(bias.count) values for \(m) output channels") }
+        let g = try WindowGeometry(node: node, inputH: h, inputW: wi, kernelShape: [kh, kw])
+        let geometry = dyd_conv_geometry(
+            batch: UInt32(n), in_h: UInt32(h), in_w: UInt32(wi), in_c: UInt32(c),
+            out_h: UInt32(g.output.h), out_w: UInt32(g.output.w), out_c: UInt32(m),
+            kernel_h: UInt32(kh), kernel_w: UInt32(kw), stride_h: UInt32(g.stride.h), stride_w: UInt32(g.stride.w),
+            dilation_h: UInt32(g.dilation.h), dilation_w: UInt32(g.dilation.w),
+            pad_top: UInt32(g.pads.t), pad_left: UInt32(g.pads.l), groups: UInt32(group),
+            in_pixel_stride: UInt32(c), out_pixel_stride: UInt32(m))
+        let out = addValue(node.outputs[0], .float32, [n, m, g.output.h, g.output.w])
+        layers.append(try FloatConvLayer(source: [node.name], input: x, output: out, geometry: geometry,
+                                         weights: w.floats, bias: bias?.floats, context: node.label))
+        env[node.outputs[0]] = .value(out)
+        return true
+    }
+
+    private func lowerFloatGemm(_ node: Node, x: Int, shape: [Int], w: Tensor, bias: Tensor?) throws -> Bool {
+        try node.checkAttributes(known: ["alpha", "beta", "transA", "transB"])
+        guard shape.count == 2, w.shape.count == 2, try node.int("transA", default: 0) == 0 else { return false }
+        let transposed = try node.int("transB", default: 0) != 0
+        let k = shape[1], n = transposed ? w.shape[0] : w.shape[1]
+        guard (transposed ? w.shape[1] : w.shape[0]) == k else {
+            throw node.invalid("shapes \(shape.shapeString) and \(w.shape.shapeString) cannot be multiplied")
+        }
+        if let bias, bias.count != n { return false }
+        let alpha = try node.float("alpha", default: 1), beta = try node.float("beta", default: 1)
+        let weights = alpha == 1 ? w.floats : w.floats.map { $0 * alpha }
+        let b = bias.map { beta == 1 ? $0.floats : $0.floats.map { $0 * beta } }
+        let out = addValue(node.outputs[0], .float32, [shape[0], n])
+        layers.append(FloatGemmLayer(op: "Gemm", source: [node.name], input: x, output: out, rows: shape[0], k: k, n: n,
+                                     weights: weights, transposed: transposed, bias: b))
+        env[node.outputs[0]] = .value(out)
+        return true
+    }
+
+    private func lowerFloatMatMul(_ node: Node, x: Int, shape: [Int], w: Tensor) throws -> Bool {
+        guard shape.count >= 2, w.shape.count == 2, shape[shape.count - 1] == w.shape[0] else { return false }
+        let k = w.shape[0], n = w.shape[1], rows = shape.dropLast().reduce(1, *)
+        let out = addValue(node.outputs[0], .float32, Array(shape.dropLast()) + [n])
+        layers.append(FloatGemmLayer(op: "MatMul", source: [node.name], input: x, output: out, rows: rows, k: k, n: n,
+                                     weights: w.floats, transposed: false, bias: nil))
+        env[node.outputs[0]] = .value(out)
+        return true
+    }
+
+    /// Relu, and Clip with constant (or absent) bounds, on a float value in memory.
+    func lowerFloatClamp(_ node: Node) throws -> Bool {
+        guard node.opType == "Relu" || node.opType == "Clip", let name = node.inputs.first, let xs = env[name] else { return false }
+        if case .constant = xs { return false }
+        var lower = -Float.infinity, upper = Float.infinity
+        if node.opType == "Relu" {
+            lower = 0
+        } else if graph.opset < 11 {
+            lower = try node.float("min", default: -.infinity)
+            upper = try node.float("max", default: .infinity)
+        } else {
+            for (i, slot) in [(1, 0), (2, 1)] where i < node.inputs.count && !node.inputs[i].isEmpty {
+                guard let t = try constantInput(node, i), t.dtype == .float32, t.count == 1 else { return false }
+                if slot == 0 { lower = t.floats[0] } else { upper = t.floats[0] }
+            }
+        }
+        let x = try nchw(try materialize(name, as: nil, context: node.label), key: name)
+        guard values[x].dtype == .float32 else { return false }
+        let out = addValue(node.outputs[0], .float32, values[x].shape)
+        layers.append(FloatClampLayer(op: node.opType, source: [node.name], input: x, output: out,
+                                      count: values[x].count, lower: lower, upper: upper))
+        env[node.outputs[0]] = .value(out)
+        return true
+    }
+}

@@ -1,0 +1,93 @@
+import Dyadic
+import Foundation
+
+/// The quantized model's activations against the float model's, tensor by tensor, on
+/// calibration samples: where accuracy goes.
+public struct LayerAccuracy: Sendable {
+    public var tensor: String
+    /// The node that produces the tensor in the float model.
+    public var node: String
+    public var sqnr: Double
+    public var cosine: Double
+    /// Output SQNR and cosine of the whole model (the graph outputs).
+    public static let modelOutput = "model output"
+
+    /// Runs both models on `samples`; the quantized one with Dyadic's integer plan. Rows are
+    /// sorted worst SQNR first; the model output row is included.
+    public static func compare(float: Graph, quantized: Graph, samples: [Tensor], inputName: String) throws -> [LayerAccuracy] {
+        var producer: [String: String] = [:]
+        for node in float.nodes { for out in node.outputs { producer[out] = node.name } }
+        var signal: [String: Double] = [:], noise: [String: Double] = [:], dot: [String: Double] = [:], qq: [String: Double] = [:]
+        func add(_ key: String, _ a: [Float], _ b: [Float]) {
+            var s = 0.0, n = 0.0, d = 0.0, q = 0.0
+            for (x, y) in zip(a, b) {
+                let (x, y) = (Double(x), Double(y))
+                s += x * x; n += (x - y) * (x - y); d += x * y; q += y * y
+            }
+            signal[key, default: 0] += s; noise[key, default: 0] += n; dot[key, default: 0] += d; qq[key, default: 0] += q
+        }
+        let floatSession = try Session(graph: float), quantSession = try Session(graph: quantized)
+        for sample in samples {
+            let floatValues = try observe(floatSession, sample, inputName) { v, _ in
+                v.dtype == .float32 && producer[v.name] != nil
+            }
+            let quantValues = try observe(quantSession, sample, inputName) { v, _ in
+                v.quant != nil && v.name.hasSuffix("_quantized") && v.constant == nil
+            }
+            for (name, q) in quantValues {
+                let base = String(name.dropLast("_quantized".count))
+                guard let f = floatValues[base] ?? floatValues[base + "_float"] else { continue }
+                add(base, f, q)
+            }
+            let want = try floatSession.run([inputName: sample]), got = try quantSession.run([inputName: sample])
+            for (name, w) in want { if let g = got[name] { add(modelOutput, w.floats, g.floats) } }
+        }
+        return signal.keys.map { key in
+            let s = signal[key]!, n = noise[key]!, d = dot[key]!, q = qq[key]!
+            return LayerAccuracy(tensor: key, node: key == modelOutput ? "" : producer[key] ?? producer[key + "_float"] ?? "",
+                                 sqnr: n > 0 ? 10 * log10(s / n) : .infinity,
+                                 cosine: s > 0 && q > 0 ? d / (s.squareRoot() * q.squareRoot()) : (s == q ? 1 : 0))
+        }.sorted { $0.sqnr < $1.sqnr }
+    }
+
+    /// Real values (NCHW) of the plan values `wanted` selects, after one run.
+    static func observe(_ session: Session, _ sample: Tensor, _ inputName: String,
+                        _ wanted: (PlanValue, Int) -> Bool) throws -> [String: [Float]] {
+        _ = try session.run([inputName: sample])
+        guard let plan = session.plan else { throw QuantizerError("no plan") }
+        let context = plan.makeContext(threads: 1)
+        for (name, value) in plan.inputs where name == inputName { context.store(sample, into: value) }
+        var out: [String: [Float]] = [:]
+        func take(_ value: Int) {
+            let v = plan.values[value]
+            guard out[v.name] == nil, wanted(v, value) else { return }
+            out[v.name] = realNCHW(context.tensor(value), v)
+        }
+        for (_, value) in plan.inputs { take(value) }
+        context.run { i in for value in plan.layers[i].outputs { take(value) } }
+        if let failure = context.failure { throw failure }
+        return out
+    }
+
+    /// Dequantizes an integer value and puts it in NCHW order.
+    static func realNCHW(_ t: Tensor, _ v: PlanValue) -> [Float] {
+        var real: [Float]
+        if let q = v.quant, q.isPerTensor {
+            let s = q.scale[0], z = q.zeroPoint[0]
+            switch v.dtype {
+            case .uint8: real = t.bytes.map { s * Float(Int32($0) - z) }
+            case .int8: real = t.bytes.map { s * Float(Int32(Int8(bitPattern: $0)) - z) }
+            default: real = t.floats
+            }
+        } else {
+            real = t.dtype == .float32 ? t.floats : []
+        }
+        guard v.layout == .nhwc, v.shape.count == 4, !real.isEmpty else { return real }
+        let (n, c, h, w) = (v.shape[0], v.shape[1], v.shape[2], v.shape[3])
+        var out = [Float](repeating: 0, count: real.count)
+        for b in 0..<n { for y in 0..<h { for x in 0..<w { for ch in 0..<c {
+            out[((b * c + ch) * h + y) * w + x] = real[((b * h + y) * w + x) * c + ch]
+        } } } }
+        return out
+    }
+}

@@ -1,0 +1,272 @@
+import Dyadic
+import Foundation
+
+/// One candidate precision of a layer, quantized.
+public struct LayerCandidate: Sendable {
+    public var label: String
+    public var weights: LayerWeights
+    /// Ω = Σ over groups of tr(H)/n · ‖Q(W) − W‖² (HAWQ's form) for the chosen method, and for round-to-nearest.
+    public var omega: Double
+    public var omegaRTN: Double
+    /// Σ over groups and rows of Δw H Δwᵀ, for the chosen method and for round-to-nearest.
+    public var quadratic: Double
+    public var quadraticRTN: Double
+    /// What the allocation minimises.
+    public func objective(_ kind: QuantizerOptions.Objective) -> Double { kind == .trace ? omega : quadratic }
+    /// The model output's SQNR (dB) against the float model when only this layer is quantized.
+    public var outputSQNR: Double?
+    /// The dequantized weight in the tensor's own layout.
+    public var reconstructed: [Float]
+}
+
+/// Everything the quantizer decided and measured.
+public struct QuantizationResult: Sendable {
+    public var graph: Graph
+    public var layers: [QuantizableLayer]
+    public var candidates: [String: [LayerCandidate]]
+    public var chosen: [String: String]
+    public var allocation: BitAllocation?
+    public var dimensions: [String]
+    /// Per dimension: the all-INT8 total and the budget (nil when not constrained).
+    public var int8Totals: [Double]
+    public var budgets: [Double?]
+    /// Latency of the layers the quantizer does not choose (from the first latency file).
+    public var fixedLatency: Double
+    public var activationCount: Int
+    public var method: QuantizerOptions.Method
+    public var objective: QuantizerOptions.Objective
+}
+
+/// Stages the quantizer reports progress for.
+public enum QuantizerStage: String, Sendable {
+    case calibration = "calibrating"
+    case weights = "quantizing weights"
+    case sensitivity = "measuring sensitivity"
+    case report = "comparing with the float model"
+}
+
+public enum ModelQuantizer {
+    static let labels = [8: "int8", 4: "int4"]
+    /// The `latency` tool's precision name of each candidate.
+    static let latencyNames = ["int8": "int8", "int4": "w4a8"]
+
+    public static func quantize(_ graph: Graph, samples: [Tensor], options: QuantizerOptions,
+                                progress: (QuantizerStage, Int, Int) -> Void = { _, _, _ in }) throws -> QuantizationResult {
+        guard graph.opset >= 13 else {
+            throw QuantizerError("the model uses opset \(graph.opset); quantize needs opset 13 or later (per-channel DequantizeLinear)")
+        }
+        guard graph.inputs.count == 1, graph.inputs[0].dtype == .float32 else {
+            throw QuantizerError("quantize needs a model with one float input (this one has \(graph.inputs.map { "'\($0.name)' \($0.dtype)" }.joined(separator: ", ")))")
+        }
+        guard !samples.isEmpty else { throw QuantizerError("no calibration samples") }
+        let inputName = graph.inputs[0].name
+        let layers = try QuantizableLayer.find(in: graph)
+        guard !layers.isEmpty else { throw QuantizerError("the model has no Conv, Gemm or MatMul with constant float weights to quantize") }
+
+        // Float values of the model, from its plan.
+        let session = try Session(graph: graph)
+        let floatOutputs = try session.run([inputName: samples[0]])
+        guard let plan = session.plan else { throw QuantizerError("the float model has no plan") }
+        let floatValues = Set(plan.values.filter { $0.dtype == .float32 && $0.constant == nil }.map(\.name))
+        let points = QDQGraphBuilder.activationPoints(graph: graph, floatValues: floatValues)
+        _ = floatOutputs
+
+        // 1. Calibration: ranges and Hessians.
+        let pass = CalibrationPass(graph: graph, layers: layers, activations: Set(points), rowsPerSample: options.hessianRowsPerSample)
+        let stats = try pass.run(samples: samples, inputName: inputName) { progress(.calibration, $0, samples.count) }
+        var activations: [String: ActivationQuantization] = [:]
+        for name in points {
+            guard let observer = stats.ranges[name] else { continue }
+            activations[name] = activationParameters(observer, options)
+        }
+
+        // 2. Candidates per layer.
+        let bitChoices: [Int] = switch options.weights { case .int8: [8]; case .int4: [4]; case .mixed: [8, 4] }
+        var candidates: [String: [LayerCandidate]] = [:]
+        for (i, layer) in layers.enumerated() {
+            let w = graph.initializers[layer.weightName]!
+            let matrices = layer.matrices(w)
+            let hessians = stats.hessians[layer.name]!.map(\.hessian)
+            candidates[layer.name] = try bitChoices.map { bits in
+                try candidate(layer, matrices: matrices, hessians: hessians, bits: bits, options: options)
+            }
+            progress(.weights, i + 1, layers.count)
+        }
+
+        // 3. Allocation.
+        var chosen: [String: String] = [:]
+        var allocation: BitAllocation?
+        let macs = layerMACs(plan: plan, layers: layers)
+        let dimensions = ["weight bytes", "BOPS", "latency us"]
+        var costs: [String: [String: [Double]]] = [:]
+        var fixedLatency = 0.0
+        if let table = options.latencyTable {
+            let names = Set(layers.map(\.name))
+            fixedLatency = table.firstFile.filter { !names.contains($0.name) }.reduce(0) { $0 + $1.microseconds }
+        }
+        for layer in layers {
+            for c in candidates[layer.name]! {
+                let bytes = Double(layer.weightCount * c.weights.bits) / 8
+                let bops = Double(macs[layer.name] ?? 0) * Double(c.weights.bits) * 8
+                var latency = 0.0
+                if let table = options.latencyTable {
+                    guard let us = table.layers[layer.name]?[latencyNames[c.label]!] else {
+                        throw QuantizerError("the latency table has no \(latencyNames[c.label]!) row for layer '\(layer.name)'")
+                    }
+                    latency = us
+                }
+                costs[layer.name, default: [:]][c.label] = [bytes, bops, latency]
+            }
+        }
+        let int8Totals = (0..<3).map { d in
+            layers.reduce(0.0) { sum, l in
+                sum + (costs[l.name]!["int8"]?[d] ?? Double(l.weightCount) * [1, Double(macs[l.name] ?? 0) * 64, 0][d])
+            } + (d == 2 ? fixedLatency : 0)
+        }
+        var budgets: [Double?] = [options.sizeBudget.map { $0 * int8Totals[0] }, options.bopsBudget.map { $0 * int8Totals[1] },
+                                  options.latencyBudget.map { $0 * int8Totals[2] }]
+        if options.latencyBudget != nil && options.latencyTable == nil {
+            throw QuantizerError("--latency-budget needs --latency-table (the latency tool's per-layer CSV of each precision)")
+        }
+        if options.weights == .mixed {
+            if options.sensitivitySamples > 0 {
+                try measureSensitivity(graph, layers: layers, candidates: &candidates,
+                                       samples: Array(samples.prefix(options.sensitivitySamples)), inputName: inputName,
+                                       progress: { progress(.sensitivity, $0, $1) })
+            }
+            let problem = try allocationProblem(graph: graph, layers: layers, candidates: candidates, costs: costs,
+                                                budgets: budgets, fixedLatency: fixedLatency, options: options)
+            do {
+                let a = try BitAllocator.solve(problem)
+                allocation = a
+                for (layer, label) in zip(layers, a.labels) { chosen[layer.name] = label }
+            } catch {
+                throw QuantizerError(error.description)
+            }
+        } else {
+            budgets = [nil, nil, nil]
+            for layer in layers { chosen[layer.name] = labels[bitChoices[0]]! }
+        }
+
+        // 4. The QDQ model.
+        var weights: [String: LayerWeights] = [:]
+        for layer in layers {
+            weights[layer.name] = candidates[layer.name]!.first { $0.label == chosen[layer.name] }!.weights
+        }
+        let builder = QDQGraphBuilder(graph: graph, layers: layers, weights: weights, activations: activations,
+                                      activationType: options.signedActivations ? .int8 : .uint8)
+        return QuantizationResult(graph: try builder.build(), layers: layers, candidates: candidates, chosen: chosen,
+                                  allocation: allocation, dimensions: dimensions, int8Totals: int8Totals, budgets: budgets,
+                                  fixedLatency: fixedLatency, activationCount: activations.count, method: options.method,
+                                  objective: options.objective)
+    }
+
+    static func activationParameters(_ o: RangeObserver, _ options: QuantizerOptions) -> ActivationQuantization {
+        let signed = options.signedActivations
+        let (lower, upper): (Float, Float)
+        switch options.ranges {
+        case .minmax: (lower, upper) = o.count > 0 ? (o.minimum, o.maximum) : (0, 0)
+        case .percentile: (lower, upper) = o.percentileRange(options.percentile)
+        case .mse: (lower, upper) = o.mseOptimalRange(bits: 8, signed: signed, symmetric: signed)
+        }
+        return .integer(lower: lower, upper: upper, bits: 8, signed: signed, symmetric: signed)
+    }
+
+    static func candidate(_ layer: QuantizableLayer, matrices: [WeightMatrix], hessians: [Hessian], bits: Int,
+                          options: QuantizerOptions) throws -> LayerCandidate {
+        var codes: [[Float]] = [], recon: [[Float]] = [], scales: [Float] = []
+        var omega = 0.0, omegaRTN = 0.0, quadratic = 0.0, quadraticRTN = 0.0
+        for (m, h) in zip(matrices, hessians) {
+            let rtn = try RoundToNearest.quantize(m, bits: bits)
+            omegaRTN += Sensitivity.omega(hessian: h, original: m, quantized: rtn.reconstructed)
+            quadraticRTN += Sensitivity.quadraticError(hessian: h, original: m, quantized: rtn.reconstructed)
+            var q = rtn
+            if options.method == .gptq, h.trace > 0 {
+                q = try GPTQ.quantize(m, hessian: h, options: GPTQOptions(bits: bits, dampening: options.dampening))
+                quadratic += Sensitivity.quadraticError(hessian: h, original: m, quantized: q.reconstructed)
+            } else {
+                quadratic += Sensitivity.quadraticError(hessian: h, original: m, quantized: rtn.reconstructed)
+            }
+            omega += Sensitivity.omega(hessian: h, original: m, quantized: q.reconstructed)
+            codes.append(q.codes.map(Float.init))
+            recon.append(q.reconstructed)
+            scales.append(contentsOf: q.scales)
+        }
+        return LayerCandidate(label: labels[bits]!,
+                              weights: LayerWeights(bits: bits, codes: layer.tensorOrder(codes).map { Int8($0) }, scales: scales),
+                              omega: omega, omegaRTN: omegaRTN, quadratic: quadratic, quadraticRTN: quadraticRTN, outputSQNR: nil, reconstructed: layer.tensorOrder(recon))
+    }
+
+    /// MACs per quantizable layer from the float plan's layers.
+    static func layerMACs(plan: Plan, layers: [QuantizableLayer]) -> [String: Int] {
+        var macs: [String: Int] = [:]
+        for l in plan.layers { for s in l.sourceNodes { macs[s, default: 0] += l.macs } }
+        return macs
+    }
+
+    /// The float model's output SQNR with one layer's weight replaced by each candidate's.
+    static func measureSensitivity(_ graph: Graph, layers: [QuantizableLayer], candidates: inout [String: [LayerCandidate]],
+                                   samples: [Tensor], inputName: String, progress: (Int, Int) -> Void) throws {
+        let reference = try Session(graph: graph)
+        let wanted = try samples.map { try reference.run([inputName: $0]) }
+        let total = layers.reduce(0) { $0 + candidates[$1.name]!.count }
+        var done = 0
+        for layer in layers {
+            for (ci, c) in candidates[layer.name]!.enumerated() {
+                var g = graph
+                g.initializers[layer.weightName] = Tensor(c.reconstructed, shape: layer.weightShape)
+                let session = try Session(graph: g)
+                var signal = 0.0, noise = 0.0
+                for (sample, want) in zip(samples, wanted) {
+                    let got = try session.run([inputName: sample])
+                    for (name, w) in want {
+                        for (a, b) in zip(w.floats, got[name]!.floats) {
+                            signal += Double(a) * Double(a)
+                            noise += Double(a - b) * Double(a - b)
+                        }
+                    }
+                }
+                candidates[layer.name]![ci].outputSQNR = noise > 0 ? 10 * log10(signal / noise) : .infinity
+                done += 1
+                progress(done, total)
+            }
+        }
+    }
+
+    static func allocationProblem(graph: Graph, layers: [QuantizableLayer], candidates: [String: [LayerCandidate]],
+                                  costs: [String: [String: [Double]]], budgets: [Double?], fixedLatency: Double,
+                                  options: QuantizerOptions) throws -> BitAllocationProblem {
+        let allocationLayers = layers.map { l in
+            AllocationLayer(name: l.name, options: candidates[l.name]!.map {
+                PrecisionOption(label: $0.label, omega: $0.objective(options.objective), cost: costs[l.name]![$0.label]!)
+            })
+        }
+        var pins: [Int: String] = [:]
+        if options.pinFirstLast { pins[0] = "int8"; pins[layers.count - 1] = "int8" }
+        for name in options.keep8Bit {
+            guard let i = layers.firstIndex(where: { $0.name == name }) else {
+                throw QuantizerError("--keep-8bit: '\(name)' is not a Conv, Gemm or MatMul with constant weights (layers: \(layers.prefix(5).map(\.name).joined(separator: ", "))…)")
+            }
+            pins[i] = "int8"
+        }
+        var b = budgets
+        if let latency = b[2] { b[2] = latency - fixedLatency }
+        return BitAllocationProblem(dimensions: ["weight bytes", "BOPS", "latency us"], budgets: b, layers: allocationLayers,
+                                    ties: options.tieResiduals ? residualTies(graph: graph, layers: layers) : [], pins: pins)
+    }
+
+    /// Layers whose (activated) outputs are operands of the same Add, following chains of Adds:
+    /// a residual block's main path and the block it skips around.
+    static func residualTies(graph: Graph, layers: [QuantizableLayer]) -> [[Int]] {
+        var producerOf: [String: Int] = [:]
+        for (i, l) in layers.enumerated() { producerOf[l.quantizedOutput] = i }
+        var addOperands: [String: [String]] = [:]
+        for node in graph.nodes where node.opType == "Add" { addOperands[node.outputs[0]] = node.inputs }
+        func sources(_ t: String) -> [Int] {
+            if let i = producerOf[t] { return [i] }
+            if let operands = addOperands[t] { return operands.flatMap(sources) }
+            return []
+        }
+        return graph.nodes.filter { $0.opType == "Add" }.map { sources($0.outputs[0]) }.filter { $0.count > 1 }
+    }
+}

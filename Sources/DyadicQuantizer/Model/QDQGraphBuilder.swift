@@ -1,0 +1,119 @@
+import Dyadic
+
+/// A layer's quantized weight, in the weight tensor's own layout.
+public struct LayerWeights: Sendable {
+    public var bits: Int
+    public var codes: [Int8]
+    /// One per output channel.
+    public var scales: [Float]
+}
+
+/// Rewrites a float graph into QDQ form: QuantizeLinear → DequantizeLinear on every
+/// quantized activation, integer weights (INT8, or INT4 from opset 21) with per-channel
+/// DequantizeLinear, and int32 biases at scale s_x·s_w. The result is what ONNX
+/// Runtime's quantizer writes, so Dyadic lowers it to integer layers and ONNX Runtime
+/// runs it too.
+struct QDQGraphBuilder {
+    let graph: Graph
+    let layers: [QuantizableLayer]
+    let weights: [String: LayerWeights]
+    let activations: [String: ActivationQuantization]
+    let activationType: DType
+
+    /// Float activation tensors that get a Q/DQ pair: the graph input, and every output
+    /// of a computing op, except a product's output that feeds only a Relu/Clip (the pair
+    /// goes after the activation, which fuses into the product).
+    static func activationPoints(graph: Graph, floatValues: Set<String>) -> [String] {
+        let movement: Set<String> = ["Reshape", "Flatten", "Squeeze", "Unsqueeze", "Transpose", "Identity"]
+        var consumers: [String: [Node]] = [:]
+        for node in graph.nodes { for input in node.inputs where !input.isEmpty { consumers[input, default: []].append(node) } }
+        let outputs = Set(graph.outputs.map(\.name))
+        var points: [String] = graph.inputs.map(\.name).filter { floatValues.contains($0) && consumers[$0] != nil }
+        for node in graph.nodes where !movement.contains(node.opType) {
+            for out in node.outputs where floatValues.contains(out) {
+                let users = consumers[out] ?? []
+                if users.isEmpty && !outputs.contains(out) { continue }
+                if ["Conv", "Gemm", "MatMul"].contains(node.opType), !outputs.contains(out), users.count == 1,
+                   ["Relu", "Clip"].contains(users[0].opType) { continue }
+                points.append(out)
+            }
+        }
+        return points
+    }
+
+    func build() throws -> Graph {
+        var g = graph
+        let outputs = Set(graph.outputs.map(\.name))
+        let quantizedLayers = Dictionary(uniqueKeysWithValues: layers.compactMap { l in weights[l.name].map { (l.nodeIndex, (l, $0)) } })
+        // The scale of a tensor: its own Q/DQ pair, or that of the tensor it was moved from.
+        var sourceOf: [String: String] = [:]
+        for node in graph.nodes where ["Reshape", "Flatten", "Squeeze", "Unsqueeze", "Transpose", "Identity"].contains(node.opType) {
+            if let x = node.inputs.first { sourceOf[node.outputs[0]] = x }
+        }
+        func activation(_ name: String) -> ActivationQuantization? {
+            var n = name
+            while activations[n] == nil, let s = sourceOf[n] { n = s }
+            return activations[n]
+        }
+        func dequantizedName(_ t: String) -> String { outputs.contains(t) ? t : t + "_dequantized" }
+        func producedName(_ t: String) -> String { outputs.contains(t) && activations[t] != nil ? t + "_float" : t }
+
+        var nodes: [Node] = []
+        var initializers = graph.initializers
+        var usesInt4 = false
+        func addQDQ(_ t: String, _ q: ActivationQuantization) {
+            initializers[t + "_scale"] = Tensor([q.scale], shape: [])
+            initializers[t + "_zero_point"] = activationType == .uint8
+                ? Tensor([UInt8(q.zeroPoint)], shape: []) : Tensor([Int8(q.zeroPoint)], shape: [])
+            nodes.append(Node(name: t + "_QuantizeLinear", opType: "QuantizeLinear",
+                              inputs: [producedName(t), t + "_scale", t + "_zero_point"], outputs: [t + "_quantized"]))
+            nodes.append(Node(name: t + "_DequantizeLinear", opType: "DequantizeLinear",
+                              inputs: [t + "_quantized", t + "_scale", t + "_zero_point"], outputs: [dequantizedName(t)]))
+        }
+        for input in graph.inputs { if let q = activations[input.name] { addQDQ(input.name, q) } }
+        for (i, original) in graph.nodes.enumerated() {
+            var node = original
+            node.inputs = node.inputs.map { $0.isEmpty || activations[$0] == nil ? $0 : dequantizedName($0) }
+            node.outputs = node.outputs.map(producedName)
+            if let (layer, w) = quantizedLayers[i] {
+                guard let x = activation(layer.input) else {
+                    throw QuantizerError("\(original.label): its input '\(layer.input)' has no activation quantization")
+                }
+                let scales = w.scales.map { $0 > 0 ? $0 : 1 }  // an all-zero channel: any scale
+                let wName = layer.weightName
+                let dtype: DType = w.bits == 8 ? .int8 : .int4
+                usesInt4 = usesInt4 || w.bits < 8
+                initializers[wName + "_quantized"] = Tensor(dtype: dtype, shape: layer.weightShape,
+                                                            bytes: w.codes.map { UInt8(bitPattern: $0) })
+                initializers[wName + "_scale"] = Tensor(scales, shape: [scales.count])
+                initializers[wName + "_zero_point"] = Tensor(dtype: dtype, shape: [scales.count], bytes: .init(repeating: 0, count: scales.count))
+                nodes.append(Node(name: wName + "_DequantizeLinear", opType: "DequantizeLinear",
+                                  inputs: [wName + "_quantized", wName + "_scale", wName + "_zero_point"],
+                                  outputs: [wName + "_dequantized"], attributes: ["axis": .int(Int64(layer.channelAxis))]))
+                node.inputs[1] = wName + "_dequantized"
+                if let b = layer.biasName, let bias = graph.initializers[b]?.floats {
+                    let bScales = scales.map { $0 * x.scale }
+                    let codes = zip(bias, bScales).map { Int32(max(min(($0 / $1).rounded(.toNearestOrEven), 2.1e9), -2.1e9)) }
+                    initializers[b + "_quantized"] = Tensor(codes, shape: [codes.count])
+                    initializers[b + "_scale"] = Tensor(bScales, shape: [bScales.count])
+                    initializers[b + "_zero_point"] = Tensor([Int32](repeating: 0, count: codes.count), shape: [codes.count])
+                    nodes.append(Node(name: b + "_DequantizeLinear", opType: "DequantizeLinear",
+                                      inputs: [b + "_quantized", b + "_scale", b + "_zero_point"],
+                                      outputs: [b + "_dequantized"], attributes: ["axis": .int(0)]))
+                    node.inputs[2] = b + "_dequantized"
+                }
+            }
+            nodes.append(node)
+            for out in original.outputs { if let q = activations[out] { addQDQ(out, q) } }
+        }
+        // Float weights and biases nobody reads any more.
+        let read = Set(nodes.flatMap(\.inputs))
+        for l in layers where weights[l.name] != nil {
+            for name in [l.weightName, l.biasName].compactMap({ $0 }) where !read.contains(name) { initializers[name] = nil }
+        }
+        g.nodes = nodes
+        g.initializers = initializers
+        if usesInt4 { g.opset = max(g.opset, 21) }
+        return g
+    }
+}

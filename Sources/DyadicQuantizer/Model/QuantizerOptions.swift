@@ -1,0 +1,36 @@
+/// What `ModelQuantizer` does; the defaults are the `quantize` tool's.
+public struct QuantizerOptions: Sendable {
+    public enum Weights: String, Sendable, CaseIterable { case int8, int4, mixed }
+    public enum Method: String, Sendable, CaseIterable { case rtn, gptq }
+    public enum RangeMethod: String, Sendable, CaseIterable { case minmax, percentile, mse }
+    /// The sensitivity the allocation minimises: HAWQ's tr(H)/n·‖ΔW‖², or the full quadratic
+    /// form Σ ΔwHΔwᵀ (the default: GPTQ moves error into directions the trace form over-counts).
+    public enum Objective: String, Sendable, CaseIterable { case trace, quadratic }
+
+    /// uint8 asymmetric (ONNX Runtime's default) or int8 symmetric activations.
+    public var signedActivations = false
+    public var weights = Weights.int8
+    public var method = Method.gptq
+    public var ranges = RangeMethod.minmax
+    public var objective = Objective.quadratic
+    /// For `RangeMethod.percentile`: the share of values kept inside the range.
+    public var percentile = 99.99
+    /// Budgets as ratios to the all-INT8 model (mixed precision only).
+    public var sizeBudget: Double?
+    public var bopsBudget: Double?
+    public var latencyBudget: Double?
+    public var latencyTable: LatencyTable?
+    /// Layers (ONNX node names) kept at 8 bits, besides the first and last when `pinFirstLast`.
+    public var keep8Bit: [String] = []
+    public var pinFirstLast = true
+    /// Layers whose outputs meet at one Add (a residual block's paths) share a precision.
+    public var tieResiduals = true
+    /// Input rows per sample and layer that go into its Hessian.
+    public var hessianRowsPerSample = 512
+    /// Calibration samples used to measure each layer's output SQNR alone and for the report.
+    public var sensitivitySamples = 4
+    public var reportSamples = 8
+    public var dampening = 0.01
+
+    public init() {}
+}

@@ -1,0 +1,171 @@
+import ArgumentParser
+import Dyadic
+import DyadicONNX
+import DyadicQuantizer
+import Foundation
+
+@main
+struct Quantize: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "quantize",
+        abstract: "Quantize a float ONNX model to INT8, INT4 or mixed precision (QDQ ONNX).",
+        discussion: """
+            Calibrates on .npy samples with Dyadic's float path, quantizes weights per channel \
+            (round-to-nearest or GPTQ), and with --weights mixed chooses INT8 or INT4 per layer \
+            by an exact integer program under the budgets given (ratios to the all-INT8 model).
+            """)
+
+    @Argument(help: "The float ONNX model.")
+    var model: String
+
+    @Option(help: "A directory of .npy inputs (one sample each, or batches along the first axis).")
+    var calibration: String
+
+    @Option(name: .shortAndLong, help: "The quantized ONNX model to write.")
+    var output: String
+
+    @Option(help: "Activation type: u8 (asymmetric) or s8 (symmetric).")
+    var activations = "u8"
+
+    @Option(help: "Weight precision: int8, int4 or mixed.")
+    var weights = "int8"
+
+    @Option(help: "Weight rounding: rtn (round to nearest) or gptq.")
+    var method = "gptq"
+
+    @Option(help: "Activation ranges: minmax, percentile or mse.")
+    var ranges = "minmax"
+
+    @Option(help: "With --ranges percentile: the percentage of values inside the range.")
+    var percentile = 99.99
+
+    @Option(help: "What the allocation minimises: quadratic (Σ ΔwHΔwᵀ) or trace (HAWQ's tr(H)/n·‖ΔW‖²).")
+    var objective = "quadratic"
+
+    @Option(name: .customLong("size-budget"), help: "Weight bytes ≤ R × the all-INT8 model's (mixed).")
+    var sizeBudget: Double?
+
+    @Option(name: .customLong("bops-budget"), help: "Bit operations ≤ R × the all-INT8 model's (mixed).")
+    var bopsBudget: Double?
+
+    @Option(name: .customLong("latency-budget"), help: "Latency ≤ R × the all-INT8 model's, from --latency-table (mixed).")
+    var latencyBudget: Double?
+
+    @Option(name: .customLong("latency-table"), help: "The latency tool's per-layer CSV of this model at one precision (repeat: one per precision, INT8 first).")
+    var latencyTables: [String] = []
+
+    @Option(name: .customLong("keep-8bit"), parsing: .upToNextOption, help: "Node names to keep at 8 bits.")
+    var keep8Bit: [String] = []
+
+    @Flag(name: .customLong("no-pin-first-last"), help: "Let the first and last layers take less than 8 bits.")
+    var noPinFirstLast = false
+
+    @Flag(name: .customLong("no-residual-ties"), help: "Do not tie the precisions of layers that meet at an Add.")
+    var noResidualTies = false
+
+    @Option(name: .customLong("max-samples"), help: "Use at most N calibration samples.")
+    var maxSamples: Int?
+
+    @Option(name: .customLong("sensitivity-samples"), help: "Samples for each layer's measured output SQNR (mixed).")
+    var sensitivitySamples = 4
+
+    @Option(help: "Write the per-layer report to FILE.")
+    var report: String?
+
+    func run() throws {
+        do {
+            try execute()
+        } catch let error as DyadicError {
+            fail(error.message)
+        } catch let error as QuantizerError {
+            fail(error.message)
+        }
+    }
+
+    func fail(_ message: String) -> Never {
+        Progress.clear()
+        FileHandle.standardError.write(Data("error: \(message)\n".utf8))
+        Foundation.exit(1)
+    }
+
+    func execute() throws {
+        var options = QuantizerOptions()
+        guard ["u8", "s8"].contains(activations) else { throw QuantizerError("--activations must be u8 or s8, not '\(activations)'") }
+        options.signedActivations = activations == "s8"
+        guard let w = QuantizerOptions.Weights(rawValue: weights) else {
+            throw QuantizerError(weights == "fp8" ? "--weights fp8 (W4A8-FP8) is not supported by quantize yet; use int8, int4 or mixed"
+                                 : "--weights must be int8, int4 or mixed, not '\(weights)'")
+        }
+        options.weights = w
+        guard let m = QuantizerOptions.Method(rawValue: method) else {
+            throw QuantizerError(method == "dpq" ? "--method dpq needs --weights fp8, which quantize does not support yet"
+                                 : "--method must be rtn or gptq, not '\(method)'")
+        }
+        options.method = m
+        guard let r = QuantizerOptions.RangeMethod(rawValue: ranges) else { throw QuantizerError("--ranges must be minmax, percentile or mse, not '\(ranges)'") }
+        options.ranges = r
+        guard let o = QuantizerOptions.Objective(rawValue: objective) else { throw QuantizerError("--objective must be quadratic or trace, not '\(objective)'") }
+        options.objective = o
+        guard percentile > 0, percentile <= 100 else { throw QuantizerError("--percentile must be in (0, 100]") }
+        options.percentile = percentile
+        for (flag, v) in [("--size-budget", sizeBudget), ("--bops-budget", bopsBudget), ("--latency-budget", latencyBudget)] {
+            if let v, !(v > 0) { throw QuantizerError("\(flag) must be a positive ratio, not \(v)") }
+            if v != nil, w != .mixed { throw QuantizerError("\(flag) needs --weights mixed") }
+        }
+        options.sizeBudget = sizeBudget
+        options.bopsBudget = bopsBudget
+        options.latencyBudget = latencyBudget
+        if !latencyTables.isEmpty { options.latencyTable = try LatencyTable(files: latencyTables) }
+        options.keep8Bit = keep8Bit
+        options.pinFirstLast = !noPinFirstLast
+        options.tieResiduals = !noResidualTies
+        options.sensitivitySamples = max(0, sensitivitySamples)
+        try checkWritable(output)
+        if let report { try checkWritable(report) }
+
+        let graph = try ONNXImporter.load(path: model)
+        guard let input = graph.inputs.first else { throw QuantizerError("\(model): the model has no inputs") }
+        var samples = try CalibrationSet.load(directory: calibration, input: input)
+        if let maxSamples { samples = Array(samples.prefix(max(1, maxSamples))) }
+        Progress.note("\(samples.count) calibration samples from \(calibration)")
+
+        let result = try ModelQuantizer.quantize(graph, samples: samples, options: options) { stage, done, total in
+            Progress.show(stage.rawValue, done, total)
+        }
+        Progress.clear()
+        // The written model must load and lower in Dyadic before it replaces anything.
+        let check = try Session(graph: result.graph)
+        let packed = check.plan?.layers.compactMap { ($0 as? WeightedLayer)?.weightBytes }.reduce(0, +)
+        try ONNXExporter.write(result.graph, to: output)
+        let counts = Dictionary(grouping: result.chosen.values, by: { $0 }).mapValues(\.count)
+        Progress.note("wrote \(output): " + counts.keys.sorted().map { "\(counts[$0]!) \($0)" }.joined(separator: ", ") + " layers"
+                      + (check.plan?.isIntegerOnly == true ? ", integer-only in Dyadic" : ""))
+        if let a = result.allocation {
+            for (d, name) in result.dimensions.enumerated() where result.int8Totals[d] > 0 {
+                let total = a.totals[d] + (d == 2 ? result.fixedLatency : 0)
+                Progress.note(String(format: "  %@: %.3f× INT8%@", name, total / result.int8Totals[d],
+                                     result.budgets[d].map { String(format: " (budget %.3f×)", $0 / result.int8Totals[d]) } ?? ""))
+            }
+        }
+        if let report {
+            let reportSamples = Array(samples.prefix(8))
+            Progress.show(QuantizerStage.report.rawValue, 0, 1)
+            let accuracy = try LayerAccuracy.compare(float: graph, quantized: result.graph, samples: reportSamples, inputName: input.name)
+            Progress.clear()
+            let text = QuantizationReport.text(result, accuracy: accuracy, packedWeightBytes: packed)
+            try Data(text.utf8).write(to: URL(fileURLWithPath: report))
+            if let out = accuracy.first(where: { $0.tensor == LayerAccuracy.modelOutput }) {
+                Progress.note(String(format: "model output vs float on %d samples: SQNR %.2f dB, cosine %.5f; report in %@",
+                                     reportSamples.count, out.sqnr, out.cosine, report))
+            }
+        }
+    }
+
+    func checkWritable(_ path: String) throws {
+        let dir = URL(fileURLWithPath: path).deletingLastPathComponent().path
+        var isDir: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: dir.isEmpty ? "." : dir, isDirectory: &isDir), isDir.boolValue else {
+            throw QuantizerError("cannot write '\(path)': the directory does not exist")
+        }
+    }
+}
