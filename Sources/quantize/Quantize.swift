@@ -143,7 +143,7 @@ struct Quantize: ParsableCommand {
         if let a = result.allocation {
             for (d, name) in result.dimensions.enumerated() where result.int8Totals[d] > 0 {
                 let total = a.totals[d] + (d == 2 ? result.fixedLatency : 0)
-                Progress.note(String(format: "  %@: %.3f× INT8%@", name, total / result.int8Totals[d],
+                Progress.note(String(format: "  %@: predicted %.1f = %.3f× INT8%@", name, total, total / result.int8Totals[d],
                                      result.budgets[d].map { String(format: " (budget %.3f×)", $0 / result.int8Totals[d]) } ?? ""))
             }
         }
