@@ -35,7 +35,7 @@ let package = Package(
         ]),
         .testTarget(name: "DyadicTests", dependencies: ["Dyadic", "DyadicKernels"]),
         .target(name: "AllocationCounter", path: "Tests/AllocationCounter"),
-        .testTarget(name: "DyadicONNXTests", dependencies: ["Dyadic", "DyadicONNX", "AllocationCounter"]),
+        .testTarget(name: "DyadicONNXTests", dependencies: ["Dyadic", "DyadicONNX", "DyadicQuantizer", "AllocationCounter"]),
         .testTarget(name: "QuantizerTests", dependencies: ["DyadicQuantizer"]),
     ]
 )

@@ -97,12 +97,17 @@ def efficientnet(args, tmp, lines):
     calib = os.path.join(args.photos, "calibration")
     rows = []
 
+    prob = np.exp(ref - ref.max(1, keepdims=True))
+    prob /= prob.sum(1, keepdims=True)
+    confident = prob.max(1) >= 0.5
+
     def measure(label, path, log):
         got = dyadic_logits(args, path, xs, "input", tmp)
-        agree = float(np.mean(got.argmax(1) == ref.argmax(1)))
+        same = got.argmax(1) == ref.argmax(1)
+        agree = float(np.mean(same))
         size = predicted(log, "weight bytes")[1]
-        rows.append((label, agree, cosine(ref, got), sqnr(ref, got), size))
-        print(f"  {label}: top-1 agreement {agree:.4f}, cosine {rows[-1][2]:.4f}", file=sys.stderr)
+        rows.append((label, agree, float(np.mean(same[confident])), cosine(ref, got), sqnr(ref, got), size))
+        print(f"  {label}: top-1 agreement {agree:.4f}, cosine {rows[-1][3]:.4f}", file=sys.stderr)
         return got
 
     configs = [
@@ -112,32 +117,38 @@ def efficientnet(args, tmp, lines):
         ("INT4 every layer, GPTQ", "int4", "gptq", []),
         ("mixed INT8/INT4, --size-budget 0.65, GPTQ", "mixed", "gptq", ["--size-budget", "0.65"]),
         ("mixed INT8/INT4, --size-budget 0.65, RTN", "mixed", "rtn", ["--size-budget", "0.65"]),
+        ("mixed INT8/INT4, --size-budget 0.65, GPTQ, only the stem pinned to 8 bits", "mixed", "gptq",
+         ["--size-budget", "0.65", "--no-pin-first-last", "--keep-8bit", "conv1"]),
     ]
     paths = {}
     for label, w, m, extra in configs:
-        out = os.path.join(tmp, f"effnet_{w}_{m}_{len(extra)}.onnx")
+        out = os.path.join(tmp, f"effnet_{len(paths)}.onnx")
         print(f"EfficientNet-Lite0: {label}", file=sys.stderr)
         log = quantize(args, model, calib, out, "--weights", w, "--method", m, *extra)
         if w != "mixed":
             log += f"\nweight bytes: predicted 0 = {1.0 if w == 'int8' else 0.5}× INT8"
         measure(label, out, log)
-        paths[(w, m, len(extra))] = out
+        paths[(w, m, len(paths))] = out
 
     lines.append(f"EfficientNet-Lite0, calibrated on {len(os.listdir(calib))} crops of 7 photos, evaluated on "
                  f"{len(xs)} images ({len(evals)} crops of 8 other photos and the model's 5 samples); "
                  "float reference: ONNX Runtime on the float model; quantized models run by Dyadic (dyadic numerics).")
     lines.append("")
-    lines.append("| model | top-1 agreement | mean cosine | logits SQNR (dB) | weight bytes vs INT8 |")
-    lines.append("|---|---:|---:|---:|---:|")
-    for label, agree, cos, s, size in rows:
-        lines.append(f"| {label} | {100 * agree:.1f}% | {cos:.4f} | {s:.2f} | {size:.3f}× |")
+    lines.append(f"The float model is unsure on many of these crops (textures, micrographs, text): its top-1 "
+                 f"probability is below 0.5 on {int((~confident).sum())} of {len(xs)} images, so the last column "
+                 f"repeats the agreement on the {int(confident.sum())} images where it is at least 0.5.")
+    lines.append("")
+    lines.append("| model | top-1 agreement | mean cosine | logits SQNR (dB) | weight bytes vs INT8 | agreement, float p ≥ 0.5 |")
+    lines.append("|---|---:|---:|---:|---:|---:|")
+    for label, agree, conf, cos, s, size in rows:
+        lines.append(f"| {label} | {100 * agree:.1f}% | {cos:.4f} | {s:.2f} | {size:.3f}× | {100 * conf:.1f}% |")
     lines.append("")
 
     # Latency budget: per-layer tables of the INT8 and INT4 models, then the prediction
     # against the latency tool's measurement of the chosen model.
     l8, l4 = os.path.join(tmp, "int8.csv"), os.path.join(tmp, "int4.csv")
     latency_median(args, paths[("int8", "gptq", 0)], l8)
-    latency_median(args, paths[("int4", "gptq", 0)], l4)
+    latency_median(args, paths[("int4", "gptq", 3)], l4)
     out = os.path.join(tmp, "effnet_latency.onnx")
     log = quantize(args, model, calib, out, "--weights", "mixed", "--latency-budget", str(args.latency_budget),
                    "--latency-table", l8, "--latency-table", l4)

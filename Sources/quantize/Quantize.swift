@@ -39,8 +39,8 @@ struct Quantize: ParsableCommand {
     @Option(help: "With --ranges percentile: the percentage of values inside the range.")
     var percentile = 99.99
 
-    @Option(help: "What the allocation minimises: quadratic (Σ ΔwHΔwᵀ) or trace (HAWQ's tr(H)/n·‖ΔW‖²).")
-    var objective = "quadratic"
+    @Option(help: "What the allocation minimises: output (measured output noise of each layer alone), quadratic (Σ ΔwHΔwᵀ) or trace (HAWQ's tr(H)/n·‖ΔW‖²).")
+    var objective = "output"
 
     @Option(name: .customLong("size-budget"), help: "Weight bytes ≤ R × the all-INT8 model's (mixed).")
     var sizeBudget: Double?
@@ -104,7 +104,7 @@ struct Quantize: ParsableCommand {
         options.method = m
         guard let r = QuantizerOptions.RangeMethod(rawValue: ranges) else { throw QuantizerError("--ranges must be minmax, percentile or mse, not '\(ranges)'") }
         options.ranges = r
-        guard let o = QuantizerOptions.Objective(rawValue: objective) else { throw QuantizerError("--objective must be quadratic or trace, not '\(objective)'") }
+        guard let o = QuantizerOptions.Objective(rawValue: objective) else { throw QuantizerError("--objective must be output, quadratic or trace, not '\(objective)'") }
         options.objective = o
         guard percentile > 0, percentile <= 100 else { throw QuantizerError("--percentile must be in (0, 100]") }
         options.percentile = percentile

@@ -12,7 +12,13 @@ public struct LayerCandidate: Sendable {
     public var quadratic: Double
     public var quadraticRTN: Double
     /// What the allocation minimises.
-    public func objective(_ kind: QuantizerOptions.Objective) -> Double { kind == .trace ? omega : quadratic }
+    public func objective(_ kind: QuantizerOptions.Objective) -> Double {
+        switch kind {
+        case .trace: omega
+        case .quadratic: quadratic
+        case .output: outputSQNR.map { $0.isFinite ? pow(10, -$0 / 10) : 0 } ?? quadratic
+        }
+    }
     /// The model output's SQNR (dB) against the float model when only this layer is quantized.
     public var outputSQNR: Double?
     /// The dequantized weight in the tensor's own layout.
@@ -129,6 +135,9 @@ public enum ModelQuantizer {
             throw QuantizerError("--latency-budget needs --latency-table (the latency tool's per-layer CSV of each precision)")
         }
         if options.weights == .mixed {
+            if options.objective == .output && options.sensitivitySamples == 0 {
+                throw QuantizerError("the output objective measures each layer on calibration samples: --sensitivity-samples must be at least 1")
+            }
             if options.sensitivitySamples > 0 {
                 try measureSensitivity(graph, layers: layers, candidates: &candidates,
                                        samples: Array(samples.prefix(options.sensitivitySamples)), inputName: inputName,

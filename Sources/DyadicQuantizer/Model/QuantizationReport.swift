@@ -15,7 +15,7 @@ public enum QuantizationReport {
         out.append("")
         out.append("## Layers")
         out.append("Ω = tr(H)/n · ‖Q(W) − W‖² (HAWQ); E = Σ Δw H Δwᵀ with \(r.method.rawValue) and with round-to-nearest;")
-        out.append("SQNR: the model output's (dB) with only this layer quantized. The allocation minimised \(r.objective == .trace ? "ΣΩ" : "ΣE").")
+        out.append("SQNR: the model output's (dB) with only this layer quantized. The allocation minimised \(["trace": "ΣΩ", "quadratic": "ΣE", "output": "Σ 10^(−SQNR/10)"][r.objective.rawValue]!).")
         let labels = r.candidates[r.layers[0].name]!.map(\.label)
         var header = pad("layer", 28) + " " + pad("choice", 6)
         for l in labels {

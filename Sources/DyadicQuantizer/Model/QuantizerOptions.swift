@@ -3,16 +3,19 @@ public struct QuantizerOptions: Sendable {
     public enum Weights: String, Sendable, CaseIterable { case int8, int4, mixed }
     public enum Method: String, Sendable, CaseIterable { case rtn, gptq }
     public enum RangeMethod: String, Sendable, CaseIterable { case minmax, percentile, mse }
-    /// The sensitivity the allocation minimises: HAWQ's tr(H)/n·‖ΔW‖², or the full quadratic
-    /// form Σ ΔwHΔwᵀ (the default: GPTQ moves error into directions the trace form over-counts).
-    public enum Objective: String, Sendable, CaseIterable { case trace, quadratic }
+    /// The sensitivity the allocation minimises: HAWQ's tr(H)/n·‖ΔW‖²; the full quadratic form
+    /// Σ ΔwHΔwᵀ (GPTQ moves error into directions the trace form over-counts); or the measured
+    /// model-output noise power with only that layer quantized (10^(−SQNR/10), the default:
+    /// it weighs each layer by how much the rest of the network amplifies its error, which
+    /// neither layer-local form sees).
+    public enum Objective: String, Sendable, CaseIterable { case trace, quadratic, output }
 
     /// uint8 asymmetric (ONNX Runtime's default) or int8 symmetric activations.
     public var signedActivations = false
     public var weights = Weights.int8
     public var method = Method.gptq
     public var ranges = RangeMethod.minmax
-    public var objective = Objective.quadratic
+    public var objective = Objective.output
     /// For `RangeMethod.percentile`: the share of values kept inside the range.
     public var percentile = 99.99
     /// Budgets as ratios to the all-INT8 model (mixed precision only).
