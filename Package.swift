@@ -20,7 +20,7 @@ let package = Package(
                 sources: ["src"], publicHeadersPath: "include"),
         .target(name: "Dyadic", dependencies: ["DyadicKernels"]),
         // Quantization algorithms, and the pipeline that applies them to an ONNX model.
-        .target(name: "DyadicQuantizer", dependencies: ["Dyadic", "DyadicONNX"]),
+        .target(name: "DyadicQuantizer", dependencies: ["Dyadic", "DyadicKernels", "DyadicONNX"]),
         .target(name: "DyadicONNX", dependencies: [
             "Dyadic", .product(name: "SwiftProtobuf", package: "swift-protobuf"),
         ]),

@@ -100,12 +100,18 @@ def efficientnet(args, tmp, lines):
     prob = np.exp(ref - ref.max(1, keepdims=True))
     prob /= prob.sum(1, keepdims=True)
     confident = prob.max(1) >= 0.5
+    int8_bytes = {}
 
-    def measure(label, path, log):
+    def measure(label, path):
         got = dyadic_logits(args, path, xs, "input", tmp)
         same = got.argmax(1) == ref.argmax(1)
         agree = float(np.mean(same))
-        size = predicted(log, "weight bytes")[1]
+        # Weight bytes as Dyadic stores them (4-bit codes packed, FP8 tables included),
+        # against the first row, the INT8 model.
+        with open(path + ".report.txt") as f:
+            size = int(re.search(r"Dyadic stores ([0-9]+) bytes", f.read()).group(1))
+        int8_bytes.setdefault("bytes", size)
+        size /= int8_bytes["bytes"]
         rows.append((label, agree, float(np.mean(same[confident])), cosine(ref, got), sqnr(ref, got), size))
         print(f"  {label}: top-1 agreement {agree:.4f}, cosine {rows[-1][3]:.4f}", file=sys.stderr)
         return got
@@ -119,15 +125,15 @@ def efficientnet(args, tmp, lines):
         ("mixed INT8/INT4, --size-budget 0.65, RTN", "mixed", "rtn", ["--size-budget", "0.65"]),
         ("mixed INT8/INT4, --size-budget 0.65, GPTQ, only the stem pinned to 8 bits", "mixed", "gptq",
          ["--size-budget", "0.65", "--no-pin-first-last", "--keep-8bit", "conv1"]),
+        ("W4A8-FP8 every layer, DPQ", "fp8", "dpq", []),
+        ("W4A8-FP8 every layer, round-to-nearest", "fp8", "rtn", []),
     ]
     paths = {}
     for label, w, m, extra in configs:
         out = os.path.join(tmp, f"effnet_{len(paths)}.onnx")
         print(f"EfficientNet-Lite0: {label}", file=sys.stderr)
-        log = quantize(args, model, calib, out, "--weights", w, "--method", m, *extra)
-        if w != "mixed":
-            log += f"\nweight bytes: predicted 0 = {1.0 if w == 'int8' else 0.5}× INT8"
-        measure(label, out, log)
+        quantize(args, model, calib, out, "--weights", w, "--method", m, *extra)
+        measure(label, out)
         paths[(w, m, len(paths))] = out
 
     lines.append(f"EfficientNet-Lite0, calibrated on {len(os.listdir(calib))} crops of 7 photos, evaluated on "
@@ -155,7 +161,7 @@ def efficientnet(args, tmp, lines):
     pred_us, pred_ratio = predicted(log, "latency us")
     meas_us = latency_median(args, out)
     base_us = latency_median(args, paths[("int8", "gptq", 0)])
-    measure(f"mixed INT8/INT4, --latency-budget {args.latency_budget}", out, log)
+    measure(f"mixed INT8/INT4, --latency-budget {args.latency_budget}", out)
     lines.append(f"Latency budget {args.latency_budget}× INT8 (tables: the latency tool's per-layer CSV of the INT8 and "
                  f"INT4 models): predicted {pred_us:.0f} µs ({pred_ratio:.3f}× the INT8 table), measured "
                  f"{meas_us:.0f} µs by `latency` (INT8 model measured {base_us:.0f} µs); "
@@ -173,13 +179,14 @@ def fashion(args, tmp, lines):
     sess = ort.InferenceSession(model, providers=["CPUExecutionProvider"])
     ref = sess.run(None, {"image": x})[0]
     float_acc = float(np.mean(ref.argmax(1) == labels))
-    lines.append(f"Fashion-MNIST CNN (`models/fashion-mnist`), 10,000 test images, calibrated on 256 training images:")
+    lines.append("Fashion-MNIST CNN (`models/fashion-mnist`), 10,000 test images, calibrated on 256 training images:")
     lines.append("")
     lines.append("| model | accuracy | vs float (points) | agreement with float |")
     lines.append("|---|---:|---:|---:|")
     lines.append(f"| float (ONNX Runtime) | {100 * float_acc:.2f}% | | |")
     for label, w, m in [("INT8, GPTQ", "int8", "gptq"), ("INT8, round-to-nearest", "int8", "rtn"),
-                        ("INT4, GPTQ", "int4", "gptq"), ("INT4, round-to-nearest", "int4", "rtn")]:
+                        ("INT4, GPTQ", "int4", "gptq"), ("INT4, round-to-nearest", "int4", "rtn"),
+                        ("W4A8-FP8, DPQ", "fp8", "dpq"), ("W4A8-FP8, round-to-nearest", "fp8", "rtn")]:
         out = os.path.join(tmp, f"fashion_{w}_{m}.onnx")
         print(f"Fashion-MNIST: {label}", file=sys.stderr)
         quantize(args, model, os.path.join(FASHION, "calibration"), out, "--weights", w, "--method", m)

@@ -8,7 +8,7 @@ import Foundation
 struct Quantize: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "quantize",
-        abstract: "Quantize a float ONNX model to INT8, INT4 or mixed precision (QDQ ONNX).",
+        abstract: "Quantize a float ONNX model to INT8, INT4, mixed INT8/INT4 or W4A8-FP8 (QDQ ONNX).",
         discussion: """
             Calibrates on .npy samples with Dyadic's float path, quantizes weights per channel \
             (round-to-nearest or GPTQ), and with --weights mixed chooses INT8 or INT4 per layer \
@@ -27,11 +27,11 @@ struct Quantize: ParsableCommand {
     @Option(help: "Activation type: u8 (asymmetric) or s8 (symmetric).")
     var activations = "u8"
 
-    @Option(help: "Weight precision: int8, int4 or mixed.")
+    @Option(help: "Weight precision: int8, int4, mixed (INT8/INT4 per layer) or fp8 (W4A8-FP8 on every layer).")
     var weights = "int8"
 
-    @Option(help: "Weight rounding: rtn (round to nearest) or gptq.")
-    var method = "gptq"
+    @Option(help: "Weight rounding: rtn (round to nearest), gptq (integer weights; the default) or dpq (fp8; the default there).")
+    var method: String?
 
     @Option(help: "Activation ranges: minmax, percentile or mse.")
     var ranges = "minmax"
@@ -93,14 +93,16 @@ struct Quantize: ParsableCommand {
         guard ["u8", "s8"].contains(activations) else { throw QuantizerError("--activations must be u8 or s8, not '\(activations)'") }
         options.signedActivations = activations == "s8"
         guard let w = QuantizerOptions.Weights(rawValue: weights) else {
-            throw QuantizerError(weights == "fp8" ? "--weights fp8 (W4A8-FP8) is not supported by quantize yet; use int8, int4 or mixed"
-                                 : "--weights must be int8, int4 or mixed, not '\(weights)'")
+            throw QuantizerError("--weights must be int8, int4, mixed or fp8, not '\(weights)'")
         }
         options.weights = w
-        guard let m = QuantizerOptions.Method(rawValue: method) else {
-            throw QuantizerError(method == "dpq" ? "--method dpq needs --weights fp8, which quantize does not support yet"
-                                 : "--method must be rtn or gptq, not '\(method)'")
+        // The default method depends on the weights: GPTQ for integers, DPQ for FP8.
+        let methodName = method ?? (w == .fp8 ? "dpq" : "gptq")
+        guard let m = QuantizerOptions.Method(rawValue: methodName) else {
+            throw QuantizerError("--method must be rtn, gptq or dpq, not '\(methodName)'")
         }
+        if m == .dpq && w != .fp8 { throw QuantizerError("--method dpq is for --weights fp8 (use gptq or rtn for integer weights)") }
+        if m == .gptq && w == .fp8 { throw QuantizerError("--weights fp8 takes --method dpq or rtn") }
         options.method = m
         guard let r = QuantizerOptions.RangeMethod(rawValue: ranges) else { throw QuantizerError("--ranges must be minmax, percentile or mse, not '\(ranges)'") }
         options.ranges = r

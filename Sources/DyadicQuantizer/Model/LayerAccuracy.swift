@@ -1,4 +1,5 @@
 import Dyadic
+import DyadicKernels
 import Foundation
 
 /// The quantized model's activations against the float model's, tensor by tensor, on
@@ -36,7 +37,7 @@ public struct LayerAccuracy: Sendable {
             }
             for (name, q) in quantValues {
                 let base = String(name.dropLast("_quantized".count))
-                guard let f = floatValues[base] ?? floatValues[base + "_float"] else { continue }
+                guard let f = floatValues[base] ?? floatValues[base + "_float"], f.count == q.count else { continue }
                 add(base, f, q)
             }
             let want = try floatSession.run([inputName: sample]), got = try quantSession.run([inputName: sample])
@@ -77,7 +78,9 @@ public struct LayerAccuracy: Sendable {
             switch v.dtype {
             case .uint8: real = t.bytes.map { s * Float(Int32($0) - z) }
             case .int8: real = t.bytes.map { s * Float(Int32(Int8(bitPattern: $0)) - z) }
-            default: real = t.floats
+            case .float8e4m3fn: real = t.bytes.map { s * dyd_fp8_e4m3_to_f32($0) }
+            case .float32: real = t.floats
+            default: return []
             }
         } else {
             real = t.dtype == .float32 ? t.floats : []

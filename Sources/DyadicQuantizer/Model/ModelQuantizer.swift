@@ -1,4 +1,5 @@
 import Dyadic
+import DyadicKernels
 import Foundation
 
 /// One candidate precision of a layer, quantized.
@@ -52,9 +53,10 @@ public enum QuantizerStage: String, Sendable {
 }
 
 public enum ModelQuantizer {
-    static let labels = [8: "int8", 4: "int4"]
     /// The `latency` tool's precision name of each candidate.
-    static let latencyNames = ["int8": "int8", "int4": "w4a8"]
+    static let latencyNames = ["int8": "int8", "int4": "w4a8", "fp8": "w4a8-fp8"]
+    /// E4M3 round trip (round to nearest even, saturating), as the engine converts.
+    static let fp8: @Sendable (Float) -> Float = { dyd_fp8_e4m3_to_f32(dyd_fp8_e4m3_from_f32($0, 1)) }
 
     public static func quantize(_ graph: Graph, samples: [Tensor], options: QuantizerOptions,
                                 progress: (QuantizerStage, Int, Int) -> Void = { _, _, _ in }) throws -> QuantizationResult {
@@ -83,18 +85,24 @@ public enum ModelQuantizer {
         var activations: [String: ActivationQuantization] = [:]
         for name in points {
             guard let observer = stats.ranges[name] else { continue }
-            activations[name] = activationParameters(observer, options)
+            activations[name] = options.weights == .fp8 ? fp8Parameters(observer, options) : activationParameters(observer, options)
         }
 
         // 2. Candidates per layer.
-        let bitChoices: [Int] = switch options.weights { case .int8: [8]; case .int4: [4]; case .mixed: [8, 4] }
+        let precisions: [String] = switch options.weights {
+        case .int8: ["int8"]
+        case .int4: ["int4"]
+        case .mixed: ["int8", "int4"]
+        case .fp8: ["fp8"]
+        }
         var candidates: [String: [LayerCandidate]] = [:]
         for (i, layer) in layers.enumerated() {
             let w = graph.initializers[layer.weightName]!
             let matrices = layer.matrices(w)
             let hessians = stats.hessians[layer.name]!.map(\.hessian)
-            candidates[layer.name] = try bitChoices.map { bits in
-                try candidate(layer, matrices: matrices, hessians: hessians, bits: bits, options: options)
+            candidates[layer.name] = try precisions.map { precision in
+                precision == "fp8" ? try dpqCandidate(layer, matrices: matrices, hessians: hessians, options: options)
+                    : try candidate(layer, matrices: matrices, hessians: hessians, bits: precision == "int8" ? 8 : 4, options: options)
             }
             progress(.weights, i + 1, layers.count)
         }
@@ -154,7 +162,7 @@ public enum ModelQuantizer {
             }
         } else {
             budgets = [nil, nil, nil]
-            for layer in layers { chosen[layer.name] = labels[bitChoices[0]]! }
+            for layer in layers { chosen[layer.name] = precisions[0] }
         }
 
         // 4. The QDQ model.
@@ -163,7 +171,7 @@ public enum ModelQuantizer {
             weights[layer.name] = candidates[layer.name]!.first { $0.label == chosen[layer.name] }!.weights
         }
         let builder = QDQGraphBuilder(graph: graph, layers: layers, weights: weights, activations: activations,
-                                      activationType: options.signedActivations ? .int8 : .uint8)
+                                      activationType: options.weights == .fp8 ? .float8e4m3fn : options.signedActivations ? .int8 : .uint8)
         return QuantizationResult(graph: try builder.build(), layers: layers, candidates: candidates, chosen: chosen,
                                   allocation: allocation, dimensions: dimensions, int8Totals: int8Totals, budgets: budgets,
                                   fixedLatency: fixedLatency, activationCount: activations.count, method: options.method,
@@ -201,9 +209,49 @@ public enum ModelQuantizer {
             recon.append(q.reconstructed)
             scales.append(contentsOf: q.scales)
         }
-        return LayerCandidate(label: labels[bits]!,
-                              weights: LayerWeights(bits: bits, codes: layer.tensorOrder(codes).map { Int8($0) }, scales: scales),
+        return LayerCandidate(label: bits == 8 ? "int8" : "int4",
+                              weights: LayerWeights(bits: bits, codes: layer.tensorOrder(codes).map { Int8($0) }, scales: scales, fp8Groups: nil),
                               omega: omega, omegaRTN: omegaRTN, quadratic: quadratic, quadraticRTN: quadraticRTN, outputSQNR: nil, reconstructed: layer.tensorOrder(recon))
+    }
+
+    /// FP8 activations: per tensor, scale = clip / 448, the clip by the range method.
+    static func fp8Parameters(_ o: RangeObserver, _ options: QuantizerOptions) -> ActivationQuantization {
+        let clip: Float = switch options.ranges {
+        case .minmax: o.count > 0 ? max(abs(o.minimum), abs(o.maximum)) : 0
+        case .percentile: o.absolutePercentile(options.percentile)
+        case .mse: o.mseOptimalFP8Clip(fp8: fp8)
+        }
+        return .fp8(clip: clip)
+    }
+
+    /// W4A8-FP8: DPQ (or its round-to-nearest) with groups of 32 inputs where the weight's
+    /// input axis holds a channel's inputs (1×1 convolutions, matrix products), else per channel.
+    static func dpqCandidate(_ layer: QuantizableLayer, matrices: [WeightMatrix], hessians: [Hessian],
+                             options: QuantizerOptions) throws -> LayerCandidate {
+        let k = layer.columnsPerGroup
+        let spatial = layer.kind == .conv ? layer.weightShape[2] * layer.weightShape[3] : 1
+        let groupSize = spatial == 1 && layer.groups == 1 && k % 32 == 0 && k > 32 ? 32 : k
+        var codes: [[Float]] = [], recon: [[Float]] = [], channelScales: [Float] = [], groupScales: [Float] = []
+        var omega = 0.0, omegaRTN = 0.0, quadratic = 0.0, quadraticRTN = 0.0
+        for (m, h) in zip(matrices, hessians) {
+            let rtn = try DPQ.roundToNearest(m, groupSize: groupSize, fp8: fp8)
+            omegaRTN += Sensitivity.omega(hessian: h, original: m, quantized: rtn.reconstructed)
+            quadraticRTN += Sensitivity.quadraticError(hessian: h, original: m, quantized: rtn.reconstructed)
+            var q = rtn
+            if options.method == .dpq, h.trace > 0 {
+                q = try DPQ.quantize(m, hessian: h, groupSize: groupSize, dampening: options.dampening, fp8: fp8)
+            }
+            omega += Sensitivity.omega(hessian: h, original: m, quantized: q.reconstructed)
+            quadratic += Sensitivity.quadraticError(hessian: h, original: m, quantized: q.reconstructed)
+            codes.append(q.codes.map(Float.init))
+            recon.append(q.reconstructed)
+            channelScales += q.channelScales
+            groupScales += q.groupScales
+        }
+        let weights = LayerWeights(bits: 4, codes: layer.tensorOrder(codes).map { Int8($0) }, scales: channelScales,
+                                   fp8Groups: (groupSize, groupScales))
+        return LayerCandidate(label: "fp8", weights: weights, omega: omega, omegaRTN: omegaRTN, quadratic: quadratic,
+                              quadraticRTN: quadraticRTN, outputSQNR: nil, reconstructed: layer.tensorOrder(recon))
     }
 
     /// MACs per quantizable layer from the float plan's layers.

@@ -6,6 +6,8 @@ public struct LayerWeights: Sendable {
     public var codes: [Int8]
     /// One per output channel.
     public var scales: [Float]
+    /// W4A8-FP8 (DPQ): the weight is s_c · fp8(q · g), with g per `groupSize` inputs of a channel.
+    public var fp8Groups: (size: Int, scales: [Float])?
 }
 
 /// Rewrites a float graph into QDQ form: QuantizeLinear → DequantizeLinear on every
@@ -41,6 +43,41 @@ struct QDQGraphBuilder {
         return points
     }
 
+    /// The DPQ weight: W_int4 → DequantizeLinear(g) → QuantizeLinear(1, FLOAT8E4M3FN) →
+    /// DequantizeLinear(s_c per channel), which Dyadic folds into 16-entry FP8 tables per group.
+    /// g is per channel (one group a channel) or blocked along the input axis, which needs the
+    /// input axis to hold all of a channel's inputs (1×1 convolutions and matrix products).
+    func fp8WeightChain(_ layer: QuantizableLayer, groups: (size: Int, scales: [Float]),
+                        initializers: inout [String: Tensor]) -> [Node] {
+        let w = layer.weightName
+        var first: [String: Attribute]
+        if groups.size >= layer.columnsPerGroup {
+            first = ["axis": .int(Int64(layer.channelAxis))]
+            initializers[w + "_group_scale"] = Tensor(groups.scales, shape: [groups.scales.count])
+        } else {
+            let inputAxis = layer.channelAxis == 0 ? 1 : 0, n = layer.outputChannels, perRow = groups.scales.count / n
+            var shape = layer.weightShape.map { _ in 1 }
+            shape[layer.channelAxis] = n
+            shape[inputAxis] = perRow
+            // The quantizer holds g as [channel][group]; a [K][N] weight wants [group][channel].
+            let g = layer.channelAxis == 0 ? groups.scales
+                : (0..<groups.scales.count).map { i in groups.scales[(i % n) * perRow + i / n] }
+            initializers[w + "_group_scale"] = Tensor(g, shape: shape)
+            first = ["axis": .int(Int64(inputAxis)), "block_size": .int(Int64(groups.size))]
+        }
+        initializers[w + "_one"] = Tensor([Float(1)], shape: [])
+        initializers[w + "_fp8_zero"] = Tensor(dtype: .float8e4m3fn, shape: [], bytes: [0])
+        return [
+            Node(name: w + "_DequantizeLinear_group", opType: "DequantizeLinear",
+                 inputs: [w + "_quantized", w + "_group_scale"], outputs: [w + "_grouped"], attributes: first),
+            Node(name: w + "_QuantizeLinear_fp8", opType: "QuantizeLinear",
+                 inputs: [w + "_grouped", w + "_one", w + "_fp8_zero"], outputs: [w + "_fp8"]),
+            Node(name: w + "_DequantizeLinear", opType: "DequantizeLinear",
+                 inputs: [w + "_fp8", w + "_scale"], outputs: [w + "_dequantized"],
+                 attributes: ["axis": .int(Int64(layer.channelAxis))]),
+        ]
+    }
+
     func build() throws -> Graph {
         var g = graph
         let outputs = Set(graph.outputs.map(\.name))
@@ -63,8 +100,11 @@ struct QDQGraphBuilder {
         var usesInt4 = false
         func addQDQ(_ t: String, _ q: ActivationQuantization) {
             initializers[t + "_scale"] = Tensor([q.scale], shape: [])
-            initializers[t + "_zero_point"] = activationType == .uint8
-                ? Tensor([UInt8(q.zeroPoint)], shape: []) : Tensor([Int8(q.zeroPoint)], shape: [])
+            switch activationType {
+            case .uint8: initializers[t + "_zero_point"] = Tensor([UInt8(q.zeroPoint)], shape: [])
+            case .int8: initializers[t + "_zero_point"] = Tensor([Int8(q.zeroPoint)], shape: [])
+            default: initializers[t + "_zero_point"] = Tensor(dtype: activationType, shape: [], bytes: [0])
+            }
             nodes.append(Node(name: t + "_QuantizeLinear", opType: "QuantizeLinear",
                               inputs: [producedName(t), t + "_scale", t + "_zero_point"], outputs: [t + "_quantized"]))
             nodes.append(Node(name: t + "_DequantizeLinear", opType: "DequantizeLinear",
@@ -86,12 +126,17 @@ struct QDQGraphBuilder {
                 initializers[wName + "_quantized"] = Tensor(dtype: dtype, shape: layer.weightShape,
                                                             bytes: w.codes.map { UInt8(bitPattern: $0) })
                 initializers[wName + "_scale"] = Tensor(scales, shape: [scales.count])
-                initializers[wName + "_zero_point"] = Tensor(dtype: dtype, shape: [scales.count], bytes: .init(repeating: 0, count: scales.count))
-                nodes.append(Node(name: wName + "_DequantizeLinear", opType: "DequantizeLinear",
-                                  inputs: [wName + "_quantized", wName + "_scale", wName + "_zero_point"],
-                                  outputs: [wName + "_dequantized"], attributes: ["axis": .int(Int64(layer.channelAxis))]))
+                if let groups = w.fp8Groups {
+                    nodes += fp8WeightChain(layer, groups: groups, initializers: &initializers)
+                } else {
+                    initializers[wName + "_zero_point"] = Tensor(dtype: dtype, shape: [scales.count], bytes: .init(repeating: 0, count: scales.count))
+                    nodes.append(Node(name: wName + "_DequantizeLinear", opType: "DequantizeLinear",
+                                      inputs: [wName + "_quantized", wName + "_scale", wName + "_zero_point"],
+                                      outputs: [wName + "_dequantized"], attributes: ["axis": .int(Int64(layer.channelAxis))]))
+                }
                 node.inputs[1] = wName + "_dequantized"
-                if let b = layer.biasName, let bias = graph.initializers[b]?.floats {
+                // FP8 layers add a float32 bias in their epilogue; integer ones take it as int32.
+                if w.fp8Groups == nil, let b = layer.biasName, let bias = graph.initializers[b]?.floats {
                     let bScales = scales.map { $0 * x.scale }
                     let codes = zip(bias, bScales).map { Int32(max(min(($0 / $1).rounded(.toNearestOrEven), 2.1e9), -2.1e9)) }
                     initializers[b + "_quantized"] = Tensor(codes, shape: [codes.count])

@@ -1,7 +1,9 @@
 /// What `ModelQuantizer` does; the defaults are the `quantize` tool's.
 public struct QuantizerOptions: Sendable {
-    public enum Weights: String, Sendable, CaseIterable { case int8, int4, mixed }
-    public enum Method: String, Sendable, CaseIterable { case rtn, gptq }
+    /// fp8: W4A8-FP8 on every layer (4-bit weights through FP8 tables, FP8 activations).
+    public enum Weights: String, Sendable, CaseIterable { case int8, int4, mixed, fp8 }
+    /// gptq for integer weights, dpq for fp8; rtn for either.
+    public enum Method: String, Sendable, CaseIterable { case rtn, gptq, dpq }
     public enum RangeMethod: String, Sendable, CaseIterable { case minmax, percentile, mse }
     /// The sensitivity the allocation minimises: HAWQ's tr(H)/n·‖ΔW‖²; the full quadratic form
     /// Σ ΔwHΔwᵀ (GPTQ moves error into directions the trace form over-counts); or the measured
