@@ -67,11 +67,10 @@ public enum DPQ {
             order += (g * groupSize..<min((g + 1) * groupSize, k)).sorted { (diagonal[$0], -$0) > (diagonal[$1], -$1) }
         }
         let factor = try hessian.permuted(order).inverseCholeskyFactor(dampening: dampening)
-        let dead = Set(hessian.deadInputs)
 
         var work = [Double](repeating: 0, count: rows * k)
         for r in 0..<rows {
-            for p in 0..<k where !dead.contains(order[p]) { work[r * k + p] = Double(w[r, order[p]]) }
+            for p in 0..<k { work[r * k + p] = Double(w[r, order[p]]) }
         }
         var codes = [Int8](repeating: 0, count: rows * k)
         var groupScales = [Float](repeating: 0, count: rows * groups)

@@ -59,12 +59,14 @@ public enum GPTQ {
             : Array(0..<k)
         let factor = try (options.actOrder ? hessian.permuted(order) : hessian)
             .inverseCholeskyFactor(dampening: options.dampening)
-        let dead = Set(hessian.deadInputs)
 
-        // Working weights in processing order; dead inputs are zeroed (they never see data).
+        // Working weights in processing order. Inputs the calibration data never excites keep
+        // their weights: their prepared Hessian row is the identity, so they round to nearest
+        // and pass no error on (zeroing them, as GPTQ's reference does, breaks unseen data
+        // that does excite them).
         var work = [Double](repeating: 0, count: rows * k)
         for r in 0..<rows {
-            for p in 0..<k where !dead.contains(order[p]) { work[r * k + p] = Double(w[r, order[p]]) }
+            for p in 0..<k { work[r * k + p] = Double(w[r, order[p]]) }
         }
         var codes = [Int8](repeating: 0, count: rows * k)
         var out = [Float](repeating: 0, count: rows * k)

@@ -132,11 +132,17 @@ public struct HessianAccumulator: Sendable {
     public private(set) var rows = 0
     /// Upper triangle of Σ x xᵀ (the lower one is filled when the Hessian is read).
     private var sum: [Double]
+    /// Σ x, for the mean input (bias correction).
+    private var columnSum: [Double]
 
     public init(inputs: Int) {
         self.inputs = inputs
         sum = [Double](repeating: 0, count: inputs * inputs)
+        columnSum = [Double](repeating: 0, count: inputs)
     }
+
+    /// The mean input row E[x] (zeros before any row).
+    public var mean: [Double] { columnSum.map { rows > 0 ? $0 / Double(rows) : 0 } }
 
     /// Adds `data.count / inputs` rows of `inputs` values each (row-major).
     public mutating func add(rows data: [Float]) throws(QuantizerError) {
@@ -153,7 +159,10 @@ public struct HessianAccumulator: Sendable {
             while start < count {
                 let b = min(block, count - start)
                 for r in 0..<b {
-                    for i in 0..<n { x[r * n + i] = Double(data[(start + r) * n + i]) }
+                    for i in 0..<n {
+                        x[r * n + i] = Double(data[(start + r) * n + i])
+                        columnSum[i] += x[r * n + i]
+                    }
                 }
                 x.withUnsafeBufferPointer { x in
                     for i in 0..<n {
@@ -177,6 +186,7 @@ public struct HessianAccumulator: Sendable {
             throw QuantizerError("cannot merge Hessians of \(other.inputs) and \(inputs) inputs")
         }
         for i in sum.indices { sum[i] += other.sum[i] }
+        for i in columnSum.indices { columnSum[i] += other.columnSum[i] }
         rows += other.rows
     }
 

@@ -33,8 +33,8 @@ struct Quantize: ParsableCommand {
     @Option(help: "Weight rounding: rtn (round to nearest), gptq (integer weights; the default) or dpq (fp8; the default there).")
     var method: String?
 
-    @Option(help: "Activation ranges: minmax, percentile or mse.")
-    var ranges = "minmax"
+    @Option(help: "Activation ranges: percentile (the default), minmax or mse.")
+    var ranges = "percentile"
 
     @Option(help: "With --ranges percentile: the percentage of values inside the range.")
     var percentile = 99.99
@@ -59,6 +59,9 @@ struct Quantize: ParsableCommand {
 
     @Flag(name: .customLong("no-pin-first-last"), help: "Let the first and last layers take less than 8 bits.")
     var noPinFirstLast = false
+
+    @Flag(name: .customLong("no-bias-correction"), help: "Keep the float biases (no −ΔW·E[x] correction).")
+    var noBiasCorrection = false
 
     @Flag(name: .customLong("no-residual-ties"), help: "Do not tie the precisions of layers that meet at an Add.")
     var noResidualTies = false
@@ -121,6 +124,7 @@ struct Quantize: ParsableCommand {
         options.keep8Bit = keep8Bit
         options.pinFirstLast = !noPinFirstLast
         options.tieResiduals = !noResidualTies
+        options.biasCorrection = !noBiasCorrection
         options.sensitivitySamples = max(0, sensitivitySamples)
         try checkWritable(output)
         if let report { try checkWritable(report) }

@@ -125,6 +125,25 @@ import Testing
         #expect(sqnr[.gptq]! > sqnr[.rtn]! + 3, "GPTQ \(sqnr[.gptq]!) dB, RTN \(sqnr[.rtn]!) dB")
     }
 
+    /// W4A8-FP8: every product runs on the FP8 kernels, and DPQ's error feedback (through both
+    /// roundings) beats round-to-nearest through the same tables.
+    @Test func dpqBeatsRoundToNearestInFP8() throws {
+        let g = try Self.graph()
+        let samples = try Self.samples(64), images = try Self.testImages(64)
+        let want = try Self.logits(g, images)
+        var sqnr: [QuantizerOptions.Method: Double] = [:]
+        for method in [QuantizerOptions.Method.rtn, .dpq] {
+            var options = QuantizerOptions()
+            options.weights = .fp8
+            options.method = method
+            let result = try ModelQuantizer.quantize(g, samples: samples, options: options)
+            let plan = try #require(try Session(graph: result.graph).plan)
+            #expect(plan.fp8Layers.filter { $0.precision == "w4a8-fp8" }.count == 4)
+            sqnr[method] = Self.sqnr(want, try Self.logits(result.graph, images))
+        }
+        #expect(sqnr[.dpq]! > sqnr[.rtn]! + 2, "DPQ \(sqnr[.dpq]!) dB, RTN \(sqnr[.rtn]!) dB")
+    }
+
     @Test func mixedPrecisionMeetsTheSizeBudget() throws {
         let g = try Self.graph()
         var options = QuantizerOptions()
@@ -176,6 +195,7 @@ import Testing
             ([Self.model, "--calibration", wrong.path, "-o", out], "does not fit"),
             ([corrupt, "--calibration", Self.calibration, "-o", out], "not a valid ONNX model"),
             ([Self.model, "--calibration", Self.calibration, "-o", out, "--weights", "int3"], "--weights must be"),
+            ([Self.model, "--calibration", Self.calibration, "-o", out, "--weights", "fp8", "--method", "gptq"], "dpq or rtn"),
             ([Self.model, "--calibration", Self.calibration, "-o", out, "--size-budget", "0.6"], "needs --weights mixed"),
             ([Self.model, "--calibration", Self.calibration, "-o", out, "--weights", "mixed", "--latency-budget", "0.9"],
              "needs --latency-table"),

@@ -73,11 +73,10 @@ public enum ModelQuantizer {
 
         // Float values of the model, from its plan.
         let session = try Session(graph: graph)
-        let floatOutputs = try session.run([inputName: samples[0]])
+        _ = try session.run([inputName: samples[0]])
         guard let plan = session.plan else { throw QuantizerError("the float model has no plan") }
         let floatValues = Set(plan.values.filter { $0.dtype == .float32 && $0.constant == nil }.map(\.name))
         let points = QDQGraphBuilder.activationPoints(graph: graph, floatValues: floatValues)
-        _ = floatOutputs
 
         // 1. Calibration: ranges and Hessians.
         let pass = CalibrationPass(graph: graph, layers: layers, activations: Set(points), rowsPerSample: options.hessianRowsPerSample)
@@ -100,9 +99,14 @@ public enum ModelQuantizer {
             let w = graph.initializers[layer.weightName]!
             let matrices = layer.matrices(w)
             let hessians = stats.hessians[layer.name]!.map(\.hessian)
+            let means = stats.hessians[layer.name]!.map(\.mean)
             candidates[layer.name] = try precisions.map { precision in
-                precision == "fp8" ? try dpqCandidate(layer, matrices: matrices, hessians: hessians, options: options)
+                var c = precision == "fp8" ? try dpqCandidate(layer, matrices: matrices, hessians: hessians, options: options)
                     : try candidate(layer, matrices: matrices, hessians: hessians, bits: precision == "int8" ? 8 : 4, options: options)
+                if options.biasCorrection && layer.kind != .matmul {
+                    c.weights.biasCorrection = biasCorrection(matrices, reconstructed: layer.matrices(Tensor(c.reconstructed, shape: layer.weightShape)), means: means)
+                }
+                return c
             }
             progress(.weights, i + 1, layers.count)
         }
@@ -132,11 +136,12 @@ public enum ModelQuantizer {
                 costs[layer.name, default: [:]][c.label] = [bytes, bops, latency]
             }
         }
-        let int8Totals = (0..<3).map { d in
-            layers.reduce(0.0) { sum, l in
-                sum + (costs[l.name]!["int8"]?[d] ?? Double(l.weightCount) * [1, Double(macs[l.name] ?? 0) * 64, 0][d])
-            } + (d == 2 ? fixedLatency : 0)
-        }
+        // The all-INT8 model: one byte per weight, 8×8-bit MACs, the INT8 latency table.
+        let int8Totals = [
+            Double(layers.reduce(0) { $0 + $1.weightCount }),
+            Double(layers.reduce(0) { $0 + (macs[$1.name] ?? 0) * 64 }),
+            layers.reduce(fixedLatency) { $0 + (options.latencyTable?.layers[$1.name]?["int8"] ?? 0) },
+        ]
         var budgets: [Double?] = [options.sizeBudget.map { $0 * int8Totals[0] }, options.bopsBudget.map { $0 * int8Totals[1] },
                                   options.latencyBudget.map { $0 * int8Totals[2] }]
         if options.latencyBudget != nil && options.latencyTable == nil {
@@ -252,6 +257,20 @@ public enum ModelQuantizer {
                                    fp8Groups: (groupSize, groupScales))
         return LayerCandidate(label: "fp8", weights: weights, omega: omega, omegaRTN: omegaRTN, quadratic: quadratic,
                               quadraticRTN: quadraticRTN, outputSQNR: nil, reconstructed: layer.tensorOrder(recon))
+    }
+
+    /// −ΔW·E[x] per output channel: the change of the layer's mean output that quantizing
+    /// its weights causes on the calibration data, to be added to the bias.
+    static func biasCorrection(_ original: [WeightMatrix], reconstructed: [WeightMatrix], means: [[Double]]) -> [Float] {
+        var out: [Float] = []
+        for (m, (q, mu)) in zip(original, zip(reconstructed, means)) {
+            for r in 0..<m.rows {
+                var shift = 0.0
+                for c in 0..<m.columns { shift += (Double(q[r, c]) - Double(m[r, c])) * mu[c] }
+                out.append(Float(-shift))
+            }
+        }
+        return out
     }
 
     /// MACs per quantizable layer from the float plan's layers.

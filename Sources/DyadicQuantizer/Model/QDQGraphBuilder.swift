@@ -8,6 +8,9 @@ public struct LayerWeights: Sendable {
     public var scales: [Float]
     /// W4A8-FP8 (DPQ): the weight is s_c · fp8(q · g), with g per `groupSize` inputs of a channel.
     public var fp8Groups: (size: Int, scales: [Float])?
+    /// Added to the bias (one per output channel): −ΔW·E[x], so the quantized layer's mean
+    /// output equals the float layer's on the calibration data.
+    public var biasCorrection: [Float]?
 }
 
 /// Rewrites a float graph into QDQ form: QuantizeLinear → DequantizeLinear on every
@@ -135,8 +138,24 @@ struct QDQGraphBuilder {
                                       outputs: [wName + "_dequantized"], attributes: ["axis": .int(Int64(layer.channelAxis))]))
                 }
                 node.inputs[1] = wName + "_dequantized"
-                // FP8 layers add a float32 bias in their epilogue; integer ones take it as int32.
-                if w.fp8Groups == nil, let b = layer.biasName, let bias = graph.initializers[b]?.floats {
+                // The bias, corrected; a layer without one gets one (MatMul has no bias input).
+                var biasName = layer.biasName
+                var biasValues = biasName.flatMap { graph.initializers[$0]?.floats }
+                if let correction = w.biasCorrection, layer.kind != .matmul {
+                    let base = biasValues ?? [Float](repeating: 0, count: correction.count)
+                    biasValues = zip(base, correction).map { $0 + $1 }
+                    if biasName == nil {
+                        biasName = wName + "_bias"
+                        while node.inputs.count < 3 { node.inputs.append("") }
+                    }
+                }
+                if w.fp8Groups != nil, w.biasCorrection != nil, let b = biasName, let values = biasValues {
+                    // FP8 layers add a float32 bias in their epilogue.
+                    initializers[b + "_corrected"] = Tensor(values, shape: [values.count])
+                    node.inputs[2] = b + "_corrected"
+                }
+                // Integer layers take it as int32 at s_x·s_w.
+                if w.fp8Groups == nil, let b = biasName, let bias = biasValues {
                     let bScales = scales.map { $0 * x.scale }
                     let codes = zip(bias, bScales).map { Int32(max(min(($0 / $1).rounded(.toNearestOrEven), 2.1e9), -2.1e9)) }
                     initializers[b + "_quantized"] = Tensor(codes, shape: [codes.count])

@@ -16,7 +16,7 @@ public struct QuantizerOptions: Sendable {
     public var signedActivations = false
     public var weights = Weights.int8
     public var method = Method.gptq
-    public var ranges = RangeMethod.minmax
+    public var ranges = RangeMethod.percentile
     public var objective = Objective.output
     /// For `RangeMethod.percentile`: the share of values kept inside the range.
     public var percentile = 99.99
@@ -36,6 +36,9 @@ public struct QuantizerOptions: Sendable {
     public var sensitivitySamples = 4
     public var reportSamples = 8
     public var dampening = 0.01
+    /// Adds −ΔW·E[x] to each layer's bias (E[x] from calibration), cancelling the mean shift
+    /// that rounding the weights causes.
+    public var biasCorrection = true
 
     public init() {}
 }
