@@ -20,6 +20,8 @@ public struct GPTQOptions: Sendable, Equatable {
     public var actOrder: Bool
     /// Columns per lazy-update block.
     public var blockSize: Int
+    /// Static scales by `SymmetricGrid.clippedScale` (per channel, or per group under act-order).
+    public var clipSearch = false
 
     public init(bits: Int, groupSize: Int? = nil, dampening: Double = 0.01, actOrder: Bool = false, blockSize: Int = 128) {
         self.bits = bits
@@ -48,7 +50,8 @@ public enum GPTQ {
             for r in 0..<rows {
                 for g in 0..<groups {
                     let cols = (g * span)..<min((g + 1) * span, k)
-                    scales[r * groups + g] = grid.scale(maxAbs: cols.reduce(0) { max($0, abs(w[r, $1])) })
+                    scales[r * groups + g] = options.clipSearch ? grid.clippedScale(cols.map { w[r, $0] })
+                        : grid.scale(maxAbs: cols.reduce(0) { max($0, abs(w[r, $1])) })
                 }
             }
         }

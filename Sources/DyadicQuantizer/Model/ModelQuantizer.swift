@@ -199,12 +199,15 @@ public enum ModelQuantizer {
         var codes: [[Float]] = [], recon: [[Float]] = [], scales: [Float] = []
         var omega = 0.0, omegaRTN = 0.0, quadratic = 0.0, quadraticRTN = 0.0
         for (m, h) in zip(matrices, hessians) {
-            let rtn = try RoundToNearest.quantize(m, bits: bits)
+            // Below 8 bits the scales are searched for the least rounding error (clipping).
+            let rtn = try RoundToNearest.quantize(m, bits: bits, clipSearch: bits < 8)
             omegaRTN += Sensitivity.omega(hessian: h, original: m, quantized: rtn.reconstructed)
             quadraticRTN += Sensitivity.quadraticError(hessian: h, original: m, quantized: rtn.reconstructed)
             var q = rtn
             if options.method == .gptq, h.trace > 0 {
-                q = try GPTQ.quantize(m, hessian: h, options: GPTQOptions(bits: bits, dampening: options.dampening))
+                var gptq = GPTQOptions(bits: bits, dampening: options.dampening)
+                gptq.clipSearch = bits < 8
+                q = try GPTQ.quantize(m, hessian: h, options: gptq)
                 quadratic += Sensitivity.quadraticError(hessian: h, original: m, quantized: q.reconstructed)
             } else {
                 quadratic += Sensitivity.quadraticError(hessian: h, original: m, quantized: rtn.reconstructed)
