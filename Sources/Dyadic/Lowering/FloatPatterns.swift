@@ -65,6 +65,7 @@ extension Lowering {
     }
 
     private func lowerFloatMatMul(_ node: Node, x: Int, shape: [Int], w: Tensor) throws -> Bool {
+        try node.checkAttributes(known: [])
         guard shape.count >= 2, w.shape.count == 2, shape[shape.count - 1] == w.shape[0] else { return false }
         let k = w.shape[0], n = w.shape[1], rows = shape.dropLast().reduce(1, *)
         let out = addValue(node.outputs[0], .float32, Array(shape.dropLast()) + [n])
@@ -78,6 +79,7 @@ extension Lowering {
     func lowerFloatClamp(_ node: Node) throws -> Bool {
         guard node.opType == "Relu" || node.opType == "Clip", let name = node.inputs.first, let xs = env[name] else { return false }
         if case .constant = xs { return false }
+        try node.checkAttributes(known: node.opType == "Clip" && graph.opset < 11 ? ["min", "max"] : [])
         var lower = -Float.infinity, upper = Float.infinity
         if node.opType == "Relu" {
             lower = 0
