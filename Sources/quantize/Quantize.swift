@@ -54,8 +54,14 @@ struct Quantize: ParsableCommand {
     @Option(name: .customLong("latency-table"), help: "The latency tool's per-layer CSV of this model at one precision (repeat: one per precision, INT8 first).")
     var latencyTables: [String] = []
 
+    @Option(help: "With --weights mixed: the precisions to choose from, of int8, int4 and fp8.")
+    var candidates = "int8,int4"
+
     @Option(name: .customLong("keep-8bit"), parsing: .upToNextOption, help: "Node names to keep at 8 bits.")
     var keep8Bit: [String] = []
+
+    @Option(name: .customLong("pin"), parsing: .upToNextOption, help: "NODE=PRECISION: give a layer a precision outright (mixed).")
+    var pinned: [String] = []
 
     @Flag(name: .customLong("no-pin-first-last"), help: "Let the first and last layers take less than 8 bits.")
     var noPinFirstLast = false
@@ -122,6 +128,16 @@ struct Quantize: ParsableCommand {
         options.latencyBudget = latencyBudget
         if !latencyTables.isEmpty { options.latencyTable = try LatencyTable(files: latencyTables) }
         options.keep8Bit = keep8Bit
+        let chosen = candidates.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+        guard chosen.contains("int8"), Set(chosen).isSubset(of: ["int8", "int4", "fp8"]) else {
+            throw QuantizerError("--candidates must list int8 and any of int4 and fp8, not '\(candidates)'")
+        }
+        options.mixedCandidates = chosen
+        for p in pinned {
+            let parts = p.split(separator: "=", maxSplits: 1).map(String.init)
+            guard parts.count == 2, !parts[0].isEmpty else { throw QuantizerError("--pin takes NODE=PRECISION, not '\(p)'") }
+            options.pins[parts[0]] = parts[1]
+        }
         options.pinFirstLast = !noPinFirstLast
         options.tieResiduals = !noResidualTies
         options.biasCorrection = !noBiasCorrection

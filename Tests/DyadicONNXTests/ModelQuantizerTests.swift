@@ -144,6 +144,26 @@ import Testing
         #expect(sqnr[.dpq]! > sqnr[.rtn]! + 2, "DPQ \(sqnr[.dpq]!) dB, RTN \(sqnr[.rtn]!) dB")
     }
 
+    /// INT8 and FP8 layers in one model: each tensor is quantized in its producer's arithmetic
+    /// and converted where a consumer of the other kind reads it; nothing runs in float.
+    @Test func integerAndFP8LayersMix() throws {
+        let g = try Self.graph()
+        var options = QuantizerOptions()
+        options.weights = .mixed
+        options.mixedCandidates = ["int8", "int4", "fp8"]
+        options.pinFirstLast = false
+        options.pins = ["conv2": "fp8", "fc2": "fp8", "conv1": "int8", "fc1": "int4"]
+        options.sensitivitySamples = 1
+        let result = try ModelQuantizer.quantize(g, samples: try Self.samples(32), options: options)
+        #expect(result.chosen == ["conv1": "int8", "conv2": "fp8", "fc1": "int4", "fc2": "fp8"])
+        let plan = try #require(try Session(graph: result.graph).plan)
+        #expect(plan.floatLayers.isEmpty, "float layers: \(plan.floatLayers.map(\.op))")
+        #expect(plan.layers.filter { $0.precision == "w4a8-fp8" }.count == 2)
+        #expect(plan.layers.contains { $0.op == "ToFP8" } && plan.layers.contains { $0.op == "FromFP8" })
+        let images = try Self.testImages(32)
+        #expect(Sensitivity.cosineSimilarity(try Self.logits(g, images), try Self.logits(result.graph, images)) >= 0.995)
+    }
+
     @Test func mixedPrecisionMeetsTheSizeBudget() throws {
         let g = try Self.graph()
         var options = QuantizerOptions()

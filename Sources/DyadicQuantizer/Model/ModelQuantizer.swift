@@ -81,19 +81,20 @@ public enum ModelQuantizer {
         // 1. Calibration: ranges and Hessians.
         let pass = CalibrationPass(graph: graph, layers: layers, activations: Set(points), rowsPerSample: options.hessianRowsPerSample)
         let stats = try pass.run(samples: samples, inputName: inputName) { progress(.calibration, $0, samples.count) }
-        var activations: [String: ActivationQuantization] = [:]
-        for name in points {
-            guard let observer = stats.ranges[name] else { continue }
-            activations[name] = options.weights == .fp8 ? fp8Parameters(observer, options) : activationParameters(observer, options)
-        }
-
-        // 2. Candidates per layer.
         let precisions: [String] = switch options.weights {
         case .int8: ["int8"]
         case .int4: ["int4"]
-        case .mixed: ["int8", "int4"]
+        case .mixed: options.mixedCandidates
         case .fp8: ["fp8"]
         }
+        var activations: [String: ActivationQuantization] = [:], fp8Activations: [String: ActivationQuantization] = [:]
+        for name in points {
+            guard let observer = stats.ranges[name] else { continue }
+            activations[name] = activationParameters(observer, options)
+            if precisions.contains("fp8") { fp8Activations[name] = fp8Parameters(observer, options) }
+        }
+
+        // 2. Candidates per layer.
         var candidates: [String: [LayerCandidate]] = [:]
         for (i, layer) in layers.enumerated() {
             let w = graph.initializers[layer.weightName]!
@@ -124,8 +125,9 @@ public enum ModelQuantizer {
         }
         for layer in layers {
             for c in candidates[layer.name]! {
-                let bytes = Double(layer.weightCount * c.weights.bits) / 8
-                let bops = Double(macs[layer.name] ?? 0) * Double(c.weights.bits) * 8
+                let bytes = storedBytes(layer, c.weights)
+                // FP8 layers multiply 8-bit floats: counted as 8×8-bit operations.
+                let bops = Double(macs[layer.name] ?? 0) * Double(c.weights.fp8Groups == nil ? c.weights.bits : 8) * 8
                 var latency = 0.0
                 if let table = options.latencyTable {
                     guard let us = table.layers[layer.name]?[latencyNames[c.label]!] else {
@@ -175,8 +177,9 @@ public enum ModelQuantizer {
         for layer in layers {
             weights[layer.name] = candidates[layer.name]!.first { $0.label == chosen[layer.name] }!.weights
         }
-        let builder = QDQGraphBuilder(graph: graph, layers: layers, weights: weights, activations: activations,
-                                      activationType: options.weights == .fp8 ? .float8e4m3fn : options.signedActivations ? .int8 : .uint8)
+        var builder = QDQGraphBuilder(graph: graph, layers: layers, weights: weights, activations: activations,
+                                      activationType: options.signedActivations ? .int8 : .uint8)
+        builder.fp8Activations = fp8Activations
         return QuantizationResult(graph: try builder.build(), layers: layers, candidates: candidates, chosen: chosen,
                                   allocation: allocation, dimensions: dimensions, int8Totals: int8Totals, budgets: budgets,
                                   fixedLatency: fixedLatency, activationCount: activations.count, method: options.method,
@@ -222,6 +225,14 @@ public enum ModelQuantizer {
                               omega: omega, omegaRTN: omegaRTN, quadratic: quadratic, quadraticRTN: quadraticRTN, outputSQNR: nil, reconstructed: layer.tensorOrder(recon))
     }
 
+    /// Bytes Dyadic stores for a layer's weights: the codes (4-bit ones two per byte), and for
+    /// FP8 layers a 16-byte table per group of each channel.
+    public static func storedBytes(_ layer: QuantizableLayer, _ w: LayerWeights) -> Double {
+        guard let groups = w.fp8Groups else { return Double(layer.weightCount * w.bits) / 8 }
+        let k = layer.columnsPerGroup, perRow = (k + groups.size - 1) / groups.size
+        return Double(layer.outputChannels * ((k + 1) / 2 + 16 * perRow))
+    }
+
     /// FP8 activations: per tensor, scale = clip / 448, the clip by the range method.
     static func fp8Parameters(_ o: RangeObserver, _ options: QuantizerOptions) -> ActivationQuantization {
         let clip: Float = switch options.ranges {
@@ -246,7 +257,7 @@ public enum ModelQuantizer {
             omegaRTN += Sensitivity.omega(hessian: h, original: m, quantized: rtn.reconstructed)
             quadraticRTN += Sensitivity.quadraticError(hessian: h, original: m, quantized: rtn.reconstructed)
             var q = rtn
-            if options.method == .dpq, h.trace > 0 {
+            if options.method != .rtn, h.trace > 0 {  // dpq, or gptq in a mixed model
                 q = try DPQ.quantize(m, hessian: h, groupSize: groupSize, dampening: options.dampening, fp8: fp8)
             }
             omega += Sensitivity.omega(hessian: h, original: m, quantized: q.reconstructed)
@@ -322,11 +333,14 @@ public enum ModelQuantizer {
         }
         var pins: [Int: String] = [:]
         if options.pinFirstLast { pins[0] = "int8"; pins[layers.count - 1] = "int8" }
-        for name in options.keep8Bit {
+        for (name, label) in options.keep8Bit.map({ ($0, "int8") }) + options.pins.sorted(by: { $0.key < $1.key }) {
             guard let i = layers.firstIndex(where: { $0.name == name }) else {
-                throw QuantizerError("--keep-8bit: '\(name)' is not a Conv, Gemm or MatMul with constant weights (layers: \(layers.prefix(5).map(\.name).joined(separator: ", "))…)")
+                throw QuantizerError("pinned layer '\(name)' is not a Conv, Gemm or MatMul with constant weights (layers: \(layers.prefix(5).map(\.name).joined(separator: ", "))…)")
             }
-            pins[i] = "int8"
+            guard options.mixedCandidates.contains(label) else {
+                throw QuantizerError("layer '\(name)' is pinned to \(label), which is not a candidate (\(options.mixedCandidates.joined(separator: ", ")))")
+            }
+            pins[i] = label
         }
         var b = budgets
         if let latency = b[2] { b[2] = latency - fixedLatency }

@@ -22,14 +22,22 @@ struct QDQGraphBuilder {
     let graph: Graph
     let layers: [QuantizableLayer]
     let weights: [String: LayerWeights]
+    /// Integer (u8/s8) parameters of every activation point.
     let activations: [String: ActivationQuantization]
     let activationType: DType
+    /// FP8 parameters of every activation point (empty when no layer is FP8). A tensor is
+    /// FP8 where its producer is an FP8 product (or a computing op with an FP8 input); a
+    /// consumer of the other kind reads it through a second Q/DQ pair, which Dyadic turns
+    /// into a 256-entry conversion table.
+    var fp8Activations: [String: ActivationQuantization] = [:]
 
     /// Float activation tensors that get a Q/DQ pair: the graph input, and every output
     /// of a computing op, except a product's output that feeds only a Relu/Clip (the pair
     /// goes after the activation, which fuses into the product).
+    static let fp8Ops: Set<String> = ["Add", "GlobalAveragePool"]
+    static let movement: Set<String> = ["Reshape", "Flatten", "Squeeze", "Unsqueeze", "Transpose", "Identity"]
+
     static func activationPoints(graph: Graph, floatValues: Set<String>) -> [String] {
-        let movement: Set<String> = ["Reshape", "Flatten", "Squeeze", "Unsqueeze", "Transpose", "Identity"]
         var consumers: [String: [Node]] = [:]
         for node in graph.nodes { for input in node.inputs where !input.isEmpty { consumers[input, default: []].append(node) } }
         let outputs = Set(graph.outputs.map(\.name))
@@ -87,36 +95,89 @@ struct QDQGraphBuilder {
         let quantizedLayers = Dictionary(uniqueKeysWithValues: layers.compactMap { l in weights[l.name].map { (l.nodeIndex, (l, $0)) } })
         // The scale of a tensor: its own Q/DQ pair, or that of the tensor it was moved from.
         var sourceOf: [String: String] = [:]
-        for node in graph.nodes where ["Reshape", "Flatten", "Squeeze", "Unsqueeze", "Transpose", "Identity"].contains(node.opType) {
+        for node in graph.nodes where Self.movement.contains(node.opType) {
             if let x = node.inputs.first { sourceOf[node.outputs[0]] = x }
         }
-        func activation(_ name: String) -> ActivationQuantization? {
+        func source(_ name: String) -> String? {
             var n = name
             while activations[n] == nil, let s = sourceOf[n] { n = s }
-            return activations[n]
+            return activations[n] == nil ? nil : n
         }
+        func activation(_ name: String) -> ActivationQuantization? { source(name).flatMap { activations[$0] } }
         func dequantizedName(_ t: String) -> String { outputs.contains(t) ? t : t + "_dequantized" }
         func producedName(_ t: String) -> String { outputs.contains(t) && activations[t] != nil ? t + "_float" : t }
+
+        // The arithmetic of every tensor: FP8 or integer (see `fp8Activations`).
+        var isFP8: [String: Bool] = [:]
+        var required: [Int: Bool] = [:]
+        var consumers: [String: [Int]] = [:]
+        for (i, node) in graph.nodes.enumerated() { for x in node.inputs where !x.isEmpty { consumers[x, default: []].append(i) } }
+        let fp8Products = Set(quantizedLayers.filter { $0.value.1.fp8Groups != nil }.keys)
+        for input in graph.inputs {
+            let users = consumers[input.name] ?? []
+            isFP8[input.name] = !users.isEmpty && users.allSatisfy(fp8Products.contains)
+        }
+        for (i, node) in graph.nodes.enumerated() {
+            let fp8: Bool
+            if quantizedLayers[i] != nil {
+                fp8 = fp8Products.contains(i)
+            } else if Self.movement.contains(node.opType) {
+                fp8 = node.inputs.first.flatMap { isFP8[$0] } ?? false
+            } else if ["Relu", "Clip"].contains(node.opType), let x = node.inputs.first, activations[x] == nil {
+                fp8 = isFP8[x] ?? false  // the fused activation of a product: the product's arithmetic
+            } else {
+                // Add and GlobalAveragePool have FP8 layers; anything else reads integers
+                // (MaxPool of FP8 values would otherwise run on the float path).
+                fp8 = Self.fp8Ops.contains(node.opType) && node.inputs.contains { isFP8[$0] == true }
+            }
+            if !Self.movement.contains(node.opType) { required[i] = fp8 }
+            for out in node.outputs { isFP8[out] = fp8 }
+        }
 
         var nodes: [Node] = []
         var initializers = graph.initializers
         var usesInt4 = false
-        func addQDQ(_ t: String, _ q: ActivationQuantization) {
+        func addQDQ(_ t: String, _ q: ActivationQuantization, fp8: Bool, input: String, output: String) {
             initializers[t + "_scale"] = Tensor([q.scale], shape: [])
-            switch activationType {
+            switch fp8 ? .float8e4m3fn : activationType {
             case .uint8: initializers[t + "_zero_point"] = Tensor([UInt8(q.zeroPoint)], shape: [])
             case .int8: initializers[t + "_zero_point"] = Tensor([Int8(q.zeroPoint)], shape: [])
-            default: initializers[t + "_zero_point"] = Tensor(dtype: activationType, shape: [], bytes: [0])
+            default: initializers[t + "_zero_point"] = Tensor(dtype: .float8e4m3fn, shape: [], bytes: [0])
             }
             nodes.append(Node(name: t + "_QuantizeLinear", opType: "QuantizeLinear",
-                              inputs: [producedName(t), t + "_scale", t + "_zero_point"], outputs: [t + "_quantized"]))
+                              inputs: [input, t + "_scale", t + "_zero_point"], outputs: [t + "_quantized"]))
             nodes.append(Node(name: t + "_DequantizeLinear", opType: "DequantizeLinear",
-                              inputs: [t + "_quantized", t + "_scale", t + "_zero_point"], outputs: [dequantizedName(t)]))
+                              inputs: [t + "_quantized", t + "_scale", t + "_zero_point"], outputs: [output]))
         }
-        for input in graph.inputs { if let q = activations[input.name] { addQDQ(input.name, q) } }
+        func params(_ t: String, fp8: Bool) throws -> ActivationQuantization {
+            guard let q = fp8 ? fp8Activations[t] : activations[t] else {
+                throw QuantizerError("no \(fp8 ? "FP8" : "integer") quantization for '\(t)'")
+            }
+            return q
+        }
+        func addPoint(_ t: String) throws {
+            let fp8 = isFP8[t] ?? false
+            addQDQ(t, try params(t, fp8: fp8), fp8: fp8, input: producedName(t), output: dequantizedName(t))
+        }
+        // A value read in the other arithmetic: a second pair, made once per value and kind.
+        var converted: Set<String> = []
+        func convert(_ x: String, to fp8: Bool) throws -> String {
+            guard let src = source(x) else { return x }
+            let name = x + (fp8 ? "_as_fp8" : "_as_int")
+            if converted.insert(name).inserted {
+                addQDQ(name, try params(src, fp8: fp8), fp8: fp8, input: activations[x] != nil ? dequantizedName(x) : x, output: name)
+            }
+            return name
+        }
+        for input in graph.inputs where activations[input.name] != nil { try addPoint(input.name) }
         for (i, original) in graph.nodes.enumerated() {
             var node = original
-            node.inputs = node.inputs.map { $0.isEmpty || activations[$0] == nil ? $0 : dequantizedName($0) }
+            node.inputs = try node.inputs.map { x in
+                guard !x.isEmpty, source(x) != nil else { return x }
+                let plain = activations[x] == nil ? x : dequantizedName(x)
+                guard let want = required[i], let have = isFP8[x], want != have else { return plain }
+                return try convert(x, to: want)
+            }
             node.outputs = node.outputs.map(producedName)
             if let (layer, w) = quantizedLayers[i] {
                 guard let x = activation(layer.input) else {
@@ -168,7 +229,7 @@ struct QDQGraphBuilder {
                 }
             }
             nodes.append(node)
-            for out in original.outputs { if let q = activations[out] { addQDQ(out, q) } }
+            for out in original.outputs where activations[out] != nil { try addPoint(out) }
         }
         // Float weights and biases nobody reads any more.
         let read = Set(nodes.flatMap(\.inputs))

@@ -46,7 +46,7 @@ public enum QuantizationReport {
                    + (gainCount > 0 ? "; geometric mean of E RTN/E \(f(exp(gainLog / Double(gainCount))))" : ""))
         out.append("")
         out.append("## Totals (ratio to all-INT8)")
-        let predicted = [r.layers.reduce(0.0) { $0 + Double($1.weightCount * chosen($1).weights.bits) / 8 }]
+        let predicted = [r.layers.reduce(0.0) { $0 + ModelQuantizer.storedBytes($1, chosen($1).weights) }]
         for (d, name) in r.dimensions.enumerated() {
             let total = r.allocation?.totals[d] ?? (d == 0 ? predicted[0] : .nan)
             let full = total + (d == 2 ? r.fixedLatency : 0)

@@ -27,6 +27,10 @@ public struct QuantizerOptions: Sendable {
     public var latencyTable: LatencyTable?
     /// Layers (ONNX node names) kept at 8 bits, besides the first and last when `pinFirstLast`.
     public var keep8Bit: [String] = []
+    /// Layers (ONNX node names) given a precision outright (mixed precision).
+    public var pins: [String: String] = [:]
+    /// The precisions `Weights.mixed` chooses from: "int8", "int4", "fp8".
+    public var mixedCandidates = ["int8", "int4"]
     public var pinFirstLast = true
     /// Layers whose outputs meet at one Add (a residual block's paths) share a precision.
     public var tieResiduals = true
