@@ -67,6 +67,13 @@ public enum ModelQuantizer {
             throw QuantizerError("quantize needs a model with one float input (this one has \(graph.inputs.map { "'\($0.name)' \($0.dtype)" }.joined(separator: ", ")))")
         }
         guard !samples.isEmpty else { throw QuantizerError("no calibration samples") }
+        // Option conflicts fail before any calibration work.
+        if options.latencyBudget != nil && options.latencyTable == nil {
+            throw QuantizerError("--latency-budget needs --latency-table (the latency tool's per-layer CSV of each precision)")
+        }
+        if options.weights == .mixed && options.objective == .output && options.sensitivitySamples == 0 {
+            throw QuantizerError("the output objective measures each layer on calibration samples: --sensitivity-samples must be at least 1")
+        }
         let inputName = graph.inputs[0].name
         let layers = try QuantizableLayer.find(in: graph)
         guard !layers.isEmpty else { throw QuantizerError("the model has no Conv, Gemm or MatMul with constant float weights to quantize") }
@@ -146,13 +153,7 @@ public enum ModelQuantizer {
         ]
         var budgets: [Double?] = [options.sizeBudget.map { $0 * int8Totals[0] }, options.bopsBudget.map { $0 * int8Totals[1] },
                                   options.latencyBudget.map { $0 * int8Totals[2] }]
-        if options.latencyBudget != nil && options.latencyTable == nil {
-            throw QuantizerError("--latency-budget needs --latency-table (the latency tool's per-layer CSV of each precision)")
-        }
         if options.weights == .mixed {
-            if options.objective == .output && options.sensitivitySamples == 0 {
-                throw QuantizerError("the output objective measures each layer on calibration samples: --sensitivity-samples must be at least 1")
-            }
             if options.sensitivitySamples > 0 {
                 try measureSensitivity(graph, layers: layers, candidates: &candidates,
                                        samples: Array(samples.prefix(options.sensitivitySamples)), inputName: inputName,
