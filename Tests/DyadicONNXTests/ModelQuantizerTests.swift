@@ -75,9 +75,18 @@ import Testing
             var quantized = g
             quantized.initializers[layer.weightName] = Tensor(layer.tensorOrder([q.reconstructed]), shape: layer.weightShape)
             var change = 0.0
+            var floatRun = try ObservedRun(graph: g, inputName: "image")
+            var quantizedRun = try ObservedRun(graph: quantized, inputName: "image")
+            func convOutput(_ run: inout ObservedRun, _ sample: Tensor) throws -> [Float] {
+                var out: [Float] = []
+                _ = try run.run(sample) { value, context in
+                    if context.plan.values[value].name == convOut { out = context.tensor(value).floats }
+                }
+                return out
+            }
             for s in samples {
-                let a = try LayerAccuracy.observe(try Session(graph: g), s, "image") { v, _ in v.name == convOut }[convOut]!
-                let b = try LayerAccuracy.observe(try Session(graph: quantized), s, "image") { v, _ in v.name == convOut }[convOut]!
+                let a = try convOutput(&floatRun, s), b = try convOutput(&quantizedRun, s)
+                #expect(a.count == b.count && !a.isEmpty)
                 for (x, y) in zip(a, b) { change += Double(x - y) * Double(x - y) }
             }
             let predicted = Double(acc.rows) / 2 * e

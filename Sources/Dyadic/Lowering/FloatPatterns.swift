@@ -23,22 +23,9 @@ extension Lowering {
     private func lowerFloatConv(_ node: Node, x: Int, shape: [Int], w: Tensor, bias: Tensor?) throws -> Bool {
         guard shape.count == 4, w.shape.count == 4 else { return false }
         try node.checkAttributes(known: ["auto_pad", "dilations", "group", "kernel_shape", "pads", "strides"])
-        let (n, c, h, wi) = (shape[0], shape[1], shape[2], shape[3])
-        let (m, cpg, kh, kw) = (w.shape[0], w.shape[1], w.shape[2], w.shape[3])
-        let group = try node.int("group", default: 1)
-        guard group >= 1, c == cpg * group, m % group == 0 else {
-            throw node.invalid("input channels \(c), weight shape \(w.shape.shapeString) and group \(group) do not agree")
-        }
-        if let bias, bias.count != m { throw node.invalid("bias has \(bias.count) values for \(m) output channels") }
-        let g = try WindowGeometry(node: node, inputH: h, inputW: wi, kernelShape: [kh, kw])
-        let geometry = dyd_conv_geometry(
-            batch: UInt32(n), in_h: UInt32(h), in_w: UInt32(wi), in_c: UInt32(c),
-            out_h: UInt32(g.output.h), out_w: UInt32(g.output.w), out_c: UInt32(m),
-            kernel_h: UInt32(kh), kernel_w: UInt32(kw), stride_h: UInt32(g.stride.h), stride_w: UInt32(g.stride.w),
-            dilation_h: UInt32(g.dilation.h), dilation_w: UInt32(g.dilation.w),
-            pad_top: UInt32(g.pads.t), pad_left: UInt32(g.pads.l), groups: UInt32(group),
-            in_pixel_stride: UInt32(c), out_pixel_stride: UInt32(m))
-        let out = addValue(node.outputs[0], .float32, [n, m, g.output.h, g.output.w])
+        let (geometry, outShape) = try convGeometry(node, inputShape: shape, weightShape: w.shape)
+        if let bias, bias.count != w.shape[0] { throw node.invalid("bias has \(bias.count) values for \(w.shape[0]) output channels") }
+        let out = addValue(node.outputs[0], .float32, outShape)
         layers.append(try FloatConvLayer(source: [node.name], input: x, output: out, geometry: geometry,
                                          weights: w.floats, bias: bias?.floats, context: node.label))
         env[node.outputs[0]] = .value(out)

@@ -137,6 +137,26 @@ extension Lowering {
         }
     }
 
+    /// The kernels' geometry of a 2-D Conv on an NCHW input of `inputShape` with OIHW weights
+    /// (dense pixels), and its NCHW output shape; shared by the integer and float convolutions.
+    func convGeometry(_ node: Node, inputShape: [Int], weightShape: [Int]) throws -> (dyd_conv_geometry, [Int]) {
+        let group = try node.int("group", default: 1)
+        let (n, c, h, wi) = (inputShape[0], inputShape[1], inputShape[2], inputShape[3])
+        let (m, cpg, kh, kwid) = (weightShape[0], weightShape[1], weightShape[2], weightShape[3])
+        guard group >= 1, c == cpg * group, m % group == 0 else {
+            throw node.invalid("input channels \(c), weight shape \(weightShape.shapeString) and group \(group) do not agree")
+        }
+        let g = try WindowGeometry(node: node, inputH: h, inputW: wi, kernelShape: [kh, kwid])
+        let geometry = dyd_conv_geometry(
+            batch: UInt32(n), in_h: UInt32(h), in_w: UInt32(wi), in_c: UInt32(c),
+            out_h: UInt32(g.output.h), out_w: UInt32(g.output.w), out_c: UInt32(m),
+            kernel_h: UInt32(kh), kernel_w: UInt32(kwid), stride_h: UInt32(g.stride.h), stride_w: UInt32(g.stride.w),
+            dilation_h: UInt32(g.dilation.h), dilation_w: UInt32(g.dilation.w),
+            pad_top: UInt32(g.pads.t), pad_left: UInt32(g.pads.l), groups: UInt32(group),
+            in_pixel_stride: UInt32(c), out_pixel_stride: UInt32(m))
+        return (geometry, [n, m, g.output.h, g.output.w])
+    }
+
     /// Geometry of a Conv (weights OIHW) or matrix product (weights [N, K]) on `x`;
     /// nil when the kernels do not cover it.
     func productShape(_ node: Node, x: Int, weightShape: [Int]) throws -> ProductShape? {
@@ -144,22 +164,9 @@ extension Lowering {
         let isConv = node.opType == "Conv" || node.opType == "QLinearConv"
         if isConv {
             guard xInfo.shape.count == 4, weightShape.count == 4 else { return nil }
-            let group = try node.int("group", default: 1)
-            let (n, c, h, wi) = (xInfo.shape[0], xInfo.shape[1], xInfo.shape[2], xInfo.shape[3])
-            let (m, cpg, kh, kwid) = (weightShape[0], weightShape[1], weightShape[2], weightShape[3])
-            guard group >= 1, c == cpg * group, m % group == 0 else {
-                throw node.invalid("input channels \(c), weight shape \(weightShape.shapeString) and group \(group) do not agree")
-            }
-            let g = try WindowGeometry(node: node, inputH: h, inputW: wi, kernelShape: [kh, kwid])
-            let geometry = dyd_conv_geometry(
-                batch: UInt32(n), in_h: UInt32(h), in_w: UInt32(wi), in_c: UInt32(c),
-                out_h: UInt32(g.output.h), out_w: UInt32(g.output.w), out_c: UInt32(m),
-                kernel_h: UInt32(kh), kernel_w: UInt32(kwid), stride_h: UInt32(g.stride.h), stride_w: UInt32(g.stride.w),
-                dilation_h: UInt32(g.dilation.h), dilation_w: UInt32(g.dilation.w),
-                pad_top: UInt32(g.pads.t), pad_left: UInt32(g.pads.l), groups: UInt32(group),
-                in_pixel_stride: UInt32(c), out_pixel_stride: UInt32(m))
-            return ProductShape(geometry: geometry, input: try nhwc(x, key: node.inputs[0]),
-                                outShape: [n, m, g.output.h, g.output.w], layout: .nhwc, convWeightShape: (m, cpg, kh, kwid))
+            let (geometry, outShape) = try convGeometry(node, inputShape: xInfo.shape, weightShape: weightShape)
+            return ProductShape(geometry: geometry, input: try nhwc(x, key: node.inputs[0]), outShape: outShape, layout: .nhwc,
+                                convWeightShape: (weightShape[0], weightShape[1], weightShape[2], weightShape[3]))
         }
         guard weightShape.count == 2 else { return nil }
         let k = weightShape[1], nOut = weightShape[0]

@@ -18,7 +18,6 @@ struct CalibrationPass {
     let rowsPerSample: Int
 
     func run(samples: [Tensor], inputName: String, progress: (Int) -> Void) throws -> CalibrationStatistics {
-        let session = try Session(graph: graph)
         var ranges: [String: RangeObserver] = [:]
         for name in activations { ranges[name] = RangeObserver() }
         var hessians: [String: [HessianAccumulator]] = [:]
@@ -27,19 +26,11 @@ struct CalibrationPass {
             hessians[layer.name] = (0..<layer.groups).map { _ in HessianAccumulator(inputs: layer.columnsPerGroup) }
             byInput[layer.input, default: []].append(i)
         }
-        var context: ExecutionContext?
+        var runner = try ObservedRun(graph: graph, inputName: inputName)
         for (s, sample) in samples.enumerated() {
-            // The session plans for the sample's shape (once per distinct shape).
-            if context == nil || context!.plan.values[context!.plan.inputs[0].value].shape != sample.shape {
-                _ = try session.run([inputName: sample])
-                guard let plan = session.plan else { throw QuantizerError("the float model has no plan") }
-                context = plan.makeContext(threads: 1)
-            }
-            let context = context!, plan = context.plan
-            for (name, value) in plan.inputs where name == inputName { context.store(sample, into: value) }
             var seen: Set<String> = []
-            func visit(_ value: Int) throws {
-                let info = plan.values[value]
+            _ = try runner.run(sample) { value, context in
+                let info = context.plan.values[value]
                 guard info.dtype == .float32, info.layout == .nchw, !seen.contains(info.name) else { return }
                 let wantsRange = ranges[info.name] != nil, users = byInput[info.name] ?? []
                 guard wantsRange || !users.isEmpty else { return }
@@ -48,9 +39,6 @@ struct CalibrationPass {
                 if wantsRange { ranges[info.name]!.observe(t.floats) }
                 for i in users { try accumulate(layers[i], t, sample: s, into: &hessians[layers[i].name]!) }
             }
-            for (_, value) in plan.inputs { try visit(value) }
-            try context.run { i in for value in plan.layers[i].outputs { try visit(value) } }
-            if let error = context.failure { throw error }
             progress(s + 1)
         }
         return CalibrationStatistics(ranges: ranges, hessians: hessians, samples: samples.count)

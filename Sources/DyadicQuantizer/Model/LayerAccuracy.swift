@@ -27,20 +27,25 @@ public struct LayerAccuracy: Sendable {
             }
             signal[key, default: 0] += s; noise[key, default: 0] += n; dot[key, default: 0] += d; qq[key, default: 0] += q
         }
-        let floatSession = try Session(graph: float), quantSession = try Session(graph: quantized)
+        var floatRun = try ObservedRun(graph: float, inputName: inputName)
+        var quantRun = try ObservedRun(graph: quantized, inputName: inputName)
         for sample in samples {
-            let floatValues = try observe(floatSession, sample, inputName) { v, _ in
-                v.dtype == .float32 && producer[v.name] != nil
+            var floatValues: [String: [Float]] = [:], quantValues: [String: [Float]] = [:]
+            let want = try floatRun.run(sample) { value, context in
+                let v = context.plan.values[value]
+                guard v.dtype == .float32, producer[v.name] != nil, floatValues[v.name] == nil else { return }
+                floatValues[v.name] = realNCHW(context.tensor(value), v)
             }
-            let quantValues = try observe(quantSession, sample, inputName) { v, _ in
-                v.quant != nil && v.name.hasSuffix("_quantized") && v.constant == nil
+            let got = try quantRun.run(sample) { value, context in
+                let v = context.plan.values[value]
+                guard v.quant != nil, v.constant == nil, v.name.hasSuffix("_quantized"), quantValues[v.name] == nil else { return }
+                quantValues[v.name] = realNCHW(context.tensor(value), v)
             }
             for (name, q) in quantValues {
                 let base = String(name.dropLast("_quantized".count))
                 guard let f = floatValues[base] ?? floatValues[base + "_float"], f.count == q.count else { continue }
                 add(base, f, q)
             }
-            let want = try floatSession.run([inputName: sample]), got = try quantSession.run([inputName: sample])
             for (name, w) in want { if let g = got[name] { add(modelOutput, w.floats, g.floats) } }
         }
         return signal.keys.map { key in
@@ -49,25 +54,6 @@ public struct LayerAccuracy: Sendable {
                                  sqnr: n > 0 ? 10 * log10(s / n) : .infinity,
                                  cosine: s > 0 && q > 0 ? d / (s.squareRoot() * q.squareRoot()) : (s == q ? 1 : 0))
         }.sorted { $0.sqnr < $1.sqnr }
-    }
-
-    /// Real values (NCHW) of the plan values `wanted` selects, after one run.
-    static func observe(_ session: Session, _ sample: Tensor, _ inputName: String,
-                        _ wanted: (PlanValue, Int) -> Bool) throws -> [String: [Float]] {
-        _ = try session.run([inputName: sample])
-        guard let plan = session.plan else { throw QuantizerError("no plan") }
-        let context = plan.makeContext(threads: 1)
-        for (name, value) in plan.inputs where name == inputName { context.store(sample, into: value) }
-        var out: [String: [Float]] = [:]
-        func take(_ value: Int) {
-            let v = plan.values[value]
-            guard out[v.name] == nil, wanted(v, value) else { return }
-            out[v.name] = realNCHW(context.tensor(value), v)
-        }
-        for (_, value) in plan.inputs { take(value) }
-        context.run { i in for value in plan.layers[i].outputs { take(value) } }
-        if let failure = context.failure { throw failure }
-        return out
     }
 
     /// Dequantizes an integer value and puts it in NCHW order.

@@ -200,30 +200,50 @@ public enum ModelQuantizer {
 
     static func candidate(_ layer: QuantizableLayer, matrices: [WeightMatrix], hessians: [Hessian], bits: Int,
                           options: QuantizerOptions) throws -> LayerCandidate {
-        var codes: [[Float]] = [], recon: [[Float]] = [], scales: [Float] = []
-        var omega = 0.0, omegaRTN = 0.0, quadratic = 0.0, quadraticRTN = 0.0
-        for (m, h) in zip(matrices, hessians) {
+        try assemble(layer, label: bits == 8 ? "int8" : "int4", bits: bits, fp8GroupSize: nil,
+                     matrices: matrices, hessians: hessians) { m, h in
             // Below 8 bits the scales are searched for the least rounding error (clipping).
             let rtn = try RoundToNearest.quantize(m, bits: bits, clipSearch: bits < 8)
-            omegaRTN += Sensitivity.omega(hessian: h, original: m, quantized: rtn.reconstructed)
-            quadraticRTN += Sensitivity.quadraticError(hessian: h, original: m, quantized: rtn.reconstructed)
             var q = rtn
             if options.method == .gptq, h.trace > 0 {
                 var gptq = GPTQOptions(bits: bits, dampening: options.dampening)
                 gptq.clipSearch = bits < 8
                 q = try GPTQ.quantize(m, hessian: h, options: gptq)
-                quadratic += Sensitivity.quadraticError(hessian: h, original: m, quantized: q.reconstructed)
-            } else {
-                quadratic += Sensitivity.quadraticError(hessian: h, original: m, quantized: rtn.reconstructed)
             }
+            return (rtn.reconstructed, GroupRounding(codes: q.codes, reconstructed: q.reconstructed, channelScales: q.scales, groupScales: []))
+        }
+    }
+
+    /// One weight group's rounding: codes and reconstruction (row-major), and its scales.
+    struct GroupRounding {
+        var codes: [Int8]
+        var reconstructed: [Float]
+        var channelScales: [Float]
+        var groupScales: [Float]
+    }
+
+    /// A candidate from rounding each weight group: `round` gives round-to-nearest's
+    /// reconstruction (for Ω and E of RTN) and the chosen method's rounding.
+    static func assemble(_ layer: QuantizableLayer, label: String, bits: Int, fp8GroupSize: Int?,
+                         matrices: [WeightMatrix], hessians: [Hessian],
+                         round: (WeightMatrix, Hessian) throws -> (rtn: [Float], chosen: GroupRounding)) throws -> LayerCandidate {
+        var codes: [[Float]] = [], recon: [[Float]] = [], channelScales: [Float] = [], groupScales: [Float] = []
+        var omega = 0.0, omegaRTN = 0.0, quadratic = 0.0, quadraticRTN = 0.0
+        for (m, h) in zip(matrices, hessians) {
+            let (rtn, q) = try round(m, h)
+            omegaRTN += Sensitivity.omega(hessian: h, original: m, quantized: rtn)
+            quadraticRTN += Sensitivity.quadraticError(hessian: h, original: m, quantized: rtn)
             omega += Sensitivity.omega(hessian: h, original: m, quantized: q.reconstructed)
+            quadratic += Sensitivity.quadraticError(hessian: h, original: m, quantized: q.reconstructed)
             codes.append(q.codes.map(Float.init))
             recon.append(q.reconstructed)
-            scales.append(contentsOf: q.scales)
+            channelScales += q.channelScales
+            groupScales += q.groupScales
         }
-        return LayerCandidate(label: bits == 8 ? "int8" : "int4",
-                              weights: LayerWeights(bits: bits, codes: layer.tensorOrder(codes).map { Int8($0) }, scales: scales, fp8Groups: nil),
-                              omega: omega, omegaRTN: omegaRTN, quadratic: quadratic, quadraticRTN: quadraticRTN, outputSQNR: nil, reconstructed: layer.tensorOrder(recon))
+        let weights = LayerWeights(bits: bits, codes: layer.tensorOrder(codes).map { Int8($0) }, scales: channelScales,
+                                   fp8Groups: fp8GroupSize.map { ($0, groupScales) })
+        return LayerCandidate(label: label, weights: weights, omega: omega, omegaRTN: omegaRTN, quadratic: quadratic,
+                              quadraticRTN: quadraticRTN, outputSQNR: nil, reconstructed: layer.tensorOrder(recon))
     }
 
     /// Bytes Dyadic stores for a layer's weights: the codes (4-bit ones two per byte), and for
@@ -251,27 +271,15 @@ public enum ModelQuantizer {
         let k = layer.columnsPerGroup
         let spatial = layer.kind == .conv ? layer.weightShape[2] * layer.weightShape[3] : 1
         let groupSize = spatial == 1 && layer.groups == 1 && k % 32 == 0 && k > 32 ? 32 : k
-        var codes: [[Float]] = [], recon: [[Float]] = [], channelScales: [Float] = [], groupScales: [Float] = []
-        var omega = 0.0, omegaRTN = 0.0, quadratic = 0.0, quadraticRTN = 0.0
-        for (m, h) in zip(matrices, hessians) {
+        return try assemble(layer, label: "fp8", bits: 4, fp8GroupSize: groupSize, matrices: matrices, hessians: hessians) { m, h in
             let rtn = try DPQ.roundToNearest(m, groupSize: groupSize, fp8: fp8)
-            omegaRTN += Sensitivity.omega(hessian: h, original: m, quantized: rtn.reconstructed)
-            quadraticRTN += Sensitivity.quadraticError(hessian: h, original: m, quantized: rtn.reconstructed)
             var q = rtn
             if options.method != .rtn, h.trace > 0 {  // dpq, or gptq in a mixed model
                 q = try DPQ.quantize(m, hessian: h, groupSize: groupSize, dampening: options.dampening, fp8: fp8)
             }
-            omega += Sensitivity.omega(hessian: h, original: m, quantized: q.reconstructed)
-            quadratic += Sensitivity.quadraticError(hessian: h, original: m, quantized: q.reconstructed)
-            codes.append(q.codes.map(Float.init))
-            recon.append(q.reconstructed)
-            channelScales += q.channelScales
-            groupScales += q.groupScales
+            return (rtn.reconstructed, GroupRounding(codes: q.codes, reconstructed: q.reconstructed,
+                                                     channelScales: q.channelScales, groupScales: q.groupScales))
         }
-        let weights = LayerWeights(bits: 4, codes: layer.tensorOrder(codes).map { Int8($0) }, scales: channelScales,
-                                   fp8Groups: (groupSize, groupScales))
-        return LayerCandidate(label: "fp8", weights: weights, omega: omega, omegaRTN: omegaRTN, quadratic: quadratic,
-                              quadraticRTN: quadraticRTN, outputSQNR: nil, reconstructed: layer.tensorOrder(recon))
     }
 
     /// −ΔW·E[x] per output channel: the change of the layer's mean output that quantizing
