@@ -431,6 +431,8 @@ void dyd_fp8_add_run_for_isa(dyd_isa isa, const dyd_fp8_add_params *p, const uin
                              size_t a_inc, const uint8_t *b, size_t b_inc, uint8_t *y, size_t n);
 void dyd_fp8_global_avgpool_run_for_isa(dyd_isa isa, const dyd_fp8_avgpool_params *p,
                                         const uint8_t *x, uint8_t *y);
+void dyd_fp8_quantize_f32_for_isa(dyd_isa isa, const float *x, uint8_t *y, size_t n, float scale,
+                                  int saturate);
 /* The ISA a created op runs on. */
 dyd_isa dyd_conv_isa(const dyd_conv_op *op);
 /* `isa` capped to what this CPU and build support (what the functions above use). */

@@ -309,6 +309,7 @@ typedef struct {
   float out_min, out_max;
   float output_scale;
   int output_fp8;
+  float output_recip; /* 1.0f / output_scale (rounded once): vector kernels divide with it */
 } dyd_f8_out;
 
 /* n E4M3 codes to the compute format (float32, bfloat16 or float16 bits). */

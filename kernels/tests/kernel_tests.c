@@ -1301,6 +1301,58 @@ static void test_fp8_quantize_input(void) {
   }
 }
 
+/* The vector encodes (and their division by the scale, done with a reciprocal) against
+ * the scalar QuantizeLinear on a sweep of float32 bit patterns and on every rounding
+ * boundary between two codes and its neighbours, for scales of several magnitudes. */
+static void test_fp8_vector_encode(void) {
+#if defined(__x86_64__)
+  const uint64_t stride = 97;
+#else
+  const uint64_t stride = 65521; /* the vector forms are x86; this checks the scalar path */
+#endif
+  static const float scales[] = {1.0f, 0.0173f, 3.1e-5f, 2.5e4f, 1e-30f, 7e30f, 0.7071068f};
+  const size_t cap = 1u << 16;
+  float *x = malloc(cap * sizeof *x);
+  uint8_t *want = malloc(cap), *got = malloc(cap);
+  size_t bad = 0, count = 0;
+  for (size_t k = 0; k < sizeof scales / sizeof scales[0]; k++) {
+    const float scale = scales[k];
+    uint64_t u = 0;
+    int boundaries = 1;
+    while (u <= 0xFFFFFFFFu) {
+      size_t n = 0;
+      if (boundaries) { /* midpoints between codes (and past 448), scaled, with neighbours */
+        for (int c = 0; c < 0x7E; c++) {
+          const float mid = (dyd_fp8_e4m3_to_f32((uint8_t)c) + dyd_fp8_e4m3_to_f32((uint8_t)(c + 1))) / 2;
+          uint32_t m = bits_of(mid * scale);
+          for (uint32_t d = 0; d < 5; d++) {
+            x[n++] = float_of(m + d - 2);
+            x[n++] = -float_of(m + d - 2);
+          }
+        }
+        x[n++] = 464.0f * scale, x[n++] = 480.0f * scale, x[n++] = -0.0f, x[n++] = NAN;
+        boundaries = 0;
+      } else {
+        for (; n < cap && u <= 0xFFFFFFFFu; u += stride) x[n++] = float_of((uint32_t)u);
+      }
+      for (size_t i = 0; i < n; i++) want[i] = dyd_fp8_e4m3_from_f32(x[i] / scale, 1);
+      for (dyd_isa isa = DYD_ISA_SCALAR; isa <= DYD_ISA_AVX512VNNI; isa++) {
+        if (dyd_isa_supported(isa) != isa) continue;
+        dyd_fp8_quantize_f32_for_isa(isa, x, got, n, scale, 1);
+        for (size_t i = 0; i < n; i++) {
+          if (got[i] != want[i] && bad++ < 5)
+            printf("FAIL fp8 vector encode %s: %a / %a -> 0x%02x, want 0x%02x\n", dyd_isa_name(isa),
+                   (double)x[i], (double)scale, got[i], want[i]);
+        }
+        count += n;
+      }
+    }
+  }
+  check(bad == 0, "fp8 vector encode: %zu of %zu codes differ from the scalar QuantizeLinear", bad, count);
+  if (verbose) printf("fp8 vector encode: %zu codes\n", count);
+  free(x), free(want), free(got);
+}
+
 static void test_fp8(void) {
   enum {
     NENC = sizeof fp8_ref_enc_x / sizeof fp8_ref_enc_x[0],
@@ -2483,6 +2535,7 @@ int main(int argc, char **argv) {
   test_pooling();
   test_fp8();
   test_fp8_quantize_input();
+  test_fp8_vector_encode();
   test_fp8conv_validation();
   test_fp8conv();
   test_fp8_elementwise();

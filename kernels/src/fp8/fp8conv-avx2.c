@@ -100,7 +100,8 @@ TARGET INLINE void store8(__m256 acc, const float *scale, const float *bias, con
   __m256 v = _mm256_fmadd_ps(acc, _mm256_loadu_ps(scale), _mm256_loadu_ps(bias));
   v = _mm256_min_ps(_mm256_max_ps(v, _mm256_set1_ps(p->out_min)), _mm256_set1_ps(p->out_max));
   if (p->output_fp8) {
-    const __m256i code = dyd_f8_encode_avx2(_mm256_div_ps(v, _mm256_set1_ps(p->output_scale)));
+    const __m256i code = dyd_f8_encode_avx2(
+        dyd_f8_div_avx2(v, _mm256_set1_ps(p->output_scale), _mm256_set1_ps(p->output_recip)));
     _mm_storel_epi64((__m128i *)out, dyd_f8_pack8_avx2(code));
   } else {
     _mm256_storeu_ps((float *)out, v);
@@ -152,7 +153,7 @@ TARGET void dyd_f8_add_avx2(const dyd_fp8_add_params *p, const uint8_t *a, size_
                             const uint8_t *b, size_t b_inc, uint8_t *y, size_t n) {
   const __m256 sa = _mm256_set1_ps(p->a_scale), sb = _mm256_set1_ps(p->b_scale);
   const __m256 lo = _mm256_set1_ps(p->out_min), hi = _mm256_set1_ps(p->out_max);
-  const __m256 sy = _mm256_set1_ps(p->y_scale);
+  const __m256 sy = _mm256_set1_ps(p->y_scale), ry = _mm256_set1_ps(1.0f / p->y_scale);
   const __m128i ab = _mm_set1_epi8((char)a[0]), bb = _mm_set1_epi8((char)b[0]);
   size_t i = 0;
   for (; i + 8 <= n; i += 8) {
@@ -163,7 +164,7 @@ TARGET void dyd_f8_add_avx2(const dyd_fp8_add_params *p, const uint8_t *a, size_
     DYD_FP_BARRIER(ta); /* two roundings, never an FMA */
     DYD_FP_BARRIER(tb);
     const __m256 v = _mm256_min_ps(_mm256_max_ps(_mm256_add_ps(ta, tb), lo), hi);
-    _mm_storel_epi64((__m128i *)(y + i), dyd_f8_pack8_avx2(dyd_f8_encode_avx2(_mm256_div_ps(v, sy))));
+    _mm_storel_epi64((__m128i *)(y + i), dyd_f8_pack8_avx2(dyd_f8_encode_avx2(dyd_f8_div_avx2(v, sy, ry))));
   }
   for (; i < n; i++) {
     float ta = dyd_fp8_e4m3_to_f32(a[i * a_inc]) * p->a_scale;
@@ -180,7 +181,8 @@ TARGET void dyd_f8_add_avx2(const dyd_fp8_add_params *p, const uint8_t *a, size_
 /* per channel a float32 sum in pixel order, 32 channels per pass */
 TARGET void dyd_f8_gavg_avx2(const dyd_fp8_avgpool_params *p, const uint8_t *x, uint8_t *y) {
   const __m256 np = _mm256_set1_ps((float)p->pixels), si = _mm256_set1_ps(p->input_scale);
-  const __m256 so = _mm256_set1_ps(p->output_scale);
+  const __m256 so = _mm256_set1_ps(p->output_scale), ro = _mm256_set1_ps(1.0f / p->output_scale);
+  const __m256 rp = _mm256_set1_ps(1.0f / (float)p->pixels);
   for (size_t n = 0; n < p->batch; n++) {
     const uint8_t *img = x + n * (size_t)p->pixels * p->in_pixel_stride;
     size_t c = 0;
@@ -188,11 +190,11 @@ TARGET void dyd_f8_gavg_avx2(const dyd_fp8_avgpool_params *p, const uint8_t *x, 
       __m256 s = _mm256_setzero_ps();
       for (size_t i = 0; i < p->pixels; i++)
         s = _mm256_add_ps(s, dyd_f8_decode8_avx2(_mm_loadl_epi64((const __m128i *)(img + i * p->in_pixel_stride + c))));
-      __m256 m = _mm256_div_ps(s, np);
+      __m256 m = dyd_f8_div_avx2(s, np, rp);
       DYD_FP_BARRIER(m);
       m = _mm256_mul_ps(m, si);
       DYD_FP_BARRIER(m);
-      _mm_storel_epi64((__m128i *)(y + n * p->channels + c), dyd_f8_pack8_avx2(dyd_f8_encode_avx2(_mm256_div_ps(m, so))));
+      _mm_storel_epi64((__m128i *)(y + n * p->channels + c), dyd_f8_pack8_avx2(dyd_f8_encode_avx2(dyd_f8_div_avx2(m, so, ro))));
     }
     for (; c < p->channels; c++) {
       float s = 0.0f;

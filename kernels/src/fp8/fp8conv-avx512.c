@@ -113,7 +113,7 @@ TARGET static void gemm_8x2(size_t mr, size_t nc, size_t kb, const void *a, size
   if (p->output_fp8) {
     uint16_t codes[8];
     _mm_storeu_si128((__m128i *)codes, _mm512_cvtepi32_epi8(dyd_f8_encode_avx512(
-                                           _mm512_div_ps(v, _mm512_set1_ps(p->output_scale)))));
+                                           dyd_f8_div_avx512(v, _mm512_set1_ps(p->output_scale), _mm512_set1_ps(p->output_recip)))));
     for (size_t r = 0; r < mr; r++, o += c_stride) memcpy(o, &codes[r], nc == NR ? 2 : 1);
   } else {
     float out[16];

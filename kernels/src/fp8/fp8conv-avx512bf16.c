@@ -129,7 +129,7 @@ TARGET INLINE void gemm_8x4_body(size_t mrc, size_t mr, size_t nc, size_t kb, co
     if (p->output_fp8) {
       uint32_t codes[4];
       _mm_storeu_si128((__m128i *)codes, _mm512_cvtepi32_epi8(dyd_f8_encode_avx512(
-                                             _mm512_div_ps(v, _mm512_set1_ps(p->output_scale)))));
+                                             dyd_f8_div_avx512(v, _mm512_set1_ps(p->output_scale), _mm512_set1_ps(p->output_recip)))));
       for (size_t r = 0; r < rows; r++, o += c_stride) memcpy(o, &codes[r], nc == NR ? 4 : nc);
     } else {
       float out[16];

@@ -241,7 +241,8 @@ static dyd_fp8conv_op *create(const dyd_fp8conv_desc *d, const dyd_f8_bundle *b,
   const dyd_conv_geometry *g = &d->geometry;
   op->g = *g;
   op->b = b;
-  op->out = (dyd_f8_out){d->out_min, d->out_max, d->output_scale, d->output_fp8 != 0};
+  op->out = (dyd_f8_out){d->out_min, d->out_max, d->output_scale, d->output_fp8 != 0,
+                        d->output_fp8 ? 1.0f / d->output_scale : 0.0f};
   op->out_elem = op->out.output_fp8 ? 1 : 4;
   op->icpg = g->in_c / g->groups;
   op->ocpg = g->out_c / g->groups;
