@@ -365,11 +365,13 @@ typedef struct {
   dyd_f8_convert_fn convert;
   dyd_f8_gemm_fn gemm;
   /* depthwise: input converted to dw_in_bytes per element by dw_convert; weights
-   * decoded to float and multiplied by dw_w_mult (exact: a power of 2) */
+   * decoded to float and multiplied by dw_w_mult (exact: a power of 2), by
+   * dw_wconvert when the bundle has one (NULL: a table lookup per weight) */
   uint32_t dw_cb;
   size_t dw_in_bytes;
   float dw_w_mult;
   dyd_f8_convert_fn dw_convert;
+  dyd_f8_convert_fn dw_wconvert;
   dyd_f8_dw_fn dw;
   const char *dw_suffix;       /* when the depthwise kernel is another bundle's, its ISA */
   /* optional pair layout (see above): decode and MR x 32 kernel */

@@ -25,9 +25,10 @@
  * shift / an AND turn the 32 words into the float32 weights of elements 2p and 2p+1.
  * About 4 VPERMI2W per 32 weights, once per tile, against rows x 32 FMA lanes.
  *
- * Depthwise c64: input converted once per tile to the shifted float16 bits (see
- * fp8-x86.h), so a tap is one VCVTPH2PS and one FMA per 16 channels; weights are
- * decoded per tile with the 256 folded in.
+ * Depthwise c64: input converted once per tile to float32 (e4m3 / 256, the shifted
+ * float16 of fp8-x86.h widened; the weights carry the 256), so a tap is one FMA
+ * with a memory operand per 16 channels; per 16 channels the 3x3 or 5x5 weights sit
+ * in registers and 4 (3x3) or 2 (5x5) pixels advance together.
  */
 #if defined(__x86_64__)
 
@@ -48,14 +49,27 @@ TARGET static void convert_f32(const uint8_t *codes, size_t n, void *dst) {
   }
 }
 
-/* shifted float16 bits for the depthwise buffer */
-TARGET static void convert_h(const uint8_t *codes, size_t n, void *dst) {
-  uint16_t *d = dst;
+/* depthwise weights: e4m3 * 256 as float32 (the shifted float16 is e4m3 / 256) */
+TARGET static void convert_w(const uint8_t *codes, size_t n, void *dst) {
+  float *d = dst;
+  const __m512 k = _mm512_set1_ps(65536.0f);
   for (; n >= 16; n -= 16, codes += 16, d += 16)
-    _mm256_storeu_si256((__m256i *)d, dyd_f8_h16_avx2(_mm_loadu_si128((const __m128i *)codes)));
+    _mm512_storeu_ps(d, _mm512_mul_ps(_mm512_cvtph_ps(dyd_f8_h16_avx2(_mm_loadu_si128((const __m128i *)codes))), k));
   if (n) {
     const __mmask16 m = (__mmask16)((1u << n) - 1);
-    _mm256_mask_storeu_epi16(d, m, dyd_f8_h16_avx2(_mm_maskz_loadu_epi8(m, codes)));
+    _mm512_mask_storeu_ps(d, m, _mm512_mul_ps(_mm512_cvtph_ps(dyd_f8_h16_avx2(_mm_maskz_loadu_epi8(m, codes))), k));
+  }
+}
+
+/* the depthwise window: e4m3 / 256 as float32 (the shifted float16 widened; the
+ * weights carry the 256) */
+TARGET static void convert_q(const uint8_t *codes, size_t n, void *dst) {
+  float *d = dst;
+  for (; n >= 16; n -= 16, codes += 16, d += 16)
+    _mm512_storeu_ps(d, _mm512_cvtph_ps(dyd_f8_h16_avx2(_mm_loadu_si128((const __m128i *)codes))));
+  if (n) {
+    const __mmask16 m = (__mmask16)((1u << n) - 1);
+    _mm512_mask_storeu_ps(d, m, _mm512_cvtph_ps(dyd_f8_h16_avx2(_mm_maskz_loadu_epi8(m, codes))));
   }
 }
 
@@ -123,27 +137,58 @@ TARGET static void gemm_8x2(size_t mr, size_t nc, size_t kb, const void *a, size
   }
 }
 
-/* NV vectors of 16 channels for one output pixel */
-TARGET INLINE void dw_pixel(size_t nv, size_t channels, size_t kh, size_t kw, const uint8_t *px,
-                            size_t in_row, size_t in_col, const float *w, size_t cb,
-                            const float *scale, const float *bias, uint8_t *out, const dyd_f8_out *p) {
-  __m512 acc[4];
-  _Pragma("GCC unroll 4") for (size_t v = 0; v < nv; v++) acc[v] = _mm512_setzero_ps();
-  for (size_t ky = 0; ky < kh; ky++)
-    for (size_t kx = 0; kx < kw; kx++) {
-      const uint16_t *x = (const uint16_t *)(px + ky * in_row + kx * in_col);
-      const float *wt = w + (ky * kw + kx) * cb;
-      _Pragma("GCC unroll 4") for (size_t v = 0; v < nv; v++)
-        acc[v] = _mm512_fmadd_ps(_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(x + 16 * v))),
-                                 _mm512_loadu_ps(wt + 16 * v), acc[v]);
-    }
-  const size_t ob = p->output_fp8 ? 1 : 4;
-  _Pragma("GCC unroll 4") for (size_t v = 0; v < nv; v++) {
-    const size_t c0 = 16 * v, n = DYD_MIN((size_t)16, channels - c0);
-    const __mmask16 m = (__mmask16)(n >= 16 ? 0xFFFF : (1u << n) - 1);
-    const __m512 r = dyd_f8_epilogue_avx512(acc[v], _mm512_maskz_loadu_ps(m, scale + c0),
-                                            _mm512_maskz_loadu_ps(m, bias + c0), p);
-    dyd_f8_store16_avx512(r, p, out + c0 * ob, n);
+/* Depthwise, one output row, channels [16 v, 16 v + 16): the taps' weights stay in
+ * registers (KH x KW known at compile time) and P pixels advance together, each tap
+ * one FMA with its float32 input (e4m3 / 256) from memory. */
+TARGET INLINE void dw_vec(size_t KH, size_t KW, size_t P, size_t v, size_t pixels, size_t channels,
+                          const uint8_t *in, size_t in_row, size_t in_col, size_t in_step,
+                          const float *w, size_t cb, const float *scale, const float *bias,
+                          uint8_t *out, size_t out_step, const dyd_f8_out *p) {
+  const size_t c0 = 16 * v, n = DYD_MIN((size_t)16, channels - c0), ob = p->output_fp8 ? 1 : 4;
+  const __mmask16 m = (__mmask16)(n >= 16 ? 0xFFFF : (1u << n) - 1);
+  const __m512 s = _mm512_maskz_loadu_ps(m, scale + c0), b = _mm512_maskz_loadu_ps(m, bias + c0);
+  __m512 wt[25];
+  _Pragma("GCC unroll 25") for (size_t t = 0; t < KH * KW; t++) wt[t] = _mm512_loadu_ps(w + t * cb + c0);
+  const uint8_t *px = in + c0 * sizeof(float);
+  uint8_t *o = out + c0 * ob;
+  size_t i = 0;
+  for (; i + P <= pixels; i += P, px += P * in_step, o += P * out_step) {
+    __m512 acc[4];
+    _Pragma("GCC unroll 4") for (size_t j = 0; j < P; j++) acc[j] = _mm512_setzero_ps();
+    _Pragma("GCC unroll 5") for (size_t ky = 0; ky < KH; ky++)
+      _Pragma("GCC unroll 5") for (size_t kx = 0; kx < KW; kx++)
+        _Pragma("GCC unroll 4") for (size_t j = 0; j < P; j++)
+          acc[j] = _mm512_fmadd_ps(_mm512_loadu_ps((const float *)(px + j * in_step + ky * in_row + kx * in_col)),
+                                   wt[ky * KW + kx], acc[j]);
+    _Pragma("GCC unroll 4") for (size_t j = 0; j < P; j++)
+      dyd_f8_store16_avx512(dyd_f8_epilogue_avx512(acc[j], s, b, p), p, o + j * out_step, n);
+  }
+  for (; i < pixels; i++, px += in_step, o += out_step) {
+    __m512 acc = _mm512_setzero_ps();
+    _Pragma("GCC unroll 5") for (size_t ky = 0; ky < KH; ky++)
+      _Pragma("GCC unroll 5") for (size_t kx = 0; kx < KW; kx++)
+        acc = _mm512_fmadd_ps(_mm512_loadu_ps((const float *)(px + ky * in_row + kx * in_col)),
+                              wt[ky * KW + kx], acc);
+    dyd_f8_store16_avx512(dyd_f8_epilogue_avx512(acc, s, b, p), p, o, n);
+  }
+}
+
+/* any window: weights from memory */
+TARGET static void dw_vec_any(size_t kh, size_t kw, size_t v, size_t pixels, size_t channels,
+                              const uint8_t *in, size_t in_row, size_t in_col, size_t in_step,
+                              const float *w, size_t cb, const float *scale, const float *bias,
+                              uint8_t *out, size_t out_step, const dyd_f8_out *p) {
+  const size_t c0 = 16 * v, n = DYD_MIN((size_t)16, channels - c0), ob = p->output_fp8 ? 1 : 4;
+  const __mmask16 m = (__mmask16)(n >= 16 ? 0xFFFF : (1u << n) - 1);
+  const __m512 s = _mm512_maskz_loadu_ps(m, scale + c0), b = _mm512_maskz_loadu_ps(m, bias + c0);
+  for (size_t i = 0; i < pixels; i++) {
+    const uint8_t *px = in + i * in_step + c0 * sizeof(float);
+    __m512 acc = _mm512_setzero_ps();
+    for (size_t ky = 0; ky < kh; ky++)
+      for (size_t kx = 0; kx < kw; kx++)
+        acc = _mm512_fmadd_ps(_mm512_loadu_ps((const float *)(px + ky * in_row + kx * in_col)),
+                              _mm512_loadu_ps(w + (ky * kw + kx) * cb + c0), acc);
+    dyd_f8_store16_avx512(dyd_f8_epilogue_avx512(acc, s, b, p), p, out + i * out_step + c0 * ob, n);
   }
 }
 
@@ -151,17 +196,13 @@ TARGET static void dw_c64(size_t pixels, size_t channels, size_t kh, size_t kw, 
                           size_t in_row, size_t in_col, size_t in_step, const float *w, size_t cb,
                           const float *scale, const float *bias, void *out, size_t out_step,
                           const dyd_f8_out *p) {
-  const size_t nv = DYD_DIV_UP(channels, 16);
-  const uint8_t *px = in;
-  uint8_t *o = out;
-  /* constant vector counts, so the accumulators stay in registers */
-  for (size_t i = 0; i < pixels; i++, px += in_step, o += out_step) {
-    switch (nv) {
-      case 1: dw_pixel(1, channels, kh, kw, px, in_row, in_col, w, cb, scale, bias, o, p); break;
-      case 2: dw_pixel(2, channels, kh, kw, px, in_row, in_col, w, cb, scale, bias, o, p); break;
-      case 3: dw_pixel(3, channels, kh, kw, px, in_row, in_col, w, cb, scale, bias, o, p); break;
-      default: dw_pixel(4, channels, kh, kw, px, in_row, in_col, w, cb, scale, bias, o, p); break;
-    }
+  for (size_t v = 0; v < DYD_DIV_UP(channels, 16); v++) {
+    if (kh == 3 && kw == 3)
+      dw_vec(3, 3, 4, v, pixels, channels, in, in_row, in_col, in_step, w, cb, scale, bias, out, out_step, p);
+    else if (kh == 5 && kw == 5)
+      dw_vec(5, 5, 2, v, pixels, channels, in, in_row, in_col, in_step, w, cb, scale, bias, out, out_step, p);
+    else
+      dw_vec_any(kh, kw, v, pixels, channels, in, in_row, in_col, in_step, w, cb, scale, bias, out, out_step, p);
   }
 }
 
@@ -264,14 +305,16 @@ void dyd_f8_convert_f32_avx512(const uint8_t *codes, size_t n, void *dst) { conv
 void dyd_f8_add_avx2(const dyd_fp8_add_params *p, const uint8_t *a, size_t a_inc, const uint8_t *b,
                      size_t b_inc, uint8_t *y, size_t n);
 void dyd_f8_gavg_avx2(const dyd_fp8_avgpool_params *p, const uint8_t *x, uint8_t *y);
-void dyd_f8_convert_h_avx512(const uint8_t *codes, size_t n, void *dst);
+void dyd_f8_convert_q_avx512(const uint8_t *codes, size_t n, void *dst);
+void dyd_f8_convert_w_avx512(const uint8_t *codes, size_t n, void *dst);
 void dyd_f8_dw_c64_avx512(size_t pixels, size_t channels, size_t kh, size_t kw, const void *in,
                           size_t in_row, size_t in_col, size_t in_step, const float *w, size_t cb,
                           const float *scale, const float *bias, void *out, size_t out_step,
                           const dyd_f8_out *p);
 
 /* shared with the BF16 bundle */
-void dyd_f8_convert_h_avx512(const uint8_t *codes, size_t n, void *dst) { convert_h(codes, n, dst); }
+void dyd_f8_convert_q_avx512(const uint8_t *codes, size_t n, void *dst) { convert_q(codes, n, dst); }
+void dyd_f8_convert_w_avx512(const uint8_t *codes, size_t n, void *dst) { convert_w(codes, n, dst); }
 void dyd_f8_dw_c64_avx512(size_t pixels, size_t channels, size_t kh, size_t kw, const void *in,
                           size_t in_row, size_t in_col, size_t in_step, const float *w, size_t cb,
                           const float *scale, const float *bias, void *out, size_t out_step,
@@ -283,7 +326,7 @@ const dyd_f8_bundle dyd_f8_bundle_avx512f = {
     .isa = DYD_ISA_AVX512VNNI, .needs = DYD_F8_NEEDS_NONE, .isa_suffix = "avx512f",
     .mr = MR, .nr = NR, .a_bytes = 4, .convert = convert_f32, .gemm = gemm_8x2,
     .pdecode = pdecode, .pgemm = pgemm_8x32, .pmr = 8, .pa_bytes = 4, .pconvert = convert_f32,
-    .dw_cb = 64, .dw_in_bytes = 2, .dw_w_mult = 256.0f, .dw_convert = convert_h, .dw = dw_c64,
+    .dw_cb = 64, .dw_in_bytes = 4, .dw_w_mult = 256.0f, .dw_convert = convert_q, .dw_wconvert = convert_w, .dw = dw_c64,
     .add = dyd_f8_add_avx2, .gavg = dyd_f8_gavg_avx2,
     .add_name = "dyd_qf8_vadd_fp32_ukernel__avx2",
     .gavg_name = "dyd_qf8_gavgpool_fp32_ukernel__avx2"};

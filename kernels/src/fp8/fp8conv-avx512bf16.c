@@ -162,7 +162,8 @@ void dyd_f8_convert_f32_avx512(const uint8_t *codes, size_t n, void *dst);
 void dyd_f8_add_avx2(const dyd_fp8_add_params *p, const uint8_t *a, size_t a_inc, const uint8_t *b,
                      size_t b_inc, uint8_t *y, size_t n);
 void dyd_f8_gavg_avx2(const dyd_fp8_avgpool_params *p, const uint8_t *x, uint8_t *y);
-void dyd_f8_convert_h_avx512(const uint8_t *codes, size_t n, void *dst);
+void dyd_f8_convert_q_avx512(const uint8_t *codes, size_t n, void *dst);
+void dyd_f8_convert_w_avx512(const uint8_t *codes, size_t n, void *dst);
 void dyd_f8_dw_c64_avx512(size_t pixels, size_t channels, size_t kh, size_t kw, const void *in,
                           size_t in_row, size_t in_col, size_t in_step, const float *w, size_t cb,
                           const float *scale, const float *bias, void *out, size_t out_step,
@@ -173,7 +174,8 @@ const dyd_f8_bundle dyd_f8_bundle_avx512bf16 = {
     .mr = MR, .nr = NR, .a_bytes = 2, .convert = convert_bf16, .gemm = gemm_8x4,
     .pdecode = dyd_f8_pdecode_avx512, .pgemm = dyd_f8_pgemm_8x32_avx512, .pmr = 8, .pa_bytes = 4,
     .pconvert = dyd_f8_convert_f32_avx512, .p_suffix = "avx512f",
-    .dw_cb = 64, .dw_in_bytes = 2, .dw_w_mult = 256.0f, .dw_convert = dyd_f8_convert_h_avx512,
+    .dw_cb = 64, .dw_in_bytes = 4, .dw_w_mult = 256.0f, .dw_convert = dyd_f8_convert_q_avx512,
+    .dw_wconvert = dyd_f8_convert_w_avx512,
     .dw = dyd_f8_dw_c64_avx512, .dw_suffix = "avx512f", .add = dyd_f8_add_avx2, .gavg = dyd_f8_gavg_avx2,
     .add_name = "dyd_qf8_vadd_fp32_ukernel__avx2",
     .gavg_name = "dyd_qf8_gavgpool_fp32_ukernel__avx2"};

@@ -52,13 +52,22 @@ struct dyd_fp8conv_op {
   size_t dec_offset;           /* pair layout: workspace offset of the decoded panel */
   size_t a_bytes;              /* converted activations: bytes per element, and how */
   dyd_f8_convert_fn convert;
+  /* dense im2col of few input channels (the stem): every code's converted form, so a
+   * tap's handful of channels are copied from the table instead of a convert call */
+  bool a_lut_on;
+  uint8_t a_lut[256 * 4];
+  /* dense, one group, dilation_w 1 and pixels packed (in_pixel_stride == in_c): a
+   * kernel row's taps are one run of codes in the input and in the K' row */
+  bool row_runs;
   float *scale, *bias;         /* [out_c] */
   uint8_t *weights;
   size_t weight_bytes;
   /* gemm paths */
   size_t panels, panel_bytes, m, mc, m_blocks, panels_per_tile, n_blocks, a_stride;
-  /* depthwise path: per channel ceil(taps / 2) bytes of codes */
+  /* depthwise path: weights as E4M3 codes, [channel block][tap][dw_cb] (codes past
+   * out_c are 0x00 = 0.0), and dw_lut[code] = e4m3(code) * dw_w_mult */
   size_t dw_rows, dw_row_chunks, dw_cblocks, dw_win_w, dw_rows_in;
+  float dw_lut[256];
   size_t workspace;
   char name[128];
 };
@@ -216,15 +225,32 @@ static void pack_pairs(dyd_fp8conv_op *op, const int8_t *w, const uint8_t *table
     }
 }
 
-static void pack_dw(dyd_fp8conv_op *op, const int8_t *w) {
-  const size_t per = DYD_DIV_UP(op->taps, 2);
-  memset(op->weights, 0x88, op->g.out_c * per);
-  for (size_t c = 0; c < op->g.out_c; c++)
-    for (size_t t = 0; t < op->taps; t++) {
-      uint8_t *byte = op->weights + c * per + t / 2;
-      const uint8_t q = (uint8_t)(w[c * op->taps + t] + 8);
-      *byte = t % 2 ? (uint8_t)((*byte & 0x0F) | q << 4) : (uint8_t)((*byte & 0xF0) | q);
-    }
+/* E4M3 (not NaN) -> float, exact, inline: normal codes are the float's top bits with
+ * the exponent rebiased (+120), subnormals m * 2^-9. */
+static inline float f8_value(uint8_t c) {
+  const uint32_t mag = c & 0x7Fu;
+  float f;
+  if (mag >= 8) {
+    const uint32_t u = (mag << 20) + (120u << 23);
+    memcpy(&f, &u, sizeof f);
+  } else {
+    f = (float)mag * 0x1p-9f;
+  }
+  return c & 0x80 ? -f : f;
+}
+
+/* Depthwise: each weight's E4M3 code through its table, laid out per channel block and
+ * tap so a tile decodes whole vectors. A byte per weight (not 4 bits and a table):
+ * decoding 4-bit codes through per-channel tables cost more per tile than the
+ * convolution itself on the small late layers. */
+static void pack_dw(dyd_fp8conv_op *op, const int8_t *w, size_t cb) {
+  memset(op->weights, 0, op->weight_bytes);
+  const size_t tstep = op->gs ? 16 : 0;
+  for (size_t c = 0; c < op->g.out_c; c++) {
+    const uint8_t *tab = op->tables + c * op->tables_per_oc * 16;
+    for (size_t t = 0; t < op->taps; t++)
+      op->weights[((c / cb) * op->taps + t) * cb + c % cb] = tab[t * tstep + (size_t)(w[c * op->taps + t] + 8)];
+  }
 }
 
 /* ---- create ------------------------------------------------------------------------------------ */
@@ -257,11 +283,10 @@ static dyd_fp8conv_op *create(const dyd_fp8conv_desc *d, const dyd_f8_bundle *b,
     if (d->bias) op->bias[oc] = d->bias[oc];
   }
   const bool dw = op->icpg == 1 && op->ocpg == 1;
-  /* the pair layout, except a per-channel-table im2col conv of few input channels
-   * (the stem: 3x3 x 3 fits one 32-element block of the K-lane kernel, whose im2col
-   * and epilogue measured 2x faster there) */
-  op->pairs = !dw && b->pgemm != NULL && op->m >= DYD_F8_PAIR_MIN_M &&
-              !(d->group_size == 0 && op->taps > 1 && op->icpg < 8);
+  /* the pair layout wherever the bundle has it and there are rows enough (the stem
+   * too, now that its im2col copies whole kernel rows: 0.49 ms against 1.47 ms on the
+   * K-lane kernel) */
+  op->pairs = !dw && b->pgemm != NULL && op->m >= DYD_F8_PAIR_MIN_M;
   op->kbu = op->pairs ? 2 : DYD_F8_KB;
   layout(op, d->group_size);
   const size_t ntables = g->out_c * op->tables_per_oc;
@@ -272,22 +297,24 @@ static dyd_fp8conv_op *create(const dyd_fp8conv_desc *d, const dyd_f8_bundle *b,
   if (dw) {
     op->path = F8_DW;
     const size_t cb = b->dw_cb;
-    op->weight_bytes = g->out_c * DYD_DIV_UP(op->taps, 2);
+    op->dw_cblocks = DYD_DIV_UP(g->out_c, cb);
+    op->weight_bytes = op->dw_cblocks * op->taps * cb;
     op->weights = malloc(op->weight_bytes);
     if (op->weights == NULL) goto oom;
-    pack_dw(op, d->weights);
+    pack_dw(op, d->weights, cb);
+    free(op->tables);
+    op->tables = NULL;
+    for (int c = 0; c < 256; c++) op->dw_lut[c] = f8_value((uint8_t)c) * b->dw_w_mult;
     /* about 64 output pixels per tile, so the per-tile setup (weights decoded, the
      * input window converted) is spread over enough work */
     op->dw_rows = DYD_MIN(DYD_DIV_UP(64, (size_t)g->out_w), (size_t)g->out_h);
     op->dw_row_chunks = DYD_DIV_UP(g->out_h, op->dw_rows);
-    op->dw_cblocks = DYD_DIV_UP(g->out_c, cb);
     op->dw_win_w = (size_t)(g->out_w - 1) * g->stride_w + (size_t)(g->kernel_w - 1) * g->dilation_w + 1;
     op->dw_rows_in = (op->dw_rows - 1) * g->stride_h + (size_t)(g->kernel_h - 1) * g->dilation_h + 1;
     op->workspace = DYD_ROUND_UP(op->taps * cb * sizeof(float), 64) +
                     DYD_ROUND_UP(op->dw_rows_in * op->dw_win_w * cb * b->dw_in_bytes, 64);
     snprintf(op->name, sizeof op->name, "dyd_qf8_qb4w_dwconv_fp32_ukernel_upc%u__%s", b->dw_cb,
              b->dw_suffix ? b->dw_suffix : b->isa_suffix);
-    op->weight_bytes += ntables * 16;
     return op;
   }
 
@@ -308,6 +335,14 @@ static dyd_fp8conv_op *create(const dyd_fp8conv_desc *d, const dyd_f8_bundle *b,
   if (op->weights == NULL) goto oom;
   op->a_bytes = op->pairs ? b->pa_bytes : b->a_bytes;
   op->convert = op->pairs ? b->pconvert : b->convert;
+  op->a_lut_on = op->dense && op->icpg < 16 && (op->a_bytes == 2 || op->a_bytes == 4);
+  op->row_runs = op->dense && g->groups == 1 && g->dilation_w == 1 && g->in_pixel_stride == g->in_c &&
+                 op->tap_stride == op->icpg;
+  if (op->a_lut_on)
+    for (int c = 0; c < 256; c++) {
+      const uint8_t code = (uint8_t)c;
+      op->convert(&code, 1, op->a_lut + (size_t)c * op->a_bytes);
+    }
   op->a_stride = op->kp * op->a_bytes;
   if (op->pairs) {
     const size_t pt_bytes = g->groups * op->panels * op->tables_per_oc * nr * 16;
@@ -405,8 +440,17 @@ size_t dyd_fp8conv_packed_weight_bytes(const dyd_fp8conv_op *op) { return op->we
 /* ---- run: gemm paths ----------------------------------------------------------------------- */
 
 /* One input pixel's channels of group `grp` into K' row position of tap t. */
-static void put_tap(const dyd_fp8conv_op *op, const uint8_t *src, size_t t, uint8_t *row) {
+static inline void put_tap(const dyd_fp8conv_op *op, const uint8_t *src, size_t t, uint8_t *row) {
   const size_t ab = op->a_bytes;
+  if (op->a_lut_on) {
+    uint8_t *dst = row + t * op->tap_stride * ab;
+    if (ab == 4) {
+      for (size_t i = 0; i < op->icpg; i++) memcpy(dst + 4 * i, op->a_lut + 4 * (size_t)src[i], 4);
+    } else {
+      for (size_t i = 0; i < op->icpg; i++) memcpy(dst + 2 * i, op->a_lut + 2 * (size_t)src[i], 2);
+    }
+    return;
+  }
   if (op->dense) {
     op->convert(src, op->icpg, row + t * op->tap_stride * ab);
     return;
@@ -422,6 +466,8 @@ static void fill_rows(const dyd_fp8conv_op *op, const uint8_t *in, size_t grp, s
                       size_t rows, uint8_t *ws) {
   const dyd_conv_geometry *g = &op->g;
   const size_t ab = op->a_bytes, hw = (size_t)g->out_h * g->out_w;
+  /* the output pixel of row m0, then stepped along (no divisions per row) */
+  size_t n = m0 / hw, oy = m0 % hw / g->out_w, ox = m0 % g->out_w;
   for (size_t r = 0; r < rows; r++) {
     uint8_t *row = ws + r * op->a_stride;
     const size_t m = m0 + r;
@@ -434,9 +480,19 @@ static void fill_rows(const dyd_fp8conv_op *op, const uint8_t *in, size_t grp, s
       put_tap(op, in + m * g->in_pixel_stride + grp * op->icpg, 0, row);
       continue;
     }
-    const size_t n = m / hw, oy = m % hw / g->out_w, ox = m % g->out_w;
+    if (r > 0 && ++ox == g->out_w) {
+      ox = 0;
+      if (++oy == g->out_h) oy = 0, n++;
+    }
+    const int64_t ix0 = (int64_t)(ox * g->stride_w) - g->pad_left;
+    const bool whole_rows = op->row_runs && ix0 >= 0 && ix0 + g->kernel_w <= g->in_w;
     for (size_t ky = 0; ky < g->kernel_h; ky++) {
       const int64_t iy = (int64_t)(oy * g->stride_h + ky * g->dilation_h) - g->pad_top;
+      if (whole_rows && iy >= 0 && iy < (int64_t)g->in_h) { /* one run of kernel_w pixels */
+        op->convert(in + ((n * g->in_h + (size_t)iy) * g->in_w + (size_t)ix0) * g->in_pixel_stride,
+                    g->kernel_w * op->icpg, row + ky * g->kernel_w * op->tap_stride * ab);
+        continue;
+      }
       for (size_t kx = 0; kx < g->kernel_w; kx++) {
         const size_t t = ky * g->kernel_w + kx;
         const int64_t ix = (int64_t)(ox * g->stride_w + kx * g->dilation_w) - g->pad_left;
@@ -509,20 +565,6 @@ static void run_pairs_tile(const dyd_fp8conv_op *op, const uint8_t *in, uint8_t 
 
 /* ---- run: depthwise ---------------------------------------------------------------------------- */
 
-/* E4M3 (not NaN) -> float, exact, inline: normal codes are the float's top bits with
- * the exponent rebiased (+120), subnormals m * 2^-9. */
-static inline float f8_value(uint8_t c) {
-  const uint32_t mag = c & 0x7Fu;
-  float f;
-  if (mag >= 8) {
-    const uint32_t u = (mag << 20) + (120u << 23);
-    memcpy(&f, &u, sizeof f);
-  } else {
-    f = (float)mag * 0x1p-9f;
-  }
-  return c & 0x80 ? -f : f;
-}
-
 static void run_dw_tile(const dyd_fp8conv_op *op, const uint8_t *in, uint8_t *out, size_t tile,
                         uint8_t *ws) {
   const dyd_conv_geometry *g = &op->g;
@@ -535,21 +577,12 @@ static void run_dw_tile(const dyd_fp8conv_op *op, const uint8_t *in, uint8_t *ou
   /* weights of these channels, decoded: [tap][cb] */
   float *w = (float *)ws;
   uint8_t *buf = ws + DYD_ROUND_UP(op->taps * cb * sizeof(float), 64);
-  const size_t per = DYD_DIV_UP(op->taps, 2);
-  const float mult = b->dw_w_mult;
-  for (size_t j = 0; j < cn; j++) { /* channel by channel: one table, its codes in a row */
-    const size_t c = c0 + j;
-    const uint8_t *codes = op->weights + c * per;
-    const uint8_t *tab = op->tables + c * op->tables_per_oc * 16;
-    const size_t tstep = op->gs ? 16 : 0;
-    for (size_t t = 0; t < op->taps; t++) {
-      const uint8_t q = t % 2 ? codes[t / 2] >> 4 : codes[t / 2] & 15;
-      w[t * cb + j] = f8_value(tab[t * tstep + q]) * mult;
-    }
+  const uint8_t *codes = op->weights + cbk * op->taps * cb;
+  if (b->dw_wconvert) {
+    for (size_t t = 0; t < op->taps; t++) b->dw_wconvert(codes + t * cb, cb, w + t * cb);
+  } else {
+    for (size_t i = 0; i < op->taps * cb; i++) w[i] = op->dw_lut[codes[i]];
   }
-  if (cn < cb)
-    for (size_t t = 0; t < op->taps; t++)
-      for (size_t j = cn; j < cb; j++) w[t * cb + j] = 0.0f;
   /* the input window of these rows, zero outside the input */
   const size_t rows_in = (rows - 1) * g->stride_h + (size_t)(g->kernel_h - 1) * g->dilation_h + 1;
   const size_t win_w = op->dw_win_w;
