@@ -159,8 +159,8 @@ void dyd_f8_pgemm_8x32_avx512(size_t mr, size_t nc, size_t pairs, const void *a,
                               size_t c_stride, const dyd_f8_out *p);
 void dyd_f8_convert_f32_avx512(const uint8_t *codes, size_t n, void *dst);
 
-void dyd_f8_add_avx2(const dyd_fp8_add_params *p, const uint8_t *a, size_t a_inc, const uint8_t *b,
-                     size_t b_inc, uint8_t *y, size_t n);
+void dyd_f8_add_avx512(const dyd_fp8_add_params *p, const uint8_t *a, size_t a_inc, const uint8_t *b,
+                       size_t b_inc, uint8_t *y, size_t n);
 void dyd_f8_gavg_avx2(const dyd_fp8_avgpool_params *p, const uint8_t *x, uint8_t *y);
 void dyd_f8_convert_q_avx512(const uint8_t *codes, size_t n, void *dst);
 void dyd_f8_convert_w_avx512(const uint8_t *codes, size_t n, void *dst);
@@ -176,8 +176,8 @@ const dyd_f8_bundle dyd_f8_bundle_avx512bf16 = {
     .pconvert = dyd_f8_convert_f32_avx512, .p_suffix = "avx512f",
     .dw_cb = 64, .dw_in_bytes = 4, .dw_w_mult = 256.0f, .dw_convert = dyd_f8_convert_q_avx512,
     .dw_wconvert = dyd_f8_convert_w_avx512,
-    .dw = dyd_f8_dw_c64_avx512, .dw_suffix = "avx512f", .add = dyd_f8_add_avx2, .gavg = dyd_f8_gavg_avx2,
-    .add_name = "dyd_qf8_vadd_fp32_ukernel__avx2",
+    .dw = dyd_f8_dw_c64_avx512, .dw_suffix = "avx512f", .add = dyd_f8_add_avx512, .gavg = dyd_f8_gavg_avx2,
+    .add_name = "dyd_qf8_vadd_fp32_ukernel__avx512f",
     .gavg_name = "dyd_qf8_gavgpool_fp32_ukernel__avx2"};
 
 #endif

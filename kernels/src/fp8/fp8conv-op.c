@@ -555,10 +555,14 @@ static void run_pairs_tile(const dyd_fp8conv_op *op, const uint8_t *in, uint8_t 
     b->pdecode(op->weights + gp * op->panel_bytes, op->ptables + gp * tpanel, op->block_table,
                op->kb, nc, dec);
     uint8_t *c = out + (m0 * op->g.out_pixel_stride + oc0) * op->out_elem;
-    for (size_t r = 0; r < rows; r += b->pmr) {
-      const size_t mr = DYD_MIN((size_t)b->pmr, rows - r);
+    /* row blocks of balanced sizes: 49 rows run as 7 x 7, not 6 x 8 and a lone row
+     * whose K loop costs nearly as much as a full block */
+    const size_t nblk = DYD_DIV_UP(rows, (size_t)b->pmr);
+    for (size_t k = 0, r = 0; k < nblk; k++) {
+      const size_t mr = rows / nblk + (k < rows % nblk);
       b->pgemm(mr, nc, op->kb, ws + r * op->a_stride, op->a_stride, dec, op->scale + oc0,
                op->bias + oc0, c + r * c_stride, c_stride, &op->out);
+      r += mr;
     }
   }
 }
