@@ -127,6 +127,8 @@ void dyd_gemm_unpack_planes(const uint8_t *in, size_t bytes, size_t unit, unsign
                             int8_t *w8);
 /* An ISA's vector form of dyd_gemm_unpack_planes for its own unit. */
 typedef void (*dyd_gemm_unpack_fn)(const uint8_t *in, size_t bytes, int8_t *w8);
+/* The same with every weight times 2^k (the caller makes sure they stay int8). */
+typedef void (*dyd_gemm_unpack_scaled_fn)(const uint8_t *in, size_t bytes, int8_t *w8, unsigned k);
 
 /* Kernels over the packed form of one width (ukernel[0] == NULL: none, the op then
  * packs int8 panels). With `unpack`, a tile that runs several row blocks over a
@@ -136,6 +138,7 @@ typedef struct {
   dyd_gemm_ukernel_fn ukernel[2];      /* [requant kind] */
   dyd_gemm_ukernel_fn ukernel_1row[2]; /* optional */
   dyd_gemm_unpack_fn unpack;           /* optional */
+  dyd_gemm_unpack_scaled_fn unpack_scaled; /* optional (bundles with copy_min_shift) */
 } dyd_gemm_lowbit;
 
 /* Fills a panel's extra header from its mult/shift columns (dyadic only). acc_max[j]:
@@ -156,6 +159,12 @@ typedef struct {
   /* 4-bit (qc4w) and 2-bit (qc2w) forms over the plane layout with this unit. */
   uint32_t lowbit_unit;
   dyd_gemm_lowbit w4, w2;
+  /* 0, or the least shift the kernels' output stage takes without extra work (x86
+   * AVX-512: 33; below it the accumulators are shifted left first). The unpacked
+   * copies of low-bit panels then carry weights scaled by 2^k and shifts raised by
+   * k to reach it, which gives the same outputs: (2^k acc m + 2^(s+k-1)) >> (s+k)
+   * = (acc m + 2^(s-1)) >> s. */
+  uint32_t copy_min_shift;
   int requires_avxvnni;       /* usable only when dyd_cpu_has_avxvnni() */
   const char *isa_suffix;     /* e.g. "avx512vnni" */
 } dyd_gemm_bundle;

@@ -42,8 +42,13 @@ struct dyd_conv_op {
   unsigned lowbit_bits;
   dyd_gemm_ukernel_fn lb_ukernel, lb_ukernel_1row;
   dyd_gemm_unpack_fn lb_unpack;
+  dyd_gemm_unpack_scaled_fn lb_unpack_scaled;
   size_t lb_bytes8;            /* the int8 bytes of a panel's weights (kp * NR, whole units) */
   size_t unpack_min_rows;      /* SIZE_MAX: never */
+  /* per panel (bundles with copy_min_shift): k > 0 when the unpacked copy's weights are
+   * scaled by 2^k, with its own header (bias * 2^k, shifts + k) in copy_headers */
+  uint8_t *copy_k;
+  uint8_t *copy_headers;
   size_t k, kp;                /* reduction length, and rounded up to KR */
   size_t icpg, ocpg;
   size_t panels, panel_bytes;  /* per group */
@@ -280,6 +285,37 @@ static void constant_channel(const dyd_requant *rq, int32_t *bias, int32_t *mult
   *shift = 33;
 }
 
+/* The header of panel `index`'s unpacked copy when its weights are scaled by 2^k so
+ * that every shift reaches the bundle's copy_min_shift (see common.h); nothing (k = 0)
+ * when no column needs it or when the scaled weights, shifts or accumulator bounds
+ * would leave their ranges. */
+static void pack_copy_header(dyd_conv_op *op, const dyd_conv_desc *d, size_t index,
+                             const int32_t *bias, const int32_t *mult, const int32_t *shift,
+                             const int64_t *acc_max, const int8_t *w8) {
+  const dyd_gemm_bundle *b = op->gemm;
+  const size_t nr = b->nr;
+  int32_t k = 0;
+  for (size_t j = 0; j < nr; j++)
+    if (mult[j] != 0 && shift[j] < (int32_t)b->copy_min_shift)
+      k = DYD_MAX(k, (int32_t)b->copy_min_shift - shift[j]);
+  if (k == 0 || k > 6) return;
+  int wmin = 0, wmax = 0;
+  for (size_t i = 0; i < op->lb_bytes8; i++) wmin = DYD_MIN(wmin, w8[i]), wmax = DYD_MAX(wmax, w8[i]);
+  if (wmin * (1 << k) < -128 || wmax * (1 << k) > 127) return;
+  uint8_t *h = op->copy_headers + index * op->header_bytes;
+  int32_t *cb = (int32_t *)h, *cm = cb + nr, *cs = cm + nr;
+  int64_t cacc[MAX_COLUMNS];
+  for (size_t j = 0; j < nr; j++) {
+    if (shift[j] + k > 62 || acc_max[j] < 0 || (acc_max[j] << k) >= ((int64_t)1 << 31)) return;
+    cb[j] = (int32_t)((uint32_t)bias[j] << k); /* modulo 2^32, as the accumulators */
+    cm[j] = mult[j];
+    cs[j] = shift[j] + k;
+    cacc[j] = acc_max[j] << k;
+  }
+  b->pack_extra(cm, cs, d->requant.zero_point, cacc, cs + nr);
+  op->copy_k[index] = (uint8_t)k;
+}
+
 /* `w8` (lb_bytes8 bytes) is scratch for the int8 layout of a low-bit panel. */
 static void pack_gemm(dyd_conv_op *op, const dyd_conv_desc *d, int64_t zero, int8_t *w8) {
   const dyd_gemm_bundle *b = op->gemm;
@@ -313,6 +349,8 @@ static void pack_gemm(dyd_conv_op *op, const dyd_conv_desc *d, int64_t zero, int
       if (op->lowbit_bits)
         dyd_gemm_pack_planes(w8, op->lb_bytes8, b->lowbit_unit, op->lowbit_bits,
                              panel + op->header_bytes);
+      if (op->copy_k != NULL)
+        pack_copy_header(op, d, grp * op->panels + p, bias, mult, shift, acc_max, w8);
     }
 }
 
@@ -518,6 +556,7 @@ dyd_conv_op *dyd_conv_create_for_isa(const dyd_conv_desc *d, dyd_isa isa, char *
     op->lb_ukernel = lb->ukernel[kind];
     op->lb_ukernel_1row = lb->ukernel_1row[kind] ? lb->ukernel_1row[kind] : op->lb_ukernel;
     op->lb_unpack = lb->unpack;
+    op->lb_unpack_scaled = lb->unpack_scaled;
     op->lb_bytes8 = DYD_ROUND_UP(op->kp * b->nr, b->lowbit_unit);
     const int mode = dyd_gemm_lowbit_unpack_mode;
     if (lb->unpack != NULL && mode == 1) op->unpack_min_rows = b->mr;
@@ -563,6 +602,15 @@ dyd_conv_op *dyd_conv_create_for_isa(const dyd_conv_desc *d, dyd_isa isa, char *
   memset(op->packed, 0, op->packed_size);
   int8_t *w8 = NULL;
   if (op->lowbit_bits && (w8 = malloc(op->lb_bytes8)) == NULL) goto oom;
+  if (op->unpack_min_rows != SIZE_MAX && b->copy_min_shift && op->lb_unpack_scaled != NULL &&
+      b->pack_extra != NULL && d->requant.kind == DYD_REQUANT_DYADIC) {
+    op->copy_k = calloc(g->groups * op->panels, 1);
+    op->copy_headers = malloc(g->groups * op->panels * op->header_bytes);
+    if (op->copy_k == NULL || op->copy_headers == NULL) {
+      free(w8);
+      goto oom;
+    }
+  }
   pack_gemm(op, d, zero, w8);
   free(w8);
   const char *weight = op->lowbit_bits == 4 ? "qc4w" : op->lowbit_bits == 2 ? "qc2w" : "qc8w";
@@ -583,6 +631,8 @@ dyd_conv_op *dyd_conv_create(const dyd_conv_desc *desc, char *err, size_t err_le
 void dyd_conv_destroy(dyd_conv_op *op) {
   if (op == NULL) return;
   free(op->packed);
+  free(op->copy_k);
+  free(op->copy_headers);
   free(op->zero_row);
   free(op->kx_off);
   free(op);
@@ -825,8 +875,15 @@ static void run_gemm_tile(const dyd_conv_op *op, const uint8_t *in, uint8_t *out
         pf = w + op->panel_bytes + op->header_bytes;
         pf_end = pf + lb_bytes;
       }
-      memcpy(copy, w, op->header_bytes);
-      op->lb_unpack(w + op->header_bytes, op->lb_bytes8, (int8_t *)(copy + op->header_bytes));
+      const size_t gp = grp * op->panels + p;
+      const int k = op->copy_k != NULL ? op->copy_k[gp] : 0;
+      memcpy(copy, k ? op->copy_headers + gp * op->header_bytes : w, op->header_bytes);
+      if (k) {
+        op->lb_unpack_scaled(w + op->header_bytes, op->lb_bytes8, (int8_t *)(copy + op->header_bytes),
+                             (unsigned)k);
+      } else {
+        op->lb_unpack(w + op->header_bytes, op->lb_bytes8, (int8_t *)(copy + op->header_bytes));
+      }
       w = copy;
     }
     const size_t n0 = p * b->nr, nc = DYD_MIN((size_t)b->nr, op->ocpg - n0);

@@ -240,9 +240,10 @@ static inline float f8_value(uint8_t c) {
 }
 
 /* Depthwise: each weight's E4M3 code through its table, laid out per channel block and
- * tap so a tile decodes whole vectors. A byte per weight (not 4 bits and a table):
+ * tap so a tile decodes whole vectors. A byte per weight instead of 4 bits and a table:
  * decoding 4-bit codes through per-channel tables cost more per tile than the
- * convolution itself on the small late layers. */
+ * convolution itself on the small late layers, and with one table per channel the
+ * codes are smaller anyway (3x3: 9 bytes a channel against 5 + 16). */
 static void pack_dw(dyd_fp8conv_op *op, const int8_t *w, size_t cb) {
   memset(op->weights, 0, op->weight_bytes);
   const size_t tstep = op->gs ? 16 : 0;

@@ -94,13 +94,6 @@ INLINE void load_w(const int8_t *wk, const int bits, __m512i *w0, __m512i *w1) {
   }
 }
 
-/* Sign-extending lookups of a field in the low bits of each byte (VPSHUFB
- * indexes each 128-bit lane with the low 4 bits of each byte). */
-#define NIBBLE_TABLE \
-  _mm512_broadcast_i32x4(_mm_setr_epi8(0, 1, 2, 3, 4, 5, 6, 7, -8, -7, -6, -5, -4, -3, -2, -1))
-#define CRUMB_TABLE \
-  _mm512_broadcast_i32x4(_mm_setr_epi8(0, 1, -2, -1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0))
-
 /* A panel's weights as int8: dyd_gemm_unpack_planes with unit NR * KR. The copy
  * is 32 bytes per K (36 KiB at K = 1152) and the row blocks' reads of A evict it
  * between panels, so its lines are fetched for writing (PREFETCHW, which every
@@ -109,8 +102,21 @@ INLINE void load_w(const int8_t *wk, const int bits, __m512i *w0, __m512i *w1) {
 #define UNPACK_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,prfchw")))
 #define PREFETCH_COPY(p) (__builtin_prefetch((p) + 512, 1, 3), __builtin_prefetch((p) + 576, 1, 3))
 
-UNPACK_TARGET static void unpack_w4(const uint8_t *in, size_t bytes, int8_t *w8) {
-  const __m512i table = NIBBLE_TABLE, low = _mm512_set1_epi8(0x0F);
+/* The 16 int8 values of a nibble (or crumb) table times 2^k, broadcast to every lane */
+UNPACK_TARGET static __m512i scaled_table(const int8_t values[16], unsigned k) {
+  int8_t t[16];
+  for (int i = 0; i < 16; i++) t[i] = (int8_t)(values[i] * (1 << k));
+  return _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)t));
+}
+
+/* Sign-extending lookups of a field in the low bits of each byte (VPSHUFB indexes
+ * each 128-bit lane with the low 4 bits of each byte). */
+static const int8_t nibble_values[16] = {0, 1, 2, 3, 4, 5, 6, 7, -8, -7, -6, -5, -4, -3, -2, -1};
+static const int8_t crumb_values[16] = {0, 1, -2, -1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
+
+/* The unpack with every weight times 2^k (the caller checked that they stay int8). */
+UNPACK_TARGET static void unpack_w4_scaled(const uint8_t *in, size_t bytes, int8_t *w8, unsigned k) {
+  const __m512i table = scaled_table(nibble_values, k), low = _mm512_set1_epi8(0x0F);
   for (size_t i = 0; i < bytes; i += NR * KR, in += NR * KR / 2, w8 += NR * KR) {
     PREFETCH_COPY(w8);
     const __m512i v = _mm512_load_si512(in);
@@ -120,8 +126,8 @@ UNPACK_TARGET static void unpack_w4(const uint8_t *in, size_t bytes, int8_t *w8)
   }
 }
 
-UNPACK_TARGET static void unpack_w2(const uint8_t *in, size_t bytes, int8_t *w8) {
-  const __m512i table = CRUMB_TABLE, low = _mm512_set1_epi8(0x03);
+UNPACK_TARGET static void unpack_w2_scaled(const uint8_t *in, size_t bytes, int8_t *w8, unsigned k) {
+  const __m512i table = scaled_table(crumb_values, k), low = _mm512_set1_epi8(0x03);
   const __m512i s01 = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 2, 2, 2, 2, 2, 2, 2, 2);
   const __m512i s23 = _mm512_setr_epi32(4, 4, 4, 4, 4, 4, 4, 4, 6, 6, 6, 6, 6, 6, 6, 6);
   for (size_t i = 0; i < bytes; i += NR * KR, in += NR * KR / 4, w8 += NR * KR) {
@@ -132,6 +138,14 @@ UNPACK_TARGET static void unpack_w2(const uint8_t *in, size_t bytes, int8_t *w8)
     _mm512_store_si512(w8, _mm512_shuffle_epi8(table, f01));
     _mm512_store_si512(w8 + 64, _mm512_shuffle_epi8(table, f23));
   }
+}
+
+UNPACK_TARGET static void unpack_w4(const uint8_t *in, size_t bytes, int8_t *w8) {
+  unpack_w4_scaled(in, bytes, w8, 0);
+}
+
+UNPACK_TARGET static void unpack_w2(const uint8_t *in, size_t bytes, int8_t *w8) {
+  unpack_w2_scaled(in, bytes, w8, 0);
 }
 
 INLINE void store_row(__m512i acc0, __m512i acc1, uint8_t *c, size_t nc, const int32_t *mult,
@@ -317,10 +331,10 @@ const dyd_gemm_bundle dyd_gemm_bundle_avx512vnni = {
     .ukernel_1row = {gemm_dyadic_1x32c4, gemm_fp32_1x32c4},
     .lowbit_unit = NR * KR,
     .w4 = {{gemm_qc4w_dyadic_8x32c4, gemm_qc4w_fp32_8x32c4},
-           {gemm_qc4w_dyadic_1x32c4, gemm_qc4w_fp32_1x32c4}, unpack_w4},
+           {gemm_qc4w_dyadic_1x32c4, gemm_qc4w_fp32_1x32c4}, unpack_w4, unpack_w4_scaled},
     .w2 = {{gemm_qc2w_dyadic_8x32c4, gemm_qc2w_fp32_8x32c4},
-           {gemm_qc2w_dyadic_1x32c4, gemm_qc2w_fp32_1x32c4}, unpack_w2},
-    .extra_bytes = sizeof(extra_header), .pack_extra = pack_extra,
+           {gemm_qc2w_dyadic_1x32c4, gemm_qc2w_fp32_1x32c4}, unpack_w2, unpack_w2_scaled},
+    .extra_bytes = sizeof(extra_header), .pack_extra = pack_extra, .copy_min_shift = 33,
     .isa_suffix = "avx512vnni"};
 
 #endif
