@@ -39,39 +39,25 @@
 #define MR 8
 #define NR 2
 
-TARGET static void convert_f32(const uint8_t *codes, size_t n, void *dst) {
-  float *d = dst;
+/* n codes -> floats e4m3 * k / 256 (the shifted float16 widened, times k), masked tail */
+TARGET INLINE void convert_times(const uint8_t *codes, size_t n, float *d, float k) {
+  const __m512 kv = _mm512_set1_ps(k);
   for (; n >= 16; n -= 16, codes += 16, d += 16)
-    _mm512_storeu_ps(d, dyd_f8_decode16_avx512(_mm_loadu_si128((const __m128i *)codes)));
+    _mm512_storeu_ps(d, _mm512_mul_ps(_mm512_cvtph_ps(dyd_f8_h16_avx2(_mm_loadu_si128((const __m128i *)codes))), kv));
   if (n) {
     const __mmask16 m = (__mmask16)((1u << n) - 1);
-    _mm512_mask_storeu_ps(d, m, dyd_f8_decode16_avx512(_mm_maskz_loadu_epi8(m, codes)));
+    _mm512_mask_storeu_ps(d, m, _mm512_mul_ps(_mm512_cvtph_ps(dyd_f8_h16_avx2(_mm_maskz_loadu_epi8(m, codes))), kv));
   }
 }
 
-/* depthwise weights: e4m3 * 256 as float32 (the shifted float16 is e4m3 / 256) */
-TARGET static void convert_w(const uint8_t *codes, size_t n, void *dst) {
-  float *d = dst;
-  const __m512 k = _mm512_set1_ps(65536.0f);
-  for (; n >= 16; n -= 16, codes += 16, d += 16)
-    _mm512_storeu_ps(d, _mm512_mul_ps(_mm512_cvtph_ps(dyd_f8_h16_avx2(_mm_loadu_si128((const __m128i *)codes))), k));
-  if (n) {
-    const __mmask16 m = (__mmask16)((1u << n) - 1);
-    _mm512_mask_storeu_ps(d, m, _mm512_mul_ps(_mm512_cvtph_ps(dyd_f8_h16_avx2(_mm_maskz_loadu_epi8(m, codes))), k));
-  }
-}
+/* activations: the E4M3 values */
+TARGET static void convert_f32(const uint8_t *codes, size_t n, void *dst) { convert_times(codes, n, dst, 256.0f); }
 
-/* the depthwise window: e4m3 / 256 as float32 (the shifted float16 widened; the
- * weights carry the 256) */
-TARGET static void convert_q(const uint8_t *codes, size_t n, void *dst) {
-  float *d = dst;
-  for (; n >= 16; n -= 16, codes += 16, d += 16)
-    _mm512_storeu_ps(d, _mm512_cvtph_ps(dyd_f8_h16_avx2(_mm_loadu_si128((const __m128i *)codes))));
-  if (n) {
-    const __mmask16 m = (__mmask16)((1u << n) - 1);
-    _mm512_mask_storeu_ps(d, m, _mm512_cvtph_ps(dyd_f8_h16_avx2(_mm_maskz_loadu_epi8(m, codes))));
-  }
-}
+/* depthwise weights: e4m3 * 256 (the window below carries 1 / 256) */
+TARGET static void convert_w(const uint8_t *codes, size_t n, void *dst) { convert_times(codes, n, dst, 65536.0f); }
+
+/* the depthwise window: e4m3 / 256 */
+TARGET static void convert_q(const uint8_t *codes, size_t n, void *dst) { convert_times(codes, n, dst, 1.0f); }
 
 /* 16 vectors -> one vector of their 16 sums, lane i = sum of v[i] */
 TARGET INLINE __m512 reduce16(const __m512 v[16]) {
