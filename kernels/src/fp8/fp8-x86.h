@@ -33,18 +33,17 @@
 #define DYD_F8_AVX512_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx2,fma,f16c")))
 #define DYD_F8_INLINE static inline __attribute__((always_inline))
 
-/* 16 codes (bytes) -> the shifted float16 bits (e4m3 / 256), in 16-bit lanes */
+/* 16 codes (bytes) -> the shifted float16 bits (e4m3 / 256), in 16-bit lanes: the
+ * code sign-extended and shifted left by 7 has the sign in bit 15 and the magnitude in
+ * bits 13-7; bit 14 (a copy of the sign) is cleared */
 DYD_F8_AVX2_TARGET DYD_F8_INLINE __m256i dyd_f8_h16_avx2(__m128i codes) {
-  const __m256i w = _mm256_cvtepu8_epi16(codes);
-  return _mm256_or_si256(_mm256_slli_epi16(_mm256_and_si256(w, _mm256_set1_epi16(0x80)), 8),
-                         _mm256_slli_epi16(_mm256_and_si256(w, _mm256_set1_epi16(0x7F)), 7));
+  return _mm256_and_si256(_mm256_slli_epi16(_mm256_cvtepi8_epi16(codes), 7),
+                          _mm256_set1_epi16((short)0xBFFF));
 }
 
 /* 8 codes (low 8 bytes) -> 8 floats, exact */
 DYD_F8_AVX2_TARGET DYD_F8_INLINE __m256 dyd_f8_decode8_avx2(__m128i codes) {
-  const __m128i w = _mm_cvtepu8_epi16(codes);
-  const __m128i h = _mm_or_si128(_mm_slli_epi16(_mm_and_si128(w, _mm_set1_epi16(0x80)), 8),
-                                 _mm_slli_epi16(_mm_and_si128(w, _mm_set1_epi16(0x7F)), 7));
+  const __m128i h = _mm_and_si128(_mm_slli_epi16(_mm_cvtepi8_epi16(codes), 7), _mm_set1_epi16((short)0xBFFF));
   return _mm256_mul_ps(_mm256_cvtph_ps(h), _mm256_set1_ps(256.0f));
 }
 
