@@ -511,13 +511,13 @@ static void fill_rows(const dyd_fp8conv_op *op, const uint8_t *in, size_t grp, s
 }
 
 static void run_gemm_tile(const dyd_fp8conv_op *op, const uint8_t *in, uint8_t *out, size_t tile,
-                          uint8_t *ws) {
+                          uint8_t *ws, bool rows_ready) {
   const dyd_f8_bundle *b = op->b;
   const size_t nb = tile % op->n_blocks, rest = tile / op->n_blocks;
   const size_t mb = rest % op->m_blocks, grp = rest / op->m_blocks;
   const size_t m0 = mb * op->mc, rows = DYD_MIN(op->mc, op->m - m0);
   const size_t p0 = nb * op->panels_per_tile, p1 = DYD_MIN(op->panels, p0 + op->panels_per_tile);
-  fill_rows(op, in, grp, m0, rows, ws);
+  if (!rows_ready) fill_rows(op, in, grp, m0, rows, ws);
   const size_t c_stride = (size_t)op->g.out_pixel_stride * op->out_elem;
   const uint8_t *tabs[16];
   for (size_t p = p0; p < p1; p++) {
@@ -539,13 +539,13 @@ static void run_gemm_tile(const dyd_fp8conv_op *op, const uint8_t *in, uint8_t *
 
 /* The pair layout: per panel, decode its weights once, then run every row block. */
 static void run_pairs_tile(const dyd_fp8conv_op *op, const uint8_t *in, uint8_t *out, size_t tile,
-                           uint8_t *ws) {
+                           uint8_t *ws, bool rows_ready) {
   const dyd_f8_bundle *b = op->b;
   const size_t nb = tile % op->n_blocks, rest = tile / op->n_blocks;
   const size_t mb = rest % op->m_blocks, grp = rest / op->m_blocks;
   const size_t m0 = mb * op->mc, rows = DYD_MIN(op->mc, op->m - m0);
   const size_t p0 = nb * op->panels_per_tile, p1 = DYD_MIN(op->panels, p0 + op->panels_per_tile);
-  fill_rows(op, in, grp, m0, rows, ws);
+  if (!rows_ready) fill_rows(op, in, grp, m0, rows, ws);
   float *dec = (float *)(ws + op->dec_offset);
   const size_t c_stride = (size_t)op->g.out_pixel_stride * op->out_elem;
   const size_t tpanel = op->tables_per_oc * DYD_F8_PNR * 16;
@@ -619,14 +619,21 @@ static void run_dw_tile(const dyd_fp8conv_op *op, const uint8_t *in, uint8_t *ou
 
 void dyd_fp8conv_run(const dyd_fp8conv_op *op, const uint8_t *input, void *output,
                      size_t tile_start, size_t tile_count, void *workspace) {
+  /* Consecutive tiles of one call that share a row block (they differ in panels) reuse
+   * the rows the first of them converted into the workspace. */
+  size_t converted = SIZE_MAX; /* row block (group * m_blocks + m block) in the workspace */
   for (size_t t = tile_start; t < tile_start + tile_count; t++) {
     if (op->path == F8_DW) {
       run_dw_tile(op, input, output, t, workspace);
-    } else if (op->pairs) {
-      run_pairs_tile(op, input, output, t, workspace);
-    } else {
-      run_gemm_tile(op, input, output, t, workspace);
+      continue;
     }
+    const size_t rb = t / op->n_blocks;
+    if (op->pairs) {
+      run_pairs_tile(op, input, output, t, workspace, rb == converted);
+    } else {
+      run_gemm_tile(op, input, output, t, workspace, rb == converted);
+    }
+    converted = rb;
   }
 }
 
