@@ -338,7 +338,8 @@ const dyd_f8_bundle dyd_f8_bundle_avx512f = {
     .isa = DYD_ISA_AVX512VNNI, .needs = DYD_F8_NEEDS_NONE, .isa_suffix = "avx512f",
     .mr = MR, .nr = NR, .a_bytes = 4, .convert = convert_f32, .gemm = gemm_8x2,
     .pdecode = pdecode, .pgemm = pgemm_8x32, .pmr = 8, .pa_bytes = 4, .pconvert = convert_f32,
-    .dw_cb = 64, .dw_in_bytes = 4, .dw_w_mult = 256.0f, .dw_convert = convert_q, .dw_wconvert = convert_w, .dw = dw_c64,
+    .dw_cb = 64, .dw_in_bytes = 4, .dw_w_mult = 256.0f, .dw_convert = convert_q,
+    .dw_wconvert = convert_w, .dw = dw_c64,
     .add = add16, .gavg = dyd_f8_gavg_avx2,
     .add_name = "dyd_qf8_vadd_fp32_ukernel__avx512f",
     .gavg_name = "dyd_qf8_gavgpool_fp32_ukernel__avx2"};

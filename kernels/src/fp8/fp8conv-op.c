@@ -17,12 +17,14 @@
  * Three paths, as for the integer conv:
  *   gemm   1x1, stride 1, no padding: each tile converts its input rows to the
  *          bundle's compute format (float32, bfloat16, float16: exact for every
- *          E4M3 value) in the K' layout, then runs the microkernel per panel;
+ *          E4M3 value) in the K' layout (or reuses them: consecutive tiles of a
+ *          call that share a row block), then runs the microkernel per panel;
  *   igemm  any other conv: the same rows come from an im2col of the taps;
- *   dwconv one input channel per output channel: a tile (rows x a block of
- *          channels) converts the input window it needs to a zero-padded buffer
- *          and decodes its channels' weights to float, then the kernel runs
- *          along output rows, vectorised over channels.
+ *   dwconv one input channel per output channel: weights stored as E4M3 codes;
+ *          a tile (rows x a block of channels) converts the input window it
+ *          needs to a zero-padded buffer and decodes its channels' weights to
+ *          float, then the kernel runs along output rows, vectorised over
+ *          channels.
  * Nothing here allocates at run time; tiles never share output bytes.
  */
 #include "../common.h"
