@@ -396,6 +396,7 @@ typedef struct {
 } dyd_f8_bundle;
 
 extern const dyd_f8_bundle *const dyd_f8_bundles[];
+extern const dyd_f8_bundle dyd_f8_bundle_scalar;
 extern const size_t dyd_f8_bundle_count;
 bool dyd_f8_bundle_usable(const dyd_f8_bundle *b);
 const dyd_f8_bundle *dyd_f8_bundle_for(dyd_isa isa);

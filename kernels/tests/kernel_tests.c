@@ -1310,7 +1310,7 @@ static void test_fp8_vector_encode(void) {
 #else
   const uint64_t stride = 65521; /* the vector forms are x86; this checks the scalar path */
 #endif
-  static const float scales[] = {1.0f, 0.0173f, 3.1e-5f, 2.5e4f, 1e-30f, 7e30f, 0.7071068f};
+  static const float scales[] = {1.0f, 0.0173f, 3.1e-5f, 2.5e4f, 1e-30f, 7e30f, 0.7071068f, 1e-39f};
   const size_t cap = 1u << 16;
   float *x = malloc(cap * sizeof *x);
   uint8_t *want = malloc(cap), *got = malloc(cap);
@@ -1970,6 +1970,8 @@ static void test_fp8conv_validation(void) {
   d = good;
   d.output_scale = 0;
   f8_expect_reject(&d, "zero output scale");
+  d.output_scale = 1e-39f;
+  f8_expect_reject(&d, "output scale whose reciprocal overflows");
   d = good;
   d.out_min = 1, d.out_max = 0;
   f8_expect_reject(&d, "empty clamp");
@@ -1994,6 +1996,7 @@ static void test_fp8_elementwise(void) {
     p.a_scale = ldexpf(0.5f + (float)rnd(1000) / 1000.0f, (int)rnd(8) - 4);
     p.b_scale = ldexpf(0.5f + (float)rnd(1000) / 1000.0f, (int)rnd(8) - 4) * (rnd(5) == 0 ? -1.0f : 1.0f);
     p.y_scale = ldexpf(0.5f + (float)rnd(1000) / 1000.0f, (int)rnd(8) - 4);
+    if (rep % 13 == 12) p.y_scale = 1e-39f; /* a reciprocal that overflows: the scalar division */
     const int cl = (int)rnd(3);
     p.out_min = cl == 0 ? -INFINITY : 0.0f;
     p.out_max = cl == 2 ? 6.0f : INFINITY;

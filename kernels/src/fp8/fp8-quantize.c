@@ -49,6 +49,8 @@ DYD_F8_AVX512_TARGET static void encode_avx512(const float *x, uint8_t *y, size_
 static void encode(dyd_isa isa, const float *x, uint8_t *y, size_t y_step, size_t n, float scale,
                    int saturate) {
 #if defined(__x86_64__)
+  const float r = 1.0f / scale; /* the vector forms divide through it: it must be finite */
+  if (r - r != 0.0f) isa = DYD_ISA_SCALAR;
   if (saturate && isa == DYD_ISA_AVX512VNNI) {
     encode_avx512(x, y, y_step, n, scale);
     return;

@@ -89,8 +89,8 @@ static bool check_desc(const dyd_fp8conv_desc *d, char *err, size_t err_len) {
     dyd_set_error(err, err_len, "input_scale is not finite");
     return false;
   }
-  if (d->output_fp8 && (!finite_f(d->output_scale) || d->output_scale == 0.0f)) {
-    dyd_set_error(err, err_len, "output_scale must be finite and non-zero");
+  if (d->output_fp8 && (!finite_f(d->output_scale) || !finite_f(1.0f / d->output_scale))) {
+    dyd_set_error(err, err_len, "output_scale must be finite with a finite reciprocal (|scale| >= 2^-128)");
     return false;
   }
   if (d->out_min != d->out_min || d->out_max != d->out_max || d->out_min > d->out_max) {
@@ -643,7 +643,10 @@ void dyd_fp8conv_run(const dyd_fp8conv_op *op, const uint8_t *input, void *outpu
 
 void dyd_fp8_add_run_for_isa(dyd_isa isa, const dyd_fp8_add_params *p, const uint8_t *a,
                              size_t a_inc, const uint8_t *b, size_t b_inc, uint8_t *y, size_t n) {
-  dyd_f8_bundle_for(isa)->add(p, a, a_inc, b, b_inc, y, n);
+  /* vector kernels divide by y_scale through its reciprocal (fp8-x86.h); a scale so
+   * small that the reciprocal overflows (below 2^-128) takes the scalar division */
+  const dyd_f8_bundle *bundle = finite_f(1.0f / p->y_scale) ? dyd_f8_bundle_for(isa) : &dyd_f8_bundle_scalar;
+  bundle->add(p, a, a_inc, b, b_inc, y, n);
 }
 
 void dyd_fp8_add_run(const dyd_fp8_add_params *p, const uint8_t *a, size_t a_inc,
@@ -653,7 +656,9 @@ void dyd_fp8_add_run(const dyd_fp8_add_params *p, const uint8_t *a, size_t a_inc
 
 void dyd_fp8_global_avgpool_run_for_isa(dyd_isa isa, const dyd_fp8_avgpool_params *p,
                                         const uint8_t *x, uint8_t *y) {
-  dyd_f8_bundle_for(isa)->gavg(p, x, y);
+  const dyd_f8_bundle *bundle =
+      finite_f(1.0f / p->output_scale) ? dyd_f8_bundle_for(isa) : &dyd_f8_bundle_scalar;
+  bundle->gavg(p, x, y);
 }
 
 void dyd_fp8_global_avgpool_run(const dyd_fp8_avgpool_params *p, const uint8_t *x, uint8_t *y) {
