@@ -302,7 +302,8 @@ typedef struct {
                                    -INFINITY / INFINITY for none */
   int output_fp8;               /* 1: E4M3 codes = from_f32(v / output_scale, saturate = 1);
                                    0: float32 v */
-  float output_scale;
+  float output_scale;           /* with output_fp8: finite, and 1 / output_scale finite too
+                                   (|scale| >= 2^-128; create rejects others) */
 } dyd_fp8conv_desc;
 
 typedef struct dyd_fp8conv_op dyd_fp8conv_op;
