@@ -123,9 +123,29 @@ TARGET static void gemm_8x2(size_t mr, size_t nc, size_t kb, const void *a, size
   }
 }
 
-/* Depthwise, one output row, channels [16 v, 16 v + 16): the taps' weights stay in
- * registers (KH x KW known at compile time) and P pixels advance together, each tap
- * one FMA with its float32 input (e4m3 / 256) from memory. */
+/* Depthwise, one output row, channels [16 v, 16 v + 16), any window: weights from
+ * memory, one pixel at a time */
+TARGET static void dw_vec_any(size_t kh, size_t kw, size_t v, size_t pixels, size_t channels,
+                              const uint8_t *in, size_t in_row, size_t in_col, size_t in_step,
+                              const float *w, size_t cb, const float *scale, const float *bias,
+                              uint8_t *out, size_t out_step, const dyd_f8_out *p) {
+  const size_t c0 = 16 * v, n = DYD_MIN((size_t)16, channels - c0), ob = p->output_fp8 ? 1 : 4;
+  const __mmask16 m = (__mmask16)(n >= 16 ? 0xFFFF : (1u << n) - 1);
+  const __m512 s = _mm512_maskz_loadu_ps(m, scale + c0), b = _mm512_maskz_loadu_ps(m, bias + c0);
+  for (size_t i = 0; i < pixels; i++) {
+    const uint8_t *px = in + i * in_step + c0 * sizeof(float);
+    __m512 acc = _mm512_setzero_ps();
+    for (size_t ky = 0; ky < kh; ky++)
+      for (size_t kx = 0; kx < kw; kx++)
+        acc = _mm512_fmadd_ps(_mm512_loadu_ps((const float *)(px + ky * in_row + kx * in_col)),
+                              _mm512_loadu_ps(w + (ky * kw + kx) * cb + c0), acc);
+    dyd_f8_store16_avx512(dyd_f8_epilogue_avx512(acc, s, b, p), p, out + i * out_step + c0 * ob, n);
+  }
+}
+
+/* The same for 3x3 and 5x5: the taps' weights stay in registers (KH x KW known at
+ * compile time) and P pixels advance together, each tap one FMA with its float32
+ * input (e4m3 / 256) from memory. */
 TARGET INLINE void dw_vec(size_t KH, size_t KW, size_t P, size_t v, size_t pixels, size_t channels,
                           const uint8_t *in, size_t in_row, size_t in_col, size_t in_step,
                           const float *w, size_t cb, const float *scale, const float *bias,
@@ -149,33 +169,9 @@ TARGET INLINE void dw_vec(size_t KH, size_t KW, size_t P, size_t v, size_t pixel
     _Pragma("GCC unroll 4") for (size_t j = 0; j < P; j++)
       dyd_f8_store16_avx512(dyd_f8_epilogue_avx512(acc[j], s, b, p), p, o + j * out_step, n);
   }
-  for (; i < pixels; i++, px += in_step, o += out_step) {
-    __m512 acc = _mm512_setzero_ps();
-    _Pragma("GCC unroll 5") for (size_t ky = 0; ky < KH; ky++)
-      _Pragma("GCC unroll 5") for (size_t kx = 0; kx < KW; kx++)
-        acc = _mm512_fmadd_ps(_mm512_loadu_ps((const float *)(px + ky * in_row + kx * in_col)),
-                              wt[ky * KW + kx], acc);
-    dyd_f8_store16_avx512(dyd_f8_epilogue_avx512(acc, s, b, p), p, o, n);
-  }
-}
-
-/* any window: weights from memory */
-TARGET static void dw_vec_any(size_t kh, size_t kw, size_t v, size_t pixels, size_t channels,
-                              const uint8_t *in, size_t in_row, size_t in_col, size_t in_step,
-                              const float *w, size_t cb, const float *scale, const float *bias,
-                              uint8_t *out, size_t out_step, const dyd_f8_out *p) {
-  const size_t c0 = 16 * v, n = DYD_MIN((size_t)16, channels - c0), ob = p->output_fp8 ? 1 : 4;
-  const __mmask16 m = (__mmask16)(n >= 16 ? 0xFFFF : (1u << n) - 1);
-  const __m512 s = _mm512_maskz_loadu_ps(m, scale + c0), b = _mm512_maskz_loadu_ps(m, bias + c0);
-  for (size_t i = 0; i < pixels; i++) {
-    const uint8_t *px = in + i * in_step + c0 * sizeof(float);
-    __m512 acc = _mm512_setzero_ps();
-    for (size_t ky = 0; ky < kh; ky++)
-      for (size_t kx = 0; kx < kw; kx++)
-        acc = _mm512_fmadd_ps(_mm512_loadu_ps((const float *)(px + ky * in_row + kx * in_col)),
-                              _mm512_loadu_ps(w + (ky * kw + kx) * cb + c0), acc);
-    dyd_f8_store16_avx512(dyd_f8_epilogue_avx512(acc, s, b, p), p, out + i * out_step + c0 * ob, n);
-  }
+  if (i < pixels) /* the last pixels, fewer than P */
+    dw_vec_any(KH, KW, v, pixels - i, channels, in + i * in_step, in_row, in_col,
+               in_step, w, cb, scale, bias, out + i * out_step, out_step, p);
 }
 
 TARGET static void dw_c64(size_t pixels, size_t channels, size_t kh, size_t kw, const void *in,
