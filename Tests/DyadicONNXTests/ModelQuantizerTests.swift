@@ -113,21 +113,32 @@ import Testing
         #expect(Self.sqnr(want, got) >= 30, "INT8 \(method) logits SQNR \(Self.sqnr(want, got)) dB")
     }
 
-    /// At 4 bits GPTQ's error feedback must beat round-to-nearest on held-out images.
-    @Test func gptqBeatsRoundToNearestAtFourBits() throws {
+    /// Quantizes the test graph's weights as `weights` with each of `methods` and returns the
+    /// logits SQNR of each on held-out images; `check` sees every result.
+    private static func sqnrByMethod(_ weights: QuantizerOptions.Weights, _ methods: [QuantizerOptions.Method],
+                                     check: (QuantizerOptions.Method, QuantizationResult) throws -> Void)
+        throws -> [QuantizerOptions.Method: Double] {
         let g = try Self.graph()
         let samples = try Self.samples(64), images = try Self.testImages(64)
         let want = try Self.logits(g, images)
         var sqnr: [QuantizerOptions.Method: Double] = [:]
-        for method in [QuantizerOptions.Method.rtn, .gptq] {
+        for method in methods {
             var options = QuantizerOptions()
-            options.weights = .int4
+            options.weights = weights
             options.method = method
             let result = try ModelQuantizer.quantize(g, samples: samples, options: options)
+            try check(method, result)
+            sqnr[method] = Self.sqnr(want, try Self.logits(result.graph, images))
+        }
+        return sqnr
+    }
+
+    /// At 4 bits GPTQ's error feedback must beat round-to-nearest on held-out images.
+    @Test func gptqBeatsRoundToNearestAtFourBits() throws {
+        let sqnr = try Self.sqnrByMethod(.int4, [.rtn, .gptq]) { method, result in
             #expect(result.graph.opset == 21)
             let plan = try #require(try Session(graph: result.graph).plan)
             #expect(plan.layers.compactMap { $0 as? WeightedLayer }.allSatisfy { $0.precision == "w4a8" })
-            sqnr[method] = Self.sqnr(want, try Self.logits(result.graph, images))
             let chosen = result.layers.map { l in result.candidates[l.name]![0] }
             if method == .gptq { #expect(chosen.allSatisfy { $0.quadratic < $0.quadraticRTN }) }
         }
@@ -137,18 +148,9 @@ import Testing
     /// W4A8-FP8: every product runs on the FP8 kernels, and DPQ's error feedback (through both
     /// roundings) beats round-to-nearest through the same tables.
     @Test func dpqBeatsRoundToNearestInFP8() throws {
-        let g = try Self.graph()
-        let samples = try Self.samples(64), images = try Self.testImages(64)
-        let want = try Self.logits(g, images)
-        var sqnr: [QuantizerOptions.Method: Double] = [:]
-        for method in [QuantizerOptions.Method.rtn, .dpq] {
-            var options = QuantizerOptions()
-            options.weights = .fp8
-            options.method = method
-            let result = try ModelQuantizer.quantize(g, samples: samples, options: options)
+        let sqnr = try Self.sqnrByMethod(.fp8, [.rtn, .dpq]) { _, result in
             let plan = try #require(try Session(graph: result.graph).plan)
             #expect(plan.fp8Layers.filter { $0.precision == "w4a8-fp8" }.count == 4)
-            sqnr[method] = Self.sqnr(want, try Self.logits(result.graph, images))
         }
         #expect(sqnr[.dpq]! > sqnr[.rtn]! + 2, "DPQ \(sqnr[.dpq]!) dB, RTN \(sqnr[.rtn]!) dB")
     }
