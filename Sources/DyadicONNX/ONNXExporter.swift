@@ -30,20 +30,9 @@ public enum ONNXExporter {
         return try model.serializedData()
     }
 
-    /// Writes the model next to `path` first and renames it into place, so a failure
-    /// never leaves a half-written file.
+    /// Writes the model whole or not at all; only a regular file at `path` is replaced.
     public static func write(_ graph: Graph, to path: String, producer: String = "dyadic") throws {
-        let bytes = try data(graph, producer: producer)
-        let url = URL(fileURLWithPath: path)
-        let temporary = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).partial")
-        do {
-            try bytes.write(to: temporary)
-            if FileManager.default.fileExists(atPath: path) { try FileManager.default.removeItem(at: url) }
-            try FileManager.default.moveItem(at: temporary, to: url)
-        } catch {
-            try? FileManager.default.removeItem(at: temporary)
-            throw DyadicError("cannot write '\(path)': \(error.localizedDescription)")
-        }
+        try OutputFile.write(try data(graph, producer: producer), to: path)
     }
 
     /// The oldest IR version that carries the opset (FLOAT8 needs 9, INT4 10, INT2 11).

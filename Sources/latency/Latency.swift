@@ -61,7 +61,7 @@ struct Latency: ParsableCommand {
         }
         guard threads >= 1 else { throw DyadicError("--threads must be at least 1") }
         guard runs >= 1, warmup >= 0 else { throw DyadicError("--runs must be ≥ 1 and --warmup ≥ 0") }
-        for path in [json, csv, trace].compactMap({ $0 }) { try checkWritable(path) }
+        for path in [json, csv, trace].compactMap({ $0 }) { try OutputFile.checkReplaceable(path) }
         var feeds = try InputFeeds.read(inputs)
         let session = try Session(onnxPath: model, options: SessionOptions(numerics: profile, threads: threads))
         for input in session.graph.inputs where feeds[input.name] == nil {
@@ -102,15 +102,19 @@ struct Latency: ParsableCommand {
             print("")
             print(report.table())
         }
-        if let csv { try write(Data(report.csv().utf8), to: csv) }
+        var files: [(path: String, bytes: Data)] = []
+        if let csv { files.append((csv, Data(report.csv().utf8))) }
         if let json {
             let doc = LatencyDocument(model: model, numerics: profile.rawValue, threads: threads, kernels: KernelInfo.activeISA,
                                       warmup: warmup, runs: runs, report: report, peakResidentBytes: rss, arenaBytes: plan.arenaSize)
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-            try write(try encoder.encode(doc), to: json)
+            files.append((json, try encoder.encode(doc)))
         }
-        if let trace, let profiler { try write(try ChromeTrace.json(plan: plan, profiler: profiler), to: trace) }
+        if let trace, let profiler { files.append((trace, try ChromeTrace.json(plan: plan, profiler: profiler))) }
+        // All requested files or none of them.
+        try OutputFile.writeAll(files)
+        for file in files { print("wrote \(file.path)") }
     }
 
     /// Hooks compiled out (`run()`) against hooks compiled in but off (`run(profiler: nil)`),
@@ -127,24 +131,6 @@ struct Latency: ParsableCommand {
         print(String(format: "without hooks: median %.3f ms (%d runs)", a, without.count))
         print(String(format: "hooks, off:    median %.3f ms (%d runs)", b, with.count))
         print(String(format: "ratio hooks/without: %.3f", b / a))
-    }
-
-    func checkWritable(_ path: String) throws {
-        let dir = (path as NSString).deletingLastPathComponent
-        var isDir: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: dir.isEmpty ? "." : dir, isDirectory: &isDir), isDir.boolValue else {
-            throw DyadicError("\(path): its directory does not exist")
-        }
-    }
-
-    /// Whole file or nothing: written beside, then renamed.
-    func write(_ data: Data, to path: String) throws {
-        do {
-            try data.write(to: URL(fileURLWithPath: path), options: .atomic)
-        } catch {
-            throw DyadicError("\(path): cannot write (\(error.localizedDescription))")
-        }
-        print("wrote \(path)")
     }
 
     func peakResidentBytes() -> Int {

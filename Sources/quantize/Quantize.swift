@@ -142,8 +142,11 @@ struct Quantize: ParsableCommand {
         options.tieResiduals = !noResidualTies
         options.biasCorrection = !noBiasCorrection
         options.sensitivitySamples = max(0, sensitivitySamples)
-        try checkWritable(output)
-        if let report { try checkWritable(report) }
+        try OutputFile.checkReplaceable(output)
+        if let report {
+            try OutputFile.checkReplaceable(report)
+            guard report != output else { throw QuantizerError("--report and -o name the same file '\(OutputFile.escaped(output))'") }
+        }
 
         let graph = try ONNXImporter.load(path: model)
         guard let input = graph.inputs.first else { throw QuantizerError("\(model): the model has no inputs") }
@@ -158,7 +161,21 @@ struct Quantize: ParsableCommand {
         // The written model must load and lower in Dyadic before it replaces anything.
         let check = try Session(graph: result.graph)
         let packed = check.plan?.layers.compactMap { ($0 as? WeightedLayer)?.weightBytes }.reduce(0, +)
-        try ONNXExporter.write(result.graph, to: output)
+        // The report is made before anything is written, so that the model and the report
+        // land together or not at all.
+        var reportText: String?
+        var outputAccuracy: LayerAccuracy?
+        let reportSamples = Array(samples.prefix(8))
+        if report != nil {
+            Progress.show(QuantizerStage.report.rawValue, 0, 1)
+            let accuracy = try LayerAccuracy.compare(float: graph, quantized: result.graph, samples: reportSamples, inputName: input.name)
+            Progress.clear()
+            reportText = QuantizationReport.text(result, accuracy: accuracy, packedWeightBytes: packed)
+            outputAccuracy = accuracy.first(where: { $0.tensor == LayerAccuracy.modelOutput })
+        }
+        var files = [(path: output, bytes: try ONNXExporter.data(result.graph))]
+        if let report, let reportText { files.append((report, Data(reportText.utf8))) }
+        try OutputFile.writeAll(files)
         let counts = Dictionary(grouping: result.chosen.values, by: { $0 }).mapValues(\.count)
         Progress.note("wrote \(output): " + counts.keys.sorted().map { "\(counts[$0]!) \($0)" }.joined(separator: ", ") + " layers"
                       + (check.plan?.isIntegerOnly == true ? ", integer-only in Dyadic" : ""))
@@ -169,25 +186,9 @@ struct Quantize: ParsableCommand {
                                      result.budgets[d].map { String(format: " (budget %.3f×)", $0 / result.int8Totals[d]) } ?? ""))
             }
         }
-        if let report {
-            let reportSamples = Array(samples.prefix(8))
-            Progress.show(QuantizerStage.report.rawValue, 0, 1)
-            let accuracy = try LayerAccuracy.compare(float: graph, quantized: result.graph, samples: reportSamples, inputName: input.name)
-            Progress.clear()
-            let text = QuantizationReport.text(result, accuracy: accuracy, packedWeightBytes: packed)
-            try Data(text.utf8).write(to: URL(fileURLWithPath: report))
-            if let out = accuracy.first(where: { $0.tensor == LayerAccuracy.modelOutput }) {
-                Progress.note(String(format: "model output vs float on %d samples: SQNR %.2f dB, cosine %.5f; report in %@",
-                                     reportSamples.count, out.sqnr, out.cosine, report))
-            }
-        }
-    }
-
-    func checkWritable(_ path: String) throws {
-        let dir = URL(fileURLWithPath: path).deletingLastPathComponent().path
-        var isDir: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: dir.isEmpty ? "." : dir, isDirectory: &isDir), isDir.boolValue else {
-            throw QuantizerError("cannot write '\(path)': the directory does not exist")
+        if let report, let out = outputAccuracy {
+            Progress.note(String(format: "model output vs float on %d samples: SQNR %.2f dB, cosine %.5f; report in %@",
+                                 reportSamples.count, out.sqnr, out.cosine, report))
         }
     }
 }

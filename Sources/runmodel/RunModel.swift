@@ -87,10 +87,11 @@ struct RunModel: ParsableCommand {
         }
         if runs > 0 { timeRuns(session) }
         if let outputDir {
-            for output in session.graph.outputs {
-                guard let t = outputs[output.name] else { continue }
-                try NumpyFile.write(t, path: (outputDir as NSString).appendingPathComponent(Self.fileName(output.name) + ".npy"))
-            }
+            // All files or none: a failure on the last output leaves the first ones unwritten too.
+            try OutputFile.writeAll(session.graph.outputs.compactMap { output in
+                outputs[output.name].map { ((outputDir as NSString).appendingPathComponent(Self.fileName(output.name) + ".npy"),
+                                            Data(NumpyFile.encode($0))) }
+            })
         }
     }
 

@@ -97,12 +97,8 @@ public enum NumpyFile {
         return out
     }
 
-    /// Writes atomically: a failed write leaves no partial file behind.
+    /// Writes the file whole or not at all; only a regular file at `path` is replaced.
     public static func write(_ t: Tensor, path: String) throws {
-        do {
-            try Data(encode(t)).write(to: URL(fileURLWithPath: path), options: .atomic)
-        } catch {
-            throw DyadicError("\(path): cannot write the file")
-        }
+        try OutputFile.write(Data(encode(t)), to: path)
     }
 }
