@@ -409,68 +409,6 @@ const char *dyd_f32_gemm_kernel_name(dyd_isa isa);
  * rounded to float once. */
 void dyd_ref_f32conv(const dyd_f32conv_desc *desc, const float *input, float *output);
 
-/* ---- Explicit ISA selection and the scalar oracle (tests, benchmarks) --------------- */
-
-/* Like the `*_create` functions above, but choose the bundle for `isa` instead of
- * the active ISA. A level the CPU lacks, or one of another architecture, is
- * capped to the best level detected, so any value is safe. */
-dyd_conv_op *dyd_conv_create_for_isa(const dyd_conv_desc *desc, dyd_isa isa,
-                                     char *err, size_t err_len);
-dyd_avgpool_op *dyd_avgpool_create_for_isa(const dyd_avgpool_desc *desc, dyd_isa isa,
-                                           char *err, size_t err_len);
-dyd_maxpool_op *dyd_maxpool_create_for_isa(const dyd_maxpool_desc *desc, dyd_isa isa,
-                                           char *err, size_t err_len);
-dyd_fp8conv_op *dyd_fp8conv_create_for_isa(const dyd_fp8conv_desc *desc, dyd_isa isa,
-                                           char *err, size_t err_len);
-/* FP8 kernel bundles of exactly this ISA level that this CPU runs (e.g. avx512bf16 and
- * avx512f at the avx512vnni level; neonfhm and neon at the neon level, none at neondot
- * or i8mm), best first; create_variant builds an op on the i-th of them. */
-size_t dyd_fp8conv_variant_count(dyd_isa isa);
-dyd_fp8conv_op *dyd_fp8conv_create_variant(const dyd_fp8conv_desc *desc, dyd_isa isa,
-                                           size_t variant, char *err, size_t err_len);
-void dyd_fp8_add_run_for_isa(dyd_isa isa, const dyd_fp8_add_params *p, const uint8_t *a,
-                             size_t a_inc, const uint8_t *b, size_t b_inc, uint8_t *y, size_t n);
-void dyd_fp8_global_avgpool_run_for_isa(dyd_isa isa, const dyd_fp8_avgpool_params *p,
-                                        const uint8_t *x, uint8_t *y);
-void dyd_fp8_quantize_f32_for_isa(dyd_isa isa, const float *x, uint8_t *y, size_t n, float scale,
-                                  int saturate);
-/* The ISA a created op runs on. */
-dyd_isa dyd_conv_isa(const dyd_conv_op *op);
-/* `isa` capped to what this CPU and build support (what the functions above use). */
-dyd_isa dyd_isa_supported(dyd_isa isa);
-
-/* Element-wise kernels on an explicit ISA (same capping rule). */
-void dyd_qadd_run_for_isa(dyd_isa isa, const dyd_binary_params *p, const void *a, size_t a_inc,
-                          const void *b, size_t b_inc, void *y, size_t n);
-void dyd_qmul_run_for_isa(dyd_isa isa, const dyd_binary_params *p, const void *a, size_t a_inc,
-                          const void *b, size_t b_inc, void *y, size_t n);
-void dyd_lut_run_for_isa(dyd_isa isa, const uint8_t table[256], const uint8_t *x, uint8_t *y,
-                         size_t n);
-
-/* The scalar oracle: straight loops over the unpacked descriptions, no validation
- * beyond what the loops need (call the `*_create` function to validate). Every
- * kernel matches these bit for bit. */
-void dyd_ref_conv(const dyd_conv_desc *desc, const void *input, void *output);
-void dyd_ref_avgpool(const dyd_avgpool_desc *desc, const void *input, void *output);
-void dyd_ref_maxpool(const dyd_maxpool_desc *desc, const void *input, void *output);
-void dyd_ref_qadd(const dyd_binary_params *p, const void *a, size_t a_inc,
-                  const void *b, size_t b_inc, void *y, size_t n);
-void dyd_ref_qmul(const dyd_binary_params *p, const void *a, size_t a_inc,
-                  const void *b, size_t b_inc, void *y, size_t n);
-void dyd_ref_lut(const uint8_t table[256], const uint8_t *x, uint8_t *y, size_t n);
-/* FP8 oracles. dyd_ref_fp8conv accumulates in double (exact for K <= 2^17: every product
- * is a multiple of 2^-18 below 2^18), applies the epilogue in double
- * (acc * ((double)input_scale * channel_scale[oc]) + bias, clamp) and rounds once:
- * to float32, or from the double v / output_scale straight to E4M3 (ties to even,
- * saturating). Kernels match it within the tolerance above. The add and pooling
- * oracles compute the float32 formulas above; kernels match them bit for bit. */
-void dyd_ref_fp8conv(const dyd_fp8conv_desc *desc, const uint8_t *input, void *output);
-void dyd_ref_fp8_add(const dyd_fp8_add_params *p, const uint8_t *a, size_t a_inc,
-                     const uint8_t *b, size_t b_inc, uint8_t *y, size_t n);
-void dyd_ref_fp8_global_avgpool(const dyd_fp8_avgpool_params *p, const uint8_t *x, uint8_t *y);
-/* E4M3 code nearest to a double (ties to even), saturating to +-448; NaN -> 0x7F/0xFF. */
-uint8_t dyd_ref_fp8_e4m3_from_f64(double x);
-
 #ifdef __cplusplus
 }
 #endif

@@ -7,6 +7,7 @@
 #define DYD_COMMON_H
 
 #include "dyadic_kernels.h"
+#include "dyadic_kernels_testing.h"
 
 #include <stdarg.h>
 #include <stdbool.h>
@@ -37,6 +38,16 @@ void dyd_ort_add_constants(const dyd_binary_params *p, float *ra, float *rb, flo
 
 /* Level of an ISA on its own architecture (scalar = 0), or -1 if foreign. */
 int dyd_isa_level(dyd_isa isa);
+
+/* The kernel registry (registry.c) selects every family's bundle; see
+ * dyadic_kernels_testing.h for its rows. Returns the first row of `family`, best
+ * first, that the CPU runs within `isa`'s features and that `fits` accepts (NULL
+ * accepts every row), or a test's forced row when that one qualifies; NULL if none. */
+const void *dyd_registry_select(dyd_family family, dyd_isa isa,
+                                bool (*fits)(const void *bundle, const void *context),
+                                const void *context);
+/* Row `row`'s bundle, counted as chosen (for explicit walks over the rows). */
+const void *dyd_registry_take(dyd_family family, size_t row);
 
 /* Shared by conv and pooling validation. */
 bool dyd_check_geometry(const dyd_conv_geometry *g, bool need_out_c_eq_in_c, char *err,
@@ -149,7 +160,6 @@ typedef void (*dyd_gemm_pack_extra_fn)(const int32_t *mult, const int32_t *shift
                                        int32_t zero_point, const int64_t *acc_max, void *extra);
 
 typedef struct {
-  dyd_isa isa;
   uint32_t mr, nr, kr;
   int a_signed_domain;        /* the kernel multiplies int8 (1) or uint8 (0) activations */
   dyd_gemm_ukernel_fn ukernel[2]; /* [requant kind] */
@@ -165,15 +175,8 @@ typedef struct {
    * k to reach it, which gives the same outputs: (2^k acc m + 2^(s+k-1)) >> (s+k)
    * = (acc m + 2^(s-1)) >> s. */
   uint32_t copy_min_shift;
-  int requires_avxvnni;       /* usable only when dyd_cpu_has_avxvnni() */
   const char *isa_suffix;     /* e.g. "avx512vnni" */
 } dyd_gemm_bundle;
-
-/* AVX-VNNI (VEX VPDPBUSD) is an optional feature within the AVX2 level. */
-bool dyd_cpu_has_avxvnni(void);
-
-extern const dyd_gemm_bundle *const dyd_gemm_bundles[];
-extern const size_t dyd_gemm_bundle_count;
 
 /* Which path tiles of low-bit ops take (read when an op is created): 0 packed
  * kernels only, 1 (default) the unpacked copy for tiles with more than one row
@@ -243,7 +246,6 @@ typedef void (*dyd_dw_ukernel_fn)(size_t pixels, size_t channels, size_t taps,
                                   size_t out_stride, const dyd_out_params *p);
 
 typedef struct {
-  dyd_isa isa;
   uint32_t kernel_h, kernel_w; /* 0, 0: any window; otherwise only this one (any stride/dilation) */
   uint32_t cb, tap_round;
   const char *tile;           /* e.g. "3x3c32" */
@@ -263,8 +265,6 @@ typedef struct {
   dyd_dw_ukernel_fn ukernel_lowbit[2][2][2]; /* [4, 2 bits][requant kind][activations signed] */
 } dyd_dw_bundle;
 
-extern const dyd_dw_bundle *const dyd_dw_bundles[];
-extern const size_t dyd_dw_bundle_count;
 
 /* ---- Element-wise and pooling bundles ----------------------------------------------- */
 
@@ -279,7 +279,6 @@ typedef void (*dyd_sum_fn)(size_t taps, const uint8_t *const *rows, size_t chann
                            int32_t *acc);
 
 typedef struct {
-  dyd_isa isa;
   const char *isa_suffix;
   dyd_binary_fn add[2][2];    /* [requant kind][signed] */
   dyd_binary_fn mul[2][2];
@@ -297,8 +296,7 @@ typedef struct {
                {"dyd_qu8_vmul_fp32_ukernel__" isa, "dyd_qs8_vmul_fp32_ukernel__" isa}},      \
   .lut_name = "dyd_x8_lut_ukernel__" isa
 
-extern const dyd_misc_bundle *const dyd_misc_bundles[];
-extern const size_t dyd_misc_bundle_count;
+extern const dyd_misc_bundle dyd_misc_bundle_scalar;
 const dyd_misc_bundle *dyd_misc_bundle_for(dyd_isa isa);
 
 
@@ -363,11 +361,7 @@ typedef void (*dyd_f8_add_fn)(const dyd_fp8_add_params *p, const uint8_t *a, siz
                               const uint8_t *b, size_t b_inc, uint8_t *y, size_t n);
 typedef void (*dyd_f8_gavg_fn)(const dyd_fp8_avgpool_params *p, const uint8_t *x, uint8_t *y);
 
-enum { DYD_F8_NEEDS_NONE, DYD_F8_NEEDS_BF16, DYD_F8_NEEDS_FHM, DYD_F8_NEEDS_F16C };
-
 typedef struct {
-  dyd_isa isa;                /* level at which it serves */
-  int needs;                  /* an optional feature within the level (DYD_F8_NEEDS_*) */
   const char *isa_suffix;
   uint32_t mr, nr;
   size_t a_bytes;
@@ -395,10 +389,7 @@ typedef struct {
   const char *add_name, *gavg_name;
 } dyd_f8_bundle;
 
-extern const dyd_f8_bundle *const dyd_f8_bundles[];
 extern const dyd_f8_bundle dyd_f8_bundle_scalar;
-extern const size_t dyd_f8_bundle_count;
-bool dyd_f8_bundle_usable(const dyd_f8_bundle *b);
 const dyd_f8_bundle *dyd_f8_bundle_for(dyd_isa isa);
 
 /* float32 -> E4M3 as dyd_fp8_e4m3_from_f32(x, 1), inline for kernels' tails. */
@@ -457,7 +448,6 @@ typedef void (*dyd_f32_dw_fn)(size_t n, size_t taps, const float *const *rows, c
 #define DYD_F32_DW_PAD 16
 
 typedef struct {
-  dyd_isa isa;
   uint32_t mr, nr;
   dyd_f32_gemm_fn gemm;
   dyd_f32_dw_fn dw;
@@ -465,8 +455,7 @@ typedef struct {
   const char *gemm_name;      /* dyd_f32_gemm_ukernel_<MR>x<NR>__<isa> */
 } dyd_f32_bundle;
 
-extern const dyd_f32_bundle *const dyd_f32_bundles[];
-extern const size_t dyd_f32_bundle_count;
+extern const dyd_f32_bundle dyd_f32_bundle_scalar;
 const dyd_f32_bundle *dyd_f32_bundle_for(dyd_isa isa);
 
 #endif

@@ -57,6 +57,8 @@ int dyd_isa_level(dyd_isa isa) {
   }
 }
 
+/* ---- feature detection ---------------------------------------------------------------- */
+
 #if defined(__x86_64__)
 static uint64_t read_xcr0(void) {
   uint32_t lo, hi;
@@ -64,41 +66,64 @@ static uint64_t read_xcr0(void) {
   return ((uint64_t)hi << 32) | lo;
 }
 
-static dyd_isa detect(void) {
+/* VDPBF16PS: 1.0 * 1.0 + 1.0 * 1.0 added to 1.0 is 3.0 in every lane. */
+__attribute__((target("avx512f,avx512bf16"), noinline)) static int bf16_executes(void) {
+  const __m512bh one = (__m512bh)_mm512_set1_epi16(0x3F80);
+  const __m512 r = _mm512_dpbf16_ps(_mm512_set1_ps(1.0f), one, one);
+  return _mm512_cmpeq_ps_mask(r, _mm512_set1_ps(3.0f)) == 0xFFFF;
+}
+
+/* AVX512_BF16 is CPUID.(7,1):EAX[5]. Hypervisors may hide it on CPUs that execute the
+ * instruction, so an unreported bit is settled by executing it in a child process:
+ * a SIGILL there costs nothing here, and no signal handler of the host is touched.
+ * DYADIC_ASSUME_AVX512BF16=0 or 1 skips the probe. */
+static bool detect_bf16(unsigned leaf7_1_eax) {
+  const char *env = getenv("DYADIC_ASSUME_AVX512BF16");
+  if (env != NULL && (env[0] == '0' || env[0] == '1')) return env[0] == '1';
+  if ((leaf7_1_eax >> 5) & 1) return true;
+  const pid_t pid = fork();
+  if (pid < 0) return false;
+  if (pid == 0) _exit(bf16_executes() ? 0 : 1);
+  int status;
+  while (waitpid(pid, &status, 0) < 0)
+    if (errno != EINTR) return false;
+  return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
+/* AVX-VNNI is CPUID.(7,1):EAX[4]. Some hypervisors hide the bit on CPUs that execute
+ * the instructions; DYADIC_ASSUME_AVXVNNI=1 asserts support (used by the test scripts
+ * after a probe). */
+static dyd_features detect(void) {
   unsigned a, b, c, d;
-  if (!__get_cpuid(1, &a, &b, &c, &d)) return DYD_ISA_SCALAR;
-  const int osxsave = (c >> 27) & 1, avx = (c >> 28) & 1, fma = (c >> 12) & 1;
-  if (!osxsave || !avx || !fma) return DYD_ISA_SCALAR; /* the AVX2 level assumes FMA too */
+  if (!__get_cpuid(1, &a, &b, &c, &d)) return 0;
+  const int osxsave = (c >> 27) & 1, avx = (c >> 28) & 1, fma = (c >> 12) & 1, f16c = (c >> 29) & 1;
+  if (!osxsave || !avx || !fma) return 0; /* the AVX2 kernels use FMA too */
   const uint64_t xcr0 = read_xcr0();
-  if ((xcr0 & 0x6) != 0x6) return DYD_ISA_SCALAR; /* OS saves XMM and YMM state */
-  if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return DYD_ISA_SCALAR;
-  const int avx2 = (b >> 5) & 1;
-  if (!avx2) return DYD_ISA_SCALAR;
+  if ((xcr0 & 0x6) != 0x6) return 0; /* OS saves XMM and YMM state */
+  if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return 0;
+  if (!((b >> 5) & 1)) return 0;
+  dyd_features f = DYD_FEATURE_AVX2 | (f16c ? DYD_FEATURE_F16C : 0);
   const int avx512f = (b >> 16) & 1, avx512bw = (b >> 30) & 1, avx512vl = (b >> 31) & 1;
   const int vnni = (c >> 11) & 1;
-  /* ZMM state: opmask, upper halves of ZMM0-15, ZMM16-31. */
-  if (avx512f && avx512bw && avx512vl && vnni && (xcr0 & 0xE6) == 0xE6) return DYD_ISA_AVX512VNNI;
-  return DYD_ISA_AVX2;
-}
-/* AVX-VNNI: CPUID.(7,1):EAX[4], with the OS saving YMM state. Some hypervisors
- * hide the bit on CPUs that execute the instructions; DYADIC_ASSUME_AVXVNNI=1
- * asserts support (used by the test scripts after a probe). */
-static bool detect_avxvnni(void) {
+  unsigned eax71 = 0, t;
+  if (!__get_cpuid_count(7, 1, &eax71, &t, &t, &t)) eax71 = 0;
   const char *env = getenv("DYADIC_ASSUME_AVXVNNI");
-  if (env != NULL && env[0] == '1') return dyd_detected_isa() != DYD_ISA_SCALAR;
-  unsigned a, b, c, d;
-  if (dyd_detected_isa() == DYD_ISA_SCALAR) return false;
-  if (!__get_cpuid_count(7, 1, &a, &b, &c, &d)) return false;
-  return (a >> 4) & 1;
+  if (((eax71 >> 4) & 1) || (env != NULL && env[0] == '1')) f |= DYD_FEATURE_AVXVNNI;
+  /* ZMM state: opmask, upper halves of ZMM0-15, ZMM16-31. */
+  if (avx512f && avx512bw && avx512vl && vnni && (xcr0 & 0xE6) == 0xE6) {
+    f |= DYD_FEATURE_AVX512VNNI;
+    if (detect_bf16(eax71)) f |= DYD_FEATURE_AVX512BF16;
+  }
+  return f;
 }
 #elif defined(__aarch64__) && defined(__linux__)
-static dyd_isa detect(void) {
+static dyd_features detect(void) {
   const unsigned long hwcap = getauxval(AT_HWCAP), hwcap2 = getauxval(AT_HWCAP2);
-  const int asimddp = (hwcap >> 20) & 1; /* HWCAP_ASIMDDP */
-  const int i8mm = (hwcap2 >> 13) & 1;   /* HWCAP2_I8MM */
-  if (asimddp && i8mm) return DYD_ISA_I8MM;
-  if (asimddp) return DYD_ISA_NEONDOT;
-  return DYD_ISA_NEON; /* Advanced SIMD is mandatory on AArch64 */
+  dyd_features f = DYD_FEATURE_NEON; /* Advanced SIMD is mandatory on AArch64 */
+  if ((hwcap >> 20) & 1) f |= DYD_FEATURE_NEONDOT; /* HWCAP_ASIMDDP */
+  if ((hwcap2 >> 13) & 1) f |= DYD_FEATURE_I8MM;   /* HWCAP2_I8MM */
+  if ((hwcap >> 23) & 1) f |= DYD_FEATURE_FHM;     /* HWCAP_ASIMDFHM */
+  return f;
 }
 #elif defined(__aarch64__) && defined(__APPLE__)
 static int sysctl_flag(const char *name) {
@@ -107,28 +132,53 @@ static int sysctl_flag(const char *name) {
   return sysctlbyname(name, &value, &size, NULL, 0) == 0 && value != 0;
 }
 
-static dyd_isa detect(void) {
-  const int dot = sysctl_flag("hw.optional.arm.FEAT_DotProd");
-  if (dot && sysctl_flag("hw.optional.arm.FEAT_I8MM")) return DYD_ISA_I8MM;
-  return dot ? DYD_ISA_NEONDOT : DYD_ISA_NEON;
+static dyd_features detect(void) {
+  dyd_features f = DYD_FEATURE_NEON;
+  if (sysctl_flag("hw.optional.arm.FEAT_DotProd")) f |= DYD_FEATURE_NEONDOT;
+  if (sysctl_flag("hw.optional.arm.FEAT_I8MM")) f |= DYD_FEATURE_I8MM;
+  if (sysctl_flag("hw.optional.arm.FEAT_FHM")) f |= DYD_FEATURE_FHM;
+  return f;
 }
 #elif defined(__aarch64__)
-static dyd_isa detect(void) { return DYD_ISA_NEON; }
+static dyd_features detect(void) { return DYD_FEATURE_NEON; }
 #else
-static dyd_isa detect(void) { return DYD_ISA_SCALAR; }
+static dyd_features detect(void) { return 0; }
 #endif
 
-/* Both values are computed idempotently, so a race only repeats the work. */
-static _Atomic int detected_cache = -1;
+/* The features each level may use: its own and those of the levels below. The AVX2
+ * level includes AVX-VNNI and F16C (optional within it), the NEON level FHM. */
+static dyd_features level_features(dyd_isa isa) {
+  switch (isa) {
+    case DYD_ISA_AVX2: return DYD_FEATURE_AVX2 | DYD_FEATURE_F16C | DYD_FEATURE_AVXVNNI;
+    case DYD_ISA_AVX512VNNI: return level_features(DYD_ISA_AVX2) | DYD_FEATURE_AVX512VNNI | DYD_FEATURE_AVX512BF16;
+    case DYD_ISA_NEON: return DYD_FEATURE_NEON | DYD_FEATURE_FHM;
+    case DYD_ISA_NEONDOT: return level_features(DYD_ISA_NEON) | DYD_FEATURE_NEONDOT;
+    case DYD_ISA_I8MM: return level_features(DYD_ISA_NEONDOT) | DYD_FEATURE_I8MM;
+    default: return 0;
+  }
+}
+
+/* Computed idempotently, so a race only repeats the work. */
+static _Atomic int64_t features_cache = -1;
 static _Atomic int active_cache = -1;
 
-dyd_isa dyd_detected_isa(void) {
-  int v = atomic_load_explicit(&detected_cache, memory_order_acquire);
+dyd_features dyd_cpu_features(void) {
+  int64_t v = atomic_load_explicit(&features_cache, memory_order_acquire);
   if (v < 0) {
-    v = (int)detect();
-    atomic_store_explicit(&detected_cache, v, memory_order_release);
+    v = (int64_t)detect();
+    atomic_store_explicit(&features_cache, v, memory_order_release);
   }
-  return (dyd_isa)v;
+  return (dyd_features)v;
+}
+
+dyd_isa dyd_detected_isa(void) {
+  const dyd_features f = dyd_cpu_features();
+  if (f & DYD_FEATURE_AVX512VNNI) return DYD_ISA_AVX512VNNI;
+  if (f & DYD_FEATURE_AVX2) return DYD_ISA_AVX2;
+  if ((f & DYD_FEATURE_I8MM) && (f & DYD_FEATURE_NEONDOT)) return DYD_ISA_I8MM;
+  if (f & DYD_FEATURE_NEONDOT) return DYD_ISA_NEONDOT;
+  if (f & DYD_FEATURE_NEON) return DYD_ISA_NEON;
+  return DYD_ISA_SCALAR;
 }
 
 dyd_isa dyd_isa_supported(dyd_isa isa) {
@@ -136,6 +186,10 @@ dyd_isa dyd_isa_supported(dyd_isa isa) {
   const int level = dyd_isa_level(isa);
   if (level < 0 || level > dyd_isa_level(detected)) return detected;
   return isa;
+}
+
+dyd_features dyd_isa_features(dyd_isa isa) {
+  return dyd_cpu_features() & level_features(dyd_isa_supported(isa));
 }
 
 dyd_isa dyd_active_isa(void) {
@@ -155,83 +209,6 @@ dyd_isa dyd_active_isa(void) {
     atomic_store_explicit(&active_cache, v, memory_order_release);
   }
   return (dyd_isa)v;
-}
-
-#if defined(__x86_64__)
-static _Atomic int avxvnni_cache = -1;
-
-bool dyd_cpu_has_avxvnni(void) {
-  int v = atomic_load_explicit(&avxvnni_cache, memory_order_acquire);
-  if (v < 0) {
-    v = detect_avxvnni() ? 1 : 0;
-    atomic_store_explicit(&avxvnni_cache, v, memory_order_release);
-  }
-  return v != 0;
-}
-#else
-bool dyd_cpu_has_avxvnni(void) { return false; }
-#endif
-
-/* ---- optional features of the FP8 bundles ---- */
-
-#if defined(__x86_64__)
-/* VDPBF16PS: 1.0 * 1.0 + 1.0 * 1.0 added to 1.0 is 3.0 in every lane. */
-__attribute__((target("avx512f,avx512bf16"), noinline)) static int bf16_executes(void) {
-  const __m512bh one = (__m512bh)_mm512_set1_epi16(0x3F80);
-  const __m512 r = _mm512_dpbf16_ps(_mm512_set1_ps(1.0f), one, one);
-  return _mm512_cmpeq_ps_mask(r, _mm512_set1_ps(3.0f)) == 0xFFFF;
-}
-
-/* AVX512_BF16 is CPUID.(7,1):EAX[5]. Hypervisors may hide it on CPUs that execute the
- * instruction, so an unreported bit is settled by executing it in a child process:
- * a SIGILL there costs nothing here, and no signal handler of the host is touched.
- * DYADIC_ASSUME_AVX512BF16=0 or 1 skips the probe. */
-static bool detect_bf16(void) {
-  if (dyd_detected_isa() != DYD_ISA_AVX512VNNI) return false;
-  const char *env = getenv("DYADIC_ASSUME_AVX512BF16");
-  if (env != NULL && (env[0] == '0' || env[0] == '1')) return env[0] == '1';
-  unsigned a, b, c, d;
-  if (__get_cpuid_count(7, 1, &a, &b, &c, &d) && ((a >> 5) & 1)) return true;
-  const pid_t pid = fork();
-  if (pid < 0) return false;
-  if (pid == 0) _exit(bf16_executes() ? 0 : 1);
-  int status;
-  while (waitpid(pid, &status, 0) < 0)
-    if (errno != EINTR) return false;
-  return WIFEXITED(status) && WEXITSTATUS(status) == 0;
-}
-
-static bool detect_f16c(void) {
-  unsigned a, b, c, d;
-  return dyd_detected_isa() != DYD_ISA_SCALAR && __get_cpuid(1, &a, &b, &c, &d) && ((c >> 29) & 1);
-}
-#endif
-
-#if defined(__aarch64__) && defined(__linux__)
-static bool detect_fhm(void) { return (getauxval(AT_HWCAP) >> 23) & 1; /* HWCAP_ASIMDFHM */ }
-#elif defined(__aarch64__) && defined(__APPLE__)
-static bool detect_fhm(void) { return sysctl_flag("hw.optional.arm.FEAT_FHM"); }
-#else
-static bool detect_fhm(void) { return false; }
-#endif
-
-static _Atomic int f8_feature_cache[4] = {-1, -1, -1, -1};
-
-bool dyd_f8_bundle_usable(const dyd_f8_bundle *b) {
-  const int need = b->needs;
-  if (need == DYD_F8_NEEDS_NONE) return true;
-  int v = atomic_load_explicit(&f8_feature_cache[need], memory_order_acquire);
-  if (v < 0) {
-    bool ok = false;
-#if defined(__x86_64__)
-    if (need == DYD_F8_NEEDS_BF16) ok = detect_bf16();
-    if (need == DYD_F8_NEEDS_F16C) ok = detect_f16c();
-#endif
-    if (need == DYD_F8_NEEDS_FHM) ok = detect_fhm();
-    v = ok ? 1 : 0;
-    atomic_store_explicit(&f8_feature_cache[need], v, memory_order_release);
-  }
-  return v != 0;
 }
 
 void dyd_set_error(char *err, size_t err_len, const char *fmt, ...) {

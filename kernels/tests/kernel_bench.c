@@ -52,7 +52,7 @@
  */
 #if !defined(SWIFT_PACKAGE)
 
-#include "dyadic_kernels.h"
+#include "dyadic_kernels_testing.h"
 #include "efficientnet_shapes.h"
 
 #include <stdio.h>

@@ -10,7 +10,7 @@
  */
 #if !defined(SWIFT_PACKAGE)
 
-#include "dyadic_kernels.h"
+#include "dyadic_kernels_testing.h"
 #include "fp8_reference.h"
 
 #include <math.h>
@@ -2499,6 +2499,83 @@ static void test_dispatch(void) {
   check(strcmp(dyd_isa_name((dyd_isa)99), "unknown") == 0, "name of unknown ISA");
 }
 
+/* ---- the registry ------------------------------------------------------------------------ */
+
+/* Every row is selectable at its own level wherever the CPU runs it. */
+static void test_registry_rows(void) {
+  for (int f = 0; f < DYD_FAMILY_COUNT; f++) {
+    const size_t n = dyd_registry_row_count((dyd_family)f);
+    check(n > 0, "family %s has no rows", dyd_family_name((dyd_family)f));
+    const dyd_kernel_row last = dyd_registry_row((dyd_family)f, n - 1);
+    check(last.needs == 0 && last.level == DYD_ISA_SCALAR, "family %s does not end with a scalar row",
+          dyd_family_name((dyd_family)f));
+    for (size_t i = 0; i < n; i++) {
+      const dyd_kernel_row r = dyd_registry_row((dyd_family)f, i);
+      if (!dyd_registry_runnable((dyd_family)f, i) || dyd_isa_supported(r.level) != r.level) continue;
+      check((r.needs & ~dyd_isa_features(r.level)) == 0, "row %s needs features outside its level %s", r.name,
+            dyd_isa_name(r.level));
+    }
+  }
+}
+
+/* The tests that exercise each family's rows. */
+static void run_family_tests(dyd_family f) {
+  static const uint32_t widths[] = {8, 4, 3, 2};
+  switch (f) {
+    case DYD_FAMILY_GEMM:
+      for (size_t i = 0; i < sizeof widths / sizeof widths[0]; i++) {
+        test_conv_gemm_shapes(widths[i]);
+        test_conv_general_shapes(widths[i]);
+        test_conv_preshift(widths[i]);
+      }
+      test_conv_random(100);
+      break;
+    case DYD_FAMILY_DWCONV:
+      for (size_t i = 0; i < sizeof widths / sizeof widths[0]; i++) test_conv_depthwise_shapes(widths[i]);
+      break;
+    case DYD_FAMILY_MISC:
+      test_binary();
+      test_lut();
+      test_pooling();
+      break;
+    case DYD_FAMILY_FP8:
+      test_fp8conv();
+      test_fp8_elementwise();
+      break;
+    case DYD_FAMILY_F32:
+      test_f32_gemm_shapes();
+      test_f32_general_shapes();
+      test_f32_depthwise_shapes();
+      test_f32_random(50);
+      test_f32_gemm_api();
+      break;
+    default: break;
+  }
+}
+
+/* A row that selection never reached on this CPU (e.g. the plain AVX2 GEMM where
+ * AVX-VNNI is present) is forced and its family's tests run again; afterwards every
+ * row the CPU runs must have been chosen. */
+static void test_every_row_exercised(void) {
+  for (int f = 0; f < DYD_FAMILY_COUNT; f++) {
+    for (size_t i = 0; i < dyd_registry_row_count((dyd_family)f); i++) {
+      if (!dyd_registry_runnable((dyd_family)f, i) || dyd_registry_hits((dyd_family)f, i) > 0) continue;
+      printf("forcing %s row %s\n", dyd_family_name((dyd_family)f), dyd_registry_row((dyd_family)f, i).name);
+      dyd_registry_force((dyd_family)f, (long)i);
+      run_family_tests((dyd_family)f);
+      dyd_registry_force((dyd_family)f, -1);
+    }
+    for (size_t i = 0; i < dyd_registry_row_count((dyd_family)f); i++) {
+      const dyd_kernel_row r = dyd_registry_row((dyd_family)f, i);
+      if (!dyd_registry_runnable((dyd_family)f, i)) continue;
+      check(dyd_registry_hits((dyd_family)f, i) > 0, "row %s of %s was never exercised", r.name,
+            dyd_family_name((dyd_family)f));
+      if (verbose) printf("  %s/%s: chosen %lu times\n", dyd_family_name((dyd_family)f), r.name,
+                          dyd_registry_hits((dyd_family)f, i));
+    }
+  }
+}
+
 int main(int argc, char **argv) {
   uint64_t seed = 0x5eed;
   for (int i = 1; i < argc; i++) {
@@ -2551,6 +2628,8 @@ int main(int argc, char **argv) {
   test_f32_depthwise_shapes();
   test_f32_random(200);
   test_f32_gemm_api();
+  test_registry_rows();
+  test_every_row_exercised();
   printf("%lu passed, %lu failed\n", passed, failed);
   return failed ? 1 : 0;
 }

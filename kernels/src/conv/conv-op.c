@@ -394,25 +394,18 @@ static void pack_dw(dyd_conv_op *op, const dyd_conv_desc *d, int8_t *w8) {
 /* ---- bundle choice ----------------------------------------------------------------------- */
 
 static const dyd_gemm_bundle *pick_gemm(dyd_isa isa) {
-  const int level = dyd_isa_level(isa);
-  for (size_t i = 0; i < dyd_gemm_bundle_count; i++) {
-    const dyd_gemm_bundle *b = dyd_gemm_bundles[i];
-    const int l = dyd_isa_level(b->isa);
-    if (b->requires_avxvnni && !dyd_cpu_has_avxvnni()) continue;
-    if (l >= 0 && l <= level) return b;
-  }
-  return NULL;
+  return dyd_registry_select(DYD_FAMILY_GEMM, isa, NULL, NULL);
+}
+
+/* Fixed-window depthwise rows take only their window (any stride and dilation). */
+static bool dw_fits(const void *bundle, const void *geometry) {
+  const dyd_dw_bundle *b = bundle;
+  const dyd_conv_geometry *g = geometry;
+  return b->kernel_h == 0 || (b->kernel_h == g->kernel_h && b->kernel_w == g->kernel_w);
 }
 
 static const dyd_dw_bundle *pick_dw(dyd_isa isa, const dyd_conv_geometry *g) {
-  const int level = dyd_isa_level(isa);
-  for (size_t i = 0; i < dyd_dw_bundle_count; i++) {
-    const dyd_dw_bundle *b = dyd_dw_bundles[i];
-    const int l = dyd_isa_level(b->isa);
-    const bool fits = b->kernel_h == 0 || (b->kernel_h == g->kernel_h && b->kernel_w == g->kernel_w);
-    if (l >= 0 && l <= level && fits) return b;
-  }
-  return NULL;
+  return dyd_registry_select(DYD_FAMILY_DWCONV, isa, dw_fits, g);
 }
 
 static const char *requant_name(dyd_requant_kind k) {

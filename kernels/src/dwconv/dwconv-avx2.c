@@ -156,7 +156,7 @@ DEFINE_DW(dwup_fp32_s8, taps, 1, 1)
 
 #define BUNDLE(name, kh, kw, tile_name, prefix)                                                \
   const dyd_dw_bundle name = {                                                               \
-      .isa = DYD_ISA_AVX2, .kernel_h = kh, .kernel_w = kw, .cb = CB, .tap_round = 2, .tile = tile_name,        \
+      .kernel_h = kh, .kernel_w = kw, .cb = CB, .tap_round = 2, .tile = tile_name,        \
       .pack = dyd_dw_pack_i16_pairs,                                                         \
       .ukernel = {{prefix##_dyadic_u8, prefix##_dyadic_s8}, {prefix##_fp32_u8, prefix##_fp32_s8}}, \
       .weight_bytes = 2, .extra_bytes = sizeof(extra_header), .pack_extra = pack_extra,       \

@@ -611,7 +611,7 @@ DEFINE_DW(dwup_fp32_s8, taps, 0, 1, 1)
 
 #define BUNDLE(name, kh, kw, tile_name, prefix, packer)                                                \
   const dyd_dw_bundle name = {                                                               \
-      .isa = DYD_ISA_AVX512VNNI, .kernel_h = kh, .kernel_w = kw, .cb = CB, .tap_round = GROUP, \
+      .kernel_h = kh, .kernel_w = kw, .cb = CB, .tap_round = GROUP, \
       .tile = tile_name, .pack = packer,                                               \
       .ukernel = {{prefix##_dyadic_u8, prefix##_dyadic_s8}, {prefix##_fp32_u8, prefix##_fp32_s8}}, \
       .weight_bytes = 1, .extra_bytes = sizeof(extra_header), .pack_extra = pack_extra,       \

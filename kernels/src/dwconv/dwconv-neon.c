@@ -154,7 +154,7 @@ DEFINE_DW(dwup_fp32_s8, taps, 1, 1)
 
 #define BUNDLE(name, kh, kw, tile_name, prefix)                                               \
   const dyd_dw_bundle name = {                                                               \
-      .isa = DYD_ISA_NEON, .kernel_h = kh, .kernel_w = kw, .cb = CB, .tap_round = 1,         \
+      .kernel_h = kh, .kernel_w = kw, .cb = CB, .tap_round = 1,         \
       .tile = tile_name, .pack = dyd_dw_pack_i8,                                             \
       .ukernel = {{prefix##_dyadic_u8, prefix##_dyadic_s8}, {prefix##_fp32_u8, prefix##_fp32_s8}}, \
       .weight_bytes = 1, .extra_bytes = sizeof(extra_header), .pack_extra = pack_extra,       \

@@ -58,7 +58,7 @@ DEFINE_DW(dw_scalar_u8_w2, 0, 2)
 DEFINE_DW(dw_scalar_s8_w2, 1, 2)
 
 const dyd_dw_bundle dyd_dw_bundle_scalar = {
-    .isa = DYD_ISA_SCALAR, .cb = CB, .tap_round = 1, .tile = "upc8",
+    .cb = CB, .tap_round = 1, .tile = "upc8",
     .pack = dyd_dw_pack_i8,
     .ukernel = {{dw_scalar_u8, dw_scalar_s8}, {dw_scalar_u8, dw_scalar_s8}},
     .weight_bytes = 1, .isa_suffix = "scalar",

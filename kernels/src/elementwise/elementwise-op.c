@@ -7,12 +7,8 @@
 #include "../common.h"
 
 const dyd_misc_bundle *dyd_misc_bundle_for(dyd_isa isa) {
-  const int level = dyd_isa_level(dyd_isa_supported(isa));
-  for (size_t i = 0; i < dyd_misc_bundle_count; i++) {
-    const int l = dyd_isa_level(dyd_misc_bundles[i]->isa);
-    if (l >= 0 && l <= level) return dyd_misc_bundles[i];
-  }
-  return dyd_misc_bundles[dyd_misc_bundle_count - 1];
+  const dyd_misc_bundle *b = dyd_registry_select(DYD_FAMILY_MISC, isa, NULL, NULL);
+  return b != NULL ? b : &dyd_misc_bundle_scalar;
 }
 
 static bool uniform_sign(const dyd_binary_params *p) {

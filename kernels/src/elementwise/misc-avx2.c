@@ -239,7 +239,7 @@ static void lut_scalar(const uint8_t table[256], const uint8_t *x, uint8_t *y, s
 }
 
 const dyd_misc_bundle dyd_misc_bundle_avx2 = {
-    .isa = DYD_ISA_AVX2, .isa_suffix = "avx2",
+    .isa_suffix = "avx2",
     .add = {{add_dyadic_u8, add_dyadic_s8}, {add_fp32_u8, add_fp32_s8}},
     .mul = {{mul_dyadic_u8, mul_dyadic_s8}, {mul_fp32_u8, mul_fp32_s8}},
     .lut = lut_scalar, .maxpool = {max_u8, max_s8}, .sum = {sum_u8, sum_s8},

@@ -202,7 +202,7 @@ static void sum_s8(size_t taps, const uint8_t *const *rows, size_t channels, int
 }
 
 const dyd_misc_bundle dyd_misc_bundle_neon = {
-    .isa = DYD_ISA_NEON, .isa_suffix = "neon",
+    .isa_suffix = "neon",
     .add = {{add_dyadic_u8, add_dyadic_s8}, {add_fp32_u8, add_fp32_s8}},
     .mul = {{mul_dyadic_u8, mul_dyadic_s8}, {mul_fp32_u8, mul_fp32_s8}},
     .lut = lut_neon, .maxpool = {max_u8, max_s8}, .sum = {sum_u8, sum_s8},

@@ -41,7 +41,7 @@ static void sum_s8(size_t taps, const uint8_t *const *rows, size_t channels, int
 }
 
 const dyd_misc_bundle dyd_misc_bundle_scalar = {
-    .isa = DYD_ISA_SCALAR, .isa_suffix = "scalar",
+    .isa_suffix = "scalar",
     .add = {{add_scalar, add_scalar}, {add_scalar, add_scalar}},
     .mul = {{mul_scalar, mul_scalar}, {mul_scalar, mul_scalar}},
     .lut = lut_scalar, .maxpool = {max_u8, max_s8}, .sum = {sum_u8, sum_s8},

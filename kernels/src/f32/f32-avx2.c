@@ -109,7 +109,7 @@ TARGET static void dw_row(size_t n, size_t taps, const float *const *rows, const
 }
 
 const dyd_f32_bundle dyd_f32_bundle_avx2 = {
-    .isa = DYD_ISA_AVX2, .mr = MR, .nr = NR, .gemm = gemm_6x16, .dw = dw_row,
+    .mr = MR, .nr = NR, .gemm = gemm_6x16, .dw = dw_row,
     .isa_suffix = "avx2", .gemm_name = "dyd_f32_gemm_ukernel_6x16__avx2",
 };
 

@@ -91,7 +91,7 @@ TARGET static void dw_row(size_t n, size_t taps, const float *const *rows, const
 }
 
 const dyd_f32_bundle dyd_f32_bundle_avx512 = {
-    .isa = DYD_ISA_AVX512VNNI, .mr = MR, .nr = NR, .gemm = gemm_8x32, .dw = dw_row,
+    .mr = MR, .nr = NR, .gemm = gemm_8x32, .dw = dw_row,
     .isa_suffix = "avx512f", .gemm_name = "dyd_f32_gemm_ukernel_8x32__avx512f",
 };
 

@@ -102,7 +102,7 @@ static void dw_row(size_t n, size_t taps, const float *const *rows, const float 
 }
 
 const dyd_f32_bundle dyd_f32_bundle_neon = {
-    .isa = DYD_ISA_NEON, .mr = MR, .nr = NR, .gemm = gemm_8x8, .dw = dw_row,
+    .mr = MR, .nr = NR, .gemm = gemm_8x8, .dw = dw_row,
     .isa_suffix = "neon", .gemm_name = "dyd_f32_gemm_ukernel_8x8__neon",
 };
 

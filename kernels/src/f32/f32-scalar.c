@@ -29,6 +29,6 @@ static void dw_row(size_t n, size_t taps, const float *const *rows, const float 
 }
 
 const dyd_f32_bundle dyd_f32_bundle_scalar = {
-    .isa = DYD_ISA_SCALAR, .mr = MR, .nr = NR, .gemm = gemm_4x4, .dw = dw_row,
+    .mr = MR, .nr = NR, .gemm = gemm_4x4, .dw = dw_row,
     .isa_suffix = "scalar", .gemm_name = "dyd_f32_gemm_ukernel_4x4__scalar",
 };

@@ -56,6 +56,12 @@ struct dyd_f32conv_op {
   char name[96];
 };
 
+
+const dyd_f32_bundle *dyd_f32_bundle_for(dyd_isa isa) {
+  const dyd_f32_bundle *b = dyd_registry_select(DYD_FAMILY_F32, isa, NULL, NULL);
+  return b != NULL ? b : &dyd_f32_bundle_scalar;
+}
+
 /* ---- create -------------------------------------------------------------------------- */
 
 static bool check_desc(const dyd_f32conv_desc *d, char *err, size_t err_len) {

@@ -209,7 +209,7 @@ TARGET void dyd_f8_gavg_avx2(const dyd_fp8_avgpool_params *p, const uint8_t *x, 
 }
 
 const dyd_f8_bundle dyd_f8_bundle_avx2 = {
-    .isa = DYD_ISA_AVX2, .needs = DYD_F8_NEEDS_F16C, .isa_suffix = "avx2",
+    .isa_suffix = "avx2",
     .mr = MR, .nr = NR, .a_bytes = 4, .convert = convert_f32, .gemm = gemm_4x2,
     .dw_cb = 32, .dw_in_bytes = 2, .dw_w_mult = 256.0f, .dw_convert = convert_h, .dw = dw_c32,
     .add = dyd_f8_add_avx2, .gavg = dyd_f8_gavg_avx2,

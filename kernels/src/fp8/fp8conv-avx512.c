@@ -331,7 +331,7 @@ void dyd_f8_dw_c64_avx512(size_t pixels, size_t channels, size_t kh, size_t kw, 
 }
 
 const dyd_f8_bundle dyd_f8_bundle_avx512f = {
-    .isa = DYD_ISA_AVX512VNNI, .needs = DYD_F8_NEEDS_NONE, .isa_suffix = "avx512f",
+    .isa_suffix = "avx512f",
     .mr = MR, .nr = NR, .a_bytes = 4, .convert = convert_f32, .gemm = gemm_8x2,
     .pdecode = pdecode, .pgemm = pgemm_8x32, .pmr = 8, .pa_bytes = 4, .pconvert = convert_f32,
     .dw_cb = 64, .dw_in_bytes = 4, .dw_w_mult = 256.0f, .dw_convert = convert_q,

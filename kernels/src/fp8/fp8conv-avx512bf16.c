@@ -170,7 +170,7 @@ void dyd_f8_dw_c64_avx512(size_t pixels, size_t channels, size_t kh, size_t kw, 
                           const dyd_f8_out *p);
 
 const dyd_f8_bundle dyd_f8_bundle_avx512bf16 = {
-    .isa = DYD_ISA_AVX512VNNI, .needs = DYD_F8_NEEDS_BF16, .isa_suffix = "avx512bf16",
+    .isa_suffix = "avx512bf16",
     .mr = MR, .nr = NR, .a_bytes = 2, .convert = convert_bf16, .gemm = gemm_8x4,
     .pdecode = dyd_f8_pdecode_avx512, .pgemm = dyd_f8_pgemm_8x32_avx512, .pmr = 8, .pa_bytes = 4,
     .pconvert = dyd_f8_convert_f32_avx512, .p_suffix = "avx512f",

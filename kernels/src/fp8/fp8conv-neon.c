@@ -142,7 +142,7 @@ void dyd_f8_neon_dw(size_t pixels, size_t channels, size_t kh, size_t kw, const 
 }
 
 const dyd_f8_bundle dyd_f8_bundle_neon = {
-    .isa = DYD_ISA_NEON, .needs = DYD_F8_NEEDS_NONE, .isa_suffix = "neon",
+    .isa_suffix = "neon",
     .mr = MR, .nr = NR, .a_bytes = 4, .convert = convert_f32, .gemm = gemm_4x2,
     .dw_cb = 16, .dw_in_bytes = 2, .dw_w_mult = 256.0f, .dw_convert = dyd_f8_neon_convert_h,
     .dw = dyd_f8_neon_dw, .add = dyd_f8_add_scalar, .gavg = dyd_f8_gavg_scalar,
@@ -203,7 +203,7 @@ FHM static void gemm_4x2_fhm(size_t mr, size_t nc, size_t kb, const void *a, siz
 }
 
 const dyd_f8_bundle dyd_f8_bundle_neonfhm = {
-    .isa = DYD_ISA_NEON, .needs = DYD_F8_NEEDS_FHM, .isa_suffix = "neonfhm",
+    .isa_suffix = "neonfhm",
     .mr = MR, .nr = NR, .a_bytes = 2, .convert = convert_f16, .gemm = gemm_4x2_fhm,
     .dw_cb = 16, .dw_in_bytes = 2, .dw_w_mult = 256.0f, .dw_convert = dyd_f8_neon_convert_h,
     .dw = dyd_f8_neon_dw, .dw_suffix = "neon", .add = dyd_f8_add_scalar,

@@ -128,27 +128,23 @@ static bool check_desc(const dyd_fp8conv_desc *d, char *err, size_t err_len) {
 /* ---- bundle choice ----------------------------------------------------------------------------- */
 
 const dyd_f8_bundle *dyd_f8_bundle_for(dyd_isa isa) {
-  const int level = dyd_isa_level(dyd_isa_supported(isa));
-  for (size_t i = 0; i < dyd_f8_bundle_count; i++) {
-    const dyd_f8_bundle *b = dyd_f8_bundles[i];
-    const int l = dyd_isa_level(b->isa);
-    if (l >= 0 && l <= level && dyd_f8_bundle_usable(b)) return b;
-  }
-  return dyd_f8_bundles[dyd_f8_bundle_count - 1];
+  const dyd_f8_bundle *b = dyd_registry_select(DYD_FAMILY_FP8, isa, NULL, NULL);
+  return b != NULL ? b : &dyd_f8_bundle_scalar;
 }
 
-static const dyd_f8_bundle *variant(dyd_isa isa, size_t v) {
-  for (size_t i = 0; i < dyd_f8_bundle_count; i++) {
-    const dyd_f8_bundle *b = dyd_f8_bundles[i];
-    if (b->isa == isa && dyd_isa_supported(isa) == isa && dyd_f8_bundle_usable(b) && v-- == 0)
-      return b;
+/* The v-th row of exactly level `isa` that the CPU runs; `take` counts it as chosen. */
+static const dyd_f8_bundle *variant(dyd_isa isa, size_t v, bool take) {
+  if (dyd_isa_supported(isa) != isa) return NULL;
+  for (size_t i = 0; i < dyd_registry_row_count(DYD_FAMILY_FP8); i++) {
+    if (dyd_registry_row(DYD_FAMILY_FP8, i).level != isa || !dyd_registry_runnable(DYD_FAMILY_FP8, i)) continue;
+    if (v-- == 0) return take ? dyd_registry_take(DYD_FAMILY_FP8, i) : &dyd_f8_bundle_scalar;
   }
   return NULL;
 }
 
 size_t dyd_fp8conv_variant_count(dyd_isa isa) {
   size_t n = 0;
-  while (variant(isa, n) != NULL) n++;
+  while (variant(isa, n, false) != NULL) n++;
   return n;
 }
 
@@ -412,7 +408,7 @@ dyd_fp8conv_op *dyd_fp8conv_create(const dyd_fp8conv_desc *desc, char *err, size
 
 dyd_fp8conv_op *dyd_fp8conv_create_variant(const dyd_fp8conv_desc *desc, dyd_isa isa,
                                            size_t v, char *err, size_t err_len) {
-  const dyd_f8_bundle *b = variant(isa, v);
+  const dyd_f8_bundle *b = variant(isa, v, true);
   if (b == NULL) {
     dyd_set_error(err, err_len, "no FP8 variant %zu at ISA %s on this CPU", v, dyd_isa_name(isa));
     return NULL;

@@ -97,7 +97,7 @@ void dyd_f8_gavg_scalar(const dyd_fp8_avgpool_params *p, const uint8_t *x, uint8
 }
 
 const dyd_f8_bundle dyd_f8_bundle_scalar = {
-    .isa = DYD_ISA_SCALAR, .needs = DYD_F8_NEEDS_NONE, .isa_suffix = "scalar",
+    .isa_suffix = "scalar",
     .mr = MR, .nr = NR, .a_bytes = 4, .convert = convert_f32, .gemm = gemm_4x2,
     .dw_cb = 8, .dw_in_bytes = 4, .dw_w_mult = 1.0f, .dw_convert = convert_f32, .dw = dw_scalar,
     .add = dyd_f8_add_scalar, .gavg = dyd_f8_gavg_scalar,

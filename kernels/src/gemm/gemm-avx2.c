@@ -172,7 +172,7 @@ DEFINE_GEMM_LOWBIT(gemm_qc2w_dyadic_3x8c8, 0, 2)
 DEFINE_GEMM_LOWBIT(gemm_qc2w_fp32_3x8c8, 1, 2)
 
 const dyd_gemm_bundle dyd_gemm_bundle_avx2 = {
-    .isa = DYD_ISA_AVX2, .mr = MR, .nr = NR, .kr = KR, .a_signed_domain = 0,
+    .mr = MR, .nr = NR, .kr = KR, .a_signed_domain = 0,
     .ukernel = {gemm_dyadic_3x8c8, gemm_fp32_3x8c8},
     .lowbit_unit = NR * KR,
     .w4 = {.ukernel = {gemm_qc4w_dyadic_3x8c8, gemm_qc4w_fp32_3x8c8}},

@@ -326,7 +326,7 @@ DEFINE_GEMM_1ROW(gemm_qc2w_dyadic_1x32c4, 0, 2)
 DEFINE_GEMM_1ROW(gemm_qc2w_fp32_1x32c4, 1, 2)
 
 const dyd_gemm_bundle dyd_gemm_bundle_avx512vnni = {
-    .isa = DYD_ISA_AVX512VNNI, .mr = MR, .nr = NR, .kr = KR, .a_signed_domain = 0,
+    .mr = MR, .nr = NR, .kr = KR, .a_signed_domain = 0,
     .ukernel = {gemm_dyadic_8x32c4, gemm_fp32_8x32c4},
     .ukernel_1row = {gemm_dyadic_1x32c4, gemm_fp32_1x32c4},
     .lowbit_unit = NR * KR,

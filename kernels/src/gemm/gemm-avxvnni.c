@@ -156,12 +156,12 @@ DEFINE_GEMM(gemm_qc2w_dyadic_6x16c4, 0, 2)
 DEFINE_GEMM(gemm_qc2w_fp32_6x16c4, 1, 2)
 
 const dyd_gemm_bundle dyd_gemm_bundle_avxvnni = {
-    .isa = DYD_ISA_AVX2, .mr = MR, .nr = NR, .kr = KR, .a_signed_domain = 0,
+    .mr = MR, .nr = NR, .kr = KR, .a_signed_domain = 0,
     .ukernel = {gemm_dyadic_6x16c4, gemm_fp32_6x16c4},
     .lowbit_unit = NR * KR,
     .w4 = {.ukernel = {gemm_qc4w_dyadic_6x16c4, gemm_qc4w_fp32_6x16c4}, .unpack = unpack_w4},
     .w2 = {.ukernel = {gemm_qc2w_dyadic_6x16c4, gemm_qc2w_fp32_6x16c4}, .unpack = unpack_w2},
     .extra_bytes = sizeof(extra_header), .pack_extra = pack_extra,
-    .requires_avxvnni = 1, .isa_suffix = "avxvnni"};
+    .isa_suffix = "avxvnni"};
 
 #endif

@@ -160,7 +160,7 @@ DEFINE_GEMM(gemm_qc2w_dyadic_4x16c8, 0, 2)
 DEFINE_GEMM(gemm_qc2w_fp32_4x16c8, 1, 2)
 
 const dyd_gemm_bundle dyd_gemm_bundle_i8mm = {
-    .isa = DYD_ISA_I8MM, .mr = MR, .nr = NR, .kr = KR, .a_signed_domain = 0,
+    .mr = MR, .nr = NR, .kr = KR, .a_signed_domain = 0,
     .ukernel = {gemm_dyadic_4x16c8, gemm_fp32_4x16c8},
     .lowbit_unit = NR * KR,
     .w4 = {.ukernel = {gemm_qc4w_dyadic_4x16c8, gemm_qc4w_fp32_4x16c8}, .unpack = unpack_w4},

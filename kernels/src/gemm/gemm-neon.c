@@ -153,7 +153,7 @@ DEFINE_GEMM(gemm_qc2w_dyadic_4x8c1, 0, 2)
 DEFINE_GEMM(gemm_qc2w_fp32_4x8c1, 1, 2)
 
 const dyd_gemm_bundle dyd_gemm_bundle_neon = {
-    .isa = DYD_ISA_NEON, .mr = MR, .nr = NR, .kr = KR, .a_signed_domain = 0,
+    .mr = MR, .nr = NR, .kr = KR, .a_signed_domain = 0,
     .ukernel = {gemm_dyadic_4x8c1, gemm_fp32_4x8c1},
     .lowbit_unit = 8 * NR,
     .w4 = {.ukernel = {gemm_qc4w_dyadic_4x8c1, gemm_qc4w_fp32_4x8c1}, .unpack = unpack_w4},

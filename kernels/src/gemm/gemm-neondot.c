@@ -167,7 +167,7 @@ DEFINE_GEMM(gemm_qc2w_dyadic_4x16c4, 0, 2)
 DEFINE_GEMM(gemm_qc2w_fp32_4x16c4, 1, 2)
 
 const dyd_gemm_bundle dyd_gemm_bundle_neondot = {
-    .isa = DYD_ISA_NEONDOT, .mr = MR, .nr = NR, .kr = KR, .a_signed_domain = 1,
+    .mr = MR, .nr = NR, .kr = KR, .a_signed_domain = 1,
     .ukernel = {gemm_dyadic_4x16c4, gemm_fp32_4x16c4},
     .lowbit_unit = NR * KR,
     .w4 = {.ukernel = {gemm_qc4w_dyadic_4x16c4, gemm_qc4w_fp32_4x16c4}, .unpack = unpack_w4},

@@ -62,7 +62,7 @@ static void gemm_qc2w_4x4c1(size_t mr, size_t nc, size_t kc, const uint8_t *a, s
 
 /* dyd_q{u8,s8}_qc{8,4,2}w_{gemm,igemm}_{dyadic,fp32}_ukernel_4x4c1__scalar */
 const dyd_gemm_bundle dyd_gemm_bundle_scalar = {
-    .isa = DYD_ISA_SCALAR, .mr = MR, .nr = NR, .kr = 1, .a_signed_domain = 0,
+    .mr = MR, .nr = NR, .kr = 1, .a_signed_domain = 0,
     .ukernel = {gemm_4x4c1, gemm_4x4c1},
     .lowbit_unit = NR,
     .w4 = {.ukernel = {gemm_qc4w_4x4c1, gemm_qc4w_4x4c1}},
