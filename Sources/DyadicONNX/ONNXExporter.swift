@@ -20,14 +20,18 @@ public enum ONNXExporter {
             imports.append(entry)
         }
         model.opsetImport = imports
+        model.graph = graphProto(graph)
+        return try model.serializedData()
+    }
+
+    static func graphProto(_ graph: Graph) -> Onnx_GraphProto {
         var g = Onnx_GraphProto()
         g.name = graph.name
         g.node = graph.nodes.map(node)
         g.initializer = graph.initializers.keys.sorted().map { tensor(graph.initializers[$0]!, name: $0) }
         g.input = graph.inputs.map(valueInfo)
         g.output = graph.outputs.map(valueInfo)
-        model.graph = g
-        return try model.serializedData()
+        return g
     }
 
     /// Writes the model whole or not at all; only a regular file at `path` is replaced.
@@ -68,6 +72,7 @@ public enum ONNXExporter {
         case .floats(let v): p.type = .floats; p.floats = v
         case .strings(let v): p.type = .strings; p.strings = v.map { Data($0.utf8) }
         case .tensor(let t): p.type = .tensor; p.t = tensor(t, name: "")
+        case .graph(let g): p.type = .graph; p.g = graphProto(g)
         }
         return p
     }

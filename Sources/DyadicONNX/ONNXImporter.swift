@@ -42,7 +42,7 @@ public enum ONNXImporter {
         return try convert(graph: model.graph, opset: opset, source: source)
     }
 
-    static func convert(graph proto: Onnx_GraphProto, opset: Int, source: String) throws -> Graph {
+    static func convert(graph proto: Onnx_GraphProto, opset: Int, source: String, subgraph: Bool = false) throws -> Graph {
         var initializers: [String: Tensor] = [:]
         for tensor in proto.initializer {
             initializers[tensor.name] = try convert(tensor: tensor, context: "\(source): initializer '\(tensor.name)'")
@@ -55,7 +55,7 @@ public enum ONNXImporter {
             let label = nodeProto.name.isEmpty ? "\(nodeProto.opType) node #\(index)" : "\(nodeProto.opType) '\(nodeProto.name)'"
             var attributes: [String: Attribute] = [:]
             for attribute in nodeProto.attribute {
-                attributes[attribute.name] = try convert(attribute: attribute, context: "\(source): \(label)")
+                attributes[attribute.name] = try convert(attribute: attribute, context: "\(source): \(label)", opset: opset)
             }
             let node = Node(name: nodeProto.name.isEmpty ? "\(nodeProto.opType)_\(index)" : nodeProto.name,
                             opType: nodeProto.opType,
@@ -70,8 +70,8 @@ public enum ONNXImporter {
         }
         let inputs = try proto.input
             .filter { initializers[$0.name] == nil }
-            .map { try convert(valueInfo: $0, context: "\(source): graph input") }
-        let outputs = try proto.output.map { try convert(valueInfo: $0, context: "\(source): graph output") }
+            .map { try convert(valueInfo: $0, context: "\(source): graph input", untypedAllowed: subgraph) }
+        let outputs = try proto.output.map { try convert(valueInfo: $0, context: "\(source): graph output", untypedAllowed: subgraph) }
         return Graph(name: proto.name, nodes: nodes, inputs: inputs, outputs: outputs,
                      initializers: initializers, opset: opset)
     }
@@ -90,7 +90,12 @@ public enum ONNXImporter {
         }
     }
 
-    static func convert(valueInfo: Onnx_ValueInfoProto, context: String) throws -> ValueInfo {
+    /// A subgraph's inputs and outputs may leave their types to inference: they then
+    /// read as float32 of unknown shape (the lowering takes types from the values).
+    static func convert(valueInfo: Onnx_ValueInfoProto, context: String, untypedAllowed: Bool = false) throws -> ValueInfo {
+        if untypedAllowed && !valueInfo.type.tensorType.hasElemType && valueInfo.type.value == nil {
+            return ValueInfo(name: valueInfo.name, dtype: .float32, shape: [])
+        }
         guard valueInfo.type.tensorType.hasElemType else {
             throw DyadicError("\(context) '\(valueInfo.name)': only tensor values are supported")
         }
@@ -197,7 +202,7 @@ public enum ONNXImporter {
         return Tensor(dtype: dtype, shape: shape, bytes: out)
     }
 
-    static func convert(attribute proto: Onnx_AttributeProto, context: String) throws -> Attribute {
+    static func convert(attribute proto: Onnx_AttributeProto, context: String, opset: Int) throws -> Attribute {
         switch proto.type {
         case .int: return .int(proto.i)
         case .float: return .float(proto.f)
@@ -206,6 +211,7 @@ public enum ONNXImporter {
         case .floats: return .floats(proto.floats)
         case .strings: return .strings(proto.strings.map { String(decoding: $0, as: UTF8.self) })
         case .tensor: return .tensor(try convert(tensor: proto.t, context: "\(context): attribute '\(proto.name)'"))
+        case .graph: return .graph(try convert(graph: proto.g, opset: opset, source: "\(context): attribute '\(proto.name)'", subgraph: true))
         default:
             throw DyadicError("\(context): attribute '\(proto.name)' of type \(proto.type) is not supported")
         }

@@ -73,6 +73,9 @@ struct RunModel: ParsableCommand {
         let session = try Session(onnxPath: model, options: SessionOptions(numerics: profile, threads: threads))
         if describe && inputs.isEmpty {
             guard let plan = session.plan else {
+                if session.parameterInputs.isEmpty {
+                    throw DyadicError("the model's symbolic input sizes do not plan as 1: give its inputs with --input to describe its plan")
+                }
                 throw DyadicError("this model takes parameter inputs (\(session.parameterInputs.sorted().joined(separator: ", "))): give them with --input to describe its plan")
             }
             print(plan.describe())

@@ -76,4 +76,6 @@ public enum Attribute: Sendable {
     case floats([Float])
     case strings([String])
     case tensor(Tensor)
+    /// A subgraph (If's branches, Loop's and Scan's bodies).
+    indirect case graph(Graph)
 }

@@ -26,7 +26,7 @@ extension Lowering {
     func fp8Output(of name: String) throws -> Fp8Output {
         let plain = Fp8Output(name: name, scale: nil, saturate: true, low: -.infinity, high: .infinity, nodes: [])
         guard let chain = try activationChain(from: name) else { return plain }
-        let node = graph.nodes[chain.end]
+        let node = nodes[chain.end]
         guard node.opType == "QuantizeLinear",
               try Quantization.outputType(node, zeroPoint: try constantInput(node, 2)) == .float8e4m3fn,
               try node.int("block_size", default: 0) == 0 else { return plain }
@@ -126,7 +126,7 @@ extension Lowering {
         desc.output_fp8 = out.scale == nil ? 0 : 1
         desc.output_scale = out.scale ?? 1
         let scales = wq.isPerTensor ? Array(repeating: wq.scale[0], count: channels) : wq.scale
-        layers.append(try Fp8ConvLayer(op: node.opType == "Conv" ? "FP8Conv" : "FP8MatMul", source: [node.name] + out.nodes.map { graph.nodes[$0].name },
+        layers.append(try Fp8ConvLayer(op: node.opType == "Conv" ? "FP8Conv" : "FP8MatMul", source: [node.name] + out.nodes.map { nodes[$0].name },
                                        input: shape.input, output: y, desc: desc, weights: tw.indices, tables: tw.tables,
                                        channelScale: scales, bias: bias, context: node.label))
         return true
@@ -140,7 +140,7 @@ extension Lowering {
         guard out.scale != nil, let (av, bv, aScalar, bScalar, shaped) = try elementwiseOperands(node, a.value, b.value) else { return false }
         let info = values[shaped]
         let y = finishFp8(out, shape: info.shape, layout: info.layout)
-        layers.append(Fp8AddLayer(source: [node.name] + out.nodes.map { graph.nodes[$0].name }, a: av, b: bv, output: y,
+        layers.append(Fp8AddLayer(source: [node.name] + out.nodes.map { nodes[$0].name }, a: av, b: bv, output: y,
                                   aScale: a.scale, bScale: b.scale, yScale: out.scale!, low: out.low, high: out.high,
                                   count: info.count, aIsScalar: aScalar, bIsScalar: bScalar))
         return true
@@ -155,7 +155,7 @@ extension Lowering {
         let input = try nhwc(x.value, key: node.inputs[0])
         let s = values[input].shape
         let y = finishFp8(out, shape: [s[0], s[1], 1, 1], layout: .nhwc)
-        layers.append(Fp8GlobalAvgPoolLayer(source: [node.name] + out.nodes.map { graph.nodes[$0].name }, input: input, output: y,
+        layers.append(Fp8GlobalAvgPoolLayer(source: [node.name] + out.nodes.map { nodes[$0].name }, input: input, output: y,
                                             batch: s[0], channels: s[1], pixels: s[2] * s[3], xScale: x.scale, yScale: yScale))
         return true
     }

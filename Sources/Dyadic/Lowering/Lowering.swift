@@ -29,6 +29,9 @@ final class Lowering {
     }
 
     let graph: Graph
+    /// The nodes being lowered: the graph's, with the chosen branch of each If whose
+    /// condition is known spliced in after it.
+    var nodes: [Node]
     let numerics: Numerics
     var values: [PlanValue] = []
     var layers: [Layer] = []
@@ -42,15 +45,21 @@ final class Lowering {
 
     init(graph: Graph, numerics: Numerics) {
         self.graph = graph
+        self.nodes = graph.nodes
         self.numerics = numerics
         graphOutputs = Set(graph.outputs.map(\.name))
-        for (i, node) in graph.nodes.enumerated() {
+        indexConsumers()
+    }
+
+    func indexConsumers() {
+        consumers = [:]
+        for (i, node) in nodes.enumerated() {
             for input in node.inputs where !input.isEmpty { consumers[input, default: []].append(i) }
         }
     }
 
     static func plan(graph: Graph, inputShapes: [String: [Int]], numerics: Numerics) throws -> Plan {
-        let lowering = Lowering(graph: graph, numerics: numerics)
+        let lowering = Lowering(graph: GraphRewrites.foldBatchNormalization(graph), numerics: numerics)
         return try lowering.build(inputShapes: inputShapes)
     }
 
@@ -63,8 +72,10 @@ final class Lowering {
             inputs.append((input.name, v))
         }
         for (name, tensor) in graph.initializers where env[name] == nil { env[name] = .constant(tensor) }
-        for (i, node) in graph.nodes.enumerated() where !absorbed.contains(i) {
-            try lower(node, index: i)
+        var i = 0
+        while i < nodes.count {
+            if !absorbed.contains(i) { try lower(nodes[i], index: i) }
+            i += 1
         }
         var outputs: [(String, Int)] = []
         for output in graph.outputs {
@@ -194,6 +205,15 @@ final class Lowering {
 
     // MARK: - The walk
 
+    /// The (ONNX, NCHW-order) shape of a symbol.
+    func knownShape(_ s: Symbol) -> [Int]? {
+        switch s {
+        case .value(let v): values[v].shape
+        case .constant(let t): t.shape
+        case .dequantized(let base, _): knownShape(base)
+        }
+    }
+
     static func isConstant(_ s: Symbol) -> Bool {
         switch s {
         case .value: false
@@ -217,6 +237,12 @@ final class Lowering {
             try lowerContrib(node)
             return
         }
+        // Shape and Size read only the shape, which the plan knows: constants.
+        if node.opType == "Shape" || node.opType == "Size", let first = symbols.first ?? nil, let shape = knownShape(first) {
+            let result = try ReferenceOps.evaluate(node, [Tensor(zeros: .uint8, shape: shape)], opset: graph.opset)
+            for (name, t) in zip(node.outputs, result) { env[name] = .constant(t) }
+            return
+        }
         // Fold nodes whose inputs are all constants (shape arithmetic, weight transforms).
         if node.opType != "DequantizeLinear", ReferenceOps.supported.contains(node.opType),
            symbols.allSatisfy({ $0 == nil || Self.isConstant($0!) }) {
@@ -224,6 +250,8 @@ final class Lowering {
             return
         }
         switch node.opType {
+        case "If":
+            try inlineIf(node, index: index, symbols)
         case "DequantizeLinear":
             try lowerDequantize(node, symbols)
         case "QuantizeLinear":
@@ -257,6 +285,34 @@ final class Lowering {
             guard ReferenceOps.supported.contains(node.opType) else { throw node.unsupported("op") }
             try lowerReference(node)
         }
+    }
+
+    /// An If whose condition is known at load becomes its chosen branch: the branch's
+    /// nodes are spliced in after the If (they read outer-scope values by name), its
+    /// constants join the environment, and Identity nodes give its outputs the If's names.
+    func inlineIf(_ node: Node, index: Int, _ symbols: [Symbol?]) throws {
+        try node.checkAttributes(known: ["then_branch", "else_branch"])
+        guard let first = symbols.first ?? nil, let condition = try foldedConstant(first, node) else {
+            throw node.unsupported("a condition computed at run time")
+        }
+        guard condition.count == 1, condition.dtype == .bool else { throw node.invalid("the condition must be one bool") }
+        let key = condition.bytes[0] != 0 ? "then_branch" : "else_branch"
+        guard case .graph(let branch)? = node.attributes[key] else { throw node.invalid("\(key) is missing") }
+        guard branch.outputs.count == node.outputs.count else {
+            throw node.invalid("\(key) has \(branch.outputs.count) outputs, the If \(node.outputs.count)")
+        }
+        for (name, t) in branch.initializers { env[name] = .constant(t) }
+        var spliced = branch.nodes.map { inner -> Node in
+            var n = inner
+            n.name = "\(node.name)/\(key)/\(inner.name)"
+            return n
+        }
+        for (inner, outer) in zip(branch.outputs, node.outputs) where !outer.isEmpty {
+            spliced.append(Node(name: "\(node.name)/\(key)/output", opType: "Identity", inputs: [inner.name], outputs: [outer]))
+        }
+        nodes.insert(contentsOf: spliced, at: index + 1)
+        absorbed = Set(absorbed.map { $0 > index ? $0 + spliced.count : $0 })
+        indexConsumers()
     }
 
     /// Runs `node` on the reference path; integer outputs stay integer values.

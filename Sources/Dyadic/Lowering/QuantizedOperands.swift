@@ -52,7 +52,7 @@ extension Lowering {
         while true {
             guard !graphOutputs.contains(current), let users = consumers[current], users.count == 1 else { return nil }
             let i = users[0]
-            let node = graph.nodes[i]
+            let node = self.nodes[i]
             guard node.domain.isEmpty, node.inputs.first == current else { return nil }
             switch node.opType {
             case "Relu":
@@ -82,7 +82,7 @@ extension Lowering {
     /// Follows the single consumer chain Relu/Clip … QuantizeLinear (8-bit) from `name`.
     func outputQuantization(of name: String) throws -> OutputQuantization? {
         guard let chain = try activationChain(from: name) else { return nil }
-        let node = graph.nodes[chain.end]
+        let node = nodes[chain.end]
         guard node.opType == "QuantizeLinear" else { return nil }
         let (q, zpType) = try params(node, scale: 1)
         guard q.isPerTensor else { return nil }
@@ -118,7 +118,7 @@ extension Lowering {
 
     /// The ONNX nodes a fused layer implements: the pattern's root and the nodes it absorbed.
     func sourceNames(_ node: Node, _ out: OutputQuantization) -> [String] {
-        [node.name] + out.nodes.map { graph.nodes[$0].name }
+        [node.name] + out.nodes.map { nodes[$0].name }
     }
 
     /// Registers the integer result of a fused pattern under the Q node's output name.

@@ -98,7 +98,7 @@ enum Elementwise {
         return Tensor(x.floats.map { min(max($0, low), high) }, shape: x.shape)
     }
 
-    static func softmax(_ node: Node, _ x: Tensor, opset: Int) throws -> Tensor {
+    static func softmax(_ node: Node, _ x: Tensor, opset: Int, log: Bool = false) throws -> Tensor {
         try node.checkAttributes(known: ["axis"])
         guard x.dtype == .float32 else { throw node.unsupported("element type \(x.dtype)") }
         let rank = x.shape.count
@@ -117,7 +117,9 @@ enum Elementwise {
                     for k in 0..<n { m = max(m, v[base + k * inner]) }
                     var sum: Float = 0
                     for k in 0..<n { let e = Foundation.exp(v[base + k * inner] - m); out[base + k * inner] = e; sum += e }
-                    for k in 0..<n { out[base + k * inner] /= sum }
+                    for k in 0..<n {
+                        out[base + k * inner] = log ? v[base + k * inner] - m - Foundation.log(sum) : out[base + k * inner] / sum
+                    }
                 }
             }
         } else {
@@ -128,7 +130,7 @@ enum Elementwise {
                 let m = row.max() ?? 0
                 var sum: Float = 0
                 for k in 0..<n { let e = Foundation.exp(v[o * n + k] - m); out[o * n + k] = e; sum += e }
-                for k in 0..<n { out[o * n + k] /= sum }
+                for k in 0..<n { out[o * n + k] = log ? v[o * n + k] - m - Foundation.log(sum) : out[o * n + k] / sum }
             }
         }
         return Tensor(out, shape: x.shape)

@@ -91,6 +91,25 @@ public enum Quantization {
         return Tensor(dtype: dtype, shape: x.shape, bytes: out)
     }
 
+    /// DynamicQuantizeLinear: uint8 with a scale and zero point from the tensor's own
+    /// range widened to include 0, as ONNX defines it (float32 arithmetic throughout).
+    static func dynamicQuantizeLinear(_ node: Node, _ x: Tensor) throws -> [Tensor] {
+        try node.checkAttributes(known: [])
+        guard x.dtype == .float32 else { throw node.unsupported("input element type \(x.dtype)") }
+        let v = x.floats
+        let lo = min(0, v.min() ?? 0), hi = max(0, v.max() ?? 0)
+        guard lo.isFinite, hi.isFinite else { throw node.invalid("the input holds a non-finite value") }
+        let scale = (hi - lo) / 255
+        guard scale > 0 else {
+            // All zeros: every code is the zero point 0.
+            return [Tensor(dtype: .uint8, shape: x.shape, bytes: [UInt8](repeating: 0, count: v.count)),
+                    Tensor([Float(0)], shape: []), Tensor(dtype: .uint8, shape: [], bytes: [0])]
+        }
+        let zp = Int32(min(max((0 - lo / scale).rounded(.toNearestOrEven), 0), 255))
+        let q = v.map { UInt8(quantize($0, scale: scale, zeroPoint: zp, range: 0...255)) }
+        return [Tensor(dtype: .uint8, shape: x.shape, bytes: q), Tensor([scale], shape: []), Tensor(dtype: .uint8, shape: [], bytes: [UInt8(zp)])]
+    }
+
     static func dequantizeLinear(_ node: Node, _ x: Tensor, _ scale: Tensor, _ zp: Tensor?) throws -> Tensor {
         try node.checkAttributes(known: ["axis", "block_size", "output_dtype"])
         let scales = scale.floats

@@ -6,13 +6,59 @@
 /// integer lowering (which `--describe` then reports as not integer-only).
 public enum ReferenceOps {
     /// Default-domain operators the reference path implements.
-    public static let supported: Set<String> = [
+    public static let supported: Set<String> = Set<String>([
         "Add", "Sub", "Mul", "Div", "Relu", "Sigmoid", "Tanh", "LeakyRelu", "HardSigmoid", "HardSwish",
         "Clip", "Softmax", "Conv", "ConvInteger", "MatMul", "MatMulInteger", "Gemm",
         "MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool",
         "Concat", "Reshape", "Flatten", "Transpose", "Squeeze", "Unsqueeze", "Pad", "Resize",
         "Identity", "Shape", "QuantizeLinear", "DequantizeLinear",
-    ]
+        "BatchNormalization", "LayerNormalization", "InstanceNormalization", "ConvTranspose", "LSTM", "GRU",
+        "Gather", "Slice", "Split", "Tile", "Expand", "Where", "ConstantOfShape", "Range", "Size", "Cast",
+        "Pow", "PRelu", "Not", "ArgMax", "ArgMin", "LogSoftmax", "Dropout", "DynamicQuantizeLinear",
+    ]).union(MathOps.unaryFloatOps).union(MathOps.comparisonOps).union(MathOps.logicOps)
+        .union(MathOps.variadicOps).union(Reductions.ops)
+
+    /// Inputs the lowering needs as constants: those that decide an output's shape, and
+    /// the quantization parameters of the integer patterns. A graph input in such a
+    /// position is folded into the plan, which is rebuilt when its value changes.
+    public static func parameterPositions(_ node: Node, opset: Int) -> [Int] {
+        let n = node.inputs.count
+        if node.domain == "com.microsoft" {
+            switch node.opType {
+            case "QLinearAdd", "QLinearMul": return [1, 2, 4, 5, 6, 7]
+            case "QLinearConcat": return [0, 1] + stride(from: 2, to: n, by: 3).flatMap { [$0 + 1, $0 + 2] }
+            case "DynamicQuantizeLSTM", "DynamicQuantizeMatMul", "MatMulIntegerToFloat": return []
+            default: return Array(1..<max(n, 1))
+            }
+        }
+        switch node.opType {
+        case "QuantizeLinear", "DequantizeLinear": return [1, 2]
+        case "QLinearConv": return Array(1..<max(n, 1))
+        case "QLinearMatMul": return [1, 2, 4, 5, 6, 7]
+        case "ConvInteger", "MatMulInteger": return [2, 3]
+        default: return shapeInputs(node, opset: opset)
+        }
+    }
+
+    /// Inputs that decide an output's shape: they must be constants at load (or graph
+    /// inputs given at run time, which then specialise the plan).
+    public static func shapeInputs(_ node: Node, opset: Int) -> [Int] {
+        guard node.domain.isEmpty else { return [] }
+        switch node.opType {
+        case "Reshape", "Expand", "Tile": return [1]
+        case "ConstantOfShape": return [0]
+        case "Range": return [0, 1, 2]
+        case "Slice": return opset >= 10 ? [1, 2, 3, 4] : []
+        case "Split", "Squeeze", "Unsqueeze": return opset >= 13 ? [1] : []
+        case "Pad": return opset >= 11 ? [1, 3] : []
+        case "Resize": return [1, 2, 3]
+        case "ReduceSum": return opset >= 13 ? [1] : []
+        case "ReduceMean", "ReduceMax", "ReduceMin", "ReduceProd", "ReduceSumSquare", "ReduceL1", "ReduceL2", "ReduceLogSumExp":
+            return opset >= 18 ? [1] : []
+        case "If": return [0]
+        default: return []
+        }
+    }
 
     public struct TypeInfo: Equatable, Sendable {
         public var dtype: DType
@@ -41,6 +87,11 @@ public enum ReferenceOps {
         case "Softmax":
             return [try Elementwise.softmax(node, x(0), opset: opset)]
         case "Conv":
+            if try x(0).shape.count == 3, try x(1).shape.count == 3 {
+                let y = try Convolution.conv(OneDimensional.node(node), x(0).reshaped(OneDimensional.shape(x(0).shape)),
+                                             x(1).reshaped(OneDimensional.shape(x(1).shape)), optional(inputs, 2))
+                return [y.reshaped([y.shape[0], y.shape[1], y.shape[3]])]
+            }
             return [try Convolution.conv(node, x(0), x(1), optional(inputs, 2))]
         case "ConvInteger":
             return [try Convolution.convInteger(node, x(0), x(1), optional(inputs, 2), optional(inputs, 3))]
@@ -65,6 +116,72 @@ public enum ReferenceOps {
             return [try DataMovement.transposeNode(node, x(0))]
         case "Identity":
             return [try x(0)]
+        case "Dropout":
+            // Inference: the identity, and a mask of all true. A training_mode input that
+            // is true asks for random dropping, which an inference runtime does not do.
+            try node.checkAttributes(known: ["seed", "ratio"])
+            if let training = optional(inputs, 2), training.bytes.contains(where: { $0 != 0 }) { throw node.unsupported("training_mode") }
+            let data = try x(0)
+            let mask = Tensor(dtype: .bool, shape: data.shape, bytes: [UInt8](repeating: 1, count: data.count))
+            return Array([data, mask].prefix(max(node.outputs.count, 1)))
+        case "BatchNormalization":
+            if try node.int("training_mode", default: 0) != 0 {
+                return try Normalization.batchNormTraining(node, x(0), x(1), x(2), x(3), x(4))
+            }
+            return [try Normalization.batchNorm(node, x(0), x(1), x(2), x(3), x(4))]
+        case "LayerNormalization":
+            return Array(try Normalization.layerNorm(node, x(0), x(1), optional(inputs, 2)).prefix(max(node.outputs.count, 1)))
+        case "InstanceNormalization":
+            return [try Normalization.instanceNorm(node, x(0), x(1), x(2))]
+        case "ConvTranspose":
+            return [try TransposedConvolution.run(node, x(0), x(1), optional(inputs, 2))]
+        case "LSTM", "GRU":
+            return Array(try Recurrent.run(node, inputs).prefix(node.outputs.count))
+        case "Gather":
+            return [try Indexing.gather(node, x(0), x(1))]
+        case "Split":
+            return try Indexing.split(node, x(0), sizes: opset >= 13 ? optional(inputs, 1) : nil, opset: opset)
+        case "Tile":
+            return [try Indexing.tile(node, x(0), x(1))]
+        case "Expand":
+            return [try Indexing.expand(node, x(0), x(1))]
+        case "Where":
+            return [try Indexing.whereSelect(node, x(0), x(1), x(2))]
+        case "ConstantOfShape":
+            return [try Indexing.constantOfShape(node, x(0))]
+        case "Range":
+            return [try Indexing.range(node, x(0), x(1), x(2))]
+        case "Size":
+            try node.checkAttributes(known: [])
+            return [Tensor([Int64(try x(0).count)], shape: [])]
+        case "Cast":
+            return [try Indexing.cast(node, x(0))]
+        case "Slice":
+            let (starts, ends, axes, steps) = try Indexing.sliceParameters(node, inputs, opset: opset)
+            let data = try x(0)
+            return [Indexing.slice(node, data, ranges: try Indexing.sliceRanges(node, shape: data.shape, starts: starts, ends: ends, axes: axes, steps: steps))]
+        case "Pow":
+            return [try MathOps.pow(node, x(0), x(1))]
+        case "PRelu":
+            return [try MathOps.prelu(node, x(0), x(1))]
+        case "Not":
+            return [try MathOps.not(node, x(0))]
+        case "ArgMax", "ArgMin":
+            return [try Reductions.argExtreme(node, x(0))]
+        case "LogSoftmax":
+            return [try Elementwise.softmax(node, x(0), opset: opset, log: true)]
+        case "DynamicQuantizeLinear":
+            return try Quantization.dynamicQuantizeLinear(node, x(0))
+        case let op where MathOps.unaryFloatOps.contains(op):
+            return [try MathOps.unary(node, x(0))]
+        case let op where MathOps.comparisonOps.contains(op):
+            return [try MathOps.compare(node, x(0), x(1))]
+        case let op where MathOps.logicOps.contains(op):
+            return [try MathOps.logic(node, x(0), x(1))]
+        case let op where MathOps.variadicOps.contains(op):
+            return [try MathOps.variadic(node, inputs.compactMap { $0 })]
+        case let op where Reductions.ops.contains(op):
+            return [try Reductions.reduce(node, x(0), axesInput: optional(inputs, 1), opset: opset)]
         default:
             // Pure reshapes and the shape-driven ops share their shape logic with inference.
             let types = try inferTypes(node, inputs.map { $0.map { TypeInfo($0.dtype, $0.shape) } }, constants: inputs, opset: opset)
@@ -138,6 +255,10 @@ public enum ReferenceOps {
             }
             let scales = try resizeScales(node, inputs: constants, rank: x.shape.count)
             return [TypeInfo(x.dtype, zip(x.shape, scales).map { Int((Float($0) * $1).rounded(.down)) })]
+        case "Conv" where try t(0).shape.count == 3 && t(1).shape.count == 3:
+            let x = try t(0), w = try t(1)
+            let g = try WindowGeometry(node: OneDimensional.node(node), inputH: 1, inputW: x.shape[2], kernelShape: [1, w.shape[2]])
+            return [TypeInfo(x.dtype, [x.shape[0], w.shape[0], g.output.w])]
         case "Conv", "ConvInteger":
             let x = try t(0), w = try t(1)
             guard x.shape.count == 4, w.shape.count == 4 else { throw node.unsupported("a convolution of rank \(x.shape.count) (only 2-D)") }
@@ -171,6 +292,48 @@ public enum ReferenceOps {
             return [TypeInfo(dtype, try t(0).shape)]
         case "DequantizeLinear":
             return [TypeInfo(.float32, try t(0).shape)]
+        case "InstanceNormalization", "LogSoftmax":
+            return [try t(0)]
+        case let op where MathOps.unaryFloatOps.contains(op):
+            return [try t(0)]
+        case "Not":
+            return [TypeInfo(.bool, try t(0).shape)]
+        case "Pow", "PRelu":
+            return [TypeInfo(try t(0).dtype, try Broadcast.shape(t(0).shape, t(1).shape, context: node.label))]
+        case let op where MathOps.comparisonOps.contains(op) || MathOps.logicOps.contains(op):
+            return [TypeInfo(.bool, try Broadcast.shape(t(0).shape, t(1).shape, context: node.label))]
+        case "ConvTranspose":
+            return [TypeInfo(try t(0).dtype, try TransposedConvolution.outputShape(node, x: t(0).shape, w: t(1).shape))]
+        case "LSTM", "GRU":
+            return try Recurrent.outputShapes(node, x: t(0).shape, w: t(1).shape).prefix(node.outputs.count).map { TypeInfo(.float32, $0) }
+        case "Size":
+            return [TypeInfo(.int64, [])]
+        case "Cast":
+            let code = try node.int("to", default: -1)
+            guard let to = Indexing.dtype(onnxCode: code) else { throw node.unsupported("a cast to ONNX type \(code)") }
+            return [TypeInfo(to, try t(0).shape)]
+        case "Gather":
+            let x = try t(0), i = try t(1)
+            let a = try Indexing.axis(node, try node.int("axis", default: 0), rank: x.shape.count)
+            return [TypeInfo(x.dtype, Array(x.shape[..<a]) + i.shape + Array(x.shape[(a + 1)...]))]
+        case "Where":
+            let shape = try Broadcast.shape(try Broadcast.shape(t(0).shape, t(1).shape, context: node.label), t(2).shape, context: node.label)
+            return [TypeInfo(try t(1).dtype, shape)]
+        case "ConstantOfShape", "Range", "Expand", "Tile", "Slice", "Split":
+            // Their shapes come from parameter inputs, which must be known here.
+            for i in shapeInputs(node, opset: opset) where i < node.inputs.count && !node.inputs[i].isEmpty {
+                _ = try constant(i, "shape-defining input \(i)")
+            }
+            let zeros = types.map { $0.map { Tensor(zeros: $0.dtype, shape: $0.shape) } }
+            var inputs: [Tensor?] = zeros
+            for (i, c) in constants.enumerated() where c != nil && i < inputs.count { inputs[i] = c }
+            return try evaluate(node, inputs, opset: opset).map { TypeInfo($0.dtype, $0.shape) }
+        case let op where Reductions.ops.contains(op):
+            let x = try t(0)
+            let axesInput = shapeInputs(node, opset: opset).isEmpty || node.inputs.count < 2 || node.inputs[1].isEmpty
+                ? nil : try constant(1, "axes")
+            guard let axes = try Reductions.axes(node, rank: x.shape.count, axesInput: axesInput, opset: opset) else { return [x] }
+            return [TypeInfo(x.dtype, try Reductions.outputShape(node, x.shape, axes: axes))]
         default:
             // Everything else: evaluate on zero inputs of the right shape. Only used for ops
             // whose cost is negligible at load or that are folded anyway.

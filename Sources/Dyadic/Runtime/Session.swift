@@ -24,7 +24,8 @@ public struct SessionOptions: Sendable {
 public final class Session: @unchecked Sendable {
     public let graph: Graph
     public let options: SessionOptions
-    /// Graph inputs used as parameters (index ≥ 1 of some node).
+    /// Graph inputs whose values decide shapes (a Reshape's shape, a Slice's bounds, an
+    /// If's condition), directly or through the nodes computing those inputs.
     public let parameterInputs: Set<String>
 
     /// Guards everything below.
@@ -40,14 +41,38 @@ public final class Session: @unchecked Sendable {
     public init(graph: Graph, options: SessionOptions = SessionOptions()) throws {
         self.graph = graph
         self.options = options
-        let names = Set(graph.inputs.map(\.name))
-        parameterInputs = Set(graph.nodes.flatMap { $0.inputs.dropFirst() }.filter { names.contains($0) })
+        parameterInputs = Self.parameterInputs(of: graph)
         if parameterInputs.isEmpty {
             var shapes: [String: [Int]] = [:]
             for input in graph.inputs { shapes[input.name] = input.shape.map { $0 ?? 1 } }
-            currentPlan = try makePlan(shapes: shapes, parameters: [:])
-            planShapes = shapes
+            do {
+                currentPlan = try makePlan(shapes: shapes, parameters: [:])
+                planShapes = shapes
+            } catch where graph.inputs.contains(where: { $0.shape.contains(nil) }) {
+                // Symbolic sizes set to 1 may not fit the model (a pooling window larger
+                // than a 1-pixel image): the plan waits for real inputs, whose errors
+                // then surface on the first run.
+                currentPlan = nil
+            }
         }
+    }
+
+    /// Walks back from every parameter position (shapes, quantization parameters; see
+    /// `ReferenceOps.parameterPositions`) to the graph inputs it reads.
+    /// Shape and Size read only their input's shape, which the plan knows, so the walk
+    /// stops there; everything else passes the need on to all of its inputs.
+    static func parameterInputs(of graph: Graph) -> Set<String> {
+        var needed = Set<String>()
+        for node in graph.nodes {
+            for i in ReferenceOps.parameterPositions(node, opset: graph.opset) where i < node.inputs.count && !node.inputs[i].isEmpty {
+                needed.insert(node.inputs[i])
+            }
+        }
+        for node in graph.nodes.reversed() where node.outputs.contains(where: needed.contains) {
+            guard !(node.domain.isEmpty && (node.opType == "Shape" || node.opType == "Size")) else { continue }
+            for input in node.inputs where !input.isEmpty { needed.insert(input) }
+        }
+        return Set(graph.inputs.map(\.name)).intersection(needed)
     }
 
     /// The plan of the latest run (or of the declared input shapes).

@@ -1,0 +1,63 @@
+/// Graph-to-graph rewrites applied before lowering.
+enum GraphRewrites {
+    /// Folds each inference BatchNormalization into the float Conv or ConvTranspose
+    /// before it when that product's output feeds nothing else and its weights, bias
+    /// and the normalisation's parameters are constants: W' = W·a per output channel,
+    /// b' = b·a + (β − μ·a) with a = γ/√(σ²+ε) (as exporters' and ONNX Runtime's
+    /// optimisers fold them). Other BatchNormalizations stay and run standalone.
+    static func foldBatchNormalization(_ graph: Graph) -> Graph {
+        guard graph.nodes.contains(where: { $0.opType == "BatchNormalization" && $0.domain.isEmpty }) else { return graph }
+        var g = graph
+        var producer: [String: Int] = [:]
+        var readers: [String: Int] = [:]
+        for (i, node) in g.nodes.enumerated() {
+            for o in node.outputs where !o.isEmpty { producer[o] = i }
+            for input in node.inputs where !input.isEmpty { readers[input, default: 0] += 1 }
+        }
+        let graphOutputs = Set(g.outputs.map(\.name))
+        var removed = Set<Int>()
+        for (bi, bn) in g.nodes.enumerated() where bn.opType == "BatchNormalization" && bn.domain.isEmpty {
+            guard bn.inputs.count == 5, bn.outputs.count >= 1, bn.outputs.dropFirst().allSatisfy(\.isEmpty),
+                  (try? bn.int("training_mode", default: 0)) == 0,
+                  let pi = producer[bn.inputs[0]], !removed.contains(pi), readers[bn.inputs[0]] == 1,
+                  !graphOutputs.contains(bn.inputs[0]) else { continue }
+            let conv = g.nodes[pi]
+            guard conv.domain.isEmpty, conv.opType == "Conv" || conv.opType == "ConvTranspose", conv.outputs.count == 1,
+                  conv.inputs.count >= 2, let w = g.initializers[conv.inputs[1]], w.dtype == .float32, w.shape.count >= 3 else { continue }
+            let bias = conv.inputs.count > 2 && !conv.inputs[2].isEmpty ? g.initializers[conv.inputs[2]] : nil
+            if conv.inputs.count > 2 && !conv.inputs[2].isEmpty && bias == nil { continue }
+            let params = bn.inputs[1...].map { g.initializers[$0] }
+            guard params.allSatisfy({ $0 != nil }) else { continue }
+            // Output channels: axis 0 of a Conv's weights; for ConvTranspose, group·(axis 1).
+            let group = (try? conv.int("group", default: 1)) ?? 1
+            let channels = conv.opType == "Conv" ? w.shape[0] : w.shape[1] * group
+            guard let (a, b) = try? Normalization.batchNormAffine(bn, scale: params[0]!, bias: params[1]!, mean: params[2]!,
+                                                                    variance: params[3]!, channels: channels),
+                  bias == nil || bias!.count == channels else { continue }
+            var wv = w.floats
+            let perChannel = w.count / w.shape[0]
+            if conv.opType == "Conv" {
+                for i in 0..<wv.count { wv[i] *= a[i / perChannel] }
+            } else {
+                // [C_in][M/group][kh][kw]: output channel = group of the input channel · M/group + j.
+                let mpg = w.shape[1], taps = perChannel / mpg, cpg = w.shape[0] / group
+                for i in 0..<wv.count {
+                    let ic = i / perChannel, j = (i % perChannel) / taps
+                    wv[i] *= a[(ic / cpg) * mpg + j]
+                }
+            }
+            let bv = bias?.floats ?? [Float](repeating: 0, count: channels)
+            let newBias = (0..<channels).map { bv[$0] * a[$0] + b[$0] }
+            let wName = "\(conv.name)/batchnorm_folded_weights", bName = "\(conv.name)/batchnorm_folded_bias"
+            g.initializers[wName] = Tensor(wv, shape: w.shape)
+            g.initializers[bName] = Tensor(newBias, shape: [channels])
+            var folded = conv
+            folded.inputs = [conv.inputs[0], wName, bName]
+            folded.outputs = [bn.outputs[0]]
+            g.nodes[pi] = folded
+            removed.insert(bi)
+        }
+        g.nodes = g.nodes.enumerated().filter { !removed.contains($0.offset) }.map(\.element)
+        return g
+    }
+}
