@@ -2,7 +2,7 @@
 extension Lowering {
     static let contribOps: Set<String> = [
         "QLinearAdd", "QLinearMul", "QLinearGlobalAveragePool", "QLinearAveragePool", "QLinearConcat",
-        "QGemm", "QLinearSigmoid", "QLinearLeakyRelu",
+        "QGemm", "QLinearSigmoid", "QLinearLeakyRelu", "DynamicQuantizeLSTM",
     ]
 
     func lowerContrib(_ node: Node) throws {
@@ -42,8 +42,51 @@ extension Lowering {
             _ = try emitTable(floatOp, x: x, out: out) { real in
                 try Elementwise.activation(floatOp, Tensor(real, shape: [real.count])).floats
             }
+        case "DynamicQuantizeLSTM":
+            try lowerDynamicQuantizeLSTM(node)
         default:
             throw node.unsupported("op")
         }
+    }
+
+    /// DynamicQuantizeLSTM: an LSTM whose W and R are stored quantized and transposed
+    /// ([directions][input][4·hidden]). They are dequantized once at load into ONNX
+    /// LSTM's float layout and the LSTM runs in float32. ONNX Runtime instead quantizes
+    /// X and the hidden state to uint8 at every step, so its outputs differ from these
+    /// by that rounding.
+    func lowerDynamicQuantizeLSTM(_ node: Node) throws {
+        guard node.inputs.count >= 12 else { throw node.invalid("needs 12 inputs (X, W, R, B, sequence_lens, initial_h, initial_c, P, W_scale, W_zero_point, R_scale, R_zero_point)") }
+        func dequantizedTransposed(_ q: Int, _ scale: Int, _ zp: Int, _ what: String) throws -> Tensor {
+            guard let w = try constantInput(node, q), let s = try constantInput(node, scale) else {
+                throw node.unsupported("a quantized \(what) that is not a constant")
+            }
+            let z = try constantInput(node, zp)
+            guard w.shape.count == 3, w.dtype.isQuantized8Bit else { throw node.invalid("\(what) must be an 8-bit [directions, rows, 4·hidden] tensor") }
+            let (dirs, rows, cols) = (w.shape[0], w.shape[1], w.shape[2])
+            let scales = s.floats, zps = z?.int64Values ?? [0]
+            guard scales.count == dirs || scales.count == dirs * cols, zps.count == 1 || zps.count == scales.count else {
+                throw node.invalid("\(what)_scale and \(what)_zero_point must have one value per direction or per direction and column")
+            }
+            let q = w.int64Values
+            var out = [Float](repeating: 0, count: q.count)
+            for d in 0..<dirs {
+                for r in 0..<rows {
+                    for c in 0..<cols {
+                        let p = scales.count == dirs ? d : d * cols + c
+                        let zero = zps.count == 1 ? zps[0] : zps[p]
+                        out[(d * cols + c) * rows + r] = Float(q[(d * rows + r) * cols + c] - zero) * scales[p]
+                    }
+                }
+            }
+            return Tensor(out, shape: [dirs, cols, rows])
+        }
+        let w = try dequantizedTransposed(1, 8, 9, "W"), r = try dequantizedTransposed(2, 10, 11, "R")
+        let wName = "\(node.name)/W_dequantized", rName = "\(node.name)/R_dequantized"
+        env[wName] = .constant(w)
+        env[rName] = .constant(r)
+        var lstm = Node(name: node.name, opType: "LSTM", inputs: [node.inputs[0], wName, rName] + Array(node.inputs[3..<8]),
+                        outputs: node.outputs, attributes: node.attributes)
+        while lstm.inputs.last == "" { lstm.inputs.removeLast() }
+        try lowerReference(lstm)
     }
 }

@@ -1,0 +1,125 @@
+import Dyadic
+import Foundation
+import Testing
+
+/// What the lowering does to whole graphs before and while it plans them: folding
+/// BatchNormalization, inlining If branches, folding shape arithmetic, and keeping
+/// graph inputs as run-time data wherever no shape depends on them.
+@Suite struct GraphLoweringTests {
+    static func floats(_ n: Int, seed: Int) -> [Float] {
+        (0..<n).map { Float(sin(Double($0 * 7 + seed * 13))) }
+    }
+
+    static func maxDifference(_ a: Tensor, _ b: Tensor) -> Float {
+        zip(a.floats, b.floats).map { abs($0 - $1) }.max() ?? 0
+    }
+
+    @Test(arguments: ["Conv", "ConvTranspose"])
+    func batchNormalizationFoldsIntoTheProductBeforeIt(_ op: String) throws {
+        let channels = 4, group = 2
+        // ConvTranspose weights are [C_in][M/group][kh][kw], Conv weights [M][C_in/group][kh][kw].
+        let wShape = op == "Conv" ? [channels, channels / group, 3, 3] : [channels, channels / group, 3, 3]
+        let w = Tensor(Self.floats(wShape.reduce(1, *), seed: 1), shape: wShape)
+        let bias = Tensor(Self.floats(channels, seed: 2), shape: [channels])
+        let gamma = Tensor(Self.floats(channels, seed: 3).map { $0 + 1.5 }, shape: [channels])
+        let beta = Tensor(Self.floats(channels, seed: 4), shape: [channels])
+        let mean = Tensor(Self.floats(channels, seed: 5), shape: [channels])
+        let variance = Tensor(Self.floats(channels, seed: 6).map { abs($0) + 0.1 }, shape: [channels])
+        let nodes = [
+            Node(name: "product", opType: op, inputs: ["x", "w", "b"], outputs: ["y"],
+                 attributes: ["group": .int(Int64(group)), "pads": .ints([1, 1, 1, 1]), "strides": .ints([2, 2])]),
+            Node(name: "bn", opType: "BatchNormalization", inputs: ["y", "gamma", "beta", "mean", "var"], outputs: ["z"],
+                 attributes: ["epsilon": .float(1e-3)]),
+        ]
+        let outShape = op == "Conv" ? [1, channels, 3, 3] : [1, channels, 9, 9]
+        let graph = Graph(name: "bn", nodes: nodes, inputs: [ValueInfo(name: "x", dtype: .float32, shape: [1, channels, 5, 5])],
+                          outputs: [ValueInfo(name: "z", dtype: .float32, shape: outShape)],
+                          initializers: ["w": w, "b": bias, "gamma": gamma, "beta": beta, "mean": mean, "var": variance], opset: 13)
+        let session = try Session(graph: graph)
+        let plan = try #require(session.plan)
+        #expect(!plan.describe().contains("BatchNormalization"), "\(plan.describe())")
+        let x = Tensor(Self.floats(channels * 25, seed: 7), shape: [1, channels, 5, 5])
+        let got = try #require(try session.run(["x": x])["z"])
+        // The unfolded definition, node by node.
+        let y = try ReferenceOps.evaluate(nodes[0], [x, w, bias], opset: 13)[0]
+        let want = try ReferenceOps.evaluate(nodes[1], [y, gamma, beta, mean, variance], opset: 13)[0]
+        #expect(got.shape == outShape)
+        #expect(Self.maxDifference(got, want) < 1e-5, "max difference \(Self.maxDifference(got, want))")
+    }
+
+    /// sr picks a branch, as in silero-vad: the plan inlines the chosen one and is
+    /// rebuilt when sr changes; the data input stays an input.
+    @Test func ifWithAKnownConditionRunsTheChosenBranch() throws {
+        let two = Tensor([Float(2)], shape: [1]), ten = Tensor([Float(10)], shape: [1])
+        let thenBranch = Graph(name: "then", nodes: [Node(name: "m", opType: "Mul", inputs: ["x", "two"], outputs: ["t"])],
+                               inputs: [], outputs: [ValueInfo(name: "t", dtype: .float32, shape: [])],
+                               initializers: ["two": two], opset: 13)
+        let elseBranch = Graph(name: "else", nodes: [Node(name: "a", opType: "Add", inputs: ["x", "ten"], outputs: ["e"])],
+                               inputs: [], outputs: [ValueInfo(name: "e", dtype: .float32, shape: [])],
+                               initializers: ["ten": ten], opset: 13)
+        let nodes = [
+            Node(name: "eq", opType: "Equal", inputs: ["sr", "rate"], outputs: ["c"]),
+            Node(name: "if", opType: "If", inputs: ["c"], outputs: ["y"],
+                 attributes: ["then_branch": .graph(thenBranch), "else_branch": .graph(elseBranch)]),
+        ]
+        let graph = Graph(name: "if", nodes: nodes,
+                          inputs: [ValueInfo(name: "x", dtype: .float32, shape: [3]), ValueInfo(name: "sr", dtype: .int64, shape: [])],
+                          outputs: [ValueInfo(name: "y", dtype: .float32, shape: [3])],
+                          initializers: ["rate": Tensor([Int64(16000)], shape: [])], opset: 13)
+        let session = try Session(graph: graph)
+        #expect(session.parameterInputs == ["sr"])
+        let x = Tensor([Float(1), 2, 3], shape: [3])
+        #expect(try session.run(["x": x, "sr": Tensor([Int64(16000)], shape: [])])["y"]?.floats == [2, 4, 6])
+        #expect(try session.run(["x": x, "sr": Tensor([Int64(8000)], shape: [])])["y"]?.floats == [11, 12, 13])
+        #expect(try session.run(["x": Tensor([Float(0), 0, 1], shape: [3]), "sr": Tensor([Int64(8000)], shape: [])])["y"]?.floats == [10, 10, 11])
+    }
+
+    /// A graph input read as a second operand is data: each run sees its own value.
+    @Test func aSecondOperandInputIsNotFoldedIntoThePlan() throws {
+        let graph = Graph(name: "residual", nodes: [Node(name: "add", opType: "Add", inputs: ["x", "skip"], outputs: ["y"])],
+                          inputs: [ValueInfo(name: "x", dtype: .float32, shape: [2]), ValueInfo(name: "skip", dtype: .float32, shape: [2])],
+                          outputs: [ValueInfo(name: "y", dtype: .float32, shape: [2])], initializers: [:], opset: 13)
+        let session = try Session(graph: graph)
+        #expect(session.parameterInputs.isEmpty)
+        #expect(session.plan != nil)
+        let x = Tensor([Float(1), 2], shape: [2])
+        #expect(try session.run(["x": x, "skip": Tensor([Float(10), 20], shape: [2])])["y"]?.floats == [11, 22])
+        #expect(try session.run(["x": x, "skip": Tensor([Float(-1), -2], shape: [2])])["y"]?.floats == [0, 0])
+    }
+
+    /// Shape → Gather → Unsqueeze → Concat → Reshape, as exporters write a flatten:
+    /// all of it folds at plan time, leaving one copy.
+    @Test func shapeArithmeticFoldsAtPlanTime() throws {
+        let nodes = [
+            Node(name: "shape", opType: "Shape", inputs: ["x"], outputs: ["s"]),
+            Node(name: "gather", opType: "Gather", inputs: ["s", "zero"], outputs: ["n"], attributes: ["axis": .int(0)]),
+            Node(name: "unsqueeze", opType: "Unsqueeze", inputs: ["n", "axes"], outputs: ["n1"]),
+            Node(name: "concat", opType: "Concat", inputs: ["n1", "minus1"], outputs: ["target"], attributes: ["axis": .int(0)]),
+            Node(name: "reshape", opType: "Reshape", inputs: ["x", "target"], outputs: ["y"]),
+        ]
+        let graph = Graph(name: "flatten", nodes: nodes, inputs: [ValueInfo(name: "x", dtype: .float32, shape: [2, 3, nil])],
+                          outputs: [ValueInfo(name: "y", dtype: .float32, shape: [2, nil])],
+                          initializers: ["zero": Tensor([Int64(0)], shape: []), "axes": Tensor([Int64(0)], shape: [1]),
+                                         "minus1": Tensor([Int64(-1)], shape: [1])], opset: 13)
+        let session = try Session(graph: graph)
+        let x = Tensor((0..<24).map(Float.init), shape: [2, 3, 4])
+        let y = try #require(try session.run(["x": x])["y"])
+        #expect(y.shape == [2, 12] && y.floats == x.floats)
+        let plan = try #require(session.plan)
+        #expect(plan.layers.count == 1 && plan.layers[0].op == "Reshape", "\(plan.describe())")
+    }
+
+    /// Symbolic sizes planned as 1 would not fit a 3x3 window: the plan waits for the
+    /// real input instead of failing at load.
+    @Test func symbolicSizesThatDoNotPlanAsOneWaitForTheInput() throws {
+        let graph = Graph(name: "pool", nodes: [Node(name: "pool", opType: "AveragePool", inputs: ["x"], outputs: ["y"],
+                                                     attributes: ["kernel_shape": .ints([3, 3])])],
+                          inputs: [ValueInfo(name: "x", dtype: .float32, shape: [1, 1, nil, nil])],
+                          outputs: [ValueInfo(name: "y", dtype: .float32, shape: [1, 1, nil, nil])], initializers: [:], opset: 13)
+        let session = try Session(graph: graph)
+        #expect(session.plan == nil)
+        let y = try #require(try session.run(["x": Tensor([Float](repeating: 2, count: 25), shape: [1, 1, 5, 5])])["y"])
+        #expect(y.shape == [1, 1, 3, 3] && y.floats.allSatisfy { $0 == 2 })
+        #expect(throws: DyadicError.self) { try session.run(["x": Tensor([Float(1)], shape: [1, 1, 1, 1])]) }
+    }
+}
