@@ -87,4 +87,36 @@ extension Lowering {
         env[node.outputs[0]] = .value(out)
         return true
     }
+
+    /// Float32 binary element-wise nodes on the planned broadcast loops.
+    func lowerFloatBinary(_ node: Node) throws -> Bool {
+        guard let operation = FloatBinaryLayer.Operation(rawValue: node.opType), node.inputs.count == 2,
+              node.outputs.count == 1, node.inputs.allSatisfy({ !$0.isEmpty }) else { return false }
+        try node.checkAttributes(known: [])
+        let a = try nchw(try materialize(node.inputs[0], as: nil, context: node.label), key: node.inputs[0])
+        let b = try nchw(try materialize(node.inputs[1], as: nil, context: node.label), key: node.inputs[1])
+        guard values[a].dtype == .float32, values[b].dtype == .float32 else { return false }
+        let shape = try Broadcast.shape(values[a].shape, values[b].shape, context: node.label)
+        if operation == .prelu, shape != values[a].shape {
+            throw node.invalid("slope \(values[b].shape.shapeString) does not broadcast to X \(values[a].shape.shapeString)")
+        }
+        let out = addValue(node.outputs[0], .float32, shape)
+        layers.append(FloatBinaryLayer(operation: operation, source: [node.name], a: a, aShape: values[a].shape,
+                                       b: b, bShape: values[b].shape, output: out, outShape: shape))
+        env[node.outputs[0]] = .value(out)
+        return true
+    }
+
+    /// Float32 activations and unary math, one function per element.
+    func lowerFloatUnary(_ node: Node) throws -> Bool {
+        guard node.inputs.count == 1, node.outputs.count == 1, let function = try FloatUnaryLayer.function(for: node) else { return false }
+        let known: [String: Set<String>] = ["LeakyRelu": ["alpha"], "HardSigmoid": ["alpha", "beta"]]
+        try node.checkAttributes(known: known[node.opType] ?? [])
+        let x = try nchw(try materialize(node.inputs[0], as: nil, context: node.label), key: node.inputs[0])
+        guard values[x].dtype == .float32 else { return false }
+        let out = addValue(node.outputs[0], .float32, values[x].shape)
+        layers.append(FloatUnaryLayer(op: node.opType, source: [node.name], input: x, output: out, count: values[x].count, function: function))
+        env[node.outputs[0]] = .value(out)
+        return true
+    }
 }

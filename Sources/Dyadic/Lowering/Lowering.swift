@@ -264,6 +264,7 @@ final class Lowering {
         case "Add", "Mul":
             if try lowerFp8Add(node, symbols) { return }
             if try lowerQDQBinary(node, index: index, symbols) { return }
+            if try lowerFloatBinary(node) { return }
             try lowerReference(node)
         case "AveragePool", "GlobalAveragePool", "MaxPool":
             if try lowerFp8GlobalAveragePool(node, symbols) { return }
@@ -275,12 +276,19 @@ final class Lowering {
         case "Sigmoid", "Tanh", "LeakyRelu", "HardSigmoid", "HardSwish", "Relu", "Clip":
             if try lowerQDQTable(node, index: index, symbols) { return }
             if try lowerFloatClamp(node) { return }
+            if try lowerFloatUnary(node) { return }
             try lowerReference(node)
         case "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Transpose", "Identity", "Resize", "Pad":
             if try lowerDataMovement(node, symbols) { return }
             try lowerReference(node)
         case "QLinearConv", "QLinearMatMul":
             try lowerQLinearMatrixProduct(node)
+        case "Sub", "Div", "Max", "Min", "PRelu", "Pow":
+            if try lowerFloatBinary(node) { return }
+            try lowerReference(node)
+        case "Sqrt", "Exp", "Neg", "Abs", "Reciprocal", "Erf", "Floor", "Ceil":
+            if try lowerFloatUnary(node) { return }
+            try lowerReference(node)
         default:
             guard ReferenceOps.supported.contains(node.opType) else { throw node.unsupported("op") }
             try lowerReference(node)

@@ -1,0 +1,202 @@
+import Foundation
+
+/// Float32 binary element-wise ops with NumPy broadcasting, planned once: the output's
+/// dimensions are merged where both operands walk them alike, so the work becomes an
+/// outer odometer over a few dimensions around one inner loop whose operands step by
+/// 1 or 0 (a vector, or a scalar broadcast along it). [N,C,H,W]·[N,C,1,1] (squeeze-and-
+/// excite) is then C inner loops of H·W with a scalar, a same-shape op one loop.
+final class FloatBinaryLayer: TiledLayer {
+    enum Operation: String, Sendable {
+        case add = "Add", sub = "Sub", mul = "Mul", div = "Div", max = "Max", min = "Min", prelu = "PRelu", pow = "Pow"
+    }
+
+    let op: String
+    let sourceNodes: [String]
+    let inputs: [Int], outputs: [Int]
+    let isIntegerOnly = false
+    let operation: Operation
+    let kernel: String
+    let details: String
+    let tiles: Int
+    /// Outer dimensions (sizes, a strides, b strides), innermost last; the inner loop.
+    private let outerSizes: [Int], outerA: [Int], outerB: [Int]
+    private let inner: Int, innerA: Int, innerB: Int
+    private let outerCount: Int
+    private let sameShapeAsA: Bool
+
+    init(operation: Operation, source: [String], a: Int, aShape: [Int], b: Int, bShape: [Int], output: Int, outShape: [Int]) {
+        self.operation = operation
+        op = operation.rawValue
+        sourceNodes = source
+        inputs = [a, b]
+        outputs = [output]
+        let rank = outShape.count
+        func strides(_ s: [Int]) -> [Int] {
+            let padded = Array(repeating: 1, count: rank - s.count) + s
+            var out = [Int](repeating: 0, count: rank), step = 1
+            for d in stride(from: rank - 1, through: 0, by: -1) {
+                out[d] = padded[d] == 1 ? 0 : step
+                step *= padded[d]
+            }
+            return out
+        }
+        let sa = strides(aShape), sb = strides(bShape)
+        // Merge dimension d into d+1 when both operands continue contiguously (or stay put).
+        var sizes: [Int] = [], da: [Int] = [], db: [Int] = []
+        for d in 0..<rank where outShape[d] != 1 {
+            if let last = sizes.indices.last,
+               da[last] == sa[d] * outShape[d] || (da[last] == 0 && sa[d] == 0),
+               db[last] == sb[d] * outShape[d] || (db[last] == 0 && sb[d] == 0) {
+                sizes[last] *= outShape[d]
+                da[last] = sa[d]
+                db[last] = sb[d]
+            } else {
+                sizes.append(outShape[d]); da.append(sa[d]); db.append(sb[d])
+            }
+        }
+        if sizes.isEmpty { sizes = [1]; da = [0]; db = [0] }
+        inner = sizes.removeLast()
+        innerA = da.removeLast()
+        innerB = db.removeLast()
+        outerSizes = sizes
+        outerA = da
+        outerB = db
+        outerCount = sizes.reduce(1, *)
+        sameShapeAsA = aShape == outShape
+        // Whole inner loops per tile, at least ~16k elements each.
+        let perTile = Swift.max(1, 16384 / Swift.max(inner, 1))
+        tiles = Swift.max(1, (outerCount + perTile - 1) / perTile)
+        kernel = "f32_v\(operation.rawValue.lowercased())_\(innerA == 1 ? "v" : "s")\(innerB == 1 ? "v" : "s")"
+        details = "\(outerCount)×\(inner)"
+    }
+
+    var inPlaceInputs: [Int]? { sameShapeAsA && innerA == 1 ? [0] : nil }
+
+    func runTiles(_ start: Int, _ count: Int, worker: Int, _ context: ExecutionContext) {
+        let a = UnsafePointer(context.pointer(inputs[0]).assumingMemoryBound(to: Float.self))
+        let b = UnsafePointer(context.pointer(inputs[1]).assumingMemoryBound(to: Float.self))
+        let y = context.pointer(outputs[0]).assumingMemoryBound(to: Float.self)
+        let perTile = (outerCount + tiles - 1) / tiles
+        let first = start * perTile, last = Swift.min(outerCount, (start + count) * perTile)
+        guard last > first else { return }
+        switch operation {
+        case .add: run(AddOp.self, a, b, y, first, last)
+        case .sub: run(SubOp.self, a, b, y, first, last)
+        case .mul: run(MulOp.self, a, b, y, first, last)
+        case .div: run(DivOp.self, a, b, y, first, last)
+        case .max: run(MaxOp.self, a, b, y, first, last)
+        case .min: run(MinOp.self, a, b, y, first, last)
+        case .prelu: run(PReluOp.self, a, b, y, first, last)
+        case .pow: run(PowOp.self, a, b, y, first, last)
+        }
+    }
+
+    private func run<Op: FloatBinaryOp>(_: Op.Type, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>,
+                                        _ y: UnsafeMutablePointer<Float>, _ first: Int, _ last: Int) {
+        let rank = outerSizes.count
+        // Odometer position of `first` and its operand offsets.
+        var index = [Int](repeating: 0, count: rank)
+        var rest = first, offA = 0, offB = 0
+        for d in stride(from: rank - 1, through: 0, by: -1) {
+            index[d] = rest % outerSizes[d]
+            rest /= outerSizes[d]
+            offA += index[d] * outerA[d]
+            offB += index[d] * outerB[d]
+        }
+        for o in first..<last {
+            let out = y + o * inner, pa = a + offA, pb = b + offB
+            switch (innerA, innerB) {
+            case (1, 1): for i in 0..<inner { out[i] = Op.apply(pa[i], pb[i]) }
+            case (1, _): let s = pb[0]; for i in 0..<inner { out[i] = Op.apply(pa[i], s) }
+            case (_, 1): let s = pa[0]; for i in 0..<inner { out[i] = Op.apply(s, pb[i]) }
+            default: let v = Op.apply(pa[0], pb[0]); for i in 0..<inner { out[i] = v }
+            }
+            var d = rank - 1
+            while d >= 0 {
+                index[d] += 1
+                offA += outerA[d]
+                offB += outerB[d]
+                if index[d] < outerSizes[d] { break }
+                offA -= outerA[d] * outerSizes[d]
+                offB -= outerB[d] * outerSizes[d]
+                index[d] = 0
+                d -= 1
+            }
+        }
+    }
+}
+
+/// One binary operation, specialised into FloatBinaryLayer's loops.
+protocol FloatBinaryOp { static func apply(_ a: Float, _ b: Float) -> Float }
+enum AddOp: FloatBinaryOp { @inline(__always) static func apply(_ a: Float, _ b: Float) -> Float { a + b } }
+enum SubOp: FloatBinaryOp { @inline(__always) static func apply(_ a: Float, _ b: Float) -> Float { a - b } }
+enum MulOp: FloatBinaryOp { @inline(__always) static func apply(_ a: Float, _ b: Float) -> Float { a * b } }
+enum DivOp: FloatBinaryOp { @inline(__always) static func apply(_ a: Float, _ b: Float) -> Float { a / b } }
+/// NaN in either operand gives NaN, as the reference Min/Max do.
+enum MaxOp: FloatBinaryOp {
+    @inline(__always) static func apply(_ a: Float, _ b: Float) -> Float { a.isNaN || b.isNaN ? .nan : (a > b ? a : b) }
+}
+enum MinOp: FloatBinaryOp {
+    @inline(__always) static func apply(_ a: Float, _ b: Float) -> Float { a.isNaN || b.isNaN ? .nan : (a < b ? a : b) }
+}
+enum PReluOp: FloatBinaryOp { @inline(__always) static func apply(_ a: Float, _ b: Float) -> Float { a >= 0 ? a : a * b } }
+enum PowOp: FloatBinaryOp {
+    @inline(__always) static func apply(_ a: Float, _ b: Float) -> Float { b == 2 ? a * a : Foundation.pow(a, b) }
+}
+
+/// Float32 unary element-wise ops (activations and math), split into tiles.
+final class FloatUnaryLayer: TiledLayer {
+    let op: String
+    let sourceNodes: [String]
+    let inputs: [Int], outputs: [Int]
+    let isIntegerOnly = false
+    let kernel: String
+    let tiles: Int
+    let count: Int
+    private let function: @Sendable (Float) -> Float
+    private static let perTile = 16384
+    var inPlaceInputs: [Int]? { [0] }
+
+    init(op: String, source: [String], input: Int, output: Int, count: Int, function: @escaping @Sendable (Float) -> Float) {
+        self.op = op
+        sourceNodes = source
+        inputs = [input]
+        outputs = [output]
+        self.count = count
+        self.function = function
+        kernel = "f32_\(op.lowercased())"
+        tiles = Swift.max(1, (count + Self.perTile - 1) / Self.perTile)
+    }
+
+    func runTiles(_ start: Int, _ n: Int, worker: Int, _ context: ExecutionContext) {
+        let x = context.pointer(inputs[0]).assumingMemoryBound(to: Float.self)
+        let y = context.pointer(outputs[0]).assumingMemoryBound(to: Float.self)
+        let first = start * Self.perTile, last = Swift.min(count, (start + n) * Self.perTile)
+        let f = function
+        for i in first..<last { y[i] = f(x[i]) }
+    }
+
+    /// The function of a float unary node, or nil when the node has no such form.
+    static func function(for node: Node) throws -> (@Sendable (Float) -> Float)? {
+        switch node.opType {
+        case "Sigmoid": return Elementwise.sigmoid
+        case "Tanh": return { Foundation.tanh($0) }
+        case "HardSigmoid":
+            let alpha = try node.float("alpha", default: 0.2), beta = try node.float("beta", default: 0.5)
+            return { Swift.max(0, Swift.min(1, alpha * $0 + beta)) }
+        case "HardSwish": return { $0 * Swift.max(0, Swift.min(1, $0 / 6 + 0.5)) }
+        case "LeakyRelu":
+            let alpha = try node.float("alpha", default: 0.01)
+            return { $0 >= 0 ? $0 : $0 * alpha }
+        case "Sqrt": return { $0.squareRoot() }
+        case "Exp": return { Foundation.exp($0) }
+        case "Neg": return { -$0 }
+        case "Abs": return { Swift.abs($0) }
+        case "Reciprocal": return { 1 / $0 }
+        case "Erf": return { Foundation.erf($0) }
+        case "Floor": return { $0.rounded(.down) }
+        case "Ceil": return { $0.rounded(.up) }
+        default: return nil
+        }
+    }
+}
