@@ -122,4 +122,53 @@ import Testing
         #expect(y.shape == [1, 1, 3, 3] && y.floats.allSatisfy { $0 == 2 })
         #expect(throws: DyadicError.self) { try session.run(["x": Tensor([Float(1)], shape: [1, 1, 1, 1])]) }
     }
+
+    /// The GEMM + col2im ConvTranspose layer (constant weights) against the reference
+    /// definition, over strides, pads, output padding, dilations and groups.
+    @Test(arguments: [
+        ["strides": [2, 2], "pads": [1, 1, 1, 1]],
+        ["strides": [2, 3], "pads": [0, 1, 2, 0], "output_padding": [1, 2]],
+        ["strides": [1, 1], "dilations": [2, 2], "group": [2]],
+        ["strides": [3, 2], "output_shape": [12, 11], "group": [4]],
+    ] as [[String: [Int]]])
+    func convTransposeLayerMatchesTheReference(_ settings: [String: [Int]]) throws {
+        let group = settings["group"]?[0] ?? 1, cin = 4, mpg = 3
+        var attributes: [String: Attribute] = [:]
+        for (k, v) in settings { attributes[k] = k == "group" ? .int(Int64(v[0])) : .ints(v.map(Int64.init)) }
+        let node = Node(name: "deconv", opType: "ConvTranspose", inputs: ["x", "w", "b"], outputs: ["y"], attributes: attributes)
+        let w = Tensor(Self.floats(cin * mpg * 9, seed: 11), shape: [cin, mpg, 3, 3])
+        let b = Tensor(Self.floats(mpg * group, seed: 12), shape: [mpg * group])
+        let x = Tensor(Self.floats(2 * cin * 20, seed: 13), shape: [2, cin, 4, 5])
+        let want = try ReferenceOps.evaluate(node, [x, w, b], opset: 13)[0]
+        let graph = Graph(name: "deconv", nodes: [node], inputs: [ValueInfo(name: "x", dtype: .float32, shape: [2, cin, 4, 5])],
+                          outputs: [ValueInfo(name: "y", dtype: .float32, shape: want.shape.map { $0 })],
+                          initializers: ["w": w, "b": b], opset: 13)
+        let session = try Session(graph: graph)
+        #expect(try #require(session.plan).layers.map(\.op) == ["ConvTranspose"])
+        #expect(try #require(session.plan).layers[0].kernel.hasSuffix("+col2im"))
+        let got = try #require(try session.run(["x": x])["y"])
+        #expect(got.shape == want.shape)
+        #expect(Self.maxDifference(got, want) < 1e-5, "\(settings): max difference \(Self.maxDifference(got, want))")
+    }
+
+    /// The planned broadcast loops give the reference op's bits for every shape pairing.
+    @Test(arguments: [
+        ("Add", [2, 3, 4, 5], [1, 3, 1, 1]), ("Sub", [2, 3, 4, 5], [5]), ("Mul", [1], [2, 3]), ("Div", [2, 1, 4], [1, 3, 1]),
+        ("Max", [3, 1], [1, 4]), ("Min", [2, 3, 4], [2, 3, 4]), ("PRelu", [2, 3, 4, 5], [3, 1, 1]), ("Pow", [2, 3], [3]),
+        ("Add", [1, 3, 1, 5], [2, 1, 4, 1]),
+    ])
+    func floatBinaryLayerMatchesTheReference(_ op: String, _ aShape: [Int], _ bShape: [Int]) throws {
+        let node = Node(name: "op", opType: op, inputs: ["a", "b"], outputs: ["y"])
+        let a = Tensor(Self.floats(aShape.reduce(1, *), seed: 21), shape: aShape)
+        let b = Tensor(Self.floats(bShape.reduce(1, *), seed: 22).map { op == "Pow" ? ($0 < 0 ? 2 : 0.5) : $0 + 0.25 }, shape: bShape)
+        let aPositive = op == "Pow" ? Tensor(a.floats.map { abs($0) }, shape: aShape) : a
+        let want = try ReferenceOps.evaluate(node, [aPositive, b], opset: 13)[0]
+        let graph = Graph(name: op, nodes: [node],
+                          inputs: [ValueInfo(name: "a", dtype: .float32, shape: aShape), ValueInfo(name: "b", dtype: .float32, shape: bShape)],
+                          outputs: [ValueInfo(name: "y", dtype: .float32, shape: want.shape.map { $0 })], initializers: [:], opset: 13)
+        let session = try Session(graph: graph)
+        #expect(try #require(session.plan).layers.map(\.kernel).allSatisfy { $0.hasPrefix("f32_v") })
+        let got = try #require(try session.run(["a": aPositive, "b": b])["y"])
+        #expect(got.shape == want.shape && got.bytes == want.bytes, "\(op) \(aShape) \(bShape)")
+    }
 }

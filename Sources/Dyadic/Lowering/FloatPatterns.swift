@@ -119,4 +119,24 @@ extension Lowering {
         env[node.outputs[0]] = .value(out)
         return true
     }
+
+    /// Float32 ConvTranspose with constant weights on the GEMM + col2im layer.
+    func lowerFloatConvTranspose(_ node: Node) throws -> Bool {
+        guard node.inputs.count >= 2, let w = try constantInput(node, 1), w.dtype == .float32, w.shape.count == 4 else { return false }
+        let bias = try constantInput(node, 2)
+        if node.inputs.count > 2, !node.inputs[2].isEmpty, bias?.dtype != .float32 { return false }
+        guard let xs = env[node.inputs[0]] else { return false }
+        if case .constant = xs { return false }
+        let x = try nchw(try materialize(node.inputs[0], as: nil, context: node.label), key: node.inputs[0])
+        guard values[x].dtype == .float32, values[x].shape.count == 4 else { return false }
+        let shape = values[x].shape
+        let outShape = try TransposedConvolution.outputShape(node, x: shape, w: w.shape)
+        let geometry = try TransposedConvolution.geometry(node, input: (shape[2], shape[3]), kernel: (w.shape[2], w.shape[3]))
+        if let bias, bias.count != outShape[1] { throw node.invalid("B has \(bias.count) values for \(outShape[1]) output channels") }
+        let out = addValue(node.outputs[0], .float32, outShape)
+        layers.append(FloatConvTransposeLayer(source: [node.name], input: x, output: out, inputShape: shape, weights: w,
+                                              bias: bias?.floats, geometry: geometry, groups: try node.int("group", default: 1)))
+        env[node.outputs[0]] = .value(out)
+        return true
+    }
 }

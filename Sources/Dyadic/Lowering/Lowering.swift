@@ -283,6 +283,9 @@ final class Lowering {
             try lowerReference(node)
         case "QLinearConv", "QLinearMatMul":
             try lowerQLinearMatrixProduct(node)
+        case "ConvTranspose":
+            if try lowerFloatConvTranspose(node) { return }
+            try lowerReference(node)
         case "Sub", "Div", "Max", "Min", "PRelu", "Pow":
             if try lowerFloatBinary(node) { return }
             try lowerReference(node)
