@@ -139,4 +139,35 @@ extension Lowering {
         env[node.outputs[0]] = .value(out)
         return true
     }
+
+    static let indexedCopyOps: Set<String> = ["Transpose", "Slice", "Split", "Gather", "Tile", "Expand", "Resize"]
+
+    /// Data movement whose parameters are constants, as copies through source maps
+    /// computed at plan time by running the reference op on element indices.
+    func lowerIndexedCopy(_ node: Node) throws -> Bool {
+        guard node.domain.isEmpty, Self.indexedCopyOps.contains(node.opType), let first = node.inputs.first, !first.isEmpty else { return false }
+        if node.opType == "Resize", try node.string("mode", default: "nearest") != "nearest" { return false }
+        guard let xs = env[first] else { return false }
+        if case .constant = xs { return false }
+        var parameters: [Tensor?] = [nil]
+        for i in 1..<max(node.inputs.count, 1) {
+            if node.inputs[i].isEmpty { parameters.append(nil); continue }
+            guard let c = try constantInput(node, i) else { return false }
+            parameters.append(c)
+        }
+        let x = try nchw(try materialize(first, as: nil, context: node.label), key: first)
+        let info = values[x]
+        guard info.count < Int(Int32.max) else { return false }
+        parameters[0] = Tensor((0..<Int64(info.count)).map { $0 }, shape: info.shape)
+        let maps = try ReferenceOps.evaluate(node, parameters, opset: graph.opset)
+        guard maps.count == node.outputs.count else { return false }
+        for (name, map) in zip(node.outputs, maps) where !name.isEmpty {
+            let out = addValue(name, info.dtype, map.shape)
+            layers.append(IndexedCopyLayer(op: node.opType, source: [node.name], input: x, output: out,
+                                           sourceIndex: map.int64Values.map { Int($0) }, elementSize: info.dtype.byteSize,
+                                           isIntegerOnly: info.dtype != .float32))
+            env[name] = .value(out)
+        }
+        return true
+    }
 }

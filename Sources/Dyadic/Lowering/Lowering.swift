@@ -280,6 +280,10 @@ final class Lowering {
             try lowerReference(node)
         case "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Transpose", "Identity", "Resize", "Pad":
             if try lowerDataMovement(node, symbols) { return }
+            if try lowerIndexedCopy(node) { return }
+            try lowerReference(node)
+        case "Slice", "Split", "Gather", "Tile", "Expand":
+            if try lowerIndexedCopy(node) { return }
             try lowerReference(node)
         case "QLinearConv", "QLinearMatMul":
             try lowerQLinearMatrixProduct(node)
