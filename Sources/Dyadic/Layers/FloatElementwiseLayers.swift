@@ -154,6 +154,8 @@ final class FloatUnaryLayer: TiledLayer {
     let tiles: Int
     let count: Int
     private let function: @Sendable (Float) -> Float
+    /// Sigmoid, Tanh and Exp run 8 lanes at a time (VectorMath).
+    private let vectorized: String?
     private static let perTile = 16384
     var inPlaceInputs: [Int]? { [0] }
 
@@ -164,7 +166,8 @@ final class FloatUnaryLayer: TiledLayer {
         outputs = [output]
         self.count = count
         self.function = function
-        kernel = "f32_\(op.lowercased())"
+        vectorized = ["Sigmoid", "Tanh", "Exp"].contains(op) ? op : nil
+        kernel = "f32_\(op.lowercased())" + (vectorized != nil ? "_x8" : "")
         tiles = Swift.max(1, (count + Self.perTile - 1) / Self.perTile)
     }
 
@@ -172,8 +175,15 @@ final class FloatUnaryLayer: TiledLayer {
         let x = context.pointer(inputs[0]).assumingMemoryBound(to: Float.self)
         let y = context.pointer(outputs[0]).assumingMemoryBound(to: Float.self)
         let first = start * Self.perTile, last = Swift.min(count, (start + n) * Self.perTile)
-        let f = function
-        for i in first..<last { y[i] = f(x[i]) }
+        guard last > first else { return }
+        switch vectorized {
+        case "Sigmoid": VectorMath.map(.sigmoid, x + first, y + first, last - first)
+        case "Tanh": VectorMath.map(.tanh, x + first, y + first, last - first)
+        case "Exp": VectorMath.map(.exp, x + first, y + first, last - first)
+        default:
+            let f = function
+            for i in first..<last { y[i] = f(x[i]) }
+        }
     }
 
     /// The function of a float unary node, or nil when the node has no such form.
