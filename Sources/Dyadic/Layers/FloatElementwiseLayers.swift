@@ -210,3 +210,62 @@ final class FloatUnaryLayer: TiledLayer {
         }
     }
 }
+
+/// Float32 MaxPool (NCHW, 2-D) as two passes per plane: the max over each window's
+/// columns for every input row, then over its rows; taps outside the input are
+/// skipped. Max is associative (Swift.max, as the reference uses), so the result is
+/// the reference's bit for bit. A tile is one plane.
+final class FloatMaxPoolLayer: TiledLayer {
+    let op = "MaxPool"
+    let sourceNodes: [String]
+    let inputs: [Int], outputs: [Int]
+    let isIntegerOnly = false
+    let kernel = "f32_maxpool_separable"
+    let details: String
+    let tiles: Int
+    let workspaceSize: Int
+    private let g: WindowGeometry
+    private let h: Int, w: Int
+
+    init(source: [String], input: Int, output: Int, planes: Int, geometry: WindowGeometry) {
+        sourceNodes = source
+        inputs = [input]
+        outputs = [output]
+        g = geometry
+        (h, w) = geometry.input
+        tiles = planes
+        workspaceSize = h * geometry.output.w * MemoryLayout<Float>.size
+        details = "k\(g.kernel.h)x\(g.kernel.w) s\(g.stride.h)"
+    }
+
+    func runTiles(_ start: Int, _ count: Int, worker: Int, _ context: ExecutionContext) {
+        let x = context.pointer(inputs[0]).assumingMemoryBound(to: Float.self)
+        let y = context.pointer(outputs[0]).assumingMemoryBound(to: Float.self)
+        let rowsMax = context.workspace(worker).assumingMemoryBound(to: Float.self)
+        let (oh, ow) = g.output
+        for plane in start..<(start + count) {
+            let src = x + plane * h * w, dst = y + plane * oh * ow
+            for iy in 0..<h {
+                let row = src + iy * w
+                for ox in 0..<ow {
+                    var m = -Float.infinity
+                    for kx in 0..<g.kernel.w {
+                        let ix = ox * g.stride.w - g.pads.l + kx * g.dilation.w
+                        if ix >= 0 && ix < w { m = Swift.max(m, row[ix]) }
+                    }
+                    rowsMax[iy * ow + ox] = m
+                }
+            }
+            for oy in 0..<oh {
+                let out = dst + oy * ow
+                for ox in 0..<ow { out[ox] = -Float.infinity }
+                for ky in 0..<g.kernel.h {
+                    let iy = oy * g.stride.h - g.pads.t + ky * g.dilation.h
+                    guard iy >= 0 && iy < h else { continue }
+                    let r = rowsMax + iy * ow
+                    for ox in 0..<ow { out[ox] = Swift.max(out[ox], r[ox]) }
+                }
+            }
+        }
+    }
+}

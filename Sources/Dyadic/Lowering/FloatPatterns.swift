@@ -170,4 +170,23 @@ extension Lowering {
         }
         return true
     }
+
+    /// Float32 2-D MaxPool (no Indices output) on the separable layer.
+    func lowerFloatMaxPool(_ node: Node) throws -> Bool {
+        guard node.opType == "MaxPool", node.outputs.count == 1 || node.outputs[1].isEmpty, let first = node.inputs.first,
+              let xs = env[first] else { return false }
+        if case .constant = xs { return false }
+        try node.checkAttributes(known: ["auto_pad", "ceil_mode", "dilations", "kernel_shape", "pads", "storage_order", "strides"])
+        if try node.int("storage_order", default: 0) != 0 { return false }
+        let x = try nchw(try materialize(first, as: nil, context: node.label), key: first)
+        let shape = values[x].shape
+        guard values[x].dtype == .float32, shape.count == 4 else { return false }
+        guard let k = try node.ints("kernel_shape") else { throw node.invalid("kernel_shape is required") }
+        let g = try WindowGeometry(node: node, inputH: shape[2], inputW: shape[3], kernelShape: k,
+                                   ceilMode: try node.int("ceil_mode", default: 0) != 0)
+        let out = addValue(node.outputs[0], .float32, [shape[0], shape[1], g.output.h, g.output.w])
+        layers.append(FloatMaxPoolLayer(source: [node.name], input: x, output: out, planes: shape[0] * shape[1], geometry: g))
+        env[node.outputs[0]] = .value(out)
+        return true
+    }
 }

@@ -269,6 +269,7 @@ final class Lowering {
         case "AveragePool", "GlobalAveragePool", "MaxPool":
             if try lowerFp8GlobalAveragePool(node, symbols) { return }
             if try lowerQDQPool(node, index: index, symbols) { return }
+            if try lowerFloatMaxPool(node) { return }
             try lowerReference(node)
         case "Concat":
             if try lowerQDQConcat(node, index: index, symbols) { return }
