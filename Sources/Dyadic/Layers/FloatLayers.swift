@@ -3,7 +3,7 @@ import DyadicKernels
 /// Float32 convolution with constant weights (float models, the float parts of partly
 /// quantized ones, and the quantizer's calibration passes): NCHW in and out.
 final class FloatConvLayer: TiledLayer {
-    let op = "Conv"
+    let op: String
     let sourceNodes: [String]
     let inputs: [Int], outputs: [Int]
     let isIntegerOnly = false
@@ -15,7 +15,8 @@ final class FloatConvLayer: TiledLayer {
     let details: String
 
     init(source: [String], input: Int, output: Int, geometry: dyd_conv_geometry,
-         weights: [Float], bias: [Float]?, context: String) throws {
+         weights: [Float], bias: [Float]?, context: String, op: String = "Conv") throws {
+        self.op = op
         sourceNodes = source
         inputs = [input]
         outputs = [output]
@@ -41,55 +42,6 @@ final class FloatConvLayer: TiledLayer {
         dyd_f32conv_run(handle.op, context.pointer(inputs[0]).assumingMemoryBound(to: Float.self),
                         context.pointer(outputs[0]).assumingMemoryBound(to: Float.self),
                         start, count, context.workspace(worker))
-    }
-}
-
-/// Float32 matrix product with a constant right-hand side: Y = X·B (+ bias), X of
-/// `rows`×k row-major, B k×n (or n×k when `transposed`); rows split across workers.
-final class FloatGemmLayer: TiledLayer {
-    let op: String
-    let sourceNodes: [String]
-    let inputs: [Int], outputs: [Int]
-    let isIntegerOnly = false
-    let kernel: String
-    let macs: Int
-    let details: String
-    let tiles: Int
-    private let rows: Int, k: Int, n: Int
-    private let weights: [Float]
-    private let transposed: Bool
-    private let bias: [Float]?
-    private static let rowsPerTile = 16
-
-    init(op: String, source: [String], input: Int, output: Int, rows: Int, k: Int, n: Int,
-         weights: [Float], transposed: Bool, bias: [Float]?) {
-        self.op = op
-        sourceNodes = source
-        inputs = [input]
-        outputs = [output]
-        (self.rows, self.k, self.n) = (rows, k, n)
-        self.weights = weights
-        self.transposed = transposed
-        self.bias = bias
-        tiles = max(1, (rows + Self.rowsPerTile - 1) / Self.rowsPerTile)
-        kernel = String(cString: dyd_f32_gemm_kernel_name(dyd_active_isa()))
-        macs = rows * k * n
-        details = "\(rows)×\(k) · \(k)×\(n)"
-    }
-
-    func runTiles(_ start: Int, _ count: Int, worker: Int, _ context: ExecutionContext) {
-        let r0 = start * Self.rowsPerTile, r1 = min(rows, (start + count) * Self.rowsPerTile)
-        guard r1 > r0 else { return }
-        let x = context.pointer(inputs[0]).assumingMemoryBound(to: Float.self) + r0 * k
-        let y = context.pointer(outputs[0]).assumingMemoryBound(to: Float.self) + r0 * n
-        weights.withUnsafeBufferPointer { b in
-            dyd_f32_gemm(r1 - r0, n, k, x, k, b.baseAddress, transposed ? k : n, transposed ? 1 : 0, y, n)
-        }
-        if let bias {
-            for r in 0..<(r1 - r0) {
-                for j in 0..<n { y[r * n + j] += bias[j] }
-            }
-        }
     }
 }
 

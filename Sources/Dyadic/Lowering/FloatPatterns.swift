@@ -1,7 +1,7 @@
 import DyadicKernels
 
 /// Float Conv, Gemm and MatMul with constant weights on the float32 kernels. Anything
-/// these do not cover (1-D or 3-D convolutions, a transposed A, a bias that is not one
+/// these do not cover (3-D convolutions, a transposed A, a bias that is not one
 /// value per output column, variable weights) stays on the reference path.
 extension Lowering {
     func lowerFloatMatrixProduct(_ node: Node) throws -> Bool {
@@ -21,9 +21,14 @@ extension Lowering {
     }
 
     private func lowerFloatConv(_ node: Node, x: Int, shape: [Int], w: Tensor, bias: Tensor?) throws -> Bool {
-        guard shape.count == 4, w.shape.count == 4 else { return false }
         try node.checkAttributes(known: ["auto_pad", "dilations", "group", "kernel_shape", "pads", "strides"])
-        let (geometry, outShape) = try convGeometry(node, inputShape: shape, weightShape: w.shape)
+        // A 1-D conv is the 2-D one over [N, C, 1, L]: the same bytes.
+        let oneD = shape.count == 3 && w.shape.count == 3
+        guard oneD || (shape.count == 4 && w.shape.count == 4) else { return false }
+        var (geometry, outShape) = oneD
+            ? try convGeometry(OneDimensional.node(node), inputShape: OneDimensional.shape(shape), weightShape: OneDimensional.shape(w.shape))
+            : try convGeometry(node, inputShape: shape, weightShape: w.shape)
+        if oneD { outShape.remove(at: 2) }
         if let bias, bias.count != w.shape[0] { throw node.invalid("bias has \(bias.count) values for \(w.shape[0]) output channels") }
         let out = addValue(node.outputs[0], .float32, outShape)
         layers.append(try FloatConvLayer(source: [node.name], input: x, output: out, geometry: geometry,
@@ -45,10 +50,28 @@ extension Lowering {
         let weights = alpha == 1 ? w.floats : w.floats.map { $0 * alpha }
         let b = bias.map { beta == 1 ? $0.floats : $0.floats.map { $0 * beta } }
         let out = addValue(node.outputs[0], .float32, [shape[0], n])
-        layers.append(FloatGemmLayer(op: "Gemm", source: [node.name], input: x, output: out, rows: shape[0], k: k, n: n,
-                                     weights: weights, transposed: transposed, bias: b))
+        layers.append(try packedProduct(node, input: x, output: out, rows: shape[0], k: k, n: n,
+                                        weights: transposed ? weights : Self.transposed(weights, rows: k, columns: n), bias: b))
         env[node.outputs[0]] = .value(out)
         return true
+    }
+
+    static func transposed(_ v: [Float], rows: Int, columns: Int) -> [Float] {
+        var t = [Float](repeating: 0, count: v.count)
+        for r in 0..<rows { for c in 0..<columns { t[c * rows + r] = v[r * columns + c] } }
+        return t
+    }
+
+    /// rows×k times a constant k×n (given as [n][k]) on the float conv operator as a 1×1
+    /// convolution of `rows` one-pixel images: its weights are packed once at load
+    /// (a GEMM per call would pack them on every run).
+    func packedProduct(_ node: Node, input: Int, output: Int, rows: Int, k: Int, n: Int, weights: [Float], bias: [Float]?) throws -> Layer {
+        let geometry = dyd_conv_geometry(
+            batch: UInt32(rows), in_h: 1, in_w: 1, in_c: UInt32(k), out_h: 1, out_w: 1, out_c: UInt32(n),
+            kernel_h: 1, kernel_w: 1, stride_h: 1, stride_w: 1, dilation_h: 1, dilation_w: 1,
+            pad_top: 0, pad_left: 0, groups: 1, in_pixel_stride: UInt32(k), out_pixel_stride: UInt32(n))
+        return try FloatConvLayer(source: [node.name], input: input, output: output, geometry: geometry,
+                                  weights: weights, bias: bias, context: node.label, op: node.opType)
     }
 
     private func lowerFloatMatMul(_ node: Node, x: Int, shape: [Int], w: Tensor) throws -> Bool {
@@ -56,8 +79,8 @@ extension Lowering {
         guard shape.count >= 2, w.shape.count == 2, shape[shape.count - 1] == w.shape[0] else { return false }
         let k = w.shape[0], n = w.shape[1], rows = shape.dropLast().reduce(1, *)
         let out = addValue(node.outputs[0], .float32, Array(shape.dropLast()) + [n])
-        layers.append(FloatGemmLayer(op: "MatMul", source: [node.name], input: x, output: out, rows: rows, k: k, n: n,
-                                     weights: w.floats, transposed: false, bias: nil))
+        layers.append(try packedProduct(node, input: x, output: out, rows: rows, k: k, n: n,
+                                        weights: Self.transposed(w.floats, rows: k, columns: n), bias: nil))
         env[node.outputs[0]] = .value(out)
         return true
     }

@@ -1,3 +1,5 @@
+import DyadicKernels
+
 /// Reference convolution and matrix products (NCHW, ONNX semantics).
 enum Convolution {
     /// Direct 2-D convolution over element accessors; `T` is the accumulator type.
@@ -59,12 +61,48 @@ enum Convolution {
             let z = wzp.int32Values, per = w.count / max(w.shape.first ?? 1, 1)
             for i in 0..<wv.count { wv[i] -= z.count == 1 ? z[0] : z[i / per] }
         }
-        let r = try conv2d(node: node, x: xv, xShape: x.shape, w: wv, wShape: w.shape, bias: nil,
-                           group: try node.int("group", default: 1))
-        return Tensor(r.values, shape: r.shape)
+        guard x.shape.count == 4, w.shape.count == 4 else { throw node.unsupported("a convolution of rank \(x.shape.count) (only 2-D)") }
+        let group = try node.int("group", default: 1)
+        let (n, c, h, wi) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+        let m = w.shape[0], cpg = w.shape[1]
+        guard group >= 1, c == cpg * group, m % group == 0 else {
+            throw node.invalid("input channels \(c), weight shape \(w.shape.shapeString) and group \(group) do not agree")
+        }
+        let g = try WindowGeometry(node: node, inputH: h, inputW: wi, kernelShape: [w.shape[2], w.shape[3]])
+        let (oh, ow) = g.output, pixels = oh * ow, taps = g.kernel.h * g.kernel.w, mpg = m / group
+        // im2col rows of (x − x_zp) (padding is the zero point, so 0), then one int32
+        // product per image and group.
+        var out = [Int32](repeating: 0, count: n * m * pixels)
+        var cols = [Int32](repeating: 0, count: cpg * taps * pixels)
+        for b in 0..<n {
+            for grp in 0..<group {
+                for ic in 0..<cpg {
+                    let plane = ((b * c) + grp * cpg + ic) * h * wi
+                    for ky in 0..<g.kernel.h {
+                        for kx in 0..<g.kernel.w {
+                            let row = ((ic * g.kernel.h + ky) * g.kernel.w + kx) * pixels
+                            for oy in 0..<oh {
+                                let iy = oy * g.stride.h - g.pads.t + ky * g.dilation.h
+                                for ox in 0..<ow {
+                                    let ix = ox * g.stride.w - g.pads.l + kx * g.dilation.w
+                                    cols[row + oy * ow + ox] = (iy < 0 || iy >= h || ix < 0 || ix >= wi) ? 0 : xv[plane + iy * wi + ix]
+                                }
+                            }
+                        }
+                    }
+                }
+                let weights = Array(wv[(grp * mpg * cpg * taps)..<((grp + 1) * mpg * cpg * taps)])
+                let (y, _) = try matmul(node: node, weights, [mpg, cpg * taps], cols, [cpg * taps, pixels])
+                let base = (b * m + grp * mpg) * pixels
+                for i in 0..<y.count { out[base + i] = y[i] }
+            }
+        }
+        return Tensor(out, shape: [n, m, oh, ow])
     }
 
-    /// Batched matrix product with NumPy broadcasting over leading dimensions.
+    /// Batched matrix product with NumPy broadcasting over the leading axes. Rows are
+    /// accumulated as row × matrix (i, p, j order), which walks B contiguously; float32
+    /// products go to the engine's GEMM kernel.
     static func matmul<T: Numeric>(node: Node, _ a: [T], _ aShape: [Int], _ b: [T], _ bShape: [Int]) throws -> ([T], [Int]) {
         var sa = aShape, sb = bShape
         if sa.count == 1 { sa = [1] + sa }
@@ -77,13 +115,44 @@ enum Convolution {
         let ia = Broadcast.indices(of: Array(sa.dropLast(2)), in: batch)
         let ib = Broadcast.indices(of: Array(sb.dropLast(2)), in: batch)
         var out = [T](repeating: 0, count: ia.count * m * n)
-        for bi in 0..<ia.count {
-            let ao = ia[bi] * m * k, bo = ib[bi] * k * n, oo = bi * m * n
-            for i in 0..<m {
-                for j in 0..<n {
-                    var acc: T = 0
-                    for p in 0..<k { acc += a[ao + i * k + p] * b[bo + p * n + j] }
-                    out[oo + i * n + j] = acc
+        a.withUnsafeBufferPointer { ap in
+            b.withUnsafeBufferPointer { bp in
+                out.withUnsafeMutableBufferPointer { op in
+                    for bi in 0..<ia.count {
+                        let ao = ia[bi] * m * k, bo = ib[bi] * k * n, oo = bi * m * n
+                        if T.self == Float.self, m * n * k > 0 {
+                            let af = UnsafeRawPointer(ap.baseAddress! + ao).assumingMemoryBound(to: Float.self)
+                            let bf = UnsafeRawPointer(bp.baseAddress! + bo).assumingMemoryBound(to: Float.self)
+                            let cf = UnsafeMutableRawPointer(op.baseAddress! + oo).assumingMemoryBound(to: Float.self)
+                            dyd_f32_gemm(m, n, k, af, k, bf, n, 0, cf, n)
+                            continue
+                        }
+                        if T.self == Int32.self {
+                            // Wrapping int32 arithmetic (as integer GEMMs accumulate) lets the loop vectorise.
+                            let ai = UnsafeRawPointer(ap.baseAddress! + ao).assumingMemoryBound(to: Int32.self)
+                            let bi32 = UnsafeRawPointer(bp.baseAddress! + bo).assumingMemoryBound(to: Int32.self)
+                            let ci = UnsafeMutableRawPointer(op.baseAddress! + oo).assumingMemoryBound(to: Int32.self)
+                            for i in 0..<m {
+                                let row = ci + i * n
+                                for p in 0..<k {
+                                    let x = ai[i * k + p]
+                                    if x == 0 { continue }
+                                    let brow = bi32 + p * n
+                                    for j in 0..<n { row[j] &+= x &* brow[j] }
+                                }
+                            }
+                            continue
+                        }
+                        for i in 0..<m {
+                            let row = op.baseAddress! + oo + i * n
+                            for p in 0..<k {
+                                let x = ap[ao + i * k + p]
+                                if x == 0 { continue }
+                                let brow = bp.baseAddress! + bo + p * n
+                                for j in 0..<n { row[j] += x * brow[j] }
+                            }
+                        }
+                    }
                 }
             }
         }

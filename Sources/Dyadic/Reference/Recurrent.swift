@@ -82,9 +82,31 @@ enum Recurrent {
         return [y, state, state]
     }
 
-    /// C = A·Bᵀ (A m×k, B n×k), float32, through the engine's GEMM kernel.
+    /// C = A·Bᵀ (A m×k, B n×k), float32: through the engine's GEMM kernel, or for a
+    /// few rows (a recurrent step of a small batch) as dot products, which read B once
+    /// instead of packing it first.
     static func multiplyTransposed(_ a: UnsafePointer<Float>, m: Int, k: Int, _ b: UnsafePointer<Float>, n: Int, into c: UnsafeMutablePointer<Float>) {
-        dyd_f32_gemm(m, n, k, a, k, b, k, 1, c, n)
+        guard m <= 4 else {
+            dyd_f32_gemm(m, n, k, a, k, b, k, 1, c, n)
+            return
+        }
+        for i in 0..<m {
+            for j in 0..<n { c[i * n + j] = dot(a + i * k, b + j * k, k) }
+        }
+    }
+
+    /// Σ x[i]·y[i] with eight partial sums.
+    @inline(__always)
+    static func dot(_ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>, _ k: Int) -> Float {
+        var acc = SIMD8<Float>(repeating: 0)
+        var i = 0
+        while i + 8 <= k {
+            acc += UnsafeRawPointer(x + i).loadUnaligned(as: SIMD8<Float>.self) * UnsafeRawPointer(y + i).loadUnaligned(as: SIMD8<Float>.self)
+            i += 8
+        }
+        var sum = acc.sum()
+        while i < k { sum += x[i] * y[i]; i += 1 }
+        return sum
     }
 
     /// Runs LSTM or GRU; inputs as ONNX orders them (nil where omitted).

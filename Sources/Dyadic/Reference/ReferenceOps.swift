@@ -35,7 +35,6 @@ public enum ReferenceOps {
         case "QuantizeLinear", "DequantizeLinear": return [1, 2]
         case "QLinearConv": return Array(1..<max(n, 1))
         case "QLinearMatMul": return [1, 2, 4, 5, 6, 7]
-        case "ConvInteger", "MatMulInteger": return [2, 3]
         default: return shapeInputs(node, opset: opset)
         }
     }
