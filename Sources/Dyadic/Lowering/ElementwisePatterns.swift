@@ -199,6 +199,17 @@ extension Lowering {
         }
     }
 
+    /// An element-wise op of one 8-bit activation and scalar constants (a division by 6
+    /// in a decomposed HardSwish, a Pow, an Erf), between Q/DQ pairs: any function of
+    /// one byte is a 256-entry table, so it runs as a lookup (integer-only).
+    func lowerQDQScalarTable(_ node: Node, index: Int, _ symbols: [Symbol?]) throws -> Bool {
+        guard node.outputs.count == 1, node.inputs.count >= 1 else { return false }
+        for i in 1..<max(node.inputs.count, 1) where !node.inputs[i].isEmpty {
+            guard let c = try constantInput(node, i), c.count == 1 else { return false }
+        }
+        return try lowerQDQTable(node, index: index, symbols)
+    }
+
     func emitTable(_ node: Node, x: (value: Int, params: QuantParams), out: OutputQuantization,
                    _ f: ([Float]) throws -> [Float]) throws -> Bool {
         let info = values[x.value]

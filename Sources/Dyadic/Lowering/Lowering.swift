@@ -264,6 +264,7 @@ final class Lowering {
         case "Add", "Mul":
             if try lowerFp8Add(node, symbols) { return }
             if try lowerQDQBinary(node, index: index, symbols) { return }
+            if try lowerQDQScalarTable(node, index: index, symbols) { return }
             if try lowerFloatBinary(node) { return }
             try lowerReference(node)
         case "AveragePool", "GlobalAveragePool", "MaxPool":
@@ -292,10 +293,15 @@ final class Lowering {
             if try lowerFloatConvTranspose(node) { return }
             try lowerReference(node)
         case "Sub", "Div", "Max", "Min", "PRelu", "Pow":
+            if try lowerQDQScalarTable(node, index: index, symbols) { return }
             if try lowerFloatBinary(node) { return }
             try lowerReference(node)
         case "Sqrt", "Exp", "Neg", "Abs", "Reciprocal", "Erf", "Floor", "Ceil":
+            if try lowerQDQScalarTable(node, index: index, symbols) { return }
             if try lowerFloatUnary(node) { return }
+            try lowerReference(node)
+        case "Elu", "Selu", "Celu", "Gelu", "Softplus", "Softsign", "Mish", "ThresholdedRelu", "Round", "Sign", "Sin", "Cos", "Log":
+            if try lowerQDQScalarTable(node, index: index, symbols) { return }
             try lowerReference(node)
         default:
             guard ReferenceOps.supported.contains(node.opType) else { throw node.unsupported("op") }
