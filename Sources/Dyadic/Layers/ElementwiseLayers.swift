@@ -10,10 +10,16 @@ final class BinaryLayer: TiledLayer {
     let count: Int, aInc: Int, bInc: Int
     let kernel: String
     let isMul: Bool
+    /// Per-channel broadcast in NHWC ([N,C,H,W] with [N,C,1,1], squeeze-and-excite):
+    /// the kernel runs once per pixel over its C channels, the small operand's row being
+    /// its image's C values.
+    struct ChannelBroadcast: Sendable { let channels: Int, pixelsPerImage: Int, aIsSmall: Bool }
+    let channelBroadcast: ChannelBroadcast?
 
     init(mul: Bool, source: [String], a: Int, b: Int, output: Int, params: dyd_binary_params,
-         count: Int, aIsScalar: Bool, bIsScalar: Bool) {
+         count: Int, aIsScalar: Bool, bIsScalar: Bool, channelBroadcast: ChannelBroadcast? = nil) {
         isMul = mul
+        self.channelBroadcast = channelBroadcast
         op = mul ? "QMul" : "QAdd"
         sourceNodes = source
         inputs = [a, b]
@@ -36,13 +42,33 @@ final class BinaryLayer: TiledLayer {
     }
 
     /// The kernels read element i of each input before writing element i.
-    var inPlaceInputs: [Int]? { [aInc == 1 ? 0 : nil, bInc == 1 ? 1 : nil].compactMap { $0 } }
+    var inPlaceInputs: [Int]? {
+        if let cb = channelBroadcast { return [cb.aIsSmall ? 1 : 0] }
+        return [aInc == 1 ? 0 : nil, bInc == 1 ? 1 : nil].compactMap { $0 }
+    }
 
     /// Elements per tile: large enough to amortise a call, small enough to split.
     static let tileSize = 4096
-    var tiles: Int { (count + BinaryLayer.tileSize - 1) / BinaryLayer.tileSize }
+    var tiles: Int {
+        if let cb = channelBroadcast { return max(1, count / max(cb.channels, 1)) }
+        return (count + BinaryLayer.tileSize - 1) / BinaryLayer.tileSize
+    }
 
     func runTiles(_ start: Int, _ n: Int, worker: Int, _ context: ExecutionContext) {
+        if let cb = channelBroadcast {
+            // A tile is one pixel.
+            let c = cb.channels
+            withUnsafePointer(to: params) { p in
+                for pixel in start..<(start + n) {
+                    let small = (pixel / cb.pixelsPerImage) * c, big = pixel * c
+                    let a = context.pointer(inputs[0]).advanced(by: cb.aIsSmall ? small : big)
+                    let b = context.pointer(inputs[1]).advanced(by: cb.aIsSmall ? big : small)
+                    let y = context.pointer(outputs[0]).advanced(by: big)
+                    if isMul { dyd_qmul_run(p, a, 1, b, 1, y, c) } else { dyd_qadd_run(p, a, 1, b, 1, y, c) }
+                }
+            }
+            return
+        }
         let lo = start * BinaryLayer.tileSize, hi = min(count, (start + n) * BinaryLayer.tileSize)
         let a = context.pointer(inputs[0]).advanced(by: lo * aInc), b = context.pointer(inputs[1]).advanced(by: lo * bInc)
         let y = context.pointer(outputs[0]).advanced(by: lo)

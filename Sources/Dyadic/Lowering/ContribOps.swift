@@ -2,7 +2,7 @@
 extension Lowering {
     static let contribOps: Set<String> = [
         "QLinearAdd", "QLinearMul", "QLinearGlobalAveragePool", "QLinearAveragePool", "QLinearConcat",
-        "QGemm", "QLinearSigmoid", "QLinearLeakyRelu", "DynamicQuantizeLSTM",
+        "QGemm", "QLinearSigmoid", "QLinearLeakyRelu", "DynamicQuantizeLSTM", "QLinearSoftmax",
     ]
 
     func lowerContrib(_ node: Node) throws {
@@ -44,9 +44,28 @@ extension Lowering {
             }
         case "DynamicQuantizeLSTM":
             try lowerDynamicQuantizeLSTM(node)
+        case "QLinearSoftmax":
+            try lowerQLinearSoftmax(node)
         default:
             throw node.unsupported("op")
         }
+    }
+
+    /// QLinearSoftmax runs as its definition: dequantize, float Softmax (with the
+    /// semantics of the opset the node names), quantize. Not integer-only; --describe
+    /// names it.
+    func lowerQLinearSoftmax(_ node: Node) throws {
+        try node.checkAttributes(known: ["axis", "opset"])
+        guard node.inputs.count >= 5 else { throw node.invalid("needs X, X_scale, x_zero_point, Y_scale, y_zero_point") }
+        let x = try explicitActivation(node, input: 0, scale: 1)
+        let inner = "\(node.name)/dequantized", real = "\(node.name)/softmax"
+        env[inner] = .dequantized(.value(x.value), x.params)
+        var attributes: [String: Attribute] = [:]
+        if let axis = node.attributes["axis"] { attributes["axis"] = axis }
+        let opset = try node.int("opset", default: graph.opset)
+        try lowerReference(Node(name: node.name, opType: "Softmax", inputs: [inner], outputs: [real], attributes: attributes), opset: opset)
+        let quantize = Node(name: node.name, opType: "QuantizeLinear", inputs: [real, node.inputs[3], node.inputs[4]], outputs: node.outputs)
+        try lowerQuantize(quantize, try quantize.inputs.map { try symbol($0, of: quantize) })
     }
 
     /// DynamicQuantizeLSTM: an LSTM whose W and R are stored quantized and transposed

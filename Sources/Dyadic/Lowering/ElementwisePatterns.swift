@@ -24,9 +24,56 @@ extension Lowering {
         return (av, bv, aScalar, bScalar, aScalar ? bv : av)
     }
 
+    /// [N,C,H,W] with [N,C,1,1] (or [1,C,1,1] when N = 1): the big operand in NHWC, the
+    /// small one's bytes are the same in either layout.
+    func channelBroadcastOperands(_ node: Node, _ a: Int, _ b: Int) throws -> (a: Int, b: Int, shaped: Int, BinaryLayer.ChannelBroadcast)? {
+        let sa = values[a].shape, sb = values[b].shape
+        func small(_ s: [Int], of big: [Int]) -> Bool {
+            s.count == 4 && big.count == 4 && s[1] == big[1] && s[2] == 1 && s[3] == 1 && (s[0] == big[0] || s[0] == 1 && big[0] == 1)
+                && big[2] * big[3] > 1
+        }
+        if small(sb, of: sa) {
+            let big = try nhwc(a, key: node.inputs[0])
+            return (big, b, big, .init(channels: sa[1], pixelsPerImage: sa[2] * sa[3], aIsSmall: false))
+        }
+        if small(sa, of: sb) {
+            let big = try nhwc(b, key: node.inputs[1])
+            return (a, big, big, .init(channels: sb[1], pixelsPerImage: sb[2] * sb[3], aIsSmall: true))
+        }
+        return nil
+    }
+
+    /// Any other broadcast: both operands in NCHW, the one smaller than the result
+    /// repeated to its shape by an index-map copy (bytes, so still integer).
+    func expandedOperands(_ node: Node, _ a: Int, _ b: Int) throws -> (Int, Int)? {
+        let av = try nchw(a, key: node.inputs[0]), bv = try nchw(b, key: node.inputs[1])
+        let shape = try Broadcast.shape(values[av].shape, values[bv].shape, context: node.label)
+        func expand(_ v: Int) -> Int {
+            guard values[v].shape != shape else { return v }
+            let out = addValue(values[v].name + "_expanded", values[v].dtype, shape, quant: values[v].quant)
+            layers.append(IndexedCopyLayer(op: "Expand", source: [node.name], input: v, output: out,
+                                           sourceIndex: Broadcast.indices(of: values[v].shape, in: shape),
+                                           elementSize: values[v].dtype.byteSize, isIntegerOnly: true))
+            return out
+        }
+        return (expand(av), expand(bv))
+    }
+
     func emitBinary(_ node: Node, mul: Bool, a: (value: Int, params: QuantParams), b: (value: Int, params: QuantParams),
                     out: OutputQuantization) throws -> Bool {
-        guard let (av, bv, aScalar, bScalar, shaped) = try elementwiseOperands(node, a.value, b.value) else { return false }
+        var broadcast: BinaryLayer.ChannelBroadcast?
+        let operands: (Int, Int, Bool, Bool, Int)
+        if let plain = try elementwiseOperands(node, a.value, b.value) {
+            operands = plain
+        } else if let (av, bv, shaped, cb) = try channelBroadcastOperands(node, a.value, b.value) {
+            operands = (av, bv, false, false, shaped)
+            broadcast = cb
+        } else if let (av, bv) = try expandedOperands(node, a.value, b.value) {
+            operands = (av, bv, false, false, av)
+        } else {
+            return false
+        }
+        let (av, bv, aScalar, bScalar, shaped) = operands
         let (sa, sb, sy) = (a.params.scale[0], b.params.scale[0], out.params.scale[0])
         var p = dyd_binary_params()
         p.kind = numerics == .dyadic ? DYD_REQUANT_DYADIC : DYD_REQUANT_FP32
@@ -57,8 +104,8 @@ extension Lowering {
         }
         let info = values[shaped]
         let y = addValue(out.name, out.dtype, info.shape, layout: info.layout, quant: out.params)
-        layers.append(BinaryLayer(mul: mul, source: sourceNames(node, out),
-                                  a: av, b: bv, output: y, params: p, count: info.count, aIsScalar: aScalar, bIsScalar: bScalar))
+        layers.append(BinaryLayer(mul: mul, source: sourceNames(node, out), a: av, b: bv, output: y, params: p,
+                                  count: info.count, aIsScalar: aScalar, bIsScalar: bScalar, channelBroadcast: broadcast))
         finish(out, value: y)
         return true
     }

@@ -341,7 +341,8 @@ final class Lowering {
     /// Ops that only relabel the shape of a (row-major) tensor.
     static let shapeOnlyOps: Set<String> = ["Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity"]
 
-    func lowerReference(_ node: Node) throws {
+    func lowerReference(_ node: Node, opset: Int? = nil) throws {
+        let opset = opset ?? graph.opset
         var slots: [Int?] = []
         var types: [ReferenceOps.TypeInfo?] = []
         var constants: [Tensor?] = []
@@ -352,7 +353,7 @@ final class Lowering {
             types.append(ReferenceOps.TypeInfo(values[v].dtype, values[v].shape))
             constants.append(values[v].constant)
         }
-        let outTypes = try ReferenceOps.inferTypes(node, types, constants: constants, opset: graph.opset)
+        let outTypes = try ReferenceOps.inferTypes(node, types, constants: constants, opset: opset)
         let outputs = zip(node.outputs, outTypes).map { addValue($0.0, $0.1.dtype, $0.1.shape) }
         for (name, v) in zip(node.outputs, outputs) { env[name] = .value(v) }
         if Lowering.shapeOnlyOps.contains(node.opType), let x = slots.first ?? nil, outputs.count == 1,
@@ -361,6 +362,6 @@ final class Lowering {
             return
         }
         let floatFree = types.allSatisfy { $0 == nil || $0!.dtype != .float32 } && outTypes.allSatisfy { $0.dtype != .float32 }
-        layers.append(ReferenceLayer(node: node, opset: graph.opset, inputSlots: slots, outputs: outputs, isIntegerOnly: floatFree))
+        layers.append(ReferenceLayer(node: node, opset: opset, inputSlots: slots, outputs: outputs, isIntegerOnly: floatFree))
     }
 }
