@@ -163,7 +163,8 @@ extension Lowering {
         return true
     }
 
-    static let indexedCopyOps: Set<String> = ["Transpose", "Slice", "Split", "Gather", "Tile", "Expand", "Resize"]
+    static let indexedCopyOps: Set<String> = ["Transpose", "Slice", "Split", "Gather", "Tile", "Expand", "Resize",
+                                              "SpaceToDepth", "DepthToSpace"]
 
     /// Data movement whose parameters are constants, as copies through source maps
     /// computed at plan time by running the reference op on element indices.

@@ -284,7 +284,7 @@ final class Lowering {
             if try lowerDataMovement(node, symbols) { return }
             if try lowerIndexedCopy(node) { return }
             try lowerReference(node)
-        case "Slice", "Split", "Gather", "Tile", "Expand":
+        case "Slice", "Split", "Gather", "Tile", "Expand", "SpaceToDepth", "DepthToSpace":
             if try lowerIndexedCopy(node) { return }
             try lowerReference(node)
         case "QLinearConv", "QLinearMatMul":

@@ -251,4 +251,28 @@ enum Indexing {
         default: throw node.unsupported("a cast to \(to)")
         }
     }
+
+    /// SpaceToDepth and DepthToSpace (DCR and CRD modes) as the reshape–transpose–reshape
+    /// ONNX defines them by.
+    static func depthSpace(_ node: Node, _ x: Tensor) throws -> Tensor {
+        try node.checkAttributes(known: node.opType == "DepthToSpace" ? ["blocksize", "mode"] : ["blocksize"])
+        guard x.shape.count == 4 else { throw node.invalid("input must have rank 4") }
+        let b = try node.int("blocksize", default: 0)
+        guard b >= 1 else { throw node.invalid("blocksize must be positive") }
+        let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+        if node.opType == "SpaceToDepth" {
+            guard h % b == 0, w % b == 0 else { throw node.invalid("height and width must be multiples of blocksize \(b)") }
+            let t = DataMovement.transpose(x.reshaped([n, c, h / b, b, w / b, b]), perm: [0, 3, 5, 1, 2, 4])
+            return t.reshaped([n, c * b * b, h / b, w / b])
+        }
+        guard c % (b * b) == 0 else { throw node.invalid("channels must be a multiple of blocksize² \(b * b)") }
+        let mode = try node.string("mode", default: "DCR")
+        let t: Tensor
+        switch mode {
+        case "DCR": t = DataMovement.transpose(x.reshaped([n, b, b, c / (b * b), h, w]), perm: [0, 3, 4, 1, 5, 2])
+        case "CRD": t = DataMovement.transpose(x.reshaped([n, c / (b * b), b, b, h, w]), perm: [0, 1, 4, 2, 5, 3])
+        default: throw node.invalid("mode '\(mode)' is neither DCR nor CRD")
+        }
+        return t.reshaped([n, c / (b * b), h * b, w * b])
+    }
 }

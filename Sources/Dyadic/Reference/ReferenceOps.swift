@@ -15,6 +15,7 @@ public enum ReferenceOps {
         "BatchNormalization", "LayerNormalization", "InstanceNormalization", "ConvTranspose", "LSTM", "GRU",
         "Gather", "Slice", "Split", "Tile", "Expand", "Where", "ConstantOfShape", "Range", "Size", "Cast",
         "Pow", "PRelu", "Not", "ArgMax", "ArgMin", "LogSoftmax", "Dropout", "DynamicQuantizeLinear",
+        "SpaceToDepth", "DepthToSpace",
     ]).union(MathOps.unaryFloatOps).union(MathOps.comparisonOps).union(MathOps.logicOps)
         .union(MathOps.variadicOps).union(Reductions.ops)
 
@@ -93,6 +94,11 @@ public enum ReferenceOps {
             }
             return [try Convolution.conv(node, x(0), x(1), optional(inputs, 2))]
         case "ConvInteger":
+            if try x(0).shape.count == 3, try x(1).shape.count == 3 {
+                let y = try Convolution.convInteger(OneDimensional.node(node), x(0).reshaped(OneDimensional.shape(x(0).shape)),
+                                                    x(1).reshaped(OneDimensional.shape(x(1).shape)), optional(inputs, 2), optional(inputs, 3))
+                return [y.reshaped([y.shape[0], y.shape[1], y.shape[3]])]
+            }
             return [try Convolution.convInteger(node, x(0), x(1), optional(inputs, 2), optional(inputs, 3))]
         case "MatMul":
             return [try Convolution.matmulFloat(node, x(0), x(1))]
@@ -155,6 +161,8 @@ public enum ReferenceOps {
             return [Tensor([Int64(try x(0).count)], shape: [])]
         case "Cast":
             return [try Indexing.cast(node, x(0))]
+        case "SpaceToDepth", "DepthToSpace":
+            return [try Indexing.depthSpace(node, x(0))]
         case "Slice":
             let (starts, ends, axes, steps) = try Indexing.sliceParameters(node, inputs, opset: opset)
             let data = try x(0)
@@ -254,10 +262,10 @@ public enum ReferenceOps {
             }
             let scales = try resizeScales(node, inputs: constants, rank: x.shape.count)
             return [TypeInfo(x.dtype, zip(x.shape, scales).map { Int((Float($0) * $1).rounded(.down)) })]
-        case "Conv" where try t(0).shape.count == 3 && t(1).shape.count == 3:
+        case "Conv" where try t(0).shape.count == 3 && t(1).shape.count == 3, "ConvInteger" where try t(0).shape.count == 3 && t(1).shape.count == 3:
             let x = try t(0), w = try t(1)
             let g = try WindowGeometry(node: OneDimensional.node(node), inputH: 1, inputW: x.shape[2], kernelShape: [1, w.shape[2]])
-            return [TypeInfo(x.dtype, [x.shape[0], w.shape[0], g.output.w])]
+            return [TypeInfo(node.opType == "Conv" ? x.dtype : .int32, [x.shape[0], w.shape[0], g.output.w])]
         case "Conv", "ConvInteger":
             let x = try t(0), w = try t(1)
             guard x.shape.count == 4, w.shape.count == 4 else { throw node.unsupported("a convolution of rank \(x.shape.count) (only 2-D)") }
