@@ -60,4 +60,42 @@ enum GraphRewrites {
         g.nodes = g.nodes.enumerated().filter { !removed.contains($0.offset) }.map(\.element)
         return g
     }
+
+    /// Every value a node reads: its inputs and, through If/Loop/Scan bodies, the
+    /// outer-scope values its subgraphs read.
+    static func reads(_ node: Node) -> Set<String> {
+        var names = Set(node.inputs.filter { !$0.isEmpty })
+        for attribute in node.attributes.values {
+            guard case .graph(let g) = attribute else { continue }
+            let local = Set(g.nodes.flatMap(\.outputs)).union(g.initializers.keys).union(g.inputs.map(\.name))
+            for inner in g.nodes { names.formUnion(reads(inner).subtracting(local)) }
+        }
+        return names
+    }
+
+    /// The nodes in an order where each runs after the producers of what it reads
+    /// (ONNX asks files for that order; some tools write nodes out of it). Stable: an
+    /// ordered file is unchanged. Nodes on a cycle keep their place, and the lowering
+    /// then reports the value they read too early.
+    static func topologicallySorted(_ graph: Graph) -> Graph {
+        var producer: [String: Int] = [:]
+        for (i, node) in graph.nodes.enumerated() { for o in node.outputs where !o.isEmpty { producer[o] = i } }
+        let dependencies = graph.nodes.map { node in Set(reads(node).compactMap { producer[$0] }) }
+        // Already ordered: nothing to do (the common case, checked in one pass).
+        if dependencies.enumerated().allSatisfy({ i, d in d.allSatisfy { $0 < i } }) { return graph }
+        var order: [Int] = [], placed = [Bool](repeating: false, count: graph.nodes.count)
+        var progress = true
+        while order.count < graph.nodes.count && progress {
+            progress = false
+            for i in graph.nodes.indices where !placed[i] && dependencies[i].allSatisfy({ placed[$0] || $0 == i }) {
+                placed[i] = true
+                order.append(i)
+                progress = true
+            }
+        }
+        order += graph.nodes.indices.filter { !placed[$0] }
+        var g = graph
+        g.nodes = order.map { graph.nodes[$0] }
+        return g
+    }
 }

@@ -54,12 +54,16 @@ final class Lowering {
     func indexConsumers() {
         consumers = [:]
         for (i, node) in nodes.enumerated() {
-            for input in node.inputs where !input.isEmpty { consumers[input, default: []].append(i) }
+            // An If's branches read outer values too: they count as its inputs, so that no
+            // pattern fuses away a value a branch still needs.
+            let hasSubgraph = node.attributes.values.contains { if case .graph = $0 { true } else { false } }
+            let reads = hasSubgraph ? Array(GraphRewrites.reads(node)).sorted() : node.inputs.filter { !$0.isEmpty }
+            for input in reads { consumers[input, default: []].append(i) }
         }
     }
 
     static func plan(graph: Graph, inputShapes: [String: [Int]], numerics: Numerics) throws -> Plan {
-        let lowering = Lowering(graph: GraphRewrites.foldBatchNormalization(graph), numerics: numerics)
+        let lowering = Lowering(graph: GraphRewrites.foldBatchNormalization(GraphRewrites.topologicallySorted(graph)), numerics: numerics)
         return try lowering.build(inputShapes: inputShapes)
     }
 
