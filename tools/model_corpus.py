@@ -682,6 +682,23 @@ def build_variants(float_path: Path | None, shipped: dict[str, Path], work: Path
                 source_note = (source_note + "; " if source_note else "") + f"converted from opset {opset} to 13"
             except Exception as e:
                 source_note = (source_note + "; " if source_note else "") + f"opset {opset} kept: " + _first_line(e)
+        # Weights held in Constant nodes look like activations to ORT's quantizer (uint8,
+        # per tensor, asymmetric); quant_pre_process would make them initializers, so
+        # where it failed the script does that one step itself.
+        model = onnx.load(str(source))
+        constants = [n for n in model.graph.node if n.op_type == "Constant" and len(n.attribute) == 1
+                     and n.attribute[0].name == "value"]
+        if constants and any(want(v) for v in ("qdq", "qop", "qdq-rr", "qop-rr", "dynamic")):
+            for n in constants:
+                t = onnx.TensorProto()
+                t.CopyFrom(n.attribute[0].t)
+                t.name = n.output[0]
+                model.graph.initializer.append(t)
+                model.graph.node.remove(n)
+            lifted = work / "float-initializers.onnx"
+            onnx.save(model, str(lifted))
+            source = lifted
+            source_note = (source_note + "; " if source_note else "") + f"{len(constants)} Constant nodes made initializers"
         for name, fmt, rr in (("qdq", QuantFormat.QDQ, False), ("qop", QuantFormat.QOperator, False),
                               ("qdq-rr", QuantFormat.QDQ, True), ("qop-rr", QuantFormat.QOperator, True)):
             if not want(name):
