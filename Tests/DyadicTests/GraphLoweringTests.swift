@@ -171,4 +171,27 @@ import Testing
         let got = try #require(try session.run(["a": aPositive, "b": b])["y"])
         #expect(got.shape == want.shape && got.bytes == want.bytes, "\(op) \(aShape) \(bShape)")
     }
+
+    /// x·Clip(x + 3, 0, 6)/6 becomes one HardSwish layer with the decomposition's values.
+    @Test func decomposedHardSwishIsOneLayer() throws {
+        let nodes = [
+            Node(name: "add", opType: "Add", inputs: ["x", "three"], outputs: ["a"]),
+            Node(name: "clip", opType: "Clip", inputs: ["a", "zero", "six"], outputs: ["c"]),
+            Node(name: "mul", opType: "Mul", inputs: ["x", "c"], outputs: ["m"]),
+            Node(name: "div", opType: "Div", inputs: ["m", "six"], outputs: ["y"]),
+        ]
+        let constants = ["three": Tensor([Float(3)], shape: []), "zero": Tensor([Float(0)], shape: []), "six": Tensor([Float(6)], shape: [])]
+        let graph = Graph(name: "hardswish", nodes: nodes, inputs: [ValueInfo(name: "x", dtype: .float32, shape: [1, 4, 5, 7])],
+                          outputs: [ValueInfo(name: "y", dtype: .float32, shape: [1, 4, 5, 7])], initializers: constants, opset: 13)
+        let session = try Session(graph: graph)
+        #expect(try #require(session.plan).layers.map(\.op) == ["HardSwish"])
+        let x = Tensor((0..<140).map { Float($0) / 10 - 7 }, shape: [1, 4, 5, 7])
+        var want = x
+        for node in nodes {
+            let inputs = node.inputs.map { $0 == "x" ? x : ($0 == "a" || $0 == "c" || $0 == "m" ? want : constants[$0]!) }
+            want = try ReferenceOps.evaluate(node, inputs, opset: 13)[0]
+        }
+        let got = try #require(try session.run(["x": x])["y"])
+        #expect(Self.maxDifference(got, want) <= 1e-6, "max difference \(Self.maxDifference(got, want))")
+    }
 }

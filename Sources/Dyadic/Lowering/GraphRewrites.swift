@@ -98,4 +98,50 @@ enum GraphRewrites {
         g.nodes = order.map { graph.nodes[$0] }
         return g
     }
+
+    /// x·Clip(x + 3, 0, 6)/6 (how Paddle and some PyTorch exports write HardSwish) becomes
+    /// one HardSwish node when the intermediate values feed nothing else: one pass over
+    /// the tensor instead of four on the float path. Graphs with Q/DQ pairs between these
+    /// nodes do not match and keep their integer tables.
+    static func fuseHardSwish(_ graph: Graph) -> Graph {
+        var producer: [String: Int] = [:], readers: [String: Int] = [:]
+        for (i, node) in graph.nodes.enumerated() {
+            for o in node.outputs where !o.isEmpty { producer[o] = i }
+            for input in node.inputs where !input.isEmpty { readers[input, default: 0] += 1 }
+        }
+        let outputs = Set(graph.outputs.map(\.name))
+        func scalar(_ name: String) -> Float? {
+            guard let t = graph.initializers[name], t.dtype == .float32, t.count == 1 else { return nil }
+            return t.floats[0]
+        }
+        func private1(_ name: String) -> Int? {
+            guard readers[name] == 1, !outputs.contains(name), let i = producer[name], graph.nodes[i].domain.isEmpty else { return nil }
+            return i
+        }
+        var replaced: [Int: Node] = [:], removed = Set<Int>()
+        for (di, d) in graph.nodes.enumerated() where d.domain.isEmpty && d.inputs.count == 2 && d.attributes.isEmpty {
+            let divides = d.opType == "Div" && scalar(d.inputs[1]) == 6
+            let multiplies = d.opType == "Mul" && scalar(d.inputs[1]).map { abs($0 - 1 / 6) < 1e-7 } == true
+            guard divides || multiplies, let mi = private1(d.inputs[0]) else { continue }
+            let m = graph.nodes[mi]
+            guard m.opType == "Mul", m.inputs.count == 2, m.attributes.isEmpty else { continue }
+            for (clipSide, x) in [(m.inputs[1], m.inputs[0]), (m.inputs[0], m.inputs[1])] {
+                guard let ci = private1(clipSide) else { continue }
+                let c = graph.nodes[ci]
+                guard c.opType == "Clip", c.attributes.isEmpty, c.inputs.count == 3, scalar(c.inputs[1]) == 0, scalar(c.inputs[2]) == 6,
+                      let ai = private1(c.inputs[0]) else { continue }
+                let a = graph.nodes[ai]
+                guard a.opType == "Add", a.attributes.isEmpty, a.inputs.count == 2,
+                      (a.inputs[0] == x && scalar(a.inputs[1]) == 3) || (a.inputs[1] == x && scalar(a.inputs[0]) == 3),
+                      removed.isDisjoint(with: [ai, ci, mi, di]) else { continue }
+                removed.formUnion([ai, ci, mi])
+                replaced[di] = Node(name: d.name, opType: "HardSwish", inputs: [x], outputs: d.outputs)
+                break
+            }
+        }
+        guard !replaced.isEmpty else { return graph }
+        var g = graph
+        g.nodes = graph.nodes.enumerated().compactMap { i, node in removed.contains(i) ? nil : (replaced[i] ?? node) }
+        return g
+    }
 }

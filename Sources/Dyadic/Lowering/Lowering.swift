@@ -63,7 +63,8 @@ final class Lowering {
     }
 
     static func plan(graph: Graph, inputShapes: [String: [Int]], numerics: Numerics) throws -> Plan {
-        let lowering = Lowering(graph: GraphRewrites.foldBatchNormalization(GraphRewrites.topologicallySorted(graph)), numerics: numerics)
+        let rewritten = GraphRewrites.fuseHardSwish(GraphRewrites.foldBatchNormalization(GraphRewrites.topologicallySorted(graph)))
+        let lowering = Lowering(graph: rewritten, numerics: numerics)
         return try lowering.build(inputShapes: inputShapes)
     }
 
