@@ -807,8 +807,17 @@ def dyadic_run(runmodel: Path, model: Path, input_files: dict[str, Path], out_di
         return res
     finally:
         res.seconds = time.perf_counter() - t
+    # Integer-only is a property of the default (dyadic) numerics: the onnxruntime profile
+    # requantizes in float32 by design, so its plan is described with the default.
+    describe = proc.stdout
+    if numerics != "dyadic" and proc.returncode == 0:
+        try:
+            describe = subprocess.run([a for a in args if a not in ("--numerics", numerics)] + ["--describe"],
+                                      capture_output=True, text=True, timeout=RUN_TIMEOUT_S).stdout
+        except (subprocess.TimeoutExpired, OSError):
+            describe = ""
     layers = None
-    for line in proc.stdout.splitlines():
+    for line in describe.splitlines():
         if line.startswith("layers:"):
             layers = int(line.split(":", 1)[1])
         if line.startswith("integer-only:"):
