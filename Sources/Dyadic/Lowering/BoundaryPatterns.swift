@@ -152,7 +152,9 @@ extension Lowering {
         env[node.inputs[0] + "_int"] = .value(v)
         inputs[0] = node.inputs[0] + "_int"
         let moved = Node(name: node.name, opType: node.opType, inputs: inputs, outputs: [integerName], attributes: node.attributes)
-        try lowerReference(moved)
+        // Transpose, nearest Resize and the like copy through an index map: an integer
+        // layer, where the reference op would count as float for its float parameters.
+        if try !lowerIndexedCopy(moved) { try lowerReference(moved) }
         guard case .value(let y)? = env[integerName] else { return false }
         values[y].quant = q
         env[node.outputs[0]] = .dequantized(.value(y), q)
