@@ -187,28 +187,13 @@ final class FloatUnaryLayer: TiledLayer {
         }
     }
 
-    /// The function of a float unary node, or nil when the node has no such form.
+    /// Ops this layer serves; their arithmetic is the reference ops' (MathOps.scalarFunction).
+    static let ops: Set<String> = ["Sigmoid", "Tanh", "HardSigmoid", "HardSwish", "LeakyRelu", "Sqrt", "Exp", "Neg", "Abs",
+                                   "Reciprocal", "Erf", "Floor", "Ceil"]
+
+    /// The function of a float unary node, or nil when this layer does not serve it.
     static func function(for node: Node) throws -> (@Sendable (Float) -> Float)? {
-        switch node.opType {
-        case "Sigmoid": return Elementwise.sigmoid
-        case "Tanh": return { Foundation.tanh($0) }
-        case "HardSigmoid":
-            let alpha = try node.float("alpha", default: 0.2), beta = try node.float("beta", default: 0.5)
-            return { Swift.max(0, Swift.min(1, alpha * $0 + beta)) }
-        case "HardSwish": return { $0 * Swift.max(0, Swift.min(1, $0 / 6 + 0.5)) }
-        case "LeakyRelu":
-            let alpha = try node.float("alpha", default: 0.01)
-            return { $0 >= 0 ? $0 : $0 * alpha }
-        case "Sqrt": return { $0.squareRoot() }
-        case "Exp": return { Foundation.exp($0) }
-        case "Neg": return { -$0 }
-        case "Abs": return { Swift.abs($0) }
-        case "Reciprocal": return { 1 / $0 }
-        case "Erf": return { Foundation.erf($0) }
-        case "Floor": return { $0.rounded(.down) }
-        case "Ceil": return { $0.rounded(.up) }
-        default: return nil
-        }
+        ops.contains(node.opType) ? try MathOps.scalarFunction(node) : nil
     }
 }
 

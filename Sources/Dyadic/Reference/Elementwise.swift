@@ -47,33 +47,14 @@ enum Elementwise {
     }
 
     static func activation(_ node: Node, _ x: Tensor) throws -> Tensor {
-        switch node.opType {
-        case "Relu":
-            try node.checkAttributes(known: [])
-            return try unary(node, x) { max($0, 0) }
-        case "Sigmoid":
-            try node.checkAttributes(known: [])
-            return try unary(node, x, sigmoid)
-        case "Tanh":
-            try node.checkAttributes(known: [])
-            return try unary(node, x) { Foundation.tanh($0) }
-        case "LeakyRelu":
-            try node.checkAttributes(known: ["alpha"])
-            let alpha = try node.float("alpha", default: 0.01)
-            return try unary(node, x) { $0 >= 0 ? $0 : $0 * alpha }
-        case "HardSigmoid":
-            try node.checkAttributes(known: ["alpha", "beta"])
-            let alpha = try node.float("alpha", default: 0.2), beta = try node.float("beta", default: 0.5)
-            return try unary(node, x) { max(0, min(1, alpha * $0 + beta)) }
-        case "HardSwish":
-            try node.checkAttributes(known: [])
-            return try unary(node, x) { $0 * max(0, min(1, $0 / 6 + 0.5)) }
-        default:
-            throw node.unsupported("op")
-        }
+        let known: [String: Set<String>] = ["LeakyRelu": ["alpha"], "HardSigmoid": ["alpha", "beta"]]
+        guard ["Relu", "Sigmoid", "Tanh", "LeakyRelu", "HardSigmoid", "HardSwish"].contains(node.opType),
+              let f = try MathOps.scalarFunction(node) else { throw node.unsupported("op") }
+        try node.checkAttributes(known: known[node.opType] ?? [])
+        return try unary(node, x, f)
     }
 
-    static func sigmoid(_ v: Float) -> Float {
+    @Sendable static func sigmoid(_ v: Float) -> Float {
         v >= 0 ? 1 / (1 + Foundation.exp(-v)) : Foundation.exp(v) / (1 + Foundation.exp(v))
     }
 

@@ -28,46 +28,63 @@ enum MathOps {
             }
             return try Indexing.convert(node, Tensor(v, shape: x.shape), to: x.dtype)
         }
-        let f: (Float) -> Float
+        guard let f = try scalarFunction(node) else { throw node.unsupported("op") }
+        return Tensor(x.floats.map(f), shape: x.shape)
+    }
+
+    /// The float32 function of an element-wise unary node (the activations and the unary
+    /// math ops), or nil for other ops. The reference ops and the float layers both take
+    /// their arithmetic from here, so the two paths agree bit for bit. Attributes are
+    /// read, not checked: callers check them.
+    static func scalarFunction(_ node: Node) throws -> (@Sendable (Float) -> Float)? {
         switch node.opType {
-        case "Abs": f = { abs($0) }
-        case "Neg": f = { -$0 }
-        case "Floor": f = { $0.rounded(.down) }
-        case "Ceil": f = { $0.rounded(.up) }
-        case "Round": f = { $0.rounded(.toNearestOrEven) }
-        case "Sqrt": f = { $0.squareRoot() }
-        case "Reciprocal": f = { 1 / $0 }
-        case "Exp": f = { Foundation.exp($0) }
-        case "Log": f = { Foundation.log($0) }
-        case "Erf": f = { Foundation.erf($0) }
-        case "Sign": f = { $0 > 0 ? 1 : ($0 < 0 ? -1 : 0) }
-        case "Sin": f = { Foundation.sin($0) }
-        case "Cos": f = { Foundation.cos($0) }
-        case "Softplus": f = { v in v > 20 ? v : Foundation.log1p(Foundation.exp(v)) }
-        case "Softsign": f = { $0 / (1 + abs($0)) }
+        case "Relu": return { max($0, 0) }
+        case "Sigmoid": return Elementwise.sigmoid
+        case "Tanh": return { Foundation.tanh($0) }
+        case "LeakyRelu":
+            let alpha = try node.float("alpha", default: 0.01)
+            return { $0 >= 0 ? $0 : $0 * alpha }
+        case "HardSigmoid":
+            let alpha = try node.float("alpha", default: 0.2), beta = try node.float("beta", default: 0.5)
+            return { max(0, min(1, alpha * $0 + beta)) }
+        case "HardSwish": return { $0 * max(0, min(1, $0 / 6 + 0.5)) }
+        case "Abs": return { abs($0) }
+        case "Neg": return { -$0 }
+        case "Floor": return { $0.rounded(.down) }
+        case "Ceil": return { $0.rounded(.up) }
+        case "Round": return { $0.rounded(.toNearestOrEven) }
+        case "Sqrt": return { $0.squareRoot() }
+        case "Reciprocal": return { 1 / $0 }
+        case "Exp": return { Foundation.exp($0) }
+        case "Log": return { Foundation.log($0) }
+        case "Erf": return { Foundation.erf($0) }
+        case "Sign": return { $0 > 0 ? 1 : ($0 < 0 ? -1 : 0) }
+        case "Sin": return { Foundation.sin($0) }
+        case "Cos": return { Foundation.cos($0) }
+        case "Softplus": return { v in v > 20 ? v : Foundation.log1p(Foundation.exp(v)) }
+        case "Softsign": return { $0 / (1 + abs($0)) }
         case "Elu":
             let alpha = try node.float("alpha", default: 1)
-            f = { $0 >= 0 ? $0 : alpha * (Foundation.exp($0) - 1) }
+            return { $0 >= 0 ? $0 : alpha * (Foundation.exp($0) - 1) }
         case "Celu":
             let alpha = try node.float("alpha", default: 1)
-            f = { max(0, $0) + min(0, alpha * (Foundation.exp($0 / alpha) - 1)) }
+            return { max(0, $0) + min(0, alpha * (Foundation.exp($0 / alpha) - 1)) }
         case "Selu":
             let alpha = try node.float("alpha", default: 1.67326319217681884765625)
             let gamma = try node.float("gamma", default: 1.05070102214813232421875)
-            f = { $0 > 0 ? gamma * $0 : gamma * (alpha * Foundation.exp($0) - alpha) }
+            return { $0 > 0 ? gamma * $0 : gamma * (alpha * Foundation.exp($0) - alpha) }
         case "ThresholdedRelu":
             let alpha = try node.float("alpha", default: 1)
-            f = { $0 > alpha ? $0 : 0 }
-        case "Mish": f = { v in v * Foundation.tanh(v > 20 ? v : Foundation.log1p(Foundation.exp(v))) }
+            return { $0 > alpha ? $0 : 0 }
+        case "Mish": return { v in v * Foundation.tanh(v > 20 ? v : Foundation.log1p(Foundation.exp(v))) }
         case "Gelu":
             switch try node.string("approximate", default: "none") {
-            case "none": f = { 0.5 * $0 * (1 + Foundation.erf($0 / Float(2).squareRoot())) }
-            case "tanh": f = { v in 0.5 * v * (1 + Foundation.tanh(0.7978845608028654 * (v + 0.044715 * v * v * v))) }
+            case "none": return { 0.5 * $0 * (1 + Foundation.erf($0 / Float(2).squareRoot())) }
+            case "tanh": return { v in 0.5 * v * (1 + Foundation.tanh(0.7978845608028654 * (v + 0.044715 * v * v * v))) }
             case let other: throw node.invalid("approximate '\(other)' is neither none nor tanh")
             }
-        default: throw node.unsupported("op")
+        default: return nil
         }
-        return Tensor(x.floats.map(f), shape: x.shape)
     }
 
     /// Applies `f` over the broadcast of `a` and `b` as doubles (exact for float32 and

@@ -163,6 +163,7 @@ enum Recurrent {
                     }
                 }
             }
+            let p = peep.map { Array($0[(dir * 3 * H)..<((dir + 1) * 3 * H)]) }
             let wb = Array(bias[(dir * 2 * gates * H)..<(dir * 2 * gates * H + gates * H)])
             let rb = Array(bias[(dir * 2 * gates * H + gates * H)..<((dir + 1) * 2 * gates * H)])
             var h = Array(h0[(dir * N * H)..<((dir + 1) * N * H)])
@@ -187,7 +188,6 @@ enum Recurrent {
                     }
                     var newH = [Float](repeating: 0, count: H)
                     if isLSTM {
-                        let p = peep.map { Array($0[(dir * 3 * H)..<((dir + 1) * 3 * H)]) }
                         for j in 0..<H {
                             let cPrev = c[b * H + j]
                             var iv = pre(0, j), fv = pre(2, j)
