@@ -157,3 +157,55 @@ final class ConcatLayer: Layer {
         }
     }
 }
+
+/// y = table_c[x] with one 256-entry table per channel: an element-wise op of an 8-bit
+/// activation and per-channel constants (BatchNormalization, PRelu, a [1,C,1,1] scale
+/// or offset) between Q/DQ pairs. Channel c of element i is (i / inner) % channels:
+/// inner = 1 in NHWC, H·W in NCHW.
+final class ChannelTableLayer: TiledLayer {
+    let op: String
+    let sourceNodes: [String]
+    let inputs: [Int], outputs: [Int]
+    let isIntegerOnly = true
+    let kernel = "channel-lut"
+    /// channels × 256 bytes, channel-major.
+    let tables: [UInt8]
+    let outer: Int, channels: Int, inner: Int
+    let what: String
+
+    init(op: String, source: [String], input: Int, output: Int, tables: [UInt8],
+         outer: Int, channels: Int, inner: Int, what: String) {
+        precondition(tables.count == channels * 256)
+        self.op = op
+        sourceNodes = source
+        inputs = [input]
+        outputs = [output]
+        self.tables = tables
+        self.outer = outer
+        self.channels = channels
+        self.inner = inner
+        self.what = what
+    }
+
+    var details: String { what }
+    var inPlaceInputs: [Int]? { [0] }
+    var tiles: Int { outer }
+
+    func runTiles(_ start: Int, _ n: Int, worker: Int, _ context: ExecutionContext) {
+        let block = channels * inner
+        let x = context.pointer(inputs[0]).assumingMemoryBound(to: UInt8.self).advanced(by: start * block)
+        let y = context.pointer(outputs[0]).assumingMemoryBound(to: UInt8.self).advanced(by: start * block)
+        tables.withUnsafeBufferPointer { t in
+            var i = 0
+            for _ in 0..<n {
+                for c in 0..<channels {
+                    let table = t.baseAddress! + c * 256
+                    for _ in 0..<inner {
+                        y[i] = table[Int(x[i])]
+                        i += 1
+                    }
+                }
+            }
+        }
+    }
+}

@@ -51,18 +51,22 @@ extension Lowering {
         }
     }
 
-    /// QLinearSoftmax runs as its definition: dequantize, float Softmax (with the
-    /// semantics of the opset the node names), quantize. Not integer-only; --describe
-    /// names it.
+    /// QLinearSoftmax: integer in the default numerics; with ONNX Runtime's numerics it
+    /// runs as its definition: dequantize, float Softmax (with the semantics of the opset
+    /// the node names), quantize.
     func lowerQLinearSoftmax(_ node: Node) throws {
         try node.checkAttributes(known: ["axis", "opset"])
         guard node.inputs.count >= 5 else { throw node.invalid("needs X, X_scale, x_zero_point, Y_scale, y_zero_point") }
         let x = try explicitActivation(node, input: 0, scale: 1)
+        let opset = try node.int("opset", default: graph.opset)
+        if numerics == .dyadic {
+            let out = try explicitOutput(node, scale: 3, defaultType: values[x.value].dtype)
+            if try emitIntegerSoftmax(node, x: x, out: out, opset: opset) { return }
+        }
         let inner = "\(node.name)/dequantized", real = "\(node.name)/softmax"
         env[inner] = .dequantized(.value(x.value), x.params)
         var attributes: [String: Attribute] = [:]
         if let axis = node.attributes["axis"] { attributes["axis"] = axis }
-        let opset = try node.int("opset", default: graph.opset)
         try lowerReference(Node(name: node.name, opType: "Softmax", inputs: [inner], outputs: [real], attributes: attributes), opset: opset)
         let quantize = Node(name: node.name, opType: "QuantizeLinear", inputs: [real, node.inputs[3], node.inputs[4]], outputs: node.outputs)
         try lowerQuantize(quantize, try quantize.inputs.map { try symbol($0, of: quantize) })

@@ -270,6 +270,7 @@ final class Lowering {
             if try lowerFp8Add(node, symbols) { return }
             if try lowerQDQBinary(node, index: index, symbols) { return }
             if try lowerQDQScalarTable(node, index: index, symbols) { return }
+            if try lowerQDQChannelTable(node, index: index, symbols) { return }
             if try lowerFloatBinary(node) { return }
             try lowerReference(node)
         case "AveragePool", "GlobalAveragePool", "MaxPool":
@@ -294,11 +295,18 @@ final class Lowering {
             try lowerReference(node)
         case "QLinearConv", "QLinearMatMul":
             try lowerQLinearMatrixProduct(node)
+        case "Softmax":
+            if try lowerQDQSoftmax(node, index: index, symbols) { return }
+            try lowerReference(node)
+        case "BatchNormalization":
+            if try lowerQDQChannelTable(node, index: index, symbols) { return }
+            try lowerReference(node)
         case "ConvTranspose":
             if try lowerFloatConvTranspose(node) { return }
             try lowerReference(node)
         case "Sub", "Div", "Max", "Min", "PRelu", "Pow":
             if try lowerQDQScalarTable(node, index: index, symbols) { return }
+            if try lowerQDQChannelTable(node, index: index, symbols) { return }
             if try lowerFloatBinary(node) { return }
             try lowerReference(node)
         case "Sqrt", "Exp", "Neg", "Abs", "Reciprocal", "Erf", "Floor", "Ceil":

@@ -27,7 +27,10 @@ extension Plan {
             lines.append("integer-only: no — \(fp8.count) FP8 layer(s) (W4A8 products, FP8 add/pool, conversions)"
                          + (floats.isEmpty ? "" : ", \(floats.count) float layer(s)"))
         } else if isIntegerOnly {
-            lines.append("integer-only: yes (float only in the input quantization and output dequantization)")
+            let outside = boundaryFloatLayers.filter { $0.op != "Quantize" && $0.op != "Dequantize" }
+            let extra = outside.isEmpty ? "" : "; \(outside.count) float layer(s) before the first quantization or after the last dequantization: "
+                + Set(outside.map(\.op)).sorted().joined(separator: ", ")
+            lines.append("integer-only: yes (float only in the input quantization and output dequantization\(extra))")
         } else if floats.isEmpty {
             lines.append("integer-only: no (no quantized layers)")
         } else {

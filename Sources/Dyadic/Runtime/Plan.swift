@@ -31,16 +31,33 @@ public final class Plan: @unchecked Sendable {
     }
 
     /// Layers that run float arithmetic between the input quantization and the output
-    /// dequantization. Quantizing a graph input and dequantizing into a graph output
-    /// are the graph's boundary, not part of it.
-    public var floatLayers: [Layer] {
-        let graphInputs = Set(inputs.map(\.value)), graphOutputs = Set(outputs.map(\.value))
-        return layers.filter { layer in
-            if layer.isIntegerOnly || layer.precision.hasSuffix("fp8") { return false }
-            if layer.op == "Quantize" && layer.inputs.allSatisfy(graphInputs.contains) { return false }
-            if layer.op == "Dequantize" && layer.outputs.allSatisfy(graphOutputs.contains) { return false }
-            return true
+    /// dequantization: float layers that read values computed from 8-bit activations and
+    /// whose results flow back into 8-bit values. Float work on graph inputs before they
+    /// are quantized (a layout change, a crop) and on outputs after their last
+    /// dequantization (decoding boxes) is the graph's boundary, not part of it.
+    public var floatLayers: [Layer] { floatLayerPartition().interior }
+
+    /// Float layers outside the integer part: before the first quantization or after the
+    /// last dequantization on their paths.
+    public var boundaryFloatLayers: [Layer] { floatLayerPartition().boundary }
+
+    func floatLayerPartition() -> (interior: [Layer], boundary: [Layer]) {
+        let isActivation8Bit = { (v: Int) in self.values[v].constant == nil && self.values[v].dtype.isQuantized8Bit }
+        var fromIntegers = Set<Int>()
+        for layer in layers where layer.inputs.contains(where: { fromIntegers.contains($0) || isActivation8Bit($0) }) {
+            fromIntegers.formUnion(layer.outputs)
         }
+        var toIntegers = Set(outputs.map(\.value).filter(isActivation8Bit))
+        for layer in layers.reversed() where layer.outputs.contains(where: { toIntegers.contains($0) || isActivation8Bit($0) }) {
+            toIntegers.formUnion(layer.inputs)
+        }
+        var interior: [Layer] = [], boundary: [Layer] = []
+        for layer in layers where !layer.isIntegerOnly && !layer.precision.hasSuffix("fp8") {
+            let inside = layer.inputs.contains(where: fromIntegers.contains)
+                && layer.outputs.contains(where: { toIntegers.contains($0) || isActivation8Bit($0) })
+            if inside { interior.append(layer) } else { boundary.append(layer) }
+        }
+        return (interior, boundary)
     }
 
     /// True for a quantized graph whose every interior layer is integer arithmetic.
