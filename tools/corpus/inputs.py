@@ -1,4 +1,5 @@
-"""Realistic test inputs for the model corpus: rendered text, captchas, voiced audio, photos.
+"""Realistic test inputs for the model corpus: rendered text, captchas, voiced audio (and
+Whisper's log-mel features of it), photos.
 
 Everything is generated here from a seed (no data files), so each run feeds the
 models the same inputs. Images are returned as uint8 HxWx3 RGB (or HxW gray);
@@ -150,6 +151,44 @@ def voiced(samples: int, rate: int = 16000, seed: int = 0) -> np.ndarray:
         pos = end + int(rng.uniform(0.03, 0.09) * rate)
     out += 0.002 * rng.standard_normal(samples)
     return (0.5 * out / np.abs(out).max()).astype(np.float32)
+
+
+def _hz_to_mel(f: np.ndarray) -> np.ndarray:
+    """Slaney's mel scale: linear below 1 kHz, logarithmic above."""
+    f = np.asarray(f, np.float64)
+    return np.where(f < 1000, 3 * f / 200, 15 + np.log(np.maximum(f, 1e-9) / 1000) * 27 / math.log(6.4))
+
+
+def _mel_to_hz(m: np.ndarray) -> np.ndarray:
+    m = np.asarray(m, np.float64)
+    return np.where(m < 15, 200 * m / 3, 1000 * np.exp((m - 15) * math.log(6.4) / 27))
+
+
+def mel_filters(bins: int, mels: int, rate: int) -> np.ndarray:
+    """[bins, mels] triangular filters evenly spaced on Slaney's mel scale from 0 Hz to
+    rate/2, each scaled to unit area (librosa's and Whisper's norm='slaney')."""
+    edges = _mel_to_hz(np.linspace(0, float(_hz_to_mel(rate / 2)), mels + 2))
+    freqs = np.linspace(0, rate / 2, bins)[:, None]
+    rising = (freqs - edges[None, :-2]) / (edges[1:-1] - edges[:-2])
+    falling = (edges[None, 2:] - freqs) / (edges[2:] - edges[1:-1])
+    return np.maximum(0, np.minimum(rising, falling)) * (2 / (edges[2:] - edges[:-2]))
+
+
+def whisper_log_mel(audio: np.ndarray, rate: int = 16000, n_fft: int = 400, hop: int = 160,
+                    mels: int = 80) -> np.ndarray:
+    """Whisper's input features, as transformers' WhisperFeatureExtractor(do_normalize=True)
+    computes them: the waveform scaled to zero mean and unit variance, a centred STFT
+    (reflect padding, periodic Hann window), power through the mel filters, log10 floored
+    8 decades below its peak, then (x + 4) / 4; the last frame is dropped.
+    float32 [mels, len(audio) // hop]."""
+    x = audio.astype(np.float32)
+    x = (x - x.mean()) / np.sqrt(x.var() + 1e-7)
+    x = np.pad(x.astype(np.float64), n_fft // 2, mode="reflect")
+    frames = np.lib.stride_tricks.sliding_window_view(x, n_fft)[::hop]
+    power = np.abs(np.fft.rfft(frames * np.hanning(n_fft + 1)[:-1], axis=-1)) ** 2
+    log = np.log10(np.maximum(power @ mel_filters(n_fft // 2 + 1, mels, rate), 1e-10)).T[:, :-1]
+    log = np.maximum(log, log.max() - 8.0)
+    return ((log + 4.0) / 4.0).astype(np.float32)
 
 
 def photo(kind: str = "astronaut") -> np.ndarray:

@@ -1,0 +1,127 @@
+import Dyadic
+import Foundation
+import Testing
+
+/// Float ops that quantized graphs leave between DequantizeLinear and QuantizeLinear,
+/// run as integer layers: per-channel tables (BatchNormalization, PRelu) and Softmax.
+/// Each graph is checked against its own definition evaluated node by node.
+@Suite struct QuantizedPatternTests {
+    static let channels = 3
+    static let scale = Tensor([Float(0.05)], shape: []), zeroPoint = Tensor([UInt8(128)], shape: [])
+    static let outScale = Tensor([Float(0.04)], shape: []), outZeroPoint = Tensor([UInt8(100)], shape: [])
+
+    /// [1, C, 16, 16] holding every uint8 code in every channel, as reals of the input scale.
+    static func everyCode() -> Tensor {
+        var values: [Float] = []
+        for c in 0..<channels {
+            for i in 0..<256 {
+                let code = (i * 37 + c * 11) % 256 - 128
+                values.append(Float(code) * 0.05)
+            }
+        }
+        return Tensor(values, shape: [1, channels, 16, 16])
+    }
+
+    /// x → Q → DQ → `body` → Q → DQ → y, the form ONNX Runtime's QDQ quantizer writes.
+    static func qdqGraph(_ body: [Node], bodyInput: String = "xd", bodyOutput: String, initializers: [String: Tensor],
+                         outShape: [Int], inShape: [Int] = [1, channels, 16, 16]) -> Graph {
+        let nodes = [
+            Node(name: "qx", opType: "QuantizeLinear", inputs: ["x", "s", "zp"], outputs: ["xq"]),
+            Node(name: "dqx", opType: "DequantizeLinear", inputs: ["xq", "s", "zp"], outputs: ["xd"]),
+        ] + body + [
+            Node(name: "qy", opType: "QuantizeLinear", inputs: [bodyOutput, "so", "zpo"], outputs: ["yq"]),
+            Node(name: "dqy", opType: "DequantizeLinear", inputs: ["yq", "so", "zpo"], outputs: ["y"]),
+        ]
+        var all = initializers
+        all["s"] = scale; all["zp"] = zeroPoint; all["so"] = outScale; all["zpo"] = outZeroPoint
+        return Graph(name: "qdq", nodes: nodes, inputs: [ValueInfo(name: "x", dtype: .float32, shape: inShape)],
+                     outputs: [ValueInfo(name: "y", dtype: .float32, shape: outShape)], initializers: all, opset: 13)
+    }
+
+    /// The graph's definition: every node by the reference ops, in order.
+    static func definition(_ graph: Graph, _ x: Tensor) throws -> Tensor {
+        var env = graph.initializers
+        env["x"] = x
+        for node in graph.nodes {
+            let outputs = try ReferenceOps.evaluate(node, node.inputs.map { $0.isEmpty ? nil : env[$0] }, opset: graph.opset)
+            for (name, t) in zip(node.outputs, outputs) { env[name] = t }
+        }
+        return env["y"]!
+    }
+
+    static func quantizedCodes(_ t: Tensor) -> [Int] {
+        t.floats.map { Int(($0 / 0.04).rounded()) + 100 }
+    }
+
+    @Test func batchNormalizationAndReluBecomeOneTablePerChannel() throws {
+        let c = Self.channels
+        let graph = Self.qdqGraph([
+            Node(name: "bn", opType: "BatchNormalization", inputs: ["xd", "gamma", "beta", "mean", "var"], outputs: ["b"],
+                 attributes: ["epsilon": .float(1e-5)]),
+            Node(name: "relu", opType: "Relu", inputs: ["b"], outputs: ["r"]),
+        ], bodyOutput: "r", initializers: [
+            "gamma": Tensor([Float(0.7), -1.3, 2.1], shape: [c]), "beta": Tensor([Float(0.2), 0.5, -0.4], shape: [c]),
+            "mean": Tensor([Float(0.1), -0.3, 0.6], shape: [c]), "var": Tensor([Float(0.9), 1.7, 0.4], shape: [c]),
+        ], outShape: [1, c, 16, 16])
+        let session = try Session(graph: graph)
+        let plan = try #require(session.plan)
+        #expect(plan.isIntegerOnly, "\(plan.describe())")
+        #expect(plan.layers.contains { $0.op == "QChannelTable(BatchNormalization)" })
+        let x = Self.everyCode()
+        let got = try #require(try session.run(["x": x])["y"])
+        #expect(got.floats == (try Self.definition(graph, x)).floats)
+    }
+
+    /// PRelu's slopes [C,1,1] broadcast along channels; with slopes ≥ 0 the table is
+    /// monotone, so the MaxPool after it runs on the table's integers.
+    @Test(arguments: [[Float(0.25), 0.0, 1.5], [0.25, -0.5, 1.5]])
+    func preluThenMaxPool(_ slopes: [Float]) throws {
+        let c = Self.channels
+        let graph = Self.qdqGraph([
+            Node(name: "prelu", opType: "PRelu", inputs: ["xd", "slope"], outputs: ["p"]),
+            Node(name: "pool", opType: "MaxPool", inputs: ["p"], outputs: ["m"],
+                 attributes: ["kernel_shape": .ints([2, 2]), "strides": .ints([2, 2])]),
+        ], bodyOutput: "m", initializers: ["slope": Tensor(slopes, shape: [c, 1, 1])], outShape: [1, c, 8, 8])
+        let session = try Session(graph: graph)
+        let plan = try #require(session.plan)
+        let monotone = slopes.allSatisfy { $0 >= 0 }
+        #expect(plan.isIntegerOnly == monotone, "\(plan.describe())")
+        let x = Self.everyCode()
+        let got = try #require(try session.run(["x": x])["y"])
+        #expect(got.floats == (try Self.definition(graph, x)).floats)
+    }
+
+    /// Softmax of 8-bit codes: integer (exp table, Q30 probabilities, dyadic output) in
+    /// the default numerics, within one output step of the float definition; the float
+    /// definition itself with ONNX Runtime's numerics.
+    @Test(arguments: [Numerics.dyadic, .onnxruntime])
+    func softmaxOfEightBitCodes(_ numerics: Numerics) throws {
+        let c = Self.channels
+        let graph = Self.qdqGraph([Node(name: "softmax", opType: "Softmax", inputs: ["xd"], outputs: ["p"], attributes: ["axis": .int(-1)])],
+                                  bodyOutput: "p", initializers: [:], outShape: [1, c, 16, 16])
+        let session = try Session(graph: graph, options: SessionOptions(numerics: numerics))
+        let plan = try #require(session.plan)
+        #expect(plan.isIntegerOnly == (numerics == .dyadic), "\(plan.describe())")
+        // Rows with wide and narrow spreads: every code, and codes near each other.
+        var x = Self.everyCode().floats
+        for i in 0..<64 { x[i] = Float(i % 5) * 0.05 }
+        let input = Tensor(x, shape: [1, c, 16, 16])
+        let got = Self.quantizedCodes(try #require(try session.run(["x": input])["y"]))
+        let want = Self.quantizedCodes(try Self.definition(graph, input))
+        let worst = zip(got, want).map { abs($0 - $1) }.max() ?? 0
+        #expect(numerics == .dyadic ? worst <= 1 : worst == 0, "max difference \(worst) steps")
+    }
+
+    /// Float work on the graph input before its quantization (here a layout change) is
+    /// the boundary of the integer part, not inside it.
+    @Test func floatWorkBeforeTheInputQuantizationIsTheBoundary() throws {
+        let c = Self.channels
+        var graph = Self.qdqGraph([Node(name: "relu", opType: "Relu", inputs: ["xd"], outputs: ["r"])],
+                                  bodyOutput: "r", initializers: [:], outShape: [1, c, 16, 16])
+        graph.nodes.insert(Node(name: "t", opType: "Transpose", inputs: ["nhwc"], outputs: ["x"], attributes: ["perm": .ints([0, 3, 1, 2])]), at: 0)
+        graph.inputs = [ValueInfo(name: "nhwc", dtype: .float32, shape: [1, 16, 16, c])]
+        let plan = try #require(try Session(graph: graph).plan)
+        #expect(plan.isIntegerOnly, "\(plan.describe())")
+        #expect(plan.boundaryFloatLayers.contains { $0.sourceNodes == ["t"] })
+    }
+}
