@@ -543,7 +543,8 @@ def feeds_u2netp(model, count):
     feeds = []
     for p in _photos(count):
         x = np.asarray(Image.fromarray(p).resize((320, 320), Image.LANCZOS))
-        feeds.append({"input.1": _nchw(x, [0.485, 0.456, 0.406], [0.229, 0.224, 0.225], scale=1 / max(1, int(x.max())))})
+        scale = 1 / max(1, int(x.max()))
+        feeds.append({"input.1": _nchw(x, [0.485, 0.456, 0.406], [0.229, 0.224, 0.225], scale=scale)})
     return feeds
 
 

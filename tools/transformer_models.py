@@ -485,6 +485,9 @@ def quant_source(float_path: Path, work: Path) -> tuple[Path, str]:
     pre = work / "float-pre.onnx"
     from onnxruntime.quantization.shape_inference import quant_pre_process
     errors = []
+    before = set(work.iterdir())
+    # A failed attempt leaves sym_shape_infer_temp.onnx and <uuid>.data in `work`.
+    leftovers = lambda: [f for f in set(work.iterdir()) - before if f != pre and f.is_file()]  # noqa: E731
     for how, kwargs in (("quant_pre_process", {}), ("quant_pre_process(auto_merge=True)", {"auto_merge": True}),
                         ("quant_pre_process(skip_symbolic_shape=True)", {"skip_symbolic_shape": True})):
         try:
@@ -495,6 +498,9 @@ def quant_source(float_path: Path, work: Path) -> tuple[Path, str]:
             return pre, how
         except Exception as e:
             errors.append(_first_line(e)[:80])
+        finally:
+            for f in leftovers():
+                f.unlink()
     return float_path, "quant_pre_process failed (" + "; ".join(errors) + "), quantized the float model"
 
 

@@ -112,6 +112,54 @@ import Testing
         #expect(numerics == .dyadic ? worst <= 1 : worst == 0, "max difference \(worst) steps")
     }
 
+    /// DQ → ConvTranspose → Q: the input spread `stride` apart and a stride-1 integer
+    /// convolution with the flipped kernel. The int32 sums are the transposed
+    /// convolution's own, so only the float rounding of the definition can differ.
+    @Test(arguments: [
+        ["strides": [2, 2], "pads": [1, 1, 1, 1], "kernel": [4, 4]],
+        ["strides": [2, 2], "pads": [0, 0, 0, 0], "kernel": [2, 2], "group": [3]],
+        ["strides": [2, 2], "pads": [1, 1, 1, 1], "kernel": [3, 3], "output_padding": [1, 1]],
+        ["strides": [1, 1], "pads": [1, 0, 1, 2], "kernel": [3, 3], "dilations": [2, 1]],
+        ["strides": [3, 2], "pads": [0, 1, 2, 0], "kernel": [3, 2]],
+    ])
+    func transposedConvolutionOnTheIntegerKernels(_ settings: [String: [Int]]) throws {
+        let c = Self.channels, group = settings["group"]?[0] ?? 1, m = 6
+        let (kh, kw) = (settings["kernel"]![0], settings["kernel"]![1])
+        let mpg = m / group
+        let weights = (0..<(c * mpg * kh * kw)).map { Int8(truncatingIfNeeded: ($0 * 29) % 255 - 127) }
+        let weightScales = (0..<mpg).map { Float(0.01) + Float($0) * 0.003 }
+        var attributes: [String: Attribute] = ["group": .int(Int64(group))]
+        for key in ["strides", "pads", "output_padding", "dilations"] {
+            if let v = settings[key] { attributes[key] = .ints(v.map { Int64($0) }) }
+        }
+        let node = Node(name: "deconv", opType: "ConvTranspose", inputs: ["xd", "wd", "bd"], outputs: ["t"], attributes: attributes)
+        let (s, d, p) = (settings["strides"]!, settings["dilations"] ?? [1, 1], settings["pads"]!)
+        let extra = settings["output_padding"] ?? [0, 0]
+        let outShape = [1, m, s[0] * 15 + extra[0] + d[0] * (kh - 1) + 1 - p[0] - p[2], s[1] * 15 + extra[1] + d[1] * (kw - 1) + 1 - p[1] - p[3]]
+        let biasScales = weightScales.map { $0 * 0.05 }
+        let graph = Self.qdqGraph([
+            Node(name: "dqw", opType: "DequantizeLinear", inputs: ["w", "ws", "wzp"], outputs: ["wd"], attributes: ["axis": .int(1)]),
+            Node(name: "dqb", opType: "DequantizeLinear", inputs: ["b", "bs", "bzp"], outputs: ["bd"], attributes: ["axis": .int(0)]),
+            node,
+        ], bodyOutput: "t", initializers: [
+            "w": Tensor(weights, shape: [c, mpg, kh, kw]), "ws": Tensor(weightScales, shape: [mpg]),
+            "wzp": Tensor([Int8](repeating: 0, count: mpg), shape: [mpg]),
+            "b": Tensor((0..<m).map { Int32($0 * 37 - 100) }, shape: [m]),
+            "bs": Tensor((0..<m).map { biasScales[$0 % mpg] }, shape: [m]), "bzp": Tensor([Int32](repeating: 0, count: m), shape: [m]),
+        ], outShape: outShape)
+        let session = try Session(graph: graph, options: SessionOptions(numerics: .onnxruntime))
+        let plan = try #require(session.plan)
+        #expect(plan.isIntegerOnly, "\(plan.describe())")
+        #expect(plan.layers.contains { $0.op == "QZeroInsert" } == (settings["strides"] != [1, 1]))
+        let x = Self.everyCode()
+        let got = Self.quantizedCodes(try #require(try session.run(["x": x])["y"]))
+        let want = Self.quantizedCodes(try Self.definition(graph, x))
+        #expect(got.count == want.count)
+        let steps = zip(got, want).map { abs($0 - $1) }
+        let exact = Double(steps.filter { $0 == 0 }.count) / Double(max(steps.count, 1))
+        #expect((steps.max() ?? 0) <= 1 && exact >= 0.99, "max \(steps.max() ?? 0) steps, \(exact) exact")
+    }
+
     /// Float work on the graph input before its quantization (here a layout change) is
     /// the boundary of the integer part, not inside it.
     @Test func floatWorkBeforeTheInputQuantizationIsTheBoundary() throws {

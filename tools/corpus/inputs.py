@@ -188,7 +188,7 @@ def whisper_log_mel(audio: np.ndarray, rate: int = 16000, n_fft: int = 400, hop:
     power = np.abs(np.fft.rfft(frames * np.hanning(n_fft + 1)[:-1], axis=-1)) ** 2
     log = np.log10(np.maximum(power @ mel_filters(n_fft // 2 + 1, mels, rate), 1e-10)).T[:, :-1]
     log = np.maximum(log, log.max() - 8.0)
-    return ((log + 4.0) / 4.0).astype(np.float32)
+    return np.ascontiguousarray((log + 4.0) / 4.0, dtype=np.float32)
 
 
 def photo(kind: str = "astronaut") -> np.ndarray:

@@ -302,6 +302,7 @@ final class Lowering {
             if try lowerQDQChannelTable(node, index: index, symbols) { return }
             try lowerReference(node)
         case "ConvTranspose":
+            if try lowerQDQConvTranspose(node, index: index, symbols) { return }
             if try lowerFloatConvTranspose(node) { return }
             try lowerReference(node)
         case "Sub", "Div", "Max", "Min", "PRelu", "Pow":
