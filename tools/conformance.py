@@ -69,9 +69,7 @@ EXCLUSIONS: list[tuple[str, str]] = [
     ("test_identity_sequence", "sequence value: .npy carries tensors only"),
     ("test_bernoulli*", "random output; the expected values come from NumPy's generator"),
     ("test_training_dropout*", "random mask in training mode; the expected values come from NumPy's generator"),
-    ("test_resize_*_cubic*", "Resize: only mode=nearest is implemented"),
-    ("test_resize_*_linear*", "Resize: only mode=nearest is implemented"),
-    ("test_resize_tf_crop_and_resize*", "Resize: only mode=nearest is implemented"),
+
     ("test_averagepool_1d*", "pooling is implemented for 2-D inputs only"),
     ("test_averagepool_3d*", "pooling is implemented for 2-D inputs only"),
     ("test_maxpool_1d*", "pooling is implemented for 2-D inputs only"),
@@ -113,14 +111,11 @@ NPY_TYPES = {
     13: np.uint64,
 }
 
-
 def sanitize(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]", "_", name)
 
-
 def op_key(node) -> str:
     return node.op_type if node.domain in ("", "ai.onnx") else f"{node.domain}.{node.op_type}"
-
 
 def exclusion_reason(test: str) -> str | None:
     for pattern, reason in EXCLUSIONS:
@@ -128,18 +123,15 @@ def exclusion_reason(test: str) -> str | None:
             return reason
     return None
 
-
 # ---------------------------------------------------------------------------
 # Test discovery
 # ---------------------------------------------------------------------------
-
 
 @dataclass
 class NodeTest:
     name: str
     path: Path
     op: str
-
 
 def discover(testdata: Path, ops: set[str] | None) -> tuple[list[NodeTest], set[str]]:
     """One-node tests whose op is in `ops` (all when None); also every op seen."""
@@ -162,11 +154,9 @@ def discover(testdata: Path, ops: set[str] | None) -> tuple[list[NodeTest], set[
             tests.append(NodeTest(d.name, d, op))
     return tests, seen
 
-
 # ---------------------------------------------------------------------------
 # Running and comparing one test
 # ---------------------------------------------------------------------------
-
 
 @dataclass
 class Result:
@@ -174,7 +164,6 @@ class Result:
     status: str  # "pass", "fail", "excluded"
     message: str = ""
     seconds: float = 0.0
-
 
 def load_pb(path: Path):
     """TensorProto -> (numpy array or None, elem_type)."""
@@ -187,12 +176,10 @@ def load_pb(path: Path):
         return None, t.data_type
     return numpy_helper.to_array(t).astype(NPY_TYPES[t.data_type], copy=False), t.data_type
 
-
 def type_name(elem_type: int) -> str:
     import onnx
 
     return onnx.TensorProto.DataType.Name(elem_type).lower()
-
 
 def compare(name: str, actual: np.ndarray, expected: np.ndarray) -> str | None:
     """None when equal under the rules, else a one-line description."""
@@ -229,11 +216,9 @@ def compare(name: str, actual: np.ndarray, expected: np.ndarray) -> str | None:
         f"at {list(map(int, worst))} got {actual[worst].item()!r}, expected {expected[worst].item()!r}"
     )
 
-
 def tail(text: str, n: int = 300) -> str:
     text = " ".join(text.strip().split())
     return text if len(text) <= n else "..." + text[-n:]
-
 
 def describe_failure(proc: subprocess.CompletedProcess) -> str:
     """One line for a non-zero exit: crash or error, the key stderr line, and
@@ -249,7 +234,6 @@ def describe_failure(proc: subprocess.CompletedProcess) -> str:
         return f"unsupported, {kind}: {key}"
     return f"{kind}: {key}"
 
-
 def run_test(test: NodeTest, command_prefix: list[str], keep: bool) -> Result:
     start = time.monotonic()
     reason = exclusion_reason(test.name)
@@ -259,7 +243,6 @@ def run_test(test: NodeTest, command_prefix: list[str], keep: bool) -> Result:
         return _run_test(test, command_prefix, keep, start)
     except Exception as e:  # noqa: BLE001 - one bad test must not stop the run
         return Result(test, "fail", f"harness error: {type(e).__name__}: {e}", time.monotonic() - start)
-
 
 def _run_test(test: NodeTest, command_prefix: list[str], keep: bool, start: float) -> Result:
     import onnx
@@ -330,11 +313,9 @@ def _run_test(test: NodeTest, command_prefix: list[str], keep: bool, start: floa
         else:
             shutil.rmtree(tmp_root, ignore_errors=True)
 
-
 # ---------------------------------------------------------------------------
 # ONNX Runtime stand-in: the same command-line contract as runmodel
 # ---------------------------------------------------------------------------
-
 
 def ort_exec(model: str, inputs: list[str], output_dir: str) -> int:
     import onnxruntime as ort
@@ -362,11 +343,9 @@ def ort_exec(model: str, inputs: list[str], output_dir: str) -> int:
         np.save(os.path.join(output_dir, sanitize(meta.name) + ".npy"), np.asarray(value))
     return 0
 
-
 # ---------------------------------------------------------------------------
 # Reporting
 # ---------------------------------------------------------------------------
-
 
 def list_ops(runmodel: str) -> list[str]:
     proc = subprocess.run([runmodel, "--list-ops"], capture_output=True, text=True, timeout=TIMEOUT_S)
@@ -376,7 +355,6 @@ def list_ops(runmodel: str) -> list[str]:
     if not ops:
         raise RuntimeError(f"`{runmodel} --list-ops` printed no ops")
     return ops
-
 
 def summarize(ops: list[str], results: list[Result]) -> dict[str, dict]:
     table = {op: {"pass": 0, "fail": 0, "excluded": 0, "failed": [], "excluded_tests": []} for op in ops}
@@ -388,7 +366,6 @@ def summarize(ops: list[str], results: list[Result]) -> dict[str, dict]:
         elif r.status == "excluded":
             row["excluded_tests"].append(r)
     return table
-
 
 def core_reason(message: str) -> str:
     """The gist of a failure message, without exit codes, paths and node names."""
@@ -404,7 +381,6 @@ def core_reason(message: str) -> str:
     m = re.sub(r"^\w+ '[^']*':\s*", "", m)
     return tail(m, 90).replace("|", "/")
 
-
 def short_reason(message: str) -> str:
     """A few words for the README table."""
     if message.startswith("timeout"):
@@ -418,7 +394,6 @@ def short_reason(message: str) -> str:
     if message.startswith("crashed") or ", crashed" in message:
         return "crash: " + core_reason(message)
     return core_reason(message)
-
 
 def write_markdown(path: Path, table: dict[str, dict], runner: str) -> None:
     lines = [
@@ -448,7 +423,6 @@ def write_markdown(path: Path, table: dict[str, dict], runner: str) -> None:
         f"{n_pass} of {n_pass + n_fail} ONNX node tests pass ({runner}); generated by `tools/conformance.py --markdown`."
     )
     path.write_text("\n".join(lines) + "\n")
-
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -533,7 +507,6 @@ def main() -> int:
         print(f"\nwrote {args.markdown}")
     print(f"\n{n_pass} passed, {n_fail} failed" + (f" ({n_excl} excluded)" if n_excl else ""))
     return 1 if n_fail else 0
-
 
 if __name__ == "__main__":
     sys.exit(main())

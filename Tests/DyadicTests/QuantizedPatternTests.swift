@@ -160,6 +160,33 @@ import Testing
         #expect((steps.max() ?? 0) <= 1 && exact >= 0.99, "max \(steps.max() ?? 0) steps, \(exact) exact")
     }
 
+    /// DQ → Resize (linear or cubic) → Q with one scale: the codes interpolated with
+    /// Q11 weights in integers, within one step of the float definition.
+    @Test(arguments: [("linear", "half_pixel", [Float(1), 1, 2, 2]), ("linear", "align_corners", [1, 1, 1.5, 0.75]),
+                      ("cubic", "pytorch_half_pixel", [1, 1, 2, 1.25])])
+    func interpolatingResizeOfCodes(_ mode: String, _ transform: String, _ scales: [Float]) throws {
+        let c = Self.channels
+        let outShape = [1, c, Int(16 * scales[2]), Int(16 * scales[3])]
+        var graph = Self.qdqGraph([
+            Node(name: "resize", opType: "Resize", inputs: ["xd", "", "scales"], outputs: ["r"],
+                 attributes: ["mode": .string(mode), "coordinate_transformation_mode": .string(transform)]),
+        ], bodyOutput: "r", initializers: ["scales": Tensor(scales, shape: [4])], outShape: outShape)
+        // One scale throughout, as ONNX Runtime's quantizer writes Resize.
+        graph.initializers["so"] = Self.scale
+        graph.initializers["zpo"] = Self.zeroPoint
+        let session = try Session(graph: graph)
+        let plan = try #require(session.plan)
+        #expect(plan.isIntegerOnly, "\(plan.describe())")
+        #expect(plan.layers.contains { $0.op == "QResize" })
+        let x = Self.everyCode()
+        let codes = { (t: Tensor) in t.floats.map { Int(($0 / 0.05).rounded()) } }
+        let got = codes(try #require(try session.run(["x": x])["y"]))
+        let want = codes(try Self.definition(graph, x))
+        #expect(got.count == want.count && got.count == outShape.reduce(1, *))
+        let worst = zip(got, want).map { abs($0 - $1) }.max() ?? 0
+        #expect(worst <= 1, "max difference \(worst) steps")
+    }
+
     /// Float work on the graph input before its quantization (here a layout change) is
     /// the boundary of the integer part, not inside it.
     @Test func floatWorkBeforeTheInputQuantizationIsTheBoundary() throws {

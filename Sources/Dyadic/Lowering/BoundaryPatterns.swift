@@ -132,6 +132,8 @@ extension Lowering {
     /// result is the dequantization of the moved integers (exact: values are not changed).
     func lowerDataMovement(_ node: Node, _ symbols: [Symbol?]) throws -> Bool {
         guard case .dequantized(.value(let v), let q)? = symbols.first ?? nil, q.isPerTensor else { return false }
+        // Interpolating Resize mixes values: not data movement.
+        if node.opType == "Resize", try node.string("mode", default: "nearest") != "nearest" { return false }
         var inputs = node.inputs
         if node.opType == "Pad" {
             guard values[v].dtype != .float8e4m3fn else { return false }

@@ -163,6 +163,82 @@ extension Lowering {
         return true
     }
 
+    /// Scales, roi and output shape of a linear or cubic Resize whose parameters are
+    /// constants; nil otherwise.
+    func interpolationParameters(_ node: Node, shape: [Int]) throws -> (scales: [Float], roi: [Float]?, outShape: [Int], mode: String)? {
+        let mode = try node.string("mode", default: "nearest")
+        guard mode == "linear" || mode == "cubic" else { return nil }
+        var parameters: [Tensor?] = [Tensor(zeros: .uint8, shape: shape)]
+        for i in 1..<max(node.inputs.count, 1) {
+            if node.inputs[i].isEmpty { parameters.append(nil); continue }
+            guard let c = try constantInput(node, i) else { return nil }
+            parameters.append(c)
+        }
+        let types = [ReferenceOps.TypeInfo(.float32, shape)] + parameters.dropFirst().map { $0.map { ReferenceOps.TypeInfo($0.dtype, $0.shape) } }
+        let outShape = try ReferenceOps.inferTypes(node, types, constants: [nil] + parameters.dropFirst(), opset: graph.opset)[0].shape
+        let scales = try ReferenceOps.resizeScales(node, inputs: parameters, rank: shape.count)
+        return (scales, parameters.count > 1 ? parameters[1]?.floats : nil, outShape, mode)
+    }
+
+    /// Linear or cubic Resize of a float tensor with constant scales or sizes.
+    func lowerFloatResize(_ node: Node) throws -> Bool {
+        guard let first = node.inputs.first, let xs = env[first] else { return false }
+        if case .constant = xs { return false }
+        if case .value(let v) = xs, values[v].dtype != .float32 { return false }
+        guard let shape = knownShape(xs), let p = try interpolationParameters(node, shape: shape) else { return false }
+        let x = try nchw(try materialize(first, as: nil, context: node.label), key: first)
+        guard values[x].dtype == .float32 else { return false }
+        let interpolation = try ResizeInterpolation(node, inShape: shape, outShape: p.outShape, scales: p.scales, roi: p.roi)
+        let y = addValue(node.outputs[0], .float32, p.outShape)
+        layers.append(FloatResizeLayer(source: [node.name], input: x, output: y, interpolation: interpolation, mode: p.mode))
+        env[node.outputs[0]] = .value(y)
+        return true
+    }
+
+    /// Linear or cubic Resize of an 8-bit tensor: a QOperator graph's uint8 value, or
+    /// DQ → Resize → Q (requantized by a table when the Q's scale differs).
+    func lowerIntegerResize(_ node: Node, _ symbols: [Symbol?]) throws -> Bool {
+        var source: Int
+        var quantization: (QuantParams, OutputQuantization)? = nil
+        switch symbols.first ?? nil {
+        case .dequantized(.value(let v), let q)? where q.isPerTensor && values[v].dtype.isQuantized8Bit:
+            guard let out = try outputQuantization(of: node.outputs[0]) else { return false }
+            source = v
+            quantization = (q, out)
+        case .value(let v)? where values[v].dtype.isQuantized8Bit:
+            source = v
+        default:
+            return false
+        }
+        let shape = values[source].shape
+        guard let p = try interpolationParameters(node, shape: shape) else { return false }
+        // Interpolate the physical layout: NHWC is [N, H, W, C] with its scales permuted.
+        let nhwc = values[source].layout == .nhwc && shape.count == 4
+        let order = nhwc ? [0, 2, 3, 1] : Array(0..<shape.count)
+        let roi = p.roi.flatMap { r in r.count == 2 * shape.count ? order.map { r[$0] } + order.map { r[$0 + shape.count] } : r }
+        let interpolation = try ResizeInterpolation(node, inShape: order.map { shape[$0] }, outShape: order.map { p.outShape[$0] },
+                                                    scales: order.map { p.scales[$0] }, roi: roi)
+        guard interpolation.fitsIntegers else { return false }
+        let dtype = values[source].dtype
+        var y = addValue(node.outputs[0] + (quantization == nil ? "" : "_resized"), dtype, p.outShape, layout: values[source].layout,
+                         quant: quantization?.0 ?? values[source].quant)
+        layers.append(IntegerResizeLayer(source: [node.name], input: source, output: y, interpolation: interpolation,
+                                         signed: dtype == .int8, mode: p.mode))
+        guard let (q, out) = quantization else {
+            env[node.outputs[0]] = .value(y)
+            return true
+        }
+        if !(out.params == q && out.dtype == dtype && out.qmin == dtype.integerRange.lowerBound && out.qmax == dtype.integerRange.upperBound) {
+            let resized = y
+            y = addValue(out.name, out.dtype, p.outShape, layout: values[resized].layout, quant: out.params)
+            layers.append(TableLayer(op: "QRequantize", source: sourceNames(node, out), input: resized, output: y,
+                                     table: requantTable(input: q, inputType: dtype, output: out), count: values[resized].count,
+                                     what: "\(q) → \(out.params)"))
+        }
+        finish(out, value: y)
+        return true
+    }
+
     static let indexedCopyOps: Set<String> = ["Transpose", "Slice", "Split", "Gather", "Tile", "Expand", "Resize",
                                               "SpaceToDepth", "DepthToSpace"]
 

@@ -289,6 +289,8 @@ final class Lowering {
         case "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Transpose", "Identity", "Resize", "Pad":
             if try lowerDataMovement(node, symbols) { return }
             if try lowerIndexedCopy(node) { return }
+            if node.opType == "Resize", try lowerIntegerResize(node, symbols) { return }
+            if node.opType == "Resize", try lowerFloatResize(node) { return }
             try lowerReference(node)
         case "Slice", "Split", "Gather", "Tile", "Expand", "SpaceToDepth", "DepthToSpace":
             if try lowerIndexedCopy(node) { return }

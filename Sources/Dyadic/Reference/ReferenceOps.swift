@@ -202,8 +202,26 @@ public enum ReferenceOps {
                 let (pads, mode) = try padParameters(node, rank: try x(0).shape.count, inputs: inputs, opset: opset)
                 return [try DataMovement.pad(node, x(0), pads: pads, value: optional(inputs, 2), mode: mode)]
             case "Resize":
-                return [try DataMovement.resizeNearest(node, x(0), outShape: types[0].shape,
-                                                        scales: try resizeScales(node, inputs: inputs, rank: try x(0).shape.count))]
+                let scales = try resizeScales(node, inputs: inputs, rank: try x(0).shape.count)
+                if try node.string("mode", default: "nearest") == "nearest" {
+                    return [try DataMovement.resizeNearest(node, x(0), outShape: types[0].shape, scales: scales)]
+                }
+                let input = try x(0)
+                let interpolation = try ResizeInterpolation(node, inShape: input.shape, outShape: types[0].shape, scales: scales,
+                                                            roi: optional(inputs, 1).map(\.floats))
+                if input.dtype.isQuantized8Bit, interpolation.fitsIntegers {
+                    var out = [UInt8](repeating: 0, count: types[0].shape.reduce(1, *))
+                    input.bytes.withUnsafeBufferPointer { x in
+                        out.withUnsafeMutableBufferPointer { y in interpolation.runCodes(x.baseAddress!, y.baseAddress!, signed: input.dtype == .int8) }
+                    }
+                    return [Tensor(dtype: input.dtype, shape: types[0].shape, bytes: out)]
+                }
+                guard input.dtype == .float32 else { throw node.unsupported("linear or cubic Resize of \(input.dtype)") }
+                var out = [Float](repeating: 0, count: types[0].shape.reduce(1, *))
+                input.floats.withUnsafeBufferPointer { x in
+                    out.withUnsafeMutableBufferPointer { y in interpolation.run(x.baseAddress!, y.baseAddress!) }
+                }
+                return [Tensor(out, shape: types[0].shape)]
             default:
                 throw node.unsupported("op")
             }
@@ -254,7 +272,8 @@ public enum ReferenceOps {
         case "Resize":
             try node.checkAttributes(known: ["mode", "coordinate_transformation_mode", "nearest_mode", "cubic_coeff_a",
                                              "exclude_outside", "extrapolation_value", "antialias", "axes", "keep_aspect_ratio_policy"])
-            guard try node.string("mode", default: "nearest") == "nearest" else { throw node.unsupported("resize mode other than nearest") }
+            let mode = try node.string("mode", default: "nearest")
+            guard ["nearest", "linear", "cubic"].contains(mode) else { throw node.invalid("resize mode '\(mode)' is not valid") }
             if try node.ints("axes") != nil { throw node.unsupported("the axes attribute") }
             let x = try t(0)
             if constants.count > 3, let sizes = constants[3], sizes.count > 0 {
