@@ -1,9 +1,9 @@
 /// The com.microsoft quantized operators that ONNX Runtime's QOperator format writes.
 extension Lowering {
-    static let contribOps: Set<String> = [
+    static let contribOps: Set<String> = Set<String>([
         "QLinearAdd", "QLinearMul", "QLinearGlobalAveragePool", "QLinearAveragePool", "QLinearConcat",
         "QGemm", "QLinearSigmoid", "QLinearLeakyRelu", "DynamicQuantizeLSTM", "QLinearSoftmax",
-    ]
+    ]).union(ContribReference.ops)
 
     func lowerContrib(_ node: Node) throws {
         switch node.opType {
@@ -46,6 +46,11 @@ extension Lowering {
             try lowerDynamicQuantizeLSTM(node)
         case "QLinearSoftmax":
             try lowerQLinearSoftmax(node)
+        case "MatMulNBits":
+            if try lowerMatMulNBits(node) { return }
+            try lowerReference(node)
+        case let op where ContribReference.ops.contains(op):
+            try lowerReference(node)
         default:
             throw node.unsupported("op")
         }
@@ -111,5 +116,27 @@ extension Lowering {
                         outputs: node.outputs, attributes: node.attributes)
         while lstm.inputs.last == "" { lstm.inputs.removeLast() }
         try lowerReference(lstm)
+    }
+
+    /// MatMulNBits with constant weights: dequantized once at load to float [K, N] and run
+    /// on the packed float GEMM; the bias, if any, as a float addition.
+    func lowerMatMulNBits(_ node: Node) throws -> Bool {
+        guard node.inputs.count >= 3, let b = try constantInput(node, 1), let scales = try constantInput(node, 2) else { return false }
+        let zeroPoints = try constantInput(node, 3)
+        if node.inputs.count > 3, !node.inputs[3].isEmpty, zeroPoints == nil { return false }
+        if node.inputs.count > 4, !node.inputs[4].isEmpty { return false }
+        let weights = try ContribReference.nbitsWeights(node, b, scales: scales, zeroPoints: zeroPoints, groupIndex: nil)
+        let weightName = node.name + "/dequantized_weights"
+        env[weightName] = .constant(weights)
+        let hasBias = node.inputs.count > 5 && !node.inputs[5].isEmpty
+        let product = hasBias ? node.name + "/product" : node.outputs[0]
+        guard try lowerFloatMatrixProduct(Node(name: node.name, opType: "MatMul", inputs: [node.inputs[0], weightName], outputs: [product])) else {
+            return false
+        }
+        if hasBias {
+            let add = Node(name: node.name + "/bias", opType: "Add", inputs: [product, node.inputs[5]], outputs: [node.outputs[0]])
+            if try !lowerFloatBinary(add) { try lowerReference(add) }
+        }
+        return true
     }
 }

@@ -28,7 +28,8 @@ public enum ReferenceOps {
             switch node.opType {
             case "QLinearAdd", "QLinearMul": return [1, 2, 4, 5, 6, 7]
             case "QLinearConcat": return [0, 1] + stride(from: 2, to: n, by: 3).flatMap { [$0 + 1, $0 + 2] }
-            case "DynamicQuantizeLSTM", "DynamicQuantizeMatMul", "MatMulIntegerToFloat": return []
+            case "DynamicQuantizeLSTM": return []
+            case let op where ContribReference.ops.contains(op): return []
             default: return Array(1..<max(n, 1))
             }
         }
@@ -75,6 +76,7 @@ public enum ReferenceOps {
 
     /// Runs `node` on concrete tensors (nil marks an omitted optional input).
     public static func evaluate(_ node: Node, _ inputs: [Tensor?], opset: Int) throws -> [Tensor] {
+        if node.domain == "com.microsoft", ContribReference.ops.contains(node.opType) { return try ContribReference.evaluate(node, inputs) }
         guard node.domain.isEmpty else { throw node.unsupported("op") }
         let x = { try input(inputs, $0, node) }
         switch node.opType {
@@ -230,6 +232,13 @@ public enum ReferenceOps {
 
     /// Output element types and shapes; `constants` holds the inputs known at load.
     public static func inferTypes(_ node: Node, _ types: [TypeInfo?], constants: [Tensor?], opset: Int) throws -> [TypeInfo] {
+        if node.domain == "com.microsoft", ContribReference.ops.contains(node.opType) {
+            // Shapes from an evaluation on zeros (these ops are cheap at load sizes).
+            var inputs: [Tensor?] = types.map { $0.map { Tensor(zeros: $0.dtype, shape: $0.shape) } }
+            for (i, c) in constants.enumerated() where c != nil && i < inputs.count { inputs[i] = c }
+            let results = try ContribReference.evaluate(node, inputs)
+            return node.outputs.indices.map { results.indices.contains($0) ? TypeInfo(results[$0].dtype, results[$0].shape) : TypeInfo(.float32, []) }
+        }
         guard node.domain.isEmpty else { throw node.unsupported("op") }
         func t(_ i: Int) throws -> TypeInfo {
             guard i < types.count, let v = types[i] else { throw node.invalid("input \(i) is required") }
