@@ -154,7 +154,7 @@ final class FloatUnaryLayer: TiledLayer {
     let tiles: Int
     let count: Int
     private let function: @Sendable (Float) -> Float
-    /// Sigmoid, Tanh, Exp and HardSwish run 8 lanes at a time (VectorMath).
+    /// Sigmoid, Tanh, Exp, Erf and HardSwish run 8 lanes at a time (VectorMath).
     private let vectorized: String?
     private static let perTile = 16384
     var inPlaceInputs: [Int]? { [0] }
@@ -166,7 +166,7 @@ final class FloatUnaryLayer: TiledLayer {
         outputs = [output]
         self.count = count
         self.function = function
-        vectorized = ["Sigmoid", "Tanh", "Exp", "HardSwish"].contains(op) ? op : nil
+        vectorized = ["Sigmoid", "Tanh", "Exp", "HardSwish", "Erf"].contains(op) ? op : nil
         kernel = "f32_\(op.lowercased())" + (vectorized != nil ? "_x8" : "")
         tiles = Swift.max(1, (count + Self.perTile - 1) / Self.perTile)
     }
@@ -181,6 +181,7 @@ final class FloatUnaryLayer: TiledLayer {
         case "Tanh": VectorMath.map(.tanh, x + first, y + first, last - first)
         case "Exp": VectorMath.map(.exp, x + first, y + first, last - first)
         case "HardSwish": VectorMath.map(.hardSwish, x + first, y + first, last - first)
+        case "Erf": VectorMath.map(.erf, x + first, y + first, last - first)
         default:
             let f = function
             for i in first..<last { y[i] = f(x[i]) }

@@ -84,3 +84,51 @@ final class IndexedCopyLayer: TiledLayer {
         }
     }
 }
+
+/// Gather with indices computed at run time (token embeddings): rows of `inner` bytes
+/// copied straight from the data's memory, which is usually a constant table.
+final class GatherLayer: Layer {
+    let op = "Gather"
+    let sourceNodes: [String]
+    let inputs: [Int], outputs: [Int]
+    let isIntegerOnly: Bool
+    let kernel = "row_gather"
+    let outer: Int, axisSize: Int, innerBytes: Int
+    let indexCount: Int, indexIs64: Bool
+    let label: String
+
+    init(source: [String], data: Int, indices: Int, output: Int, outer: Int, axisSize: Int, innerBytes: Int,
+         indexCount: Int, indexIs64: Bool, isIntegerOnly: Bool, label: String) {
+        sourceNodes = source
+        inputs = [data, indices]
+        outputs = [output]
+        self.outer = outer
+        self.axisSize = axisSize
+        self.innerBytes = innerBytes
+        self.indexCount = indexCount
+        self.indexIs64 = indexIs64
+        self.isIntegerOnly = isIntegerOnly
+        self.label = label
+    }
+
+    var details: String { "\(indexCount) indices into \(axisSize) rows of \(innerBytes) bytes" }
+
+    func run(_ context: ExecutionContext) {
+        guard context.failure == nil else { return }
+        let data = UnsafeRawPointer(context.pointer(inputs[0]))
+        let indices = UnsafeRawPointer(context.pointer(inputs[1]))
+        let y = context.pointer(outputs[0])
+        for p in 0..<indexCount {
+            var i = indexIs64 ? Int(indices.load(fromByteOffset: p * 8, as: Int64.self))
+                              : Int(indices.load(fromByteOffset: p * 4, as: Int32.self))
+            if i < 0 { i += axisSize }
+            guard i >= 0 && i < axisSize else {
+                context.failure = DyadicError("\(label): index \(i < 0 ? i - axisSize : i) is out of range for an axis of \(axisSize)")
+                return
+            }
+            for o in 0..<outer {
+                (y + (o * indexCount + p) * innerBytes).copyMemory(from: data + (o * axisSize + i) * innerBytes, byteCount: innerBytes)
+            }
+        }
+    }
+}

@@ -239,6 +239,78 @@ extension Lowering {
         return true
     }
 
+    /// Gather with run-time indices: rows copied from the data's memory. A quantized
+    /// table (DQ → Gather) is gathered as codes and stays dequantized-on-demand.
+    func lowerGather(_ node: Node, _ symbols: [Symbol?]) throws -> Bool {
+        guard node.inputs.count == 2, node.outputs.count == 1, let data = symbols[0] ?? nil, symbols[1] != nil else { return false }
+        try node.checkAttributes(known: ["axis"])
+        var quant: QuantParams? = nil
+        var dataName = node.inputs[0]
+        if case .dequantized(let base, let q) = data {
+            guard q.isPerTensor else { return false }
+            quant = q
+            dataName = node.inputs[0] + "_codes"
+            env[dataName] = base
+        }
+        let d = try nchw(try materialize(dataName, as: nil, context: node.label), key: dataName)
+        let idx = try nchw(try materialize(node.inputs[1], as: nil, context: node.label), key: node.inputs[1])
+        guard values[idx].dtype == .int64 || values[idx].dtype == .int32 else { return false }
+        let shape = values[d].shape
+        let axis = try Indexing.axis(node, try node.int("axis", default: 0), rank: shape.count)
+        let outShape = Array(shape[..<axis]) + values[idx].shape + Array(shape[(axis + 1)...])
+        let y = addValue(node.outputs[0], values[d].dtype, outShape, quant: quant)
+        layers.append(GatherLayer(source: [node.name], data: d, indices: idx, output: y, outer: shape[..<axis].reduce(1, *),
+                                  axisSize: shape[axis], innerBytes: shape[(axis + 1)...].reduce(1, *) * values[d].dtype.byteSize,
+                                  indexCount: values[idx].count, indexIs64: values[idx].dtype == .int64,
+                                  isIntegerOnly: values[d].dtype != .float32, label: node.label))
+        env[node.outputs[0]] = quant.map { .dequantized(.value(y), $0) } ?? .value(y)
+        return true
+    }
+
+    /// LayerNormalization of a float tensor with constant scale and bias of the
+    /// normalized width, and no Mean/InvStdDev outputs.
+    func lowerFloatLayerNorm(_ node: Node) throws -> Bool {
+        guard node.outputs.count == 1 || node.outputs.dropFirst().allSatisfy(\.isEmpty), node.inputs.count >= 2,
+              let xs = env[node.inputs[0]], let gamma = try constantInput(node, 1), gamma.dtype == .float32 else { return false }
+        if case .constant = xs { return false }
+        let beta = try constantInput(node, 2)
+        if node.inputs.count > 2, !node.inputs[2].isEmpty, beta?.dtype != .float32 { return false }
+        try node.checkAttributes(known: ["axis", "epsilon", "stash_type"])
+        let x = try nchw(try materialize(node.inputs[0], as: nil, context: node.label), key: node.inputs[0])
+        guard values[x].dtype == .float32 else { return false }
+        let shape = values[x].shape
+        let axis = try Indexing.axis(node, try node.int("axis", default: -1), rank: shape.count)
+        let width = shape[axis...].reduce(1, *)
+        guard width > 0, gamma.count == width, beta.map({ $0.count == width }) ?? true else { return false }
+        let y = addValue(node.outputs[0], .float32, shape)
+        layers.append(FloatLayerNormLayer(source: [node.name], input: x, output: y, rows: values[x].count / width, width: width,
+                                          gamma: gamma.floats, beta: beta?.floats, epsilon: Double(try node.float("epsilon", default: 1e-5))))
+        env[node.outputs[0]] = .value(y)
+        return true
+    }
+
+    /// ReduceSum/Mean/Max/Min of a float tensor over axes that form one contiguous block.
+    func lowerFloatReduce(_ node: Node) throws -> Bool {
+        let kinds: [String: FloatReduceLayer.Kind] = ["ReduceSum": .sum, "ReduceMean": .mean, "ReduceMax": .max, "ReduceMin": .min]
+        guard let kind = kinds[node.opType], let xs = env[node.inputs[0]] else { return false }
+        if case .constant = xs { return false }
+        let x = try nchw(try materialize(node.inputs[0], as: nil, context: node.label), key: node.inputs[0])
+        guard values[x].dtype == .float32 else { return false }
+        let shape = values[x].shape
+        let axesInput = ReferenceOps.shapeInputs(node, opset: graph.opset).isEmpty || node.inputs.count < 2 || node.inputs[1].isEmpty
+            ? nil : try constantInput(node, 1)
+        if axesInput == nil, node.inputs.count > 1, !node.inputs[1].isEmpty { return false }
+        guard let axes = try Reductions.axes(node, rank: shape.count, axesInput: axesInput, opset: graph.opset)?.sorted(),
+              let first = axes.first, let last = axes.last, last - first + 1 == axes.count, values[x].count > 0 else { return false }
+        let outShape = try Reductions.outputShape(node, shape, axes: axes)
+        let y = addValue(node.outputs[0], .float32, outShape)
+        layers.append(FloatReduceLayer(op: node.opType, kind: kind, source: [node.name], input: x, output: y,
+                                       outer: shape[..<first].reduce(1, *), reduced: shape[first...last].reduce(1, *),
+                                       inner: shape[(last + 1)...].reduce(1, *)))
+        env[node.outputs[0]] = .value(y)
+        return true
+    }
+
     static let indexedCopyOps: Set<String> = ["Transpose", "Slice", "Split", "Gather", "Tile", "Expand", "Resize",
                                               "SpaceToDepth", "DepthToSpace"]
 

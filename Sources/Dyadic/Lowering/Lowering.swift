@@ -294,11 +294,18 @@ final class Lowering {
             try lowerReference(node)
         case "Slice", "Split", "Gather", "Tile", "Expand", "SpaceToDepth", "DepthToSpace":
             if try lowerIndexedCopy(node) { return }
+            if node.opType == "Gather", try lowerGather(node, symbols) { return }
             try lowerReference(node)
         case "QLinearConv", "QLinearMatMul":
             try lowerQLinearMatrixProduct(node)
         case "Softmax":
             if try lowerQDQSoftmax(node, index: index, symbols) { return }
+            try lowerReference(node)
+        case "LayerNormalization":
+            if try lowerFloatLayerNorm(node) { return }
+            try lowerReference(node)
+        case "ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin":
+            if try lowerFloatReduce(node) { return }
             try lowerReference(node)
         case "BatchNormalization":
             if try lowerQDQChannelTable(node, index: index, symbols) { return }
