@@ -78,3 +78,35 @@ final class FloatClampLayer: Layer {
         }
     }
 }
+
+/// Float32 MatMul of two run-time tensors (attention's Q·Kᵀ and P·V): one GEMM per
+/// matrix of the broadcast batch, on the packed float micro-kernels.
+final class FloatBatchedMatMulLayer: TiledLayer {
+    let op = "MatMul"
+    let sourceNodes: [String]
+    let inputs: [Int], outputs: [Int]
+    let isIntegerOnly = false
+    let kernel = String(cString: dyd_f32_gemm_kernel_name(dyd_active_isa()))
+    let m: Int, n: Int, k: Int
+    /// Element offsets of each batch matrix in A and B (broadcast batches repeat).
+    let aOffsets: [Int], bOffsets: [Int]
+    var tiles: Int { aOffsets.count }
+    var macs: Int { aOffsets.count * m * n * k }
+    var details: String { "\(aOffsets.count) × [\(m), \(k)]·[\(k), \(n)]" }
+
+    init(source: [String], a: Int, b: Int, output: Int, m: Int, n: Int, k: Int, aOffsets: [Int], bOffsets: [Int]) {
+        sourceNodes = source
+        inputs = [a, b]
+        outputs = [output]
+        (self.m, self.n, self.k, self.aOffsets, self.bOffsets) = (m, n, k, aOffsets, bOffsets)
+    }
+
+    func runTiles(_ start: Int, _ count: Int, worker: Int, _ context: ExecutionContext) {
+        let a = context.pointer(inputs[0]).assumingMemoryBound(to: Float.self)
+        let b = context.pointer(inputs[1]).assumingMemoryBound(to: Float.self)
+        let c = context.pointer(outputs[0]).assumingMemoryBound(to: Float.self)
+        for t in start..<(start + count) {
+            dyd_f32_gemm(m, n, k, a + aOffsets[t], k, b + bOffsets[t], n, 0, c + t * m * n, n)
+        }
+    }
+}

@@ -311,6 +311,37 @@ extension Lowering {
         return true
     }
 
+    /// MatMul of two float run-time tensors of rank ≥ 2, batch dimensions broadcast.
+    func lowerFloatBatchedMatMul(_ node: Node) throws -> Bool {
+        guard node.opType == "MatMul", node.inputs.count == 2, let sa = env[node.inputs[0]], let sb = env[node.inputs[1]],
+              let shapeA = knownShape(sa), let shapeB = knownShape(sb), shapeA.count >= 2, shapeB.count >= 2 else { return false }
+        let (m, k, n) = (shapeA[shapeA.count - 2], shapeA[shapeA.count - 1], shapeB[shapeB.count - 1])
+        guard shapeB[shapeB.count - 2] == k else { throw node.invalid("shapes \(shapeA.shapeString) and \(shapeB.shapeString) cannot be multiplied") }
+        let batchA = Array(shapeA.dropLast(2)), batchB = Array(shapeB.dropLast(2))
+        let batch = try Broadcast.shape(batchA, batchB, context: node.label)
+        let a = try nchw(try materialize(node.inputs[0], as: nil, context: node.label), key: node.inputs[0])
+        let b = try nchw(try materialize(node.inputs[1], as: nil, context: node.label), key: node.inputs[1])
+        guard values[a].dtype == .float32, values[b].dtype == .float32 else { return false }
+        let total = batch.reduce(1, *)
+        guard total > 0, m > 0, n > 0, k > 0 else { return false }
+        // Each output matrix's source matrices: the batch index broadcast into A's and B's.
+        func offsets(_ own: [Int], matrix: Int) -> [Int] {
+            let padded = Array(repeating: 1, count: batch.count - own.count) + own
+            var strides = [Int](repeating: 0, count: batch.count), s = 1
+            for d in stride(from: batch.count - 1, through: 0, by: -1) { strides[d] = padded[d] == 1 ? 0 : s; s *= padded[d] }
+            return (0..<total).map { t in
+                var rest = t, offset = 0
+                for d in stride(from: batch.count - 1, through: 0, by: -1) { offset += (rest % batch[d]) * strides[d]; rest /= batch[d] }
+                return offset * matrix
+            }
+        }
+        let y = addValue(node.outputs[0], .float32, batch + [m, n])
+        layers.append(FloatBatchedMatMulLayer(source: [node.name], a: a, b: b, output: y, m: m, n: n, k: k,
+                                              aOffsets: offsets(batchA, matrix: m * k), bOffsets: offsets(batchB, matrix: k * n)))
+        env[node.outputs[0]] = .value(y)
+        return true
+    }
+
     static let indexedCopyOps: Set<String> = ["Transpose", "Slice", "Split", "Gather", "Tile", "Expand", "Resize",
                                               "SpaceToDepth", "DepthToSpace"]
 

@@ -265,6 +265,7 @@ final class Lowering {
             if let x = fp8Activation(symbols.first ?? nil), try lowerFp8MatrixProduct(node, x: x, symbols) { return }
             if try lowerQDQMatrixProduct(node, index: index, symbols) { return }
             if try lowerFloatMatrixProduct(node) { return }
+            if try lowerFloatBatchedMatMul(node) { return }
             try lowerReference(node)
         case "Add", "Mul":
             if try lowerFp8Add(node, symbols) { return }
