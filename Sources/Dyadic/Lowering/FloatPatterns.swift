@@ -311,19 +311,22 @@ extension Lowering {
         return true
     }
 
-    /// MatMul of two float run-time tensors of rank ≥ 2, batch dimensions broadcast.
-    func lowerFloatBatchedMatMul(_ node: Node) throws -> Bool {
-        guard node.opType == "MatMul", node.inputs.count == 2, let sa = env[node.inputs[0]], let sb = env[node.inputs[1]],
-              let shapeA = knownShape(sa), let shapeB = knownShape(sb), shapeA.count >= 2, shapeB.count >= 2 else { return false }
+    /// The matrices of a MatMul of two run-time tensors of rank ≥ 2: sizes, the broadcast
+    /// batch shape, and each output matrix's element offsets in A and B.
+    struct MatMulBatches {
+        var m: Int, k: Int, n: Int
+        var batch: [Int]
+        var aOffsets: [Int], bOffsets: [Int]
+    }
+
+    func matmulBatches(_ node: Node, _ shapeA: [Int], _ shapeB: [Int]) throws -> MatMulBatches? {
+        guard shapeA.count >= 2, shapeB.count >= 2 else { return nil }
         let (m, k, n) = (shapeA[shapeA.count - 2], shapeA[shapeA.count - 1], shapeB[shapeB.count - 1])
         guard shapeB[shapeB.count - 2] == k else { throw node.invalid("shapes \(shapeA.shapeString) and \(shapeB.shapeString) cannot be multiplied") }
         let batchA = Array(shapeA.dropLast(2)), batchB = Array(shapeB.dropLast(2))
         let batch = try Broadcast.shape(batchA, batchB, context: node.label)
-        let a = try nchw(try materialize(node.inputs[0], as: nil, context: node.label), key: node.inputs[0])
-        let b = try nchw(try materialize(node.inputs[1], as: nil, context: node.label), key: node.inputs[1])
-        guard values[a].dtype == .float32, values[b].dtype == .float32 else { return false }
         let total = batch.reduce(1, *)
-        guard total > 0, m > 0, n > 0, k > 0 else { return false }
+        guard total > 0, m > 0, n > 0, k > 0 else { return nil }
         // Each output matrix's source matrices: the batch index broadcast into A's and B's.
         func offsets(_ own: [Int], matrix: Int) -> [Int] {
             let padded = Array(repeating: 1, count: batch.count - own.count) + own
@@ -335,11 +338,46 @@ extension Lowering {
                 return offset * matrix
             }
         }
-        let y = addValue(node.outputs[0], .float32, batch + [m, n])
-        layers.append(FloatBatchedMatMulLayer(source: [node.name], a: a, b: b, output: y, m: m, n: n, k: k,
-                                              aOffsets: offsets(batchA, matrix: m * k), bOffsets: offsets(batchB, matrix: k * n)))
+        return MatMulBatches(m: m, k: k, n: n, batch: batch, aOffsets: offsets(batchA, matrix: m * k), bOffsets: offsets(batchB, matrix: k * n))
+    }
+
+    /// MatMul of two float run-time tensors of rank ≥ 2, batch dimensions broadcast.
+    func lowerFloatBatchedMatMul(_ node: Node) throws -> Bool {
+        guard node.opType == "MatMul", node.inputs.count == 2, let sa = env[node.inputs[0]], let sb = env[node.inputs[1]],
+              let shapeA = knownShape(sa), let shapeB = knownShape(sb), let p = try matmulBatches(node, shapeA, shapeB) else { return false }
+        let a = try nchw(try materialize(node.inputs[0], as: nil, context: node.label), key: node.inputs[0])
+        let b = try nchw(try materialize(node.inputs[1], as: nil, context: node.label), key: node.inputs[1])
+        guard values[a].dtype == .float32, values[b].dtype == .float32 else { return false }
+        let y = addValue(node.outputs[0], .float32, p.batch + [p.m, p.n])
+        layers.append(FloatBatchedMatMulLayer(source: [node.name], a: a, b: b, output: y, m: p.m, n: p.n, k: p.k,
+                                              aOffsets: p.aOffsets, bOffsets: p.bOffsets))
         env[node.outputs[0]] = .value(y)
         return true
+    }
+
+    /// MatMul of two 8-bit run-time activations with per-tensor quantization (QDQ, or
+    /// QLinearMatMul whose B is not a constant): int32 sums, requantized.
+    func emitIntegerBatchedMatMul(_ node: Node, a: (value: Int, params: QuantParams), b: (value: Int, params: QuantParams),
+                                  out: OutputQuantization) throws -> Bool {
+        guard a.params.isPerTensor, b.params.isPerTensor else { return false }
+        let av = try nchw(a.value, key: node.inputs[0]), bv = try nchw(b.value, key: node.inputs[1])
+        guard values[av].dtype.isQuantized8Bit, values[bv].dtype.isQuantized8Bit,
+              let p = try matmulBatches(node, values[av].shape, values[bv].shape), p.k < (1 << 15) else { return false }
+        let requant = Requantization(numerics: numerics, inputScale: a.params.scale[0], weightScales: [b.params.scale[0]],
+                                     outputScale: out.params.scale[0], zeroPoint: out.params.zeroPoint[0], qmin: out.qmin, qmax: out.qmax)
+        let y = addValue(out.name, out.dtype, p.batch + [p.m, p.n], quant: out.params)
+        layers.append(IntegerBatchedMatMulLayer(source: sourceNames(node, out), a: av, b: bv, output: y, m: p.m, n: p.n, k: p.k,
+                                                aOffsets: p.aOffsets, bOffsets: p.bOffsets, aZeroPoint: a.params.zeroPoint[0],
+                                                bZeroPoint: b.params.zeroPoint[0], aSigned: values[av].dtype == .int8,
+                                                bSigned: values[bv].dtype == .int8, outputSigned: out.dtype == .int8, requant: requant))
+        finish(out, value: y)
+        return true
+    }
+
+    func lowerQDQBatchedMatMul(_ node: Node, _ symbols: [Symbol?]) throws -> Bool {
+        guard node.opType == "MatMul", symbols.count == 2, let a = quantizedActivation(symbols[0]), let b = quantizedActivation(symbols[1]),
+              let out = try outputQuantization(of: node.outputs[0]) else { return false }
+        return try emitIntegerBatchedMatMul(node, a: a, b: b, out: out)
     }
 
     static let indexedCopyOps: Set<String> = ["Transpose", "Slice", "Split", "Gather", "Tile", "Expand", "Resize",

@@ -254,6 +254,7 @@ final class Lowering {
             try fold(node, symbols)
             return
         }
+        if Lowering.chainTableOps.contains(node.opType), try lowerQDQChainTable(node, index: index, symbols) { return }
         switch node.opType {
         case "If":
             try inlineIf(node, index: index, symbols)
@@ -264,6 +265,7 @@ final class Lowering {
         case "Conv", "Gemm", "MatMul":
             if let x = fp8Activation(symbols.first ?? nil), try lowerFp8MatrixProduct(node, x: x, symbols) { return }
             if try lowerQDQMatrixProduct(node, index: index, symbols) { return }
+            if try lowerQDQBatchedMatMul(node, symbols) { return }
             if try lowerFloatMatrixProduct(node) { return }
             if try lowerFloatBatchedMatMul(node) { return }
             try lowerReference(node)
@@ -303,6 +305,7 @@ final class Lowering {
             if try lowerQDQSoftmax(node, index: index, symbols) { return }
             try lowerReference(node)
         case "LayerNormalization":
+            if try lowerQDQLayerNorm(node, index: index, symbols) { return }
             if try lowerFloatLayerNorm(node) { return }
             try lowerReference(node)
         case "ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin":

@@ -200,6 +200,10 @@ extension Lowering {
            try emitMatrixProduct(node, x: x, w: (w, wq), bias: bias, out: out) {
             return
         }
+        if node.opType == "QLinearMatMul", wq.isPerTensor,
+           try emitIntegerBatchedMatMul(node, a: x, b: try explicitActivation(node, input: 3, scale: 4), out: out) {
+            return
+        }
         try lowerIntegerReferenceProduct(node, x: x, out: out, weightParams: wq, biasIndex: biasIndex)
     }
 

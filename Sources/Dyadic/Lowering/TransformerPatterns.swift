@@ -1,4 +1,4 @@
-/// Softmax of an 8-bit activation (DQ → Softmax → Q, com.microsoft.QLinearSoftmax).
+/// Softmax and LayerNormalization of 8-bit activations (DQ → op → Q, com.microsoft.QLinearSoftmax).
 extension Lowering {
     /// DQ → Softmax → Q: integer in the default numerics; with ONNX Runtime's numerics
     /// the float path reproduces its float computation instead.
@@ -36,6 +36,29 @@ extension Lowering {
         let y = addValue(out.name, out.dtype, info.shape, layout: info.layout, quant: out.params)
         layers.append(IntegerSoftmaxLayer(source: sourceNames(node, out), input: input, output: y, inputScale: x.params.scale[0],
                                           inputSigned: info.dtype == .int8, out: out, outer: outer, n: n, inner: inner))
+        finish(out, value: y)
+        return true
+    }
+
+    /// DQ → LayerNormalization → Q: integer (square root by Newton's iteration) in the
+    /// default numerics; ONNX Runtime's numerics keep its float formula.
+    func lowerQDQLayerNorm(_ node: Node, index: Int, _ symbols: [Symbol?]) throws -> Bool {
+        guard numerics == .dyadic, node.outputs.count == 1 || node.outputs.dropFirst().allSatisfy(\.isEmpty),
+              let x = quantizedActivation(symbols.first ?? nil), let gamma = try constantInput(node, 1), gamma.dtype == .float32,
+              let out = try outputQuantization(of: node.outputs[0]) else { return false }
+        let beta = try constantInput(node, 2)
+        if node.inputs.count > 2, !node.inputs[2].isEmpty, beta?.dtype != .float32 { return false }
+        try node.checkAttributes(known: ["axis", "epsilon", "stash_type"])
+        let input = try nchw(x.value, key: node.inputs[0])
+        let shape = values[input].shape
+        let axis = try Indexing.axis(node, try node.int("axis", default: -1), rank: shape.count)
+        let width = shape[axis...].reduce(1, *)
+        guard width > 0, gamma.count == width, beta.map({ $0.count == width }) ?? true else { return false }
+        let y = addValue(out.name, out.dtype, shape, quant: out.params)
+        layers.append(IntegerLayerNormLayer(source: sourceNames(node, out), input: input, output: y, rows: values[input].count / width,
+                                            width: width, inputParams: x.params, inputSigned: values[input].dtype == .int8,
+                                            gamma: gamma.floats, beta: beta?.floats,
+                                            epsilon: Double(try node.float("epsilon", default: 1e-5)), out: out))
         finish(out, value: y)
         return true
     }
