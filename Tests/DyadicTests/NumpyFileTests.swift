@@ -34,4 +34,18 @@ import Testing
             #expect(e.message.contains("<f8"))
         } catch { Issue.record("unexpected \(error)") }
     }
+
+    /// numpy.save writes a Fortran-ordered array (a transposed view) as its column-major
+    /// bytes with fortran_order True: read back in row-major order.
+    @Test func fortranOrderIsReadInRowMajorOrder() throws {
+        // np.asfortranarray(np.arange(6, dtype=np.int32).reshape(2, 3)): bytes 0 3 1 4 2 5.
+        let columnMajor = Tensor([0, 3, 1, 4, 2, 5] as [Int32], shape: [2, 3])
+        var file = NumpyFile.encode(columnMajor)
+        let text = String(decoding: file, as: UTF8.self)
+        let range = try #require(text.range(of: "'fortran_order': False"))
+        let offset = text.utf8.distance(from: text.startIndex, to: range.lowerBound)
+        file.replaceSubrange(offset..<(offset + 22), with: Array("'fortran_order': True,".utf8))
+        let back = try NumpyFile.decode(file, source: "f.npy")
+        #expect(back.shape == [2, 3] && back.int32Values == [0, 1, 2, 3, 4, 5])
+    }
 }

@@ -29,7 +29,7 @@ public enum NumpyFile {
         let header = String(decoding: bytes[headerStart..<(headerStart + headerLength)], as: UTF8.self)
         guard let descr = field("descr", in: header), let order = field("fortran_order", in: header),
               let shapeText = field("shape", in: header) else { throw fail("header lacks descr, fortran_order or shape") }
-        guard order == "False" else { throw fail("Fortran order is not supported") }
+        guard order == "False" || order == "True" else { throw fail("fortran_order must be True or False, not \(order)") }
         let dtype: DType
         switch descr.trimmingCharacters(in: CharacterSet(charactersIn: "'\"")) {
         case "<f4": dtype = .float32
@@ -59,7 +59,11 @@ public enum NumpyFile {
         guard bytes.count - start == expected else {
             throw fail("shape \(shape.shapeString) needs \(expected) bytes of data, the file holds \(bytes.count - start)")
         }
-        return Tensor(dtype: dtype, shape: shape, bytes: Array(bytes[start...]))
+        let data = Array(bytes[start...])
+        guard order == "True", shape.count > 1 else { return Tensor(dtype: dtype, shape: shape, bytes: data) }
+        // Fortran order stores the reversed shape row-major: transpose it back.
+        let reversed = Tensor(dtype: dtype, shape: Array(shape.reversed()), bytes: data)
+        return DataMovement.transpose(reversed, perm: Array((0..<shape.count).reversed()))
     }
 
     /// The value text of `'key': value` in a NumPy header dictionary.
