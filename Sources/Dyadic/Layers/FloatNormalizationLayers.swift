@@ -48,7 +48,8 @@ final class FloatLayerNormLayer: TiledLayer {
 }
 
 /// Float32 ReduceSum/Mean/Max/Min over one contiguous block of axes: the tensor seen as
-/// [outer, reduced, inner], each output the reduction of `reduced` values `inner` apart.
+/// [outer, reduced, inner], each output the reduction of `reduced` values `inner` apart
+/// (sums in double).
 final class FloatReduceLayer: Layer {
     enum Kind: Sendable { case sum, mean, max, min }
     let op: String
@@ -76,9 +77,12 @@ final class FloatReduceLayer: Layer {
             let out = y + o * inner, base = x + o * reduced * inner
             switch kind {
             case .sum, .mean:
-                out.update(repeating: 0, count: inner)
-                for r in 0..<reduced { let row = base + r * inner; for i in 0..<inner { out[i] += row[i] } }
-                if kind == .mean { let d = Float(reduced); for i in 0..<inner { out[i] /= d } }
+                // Accumulated in double, as the reference does: long rows keep full precision.
+                for i in 0..<inner {
+                    var total = 0.0
+                    for r in 0..<reduced { total += Double(base[r * inner + i]) }
+                    out[i] = Float(kind == .mean ? total / Double(reduced) : total)
+                }
             case .max, .min:
                 out.update(from: base, count: inner)
                 for r in 1..<max(reduced, 1) {

@@ -342,7 +342,8 @@ final class Lowering {
     func inlineIf(_ node: Node, index: Int, _ symbols: [Symbol?]) throws {
         try node.checkAttributes(known: ["then_branch", "else_branch"])
         guard let first = symbols.first ?? nil, let condition = try foldedConstant(first, node) else {
-            throw node.unsupported("a condition computed at run time")
+            try lowerRuntimeIf(node)
+            return
         }
         guard condition.count == 1, condition.dtype == .bool else { throw node.invalid("the condition must be one bool") }
         let key = condition.bytes[0] != 0 ? "then_branch" : "else_branch"
@@ -362,6 +363,53 @@ final class Lowering {
         nodes.insert(contentsOf: spliced, at: index + 1)
         absorbed = Set(absorbed.map { $0 > index ? $0 + spliced.count : $0 })
         indexConsumers()
+    }
+
+    /// An If whose condition is known only at run time: both branches planned as graphs
+    /// of their own over the outer values they read (IfLayer).
+    func lowerRuntimeIf(_ node: Node) throws {
+        let cond = try nchw(try materialize(node.inputs[0], as: nil, context: node.label), key: node.inputs[0])
+        guard values[cond].dtype == .bool, values[cond].count == 1 else { throw node.invalid("the condition must be one bool") }
+        var outer: [String: Int] = [:]
+        func branch(_ key: String) throws -> IfLayer.Branch {
+            guard case .graph(let g)? = node.attributes[key] else { throw node.invalid("\(key) is missing") }
+            guard g.outputs.count == node.outputs.count else {
+                throw node.invalid("\(key) has \(g.outputs.count) outputs, the If \(node.outputs.count)")
+            }
+            let local = Set(g.nodes.flatMap(\.outputs)).union(g.initializers.keys)
+            let reads = g.nodes.reduce(into: Set<String>()) { $0.formUnion(GraphRewrites.reads($1)) }.subtracting(local)
+                .union(g.outputs.map(\.name).filter { !local.contains($0) }).sorted()
+            var inputs: [ValueInfo] = [], shapes: [String: [Int]] = [:]
+            for name in reads {
+                let v = try outer[name] ?? nchw(try materialize(name, as: nil, context: "\(node.label) \(key)"), key: name)
+                outer[name] = v
+                inputs.append(ValueInfo(name: name, dtype: values[v].dtype, shape: values[v].shape))
+                shapes[name] = values[v].shape
+            }
+            let sub = Graph(name: "\(node.name)/\(key)", nodes: g.nodes, inputs: inputs, outputs: g.outputs,
+                            initializers: g.initializers, opset: graph.opset)
+            let plan: Plan
+            do {
+                plan = try Lowering.plan(graph: sub, inputShapes: shapes, numerics: numerics)
+            } catch let error as DyadicError {
+                throw DyadicError("\(node.label) \(key): \(error.message)")
+            }
+            return IfLayer.Branch(name: key, plan: plan, feeds: plan.inputs.map { ($0.value, outer[$0.name]!) })
+        }
+        let thenBranch = try branch("then_branch"), elseBranch = try branch("else_branch")
+        var outs: [Int] = []
+        for (i, name) in node.outputs.enumerated() {
+            let a = thenBranch.plan.values[thenBranch.plan.outputs[i].value], b = elseBranch.plan.values[elseBranch.plan.outputs[i].value]
+            guard a.dtype == b.dtype, a.shape == b.shape else {
+                throw node.unsupported("branches whose output \(i) differs (\(a.typeString) and \(b.typeString)) with a condition computed at run time")
+            }
+            let v = addValue(name, a.dtype, a.shape)
+            env[name] = .value(v)
+            outs.append(v)
+        }
+        let feeds = Array(Set(thenBranch.feeds.map(\.outer) + elseBranch.feeds.map(\.outer))).sorted()
+        layers.append(IfLayer(source: node.name, label: node.label, condition: cond, outerValues: feeds, outputs: outs,
+                              then: thenBranch, else: elseBranch))
     }
 
     /// Runs `node` on the reference path; integer outputs stay integer values.

@@ -57,8 +57,8 @@ public final class Session: @unchecked Sendable {
         }
     }
 
-    /// Walks back from every parameter position (shapes, quantization parameters; see
-    /// `ReferenceOps.parameterPositions`) to the graph inputs it reads.
+    /// Walks back from every parameter position (shapes, quantization parameters, an If's
+    /// condition; see `ReferenceOps.parameterPositions`) to the graph inputs it reads.
     /// Shape and Size read only their input's shape, which the plan knows, so the walk
     /// stops there; everything else passes the need on to all of its inputs.
     static func parameterInputs(of graph: Graph) -> Set<String> {
@@ -72,7 +72,12 @@ public final class Session: @unchecked Sendable {
             guard !(node.domain.isEmpty && (node.opType == "Shape" || node.opType == "Size")) else { continue }
             for input in node.inputs where !input.isEmpty { needed.insert(input) }
         }
-        return Set(graph.inputs.map(\.name)).intersection(needed)
+        // Large float inputs (images, audio) are data: a plan per value would fold the whole
+        // model. What they decide at run time (an If's condition) is computed in the plan.
+        let small = graph.inputs.filter { input in
+            input.dtype != .float32 || (input.shape.allSatisfy { $0 != nil } && input.shape.reduce(1) { $0 * ($1 ?? 0) } <= 16)
+        }
+        return Set(small.map(\.name)).intersection(needed)
     }
 
     /// The plan of the latest run (or of the declared input shapes).
