@@ -74,6 +74,47 @@ import Testing
         #expect(try session.run(["x": Tensor([Float(0), 0, 1], shape: [3]), "sr": Tensor([Int64(8000)], shape: [])])["y"]?.floats == [10, 10, 11])
     }
 
+    /// A condition computed from the data (not known at load): both branches are
+    /// planned, and each run executes the one its condition picks.
+    @Test func ifWithARunTimeConditionRunsTheChosenBranch() throws {
+        // Larger than a plan parameter may be, so the condition is computed in the plan.
+        let n = 20
+        let two = Tensor([Float(2)], shape: [1]), ten = Tensor([Float(10)], shape: [1])
+        let up = (1...n).map { Float($0) }, down = (1...n).map { -Float($0) }
+        let thenBranch = Graph(name: "then", nodes: [Node(name: "m", opType: "Mul", inputs: ["x", "two"], outputs: ["t"])],
+                               inputs: [], outputs: [ValueInfo(name: "t", dtype: .float32, shape: [n])],
+                               initializers: ["two": two], opset: 13)
+        let elseBranch = Graph(name: "else", nodes: [Node(name: "a", opType: "Add", inputs: ["x", "ten"], outputs: ["e"])],
+                               inputs: [], outputs: [ValueInfo(name: "e", dtype: .float32, shape: [n])],
+                               initializers: ["ten": ten], opset: 13)
+        let nodes = [
+            Node(name: "sum", opType: "ReduceSum", inputs: ["x"], outputs: ["s"], attributes: ["keepdims": .int(0)]),
+            Node(name: "gt", opType: "Greater", inputs: ["s", "zero"], outputs: ["c"]),
+            Node(name: "if", opType: "If", inputs: ["c"], outputs: ["y"],
+                 attributes: ["then_branch": .graph(thenBranch), "else_branch": .graph(elseBranch)]),
+        ]
+        let graph = Graph(name: "if", nodes: nodes, inputs: [ValueInfo(name: "x", dtype: .float32, shape: [n])],
+                          outputs: [ValueInfo(name: "y", dtype: .float32, shape: [n])],
+                          initializers: ["zero": Tensor([Float(0)], shape: [])], opset: 13)
+        let session = try Session(graph: graph)
+        #expect(session.parameterInputs.isEmpty)
+        #expect(try #require(session.plan).layers.contains { $0.op == "If" })
+        #expect(try session.run(["x": Tensor(up, shape: [n])])["y"]?.floats == up.map { $0 * 2 })
+        #expect(try session.run(["x": Tensor(down, shape: [n])])["y"]?.floats == down.map { $0 + 10 })
+
+        // An error inside a branch names the If and the branch.
+        var broken = graph
+        broken.nodes[2].attributes["else_branch"] = .graph(Graph(name: "else", nodes: [Node(name: "odd", opType: "NoSuchOp", inputs: ["x"], outputs: ["e"])],
+                                                           inputs: [], outputs: [ValueInfo(name: "e", dtype: .float32, shape: [n])],
+                                                           initializers: [:], opset: 13))
+        do {
+            _ = try Session(graph: broken).run(["x": Tensor(up, shape: [n])])
+            Issue.record("a branch with an unknown op was accepted")
+        } catch let error as DyadicError {
+            #expect(error.message.contains("'if'") && error.message.contains("else_branch") && error.message.contains("NoSuchOp"), "\(error.message)")
+        }
+    }
+
     /// A graph input read as a second operand is data: each run sees its own value.
     @Test func aSecondOperandInputIsNotFoldedIntoThePlan() throws {
         let graph = Graph(name: "residual", nodes: [Node(name: "add", opType: "Add", inputs: ["x", "skip"], outputs: ["y"])],
