@@ -63,7 +63,7 @@ final class Lowering {
     }
 
     static func plan(graph: Graph, inputShapes: [String: [Int]], numerics: Numerics) throws -> Plan {
-        let rewritten = GraphRewrites.fuseHardSwish(GraphRewrites.foldBatchNormalization(GraphRewrites.topologicallySorted(graph)))
+        let rewritten = GraphRewrites.fuseHardSwish(GraphRewrites.foldBatchNormalization(ContribExpansion.expand(GraphRewrites.topologicallySorted(graph))))
         let lowering = Lowering(graph: rewritten, numerics: numerics)
         return try lowering.build(inputShapes: inputShapes)
     }
