@@ -26,11 +26,12 @@
  *
  * Loops in a tile: strips, then chunks of KC taps, then panels. A strip's taps are
  * scattered over the planes (for 3x3/2 about two cache lines per tap, one at
- * stride 1), so K = 1152 would touch ~100-150 KiB per strip, more than L1, and
- * every panel would stream it again from L2 at two or three lines per K step:
- * measured, a 3x3/2 64->128 ran at 40% of the FMA peak that way. KC taps keep a
- * chunk in L1 while all panels pass over it; the price is reading and writing each
- * MR x NR block of C once per chunk (one vector load and store per KC FMAs).
+ * stride 1), so K = 1152 touches ~100-150 KiB per strip, more than L1, which every
+ * panel streams again from L2. KC taps keep a chunk in L1 while all panels pass over
+ * it, at the price of reading and writing each MR x NR block of C once per chunk.
+ * Measured (AVX-512, best of 200): 3x3/2 128->256 on 20x20 105 GFLOPS with the
+ * whole K, 111 with KC 128-256; at stride 1 chunks gain nothing up to 512 (1-2%
+ * slower at 128-256), hence 512 there.
  */
 #include "f32conv.h"
 
@@ -39,8 +40,8 @@
 /* Phase planes per tile: about 256 KiB, to stay in L2 next to the weights. */
 #define DIRECT_BUDGET_FLOATS 65536
 /* Taps per chunk (see above): about 16-32 KiB of a strip's cache lines. */
-#define DIRECT_KC_STRIDE1 256
-#define DIRECT_KC_STRIDED 128
+#define DIRECT_KC_STRIDE1 512
+#define DIRECT_KC_STRIDED 256
 
 bool dyd_f32conv_plan_direct(dyd_f32conv_op *op, const dyd_f32conv_desc *d) {
   const dyd_conv_geometry *g = &op->g;
@@ -55,20 +56,23 @@ bool dyd_f32conv_plan_direct(dyd_f32conv_op *op, const dyd_f32conv_desc *d) {
   size_t rows = DIRECT_BUDGET_FLOATS / DYD_MAX(per_row, (size_t)1);
   rows = rows > op->halo ? rows - op->halo : 1;
   rows = DYD_MIN(DYD_MAX(rows, (size_t)1), (size_t)g->out_h);
-  /* At least 8 tiles for threads: smaller row blocks first, as long as each keeps
-   * 4 strips of NR virtual outputs (fewer would leave strips part empty) */
-  const size_t images = (size_t)g->batch * g->groups;
-  if (images * DYD_DIV_UP((size_t)g->out_h, rows) < 8) {
+  /* At least 8 tiles for threads, from blocks of panels first: smaller row blocks
+   * cost more in the last, part-empty strip of each (measured: 20x20 planes cut in
+   * blocks of 6 rows computed 544 virtual outputs for 400 real ones, the whole
+   * plane 448), but layers with few panels must cut rows, down to 4 strips each. */
+  const size_t images = (size_t)g->batch * g->groups, panels = DYD_DIV_UP(op->ocpg, (size_t)b->mr);
+  if (images * DYD_DIV_UP((size_t)g->out_h, rows) * panels < 8) {
     const size_t min_rows = DYD_MIN(DYD_DIV_UP(4 * (size_t)b->nr, op->pitch), (size_t)g->out_h);
-    const size_t want = DYD_DIV_UP((size_t)g->out_h, DYD_DIV_UP(8, images));
+    const size_t want = DYD_DIV_UP((size_t)g->out_h, DYD_DIV_UP(8, images * panels));
     rows = DYD_MIN(rows, DYD_MAX(want, min_rows));
   }
+  rows = DYD_DIV_UP((size_t)g->out_h, DYD_DIV_UP((size_t)g->out_h, rows)); /* equal blocks */
   op->nc = rows;
   op->m_blocks = DYD_DIV_UP((size_t)g->out_h, op->nc);
   op->rows = op->nc + op->halo;
   if (!dyd_f32conv_pack_panels(op, d)) return false;
-  /* Still few tiles (small late-layer planes): split the output channels too; each
-   * such tile repeats its copy (about the input's size, a ninth of an im2col). */
+  /* Still few tiles: split the output channels; consecutive tiles of one run call
+   * that share a row block share its copy (see dyd_f32conv_run). */
   op->panels_per_tile = op->panels;
   const size_t row_tiles = (size_t)g->batch * g->groups * op->m_blocks;
   if (row_tiles < 8 && op->panels > 1) {
