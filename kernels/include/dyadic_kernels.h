@@ -382,8 +382,9 @@ const char *dyd_lut_kernel_name(void);
  * Clamping is exact and 1-Lipschitz, so the bound stays B. SiLU's slope is at most
  * 1.0999, and every ISA computes it with the same vectorised exp (Cody-Waite
  * reduction, degree-7 polynomial, exact scaling by 2^n including subnormal results)
- * to within 4 ulp of SiLU of its float input (measured: at most 3 ulp on every
- * ISA), so
+ * to within 4 ulp of SiLU of its float input (the tests sweep every 61st float in
+ * [-120, 120]: worst 0.70 ulp on scalar, AVX2 and AVX-512; NEON passes the same
+ * 4-ulp check under QEMU), so
  *     |y - y_ref| <= 1.1 * B + 2^-21 * (|y_ref| + 1.1 * B) + 2^-147.
  * Infinite inputs to SiLU are not handled (silu(-inf) gives -inf, not -0). */
 typedef enum {
