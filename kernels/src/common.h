@@ -430,16 +430,25 @@ static inline uint16_t dyd_f8_to_h(uint8_t c) {
 
 /* ---- Float32 convolution bundles ---------------------------------------------------- */
 
+/* The fused activation as kernels take it (dyd_f32conv_desc's fields). */
+typedef struct {
+  dyd_f32_activation kind;
+  float lo, hi; /* DYD_F32_ACT_CLAMP */
+} dyd_f32_act;
+
 /*
- * GEMM micro-kernel, broadcast A / vector B: C[i][j] = init[i][j] + sum_k a[k][i] * b[k][j]
+ * GEMM micro-kernel, broadcast A / vector B: C[i][j] = act(init[i][j] + sum_k a[k][i] * b_k[j])
  * for i < mr <= MR, j < nc <= NR, where init is bias[i] (0 when bias is NULL) plus
- * C[i][j] when `accumulate`. `a` is a packed panel [kc][MR] (rows past mr are zero or
- * ignored); `b` has kc rows of NR readable floats, `b_stride` floats apart (a packed
- * strip, or rows of the input itself); only columns j < nc are written (and read).
+ * C[i][j] when `accumulate`, and act is `act` (NULL: none). `a` is a packed panel
+ * [kc][MR] (rows past mr are zero or ignored). B's row k, b_k, is b + b_off[k] when
+ * b_off is not NULL (the direct conv's taps), else b + k * b_stride (a packed strip,
+ * or rows of the input itself); each has NR readable floats. Only columns j < nc are
+ * written (and read).
  */
 typedef void (*dyd_f32_gemm_fn)(size_t mr, size_t nc, size_t kc, const float *a,
-                                const float *bias, const float *b, size_t b_stride, float *c,
-                                size_t c_stride, int accumulate);
+                                const float *bias, const float *b, size_t b_stride,
+                                const size_t *b_off, float *c, size_t c_stride, int accumulate,
+                                const dyd_f32_act *act);
 
 /* Depthwise row: out[x] = bias + sum_t w[t] * rows[t][x] for x < n. Every row pointer
  * has DYD_F32_DW_PAD floats readable past n (the op lays its rows out so). */
@@ -447,13 +456,86 @@ typedef void (*dyd_f32_dw_fn)(size_t n, size_t taps, const float *const *rows, c
                               float bias, float *out);
 #define DYD_F32_DW_PAD 16
 
+/* x[i] = act(x[i]) for i < n, the same arithmetic as the GEMM epilogue. */
+typedef void (*dyd_f32_act_fn)(size_t n, float *x, const dyd_f32_act *act);
+
+/* dst[q] = src[q * stride] for q < n (stride >= 1): the direct conv's deinterleave
+ * of input rows by column phase. Reads nothing past src[(n - 1) * stride]. */
+typedef void (*dyd_f32_gather_fn)(size_t n, const float *src, size_t stride, float *dst);
+
 typedef struct {
   uint32_t mr, nr;
   dyd_f32_gemm_fn gemm;
   dyd_f32_dw_fn dw;
+  dyd_f32_act_fn act;
+  dyd_f32_gather_fn gather;
   const char *isa_suffix;     /* e.g. "avx512f" */
   const char *gemm_name;      /* dyd_f32_gemm_ukernel_<MR>x<NR>__<isa> */
 } dyd_f32_bundle;
+
+/*
+ * SiLU, shared by every ISA (the vector forms in f32-*.c follow this one step by
+ * step): silu(y) = y / (1 + t) for y >= 0, y t / (1 + t) otherwise, t = exp(-|y|) in
+ * (0, 1], so nothing overflows. exp(x), x = max(-|y|, -110) (below, silu rounds to
+ * -0: 110 e^-110 < 2^-150; the numerator uses max(y, -110) alike): n = rint(x log2 e)
+ * in [-159, 0], r = x - n ln2 with ln2 split in two
+ * (n * LN2_HI is exact: 9 + 8 significant bits), |r| <= 0.35, exp(r) by the degree-7
+ * Taylor polynomial (truncation 5e-9 relative, 0.05 ulp), then 2^n. Negative y keep
+ * the 2^n out of the quotient, y p / (1 + t) * 2^n, and apply it last, so a subnormal
+ * result is rounded once.
+ */
+#define DYD_SILU_XMIN (-110.0f)
+#define DYD_SILU_LOG2E 1.44269504088896341f
+#define DYD_SILU_LN2_HI 0.693359375f
+#define DYD_SILU_LN2_LO (-2.12194440e-4f)
+#define DYD_SILU_C2 (1.0f / 2)
+#define DYD_SILU_C3 (1.0f / 6)
+#define DYD_SILU_C4 (1.0f / 24)
+#define DYD_SILU_C5 (1.0f / 120)
+#define DYD_SILU_C6 (1.0f / 720)
+#define DYD_SILU_C7 (1.0f / 5040)
+
+static inline float dyd_f32_pow2i(int n) { /* 2^n for n in [-126, 127] */
+  union { uint32_t u; float f; } v = {.u = (uint32_t)(n + 127) << 23};
+  return v.f;
+}
+
+static inline float dyd_f32_silu(float y) {
+  const float ay = y < 0 ? -y : y;
+  const float x = -ay > DYD_SILU_XMIN ? -ay : DYD_SILU_XMIN;
+  const float n = __builtin_rintf(x * DYD_SILU_LOG2E);
+  float r = __builtin_fmaf(-n, DYD_SILU_LN2_HI, x);
+  r = __builtin_fmaf(-n, DYD_SILU_LN2_LO, r);
+  float p = DYD_SILU_C7;
+  p = __builtin_fmaf(p, r, DYD_SILU_C6);
+  p = __builtin_fmaf(p, r, DYD_SILU_C5);
+  p = __builtin_fmaf(p, r, DYD_SILU_C4);
+  p = __builtin_fmaf(p, r, DYD_SILU_C3);
+  p = __builtin_fmaf(p, r, DYD_SILU_C2);
+  p = __builtin_fmaf(p, r, 1.0f);
+  p = __builtin_fmaf(p, r, 1.0f);
+  const int ni = (int)n, n1 = ni / 2, n2 = ni - n1; /* each in [-80, 0]: 2^n1, 2^n2 normal */
+  const float s1 = dyd_f32_pow2i(n1), s2 = dyd_f32_pow2i(n2);
+  const float d = 1.0f + p * s1 * s2;
+  if (!(y < 0)) return y / d; /* NaN too */
+  const float yc = y > DYD_SILU_XMIN ? y : DYD_SILU_XMIN;
+  return yc * p / d * s1 * s2;
+}
+
+static inline void dyd_f32_gather_scalar(size_t n, const float *src, size_t stride, float *dst) {
+  if (stride == 1) memcpy(dst, src, n * sizeof(float));
+  else
+    for (size_t q = 0; q < n; q++) dst[q] = src[q * stride];
+}
+
+static inline float dyd_f32_act_apply(float v, const dyd_f32_act *act) {
+  if (act == NULL || act->kind == DYD_F32_ACT_NONE) return v;
+  if (act->kind == DYD_F32_ACT_CLAMP) {
+    v = v > act->lo ? v : act->lo;
+    return v < act->hi ? v : act->hi;
+  }
+  return dyd_f32_silu(v);
+}
 
 extern const dyd_f32_bundle dyd_f32_bundle_scalar;
 const dyd_f32_bundle *dyd_f32_bundle_for(dyd_isa isa);

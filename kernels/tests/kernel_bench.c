@@ -1,7 +1,7 @@
 /*
  * Single-thread kernel benchmark (a measuring tool, never a timed test).
  *
- *   kernel_bench [isa] [-q] [-d] [-e] [-A] [-4] [-D] [-I] [-8 [-g N]] [-f]
+ *   kernel_bench [isa] [-q] [-d] [-e] [-A] [-4] [-D] [-I] [-8 [-g N]] [-f] [-y]
  *     isa: a DYADIC_ISA name (default: the active one)
  *     -q: u8 activations only (the EfficientNet type)
  *     -d: depthwise shapes only
@@ -30,7 +30,10 @@
  *         channel; -g N: group size N), then network totals and the FP8/INT8 ratio
  *     -f: float32 instead (dyd_f32conv, NCHW): the in-register FMA peak of the
  *         ISA's widest vectors, every shape's GFLOPS and % of that peak, and the
- *         network total in ms (only this, and the peak, are printed)
+ *         network total in ms (only this, and the peak, are printed), for
+ *         EfficientNet-Lite0's shapes and then YOLOv8n's at 320x320
+ *         (yolov8n_shapes.h); -y: the YOLOv8n shapes only. "best GF": the fastest
+ *         of the 9 runs, the steadier figure when other jobs share the machine
  *
  * What it prints, all from the same run on one core (the machine is shared and
  * noisy, so every figure is relative to something measured a moment before):
@@ -54,6 +57,7 @@
 
 #include "dyadic_kernels_testing.h"
 #include "efficientnet_shapes.h"
+#include "yolov8n_shapes.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -694,6 +698,8 @@ static timing time_f32conv(const dyd_net_shape *s, dyd_isa isa) {
     r[i] = (now() - t1) / (double)reps;
   }
   t.seconds = median(r, RUNS);
+  t.best = r[0];
+  for (int i = 1; i < RUNS; i++) t.best = r[i] < t.best ? r[i] : t.best;
   dyd_f32conv_destroy(op);
   free(w), free(bias), free(in), free(out), free(ws);
   return t;
@@ -701,31 +707,33 @@ static timing time_f32conv(const dyd_net_shape *s, dyd_isa isa) {
 
 /* The machine is shared: the peak is measured again just before each shape, and
  * each shape's % of peak is against that measurement. */
-static void bench_f32(dyd_isa isa) {
+static void bench_f32_set(dyd_isa isa, const char *net, const dyd_net_shape *shapes, size_t count) {
   const char *what;
-  double peaks[DYD_EFFICIENTNET_LITE0_SHAPE_COUNT];
+  double *peaks = malloc(count * sizeof *peaks);
+  printf("\n== %s ==\n", net);
   printf("float32 FMA peak: %s, measured before each shape (column \"peak\")\n", (f32_peak(isa, &what), what));
-  printf("\n%-26s %3s %8s %7s %7s %8s  %s\n", "shape", "n", "GFLOPS", "peak", "%peak", "us", "kernel");
+  printf("\n%-26s %3s %8s %7s %7s %8s %8s  %s\n", "shape", "n", "GFLOPS", "peak", "%peak", "us", "best GF",
+         "kernel");
   double fam_ops[FAM_COUNT] = {0}, fam_sec[FAM_COUNT] = {0}, fam_peak_sec[FAM_COUNT] = {0};
-  for (size_t i = 0; i < DYD_EFFICIENTNET_LITE0_SHAPE_COUNT; i++) {
-    const dyd_net_shape *s = &dyd_efficientnet_lite0_shapes[i];
+  for (size_t i = 0; i < count; i++) {
+    const dyd_net_shape *s = &shapes[i];
     char label[64];
     shape_label(s, label, sizeof label);
     const double peak = peaks[i] = f32_peak(isa, &what);
     const timing t = time_f32conv(s, isa);
     const double gf = shape_ops(s) / t.seconds * 1e-9;
-    printf("%-26s %3u %8.1f %7.1f %6.1f%% %8.1f  %s\n", label, s->count, gf, peak,
-           peak > 0 ? 100 * gf / peak : 0.0, t.seconds * 1e6, t.kernel);
+    printf("%-26s %3u %8.1f %7.1f %6.1f%% %8.1f %8.1f  %s\n", label, s->count, gf, peak,
+           peak > 0 ? 100 * gf / peak : 0.0, t.seconds * 1e6, shape_ops(s) / t.best * 1e-9, t.kernel);
     const family f = family_of(s);
     fam_ops[f] += s->count * shape_ops(s);
     fam_sec[f] += s->count * t.seconds;
     if (peak > 0) fam_peak_sec[f] += s->count * shape_ops(s) / (peak * 1e9); /* time at peak */
   }
-  const double med_peak = median(peaks, (int)DYD_EFFICIENTNET_LITE0_SHAPE_COUNT);
+  const double med_peak = median(peaks, (int)count);
   printf("\nFMA peak over the run: median %.1f GFLOPS, min %.1f, max %.1f\n", med_peak, peaks[0],
-         peaks[DYD_EFFICIENTNET_LITE0_SHAPE_COUNT - 1]);
-  printf("\n-- EfficientNet-Lite0 float32 totals (every layer counted, one thread; %% of peak\n"
-         "   = time the layers would take at each shape's measured peak / time taken)\n");
+         peaks[count - 1]);
+  printf("\n-- %s float32 totals (every layer counted, one thread; %% of peak\n"
+         "   = time the layers would take at each shape's measured peak / time taken)\n", net);
   double all_sec = 0, all_ops = 0, all_peak_sec = 0;
   for (int f = 0; f < FAM_COUNT; f++) all_sec += fam_sec[f], all_ops += fam_ops[f], all_peak_sec += fam_peak_sec[f];
   for (int f = 0; f < FAM_COUNT; f++) {
@@ -735,6 +743,14 @@ static void bench_f32(dyd_isa isa) {
   }
   printf("%-20s %8.3f ms          %8.1f GFLOPS %5.1f%% of peak\n", "all conv/GEMM", all_sec * 1e3,
          all_ops / all_sec * 1e-9, 100 * all_peak_sec / all_sec);
+  free(peaks);
+}
+
+/* -f: EfficientNet-Lite0's shapes, then YOLOv8n's at 320x320 (-y: those only). */
+static void bench_f32(dyd_isa isa, int yolo_only) {
+  if (!yolo_only)
+    bench_f32_set(isa, "EfficientNet-Lite0", dyd_efficientnet_lite0_shapes, DYD_EFFICIENTNET_LITE0_SHAPE_COUNT);
+  bench_f32_set(isa, "YOLOv8n 320x320", dyd_yolov8n_shapes, DYD_YOLOV8N_SHAPE_COUNT);
 }
 
 /* ---- main ------------------------------------------------------------------------------ */
@@ -935,7 +951,7 @@ static void dram_resident(dyd_isa isa, double dram, const uint8_t *big, size_t b
 int main(int argc, char **argv) {
   static const char *const names[] = {"scalar", "avx2", "avx512vnni", "neon", "neondot", "i8mm"};
   dyd_isa isa = dyd_active_isa();
-  int u8_only = 0, dw_only = 0, weight_bits_4 = 0, fp8 = 0, dw_dram = 0, float32 = 0;
+  int u8_only = 0, dw_only = 0, weight_bits_4 = 0, fp8 = 0, dw_dram = 0, float32 = 0, yolo_only = 0;
   for (int i = 1; i < argc; i++) {
     if (strcmp(argv[i], "-q") == 0) u8_only = 1;
     if (strcmp(argv[i], "-d") == 0) dw_only = 1;
@@ -947,6 +963,7 @@ int main(int argc, char **argv) {
     if (strcmp(argv[i], "-D") == 0) dw_dram = 1;
     if (strcmp(argv[i], "-I") == 0) int4_net = engine_params = 1;
     if (strcmp(argv[i], "-f") == 0) float32 = 1;
+    if (strcmp(argv[i], "-y") == 0) float32 = yolo_only = 1;
     for (int j = 0; j < 6; j++)
       if (strcmp(argv[i], names[j]) == 0) isa = dyd_isa_supported((dyd_isa)j);
   }
@@ -955,7 +972,7 @@ int main(int argc, char **argv) {
   printf("%s; isa %s; one thread; median of %d runs%s%s\n", cpu, dyd_isa_name(isa), RUNS,
          engine_params ? "; network parameters (-e)" : "", adjacent_buffers ? "; adjacent buffers (-A)" : "");
   if (float32) {
-    bench_f32(isa);
+    bench_f32(isa, yolo_only);
     return 0;
   }
 

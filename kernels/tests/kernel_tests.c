@@ -2087,6 +2087,8 @@ static void test_fp8_elementwise(void) {
 typedef struct {
   uint32_t batch, in_h, in_w, in_c, out_c, kh, kw, sh, sw, dh, dw, pt, pl, pb, pr, groups;
   int no_bias, exact;
+  dyd_f32_activation act;
+  float act_min, act_max;
 } f32_case;
 
 static float f32_value(int exact) {
@@ -2102,19 +2104,28 @@ static float *f32_array(size_t n, int exact) {
 }
 
 static void describe_f32(const f32_case *c, char *buf, size_t len) {
-  snprintf(buf, len, "f32 n%u %ux%ux%u->%u k%ux%u s%u,%u d%u,%u p%u,%u,%u,%u g%u%s%s", c->batch, c->in_h,
+  char act[64] = "";
+  if (c->act == DYD_F32_ACT_CLAMP) snprintf(act, sizeof act, " clamp[%g,%g]", (double)c->act_min, (double)c->act_max);
+  if (c->act == DYD_F32_ACT_SILU) snprintf(act, sizeof act, " silu");
+  snprintf(buf, len, "f32 n%u %ux%ux%u->%u k%ux%u s%u,%u d%u,%u p%u,%u,%u,%u g%u%s%s%s", c->batch, c->in_h,
            c->in_w, c->in_c, c->out_c, c->kh, c->kw, c->sh, c->sw, c->dh, c->dw, c->pt, c->pl, c->pb, c->pr,
-           c->groups, c->no_bias ? " no-bias" : "", c->exact ? " exact" : "");
+           c->groups, c->no_bias ? " no-bias" : "", c->exact ? " exact" : "", act);
 }
 
-/* Compares got with want within bound[i] (0 in exact cases); one check per run. */
-static void check_f32(const char *what, const float *got, const float *want, const float *absref,
-                      size_t n, double terms, int exact) {
+/* Compares got with want within the header's bound (0 in exact cases without SiLU);
+ * one check per run. With SiLU: 1.1 times the conv's bound B, plus 4 ulp of the
+ * result, |y - y_ref| <= 1.1 B + 2^-21 (|y_ref| + 1.1 B) + 2^-147. */
+static void check_f32_act(const char *what, const float *got, const float *want, const float *absref,
+                          size_t n, double terms, int exact, dyd_f32_activation act) {
   size_t bad = 0, first = 0;
   double worst = 0;
   for (size_t i = 0; i < n; i++) {
     const double err = fabs((double)got[i] - (double)want[i]);
-    const double bound = exact ? 0.0 : 2.0 * terms * ldexp(1.0, -24) * (double)absref[i] * (1 + ldexp(1.0, -20));
+    double bound = exact ? 0.0 : 2.0 * terms * ldexp(1.0, -24) * (double)absref[i] * (1 + ldexp(1.0, -20));
+    if (act == DYD_F32_ACT_SILU) {
+      bound *= 1.1;
+      bound += ldexp(1.0, -21) * (fabs((double)want[i]) + bound) + ldexp(1.0, -147);
+    }
     if (!(err <= bound) && bad++ == 0) first = i; /* NaN fails */
     if (bound > 0 && err / bound > worst) worst = err / bound;
   }
@@ -2122,6 +2133,11 @@ static void check_f32(const char *what, const float *got, const float *want, con
         what, bad, n, first, bad ? (double)got[first] : 0.0, bad ? (double)want[first] : 0.0,
         bad ? (double)absref[first] : 0.0);
   if (verbose) printf("ok %s (worst error %.3f of the bound)\n", what, worst);
+}
+
+static void check_f32(const char *what, const float *got, const float *want, const float *absref,
+                      size_t n, double terms, int exact) {
+  check_f32_act(what, got, want, absref, n, terms, exact, DYD_F32_ACT_NONE);
 }
 
 static void run_f32_tiles(const dyd_f32conv_op *op, const float *in, float *out) {
@@ -2156,6 +2172,9 @@ static void test_f32_case(const f32_case *c) {
                            .out_c = c->out_c, .kernel_h = c->kh, .kernel_w = c->kw, .stride_h = c->sh,
                            .stride_w = c->sw, .dilation_h = c->dh, .dilation_w = c->dw,
                            .pad_top = c->pt, .pad_left = c->pl, .groups = c->groups};
+  d.activation = c->act;
+  d.activation_min = c->act_min;
+  d.activation_max = c->act_max;
   g->out_h = out_dim(c->in_h, c->kh, c->sh, c->dh, c->pt, c->pb);
   g->out_w = out_dim(c->in_w, c->kw, c->sw, c->dw, c->pl, c->pr);
   if (!g->out_h || !g->out_w) return;
@@ -2180,6 +2199,7 @@ static void test_f32_case(const f32_case *c) {
     for (size_t i = 0; i < c->out_c * k; i++) aw[i] = fabsf(w[i]);
     for (size_t i = 0; i < c->out_c; i++) ab[i] = fabsf(bias[i]);
     dyd_f32conv_desc ad = d;
+    ad.activation = DYD_F32_ACT_NONE; /* the conv's bound, before the activation */
     ad.weights = aw;
     ad.bias = c->no_bias ? NULL : ab;
     dyd_ref_f32conv(&ad, ax, absref);
@@ -2201,7 +2221,7 @@ static void test_f32_case(const f32_case *c) {
     run_f32_tiles(op, x, y);
     char what[400];
     snprintf(what, sizeof what, "%s [%s] %s", desc, dyd_isa_name(all_isas[i]), name);
-    check_f32(what, y, want, absref, nout, (double)k + 1, c->exact);
+    check_f32_act(what, y, want, absref, nout, (double)k + 1, c->exact, c->act);
     dyd_f32conv_destroy(op);
   }
   gfree(in);
@@ -2216,7 +2236,72 @@ static f32_case f32_base(void) {
   c.kh = c.kw = c.sh = c.sw = c.dh = c.dw = c.groups = 1;
   c.no_bias = rnd(6) == 0;
   c.exact = rnd(4) == 0;
+  /* half the cases with a fused activation: Relu, Relu6, a Clip, SiLU */
+  switch (rnd(8)) {
+    case 0: c.act = DYD_F32_ACT_CLAMP, c.act_min = 0, c.act_max = INFINITY; break;
+    case 1: c.act = DYD_F32_ACT_CLAMP, c.act_min = 0, c.act_max = c.exact ? 6 : 0.25f; break;
+    case 2: c.act = DYD_F32_ACT_CLAMP, c.act_min = c.exact ? -3 : -0.125f, c.act_max = c.exact ? 2 : 0.5f; break;
+    case 3: case 4: c.act = DYD_F32_ACT_SILU; break;
+    default: c.act = DYD_F32_ACT_NONE;
+  }
   return c;
+}
+
+/* The SiLU every ISA runs, against SiLU in double of the same float input, over
+ * every 61st float in [-120, 120] (all binades, the subnormal results below about
+ * -87, the underflow to -0 below -103) and special points: within 4 ulp of the
+ * result (ulp of a subnormal result: 2^-149). Clamps must be exact. */
+static void test_f32_activation_accuracy(void) {
+  const size_t cap = 1u << 22;
+  float *x = malloc(cap * sizeof *x), *y = malloc(cap * sizeof *y);
+  size_t n = 0;
+  static const float special[] = {0.0f, -0.0f, 1e-45f, -1e-45f, 1e-38f, -1e-38f, 87.0f, -87.0f, 88.7f,
+                                  -88.7f, 103.9f, -103.9f, 110.0f, -110.0f, 200.0f, -200.0f, 1e30f, -1e30f,
+                                  3.4e38f, -3.4e38f, 0.3465736f, -0.3465736f, 0.5f, -0.5f};
+  for (size_t i = 0; i < sizeof special / sizeof special[0]; i++) x[n++] = special[i];
+  for (uint32_t sign = 0; sign < 2; sign++)
+    for (uint32_t u = 0; n < cap; u += 61) {
+      float v;
+      const uint32_t bits = u | sign << 31;
+      memcpy(&v, &bits, sizeof v);
+      if (!(fabsf(v) <= 120.0f)) break;
+      x[n++] = v;
+    }
+  for (size_t i = 0; i < sizeof all_isas / sizeof all_isas[0]; i++) {
+    if (!isa_available(all_isas[i])) continue;
+    memcpy(y, x, n * sizeof *y);
+    dyd_f32_activation_for_isa(all_isas[i], DYD_F32_ACT_SILU, 0, 0, y, n);
+    double worst = 0;
+    size_t bad = 0, first = 0;
+    for (size_t j = 0; j < n; j++) {
+      const double ref = (double)x[j] / (1.0 + exp(-(double)x[j]));
+      int e;
+      frexp(ref, &e);
+      const double ulp = ldexp(1.0, e - 24 > -149 ? e - 24 : -149);
+      const double err = fabs((double)y[j] - ref) / ulp;
+      if (err > worst) worst = err;
+      if (!(err <= 4.0) && bad++ == 0) first = j;
+    }
+    check(bad == 0, "silu [%s]: %zu of %zu beyond 4 ulp, first x = %.9g: %.9g, want %.9g", dyd_isa_name(all_isas[i]),
+          bad, n, bad ? (double)x[first] : 0.0, bad ? (double)y[first] : 0.0,
+          bad ? (double)x[first] / (1.0 + exp(-(double)x[first])) : 0.0);
+    if (verbose) printf("ok silu [%s]: worst %.3f ulp over %zu inputs\n", dyd_isa_name(all_isas[i]), worst, n);
+    static const float bounds[][2] = {{0, INFINITY}, {0, 6}, {-1.5f, 0.25f}, {-INFINITY, 3}};
+    for (size_t b = 0; b < sizeof bounds / sizeof bounds[0]; b++) {
+      const size_t m = n < 100003 ? n : 100003; /* odd: a vector tail */
+      memcpy(y, x, m * sizeof *y);
+      dyd_f32_activation_for_isa(all_isas[i], DYD_F32_ACT_CLAMP, bounds[b][0], bounds[b][1], y, m);
+      size_t wrong = 0;
+      for (size_t j = 0; j < m; j++) wrong += y[j] != fminf(fmaxf(x[j], bounds[b][0]), bounds[b][1]);
+      check(wrong == 0, "clamp [%g, %g] [%s]: %zu wrong", (double)bounds[b][0], (double)bounds[b][1],
+            dyd_isa_name(all_isas[i]), wrong);
+    }
+    const float nan_in = NAN; /* NaN stays NaN through SiLU */
+    float v = nan_in;
+    dyd_f32_activation_for_isa(all_isas[i], DYD_F32_ACT_SILU, 0, 0, &v, 1);
+    check(isnan(v), "silu(NaN) [%s] = %g", dyd_isa_name(all_isas[i]), (double)v);
+  }
+  free(x), free(y);
 }
 
 static void test_f32_gemm_shapes(void) {
@@ -2274,6 +2359,18 @@ static void test_f32_general_shapes(void) {
     c.kh = c.kw = 3;
     c.sh = c.sw = 2;
     c.pb = c.pr = 1;
+    test_f32_case(&c);
+  }
+  /* planes that the direct path splits into several row tiles (more phase-plane
+   * floats than its budget), stride 1 and 2, with strips crossing row ends */
+  for (int rep = 0; rep < 2; rep++) {
+    f32_case c = f32_base();
+    c.in_h = c.in_w = rep ? 70 : 48;
+    c.in_c = rep ? 24 : 40;
+    c.out_c = rep ? 9 : 16;
+    c.kh = c.kw = 3;
+    c.sh = c.sw = rep ? 2 : 1;
+    c.pt = c.pl = c.pb = c.pr = 1;
     test_f32_case(&c);
   }
   static const uint32_t groups[] = {2, 3, 4, 8};
@@ -2437,7 +2534,7 @@ static void test_f32_oracle_and_validation(void) {
     const size_t nin = (size_t)c.batch * c.in_c * c.in_h * c.in_w, nout = (size_t)c.batch * c.out_c * oh * ow;
     float *x = f32_array(nin, 1), *w = f32_array(c.out_c * k, 1), *bias = f32_array(c.out_c, 1);
     dyd_f32conv_desc d = {{c.batch, c.in_h, c.in_w, c.in_c, oh, ow, c.out_c, c.kh, c.kw, c.sh, c.sw, c.dh, c.dw,
-                           c.pt, c.pl, c.groups, 0, 0}, w, c.no_bias ? NULL : bias};
+                           c.pt, c.pl, c.groups, 0, 0}, w, c.no_bias ? NULL : bias, DYD_F32_ACT_NONE, 0, 0};
     float *got = malloc(nout * sizeof *got), *want = malloc(nout * sizeof *want);
     dyd_ref_f32conv(&d, x, got);
     const uint32_t ph = c.in_h + c.pt + c.pb + c.sh * c.kh * c.dh, pw = c.in_w + c.pl + c.pr + c.sw * c.kw * c.dw;
@@ -2465,13 +2562,14 @@ static void test_f32_oracle_and_validation(void) {
     free(x), free(w), free(bias), free(got), free(want), free(pad);
   }
   float w[2 * 3 * 3 * 3] = {0};
-  const dyd_f32conv_desc good = {{1, 8, 8, 4, 8, 8, 2, 3, 3, 1, 1, 1, 1, 1, 1, 2, 0, 0}, w, NULL};
+  const dyd_f32conv_desc good = {{1, 8, 8, 4, 8, 8, 2, 3, 3, 1, 1, 1, 1, 1, 1, 2, 0, 0}, w, NULL,
+                                 DYD_F32_ACT_NONE, 0, 0};
   char err[256];
   dyd_f32conv_op *op = dyd_f32conv_create(&good, err, sizeof err);
   check(op != NULL && dyd_f32conv_tile_count(op) > 0, "f32 valid descriptor rejected: %s", err);
   dyd_f32conv_destroy(op);
-  struct { dyd_f32conv_desc d; const char *what; } bad[8];
-  for (int i = 0; i < 8; i++) bad[i].d = good;
+  struct { dyd_f32conv_desc d; const char *what; } bad[11];
+  for (int i = 0; i < 11; i++) bad[i].d = good;
   bad[0].d.geometry.in_c = 0, bad[0].what = "zero channels";
   bad[1].d.geometry.groups = 3, bad[1].what = "groups not dividing channels";
   bad[2].d.geometry.out_h = 11, bad[2].what = "output too tall";
@@ -2480,7 +2578,12 @@ static void test_f32_oracle_and_validation(void) {
   bad[5].d.geometry.dilation_h = 0, bad[5].what = "zero dilation";
   bad[6].d.weights = NULL, bad[6].what = "missing weights";
   bad[7].d.geometry.groups = 0, bad[7].what = "zero groups";
-  for (int i = 0; i < 8; i++) {
+  bad[8].d.activation = (dyd_f32_activation)3, bad[8].what = "unknown activation";
+  bad[9].d.activation = DYD_F32_ACT_CLAMP, bad[9].d.activation_min = 1, bad[9].d.activation_max = 0,
+  bad[9].what = "clamp min above max";
+  bad[10].d.activation = DYD_F32_ACT_CLAMP, bad[10].d.activation_min = NAN, bad[10].d.activation_max = 0,
+  bad[10].what = "NaN clamp bound";
+  for (int i = 0; i < 11; i++) {
     err[0] = '\0';
     op = dyd_f32conv_create(&bad[i].d, err, sizeof err);
     check(op == NULL && err[0] != '\0', "f32 create accepted %s", bad[i].what);
@@ -2543,6 +2646,7 @@ static void run_family_tests(dyd_family f) {
       test_fp8_elementwise();
       break;
     case DYD_FAMILY_F32:
+      test_f32_activation_accuracy();
       test_f32_gemm_shapes();
       test_f32_general_shapes();
       test_f32_depthwise_shapes();
@@ -2623,6 +2727,7 @@ int main(int argc, char **argv) {
   test_fp8conv();
   test_fp8_elementwise();
   test_f32_oracle_and_validation();
+  test_f32_activation_accuracy();
   test_f32_gemm_shapes();
   test_f32_general_shapes();
   test_f32_depthwise_shapes();

@@ -1,8 +1,12 @@
 /*
  * Float32 kernels for AVX2 + FMA (16 ymm registers).
- * GEMM 6x16: 12 accumulators (6 rows of A broadcast x 2 vectors of B) + 2 B vectors
- * + 1 broadcast = 15 registers; per K step 2 loads and 6 broadcasts feed 12 FMAs,
- * enough independent chains to cover the FMA latency on both FMA ports.
+ * GEMM 4x24: 12 accumulators (4 rows of A broadcast x 3 vectors of B) + 3 B vectors
+ * + 1 broadcast = 16 registers; per K step 3 loads and 4 broadcasts feed 12 FMAs,
+ * enough independent chains to cover the FMA latency on both FMA ports. Against the
+ * 6x16 it replaced (same 12 chains): 4 rows divide the 16-256 channels of detector
+ * layers, where 6 left a panel in three part empty, and 7 loads per 12 FMAs instead
+ * of 8. Measured (Xeon, AVX2 level, best of 150): 3x3 convs of YOLOv8n +5-12%,
+ * 1x1 on 40x40 equal, 1x1 on 10x10 planes -6% (100 pixels: 5 strips of 24 hold 120).
  * Depthwise row: 8 outputs per vector, taps summed into two chains per vector so
  * that 4 vectors give 8 independent FMA chains.
  */
@@ -12,54 +16,135 @@
 
 #include <immintrin.h>
 
-#define MR 6
-#define NR 16
+#define MR 4
+#define NV 3 /* vectors of B per K step */
+#define NR (8 * NV)
 #define TARGET __attribute__((target("avx2,fma")))
+#define INLINE __attribute__((always_inline)) inline
 
 TARGET static inline __m256i tail_mask(size_t n) { /* lanes j < n (n may exceed 8) */
   return _mm256_cmpgt_epi32(_mm256_set1_epi32((int)DYD_MIN(n, (size_t)8)),
                             _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
 }
 
-TARGET static void gemm_6x16(size_t mr, size_t nc, size_t kc, const float *a, const float *bias,
-                             const float *b, size_t b_stride, float *c, size_t c_stride,
-                             int accumulate) {
-  __m256 acc[MR][2];
-#pragma GCC unroll 6
-  for (int i = 0; i < MR; i++) acc[i][0] = acc[i][1] = bias ? _mm256_broadcast_ss(bias + i) : _mm256_setzero_ps();
-  for (size_t k = 0; k < kc; k++, a += MR, b += b_stride) {
-    const __m256 b0 = _mm256_loadu_ps(b), b1 = _mm256_loadu_ps(b + 8);
-#pragma GCC unroll 6
+/* SiLU of 8 floats, dyd_f32_silu step by step: 2^n as two exact factors 2^n1 2^n2
+ * (each normal), the quotient from a 12-bit reciprocal refined twice (once as a
+ * reciprocal, once with the exact residual of the quotient). */
+TARGET static INLINE __m256 silu8(__m256 y) {
+  const __m256 xmin = _mm256_set1_ps(DYD_SILU_XMIN), one = _mm256_set1_ps(1.0f);
+  const __m256 ay = _mm256_and_ps(y, _mm256_castsi256_ps(_mm256_set1_epi32(0x7FFFFFFF)));
+  const __m256 x = _mm256_max_ps(_mm256_sub_ps(_mm256_setzero_ps(), ay), xmin);
+  const __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(DYD_SILU_LOG2E)),
+                                   _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(DYD_SILU_LN2_HI), x);
+  r = _mm256_fnmadd_ps(n, _mm256_set1_ps(DYD_SILU_LN2_LO), r);
+  __m256 p = _mm256_fmadd_ps(_mm256_set1_ps(DYD_SILU_C7), r, _mm256_set1_ps(DYD_SILU_C6));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(DYD_SILU_C5));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(DYD_SILU_C4));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(DYD_SILU_C3));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(DYD_SILU_C2));
+  p = _mm256_fmadd_ps(p, r, one);
+  p = _mm256_fmadd_ps(p, r, one);
+  const __m256i ni = _mm256_cvtps_epi32(n), n1 = _mm256_srai_epi32(ni, 1), n2 = _mm256_sub_epi32(ni, n1);
+  const __m256i bias = _mm256_set1_epi32(127);
+  const __m256 s1 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(n1, bias), 23));
+  const __m256 s2 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(n2, bias), 23));
+  const __m256 d = _mm256_add_ps(one, _mm256_mul_ps(_mm256_mul_ps(p, s1), s2));
+  const __m256 neg = _mm256_cmp_ps(y, _mm256_setzero_ps(), _CMP_LT_OQ);
+  const __m256 num = _mm256_blendv_ps(y, _mm256_mul_ps(_mm256_max_ps(y, xmin), p), neg);
+  __m256 rd = _mm256_rcp_ps(d);
+  rd = _mm256_mul_ps(rd, _mm256_fnmadd_ps(d, rd, _mm256_set1_ps(2.0f)));
+  const __m256 q0 = _mm256_mul_ps(num, rd);
+  const __m256 q = _mm256_fmadd_ps(_mm256_fnmadd_ps(q0, d, num), rd, q0);
+  return _mm256_blendv_ps(q, _mm256_mul_ps(_mm256_mul_ps(q, s1), s2), neg);
+}
+
+TARGET static INLINE __m256 act8(__m256 v, const dyd_f32_act *act) {
+  if (act->kind == DYD_F32_ACT_CLAMP)
+    return _mm256_min_ps(_mm256_max_ps(v, _mm256_set1_ps(act->lo)), _mm256_set1_ps(act->hi));
+  return silu8(v);
+}
+
+/* `indirect` is a constant in each instantiation below, so the K loop has one
+ * addressing form: b + b_off[k] (the direct conv) or a pointer stepped by b_stride. */
+TARGET static INLINE void gemm_body(size_t mr, size_t nc, size_t kc, const float *a, const float *bias,
+                                    const float *b, size_t b_stride, const size_t *b_off, float *c,
+                                    size_t c_stride, int accumulate, const dyd_f32_act *act,
+                                    const bool indirect) {
+  __m256 acc[MR][NV];
+#pragma GCC unroll 8
+  for (int i = 0; i < MR; i++) {
+    const __m256 v = bias ? _mm256_broadcast_ss(bias + i) : _mm256_setzero_ps();
+#pragma GCC unroll 4
+    for (int j = 0; j < NV; j++) acc[i][j] = v;
+  }
+  for (size_t k = 0; k < kc; k++, a += MR) {
+    const float *bk = indirect ? b + b_off[k] : b;
+    if (!indirect) b += b_stride;
+    __m256 bv[NV];
+#pragma GCC unroll 4
+    for (int j = 0; j < NV; j++) bv[j] = _mm256_loadu_ps(bk + 8 * j);
+#pragma GCC unroll 8
     for (int i = 0; i < MR; i++) {
       const __m256 ai = _mm256_broadcast_ss(a + i);
-      acc[i][0] = _mm256_fmadd_ps(ai, b0, acc[i][0]);
-      acc[i][1] = _mm256_fmadd_ps(ai, b1, acc[i][1]);
+#pragma GCC unroll 4
+      for (int j = 0; j < NV; j++) acc[i][j] = _mm256_fmadd_ps(ai, bv[j], acc[i][j]);
     }
   }
   /* constant row indices (unrolled) keep acc in registers: a runtime index would
    * make the compiler keep the array in memory inside the K loop */
-  const __m256i m0 = tail_mask(nc), m1 = tail_mask(nc > 8 ? nc - 8 : 0);
-#pragma GCC unroll 6
+  __m256i m[NV];
+#pragma GCC unroll 4
+  for (int j = 0; j < NV; j++) m[j] = tail_mask(nc > 8 * (size_t)j ? nc - 8 * (size_t)j : 0);
+  const bool has_act = act != NULL && act->kind != DYD_F32_ACT_NONE;
+#pragma GCC unroll 8
   for (int i = 0; i < MR; i++) {
     if ((size_t)i >= mr) break;
     float *ci = c + (size_t)i * c_stride;
-    __m256 v0 = acc[i][0], v1 = acc[i][1];
-    if (nc == NR) {
-      if (accumulate) {
-        v0 = _mm256_add_ps(v0, _mm256_loadu_ps(ci));
-        v1 = _mm256_add_ps(v1, _mm256_loadu_ps(ci + 8));
+#pragma GCC unroll 4
+    for (int j = 0; j < NV; j++) {
+      __m256 v = acc[i][j];
+      if (nc == NR) {
+        if (accumulate) v = _mm256_add_ps(v, _mm256_loadu_ps(ci + 8 * j));
+        if (has_act) v = act8(v, act);
+        _mm256_storeu_ps(ci + 8 * j, v);
+      } else {
+        if (accumulate) v = _mm256_add_ps(v, _mm256_maskload_ps(ci + 8 * j, m[j]));
+        if (has_act) v = act8(v, act);
+        _mm256_maskstore_ps(ci + 8 * j, m[j], v);
       }
-      _mm256_storeu_ps(ci, v0);
-      _mm256_storeu_ps(ci + 8, v1);
-    } else {
-      if (accumulate) {
-        v0 = _mm256_add_ps(v0, _mm256_maskload_ps(ci, m0));
-        v1 = _mm256_add_ps(v1, _mm256_maskload_ps(ci + 8, m1));
-      }
-      _mm256_maskstore_ps(ci, m0, v0);
-      _mm256_maskstore_ps(ci + 8, m1, v1);
     }
   }
+}
+
+TARGET static void gemm_kernel(size_t mr, size_t nc, size_t kc, const float *a, const float *bias,
+                               const float *b, size_t b_stride, const size_t *b_off, float *c,
+                               size_t c_stride, int accumulate, const dyd_f32_act *act) {
+  if (b_off) gemm_body(mr, nc, kc, a, bias, b, b_stride, b_off, c, c_stride, accumulate, act, true);
+  else gemm_body(mr, nc, kc, a, bias, b, b_stride, NULL, c, c_stride, accumulate, act, false);
+}
+
+TARGET static void act_row(size_t n, float *x, const dyd_f32_act *act) {
+  if (act == NULL || act->kind == DYD_F32_ACT_NONE) return;
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) _mm256_storeu_ps(x + i, act8(_mm256_loadu_ps(x + i), act));
+  if (i < n) {
+    const __m256i m = tail_mask(n - i);
+    _mm256_maskstore_ps(x + i, m, act8(_mm256_maskload_ps(x + i, m), act));
+  }
+}
+
+/* Stride 2 (the 3x3/2 downsampling convs): 8 even floats of 16 per shuffle and
+ * lane permute. */
+TARGET static void gather(size_t n, const float *src, size_t stride, float *dst) {
+  size_t q = 0;
+  if (stride == 2)
+    for (; q + 8 < n; q += 8) { /* reads src[2q .. 2q + 15], 2q + 15 < 2(n - 1) + 1 */
+      const __m256 a = _mm256_loadu_ps(src + 2 * q), b = _mm256_loadu_ps(src + 2 * q + 8);
+      const __m256 e = _mm256_shuffle_ps(a, b, _MM_SHUFFLE(2, 0, 2, 0)); /* a0 a2 b0 b2 | a4 a6 b4 b6 */
+      _mm256_storeu_ps(dst + q, _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(e), _MM_SHUFFLE(3, 1, 2, 0))));
+    }
+  dyd_f32_gather_scalar(n - q, src + q * stride, stride, dst + q);
 }
 
 /* One vector of outputs at x: two chains (even and odd taps). */
@@ -109,8 +194,8 @@ TARGET static void dw_row(size_t n, size_t taps, const float *const *rows, const
 }
 
 const dyd_f32_bundle dyd_f32_bundle_avx2 = {
-    .mr = MR, .nr = NR, .gemm = gemm_6x16, .dw = dw_row,
-    .isa_suffix = "avx2", .gemm_name = "dyd_f32_gemm_ukernel_6x16__avx2",
+    .mr = MR, .nr = NR, .gemm = gemm_kernel, .dw = dw_row, .act = act_row, .gather = gather,
+    .isa_suffix = "avx2", .gemm_name = "dyd_f32_gemm_ukernel_4x24__avx2",
 };
 
 #endif

@@ -14,8 +14,40 @@
 #define MR 8
 #define NR 8
 
+/* SiLU of 4 floats, dyd_f32_silu step by step (2^n as two exact factors, each
+ * normal; FDIV for the quotient, correctly rounded). */
+static inline float32x4_t silu4(float32x4_t y) {
+  const float32x4_t xmin = vdupq_n_f32(DYD_SILU_XMIN), one = vdupq_n_f32(1.0f);
+  const float32x4_t x = vmaxq_f32(vnegq_f32(vabsq_f32(y)), xmin);
+  const float32x4_t n = vrndnq_f32(vmulq_n_f32(x, DYD_SILU_LOG2E));
+  float32x4_t r = vfmsq_n_f32(x, n, DYD_SILU_LN2_HI);
+  r = vfmsq_n_f32(r, n, DYD_SILU_LN2_LO);
+  float32x4_t p = vfmaq_f32(vdupq_n_f32(DYD_SILU_C6), vdupq_n_f32(DYD_SILU_C7), r);
+  p = vfmaq_f32(vdupq_n_f32(DYD_SILU_C5), p, r);
+  p = vfmaq_f32(vdupq_n_f32(DYD_SILU_C4), p, r);
+  p = vfmaq_f32(vdupq_n_f32(DYD_SILU_C3), p, r);
+  p = vfmaq_f32(vdupq_n_f32(DYD_SILU_C2), p, r);
+  p = vfmaq_f32(one, p, r);
+  p = vfmaq_f32(one, p, r);
+  const int32x4_t ni = vcvtq_s32_f32(n), n1 = vshrq_n_s32(ni, 1), n2 = vsubq_s32(ni, n1);
+  const int32x4_t bias = vdupq_n_s32(127);
+  const float32x4_t s1 = vreinterpretq_f32_s32(vshlq_n_s32(vaddq_s32(n1, bias), 23));
+  const float32x4_t s2 = vreinterpretq_f32_s32(vshlq_n_s32(vaddq_s32(n2, bias), 23));
+  const float32x4_t d = vaddq_f32(one, vmulq_f32(vmulq_f32(p, s1), s2));
+  const uint32x4_t neg = vcltq_f32(y, vdupq_n_f32(0.0f));
+  const float32x4_t num = vbslq_f32(neg, vmulq_f32(vmaxq_f32(y, xmin), p), y);
+  const float32x4_t q = vdivq_f32(num, d);
+  return vbslq_f32(neg, vmulq_f32(vmulq_f32(q, s1), s2), q);
+}
+
+static inline float32x4_t act4(float32x4_t v, const dyd_f32_act *act) {
+  if (act->kind == DYD_F32_ACT_CLAMP) return vminq_f32(vmaxq_f32(v, vdupq_n_f32(act->lo)), vdupq_n_f32(act->hi));
+  return silu4(v);
+}
+
 static void gemm_8x8(size_t mr, size_t nc, size_t kc, const float *a, const float *bias,
-                     const float *b, size_t b_stride, float *c, size_t c_stride, int accumulate) {
+                     const float *b, size_t b_stride, const size_t *b_off, float *c, size_t c_stride,
+                     int accumulate, const dyd_f32_act *act) {
   float32x4_t acc[MR][2];
   const float32x4_t z = vdupq_n_f32(0.0f);
   const float32x4_t bl = bias ? vld1q_f32(bias) : z, bh = bias ? vld1q_f32(bias + 4) : z;
@@ -27,9 +59,10 @@ static void gemm_8x8(size_t mr, size_t nc, size_t kc, const float *a, const floa
   acc[5][0] = acc[5][1] = vdupq_laneq_f32(bh, 1);
   acc[6][0] = acc[6][1] = vdupq_laneq_f32(bh, 2);
   acc[7][0] = acc[7][1] = vdupq_laneq_f32(bh, 3);
-  for (size_t k = 0; k < kc; k++, a += MR, b += b_stride) {
+  for (size_t k = 0; k < kc; k++, a += MR) {
+    const float *bk = b_off ? b + b_off[k] : b + k * b_stride;
     const float32x4_t al = vld1q_f32(a), ah = vld1q_f32(a + 4);
-    const float32x4_t b0 = vld1q_f32(b), b1 = vld1q_f32(b + 4);
+    const float32x4_t b0 = vld1q_f32(bk), b1 = vld1q_f32(bk + 4);
 #define ROW(i, av, lane)                                        \
   acc[i][0] = vfmaq_laneq_f32(acc[i][0], b0, av, lane);          \
   acc[i][1] = vfmaq_laneq_f32(acc[i][1], b1, av, lane);
@@ -37,6 +70,7 @@ static void gemm_8x8(size_t mr, size_t nc, size_t kc, const float *a, const floa
     ROW(4, ah, 0) ROW(5, ah, 1) ROW(6, ah, 2) ROW(7, ah, 3)
 #undef ROW
   }
+  const bool has_act = act != NULL && act->kind != DYD_F32_ACT_NONE;
 #pragma GCC unroll 8
   for (int i = 0; i < MR; i++) { /* constant indices keep acc in registers */
     if ((size_t)i >= mr) break;
@@ -47,15 +81,40 @@ static void gemm_8x8(size_t mr, size_t nc, size_t kc, const float *a, const floa
         v0 = vaddq_f32(v0, vld1q_f32(c_));
         v1 = vaddq_f32(v1, vld1q_f32(c_ + 4));
       }
+      if (has_act) v0 = act4(v0, act), v1 = act4(v1, act);
       vst1q_f32(c_, v0);
       vst1q_f32(c_ + 4, v1);
-    } else {
-      float tmp[NR];
+    } else { /* the same vector arithmetic on the partial strip, through a buffer */
+      float tmp[NR] = {0};
+      for (size_t j = 0; j < nc; j++) tmp[j] = accumulate ? c_[j] : 0.0f;
+      v0 = vaddq_f32(v0, vld1q_f32(tmp));
+      v1 = vaddq_f32(v1, vld1q_f32(tmp + 4));
+      if (has_act) v0 = act4(v0, act), v1 = act4(v1, act);
       vst1q_f32(tmp, v0);
       vst1q_f32(tmp + 4, v1);
-      for (size_t j = 0; j < nc; j++) c_[j] = tmp[j] + (accumulate ? c_[j] : 0.0f);
+      for (size_t j = 0; j < nc; j++) c_[j] = tmp[j];
     }
   }
+}
+
+static void act_row(size_t n, float *x, const dyd_f32_act *act) {
+  if (act == NULL || act->kind == DYD_F32_ACT_NONE) return;
+  size_t i = 0;
+  for (; i + 4 <= n; i += 4) vst1q_f32(x + i, act4(vld1q_f32(x + i), act));
+  if (i < n) {
+    float tmp[4] = {0};
+    for (size_t j = 0; i + j < n; j++) tmp[j] = x[i + j];
+    vst1q_f32(tmp, act4(vld1q_f32(tmp), act));
+    for (size_t j = 0; i + j < n; j++) x[i + j] = tmp[j];
+  }
+}
+
+/* Stride 2 (the 3x3/2 downsampling convs): LD2 deinterleaves 8 floats into 4 even, 4 odd. */
+static void gather(size_t n, const float *src, size_t stride, float *dst) {
+  size_t q = 0;
+  if (stride == 2)
+    for (; q + 4 < n; q += 4) vst1q_f32(dst + q, vld2q_f32(src + 2 * q).val[0]); /* reads to 2q + 7 */
+  dyd_f32_gather_scalar(n - q, src + q * stride, stride, dst + q);
 }
 
 static inline void dw_body(size_t n, size_t taps, const float *const *rows, const float *w,
@@ -102,7 +161,7 @@ static void dw_row(size_t n, size_t taps, const float *const *rows, const float 
 }
 
 const dyd_f32_bundle dyd_f32_bundle_neon = {
-    .mr = MR, .nr = NR, .gemm = gemm_8x8, .dw = dw_row,
+    .mr = MR, .nr = NR, .gemm = gemm_8x8, .dw = dw_row, .act = act_row, .gather = gather,
     .isa_suffix = "neon", .gemm_name = "dyd_f32_gemm_ukernel_8x8__neon",
 };
 

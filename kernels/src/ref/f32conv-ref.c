@@ -1,9 +1,21 @@
 /*
  * Reference float32 convolution: the definition (ONNX Conv, NCHW, OIHW weights)
- * as nested loops, summed in double from the bias and rounded to float once, so
- * that it is more accurate than any kernel it judges.
+ * as nested loops, summed in double from the bias, the activation applied in
+ * double, rounded to float once, so that it is more accurate than any kernel it
+ * judges.
  */
 #include "dyadic_kernels.h"
+
+#include <math.h>
+
+/* The activation on the exact-as-double sum, before the one rounding to float. */
+static double activate(const dyd_f32conv_desc *d, double v) {
+  switch (d->activation) {
+    case DYD_F32_ACT_CLAMP: return fmin(fmax(v, (double)d->activation_min), (double)d->activation_max);
+    case DYD_F32_ACT_SILU: return v / (1.0 + exp(-v));
+    default: return v;
+  }
+}
 
 void dyd_ref_f32conv(const dyd_f32conv_desc *desc, const float *input, float *output) {
   const dyd_conv_geometry *g = &desc->geometry;
@@ -28,7 +40,7 @@ void dyd_ref_f32conv(const dyd_f32conv_desc *desc, const float *input, float *ou
               }
             }
           }
-          output[((n * g->out_c + oc) * g->out_h + oy) * g->out_w + ox] = (float)acc;
+          output[((n * g->out_c + oc) * g->out_h + oy) * g->out_w + ox] = (float)activate(desc, acc);
         }
     }
 }

@@ -1,0 +1,92 @@
+/*
+ * The float32 conv's depthwise path (one input channel per output channel). A tile
+ * (one channel of one image) copies its plane, zero padded to a row pitch P, into
+ * the workspace, rows split by phase of the vertical stride (row j of phase r is
+ * padded row j * stride_h + r). Output (oy, ox) is then "virtual" output
+ * v = oy * P + ox * stride_w, and every tap is one fixed offset from v: the whole
+ * plane is one long row for a vectorised kernel (no edge cases, no per-row calls;
+ * small planes such as 7x7 keep their vectors full). Virtual outputs past a row's
+ * end (and, at stride_w > 1, between used columns) are computed and dropped when the
+ * plane is compacted into the output: a depthwise layer does so few FLOPs per byte
+ * that copies, not FMAs, are what it costs. The activation runs on the compacted
+ * plane, which is still in L1.
+ */
+#include "f32conv.h"
+
+#include <stdlib.h>
+
+bool dyd_f32conv_plan_dw(dyd_f32conv_op *op, const dyd_f32conv_desc *d) {
+  const dyd_conv_geometry *g = &op->g;
+  const size_t sh = g->stride_h, sw = g->stride_w;
+  op->pitch = (g->out_w - 1) * sw + (g->kernel_w - 1) * (size_t)g->dilation_w + 1;
+  op->plane_rows = g->out_h + (g->kernel_h - 1) * (size_t)g->dilation_h / sh;
+  op->plane_floats = op->plane_rows * op->pitch + DYD_F32_DW_PAD; /* the kernel's overread */
+  op->virt = (g->out_h - 1) * op->pitch + (g->out_w - 1) * sw + 1;
+  op->packed = malloc(sizeof(float) * g->out_c * op->taps);
+  op->bias = calloc(g->out_c, sizeof(float));
+  op->dw_off = malloc(sizeof(size_t) * op->taps);
+  if (!op->packed || !op->bias || !op->dw_off) return false;
+  for (size_t ky = 0; ky < g->kernel_h; ky++)
+    for (size_t kx = 0; kx < g->kernel_w; kx++) {
+      const size_t row = ky * g->dilation_h; /* padded row read by output row 0 */
+      op->dw_off[ky * g->kernel_w + kx] =
+          row % sh * op->plane_floats + row / sh * op->pitch + kx * g->dilation_w;
+    }
+  memcpy(op->packed, d->weights, sizeof(float) * g->out_c * op->taps);
+  if (d->bias) memcpy(op->bias, d->bias, sizeof(float) * g->out_c);
+  const char *tile = op->taps == 9 && g->kernel_h == 3   ? "3x3"
+                     : op->taps == 25 && g->kernel_h == 5 ? "5x5"
+                                                          : "up";
+  snprintf(op->name, sizeof op->name, "dyd_f32_dwconv_ukernel_%s__%s", tile, op->b->isa_suffix);
+  return true;
+}
+
+/* tap pointers, phase planes, virtual outputs */
+size_t dyd_f32conv_dw_workspace_floats(const dyd_f32conv_op *op) {
+  return DYD_DIV_UP(op->taps * sizeof(float *), sizeof(float)) + op->g.stride_h * op->plane_floats +
+         op->virt;
+}
+
+/* Virtual outputs per kernel call: the taps' windows stay in L1. */
+#define DW_CHUNK 2048
+
+void dyd_f32conv_run_dw(const dyd_f32conv_op *op, const float *in, float *out, size_t tile,
+                        float *ws) {
+  const dyd_conv_geometry *g = &op->g;
+  const size_t c = tile % g->out_c, n = tile / g->out_c;
+  const float *x = in + ((size_t)n * g->in_c + c) * op->in_plane;
+  float *y = out + ((size_t)n * g->out_c + c) * op->out_plane;
+  const size_t sh = g->stride_h, sw = g->stride_w, P = op->pitch, pl = g->pad_left;
+  const float **rows = (const float **)(void *)ws;
+  float *planes = ws + DYD_DIV_UP(op->taps * sizeof(float *), sizeof(float));
+  float *virt = planes + sh * op->plane_floats;
+  /* padded columns [c0, c1) hold input columns 0.. */
+  const size_t c0 = DYD_MIN(pl, P), c1 = DYD_MIN(P, pl + (size_t)g->in_w);
+  for (size_t r = 0; r < sh; r++) {
+    float *plane = planes + r * op->plane_floats;
+    for (size_t j = 0; j < op->plane_rows; j++, plane += P) {
+      const int64_t iy = (int64_t)(j * sh + r) - g->pad_top;
+      if (iy < 0 || iy >= (int64_t)g->in_h) {
+        memset(plane, 0, P * sizeof(float));
+        continue;
+      }
+      memset(plane, 0, c0 * sizeof(float));
+      memcpy(plane + c0, x + (size_t)iy * g->in_w + (c0 - pl), (c1 - c0) * sizeof(float));
+      memset(plane + c1, 0, (P - c1) * sizeof(float));
+    }
+    memset(plane, 0, DYD_F32_DW_PAD * sizeof(float));
+  }
+  const float *w = op->packed + c * op->taps;
+  for (size_t v0 = 0; v0 < op->virt; v0 += DW_CHUNK) {
+    for (size_t t = 0; t < op->taps; t++) rows[t] = planes + op->dw_off[t] + v0;
+    op->b->dw(DYD_MIN((size_t)DW_CHUNK, op->virt - v0), op->taps, rows, w, op->bias[c], virt + v0);
+  }
+  for (size_t oy = 0; oy < g->out_h; oy++) {
+    const float *src = virt + oy * P;
+    float *dst = y + oy * g->out_w;
+    if (sw == 1) memcpy(dst, src, g->out_w * sizeof(float));
+    else
+      for (size_t ox = 0; ox < g->out_w; ox++) dst[ox] = src[ox * sw];
+  }
+  op->b->act(op->out_plane, y, &op->act);
+}
