@@ -115,6 +115,32 @@ import Testing
         }
     }
 
+    /// Conv → Sigmoid·Mul (SiLU, as YOLOv8 exports it) and Conv → Relu run as one float
+    /// conv with the activation fused, within float rounding of the node-by-node definition.
+    @Test(arguments: ["silu", "relu"])
+    func activationsFuseIntoTheFloatConv(_ kind: String) throws {
+        let c = 8
+        let w = Tensor(Self.floats(c * c * 9, seed: 11).map { $0 * 0.3 }, shape: [c, c, 3, 3])
+        let b = Tensor(Self.floats(c, seed: 12), shape: [c])
+        var nodes = [Node(name: "conv", opType: "Conv", inputs: ["x", "w", "b"], outputs: ["y"], attributes: ["pads": .ints([1, 1, 1, 1])])]
+        if kind == "silu" {
+            nodes += [Node(name: "sig", opType: "Sigmoid", inputs: ["y"], outputs: ["s"]),
+                      Node(name: "mul", opType: "Mul", inputs: ["y", "s"], outputs: ["z"])]
+        } else {
+            nodes += [Node(name: "relu", opType: "Relu", inputs: ["y"], outputs: ["z"])]
+        }
+        let graph = Graph(name: "act", nodes: nodes, inputs: [ValueInfo(name: "x", dtype: .float32, shape: [1, c, 6, 6])],
+                          outputs: [ValueInfo(name: "z", dtype: .float32, shape: [1, c, 6, 6])], initializers: ["w": w, "b": b], opset: 13)
+        let session = try Session(graph: graph)
+        let plan = try #require(session.plan)
+        #expect(plan.layers.count == 1 && plan.layers[0].details.contains(kind == "silu" ? "SiLU" : "clamp"), "\(plan.describe())")
+        let x = Tensor(Self.floats(c * 36, seed: 13).map { $0 * 3 }, shape: [1, c, 6, 6])
+        var env: [String: Tensor] = ["x": x, "w": w, "b": b]
+        for node in nodes { env[node.outputs[0]] = try ReferenceOps.evaluate(node, node.inputs.map { env[$0] }, opset: 13)[0] }
+        let got = try #require(try session.run(["x": x])["z"])
+        #expect(Self.maxDifference(got, env["z"]!) < 1e-5, "max difference \(Self.maxDifference(got, env["z"]!))")
+    }
+
     /// A graph input read as a second operand is data: each run sees its own value.
     @Test func aSecondOperandInputIsNotFoldedIntoThePlan() throws {
         let graph = Graph(name: "residual", nodes: [Node(name: "add", opType: "Add", inputs: ["x", "skip"], outputs: ["y"])],

@@ -14,8 +14,11 @@ final class FloatConvLayer: TiledLayer {
     let macs: Int
     let details: String
 
+    /// A fused activation after the bias: Relu/Clip bounds, or SiLU.
+    enum Activation: Sendable { case none, clamp(Float, Float), silu }
+
     init(source: [String], input: Int, output: Int, geometry: dyd_conv_geometry,
-         weights: [Float], bias: [Float]?, context: String, op: String = "Conv") throws {
+         weights: [Float], bias: [Float]?, context: String, op: String = "Conv", activation: Activation = .none) throws {
         self.op = op
         sourceNodes = source
         inputs = [input]
@@ -25,6 +28,11 @@ final class FloatConvLayer: TiledLayer {
             (bias ?? []).withUnsafeBufferPointer { bp in
                 var d = dyd_f32conv_desc(geometry: geometry, weights: wp.baseAddress,
                                          bias: bias == nil ? nil : bp.baseAddress)
+                switch activation {
+                case .none: break
+                case .clamp(let lo, let hi): (d.activation, d.activation_min, d.activation_max) = (DYD_F32_ACT_CLAMP, lo, hi)
+                case .silu: d.activation = DYD_F32_ACT_SILU
+                }
                 return dyd_f32conv_create(&d, &err, err.count)
             }
         }
@@ -35,7 +43,13 @@ final class FloatConvLayer: TiledLayer {
         workspaceSize = dyd_f32conv_workspace_size(created)
         let g = geometry
         macs = Int(g.batch) * Int(g.out_h) * Int(g.out_w) * Int(g.out_c) * Int(g.kernel_h) * Int(g.kernel_w) * Int(g.in_c / g.groups)
-        details = "k\(g.kernel_h)x\(g.kernel_w) s\(g.stride_h) g\(g.groups) \(g.in_c)→\(g.out_c)"
+        let fused: String
+        switch activation {
+        case .none: fused = ""
+        case .clamp(let lo, let hi): fused = ", clamp [\(lo), \(hi)]"
+        case .silu: fused = ", SiLU"
+        }
+        details = "k\(g.kernel_h)x\(g.kernel_w) s\(g.stride_h) g\(g.groups) \(g.in_c)→\(g.out_c)" + fused
     }
 
     func runTiles(_ start: Int, _ count: Int, worker: Int, _ context: ExecutionContext) {

@@ -30,11 +30,56 @@ extension Lowering {
             : try convGeometry(node, inputShape: shape, weightShape: w.shape)
         if oneD { outShape.remove(at: 2) }
         if let bias, bias.count != w.shape[0] { throw node.invalid("bias has \(bias.count) values for \(w.shape[0]) output channels") }
-        let out = addValue(node.outputs[0], .float32, outShape)
-        layers.append(try FloatConvLayer(source: [node.name], input: x, output: out, geometry: geometry,
-                                         weights: w.floats, bias: bias?.floats, context: node.label))
-        env[node.outputs[0]] = .value(out)
+        let (activation, fused, name) = try fusedActivation(after: node.outputs[0])
+        let out = addValue(name, .float32, outShape)
+        layers.append(try FloatConvLayer(source: [node.name] + fused.map { nodes[$0].name }, input: x, output: out, geometry: geometry,
+                                         weights: w.floats, bias: bias?.floats, context: node.label, activation: activation))
+        absorbed.formUnion(fused)
+        env[name] = .value(out)
         return true
+    }
+
+    /// The activation a float conv can apply itself: a Relu/Clip chain with constant
+    /// bounds, or SiLU written as y·Sigmoid(y). Returns it, the nodes it absorbs and the
+    /// value the conv then defines.
+    func fusedActivation(after y: String) throws -> (FloatConvLayer.Activation, [Int], String) {
+        guard !graphOutputs.contains(y), let users = consumers[y] else { return (.none, [], y) }
+        if users.count == 2 {
+            let a = nodes[users[0]], b = nodes[users[1]]
+            let (sigmoid, mul) = a.opType == "Sigmoid" ? (users[0], users[1]) : (users[1], users[0])
+            let s = nodes[sigmoid], m = nodes[mul]
+            if s.opType == "Sigmoid", s.domain.isEmpty, m.opType == "Mul", m.domain.isEmpty, a.domain.isEmpty, b.domain.isEmpty,
+               !graphOutputs.contains(s.outputs[0]), consumers[s.outputs[0]] == [mul],
+               Set(m.inputs) == Set([y, s.outputs[0]]), m.inputs.count == 2 {
+                return (.silu, [sigmoid, mul], m.outputs[0])
+            }
+            return (.none, [], y)
+        }
+        // Relu/Clip nodes, each the only reader of the value before it (the last may be a graph output).
+        var current = y, chain: [Int] = [], low = -Float.infinity, high = Float.infinity
+        while !graphOutputs.contains(current) || chain.isEmpty, let next = consumers[current], next.count == 1 {
+            let node = nodes[next[0]]
+            guard node.domain.isEmpty, node.inputs.first == current, node.outputs.count == 1 else { break }
+            if node.opType == "Relu" {
+                low = max(low, 0)
+            } else if node.opType == "Clip", graph.opset >= 11 {
+                // Bounds must be float constants (absent means unbounded).
+                var bounds: [Float] = [-.infinity, .infinity], constant = true
+                for i in 1..<3 where i < node.inputs.count && !node.inputs[i].isEmpty {
+                    if let t = try constantInput(node, i), t.dtype == .float32, t.count == 1 { bounds[i - 1] = t.floats[0] } else { constant = false }
+                }
+                guard constant else { break }
+                low = max(low, bounds[0])
+                high = min(high, bounds[1])
+            } else {
+                break
+            }
+            chain.append(next[0])
+            current = node.outputs[0]
+            if graphOutputs.contains(current) { break }
+        }
+        guard !chain.isEmpty, low <= high else { return (.none, [], y) }
+        return (.clamp(low, high), chain, current)
     }
 
     private func lowerFloatGemm(_ node: Node, x: Int, shape: [Int], w: Tensor, bias: Tensor?) throws -> Bool {
