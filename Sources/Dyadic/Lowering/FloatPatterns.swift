@@ -43,7 +43,7 @@ extension Lowering {
     /// bounds, or SiLU written as y·Sigmoid(y). Returns it, the nodes it absorbs and the
     /// value the conv then defines.
     func fusedActivation(after y: String) throws -> (FloatConvLayer.Activation, [Int], String) {
-        guard !graphOutputs.contains(y), let users = consumers[y] else { return (.none, [], y) }
+        guard !observable, !graphOutputs.contains(y), let users = consumers[y] else { return (.none, [], y) }
         if users.count == 2 {
             let a = nodes[users[0]], b = nodes[users[1]]
             let (sigmoid, mul) = a.opType == "Sigmoid" ? (users[0], users[1]) : (users[1], users[0])

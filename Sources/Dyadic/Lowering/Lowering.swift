@@ -62,9 +62,13 @@ final class Lowering {
         }
     }
 
-    static func plan(graph: Graph, inputShapes: [String: [Int]], numerics: Numerics) throws -> Plan {
+    /// No float activation fused into its producer (`SessionOptions.observable`).
+    var observable = false
+
+    static func plan(graph: Graph, inputShapes: [String: [Int]], numerics: Numerics, observable: Bool = false) throws -> Plan {
         let rewritten = GraphRewrites.fuseHardSwish(GraphRewrites.foldBatchNormalization(ContribExpansion.expand(GraphRewrites.topologicallySorted(graph))))
         let lowering = Lowering(graph: rewritten, numerics: numerics)
+        lowering.observable = observable
         return try lowering.build(inputShapes: inputShapes)
     }
 
@@ -390,7 +394,7 @@ final class Lowering {
                             initializers: g.initializers, opset: graph.opset)
             let plan: Plan
             do {
-                plan = try Lowering.plan(graph: sub, inputShapes: shapes, numerics: numerics)
+                plan = try Lowering.plan(graph: sub, inputShapes: shapes, numerics: numerics, observable: observable)
             } catch let error as DyadicError {
                 throw DyadicError("\(node.label) \(key): \(error.message)")
             }

@@ -4,9 +4,14 @@ import Foundation
 public struct SessionOptions: Sendable {
     public var numerics: Numerics
     public var threads: Int
-    public init(numerics: Numerics = .dyadic, threads: Int = 1) {
+    /// Keep every ONNX value a value of its own in the plan: float activations are not
+    /// fused into the layer that produces their input (for observing intermediate values,
+    /// as calibration does).
+    public var observable: Bool
+    public init(numerics: Numerics = .dyadic, threads: Int = 1, observable: Bool = false) {
         self.numerics = numerics
         self.threads = threads
+        self.observable = observable
     }
 }
 
@@ -93,7 +98,8 @@ public final class Session: @unchecked Sendable {
             g.inputs.removeAll { parameters[$0.name] != nil }
             for (name, t) in parameters { g.initializers[name] = t }
         }
-        return try Lowering.plan(graph: g, inputShapes: shapes.filter { parameters[$0.key] == nil }, numerics: options.numerics)
+        return try Lowering.plan(graph: g, inputShapes: shapes.filter { parameters[$0.key] == nil }, numerics: options.numerics,
+                                 observable: options.observable)
     }
 
     /// A new execution context for the plan made at init (models without parameter

@@ -78,8 +78,8 @@ public enum ModelQuantizer {
         let layers = try QuantizableLayer.find(in: graph)
         guard !layers.isEmpty else { throw QuantizerError("the model has no Conv, Gemm or MatMul with constant float weights to quantize") }
 
-        // Float values of the model, from its plan.
-        let session = try Session(graph: graph)
+        // Float values of the model, from its plan (every value kept, as calibration sees them).
+        let session = try Session(graph: graph, options: SessionOptions(observable: true))
         _ = try session.run([inputName: samples[0]])
         guard let plan = session.plan else { throw QuantizerError("the float model has no plan") }
         let floatValues = Set(plan.values.filter { $0.dtype == .float32 && $0.constant == nil }.map(\.name))

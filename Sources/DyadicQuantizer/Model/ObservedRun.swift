@@ -10,7 +10,7 @@ struct ObservedRun {
     private var context: ExecutionContext?
 
     init(graph: Graph, inputName: String) throws {
-        session = try Session(graph: graph)
+        session = try Session(graph: graph, options: SessionOptions(observable: true))
         self.inputName = inputName
     }
 
