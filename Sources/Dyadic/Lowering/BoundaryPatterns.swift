@@ -150,16 +150,19 @@ extension Lowering {
                 inputs[2] = padName
             }
         }
-        let integerName = node.outputs[0] + "_q"
+        // Every output (Split has several) is the dequantization of moved integers.
+        let integerNames = node.outputs.map { $0.isEmpty ? "" : $0 + "_q" }
         env[node.inputs[0] + "_int"] = .value(v)
         inputs[0] = node.inputs[0] + "_int"
-        let moved = Node(name: node.name, opType: node.opType, inputs: inputs, outputs: [integerName], attributes: node.attributes)
+        let moved = Node(name: node.name, opType: node.opType, inputs: inputs, outputs: integerNames, attributes: node.attributes)
         // Transpose, nearest Resize and the like copy through an index map: an integer
         // layer, where the reference op would count as float for its float parameters.
         if try !lowerIndexedCopy(moved) { try lowerReference(moved) }
-        guard case .value(let y)? = env[integerName] else { return false }
-        values[y].quant = q
-        env[node.outputs[0]] = .dequantized(.value(y), q)
+        for (name, integerName) in zip(node.outputs, integerNames) where !name.isEmpty {
+            guard case .value(let y)? = env[integerName] else { return false }
+            values[y].quant = q
+            env[name] = .dequantized(.value(y), q)
+        }
         return true
     }
 }

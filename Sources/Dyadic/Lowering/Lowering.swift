@@ -300,6 +300,9 @@ final class Lowering {
             if node.opType == "Resize", try lowerFloatResize(node) { return }
             try lowerReference(node)
         case "Slice", "Split", "Gather", "Tile", "Expand", "SpaceToDepth", "DepthToSpace":
+            // Data movement of a quantized value moves its integers (Gather of run-time indices too).
+            let movable = try node.opType != "Gather" || constantInput(node, 1) != nil
+            if movable, try lowerDataMovement(node, symbols) { return }
             if try lowerIndexedCopy(node) { return }
             if node.opType == "Gather", try lowerGather(node, symbols) { return }
             try lowerReference(node)
