@@ -441,16 +441,46 @@ extension Lowering {
             guard let c = try constantInput(node, i) else { return false }
             parameters.append(c)
         }
-        let x = try nchw(try materialize(first, as: nil, context: node.label), key: first)
+        // An NHWC value is moved where it lies: the index tensor holds each logical
+        // element's physical offset, and 4-D results are written NHWC too (no layout
+        // conversions around a Split or Slice between convolutions).
+        var x = try materialize(first, as: nil, context: node.label)
+        let keepNHWC = values[x].layout == .nhwc && values[x].shape.count == 4
+        if !keepNHWC { x = try nchw(x, key: first) }
         let info = values[x]
         guard info.count < Int(Int32.max) else { return false }
-        parameters[0] = Tensor((0..<Int64(info.count)).map { $0 }, shape: info.shape)
+        if keepNHWC {
+            let (n, c, h, w) = (info.shape[0], info.shape[1], info.shape[2], info.shape[3])
+            var offsets = [Int64](repeating: 0, count: info.count)
+            var i = 0
+            for ni in 0..<n { for ci in 0..<c { for hi in 0..<h { for wi in 0..<w {
+                offsets[i] = Int64(((ni * h + hi) * w + wi) * c + ci)
+                i += 1
+            } } } }
+            parameters[0] = Tensor(offsets, shape: info.shape)
+        } else {
+            parameters[0] = Tensor((0..<Int64(info.count)).map { $0 }, shape: info.shape)
+        }
         let maps = try ReferenceOps.evaluate(node, parameters, opset: graph.opset)
         guard maps.count == node.outputs.count else { return false }
         for (name, map) in zip(node.outputs, maps) where !name.isEmpty {
-            let out = addValue(name, info.dtype, map.shape)
+            var sources = map.int64Values.map { Int($0) }
+            var layout = Layout.nchw
+            if keepNHWC && map.shape.count == 4 {
+                // Destination order NHWC: output (n, h, w, c) takes the logical (n, c, h, w) entry.
+                let (n, c, h, w) = (map.shape[0], map.shape[1], map.shape[2], map.shape[3])
+                var reordered = [Int](repeating: 0, count: sources.count)
+                var i = 0
+                for ni in 0..<n { for hi in 0..<h { for wi in 0..<w { for ci in 0..<c {
+                    reordered[i] = sources[((ni * c + ci) * h + hi) * w + wi]
+                    i += 1
+                } } } }
+                sources = reordered
+                layout = .nhwc
+            }
+            let out = addValue(name, info.dtype, map.shape, layout: layout)
             layers.append(IndexedCopyLayer(op: node.opType, source: [node.name], input: x, output: out,
-                                           sourceIndex: map.int64Values.map { Int($0) }, elementSize: info.dtype.byteSize,
+                                           sourceIndex: sources, elementSize: info.dtype.byteSize,
                                            isIntegerOnly: info.dtype != .float32))
             env[name] = .value(out)
         }
