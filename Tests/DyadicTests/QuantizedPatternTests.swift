@@ -187,6 +187,31 @@ import Testing
         #expect(worst <= 1, "max difference \(worst) steps")
     }
 
+    /// SiLU as ONNX Runtime's QDQ quantizer writes it (Sigmoid and Mul each between Q/DQ):
+    /// x · table(x) is a function of x's byte, one table holding the Mul kernel's own result.
+    @Test(arguments: [Numerics.dyadic, .onnxruntime])
+    func quantizedSiLUIsOneTable(_ numerics: Numerics) throws {
+        let c = Self.channels
+        var graph = Self.qdqGraph([
+            Node(name: "sig", opType: "Sigmoid", inputs: ["xd"], outputs: ["sg"]),
+            Node(name: "qs", opType: "QuantizeLinear", inputs: ["sg", "ss", "zs"], outputs: ["sq"]),
+            Node(name: "dqs", opType: "DequantizeLinear", inputs: ["sq", "ss", "zs"], outputs: ["sd"]),
+            Node(name: "mul", opType: "Mul", inputs: ["xd", "sd"], outputs: ["m"]),
+        ], bodyOutput: "m", initializers: ["ss": Tensor([Float(1.0 / 255)], shape: []), "zs": Tensor([UInt8(0)], shape: [])],
+           outShape: [1, c, 16, 16])
+        graph.initializers["so"] = Tensor([Float(0.03)], shape: [])
+        let session = try Session(graph: graph, options: SessionOptions(numerics: numerics))
+        let plan = try #require(session.plan)
+        // A lookup in either numerics (the table holds the kernel's result for each byte).
+        #expect(plan.isIntegerOnly, "\(plan.describe())")
+        #expect(plan.layers.contains { $0.op == "QTable(Mul)" } && !plan.layers.contains { $0.op == "QMul" }, "\(plan.describe())")
+        let x = Self.everyCode()
+        let codes = { (t: Tensor) in t.floats.map { Int(($0 / 0.03).rounded()) } }
+        let got = codes(try #require(try session.run(["x": x])["y"])), want = codes(try Self.definition(graph, x))
+        let steps = zip(got, want).map { abs($0 - $1) }
+        #expect((steps.max() ?? 0) <= 1, "max \(steps.max() ?? 0) steps")
+    }
+
     /// Float work on the graph input before its quantization (here a layout change) is
     /// the boundary of the integer part, not inside it.
     @Test func floatWorkBeforeTheInputQuantizationIsTheBoundary() throws {

@@ -103,11 +103,45 @@ extension Lowering {
             p.y_scale = sy
         }
         let info = values[shaped]
+        if broadcast == nil, !aScalar, !bScalar, let fused = tableOfBinary(p, mul: mul, av, bv) {
+            // x ⊙ table(x) (SiLU as Sigmoid then Mul, each quantized) is itself a function of
+            // x's byte: the kernel's own result for every code, as one table.
+            let y = addValue(out.name, out.dtype, info.shape, layout: values[fused.input].layout, quant: out.params)
+            layers.append(TableLayer(op: "QTable(\(node.opType))", source: fused.sources + sourceNames(node, out), input: fused.input,
+                                     output: y, table: fused.table, count: info.count, what: "256-entry table of x \(mul ? "×" : "+") f(x)"))
+            finish(out, value: y)
+            return true
+        }
         let y = addValue(out.name, out.dtype, info.shape, layout: info.layout, quant: out.params)
         layers.append(BinaryLayer(mul: mul, source: sourceNames(node, out), a: av, b: bv, output: y, params: p,
                                   count: info.count, aIsScalar: aScalar, bIsScalar: bScalar, channelBroadcast: broadcast))
         finish(out, value: y)
         return true
+    }
+
+    /// When one operand of a quantized Add/Mul is a table of the other (b = T[a]), the
+    /// result for each byte of a, computed by the binary kernel itself.
+    func tableOfBinary(_ p: dyd_binary_params, mul: Bool, _ av: Int, _ bv: Int) -> (input: Int, table: [UInt8], sources: [String])? {
+        for (x, t, xIsA) in [(av, bv, true), (bv, av, false)] {
+            guard let producer = layers.last(where: { $0.outputs.contains(t) }) as? TableLayer, producer.isIntegerOnly,
+                  producer.inputs[0] == x, values[x].layout == values[t].layout, values[x].count == values[t].count else { continue }
+            let codes = (0..<256).map { UInt8($0) }
+            let mapped = codes.map { producer.table[Int($0)] }
+            var y = [UInt8](repeating: 0, count: 256)
+            withUnsafePointer(to: p) { pp in
+                let (a, b) = xIsA ? (codes, mapped) : (mapped, codes)
+                a.withUnsafeBufferPointer { ap in
+                    b.withUnsafeBufferPointer { bp in
+                        y.withUnsafeMutableBufferPointer { yp in
+                            if mul { dyd_qmul_run(pp, ap.baseAddress, 1, bp.baseAddress, 1, yp.baseAddress, 256) }
+                            else { dyd_qadd_run(pp, ap.baseAddress, 1, bp.baseAddress, 1, yp.baseAddress, 256) }
+                        }
+                    }
+                }
+            }
+            return (x, y, producer.sourceNodes)
+        }
+        return nil
     }
 
     func lowerQDQPool(_ node: Node, index: Int, _ symbols: [Symbol?]) throws -> Bool {
