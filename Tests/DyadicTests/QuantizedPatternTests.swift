@@ -72,8 +72,9 @@ import Testing
         #expect(got.floats == (try Self.definition(graph, x)).floats)
     }
 
-    /// PRelu's slopes [C,1,1] broadcast along channels; with slopes ≥ 0 the table is
-    /// monotone, so the MaxPool after it runs on the table's integers.
+    /// PRelu's slopes [C,1,1] broadcast along channels; the MaxPool after it runs on the
+    /// table's quantized codes (quantization is monotone, so max and Q commute), whatever
+    /// the slopes' signs.
     @Test(arguments: [[Float(0.25), 0.0, 1.5], [0.25, -0.5, 1.5]])
     func preluThenMaxPool(_ slopes: [Float]) throws {
         let c = Self.channels
@@ -84,8 +85,7 @@ import Testing
         ], bodyOutput: "m", initializers: ["slope": Tensor(slopes, shape: [c, 1, 1])], outShape: [1, c, 8, 8])
         let session = try Session(graph: graph)
         let plan = try #require(session.plan)
-        let monotone = slopes.allSatisfy { $0 >= 0 }
-        #expect(plan.isIntegerOnly == monotone, "\(plan.describe())")
+        #expect(plan.isIntegerOnly, "\(plan.describe())")
         let x = Self.everyCode()
         let got = try #require(try session.run(["x": x])["y"])
         #expect(got.floats == (try Self.definition(graph, x)).floats)

@@ -33,9 +33,6 @@ extension Lowering {
         }
         guard let (out, viaMaxPool) = try tableOutput(of: node.outputs[0]) else { return false }
         let tables = try channelTables(node, x: x, constants: constants, channels: channels, rank: rank, out: out)
-        if viaMaxPool != nil, !Lowering.isMonotone(tables, channels: channels, input: values[x.value].dtype, output: out.dtype) {
-            return false
-        }
         let info = values[x.value]
         let inner = info.layout == .nhwc ? 1 : shape[2...].reduce(1, *)
         let outer = info.count / max(channels * inner, 1)
@@ -46,7 +43,8 @@ extension Lowering {
         absorbed.formUnion(out.nodes)
         values[y].quant = out.params
         if viaMaxPool != nil {
-            // The MaxPool runs on the integers: max commutes with the monotone table and quantization.
+            // The MaxPool runs on the table's codes: quantization is monotone, so the max of
+            // the quantized values is the quantized max (whatever the op before it does).
             env[out.name] = .dequantized(.value(y), out.params)
         } else {
             env[out.name] = .value(y)
@@ -54,9 +52,9 @@ extension Lowering {
         return true
     }
 
-    /// Where the table's result goes: a QuantizeLinear (through Relu/Clip), or — for a
-    /// table that turns out monotone — a MaxPool followed directly by one, whose
-    /// quantization the table then writes (DQ → PRelu → MaxPool → Q). The returned
+    /// Where the table's result goes: a QuantizeLinear (through Relu/Clip), or a MaxPool
+    /// followed directly by one, whose quantization the table then writes
+    /// (DQ → PRelu → MaxPool → Q: Q(max f) = max Q(f), Q being monotone). The returned
     /// name is the value the table defines; the second member the MaxPool's index.
     func tableOutput(of name: String) throws -> (OutputQuantization, Int?)? {
         if let out = try outputQuantization(of: name) { return (out, nil) }
@@ -76,21 +74,6 @@ extension Lowering {
         after.name = last
         after.nodes = chain.nodes
         return (after, chain.end)
-    }
-
-    /// Whether every channel's table is non-decreasing in the input's real order.
-    static func isMonotone(_ tables: [UInt8], channels: Int, input: DType, output: DType) -> Bool {
-        let order = input == .int8 ? Array(128..<256) + Array(0..<128) : Array(0..<256)
-        let value: (UInt8) -> Int = output == .int8 ? { Int(Int8(bitPattern: $0)) } : { Int($0) }
-        for c in 0..<channels {
-            var previous = Int.min
-            for k in order {
-                let v = value(tables[c * 256 + k])
-                if v < previous { return false }
-                previous = v
-            }
-        }
-        return true
     }
 
     /// channels × 256 table bytes: the op evaluated on a [1, C, 256, 1…] (or [256, C])
