@@ -16,6 +16,8 @@ struct ResizeInterpolation: Sendable {
         var start: [Int]
         var index: [Int]
         var weight: [Float]
+        /// The weights rounded to Q11 for `runCodes`, computed once.
+        var integerWeight: [Int32] = []
         /// Output indices whose coordinate falls outside the input (tf_crop_and_resize).
         var outside: [Bool]
         var isIdentity: Bool
@@ -85,6 +87,8 @@ struct ResizeInterpolation: Sendable {
                 }
             }
             taps.start.append(taps.index.count)
+            let one = Float(1 << ResizeInterpolation.weightBits)
+            taps.integerWeight = taps.weight.map { Int32(($0 * one).rounded()) }
             axes.append(taps)
         }
         self.axes = axes
@@ -163,11 +167,10 @@ struct ResizeInterpolation: Sendable {
         var current = (0..<count).map { signed ? Int32(Int8(bitPattern: x[$0])) : Int32(x[$0]) }
         var shape = inShape
         var passes = 0
-        let one = Float(1 << ResizeInterpolation.weightBits)
         for (d, taps) in axes.enumerated() where !taps.isIdentity {
             let outer = shape[..<d].reduce(1, *), inner = shape[(d + 1)...].reduce(1, *)
             let (inSize, outSize) = (shape[d], outShape[d])
-            let weights = taps.weight.map { Int32(($0 * one).rounded()) }
+            let weights = taps.integerWeight
             var next = [Int32](repeating: 0, count: outer * outSize * inner)
             current.withUnsafeBufferPointer { src in
                 next.withUnsafeMutableBufferPointer { dst in
