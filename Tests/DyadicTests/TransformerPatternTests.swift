@@ -22,6 +22,30 @@ import Testing
         }
     }
 
+    /// The reciprocal division the LayerNorm and Softmax rows use equals `/` over its
+    /// whole stated domain: numerators below 2^52 in magnitude, divisors below 2^52,
+    /// exact multiples and their neighbours included.
+    @Test func reciprocalDivisionIsExact() {
+        var state: UInt64 = 0x2545_F491_4F6C_DD1D
+        func next(_ bits: UInt64) -> Int64 {
+            state = state &* 6364136223846793005 &+ 1442695040888963407
+            return Int64(state >> (64 - bits))
+        }
+        for _ in 0..<20_000 {
+            let divisor = max(next(1 + UInt64(next(6)) % 52), 1)
+            let divisors = [divisor, 1, 2, 3, (Int64(1) << 51) - 1]
+            for d in divisors {
+                let r = ReciprocalDivisor(d)
+                let q = next(1 + UInt64(next(6)) % 52) / max(d, 1)
+                for numerator in [next(1 + UInt64(next(6)) % 52), q * d, q * d - 1, q * d + 1, (Int64(1) << 52) - 1] {
+                    for signed in [numerator, -numerator] where signed.magnitude < 1 << 52 {
+                        #expect(r.quotient(signed) == signed / d, "\(signed) / \(d)")
+                    }
+                }
+            }
+        }
+    }
+
     /// x → Q → DQ → body → Q → DQ → y over rows of 64 codes (every uint8 code in each
     /// group of four rows), with the given output quantization.
     static func graph(_ body: [Node], output: String, initializers: [String: Tensor], shape: [Int], outScale: Float, outZeroPoint: UInt8,
@@ -108,6 +132,46 @@ import Testing
         let x = Self.codes(rows: 4, width: 64, seed: 2)
         let got = try #require(try session.run(["x": x])["y"])
         #expect(got.floats == (try Self.definition(g, ["x": x])).floats)
+    }
+
+    /// GELU written out as ONNX Runtime's QDQ quantizer leaves it, a Q/DQ pair after every
+    /// op (Div → Erf, Add 1, Mul by x, Mul ½, each a QTable/QAdd/QMul of its own): the
+    /// plan composes them into one table by running the layers' kernels on the 256 codes,
+    /// so its outputs equal the uncomposed layers' (an observed session keeps them) in
+    /// either numerics.
+    @Test(arguments: [Numerics.onnxruntime, .dyadic])
+    func quantizedChainComposesIntoOneTable(_ numerics: Numerics) throws {
+        var body: [Node] = []
+        var initializers: [String: Tensor] = ["sqrt2": Tensor([Float(2).squareRoot()], shape: []),
+                                              "one": Tensor([UInt8(255)], shape: []), "one_s": Tensor([Float(1) / 255], shape: []),
+                                              "half": Tensor([UInt8(127)], shape: []), "half_s": Tensor([Float(0.5) / 127], shape: []),
+                                              "zero": Tensor([UInt8(0)], shape: [])]
+        /// op → Q → DQ with the given output scale and zero point.
+        func step(_ node: Node, scale: Float, zeroPoint: UInt8) {
+            let y = node.outputs[0]
+            initializers[y + "_s"] = Tensor([scale], shape: [])
+            initializers[y + "_z"] = Tensor([zeroPoint], shape: [])
+            body += [node, Node(name: y + "_q", opType: "QuantizeLinear", inputs: [y, y + "_s", y + "_z"], outputs: [y + "_qv"]),
+                     Node(name: y + "_dq", opType: "DequantizeLinear", inputs: [y + "_qv", y + "_s", y + "_z"], outputs: [y + "_d"])]
+        }
+        body += [Node(name: "one_dq", opType: "DequantizeLinear", inputs: ["one", "one_s", "zero"], outputs: ["one_d"]),
+                 Node(name: "half_dq", opType: "DequantizeLinear", inputs: ["half", "half_s", "zero"], outputs: ["half_d"])]
+        body.append(Node(name: "div", opType: "Div", inputs: ["xd", "sqrt2"], outputs: ["a"]))
+        step(Node(name: "erf", opType: "Erf", inputs: ["a"], outputs: ["b"]), scale: 2.0 / 255, zeroPoint: 128)
+        step(Node(name: "add", opType: "Add", inputs: ["b_d", "one_d"], outputs: ["c"]), scale: 2.0 / 255, zeroPoint: 0)
+        step(Node(name: "mul", opType: "Mul", inputs: ["xd", "c_d"], outputs: ["d"]), scale: 0.06, zeroPoint: 20)
+        body.append(Node(name: "half_mul", opType: "Mul", inputs: ["d_d", "half_d"], outputs: ["e"]))
+        let g = Self.graph(body, output: "e", initializers: initializers, shape: [1, 4, 64], outScale: 0.03, outZeroPoint: 21)
+        let composed = try Session(graph: g, options: SessionOptions(numerics: numerics))
+        let plan = try #require(composed.plan)
+        #expect(!plan.layers.contains { $0 is BinaryLayer } && plan.layers.count(where: { $0 is TableLayer }) == 1, "\(plan.describe())")
+        let separate = try Session(graph: g, options: SessionOptions(numerics: numerics, observable: true))
+        #expect(try #require(separate.plan).layers.contains { $0 is BinaryLayer })
+        for seed in 0..<3 {
+            let x = Self.codes(rows: 4, width: 64, seed: seed)
+            let got = try #require(try composed.run(["x": x])["y"]), want = try #require(try separate.run(["x": x])["y"])
+            #expect(got.bytes == want.bytes)
+        }
     }
 
     /// Q·Kᵀ-shaped MatMul of two activations, batch broadcast: the int32 sums are exact,

@@ -146,6 +146,45 @@ size_t dyd_conv_packed_weight_bytes(const dyd_conv_op *op);
 void dyd_conv_run(const dyd_conv_op *op, const void *input, void *output,
                   size_t tile_start, size_t tile_count, void *workspace);
 
+/* ---- Integer matrix product with a float output (dynamic quantization) ------------ */
+
+/* acc[m][n] = sum_k (a[m][k] - a_zero_point) * (b[k][n] - b_zero_point[n]), exact in int32.
+ * dyd_qgemm_run_f32: y[m][n] = (float)acc[m][n] * scale[n], then + bias[n] when bias is
+ * non-NULL: one float32 multiply and one float32 add, each rounded (never an FMA), which is
+ * ONNX Runtime's MatMulInteger -> Cast -> Mul -> Add bit for bit.
+ * dyd_qgemm_run_s32: y[m][n] = acc[m][n].
+ * Same op pattern as dyd_conv: `_create` picks a kernel bundle for this CPU and packs b
+ * once (with its column sums); `_run` computes any range of independent tiles, from any
+ * thread, each caller with its own workspace; nothing in `_run` allocates.
+ * a: uint8 [m][k] with row stride lda; y: [m][n] with row stride ldy (both in elements);
+ * a_zero_point in [0, 255]; scale and bias: n floats. Kernel names follow DESIGN.md, e.g.
+ * dyd_qu8_qc8w_qgemm_fp32_ukernel_8x32c4__avx512vnni. */
+typedef struct {
+  size_t k, n;
+  const int8_t *b;              /* [k][n] row-major, as ONNX MatMul's B */
+  const int32_t *b_zero_point;  /* [n], each in [-128, 127], or NULL for all 0 */
+} dyd_qgemm_desc;
+typedef struct dyd_qgemm_op dyd_qgemm_op;
+/* NULL on failure, with a one-line reason in err: k or n 0, k above 2^31 / (255 * 256)
+ * (= 32896, so that every sum fits int32), b NULL, a zero point out of range. */
+dyd_qgemm_op *dyd_qgemm_create(const dyd_qgemm_desc *desc, char *err, size_t err_len); /* copies and packs b */
+/* The same on `isa`'s bundle (capped to what the CPU runs, like dyd_conv_create_for_isa). */
+dyd_qgemm_op *dyd_qgemm_create_for_isa(const dyd_qgemm_desc *desc, dyd_isa isa, char *err, size_t err_len);
+void dyd_qgemm_destroy(dyd_qgemm_op *op);
+const char *dyd_qgemm_kernel_name(const dyd_qgemm_op *op);
+/* Bytes held by the packed b, its column sums and zero points. */
+size_t dyd_qgemm_packed_size(const dyd_qgemm_op *op);
+/* Independent work items for m rows; any partition of [0, count) may run concurrently. */
+size_t dyd_qgemm_tile_count(const dyd_qgemm_op *op, size_t m);
+/* Scratch bytes each concurrent caller needs for m rows (may be 0; any alignment). */
+size_t dyd_qgemm_workspace_size(const dyd_qgemm_op *op, size_t m);
+void dyd_qgemm_run_f32(const dyd_qgemm_op *op, size_t m, const uint8_t *a, size_t lda,
+                       int32_t a_zero_point, const float *scale, const float *bias,
+                       float *y, size_t ldy, size_t tile_start, size_t tile_count, void *workspace);
+void dyd_qgemm_run_s32(const dyd_qgemm_op *op, size_t m, const uint8_t *a, size_t lda,
+                       int32_t a_zero_point, int32_t *y, size_t ldy,
+                       size_t tile_start, size_t tile_count, void *workspace);
+
 /* ---- Element-wise add and mul ------------------------------------------------------ */
 
 /* add, dyadic: y = clamp(z_y + ((a_mul*(a - z_a) + b_mul*(b - z_b) + 2^(shift-1)) >> shift))
@@ -231,6 +270,9 @@ void dyd_pool_run(dyd_pool *pool, size_t iterations, void *context, void (*work)
  * y = saturate(round_half_even(x / scale) + zero_point), NaN -> the type's minimum. */
 void dyd_quantize_f32(const float *x, void *y, size_t n, float scale, int32_t zero_point,
                       int is_signed);
+/* Minimum and maximum of n > 0 floats (DynamicQuantizeLinear's range): 1, or 0 with
+ * lo and hi unset when n is 0 or a value is NaN or infinite. */
+int dyd_f32_range(const float *x, size_t n, float *lo, float *hi);
 /* The same from one image's CHW float planes to HWC bytes, for pixels
  * [first_pixel, first_pixel + pixels) of the plane (x and y point at the image). */
 void dyd_quantize_f32_to_nhwc(const float *x, void *y, size_t channels, size_t plane,

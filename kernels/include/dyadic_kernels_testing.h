@@ -40,7 +40,8 @@ typedef enum {
   DYD_FAMILY_MISC = 2,   /* add, mul, table lookup, pooling */
   DYD_FAMILY_FP8 = 3,    /* W4A8 conv, add, pooling */
   DYD_FAMILY_F32 = 4,    /* float32 conv and GEMM */
-  DYD_FAMILY_COUNT = 5,
+  DYD_FAMILY_QGEMM = 5,  /* uint8 x int8 GEMM, float32 or int32 output (dynamic quantization) */
+  DYD_FAMILY_COUNT = 6,
 } dyd_family;
 
 typedef struct {

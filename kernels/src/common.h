@@ -540,4 +540,61 @@ static inline float dyd_f32_act_apply(float v, const dyd_f32_act *act) {
 extern const dyd_f32_bundle dyd_f32_bundle_scalar;
 const dyd_f32_bundle *dyd_f32_bundle_for(dyd_isa isa);
 
+/* ---- Integer GEMM with a float output (dynamic quantization) ------------------------- */
+
+/*
+ * Packed B (qgemm-op.c): per panel of NR columns
+ *   int32 colsum[NR]       sum over k of b[k][n] (0 past the last column)
+ *   int32 zb[NR]           b_zero_point[n] (0 past the last column, or all 0)
+ *   int8  w[Kp/KR][NR][KR] Kp = K rounded up to KR, zero padded
+ * each panel padded to 64 bytes.
+ */
+#define DYD_QGEMM_HEADER(nr) ((size_t)(nr) * 8)
+
+/* Output forms of a kernel: int32, float32 (acc * scale), float32 (acc * scale + bias). */
+enum { DYD_QGEMM_OUT_S32 = 0, DYD_QGEMM_OUT_F32 = 1, DYD_QGEMM_OUT_F32_BIAS = 2, DYD_QGEMM_OUT_COUNT = 3 };
+
+/* What one kernel call needs besides the panel. */
+typedef struct {
+  int32_t a_zero_point;
+  /* [mr]: k * a_zero_point - sum of the row's k bytes, or NULL when every zb is 0 */
+  const int32_t *row_corr;
+  const float *scale, *bias; /* NR floats each (the op pads a partial panel's) */
+} dyd_qgemm_args;
+
+/*
+ * c[i][j] = out(sum_k a[i][k] b[k][j] - za colsum[j] + zb[j] row_corr[i]) for i < mr <= MR,
+ * j < nc <= NR, wrapping int32 arithmetic (the true sum fits, so wrapping is exact).
+ * `a` rows are a_stride bytes apart: the raw uint8 rows, kc bytes read per row and never
+ * more, or (bundles with prepare_a) that function's output. c rows are c_stride elements
+ * (int32 or float) apart; only columns j < nc are written.
+ */
+typedef void (*dyd_qgemm_ukernel_fn)(size_t mr, size_t nc, size_t kc, const uint8_t *a,
+                                     size_t a_stride, const void *panel, const dyd_qgemm_args *args,
+                                     void *c, size_t c_stride);
+/* sums[i] = sum of the kc bytes of row i, for i < mr. */
+typedef void (*dyd_qgemm_rowsum_fn)(size_t mr, size_t kc, const uint8_t *a, size_t a_stride,
+                                    int32_t *sums);
+/* Rewrites mr rows of kc bytes into the kernel's activation format at dst, rows
+ * dst_stride bytes apart (kc rounded up to KR, zero padded). */
+typedef void (*dyd_qgemm_prepare_fn)(size_t mr, size_t kc, const uint8_t *a, size_t a_stride,
+                                     void *dst, size_t dst_stride);
+
+typedef struct {
+  uint32_t mr, nr, kr;
+  dyd_qgemm_ukernel_fn ukernel[DYD_QGEMM_OUT_COUNT];
+  dyd_qgemm_rowsum_fn rowsum;
+  dyd_qgemm_prepare_fn prepare_a;  /* optional */
+  uint32_t prepared_bytes;         /* bytes per activation after prepare_a */
+  const char *isa_suffix;
+} dyd_qgemm_bundle;
+
+extern const dyd_qgemm_bundle dyd_qgemm_bundle_scalar;
+void dyd_qgemm_rowsum_scalar(size_t mr, size_t kc, const uint8_t *a, size_t a_stride, int32_t *sums);
+#if defined(__x86_64__)
+void dyd_qgemm_rowsum_avx2(size_t mr, size_t kc, const uint8_t *a, size_t a_stride, int32_t *sums);
+#elif defined(__aarch64__)
+void dyd_qgemm_rowsum_neon(size_t mr, size_t kc, const uint8_t *a, size_t a_stride, int32_t *sums);
+#endif
+
 #endif

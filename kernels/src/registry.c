@@ -123,6 +123,25 @@ static const row f32_rows[] = {
     ROW(dyd_f32_bundle_scalar, "scalar", DYD_ISA_SCALAR, 0),
 };
 
+/* Integer GEMM with a float output: the NEON dot kernel serves the i8mm level too. */
+#if defined(__x86_64__)
+extern const dyd_qgemm_bundle dyd_qgemm_bundle_avx512vnni, dyd_qgemm_bundle_avxvnni, dyd_qgemm_bundle_avx2;
+#elif defined(__aarch64__)
+extern const dyd_qgemm_bundle dyd_qgemm_bundle_neondot, dyd_qgemm_bundle_neon;
+#endif
+
+static const row qgemm_rows[] = {
+#if defined(__x86_64__)
+    ROW(dyd_qgemm_bundle_avx512vnni, "avx512vnni", DYD_ISA_AVX512VNNI, X86_AVX512),
+    ROW(dyd_qgemm_bundle_avxvnni, "avxvnni", DYD_ISA_AVX2, X86_AVX2 | DYD_FEATURE_AVXVNNI),
+    ROW(dyd_qgemm_bundle_avx2, "avx2", DYD_ISA_AVX2, X86_AVX2),
+#elif defined(__aarch64__)
+    ROW(dyd_qgemm_bundle_neondot, "neondot", DYD_ISA_NEONDOT, ARM_DOT),
+    ROW(dyd_qgemm_bundle_neon, "neon", DYD_ISA_NEON, DYD_FEATURE_NEON),
+#endif
+    ROW(dyd_qgemm_bundle_scalar, "scalar", DYD_ISA_SCALAR, 0),
+};
+
 #define ROWS(list) {list, sizeof list / sizeof list[0]}
 static const struct {
   const row *rows;
@@ -130,15 +149,15 @@ static const struct {
 } families[DYD_FAMILY_COUNT] = {
     [DYD_FAMILY_GEMM] = ROWS(gemm_rows), [DYD_FAMILY_DWCONV] = ROWS(dw_rows),
     [DYD_FAMILY_MISC] = ROWS(misc_rows), [DYD_FAMILY_FP8] = ROWS(f8_rows),
-    [DYD_FAMILY_F32] = ROWS(f32_rows),
+    [DYD_FAMILY_F32] = ROWS(f32_rows), [DYD_FAMILY_QGEMM] = ROWS(qgemm_rows),
 };
 
 #define MAX_ROWS 16
 _Static_assert(sizeof dw_rows / sizeof dw_rows[0] <= MAX_ROWS, "raise MAX_ROWS");
 static _Atomic unsigned long hits[DYD_FAMILY_COUNT][MAX_ROWS];
-static _Atomic long forced[DYD_FAMILY_COUNT] = {-1, -1, -1, -1, -1};
+static _Atomic long forced[DYD_FAMILY_COUNT] = {-1, -1, -1, -1, -1, -1};
 
-static const char *const family_names[DYD_FAMILY_COUNT] = {"gemm", "dwconv", "misc", "fp8", "f32"};
+static const char *const family_names[DYD_FAMILY_COUNT] = {"gemm", "dwconv", "misc", "fp8", "f32", "qgemm"};
 
 static bool valid(dyd_family f) { return (unsigned)f < DYD_FAMILY_COUNT; }
 

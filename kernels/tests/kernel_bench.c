@@ -1,7 +1,7 @@
 /*
  * Single-thread kernel benchmark (a measuring tool, never a timed test).
  *
- *   kernel_bench [isa] [-q] [-d] [-e] [-A] [-4] [-D] [-I] [-8 [-g N]] [-f] [-y]
+ *   kernel_bench [isa] [-q] [-d] [-e] [-A] [-4] [-D] [-I] [-8 [-g N]] [-f] [-y] [-Q]
  *     isa: a DYADIC_ISA name (default: the active one)
  *     -q: u8 activations only (the EfficientNet type)
  *     -d: depthwise shapes only
@@ -34,6 +34,10 @@
  *         EfficientNet-Lite0's shapes and then YOLOv8n's at 320x320
  *         (yolov8n_shapes.h); -y: the YOLOv8n shapes only. "best GF": the fastest
  *         of the 9 runs, the steadier figure when other jobs share the machine
+ *     -Q: the qgemm family (dyd_qgemm_*, dynamic quantization's MatMulInteger with its
+ *         float output): every registry row the CPU runs, forced in turn, on m in
+ *         {1, 11, 22, 128} rows x transformer (k, n), float output with bias; GOPS
+ *         (2 m n k per run) as median and fastest of 9
  *
  * What it prints, all from the same run on one core (the machine is shared and
  * noisy, so every figure is relative to something measured a moment before):
@@ -753,6 +757,79 @@ static void bench_f32(dyd_isa isa, int yolo_only) {
   bench_f32_set(isa, "YOLOv8n 320x320", dyd_yolov8n_shapes, DYD_YOLOV8N_SHAPE_COUNT);
 }
 
+/* ---- -Q: integer GEMM with a float output (dynamic quantization) ------------------------ */
+
+/* One shape on the op `op` (f32 output with bias, za 128, zb 0 as quantize_dynamic
+ * writes): median and fastest seconds per run of all tiles on this thread. */
+static void time_qgemm(const dyd_qgemm_op *op, size_t m, size_t k, size_t n, double *med, double *best) {
+  uint8_t *a = aligned_alloc(64, ROUND64(m * k));
+  float *y = aligned_alloc(64, ROUND64(m * n * sizeof *y)), *scale = malloc(n * sizeof *scale);
+  float *bias = malloc(n * sizeof *bias);
+  for (size_t i = 0; i < m * k; i++) a[i] = (uint8_t)next_rand();
+  for (size_t j = 0; j < n; j++) scale[j] = 1e-4f * (float)(1 + next_rand() % 100), bias[j] = 0.01f * (float)(next_rand() % 100);
+  void *ws = malloc(dyd_qgemm_workspace_size(op, m) + 1);
+  const size_t tiles = dyd_qgemm_tile_count(op, m);
+#define QRUN dyd_qgemm_run_f32(op, m, a, k, 128, scale, bias, y, n, 0, tiles, ws)
+  QRUN;
+  const double t0 = now();
+  QRUN;
+  const double once = now() - t0;
+  long reps = once > 0 ? (long)(RUN_SECONDS / once) : 1;
+  if (reps < 1) reps = 1;
+  double r[RUNS];
+  for (int i = 0; i < RUNS; i++) {
+    const double t1 = now();
+    for (long j = 0; j < reps; j++) QRUN;
+    r[i] = (now() - t1) / (double)reps;
+  }
+#undef QRUN
+  *med = median(r, RUNS);
+  *best = r[0]; /* sorted by median() */
+  free(a), free(y), free(scale), free(bias), free(ws);
+}
+
+/* Every qgemm registry row this CPU runs (forced in turn), on transformer shapes. */
+static void bench_qgemm(void) {
+  static const size_t ms[] = {1, 11, 22, 128};
+  static const size_t kn[][2] = {{384, 384}, {384, 1536}, {1536, 384}, {768, 768}, {768, 3072}, {3072, 768}};
+  printf("qgemm: y = float(acc) * scale + bias, uint8 x int8, one thread; GOPS = 2 m n k / time "
+         "(median of %d; best in brackets)\n", RUNS);
+  printf("%-12s", "m \\ k x n");
+  for (size_t s = 0; s < sizeof kn / sizeof kn[0]; s++) printf("  %16zux%-5zu", kn[s][0], kn[s][1]);
+  printf("\n");
+  for (size_t row = 0; row < dyd_registry_row_count(DYD_FAMILY_QGEMM); row++) {
+    if (!dyd_registry_runnable(DYD_FAMILY_QGEMM, row)) continue;
+    const dyd_kernel_row info = dyd_registry_row(DYD_FAMILY_QGEMM, row);
+    const char *name = NULL;
+    for (size_t mi = 0; mi < sizeof ms / sizeof ms[0]; mi++) {
+      printf("%-12zu", ms[mi]);
+      for (size_t s = 0; s < sizeof kn / sizeof kn[0]; s++) {
+        const size_t m = ms[mi], k = kn[s][0], n = kn[s][1];
+        int8_t *b = malloc(k * n);
+        for (size_t i = 0; i < k * n; i++) b[i] = (int8_t)next_rand();
+        const dyd_qgemm_desc d = {k, n, b, NULL};
+        char err[200];
+        dyd_registry_force(DYD_FAMILY_QGEMM, (long)row);
+        dyd_qgemm_op *op = dyd_qgemm_create_for_isa(&d, info.level, err, sizeof err);
+        dyd_registry_force(DYD_FAMILY_QGEMM, -1);
+        if (op == NULL) {
+          fprintf(stderr, "qgemm %zux%zux%zu: %s\n", m, k, n, err);
+          exit(1);
+        }
+        name = dyd_qgemm_kernel_name(op);
+        double med, best;
+        time_qgemm(op, m, k, n, &med, &best);
+        const double ops = 2.0 * (double)m * (double)n * (double)k;
+        printf("  %7.1f [%7.1f]    ", ops / med * 1e-9, ops / best * 1e-9);
+        dyd_qgemm_destroy(op);
+        free(b);
+      }
+      printf("\n");
+    }
+    printf("  ^ %s\n", name);
+  }
+}
+
 /* ---- main ------------------------------------------------------------------------------ */
 
 static void cpu_name(char *buf, size_t len) {
@@ -951,7 +1028,7 @@ static void dram_resident(dyd_isa isa, double dram, const uint8_t *big, size_t b
 int main(int argc, char **argv) {
   static const char *const names[] = {"scalar", "avx2", "avx512vnni", "neon", "neondot", "i8mm"};
   dyd_isa isa = dyd_active_isa();
-  int u8_only = 0, dw_only = 0, weight_bits_4 = 0, fp8 = 0, dw_dram = 0, float32 = 0, yolo_only = 0;
+  int u8_only = 0, dw_only = 0, weight_bits_4 = 0, fp8 = 0, dw_dram = 0, float32 = 0, yolo_only = 0, qgemm = 0;
   for (int i = 1; i < argc; i++) {
     if (strcmp(argv[i], "-q") == 0) u8_only = 1;
     if (strcmp(argv[i], "-d") == 0) dw_only = 1;
@@ -964,6 +1041,7 @@ int main(int argc, char **argv) {
     if (strcmp(argv[i], "-I") == 0) int4_net = engine_params = 1;
     if (strcmp(argv[i], "-f") == 0) float32 = 1;
     if (strcmp(argv[i], "-y") == 0) float32 = yolo_only = 1;
+    if (strcmp(argv[i], "-Q") == 0) qgemm = 1;
     for (int j = 0; j < 6; j++)
       if (strcmp(argv[i], names[j]) == 0) isa = dyd_isa_supported((dyd_isa)j);
   }
@@ -973,6 +1051,13 @@ int main(int argc, char **argv) {
          engine_params ? "; network parameters (-e)" : "", adjacent_buffers ? "; adjacent buffers (-A)" : "");
   if (float32) {
     bench_f32(isa, yolo_only);
+    return 0;
+  }
+  if (qgemm) {
+    const char *what;
+    const double peak = int8_peak(&what);
+    printf("int8 peak (%s, 24 independent accumulators): %.1f GOPS\n", what, peak);
+    bench_qgemm();
     return 0;
   }
 

@@ -2591,6 +2591,172 @@ static void test_f32_oracle_and_validation(void) {
   }
 }
 
+/* ---- integer GEMM with a float output (dynamic quantization) ----------------------------- */
+
+typedef struct {
+  size_t m, k, n, lda, ldy;
+  int32_t za;
+  int zb_mode;  /* 0: NULL, 1: all zero, 2: random, 3: all 127 (extreme), 4: all -128 */
+  int a_mode;   /* 0: random, 1: all 255, 2: all 0 */
+  int b_mode;   /* 0: random, 1: all -128, 2: all 127 */
+  int bias;
+} qg_case;
+
+static void describe_qg(const qg_case *c, char *buf, size_t len) {
+  snprintf(buf, len, "qgemm m %zu k %zu n %zu lda %zu ldy %zu za %d zb %d a %d b %d%s", c->m, c->k, c->n, c->lda,
+           c->ldy, (int)c->za, c->zb_mode, c->a_mode, c->b_mode, c->bias ? " bias" : "");
+}
+
+/* runs the op's tiles for m rows as random chunks in random order (reverse = 1: one
+ * tile per call, last first); out = 0 int32, 1 float32 */
+static void run_qg_tiles(const dyd_qgemm_op *op, const qg_case *c, const uint8_t *a, const float *scale,
+                         const float *bias, void *y, int out, int reverse) {
+  const size_t tiles = dyd_qgemm_tile_count(op, c->m), ws_size = dyd_qgemm_workspace_size(op, c->m);
+  guarded ws = galloc(ws_size); /* ends at a page: any alignment */
+  memset(ws.p, 0xFF, ws_size);
+  size_t t = 0;
+  while (t < tiles) {
+    size_t n = reverse ? 1 : 1 + rnd((uint32_t)(tiles < 3 ? 1 : tiles / 2));
+    if (n > tiles - t) n = tiles - t;
+    const size_t start = reverse ? tiles - t - n : t;
+    if (out) dyd_qgemm_run_f32(op, c->m, a, c->lda, c->za, scale, bias, y, c->ldy, start, n, ws.p);
+    else dyd_qgemm_run_s32(op, c->m, a, c->lda, c->za, y, c->ldy, start, n, ws.p);
+    t += n;
+  }
+  gfree(ws);
+}
+
+static void test_qgemm_case(const qg_case *c) {
+  char what[200];
+  describe_qg(c, what, sizeof what);
+  const size_t m = c->m, k = c->k, n = c->n;
+  guarded ag = galloc(m * c->lda); /* the last row ends at a page: reads past k fault */
+  uint8_t *a = ag.p;
+  int8_t *b = malloc(k * n);
+  int32_t *zb = malloc(n * sizeof *zb), *want_s = malloc(m * n * sizeof *want_s);
+  float *scale = malloc(n * sizeof *scale), *bias = malloc(n * sizeof *bias), *want_f = malloc(m * n * sizeof *want_f);
+  fill_random(a, m * c->lda);
+  for (size_t i = 0; i < m; i++)
+    for (size_t p = 0; p < k; p++)
+      if (c->a_mode) a[i * c->lda + p] = c->a_mode == 1 ? 255 : 0;
+  for (size_t i = 0; i < k * n; i++) b[i] = c->b_mode == 0 ? (int8_t)rnd64() : c->b_mode == 1 ? -128 : 127;
+  for (size_t j = 0; j < n; j++) {
+    zb[j] = c->zb_mode == 2 ? rnd_range(-128, 127) : c->zb_mode == 3 ? 127 : c->zb_mode == 4 ? -128 : 0;
+    /* scales of the size dynamic quantization gives (and a few negative, one zero) */
+    scale[j] = (float)((double)(1 + rnd(1u << 20)) * 0x1p-30) * (rnd(8) == 0 ? -1.0f : 1.0f);
+    if (rnd(50) == 0) scale[j] = 0.0f;
+    bias[j] = (float)rnd_range(-(1 << 20), 1 << 20) * 0x1p-18f;
+  }
+  /* the reference: int64 sums (which must fit int32), then one float multiply and one add */
+  bool fits = true;
+  for (size_t i = 0; i < m; i++)
+    for (size_t j = 0; j < n; j++) {
+      int64_t s = 0;
+      for (size_t p = 0; p < k; p++) s += (int64_t)(a[i * c->lda + p] - c->za) * (b[p * n + j] - zb[j]);
+      fits &= s >= INT32_MIN && s <= INT32_MAX;
+      want_s[i * n + j] = (int32_t)s;
+      volatile float prod = (float)(int32_t)s * scale[j]; /* rounded here: no fused multiply-add */
+      want_f[i * n + j] = c->bias ? prod + bias[j] : prod;
+    }
+  check(fits, "%s: reference sum outside int32", what);
+  const dyd_qgemm_desc d = {k, n, b, c->zb_mode ? zb : NULL};
+  guarded yg = galloc(m * c->ldy * sizeof(float));
+  for (size_t r = 0; r < sizeof all_isas / sizeof all_isas[0]; r++) {
+    if (!isa_available(all_isas[r])) continue;
+    char err[200] = "";
+    dyd_qgemm_op *op = dyd_qgemm_create_for_isa(&d, all_isas[r], err, sizeof err);
+    check(op != NULL, "%s [%s]: create failed: %s", what, dyd_isa_name(all_isas[r]), err);
+    if (op == NULL) continue;
+    const char *name = dyd_qgemm_kernel_name(op);
+    check(dyd_qgemm_tile_count(op, 0) == 0 && (m == 0 || dyd_qgemm_tile_count(op, m) > 0), "%s %s: tile count",
+          what, name);
+    for (int pass = 0; pass < 4; pass++) { /* float random chunks, float one tile at a time in reverse, int32 x2 */
+      const int out = pass < 2, reverse = pass % 2;
+      memset(yg.p, 0x5A, m * c->ldy * sizeof(float)); /* columns past n must keep it */
+      run_qg_tiles(op, c, a, scale, c->bias ? bias : NULL, yg.p, out, reverse);
+      size_t bad = 0, pad_bad = 0, first = 0;
+      for (size_t i = 0; i < m; i++) {
+        for (size_t j = 0; j < n; j++) {
+          const void *got = yg.p + (i * c->ldy + j) * 4;
+          const void *want = out ? (const void *)&want_f[i * n + j] : (const void *)&want_s[i * n + j];
+          if (memcmp(got, want, 4) != 0 && bad++ == 0) first = i * n + j;
+        }
+        for (size_t j = n; j < c->ldy; j++) pad_bad += yg.p[(i * c->ldy + j) * 4] != 0x5A;
+      }
+      if (bad) {
+        const size_t i = first / n, j = first % n;
+        float gf;
+        int32_t gs;
+        memcpy(&gf, yg.p + (i * c->ldy + j) * 4, 4);
+        memcpy(&gs, yg.p + (i * c->ldy + j) * 4, 4);
+        check(false, "%s %s %s%s: %zu wrong, first [%zu][%zu] got %.9g / %d want %.9g / %d", what, name,
+              out ? "f32" : "s32", reverse ? " reverse tiles" : "", bad, i, j, (double)gf, (int)gs,
+              (double)want_f[first], (int)want_s[first]);
+      } else {
+        check(true, "%s", what);
+      }
+      check(pad_bad == 0, "%s %s: wrote %zu bytes between rows", what, name, pad_bad);
+    }
+    dyd_qgemm_destroy(op);
+  }
+  gfree(yg), gfree(ag);
+  free(b), free(zb), free(want_s), free(scale), free(bias), free(want_f);
+}
+
+static void test_qgemm(void) {
+  static const size_t ms[] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 11, 13, 16, 22, 33, 64, 65, 71, 128, 130};
+  static const size_t ks[] = {1, 2, 3, 4, 5, 7, 8, 15, 16, 17, 31, 33, 64, 100, 384, 385, 771};
+  static const size_t ns[] = {1, 3, 4, 8, 15, 16, 17, 24, 31, 32, 33, 47, 64, 65, 100, 384};
+  const size_t nm = sizeof ms / sizeof ms[0], nk = sizeof ks / sizeof ks[0], nn = sizeof ns / sizeof ns[0];
+  for (int rep = 0; rep < 70; rep++) {
+    qg_case c = {ms[rnd((uint32_t)nm)], ks[rnd((uint32_t)nk)], ns[rnd((uint32_t)nn)], 0, 0, 0, 0, 0, 0, 0};
+    if (rep < 6) c.m = 1; /* batch-1 rows: the one-row kernels */
+    c.lda = c.k + (rnd(2) ? rnd(9) : 0);
+    c.ldy = c.n + (rnd(2) ? rnd(9) : 0);
+    c.za = rnd(4) == 0 ? 0 : rnd_range(0, 255);
+    c.zb_mode = (int)rnd(3);
+    c.bias = (int)rnd(2);
+    test_qgemm_case(&c);
+  }
+  /* the extreme sums, at the largest k create accepts (2^31 / (255 * 256) = 32896) */
+  static const struct { int a, b, zb; int32_t za; } ext[] = {
+      {1, 1, 0, 0},    /* 255 * -128 per product: the hardware dot's worst case */
+      {1, 1, 3, 0},    /* 255 * (-128 - 127): the largest |acc| */
+      {2, 2, 4, 255},  /* (0 - 255) * (127 + 128) */
+      {1, 2, 4, 0},    /* 255 * 255 */
+  };
+  for (size_t e = 0; e < sizeof ext / sizeof ext[0]; e++) {
+    qg_case c = {3 + e, 32896 - e, 17 + 16 * e, 0, 0, ext[e].za, ext[e].zb, ext[e].a, ext[e].b, (int)(e % 2)};
+    c.lda = c.k + e, c.ldy = c.n + 1;
+    test_qgemm_case(&c);
+  }
+}
+
+static void qg_expect_reject(const dyd_qgemm_desc *d, const char *what) {
+  char err[200] = "";
+  dyd_qgemm_op *op = dyd_qgemm_create(d, err, sizeof err);
+  check(op == NULL && err[0] != '\0' && strchr(err, '\n') == NULL, "qgemm create accepted %s", what);
+  dyd_qgemm_destroy(op);
+}
+
+static void test_qgemm_validation(void) {
+  int8_t b[64] = {0};
+  int32_t zb[8] = {0};
+  qg_expect_reject(&(dyd_qgemm_desc){0, 8, b, NULL}, "k = 0");
+  qg_expect_reject(&(dyd_qgemm_desc){8, 0, b, NULL}, "n = 0");
+  qg_expect_reject(&(dyd_qgemm_desc){8, 8, NULL, NULL}, "b NULL");
+  qg_expect_reject(&(dyd_qgemm_desc){32897, 8, b, NULL}, "k = 32897");
+  zb[5] = 128;
+  qg_expect_reject(&(dyd_qgemm_desc){8, 8, b, zb}, "b_zero_point 128");
+  zb[5] = -129;
+  qg_expect_reject(&(dyd_qgemm_desc){8, 8, b, zb}, "b_zero_point -129");
+  qg_expect_reject(NULL, "no descriptor");
+  zb[5] = -128;
+  dyd_qgemm_op *op = dyd_qgemm_create(&(dyd_qgemm_desc){8, 8, b, zb}, NULL, 0);
+  check(op != NULL && dyd_qgemm_packed_size(op) >= 64, "qgemm create rejected a valid descriptor");
+  dyd_qgemm_destroy(op);
+}
+
 /* ---- dispatch ---------------------------------------------------------------------------------- */
 
 static void test_dispatch(void) {
@@ -2652,6 +2818,9 @@ static void run_family_tests(dyd_family f) {
       test_f32_depthwise_shapes();
       test_f32_random(50);
       test_f32_gemm_api();
+      break;
+    case DYD_FAMILY_QGEMM:
+      test_qgemm();
       break;
     default: break;
   }
@@ -2733,6 +2902,8 @@ int main(int argc, char **argv) {
   test_f32_depthwise_shapes();
   test_f32_random(200);
   test_f32_gemm_api();
+  test_qgemm_validation();
+  test_qgemm();
   test_registry_rows();
   test_every_row_exercised();
   printf("%lu passed, %lu failed\n", passed, failed);

@@ -62,25 +62,39 @@ final class IntegerLayerNormLayer: TiledLayer {
         let x = context.pointer(inputs[0]).assumingMemoryBound(to: UInt8.self)
         let y = context.pointer(outputs[0]).assumingMemoryBound(to: UInt8.self)
         let n = Int64(width)
-        for r in start..<(start + count) {
-            let row = x + r * width, out = y + r * width
-            var s1: Int64 = 0, s2: Int64 = 0
-            for i in 0..<width {
-                let d = (inputSigned ? Int64(Int8(bitPattern: row[i])) : Int64(row[i])) - inputZeroPoint
-                s1 += d
-                s2 += d * d
+        // Signed codes read as unsigned with the sign bit flipped (code + 128); d is unchanged.
+        let flip: UInt8 = inputSigned ? 0x80 : 0, zx = inputSigned ? inputZeroPoint + 128 : inputZeroPoint
+        multipliers.withUnsafeBufferPointer { mul in
+        shifts.withUnsafeBufferPointer { sh in
+        negative.withUnsafeBufferPointer { neg in
+        offsets.withUnsafeBufferPointer { off in
+            for r in start..<(start + count) {
+                let row = x + r * width, out = y + r * width
+                // Wrapping operators: |d| ≤ 255 and rows of at most 2^18 values keep every
+                // sum and product in range, and the checks would cost more than the arithmetic.
+                var s1: Int64 = 0, s2: Int64 = 0
+                for i in 0..<width {
+                    let d = Int64(row[i] ^ flip) &- zx
+                    s1 &+= d
+                    s2 &+= d &* d
+                }
+                let dsum = n * s2 - s1 * s1 + epsilonTerm
+                let root = Int64(IntegerLayerNormLayer.isqrt(UInt64(max(dsum, 0)) << 16))
+                // root = 0 (a constant row and no ε term) makes every numerator 0, and so every t.
+                let divisor = ReciprocalDivisor(max(root, 1))
+                for i in 0..<width {
+                    let d = Int64(row[i] ^ flip) &- zx
+                    var t = divisor.quotient((n &* d &- s1) &<< 24)
+                    if neg[i] { t = 0 &- t }
+                    let shift = sh[i]
+                    let v = (t &* mul[i] &+ off[i] &+ (Int64(1) &<< (shift &- 1))) &>> shift
+                    let q = min(max(v &+ zeroPoint, qmin), qmax)
+                    out[i] = UInt8(truncatingIfNeeded: q) // the bit pattern of an int8 q too
+                }
             }
-            let dsum = n * s2 - s1 * s1 + epsilonTerm
-            let root = Int64(IntegerLayerNormLayer.isqrt(UInt64(max(dsum, 0)) << 16))
-            for i in 0..<width {
-                let d = (inputSigned ? Int64(Int8(bitPattern: row[i])) : Int64(row[i])) - inputZeroPoint
-                var t = root == 0 ? 0 : ((n * d - s1) << 24) / root
-                if negative[i] { t = -t }
-                let shift = shifts[i]
-                let v = (t * multipliers[i] + offsets[i] + (Int64(1) << (shift - 1))) >> shift
-                let q = min(max(v + zeroPoint, qmin), qmax)
-                out[i] = outputSigned ? UInt8(bitPattern: Int8(q)) : UInt8(q)
-            }
+        }
+        }
+        }
         }
     }
 }

@@ -48,18 +48,21 @@ final class IntegerSoftmaxLayer: TiledLayer {
     func runTiles(_ start: Int, _ count: Int, worker: Int, _ context: ExecutionContext) {
         let x = context.pointer(inputs[0]).assumingMemoryBound(to: UInt8.self)
         let y = context.pointer(outputs[0]).assumingMemoryBound(to: UInt8.self)
-        let code: (UInt8) -> Int = inputSigned ? { Int(Int8(bitPattern: $0)) } : { Int($0) }
         exponentials.withUnsafeBufferPointer { table in
             for o in start..<(start + count) {
                 for j in 0..<inner {
                     let base = o * n * inner + j
-                    var largest = Int.min
-                    for i in 0..<n { largest = max(largest, code(x[base + i * inner])) }
+                    // Signed codes compare as unsigned after flipping the sign bit; differences are the same.
+                    let flip: UInt8 = inputSigned ? 0x80 : 0
+                    var largest = 0
+                    for i in 0..<n { largest = max(largest, Int(x[base + i * inner] ^ flip)) }
                     var sum: Int64 = 0
-                    for i in 0..<n { sum += table[largest - code(x[base + i * inner])] }
+                    for i in 0..<n { sum += table[largest - Int(x[base + i * inner] ^ flip)] }
+                    // sum ≥ table[0] = 2^20, and e·2^30 + sum/2 < 2^52 for rows under 2^30 values.
+                    let divisor = ReciprocalDivisor(sum)
                     for i in 0..<n {
-                        let e = table[largest - code(x[base + i * inner])]
-                        let p = ((e << IntegerSoftmaxLayer.probabilityBits) + sum / 2) / sum
+                        let e = table[largest - Int(x[base + i * inner] ^ flip)]
+                        let p = divisor.quotient((e << IntegerSoftmaxLayer.probabilityBits) + sum / 2)
                         let q = min(max(requant.apply(p) + zeroPoint, qmin), qmax)
                         y[base + i * inner] = outputSigned ? UInt8(bitPattern: Int8(q)) : UInt8(q)
                     }

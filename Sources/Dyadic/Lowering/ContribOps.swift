@@ -46,6 +46,9 @@ extension Lowering {
             try lowerDynamicQuantizeLSTM(node)
         case "QLinearSoftmax":
             try lowerQLinearSoftmax(node)
+        case "MatMulIntegerToFloat", "DynamicQuantizeMatMul":
+            if try lowerIntegerMatMulToFloat(node) { return }
+            try lowerReference(node)
         case "MatMulNBits":
             if try lowerMatMulNBits(node) { return }
             try lowerReference(node)

@@ -96,7 +96,9 @@ final class Lowering {
             }
             outputs.append((output.name, v))
         }
-        return Plan(values: values, layers: Lowering.liveLayers(layers, outputs: Set(outputs.map(\.1))),
+        // Observed runs keep every layer, so that each value they report is computed.
+        let composed = observable ? layers : TableComposition.compose(layers, values: values)
+        return Plan(values: values, layers: Lowering.liveLayers(composed, outputs: Set(outputs.map(\.1))),
                     inputs: inputs, outputs: outputs, numerics: numerics)
     }
 
@@ -308,6 +310,12 @@ final class Lowering {
             try lowerReference(node)
         case "QLinearConv", "QLinearMatMul":
             try lowerQLinearMatrixProduct(node)
+        case "DynamicQuantizeLinear":
+            if try lowerDynamicQuantize(node) { return }
+            try lowerReference(node)
+        case "MatMulInteger":
+            if try lowerIntegerMatMul(node) { return }
+            try lowerReference(node)
         case "Softmax":
             if try lowerQDQSoftmax(node, index: index, symbols) { return }
             try lowerReference(node)

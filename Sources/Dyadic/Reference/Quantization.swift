@@ -92,22 +92,26 @@ public enum Quantization {
     }
 
     /// DynamicQuantizeLinear: uint8 with a scale and zero point from the tensor's own
-    /// range widened to include 0, as ONNX defines it (float32 arithmetic throughout).
+    /// range widened to include 0, as ONNX Runtime computes them (float32 arithmetic).
     static func dynamicQuantizeLinear(_ node: Node, _ x: Tensor) throws -> [Tensor] {
         try node.checkAttributes(known: [])
         guard x.dtype == .float32 else { throw node.unsupported("input element type \(x.dtype)") }
         let v = x.floats
-        let lo = min(0, v.min() ?? 0), hi = max(0, v.max() ?? 0)
-        guard lo.isFinite, hi.isFinite else { throw node.invalid("the input holds a non-finite value") }
-        let scale = (hi - lo) / 255
-        guard scale > 0 else {
-            // All zeros: every code is the zero point 0.
-            return [Tensor(dtype: .uint8, shape: x.shape, bytes: [UInt8](repeating: 0, count: v.count)),
-                    Tensor([Float(0)], shape: []), Tensor(dtype: .uint8, shape: [], bytes: [0])]
-        }
-        let zp = Int32(min(max((0 - lo / scale).rounded(.toNearestOrEven), 0), 255))
-        let q = v.map { UInt8(quantize($0, scale: scale, zeroPoint: zp, range: 0...255)) }
-        return [Tensor(dtype: .uint8, shape: x.shape, bytes: q), Tensor([scale], shape: []), Tensor(dtype: .uint8, shape: [], bytes: [UInt8(zp)])]
+        let lo = v.min() ?? 0, hi = v.max() ?? 0
+        guard lo.isFinite, hi.isFinite, !v.contains(where: \.isNaN) else { throw node.invalid("the input holds a non-finite value") }
+        let (scale, zp) = dynamicParameters(lo: lo, hi: hi)
+        let q = v.map { UInt8(quantize($0, scale: scale, zeroPoint: Int32(zp), range: 0...255)) }
+        return [Tensor(dtype: .uint8, shape: x.shape, bytes: q), Tensor([scale], shape: []), Tensor(dtype: .uint8, shape: [], bytes: [zp])]
+    }
+
+    /// DynamicQuantizeLinear's scale and zero point for finite values in [lo, hi]:
+    /// scale = (max(hi, 0) − min(lo, 0))/255, or 1 when that range is empty (ONNX
+    /// Runtime's choice; the formula would divide by 0), zero point =
+    /// round_half_even(clamp(−min(lo, 0)/scale, 0, 255)).
+    static func dynamicParameters(lo: Float, hi: Float) -> (scale: Float, zeroPoint: UInt8) {
+        let lo = min(lo, 0), hi = max(hi, 0)
+        let scale: Float = hi == lo ? 1 : (hi - lo) / 255
+        return (scale, UInt8(min(max(0 - lo / scale, 0), 255).rounded(.toNearestOrEven)))
     }
 
     static func dequantizeLinear(_ node: Node, _ x: Tensor, _ scale: Tensor, _ zp: Tensor?) throws -> Tensor {

@@ -12,6 +12,8 @@
  */
 #include "../common.h"
 
+#include <math.h>
+
 #define ROUNDING_MAGIC 12582912.0f /* 1.5 * 2^23 */
 #define BLOCK 64
 
@@ -67,4 +69,40 @@ void dyd_quantize_f32_to_nhwc(const float *x, void *y, size_t channels, size_t p
       default: interleave(tmp, dst, m, channels); break;
     }
   }
+}
+
+/* Sixteen independent lanes, each a select or an add, which compilers vectorize for the
+ * baseline ISA; v * 0 is 0 for every finite v and NaN otherwise, so one sum flags both
+ * NaN and infinity. */
+int dyd_f32_range(const float *x, size_t n, float *lo, float *hi) {
+  float l[16], h[16], z[16];
+  for (int j = 0; j < 16; j++) {
+    l[j] = INFINITY;
+    h[j] = -INFINITY;
+    z[j] = 0;
+  }
+  size_t i = 0;
+  for (; i + 16 <= n; i += 16)
+    for (int j = 0; j < 16; j++) {
+      const float v = x[i + j];
+      l[j] = v < l[j] ? v : l[j];
+      h[j] = v > h[j] ? v : h[j];
+      z[j] += v * 0.0f;
+    }
+  for (; i < n; i++) {
+    const float v = x[i];
+    l[0] = v < l[0] ? v : l[0];
+    h[0] = v > h[0] ? v : h[0];
+    z[0] += v * 0.0f;
+  }
+  float lmin = l[0], hmax = h[0], zsum = 0;
+  for (int j = 0; j < 16; j++) {
+    lmin = l[j] < lmin ? l[j] : lmin;
+    hmax = h[j] > hmax ? h[j] : hmax;
+    zsum += z[j];
+  }
+  if (zsum != 0 || n == 0) return 0;
+  *lo = lmin;
+  *hi = hmax;
+  return 1;
 }

@@ -1,0 +1,130 @@
+import DyadicKernels
+
+/// DynamicQuantizeLinear: uint8 codes with a scale and zero point taken from the
+/// tensor's own range on every run (`Quantization.dynamicParameters`), the codes
+/// quantized with them as QuantizeLinear does.
+/// Outputs: the codes (the input's shape), the scale (f32 []), the zero point (u8 []).
+final class DynamicQuantizeLayer: Layer {
+    let op = "DynamicQuantize"
+    let sourceNodes: [String]
+    let inputs: [Int], outputs: [Int]
+    let isIntegerOnly = false
+    let kernel = "dyd_quantize_f32"
+    let count: Int
+    let label: String
+    var details: String { "\(count) values, scale and zero point per run" }
+
+    init(source: [String], input: Int, codes: Int, scale: Int, zeroPoint: Int, count: Int, label: String) {
+        sourceNodes = source
+        inputs = [input]
+        outputs = [codes, scale, zeroPoint]
+        self.count = count
+        self.label = label
+    }
+
+    func run(_ context: ExecutionContext) {
+        guard context.failure == nil else { return }
+        let x = context.pointer(inputs[0]).assumingMemoryBound(to: Float.self)
+        var lo: Float = 0, hi: Float = 0
+        guard count == 0 || dyd_f32_range(x, count, &lo, &hi) != 0 else {
+            context.failure = DyadicError("\(label): the input holds a non-finite value")
+            return
+        }
+        let (scale, zp) = Quantization.dynamicParameters(lo: lo, hi: hi)
+        dyd_quantize_f32(x, context.pointer(outputs[0]), count, scale, Int32(zp), 0)
+        context.pointer(outputs[1]).assumingMemoryBound(to: Float.self).pointee = scale
+        context.pointer(outputs[2]).assumingMemoryBound(to: UInt8.self).pointee = zp
+    }
+}
+
+/// MatMulInteger of run-time uint8 codes by constant 8-bit weights on the integer
+/// GEMM kernels (exact int32 sums), either as is (int32 out) or with ONNX Runtime's
+/// dequantization after it — Cast to float, Mul by a scale, Add of a constant bias — in
+/// the same float32 steps, so the output equals ONNX Runtime's bit for bit. The scale
+/// of column j is a run-time value's element (one, or one per column) times a constant
+/// (one per column), the product rounded once as ONNX Runtime's Mul of the two does.
+final class IntegerMatMulLayer: TiledLayer {
+    let op = "MatMulInteger"
+    let sourceNodes: [String]
+    let inputs: [Int], outputs: [Int]
+    let isIntegerOnly: Bool
+    let handle: KernelHandle
+    let kernel: String
+    let rows: Int, k: Int, n: Int
+    let tiles: Int
+    let workspaceSize: Int
+    let kernelWorkspace: Int
+
+    /// A's zero point: a constant, or read from input 1 (a uint8 value) on each run.
+    let aZeroPoint: Int32?
+    /// The float output stage; nil for an int32 output.
+    struct Dequantization: Sendable {
+        /// Input position of a run-time scale, and whether it is one value for all columns.
+        var runtimeScale: (input: Int, isScalar: Bool)?
+        /// n constant factors (ones when the scale is only the run-time value).
+        var constantScale: [Float]
+        var bias: [Float]?
+    }
+    let dequantization: Dequantization?
+    var macs: Int { rows * k * n }
+    var details: String {
+        var s = "[\(rows), \(k)]·[\(k), \(n)]"
+        guard let d = dequantization else { return s + " → i32" }
+        s += " → f32, scale " + (d.runtimeScale.map { $0.isScalar ? "per run" : "per run and column" } ?? "constant")
+        return s + (d.bias == nil ? "" : " + bias")
+    }
+
+    /// `weights` is B as [k][n] int8 (uint8 weights arrive shifted by −128, and their zero points with them).
+    init(source: [String], inputs: [Int], output: Int, rows: Int, k: Int, n: Int, weights: [Int8], weightZeroPoints: [Int32]?,
+         aZeroPoint: Int32?, dequantization: Dequantization?, context: String) throws {
+        sourceNodes = source
+        self.inputs = inputs
+        outputs = [output]
+        (self.rows, self.k, self.n) = (rows, k, n)
+        self.aZeroPoint = aZeroPoint
+        self.dequantization = dequantization
+        isIntegerOnly = dequantization == nil
+        var err = [CChar](repeating: 0, count: 256)
+        let created: OpaquePointer? = weights.withUnsafeBufferPointer { wp in
+            (weightZeroPoints ?? []).withUnsafeBufferPointer { zp in
+                var d = dyd_qgemm_desc(k: k, n: n, b: wp.baseAddress, b_zero_point: weightZeroPoints == nil ? nil : zp.baseAddress)
+                return dyd_qgemm_create(&d, &err, err.count)
+            }
+        }
+        guard let created else { throw DyadicError("\(context): \(kernelError(err))") }
+        handle = KernelHandle(created, destroy: { dyd_qgemm_destroy($0) })
+        kernel = String(cString: dyd_qgemm_kernel_name(created))
+        tiles = dyd_qgemm_tile_count(created, rows)
+        kernelWorkspace = (dyd_qgemm_workspace_size(created, rows) + 63) & ~63
+        // A run-time scale becomes n column scales in the scratch.
+        workspaceSize = kernelWorkspace + (dequantization?.runtimeScale == nil ? 0 : n * 4)
+    }
+
+    func runTiles(_ start: Int, _ count: Int, worker: Int, _ context: ExecutionContext) {
+        let a = context.pointer(inputs[0]).assumingMemoryBound(to: UInt8.self)
+        let za = aZeroPoint ?? Int32(context.pointer(inputs[1]).assumingMemoryBound(to: UInt8.self).pointee)
+        let scratch = context.workspace(worker)
+        guard let d = dequantization else {
+            dyd_qgemm_run_s32(handle.op, rows, a, k, za, context.pointer(outputs[0]).assumingMemoryBound(to: Int32.self), n,
+                              start, count, scratch)
+            return
+        }
+        let y = context.pointer(outputs[0]).assumingMemoryBound(to: Float.self)
+        d.constantScale.withUnsafeBufferPointer { constant in
+            var scale = constant.baseAddress!
+            if let (input, isScalar) = d.runtimeScale {
+                let r = context.pointer(inputs[input]).assumingMemoryBound(to: Float.self)
+                let s = (scratch + kernelWorkspace).assumingMemoryBound(to: Float.self)
+                for j in 0..<n { s[j] = r[isScalar ? 0 : j] * constant[j] }
+                scale = UnsafePointer(s)
+            }
+            if let bias = d.bias {
+                bias.withUnsafeBufferPointer { b in
+                    dyd_qgemm_run_f32(handle.op, rows, a, k, za, scale, b.baseAddress, y, n, start, count, scratch)
+                }
+            } else {
+                dyd_qgemm_run_f32(handle.op, rows, a, k, za, scale, nil, y, n, start, count, scratch)
+            }
+        }
+    }
+}
