@@ -24,14 +24,18 @@ let package = Package(
         .target(name: "DyadicONNX", dependencies: [
             "Dyadic", .product(name: "SwiftProtobuf", package: "swift-protobuf"),
         ]),
+        // What the command-line tools share: one-line errors and exit statuses.
+        .target(name: "ToolSupport", dependencies: [
+            "Dyadic", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
         .executableTarget(name: "runmodel", dependencies: [
-            "Dyadic", "DyadicONNX", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            "Dyadic", "DyadicONNX", "ToolSupport", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "latency", dependencies: [
-            "Dyadic", "DyadicONNX", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            "Dyadic", "DyadicONNX", "ToolSupport", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "quantize", dependencies: [
-            "Dyadic", "DyadicONNX", "DyadicQuantizer", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            "Dyadic", "DyadicONNX", "DyadicQuantizer", "ToolSupport", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .testTarget(name: "DyadicTests", dependencies: ["Dyadic", "DyadicKernels"]),
         .target(name: "AllocationCounter", path: "Tests/AllocationCounter"),

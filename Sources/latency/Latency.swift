@@ -2,6 +2,7 @@ import ArgumentParser
 import Dyadic
 import DyadicONNX
 import Foundation
+import ToolSupport
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -46,14 +47,9 @@ struct Latency: ParsableCommand {
           help: "Compare runs without profiling hooks against runs with the hooks present but off, interleaved.")
     var hookOverhead = false
 
-    func run() throws {
-        do {
-            try execute()
-        } catch let error as DyadicError {
-            FileHandle.standardError.write(Data("error: \(error.message)\n".utf8))
-            throw ExitCode(1)
-        }
-    }
+    static func main() { mainReportingOneLine() }
+
+    func run() throws { try execute() }
 
     func execute() throws {
         guard let profile = Numerics(rawValue: numerics) else {
@@ -73,7 +69,7 @@ struct Latency: ParsableCommand {
         // One run through the session checks the feeds and fixes the plan.
         _ = try session.run(feeds)
         guard let plan = session.plan else { throw DyadicError("no execution plan") }
-        let context = plan.makeContext(threads: threads)
+        let context = try plan.makeContext(threads: threads)
         for (name, _) in plan.inputs { try context.setInput(name, feeds[name]!) }
 
         print("model \(model)")

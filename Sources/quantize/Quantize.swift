@@ -3,6 +3,7 @@ import Dyadic
 import DyadicONNX
 import DyadicQuantizer
 import Foundation
+import ToolSupport
 
 @main
 struct Quantize: ParsableCommand {
@@ -81,21 +82,9 @@ struct Quantize: ParsableCommand {
     @Option(help: "Write the per-layer report to FILE.")
     var report: String?
 
-    func run() throws {
-        do {
-            try execute()
-        } catch let error as DyadicError {
-            fail(error.message)
-        } catch let error as QuantizerError {
-            fail(error.message)
-        }
-    }
+    static func main() { mainReportingOneLine(cleanup: Progress.clear) }
 
-    func fail(_ message: String) -> Never {
-        Progress.clear()
-        FileHandle.standardError.write(Data("error: \(message)\n".utf8))
-        Foundation.exit(1)
-    }
+    func run() throws { try execute() }
 
     func execute() throws {
         var options = QuantizerOptions()

@@ -2,6 +2,7 @@ import ArgumentParser
 import Dyadic
 import DyadicONNX
 import Foundation
+import ToolSupport
 
 @main
 struct RunModel: ParsableCommand {
@@ -39,14 +40,9 @@ struct RunModel: ParsableCommand {
     @Flag(name: .customLong("list-ops"), help: "Print the supported operators and exit.")
     var listOps = false
 
-    func run() throws {
-        do {
-            try execute()
-        } catch let error as DyadicError {
-            FileHandle.standardError.write(Data("error: \(error.message)\n".utf8))
-            throw ExitCode(1)
-        }
-    }
+    static func main() { mainReportingOneLine() }
+
+    func run() throws { try execute() }
 
     func execute() throws {
         if listOps {
@@ -88,7 +84,7 @@ struct RunModel: ParsableCommand {
             print("output \(output.name): \(t.dtype)\(t.shape.shapeString)")
             if let labelList { printTop(t, labels: labelList) }
         }
-        if runs > 0 { timeRuns(session) }
+        if runs > 0 { try timeRuns(session, inputs: feeds) }
         if let outputDir {
             // All files or none: a failure on the last output leaves the first ones unwritten too.
             try OutputFile.writeAll(session.graph.outputs.compactMap { output in
@@ -114,9 +110,10 @@ struct RunModel: ParsableCommand {
         }
     }
 
-    func timeRuns(_ session: Session) {
-        session.rerun()
-        let times = (0..<runs).map { _ in Statistics.milliseconds { session.rerun() } }
+    func timeRuns(_ session: Session, inputs: [String: Tensor]) throws {
+        let prepared = try session.prepare(inputs)
+        try prepared.run()
+        let times = try (0..<runs).map { _ in try Statistics.milliseconds { try prepared.run() } }
         print(String(format: "latency: min %.3f ms, median %.3f ms, max %.3f ms (%d runs, %d thread%@)",
                      times.min()!, Statistics.median(times), times.max()!, runs, threads, threads == 1 ? "" : "s"))
     }

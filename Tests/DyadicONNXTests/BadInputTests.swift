@@ -109,6 +109,32 @@ import Testing
     }
 
     /// The command line: exit status 1, one line on stderr, no output file left behind.
+    /// A bad option or option value is one `error:` line and exit status 1 in every
+    /// tool (not the parser's usage text and status 64); a name holding a line break
+    /// is printed escaped, so the message stays one line.
+    @Test func optionErrorsAndOddNamesAreOneLine() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("dyadic-opt-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let oddName = dir.appendingPathComponent("odd.onnx").path
+        try model([node("NoSuchOp", ["x"], name: "line\nbreak")]).write(to: URL(fileURLWithPath: oddName))
+        let cases: [(String, [String], String)] = [
+            ("runmodel", ["--bogus"], "Unknown option"),
+            ("runmodel", [Self.tinyModel, "--threads", "abc"], "--threads"),
+            ("latency", [Self.tinyModel, "--runs", "x"], "--runs"),
+            ("quantize", [Self.tinyModel], "--calibration"),
+            ("runmodel", [oddName], "line\\nbreak"),
+        ]
+        for (tool, arguments, fragment) in cases {
+            let binary = Tool(name: tool)
+            try #require(binary.isBuilt, "\(tool) not built at \(binary.path)")
+            let result = try binary.run(arguments)
+            #expect(result.exitedNormally && result.status == 1, "\(tool) \(arguments): status \(result.status)")
+            let lines = result.stderr.trimmingCharacters(in: .newlines).split(separator: "\n", omittingEmptySubsequences: false)
+            #expect(lines.count == 1 && lines[0].hasPrefix("error: ") && lines[0].contains(fragment), "\(tool) \(arguments): \(result.stderr)")
+        }
+    }
+
     @Test func runmodelFailsCleanly() throws {
         let runmodel = Tool(name: "runmodel")
         try #require(runmodel.isBuilt, "runmodel not built at \(runmodel.path)")

@@ -7,14 +7,13 @@ import Testing
 /// on the five sample photos, against ONNX Runtime's logits and the float model's top-1.
 @Suite(.serialized) struct EfficientNetTests {
     static let entries = (try? ManifestEntry.load("models/efficientnet-lite0-int8/manifest.json")) ?? []
-    static let available = EfficientNetFixture.available
 
     func floatTop1(_ entry: ManifestEntry) throws -> Int {
         let sample = entry.case.split(separator: ".").last.map(String.init) ?? ""
         return argmax(try NumpyFile.read(path: EfficientNetFixture.samplePath("\(sample).logits.npy")).floats)
     }
 
-    @Test(.enabled(if: available), arguments: entries)
+    @Test(arguments: entries)
     func onnxruntimeProfile(_ entry: ManifestEntry) throws {
         let output = entry.outputs[0]
         let got = try #require(try entry.run(.onnxruntime)[output.name])
@@ -24,7 +23,7 @@ import Testing
         #expect(got.bytes == want.bytes, "\(entry.label): \(stats.description)")
     }
 
-    @Test(.enabled(if: available), arguments: entries)
+    @Test(arguments: entries)
     func dyadicProfile(_ entry: ManifestEntry) throws {
         let output = entry.outputs[0]
         let got = try #require(try entry.run(.dyadic)[output.name])

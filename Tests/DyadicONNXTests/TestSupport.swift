@@ -62,13 +62,13 @@ struct LSBStats {
 
 func argmax(_ v: [Float]) -> Int { v.indices.max { v[$0] < v[$1] } ?? 0 }
 
-/// The INT8 EfficientNet-Lite0 and the five photos in ../shared.
+/// The INT8 EfficientNet-Lite0 and its five sample photos (with the float model's logits),
+/// committed under models/ so that every clone runs these suites; a missing file fails.
 enum EfficientNetFixture {
     static let photos = ["chelsea", "astronaut", "coffee", "rocket", "motorcycle"]
-    static let available = FileManager.default.fileExists(atPath: samplePath("chelsea.npy"))
 
     static func model(_ variant: String) -> String { Repo.path("models/efficientnet-lite0-int8/\(variant).onnx") }
-    static func samplePath(_ file: String) -> String { Repo.path("../shared/models/efficientnet-lite0/samples/\(file)") }
+    static func samplePath(_ file: String) -> String { Repo.path("models/efficientnet-lite0-int8/samples/\(file)") }
     static func photo(_ name: String) throws -> Tensor { try NumpyFile.read(path: samplePath("\(name).npy")) }
 }
 

@@ -262,3 +262,35 @@ import Testing
         #expect(Self.maxDifference(got, want) <= 1e-6, "max difference \(Self.maxDifference(got, want))")
     }
 }
+
+/// Nodes whose input or output counts do not fit their operator are rejected at load
+/// with one line naming the node, before any code reads them.
+@Suite struct GraphValidationTests {
+    static func graph(_ node: Node) -> Graph {
+        Graph(name: "t", nodes: [node], inputs: [ValueInfo(name: "x", dtype: .float32, shape: [4])],
+              outputs: [ValueInfo(name: "y", dtype: .float32, shape: [4])],
+              initializers: ["s": Tensor([Float(0.1)], shape: []), "z": Tensor([UInt8(0)], shape: [])], opset: 17)
+    }
+
+    @Test(arguments: [
+        (Node(name: "dq", opType: "DequantizeLinear", inputs: ["x", "s", "z"], outputs: []), "has 0 outputs"),
+        (Node(name: "dq", opType: "DequantizeLinear", inputs: ["x"], outputs: ["y"]), "has 1 input;"),
+        (Node(name: "add", opType: "Add", inputs: ["x", "x", "x"], outputs: ["y"]), "has 3 inputs;"),
+        (Node(name: "q", opType: "QuantizeLinear", inputs: ["x", ""], outputs: ["y"]), "input 1 is required"),
+        (Node(name: "lstm", opType: "LSTM", inputs: ["x", "x", "x"], outputs: ["", ""]), "has no outputs"),
+        (Node(name: "m", opType: "MatMulNBits", domain: "com.microsoft", inputs: ["x", "x"], outputs: ["y"]), "has 2 inputs;"),
+        (Node(name: "if", opType: "If", inputs: ["x"], outputs: ["y"], attributes: ["then_branch": .graph(graph(
+            Node(name: "inner", opType: "Relu", inputs: [], outputs: ["y"]))), "else_branch": .graph(graph(
+            Node(name: "inner2", opType: "Relu", inputs: ["x"], outputs: ["y"])))]), "Relu 'inner': has 0 inputs"),
+    ])
+    func badCountsAreOneLineErrors(_ c: (node: Node, message: String)) {
+        do {
+            _ = try Session(graph: Self.graph(c.node))
+            Issue.record("\(c.node.label) was accepted")
+        } catch let error as DyadicError {
+            #expect(error.message.contains(c.message) && !error.message.contains("\n"), "\(error.message)")
+        } catch {
+            Issue.record("unexpected error \(error)")
+        }
+    }
+}

@@ -5,20 +5,14 @@
  * requested level is honoured only up to what was detected, and a name that is
  * unknown or belongs to the other architecture leaves the detected level.
  */
-#if !defined(_DEFAULT_SOURCE) && !defined(_GNU_SOURCE) && !defined(_POSIX_C_SOURCE)
-#define _POSIX_C_SOURCE 200809L /* fork, waitpid */
-#endif
 #include "common.h"
 
-#include <errno.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 
 #if defined(__x86_64__)
 #include <cpuid.h>
 #include <immintrin.h>
-#include <sys/wait.h>
-#include <unistd.h>
 #elif defined(__aarch64__) && defined(__linux__)
 #include <sys/auxv.h>
 #elif defined(__aarch64__) && defined(__APPLE__)
@@ -66,28 +60,13 @@ static uint64_t read_xcr0(void) {
   return ((uint64_t)hi << 32) | lo;
 }
 
-/* VDPBF16PS: 1.0 * 1.0 + 1.0 * 1.0 added to 1.0 is 3.0 in every lane. */
-__attribute__((target("avx512f,avx512bf16"), noinline)) static int bf16_executes(void) {
-  const __m512bh one = (__m512bh)_mm512_set1_epi16(0x3F80);
-  const __m512 r = _mm512_dpbf16_ps(_mm512_set1_ps(1.0f), one, one);
-  return _mm512_cmpeq_ps_mask(r, _mm512_set1_ps(3.0f)) == 0xFFFF;
-}
-
-/* AVX512_BF16 is CPUID.(7,1):EAX[5]. Hypervisors may hide it on CPUs that execute the
- * instruction, so an unreported bit is settled by executing it in a child process:
- * a SIGILL there costs nothing here, and no signal handler of the host is touched.
- * DYADIC_ASSUME_AVX512BF16=0 or 1 skips the probe. */
+/* AVX512_BF16 is CPUID.(7,1):EAX[5]. Hypervisors may hide the bit on CPUs that execute
+ * the instruction; DYADIC_ASSUME_AVX512BF16=1 asserts support and =0 denies it. A library
+ * inside an app must not fork or catch SIGILL to find out. */
 static bool detect_bf16(unsigned leaf7_1_eax) {
   const char *env = getenv("DYADIC_ASSUME_AVX512BF16");
   if (env != NULL && (env[0] == '0' || env[0] == '1')) return env[0] == '1';
-  if ((leaf7_1_eax >> 5) & 1) return true;
-  const pid_t pid = fork();
-  if (pid < 0) return false;
-  if (pid == 0) _exit(bf16_executes() ? 0 : 1);
-  int status;
-  while (waitpid(pid, &status, 0) < 0)
-    if (errno != EINTR) return false;
-  return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+  return (leaf7_1_eax >> 5) & 1;
 }
 
 /* AVX-VNNI is CPUID.(7,1):EAX[4]. Some hypervisors hide the bit on CPUs that execute

@@ -32,7 +32,11 @@ final class IfLayer: Layer {
         guard context.failure == nil else { return }
         let condition = context.pointer(inputs[0]).load(as: UInt8.self) != 0
         let branch = branches[condition ? 0 : 1]
-        let sub = branch.plan.makeContext(threads: 1)
+        let sub: ExecutionContext
+        do { sub = try branch.plan.makeContext(threads: 1) } catch {
+            context.failure = DyadicError("\(label) \(branch.name): \(error)")
+            return
+        }
         for feed in branch.feeds {
             sub.pointer(feed.value).copyMemory(from: context.pointer(feed.outer), byteCount: branch.plan.byteCounts[feed.value])
         }

@@ -66,6 +66,7 @@ final class Lowering {
     var observable = false
 
     static func plan(graph: Graph, inputShapes: [String: [Int]], numerics: Numerics, observable: Bool = false) throws -> Plan {
+        try GraphValidation.validate(graph)
         let rewritten = GraphRewrites.fuseHardSwish(GraphRewrites.foldBatchNormalization(ContribExpansion.expand(GraphRewrites.topologicallySorted(graph))))
         let lowering = Lowering(graph: rewritten, numerics: numerics)
         lowering.observable = observable

@@ -37,25 +37,36 @@ extension Lowering {
         return KernelWeights(values: out, scales: scales, bits: UInt32(bits))
     }
 
-    /// Bias in int32 at scale s_x·s_w[c]: given quantized (QDQ), as int32 (QOperator),
-    /// or as float (quantized here).
+    /// Bias in int32 at scale s_x·s_w[c]: given quantized (QDQ) at that scale with zero
+    /// point 0, as int32 (QOperator), or otherwise — a QDQ bias of another scale or zero
+    /// point, or float — its real value rounded to that scale here.
     func int32Bias(_ s: Symbol?, channels: Int, inputScale: Float, weightScales: [Float]) -> [Int32]?? {
         guard let s else { return .some(nil) }
-        let t: Tensor
+        func accumulatorScale(_ i: Int) -> Float { inputScale * weightScales[weightScales.count == 1 ? 0 : i] }
+        let real: [Double]
         switch s {
-        case .dequantized(.constant(let c), _) where c.dtype == .int32: t = c
-        case .constant(let c) where c.dtype == .int32: t = c
+        case .dequantized(.constant(let c), let q) where c.dtype == .int32:
+            guard c.count == channels, q.scale.count == 1 || q.scale.count == channels,
+                  q.zeroPoint.count == 1 || q.zeroPoint.count == channels else { return nil }
+            let ints = c.int32Values
+            func scale(_ i: Int) -> Float { q.scale[q.scale.count == 1 ? 0 : i] }
+            func zeroPoint(_ i: Int) -> Int32 { q.zeroPoint[q.zeroPoint.count == 1 ? 0 : i] }
+            // What ONNX Runtime's quantizer writes: the ints are already accumulator units.
+            if (0..<channels).allSatisfy({ zeroPoint($0) == 0 && scale($0) == accumulatorScale($0) }) { return .some(ints) }
+            real = (0..<channels).map { Double(scale($0)) * (Double(ints[$0]) - Double(zeroPoint($0))) }
+        case .constant(let c) where c.dtype == .int32:
+            guard c.count == channels else { return nil }
+            return .some(c.int32Values)
         case .constant(let c) where c.dtype == .float32:
-            let f = c.floats
-            guard f.count == channels else { return nil }
-            return .some((0..<channels).map { i in
-                let scale = Double(inputScale) * Double(weightScales[weightScales.count == 1 ? 0 : i])
-                return scale == 0 ? 0 : Int32(clamping: Int64((Double(f[i]) / scale).rounded(.toNearestOrEven)))
-            })
+            guard c.count == channels else { return nil }
+            real = c.floats.map(Double.init)
         default: return nil
         }
-        guard t.count == channels else { return nil }
-        return .some(t.int32Values)
+        return .some((0..<channels).map { i in
+            let scale = Double(inputScale) * Double(weightScales[weightScales.count == 1 ? 0 : i])
+            let v = scale == 0 ? 0 : (real[i] / scale).rounded(.toNearestOrEven)
+            return v.isNaN ? 0 : Int32(min(max(v, Double(Int32.min)), Double(Int32.max)))
+        })
     }
 
     func lowerQDQMatrixProduct(_ node: Node, index: Int, _ symbols: [Symbol?]) throws -> Bool {

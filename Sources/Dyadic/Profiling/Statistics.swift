@@ -4,9 +4,9 @@ import Dispatch
 public enum Statistics {
     /// Wall time of `body` in milliseconds.
     @inline(__always)
-    public static func milliseconds(_ body: () -> Void) -> Double {
+    public static func milliseconds(_ body: () throws -> Void) rethrows -> Double {
         let start = DispatchTime.now().uptimeNanoseconds
-        body()
+        try body()
         return Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6
     }
 

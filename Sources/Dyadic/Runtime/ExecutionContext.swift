@@ -22,14 +22,16 @@ public final class ExecutionContext: @unchecked Sendable {
     /// threads − 1 workers that split layers with the calling thread.
     let pool: OpaquePointer
 
-    init(plan: Plan, threads: Int) {
+    /// Throws when the operating system cannot start the worker threads.
+    init(plan: Plan, threads: Int) throws {
         self.plan = plan
         self.threads = max(1, threads)
+        // Before anything is allocated: a throwing init does not run deinit.
+        guard let pool = dyd_pool_create(self.threads) else { throw DyadicError("cannot start \(self.threads) threads") }
+        self.pool = pool
         arena = UnsafeMutableRawPointer.allocate(byteCount: max(plan.arenaSize, 1), alignment: MemoryPlan.alignment)
         workspaceStride = (plan.maxWorkspace + 63) & ~63
         workspace = UnsafeMutableRawPointer.allocate(byteCount: max(workspaceStride * self.threads, 1), alignment: 64)
-        guard let pool = dyd_pool_create(self.threads) else { fatalError("cannot start \(self.threads) threads") }
-        self.pool = pool
         for (i, value) in plan.values.enumerated() {
             if let c = value.constant, c.count > 0 {
                 c.bytes.withUnsafeBytes { arena.advanced(by: plan.offsets[i]).copyMemory(from: $0.baseAddress!, byteCount: $0.count) }

@@ -8,9 +8,11 @@
 /// its output over an input (element-wise ops, where output i depends on input i
 /// only) does so when that input dies at the layer.
 ///
-/// Offsets are assigned greedily, largest buffer first, each at the lowest
-/// 64-byte-aligned offset that overlaps no live buffer already placed — the
-/// "greedy by size" strategy, which is within a few percent of optimal on CNNs.
+/// Buffers that live for the whole run (inputs, constants) come first, one after
+/// another. The others are placed greedily, largest first, each at the lowest
+/// 64-byte-aligned offset above those that overlaps no live buffer already placed —
+/// the "greedy by size" strategy, within a few percent of optimal on CNNs. Lifetimes
+/// are indexed in buckets of layers, so planning stays near linear in the graph's size.
 struct MemoryPlan {
     let offsets: [Int]
     let arenaSize: Int
@@ -42,6 +44,8 @@ struct MemoryPlan {
 
         // Buffers: each value is its own buffer unless written in place over an input.
         var buffer = Array(values.indices)
+        // The last layer that reads any value of a buffer, per root.
+        var rootLast = last
         let pinned = Set(inputs).union(outputs)
         for (i, layer) in layers.enumerated() {
             guard let inPlace = layer.inPlaceInputs, let out = layer.outputs.first, layer.outputs.count == 1,
@@ -53,8 +57,9 @@ struct MemoryPlan {
                       values[v].byteCount == values[out].byteCount,
                       layer.inputs.filter({ $0 == v }).count == 1,
                       // The buffer must not already be extended past this layer by another alias.
-                      values.indices.allSatisfy({ buffer[$0] != root || last[$0] <= i }) else { continue }
+                      rootLast[root] <= i else { continue }
                 buffer[out] = root
+                rootLast[root] = max(rootLast[root], last[out])
                 break
             }
         }
@@ -66,18 +71,38 @@ struct MemoryPlan {
             stop[r] = max(stop[r] ?? Int.min, last[v])
             size[r] = max(size[r] ?? 0, MemoryPlan.aligned(values[v].byteCount))
         }
-        let roots = size.keys.sorted { (size[$0]!, $1) > (size[$1]!, $0) }
-        var placed: [(offset: Int, size: Int, start: Int, stop: Int)] = []
         var rootOffset = [Int: Int]()
         var total = 0
+        // Whole-run buffers overlap every other: stacked at the bottom.
+        let forever = size.keys.filter { start[$0]! <= -1 && stop[$0]! >= end }.sorted()
+        for r in forever {
+            rootOffset[r] = total
+            total += size[r]!
+        }
+        let base = total
+        let roots = size.keys.filter { rootOffset[$0] == nil }.sorted { (size[$0]!, $1) > (size[$1]!, $0) }
+        // Placed buffers by the buckets of `bucketWidth` layers their lifetimes touch.
+        let bucketWidth = 64
+        func bucket(_ layer: Int) -> Int { (max(layer, -1) + 1) / bucketWidth }
+        var buckets = [[Int]](repeating: [], count: bucket(end) + 1)
+        var placed: [(offset: Int, size: Int, start: Int, stop: Int)] = []
         for r in roots {
             let (s, a, b) = (size[r]!, start[r]!, stop[r]!)
-            let conflicts = placed.filter { $0.start <= b && a <= $0.stop && $0.size > 0 }.sorted { $0.offset < $1.offset }
-            var offset = 0
+            var seen = Set<Int>()
+            var conflicts: [(offset: Int, size: Int)] = []
+            for k in bucket(a)...bucket(b) {
+                for p in buckets[k] where seen.insert(p).inserted {
+                    let c = placed[p]
+                    if c.start <= b && a <= c.stop && c.size > 0 { conflicts.append((c.offset, c.size)) }
+                }
+            }
+            conflicts.sort { $0.offset < $1.offset }
+            var offset = base
             for c in conflicts {
                 if offset + s <= c.offset { break }
                 offset = max(offset, c.offset + c.size)
             }
+            for k in bucket(a)...bucket(b) { buckets[k].append(placed.count) }
             placed.append((offset, s, a, b))
             rootOffset[r] = offset
             total = max(total, offset + s)

@@ -68,5 +68,5 @@ public final class Plan: @unchecked Sendable {
         floatLayers.isEmpty && fp8Layers.isEmpty && layers.contains { $0.isIntegerOnly && $0.op.hasPrefix("Q") }
     }
 
-    public func makeContext(threads: Int) -> ExecutionContext { ExecutionContext(plan: self, threads: threads) }
+    public func makeContext(threads: Int) throws -> ExecutionContext { try ExecutionContext(plan: self, threads: threads) }
 }

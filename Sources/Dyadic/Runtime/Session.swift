@@ -40,10 +40,9 @@ public final class Session: @unchecked Sendable {
     private var planShapes: [String: [Int]] = [:]
     /// Idle contexts of the current plan.
     private var pool: [ExecutionContext] = []
-    /// The context of the latest `run` from this session, for `rerun`.
-    private var lastContext: ExecutionContext?
 
     public init(graph: Graph, options: SessionOptions = SessionOptions()) throws {
+        try GraphValidation.validate(graph)
         self.graph = graph
         self.options = options
         parameterInputs = Self.parameterInputs(of: graph)
@@ -108,11 +107,21 @@ public final class Session: @unchecked Sendable {
         guard let plan else {
             throw DyadicError("the model has parameter inputs (\(parameterInputs.sorted().joined(separator: ", "))); use run(_:)")
         }
-        return plan.makeContext(threads: threads ?? options.threads)
+        return try plan.makeContext(threads: threads ?? options.threads)
     }
 
     /// Checks names, element types and shapes, then runs. Inputs are NCHW as in ONNX.
+    /// Safe to call from many threads at once: each call runs in a context of its own.
     public func run(_ inputs: [String: Tensor]) throws -> [String: Tensor] {
+        let prepared = try prepare(inputs)
+        try prepared.run()
+        return prepared.outputs()
+    }
+
+    /// Checks the inputs as `run` does and stores them in a context that the returned
+    /// object holds alone until it is released: each of its `run()` calls computes the
+    /// outputs again from the same inputs (timing loops).
+    public func prepare(_ inputs: [String: Tensor]) throws -> PreparedRun {
         for name in inputs.keys where !graph.inputs.contains(where: { $0.name == name }) {
             throw DyadicError("input '\(name)' is not an input of the model (inputs: \(graph.inputs.map(\.name).joined(separator: ", ")))")
         }
@@ -130,13 +139,8 @@ public final class Session: @unchecked Sendable {
         }
         let parameters = inputs.filter { parameterInputs.contains($0.key) }
         let context = try checkOut(shapes: shapes, parameters: parameters)
-        defer { checkIn(context) }
         for (name, value) in context.plan.inputs { context.store(inputs[name]!, into: value) }
-        context.run()
-        if let failure = context.failure { throw failure }
-        var outputs: [String: Tensor] = [:]
-        for (name, value) in context.plan.outputs { outputs[name] = context.tensor(value) }
-        return outputs
+        return PreparedRun(session: self, context: context)
     }
 
     /// A context for a plan matching these shapes and parameters, re-planning if needed.
@@ -150,12 +154,10 @@ public final class Session: @unchecked Sendable {
             planKey = parameters
             pool.removeAll()
         }
-        let context = pool.popLast() ?? currentPlan!.makeContext(threads: options.threads)
-        lastContext = context
-        return context
+        return try pool.popLast() ?? currentPlan!.makeContext(threads: options.threads)
     }
 
-    private func checkIn(_ context: ExecutionContext) {
+    fileprivate func checkIn(_ context: ExecutionContext) {
         lock.lock()
         defer { lock.unlock() }
         if context.plan === currentPlan { pool.append(context) }
@@ -168,13 +170,31 @@ public final class Session: @unchecked Sendable {
         }
         return true
     }
+}
 
-    /// Runs again with the inputs stored by the previous `run` (for timing loops;
-    /// not for concurrent use).
-    public func rerun() {
-        lock.lock()
-        let context = lastContext
-        lock.unlock()
-        context?.run()
+/// One set of inputs stored in an execution context of its own (`Session.prepare`).
+/// Not for use from two threads at once; any number of them may run concurrently.
+public final class PreparedRun {
+    private let session: Session
+    private let context: ExecutionContext
+
+    fileprivate init(session: Session, context: ExecutionContext) {
+        self.session = session
+        self.context = context
+    }
+
+    deinit { session.checkIn(context) }
+
+    /// Computes the outputs from the stored inputs.
+    public func run() throws {
+        context.run()
+        if let failure = context.failure { throw failure }
+    }
+
+    /// The graph outputs of the last `run()`.
+    public func outputs() -> [String: Tensor] {
+        var outputs: [String: Tensor] = [:]
+        for (name, value) in context.plan.outputs { outputs[name] = context.tensor(value) }
+        return outputs
     }
 }

@@ -20,7 +20,7 @@ struct ObservedRun {
         if context.map({ $0.plan.values[$0.plan.inputs[0].value].shape != sample.shape }) ?? true {
             _ = try session.run([inputName: sample])
             guard let plan = session.plan else { throw QuantizerError("the model has no plan for input shape \(sample.shape)") }
-            context = plan.makeContext(threads: 1)
+            context = try plan.makeContext(threads: 1)
         }
         let context = context!, plan = context.plan
         for (name, value) in plan.inputs where name == inputName { context.store(sample, into: value) }
