@@ -53,7 +53,8 @@ extension Lowering {
         let shape = values[input].shape
         let axis = try Indexing.axis(node, try node.int("axis", default: -1), rank: shape.count)
         let width = shape[axis...].reduce(1, *)
-        guard width > 0, gamma.count == width, beta.map({ $0.count == width }) ?? true else { return false }
+        // The layer's 64-bit arithmetic holds rows of up to 2^18 values (see ReciprocalDivisor).
+        guard width > 0, width <= 1 << 18, gamma.count == width, beta.map({ $0.count == width }) ?? true else { return false }
         let y = addValue(out.name, out.dtype, shape, quant: out.params)
         layers.append(IntegerLayerNormLayer(source: sourceNames(node, out), input: input, output: y, rows: values[input].count / width,
                                             width: width, inputParams: x.params, inputSigned: values[input].dtype == .int8,
