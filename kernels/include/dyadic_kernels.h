@@ -278,6 +278,16 @@ int dyd_f32_range(const float *x, size_t n, float *lo, float *hi);
 void dyd_quantize_f32_to_nhwc(const float *x, void *y, size_t channels, size_t plane,
                               size_t first_pixel, size_t pixels, float scale, int32_t zero_point,
                               int is_signed);
+/* ---- Integer matrix product of two run-time tensors ---------------------------------- */
+
+/* acc[i][j] = sum_kk (a[i][kk] - a_zero_point) * (b[kk][j] - b_zero_point), exact int32, for
+ * A [m][k] (row stride lda) and B [k][n] (row stride ldb) of 8-bit codes, uint8 or (when
+ * *_signed) int8; acc is dense [m][n]. k * 255 * 255 must fit in int32 (k < 33026). */
+void dyd_qmatmul_s32(size_t m, size_t n, size_t k, const uint8_t *a, size_t lda, int32_t a_zero_point,
+                     int a_signed, const uint8_t *b, size_t ldb, int32_t b_zero_point, int b_signed,
+                     int32_t *acc);
+const char *dyd_qmatmul_s32_kernel_name(void);
+
 /* ---- FP8 E4M3FN ---------------------------------------------------------------------- */
 
 /* S.EEEE.MMM, bias 7, max 448, no infinities, NaN = S.1111.111 (0x7F, 0xFF).

@@ -1,13 +1,15 @@
+import DyadicKernels
+
 /// MatMul of two 8-bit run-time tensors (attention's Q·Kᵀ and P·V once quantized):
 /// int32 sums of (a − za)(b − zb) per output, requantized to the output's 8 bits.
-/// A tile is one output matrix of the broadcast batch; rows accumulate over B's rows
-/// so the inner loop runs along contiguous memory (vectorised by the compiler).
+/// A tile is one output matrix of the broadcast batch: its sums come from the
+/// `dyd_qmatmul_s32` kernel, then each is requantized.
 final class IntegerBatchedMatMulLayer: TiledLayer {
     let op = "QMatMul"
     let sourceNodes: [String]
     let inputs: [Int], outputs: [Int]
     let isIntegerOnly: Bool
-    let kernel = "u8_matmul_rows_s32"
+    let kernel = String(cString: dyd_qmatmul_s32_kernel_name())
     let m: Int, n: Int, k: Int
     let aOffsets: [Int], bOffsets: [Int]
     let aZeroPoint: Int32, bZeroPoint: Int32
@@ -15,7 +17,7 @@ final class IntegerBatchedMatMulLayer: TiledLayer {
     let requant: Requantization
     var tiles: Int { aOffsets.count }
     var macs: Int { aOffsets.count * m * n * k }
-    var workspaceSize: Int { n * 4 }
+    var workspaceSize: Int { m * n * 4 }
     var details: String { "\(aOffsets.count) × [\(m), \(k)]·[\(k), \(n)], \(requant.summary)" }
 
     init(source: [String], a: Int, b: Int, output: Int, m: Int, n: Int, k: Int, aOffsets: [Int], bOffsets: [Int],
@@ -34,24 +36,12 @@ final class IntegerBatchedMatMulLayer: TiledLayer {
         let b = context.pointer(inputs[1]).assumingMemoryBound(to: UInt8.self)
         let c = context.pointer(outputs[0]).assumingMemoryBound(to: UInt8.self)
         let acc = context.workspace(worker).assumingMemoryBound(to: Int32.self)
-        // Signed codes are read through their bit pattern: flipping the sign bit maps
-        // int8 to uint8 − 128, so both types run the same unsigned loop with a shifted zero point.
-        let za = aZeroPoint + (aSigned ? 128 : 0), zb = bZeroPoint + (bSigned ? 128 : 0)
-        let aFlip: UInt8 = aSigned ? 0x80 : 0, bFlip: UInt8 = bSigned ? 0x80 : 0
         for t in start..<(start + count) {
-            let at = a + aOffsets[t], bt = b + bOffsets[t], ct = c + t * m * n
-            for i in 0..<m {
-                for j in 0..<n { acc[j] = 0 }
-                for kk in 0..<k {
-                    let av = Int32(at[i * k + kk] ^ aFlip) &- za
-                    if av == 0 { continue }
-                    let row = bt + kk * n
-                    for j in 0..<n { acc[j] &+= av &* (Int32(row[j] ^ bFlip) &- zb) }
-                }
-                for j in 0..<n {
-                    let q = requant.apply(Int64(acc[j]))
-                    ct[i * n + j] = outputSigned ? UInt8(bitPattern: Int8(q)) : UInt8(q)
-                }
+            let ct = c + t * m * n
+            dyd_qmatmul_s32(m, n, k, a + aOffsets[t], k, aZeroPoint, aSigned ? 1 : 0, b + bOffsets[t], n, bZeroPoint, bSigned ? 1 : 0, acc)
+            for i in 0..<(m * n) {
+                let q = requant.apply(Int64(acc[i]))
+                ct[i] = outputSigned ? UInt8(bitPattern: Int8(q)) : UInt8(q)
             }
         }
     }
