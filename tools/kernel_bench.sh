@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds and runs the single-thread kernel throughput benchmark (native, no SwiftPM).
-#   tools/kernel_bench.sh [isa] [-q] [-d] [-e] [-A] [-4] [-D] [-I] [-8 [-g N]] [-f] [-y] [-Q]  (see kernels/tests/kernel_bench.c; -f: float32 convs; -Q: qgemm)
+#   tools/kernel_bench.sh [isa] [-q] [-d] [-e] [-A] [-4] [-D] [-I] [-8 [-g N]] [-f] [-y] [-Q] [-G]  (see kernels/tests/kernel_bench.c; -f: float32 convs;
+#   -Q: qgemm; -G: float32 linear layers, packed-B GEMM against the conv path)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cc=${CC:-gcc}

@@ -495,6 +495,51 @@ void dyd_f32_gemm_for_isa(dyd_isa isa, size_t m, size_t n, size_t k, const float
 /* The micro-kernel dyd_f32_gemm uses on `isa` (capped like the others). */
 const char *dyd_f32_gemm_kernel_name(dyd_isa isa);
 
+/* Packed-B GEMM: MatMul / Gemm / linear layers whose B is a constant (transformer
+ * projections: m = batch x sequence rows, k and n in the hundreds or thousands).
+ *     y[i][j] = act(sum_p a[i][p] * b[p][j] + bias[j])   for i < m, j < n
+ * `_create` copies B into the micro-kernel's strip layout once (the bias rides along
+ * as one more row of B); `_run` computes any range of independent tiles, from any
+ * thread, each caller with its own workspace, and allocates nothing. m is a run-time
+ * argument: tile count and workspace size depend on it. A tile is a block of rows
+ * times a block of columns. Rows of A and Y have strides lda >= k and ldy >= n
+ * (elements); only columns j < n of Y are written.
+ *
+ * Numerics as dyd_f32conv with K = k (sums reordered, fused multiply-adds):
+ *     |y - y_ref| <= B = 2 * (k + 1) * 2^-24 * (sum_p |a[i][p] * b[p][j]| + |bias[j]|)
+ * before the activation, which is applied as dyd_f32conv_desc describes (clamping
+ * keeps B, SiLU gives the SiLU bound above). */
+typedef struct {
+  size_t k, n;
+  const float *b;      /* [k][n] row-major (ONNX MatMul's B); create copies/packs it */
+  const float *bias;   /* [n] or NULL */
+  /* Last, so that zero-initialised descriptors mean no activation. */
+  dyd_f32_activation activation;      /* as dyd_f32conv_desc; NONE when zero-initialised */
+  float activation_min, activation_max; /* DYD_F32_ACT_CLAMP only */
+} dyd_f32gemm_desc;
+
+typedef struct dyd_f32gemm_op dyd_f32gemm_op;
+
+/* NULL on failure (k or n zero, no b, a bad activation, k above 2^24), with a
+ * one-line reason in err. */
+dyd_f32gemm_op *dyd_f32gemm_create(const dyd_f32gemm_desc *desc, char *err, size_t err_len);
+dyd_f32gemm_op *dyd_f32gemm_create_for_isa(const dyd_f32gemm_desc *desc, dyd_isa isa, char *err,
+                                           size_t err_len);
+void dyd_f32gemm_destroy(dyd_f32gemm_op *op);
+/* e.g. dyd_f32_gemm_ukernel_8x32__avx512f. */
+const char *dyd_f32gemm_kernel_name(const dyd_f32gemm_op *op);
+/* Independent work items of a run over m rows (0 for m = 0); any partition of
+ * [0, tile_count) may run concurrently. Consecutive tiles share their rows' packed
+ * copy of A, so a caller should take contiguous ranges. */
+size_t dyd_f32gemm_tile_count(const dyd_f32gemm_op *op, size_t m);
+/* Bytes of scratch each concurrent caller of dyd_f32gemm_run needs for m rows (any
+ * alignment). */
+size_t dyd_f32gemm_workspace_size(const dyd_f32gemm_op *op, size_t m);
+/* a [m][lda], y [m][ldy]; tiles [tile_start, tile_start + tile_count) of
+ * dyd_f32gemm_tile_count(op, m). */
+void dyd_f32gemm_run(const dyd_f32gemm_op *op, size_t m, const float *a, size_t lda, float *y,
+                     size_t ldy, size_t tile_start, size_t tile_count, void *workspace);
+
 /* The oracle: the definition as nested loops, accumulated in double from the bias,
  * the activation applied in double, rounded to float once. */
 void dyd_ref_f32conv(const dyd_f32conv_desc *desc, const float *input, float *output);

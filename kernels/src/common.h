@@ -463,12 +463,18 @@ typedef void (*dyd_f32_act_fn)(size_t n, float *x, const dyd_f32_act *act);
  * of input rows by column phase. Reads nothing past src[(n - 1) * stride]. */
 typedef void (*dyd_f32_gather_fn)(size_t n, const float *src, size_t stride, float *dst);
 
+/* A panel for the GEMM micro-kernel from rows of a row-major matrix: panel[q][i] =
+ * a[i * lda + q] for q < k, i < MR, rows i >= `rows` (rows <= MR) zero. The packed-B
+ * GEMM's per-call copy of A (a transpose: vector code per ISA). */
+typedef void (*dyd_f32_pack_fn)(size_t rows, size_t k, const float *a, size_t lda, float *panel);
+
 typedef struct {
   uint32_t mr, nr;
   dyd_f32_gemm_fn gemm;
   dyd_f32_dw_fn dw;
   dyd_f32_act_fn act;
   dyd_f32_gather_fn gather;
+  dyd_f32_pack_fn pack;
   const char *isa_suffix;     /* e.g. "avx512f" */
   const char *gemm_name;      /* dyd_f32_gemm_ukernel_<MR>x<NR>__<isa> */
 } dyd_f32_bundle;
@@ -526,6 +532,13 @@ static inline void dyd_f32_gather_scalar(size_t n, const float *src, size_t stri
   if (stride == 1) memcpy(dst, src, n * sizeof(float));
   else
     for (size_t q = 0; q < n; q++) dst[q] = src[q * stride];
+}
+
+/* dyd_f32_pack_fn for columns [q0, k) of a panel of mr rows (the vector packers' tails). */
+static inline void dyd_f32_pack_scalar(size_t rows, size_t q0, size_t k, const float *a, size_t lda,
+                                       size_t mr, float *panel) {
+  for (size_t q = q0; q < k; q++)
+    for (size_t i = 0; i < mr; i++) panel[q * mr + i] = i < rows ? a[i * lda + q] : 0.0f;
 }
 
 static inline float dyd_f32_act_apply(float v, const dyd_f32_act *act) {

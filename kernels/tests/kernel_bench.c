@@ -1,7 +1,7 @@
 /*
  * Single-thread kernel benchmark (a measuring tool, never a timed test).
  *
- *   kernel_bench [isa] [-q] [-d] [-e] [-A] [-4] [-D] [-I] [-8 [-g N]] [-f] [-y] [-Q]
+ *   kernel_bench [isa] [-q] [-d] [-e] [-A] [-4] [-D] [-I] [-8 [-g N]] [-f] [-y] [-Q] [-G]
  *     isa: a DYADIC_ISA name (default: the active one)
  *     -q: u8 activations only (the EfficientNet type)
  *     -d: depthwise shapes only
@@ -38,6 +38,11 @@
  *         float output): every registry row the CPU runs, forced in turn, on m in
  *         {1, 11, 22, 128} rows x transformer (k, n), float output with bias; GOPS
  *         (2 m n k per run) as median and fastest of 9
+ *     -G: float32 linear layers (transformer MatMul with constant B and a bias):
+ *         m in {11, 22, 128} x (k, n) in {(384, 384), (384, 1536), (1536, 384)} on
+ *         every float32 registry row the CPU runs (isa is ignored), GFLOPS
+ *         (2 m n k / time) of dyd_f32gemm next to dyd_f32conv over m one-pixel
+ *         images with the same weights (the path it replaces), timed alternately
  *
  * What it prints, all from the same run on one core (the machine is shared and
  * noisy, so every figure is relative to something measured a moment before):
@@ -827,6 +832,107 @@ static void bench_qgemm(void) {
       printf("\n");
     }
     printf("  ^ %s\n", name);
+/* ---- float32 linear layers (-G) --------------------------------------------------------- */
+
+/* One side of the comparison: the packed-B GEMM, or the conv of m one-pixel images. */
+typedef struct {
+  dyd_f32gemm_op *gemm;
+  dyd_f32conv_op *conv;
+  size_t m, k, n, tiles;
+  const float *a;
+  float *y;
+  void *ws;
+} linear_op;
+
+static void run_linear(const linear_op *l) {
+  if (l->gemm) dyd_f32gemm_run(l->gemm, l->m, l->a, l->k, l->y, l->n, 0, l->tiles, l->ws);
+  else dyd_f32conv_run(l->conv, l->a, l->y, 0, l->tiles, l->ws);
+}
+
+/* Median seconds of RUNS runs of about RUN_SECONDS each, the two ops alternating run
+ * by run so that both see the same machine; best[] the fastest runs. */
+static void time_linear_pair(const linear_op ops[2], double sec[2], double best[2]) {
+  long reps[2];
+  double r[2][RUNS];
+  for (int o = 0; o < 2; o++) {
+    run_linear(&ops[o]);
+    const double t0 = now();
+    run_linear(&ops[o]);
+    const double once = now() - t0;
+    reps[o] = once > 0 ? (long)(RUN_SECONDS / once) : 1;
+    if (reps[o] < 1) reps[o] = 1;
+  }
+  for (int i = 0; i < RUNS; i++)
+    for (int o = 0; o < 2; o++) {
+      const double t1 = now();
+      for (long j = 0; j < reps[o]; j++) run_linear(&ops[o]);
+      r[o][i] = (now() - t1) / (double)reps[o];
+    }
+  for (int o = 0; o < 2; o++) {
+    best[o] = r[o][0];
+    for (int i = 1; i < RUNS; i++) best[o] = r[o][i] < best[o] ? r[o][i] : best[o];
+    sec[o] = median(r[o], RUNS);
+  }
+}
+
+/* -G: transformer linear layers (MatMul with constant B, bias, no activation) through
+ * dyd_f32gemm and, for comparison in the same run, through dyd_f32conv as m images of
+ * one pixel (the engine's path before it), on every float32 registry row the CPU runs. */
+static void bench_f32_linear(void) {
+  static const size_t ms[] = {11, 22, 128};
+  static const size_t kn[][2] = {{384, 384}, {384, 1536}, {1536, 384}};
+  for (size_t row = 0; row < dyd_registry_row_count(DYD_FAMILY_F32); row++) {
+    if (!dyd_registry_runnable(DYD_FAMILY_F32, row)) continue;
+    const dyd_kernel_row info = dyd_registry_row(DYD_FAMILY_F32, row);
+    const char *what;
+    const double peak = f32_peak(info.level, &what);
+    printf("\n== float32 linear layers, row %s (level %s); FMA peak %.1f GFLOPS (%s) ==\n", info.name,
+           dyd_isa_name(info.level), peak, what);
+    printf("%5s %5s %5s  %9s %9s %6s  %9s %9s  %s\n", "m", "k", "n", "conv GF", "gemm GF", "ratio",
+           "conv best", "gemm best", "kernel");
+    for (size_t si = 0; si < sizeof kn / sizeof kn[0]; si++)
+      for (size_t mi = 0; mi < sizeof ms / sizeof ms[0]; mi++) {
+        const size_t m = ms[mi], k = kn[si][0], n = kn[si][1];
+        float *b = malloc(k * n * sizeof *b), *bt = malloc(k * n * sizeof *bt), *bias = malloc(n * sizeof *bias);
+        float *a = aligned_alloc(64, ROUND64(m * k * sizeof *a)), *y = aligned_alloc(64, ROUND64(m * n * sizeof *y));
+        for (size_t i = 0; i < k * n; i++) b[i] = (float)((int)(next_rand() % 2001) - 1000) * 1e-3f;
+        for (size_t p = 0; p < k; p++)
+          for (size_t j = 0; j < n; j++) bt[j * k + p] = b[p * n + j]; /* OIHW: [n][k] */
+        for (size_t j = 0; j < n; j++) bias[j] = (float)((int)(next_rand() % 2001) - 1000) * 1e-3f;
+        for (size_t i = 0; i < m * k; i++) a[i] = (float)((int)(next_rand() % 2001) - 1000) * 1e-3f;
+        char err[200];
+        const dyd_f32gemm_desc gd = {k, n, b, bias, DYD_F32_ACT_NONE, 0, 0};
+        dyd_f32conv_desc cd;
+        memset(&cd, 0, sizeof cd);
+        cd.geometry = (dyd_conv_geometry){.batch = (uint32_t)m, .in_h = 1, .in_w = 1, .in_c = (uint32_t)k,
+                                          .out_h = 1, .out_w = 1, .out_c = (uint32_t)n, .kernel_h = 1,
+                                          .kernel_w = 1, .stride_h = 1, .stride_w = 1, .dilation_h = 1,
+                                          .dilation_w = 1, .groups = 1};
+        cd.weights = bt;
+        cd.bias = bias;
+        linear_op ops[2] = {{0}, {0}};
+        ops[0].conv = dyd_f32conv_create_for_isa(&cd, info.level, err, sizeof err);
+        ops[1].gemm = dyd_f32gemm_create_for_isa(&gd, info.level, err, sizeof err);
+        if (ops[0].conv == NULL || ops[1].gemm == NULL) {
+          fprintf(stderr, "linear %zux%zux%zu: %s\n", m, k, n, err);
+          exit(1);
+        }
+        for (int o = 0; o < 2; o++) ops[o].m = m, ops[o].k = k, ops[o].n = n, ops[o].a = a, ops[o].y = y;
+        ops[0].tiles = dyd_f32conv_tile_count(ops[0].conv);
+        ops[0].ws = malloc(dyd_f32conv_workspace_size(ops[0].conv));
+        ops[1].tiles = dyd_f32gemm_tile_count(ops[1].gemm, m);
+        ops[1].ws = malloc(dyd_f32gemm_workspace_size(ops[1].gemm, m));
+        double sec[2], best[2];
+        time_linear_pair(ops, sec, best);
+        const double flops = 2.0 * (double)m * (double)n * (double)k;
+        printf("%5zu %5zu %5zu  %9.1f %9.1f %6.2f  %9.1f %9.1f  %s (%zu tiles)\n", m, k, n, flops / sec[0] * 1e-9,
+               flops / sec[1] * 1e-9, sec[0] / sec[1], flops / best[0] * 1e-9, flops / best[1] * 1e-9,
+               dyd_f32gemm_kernel_name(ops[1].gemm), ops[1].tiles);
+        fflush(stdout);
+        dyd_f32conv_destroy(ops[0].conv);
+        dyd_f32gemm_destroy(ops[1].gemm);
+        free(ops[0].ws), free(ops[1].ws), free(a), free(y), free(b), free(bt), free(bias);
+      }
   }
 }
 
@@ -1029,6 +1135,7 @@ int main(int argc, char **argv) {
   static const char *const names[] = {"scalar", "avx2", "avx512vnni", "neon", "neondot", "i8mm"};
   dyd_isa isa = dyd_active_isa();
   int u8_only = 0, dw_only = 0, weight_bits_4 = 0, fp8 = 0, dw_dram = 0, float32 = 0, yolo_only = 0, qgemm = 0;
+  int linear = 0;
   for (int i = 1; i < argc; i++) {
     if (strcmp(argv[i], "-q") == 0) u8_only = 1;
     if (strcmp(argv[i], "-d") == 0) dw_only = 1;
@@ -1042,6 +1149,7 @@ int main(int argc, char **argv) {
     if (strcmp(argv[i], "-f") == 0) float32 = 1;
     if (strcmp(argv[i], "-y") == 0) float32 = yolo_only = 1;
     if (strcmp(argv[i], "-Q") == 0) qgemm = 1;
+    if (strcmp(argv[i], "-G") == 0) linear = 1;
     for (int j = 0; j < 6; j++)
       if (strcmp(argv[i], names[j]) == 0) isa = dyd_isa_supported((dyd_isa)j);
   }
@@ -1049,6 +1157,10 @@ int main(int argc, char **argv) {
   cpu_name(cpu, sizeof cpu);
   printf("%s; isa %s; one thread; median of %d runs%s%s\n", cpu, dyd_isa_name(isa), RUNS,
          engine_params ? "; network parameters (-e)" : "", adjacent_buffers ? "; adjacent buffers (-A)" : "");
+  if (linear) { /* every float32 row, whatever isa says */
+    bench_f32_linear();
+    return 0;
+  }
   if (float32) {
     bench_f32(isa, yolo_only);
     return 0;

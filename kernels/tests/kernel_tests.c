@@ -2513,6 +2513,116 @@ static void test_f32_gemm_api(void) {
   }
 }
 
+/* ---- dyd_f32gemm: the packed-B GEMM operator ------------------------------------------- */
+
+/* The oracle: y[i][j] = act(sum_p a[i][p] b[p][j] + bias[j]) in double, rounded once;
+ * absref[i][j] = sum_p |a[i][p] b[p][j]| + |bias[j]|, the scale of the error bound. */
+static void ref_f32gemm(size_t m, const float *a, size_t lda, const dyd_f32gemm_desc *d, float *want,
+                        float *absref) {
+  for (size_t i = 0; i < m; i++)
+    for (size_t j = 0; j < d->n; j++) {
+      double s = d->bias ? d->bias[j] : 0.0, sa = d->bias ? fabs((double)d->bias[j]) : 0.0;
+      for (size_t p = 0; p < d->k; p++) {
+        const double t = (double)a[i * lda + p] * d->b[p * d->n + j];
+        s += t;
+        sa += fabs(t);
+      }
+      if (d->activation == DYD_F32_ACT_CLAMP) s = fmin(fmax(s, (double)d->activation_min), (double)d->activation_max);
+      if (d->activation == DYD_F32_ACT_SILU) s = s / (1.0 + exp(-s));
+      want[i * d->n + j] = (float)s;
+      absref[i * d->n + j] = (float)sa;
+    }
+}
+
+/* Random shapes around the transformer sizes and the tile edges, row strides above
+ * the minimum (the floats between rows of Y must survive), A and Y ending at a guard
+ * page, bias or none, every activation; tiles run one at a time in reverse order
+ * with a NaN-filled workspace at an odd address. */
+static void test_f32gemm_op(void) {
+  static const size_t ms[] = {1, 3, 11, 22, 64, 130};
+  static const size_t ks[] = {1, 7, 384, 1000};
+  static const size_t ns[] = {1, 5, 33, 384, 1536};
+  size_t ni = 0;
+  for (size_t mi = 0; mi < sizeof ms / sizeof ms[0]; mi++)
+    for (size_t ki = 0; ki < sizeof ks / sizeof ks[0]; ki++) {
+      const size_t m = ms[mi], k = ks[ki];
+      size_t n = ns[ni++ % (sizeof ns / sizeof ns[0])];
+      while (m * k * n > 12000000) n = n == 1536 ? 384 : 33; /* keep the oracle short */
+      f32_case c = f32_base(); /* bias, exactness and activation drawn as for the conv */
+      const size_t lda = k + (rnd(2) ? rnd(5) : 0), ldy = n + (rnd(2) ? rnd(5) : 0);
+      const size_t a_len = (m - 1) * lda + k, y_len = (m - 1) * ldy + n;
+      float *b = f32_array(k * n, c.exact), *bias = f32_array(n, c.exact);
+      guarded ag = galloc(a_len * sizeof(float)), yg = galloc(y_len * sizeof(float));
+      float *a = (float *)(void *)ag.p, *y = (float *)(void *)yg.p;
+      for (size_t i = 0; i < a_len; i++) a[i] = f32_value(c.exact);
+      const dyd_f32gemm_desc d = {k, n, b, c.no_bias ? NULL : bias, c.act, c.act_min, c.act_max};
+      float *want = malloc(m * n * sizeof *want), *absref = malloc(m * n * sizeof *absref);
+      float *got = malloc(m * n * sizeof *got);
+      ref_f32gemm(m, a, lda, &d, want, absref);
+      char act[64] = "";
+      if (c.act == DYD_F32_ACT_CLAMP) snprintf(act, sizeof act, " clamp[%g,%g]", (double)c.act_min, (double)c.act_max);
+      if (c.act == DYD_F32_ACT_SILU) snprintf(act, sizeof act, " silu");
+      for (size_t i = 0; i < sizeof all_isas / sizeof all_isas[0]; i++) {
+        if (!isa_available(all_isas[i])) continue;
+        char err[256] = "", what[400];
+        dyd_f32gemm_op *op = dyd_f32gemm_create_for_isa(&d, all_isas[i], err, sizeof err);
+        snprintf(what, sizeof what, "f32gemm m%zu k%zu n%zu lda %zu ldy %zu%s%s%s [%s] %s", m, k, n, lda, ldy,
+                 c.no_bias ? " no-bias" : "", c.exact ? " exact" : "", act, dyd_isa_name(all_isas[i]),
+                 op ? dyd_f32gemm_kernel_name(op) : "none");
+        if (op == NULL) {
+          check(false, "%s: create failed: %s", what, err);
+          continue;
+        }
+        check(strncmp(dyd_f32gemm_kernel_name(op), "dyd_f32_gemm_ukernel_", 21) == 0, "%s: kernel name", what);
+        const size_t tiles = dyd_f32gemm_tile_count(op, m), ws_size = dyd_f32gemm_workspace_size(op, m);
+        check(tiles > 0 && dyd_f32gemm_tile_count(op, 0) == 0, "%s: %zu tiles", what, tiles);
+        guarded wg = galloc(ws_size + 1);
+        memset(wg.p, 0xFF, ws_size + 1); /* NaN: stale workspace must never leak into outputs */
+        for (size_t j = 0; j < y_len; j++) y[j] = -7.0f; /* padding columns stay -7, outputs are overwritten */
+        for (size_t t = tiles; t-- > 0;) dyd_f32gemm_run(op, m, a, lda, y, ldy, t, 1, wg.p + 1);
+        size_t pad_bad = 0;
+        for (size_t r = 0; r < m; r++) {
+          for (size_t j = 0; j < n; j++) got[r * n + j] = y[r * ldy + j];
+          for (size_t j = n; j < ldy && r + 1 < m; j++) pad_bad += y[r * ldy + j] != -7.0f;
+        }
+        check_f32_act(what, got, want, absref, m * n, (double)k + 1, c.exact, c.act);
+        check(pad_bad == 0, "%s: wrote %zu floats between rows", what, pad_bad);
+        /* all tiles in one call (the packed rows shared between tiles) give the same floats */
+        for (size_t j = 0; j < y_len; j++) y[j] = NAN;
+        dyd_f32gemm_run(op, m, a, lda, y, ldy, 0, tiles, wg.p + 1);
+        size_t diff = 0;
+        for (size_t r = 0; r < m; r++)
+          for (size_t j = 0; j < n; j++) diff += memcmp(&got[r * n + j], &y[r * ldy + j], sizeof(float)) != 0;
+        check(diff == 0, "%s: %zu outputs differ between one call and tile by tile", what, diff);
+        gfree(wg);
+        dyd_f32gemm_destroy(op);
+      }
+      gfree(ag), gfree(yg);
+      free(b), free(bias), free(want), free(absref), free(got);
+    }
+  /* validation: one-line reasons */
+  float b1[4] = {0};
+  const dyd_f32gemm_desc good = {2, 2, b1, NULL, DYD_F32_ACT_NONE, 0, 0};
+  struct { dyd_f32gemm_desc d; const char *what; } bad[6];
+  for (int i = 0; i < 6; i++) bad[i].d = good;
+  bad[0].d.k = 0, bad[0].what = "k = 0";
+  bad[1].d.n = 0, bad[1].what = "n = 0";
+  bad[2].d.b = NULL, bad[2].what = "no B";
+  bad[3].d.activation = (dyd_f32_activation)3, bad[3].what = "unknown activation";
+  bad[4].d.activation = DYD_F32_ACT_CLAMP, bad[4].d.activation_min = 1, bad[4].what = "clamp min above max";
+  bad[5].d.activation = DYD_F32_ACT_CLAMP, bad[5].d.activation_max = NAN, bad[5].what = "NaN clamp bound";
+  char err[256];
+  dyd_f32gemm_op *op = dyd_f32gemm_create(&good, err, sizeof err);
+  check(op != NULL, "f32gemm valid descriptor rejected: %s", err);
+  dyd_f32gemm_destroy(op);
+  for (int i = 0; i < 6; i++) {
+    err[0] = '\0';
+    op = dyd_f32gemm_create(&bad[i].d, err, sizeof err);
+    check(op == NULL && err[0] != '\0' && strchr(err, '\n') == NULL, "f32gemm create accepted %s", bad[i].what);
+    dyd_f32gemm_destroy(op);
+  }
+}
+
 /* The oracle against a second formulation (padded input, another loop order), and
  * descriptor validation. */
 static void test_f32_oracle_and_validation(void) {
@@ -2818,6 +2928,7 @@ static void run_family_tests(dyd_family f) {
       test_f32_depthwise_shapes();
       test_f32_random(50);
       test_f32_gemm_api();
+      test_f32gemm_op();
       break;
     case DYD_FAMILY_QGEMM:
       test_qgemm();
@@ -2904,6 +3015,7 @@ int main(int argc, char **argv) {
   test_f32_gemm_api();
   test_qgemm_validation();
   test_qgemm();
+  test_f32gemm_op();
   test_registry_rows();
   test_every_row_exercised();
   printf("%lu passed, %lu failed\n", passed, failed);

@@ -193,8 +193,29 @@ TARGET static void dw_row(size_t n, size_t taps, const float *const *rows, const
   else dw_body(n, taps, rows, w, bias, out);
 }
 
+/* 8 columns of 4 rows per step: two unpack and two shuffle stages leave column
+ * 4l + j of the rows in lane l of u[j]; lane permutes pair columns for 256-bit stores.
+ * Missing rows are zero registers. */
+TARGET static void pack(size_t rows, size_t k, const float *a, size_t lda, float *panel) {
+  size_t q = 0;
+  for (; q + 8 <= k; q += 8) {
+    __m256 r[MR];
+    for (size_t i = 0; i < MR; i++) r[i] = i < rows ? _mm256_loadu_ps(a + i * lda + q) : _mm256_setzero_ps();
+    const __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
+    const __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
+    const __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+    const __m256 u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+    float *p = panel + q * MR;
+    _mm256_storeu_ps(p, _mm256_permute2f128_ps(u0, u1, 0x20));      /* columns 0, 1 */
+    _mm256_storeu_ps(p + 8, _mm256_permute2f128_ps(u2, u3, 0x20));  /* 2, 3 */
+    _mm256_storeu_ps(p + 16, _mm256_permute2f128_ps(u0, u1, 0x31)); /* 4, 5 */
+    _mm256_storeu_ps(p + 24, _mm256_permute2f128_ps(u2, u3, 0x31)); /* 6, 7 */
+  }
+  dyd_f32_pack_scalar(rows, q, k, a, lda, MR, panel);
+}
+
 const dyd_f32_bundle dyd_f32_bundle_avx2 = {
-    .mr = MR, .nr = NR, .gemm = gemm_kernel, .dw = dw_row, .act = act_row, .gather = gather,
+    .mr = MR, .nr = NR, .gemm = gemm_kernel, .dw = dw_row, .act = act_row, .gather = gather, .pack = pack,
     .isa_suffix = "avx2", .gemm_name = "dyd_f32_gemm_ukernel_4x24__avx2",
 };
 

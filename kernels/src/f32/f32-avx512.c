@@ -171,8 +171,37 @@ TARGET static void dw_row(size_t n, size_t taps, const float *const *rows, const
   else dw_body(n, taps, rows, w, bias, out);
 }
 
+/* 8 columns of 4 rows: column 4l + j in lane l of u[j] (two unpack, two shuffle stages). */
+TARGET static INLINE void transpose4x8(const float *a, size_t lda, size_t rows, __m256 u[4]) {
+  __m256 r[4];
+  for (size_t i = 0; i < 4; i++) r[i] = i < rows ? _mm256_loadu_ps(a + i * lda) : _mm256_setzero_ps();
+  const __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
+  const __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
+  u[0] = _mm256_shuffle_ps(t0, t2, 0x44), u[1] = _mm256_shuffle_ps(t0, t2, 0xEE);
+  u[2] = _mm256_shuffle_ps(t1, t3, 0x44), u[3] = _mm256_shuffle_ps(t1, t3, 0xEE);
+}
+
+/* An 8 x 8 block per step as two 4 x 8 transposes; a panel row (8 floats) is then one
+ * lane of each half, joined by one lane permute. Missing rows are zero registers. */
+TARGET static void pack(size_t rows, size_t k, const float *a, size_t lda, float *panel) {
+  size_t q = 0;
+  const size_t lo = DYD_MIN(rows, (size_t)4), hi = rows > 4 ? rows - 4 : 0;
+  for (; q + 8 <= k; q += 8) {
+    __m256 u[4], w[4];
+    transpose4x8(a + q, lda, lo, u);
+    transpose4x8(hi ? a + 4 * lda + q : a, lda, hi, w); /* no pointer past a short panel */
+    float *p = panel + q * MR;
+#pragma GCC unroll 4
+    for (int j = 0; j < 4; j++) {
+      _mm256_storeu_ps(p + 8 * j, _mm256_permute2f128_ps(u[j], w[j], 0x20));       /* column j */
+      _mm256_storeu_ps(p + 8 * (j + 4), _mm256_permute2f128_ps(u[j], w[j], 0x31)); /* column j + 4 */
+    }
+  }
+  dyd_f32_pack_scalar(rows, q, k, a, lda, MR, panel);
+}
+
 const dyd_f32_bundle dyd_f32_bundle_avx512 = {
-    .mr = MR, .nr = NR, .gemm = gemm_8x32, .dw = dw_row, .act = act_row, .gather = gather,
+    .mr = MR, .nr = NR, .gemm = gemm_8x32, .dw = dw_row, .act = act_row, .gather = gather, .pack = pack,
     .isa_suffix = "avx512f", .gemm_name = "dyd_f32_gemm_ukernel_8x32__avx512f",
 };
 

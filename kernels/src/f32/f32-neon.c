@@ -160,8 +160,37 @@ static void dw_row(size_t n, size_t taps, const float *const *rows, const float 
   else dw_body(n, taps, rows, w, bias, out);
 }
 
+/* 4 columns of 4 rows: TRN pairs rows, then halves combine into one column each. */
+static inline void transpose4x4(const float *a, size_t lda, size_t rows, float32x4_t c[4]) {
+  float32x4_t r[4];
+  for (size_t i = 0; i < 4; i++) r[i] = i < rows ? vld1q_f32(a + i * lda) : vdupq_n_f32(0.0f);
+  const float32x4x2_t t01 = vtrnq_f32(r[0], r[1]), t23 = vtrnq_f32(r[2], r[3]);
+  c[0] = vcombine_f32(vget_low_f32(t01.val[0]), vget_low_f32(t23.val[0]));
+  c[1] = vcombine_f32(vget_low_f32(t01.val[1]), vget_low_f32(t23.val[1]));
+  c[2] = vcombine_f32(vget_high_f32(t01.val[0]), vget_high_f32(t23.val[0]));
+  c[3] = vcombine_f32(vget_high_f32(t01.val[1]), vget_high_f32(t23.val[1]));
+}
+
+/* An 8 x 4 block per step: rows 0-3 and 4-7 as two 4 x 4 transposes, a panel row
+ * being one column of each. Missing rows are zero registers. */
+static void pack(size_t rows, size_t k, const float *a, size_t lda, float *panel) {
+  size_t q = 0;
+  const size_t lo = DYD_MIN(rows, (size_t)4), hi = rows > 4 ? rows - 4 : 0;
+  for (; q + 4 <= k; q += 4) {
+    float32x4_t u[4], w[4];
+    transpose4x4(a + q, lda, lo, u);
+    transpose4x4(hi ? a + 4 * lda + q : a, lda, hi, w); /* no pointer past a short panel */
+    float *p = panel + q * MR;
+    for (int j = 0; j < 4; j++) {
+      vst1q_f32(p + 8 * j, u[j]);
+      vst1q_f32(p + 8 * j + 4, w[j]);
+    }
+  }
+  dyd_f32_pack_scalar(rows, q, k, a, lda, MR, panel);
+}
+
 const dyd_f32_bundle dyd_f32_bundle_neon = {
-    .mr = MR, .nr = NR, .gemm = gemm_8x8, .dw = dw_row, .act = act_row, .gather = gather,
+    .mr = MR, .nr = NR, .gemm = gemm_8x8, .dw = dw_row, .act = act_row, .gather = gather, .pack = pack,
     .isa_suffix = "neon", .gemm_name = "dyd_f32_gemm_ukernel_8x8__neon",
 };
 

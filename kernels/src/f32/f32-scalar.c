@@ -37,7 +37,12 @@ static void dw_row(size_t n, size_t taps, const float *const *rows, const float 
   }
 }
 
+static void pack(size_t rows, size_t k, const float *a, size_t lda, float *panel) {
+  dyd_f32_pack_scalar(rows, 0, k, a, lda, MR, panel);
+}
+
 const dyd_f32_bundle dyd_f32_bundle_scalar = {
     .mr = MR, .nr = NR, .gemm = gemm_4x4, .dw = dw_row, .act = act_row, .gather = dyd_f32_gather_scalar,
+    .pack = pack,
     .isa_suffix = "scalar", .gemm_name = "dyd_f32_gemm_ukernel_4x4__scalar",
 };
