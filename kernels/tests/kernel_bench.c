@@ -832,6 +832,9 @@ static void bench_qgemm(void) {
       printf("\n");
     }
     printf("  ^ %s\n", name);
+  }
+}
+
 /* ---- float32 linear layers (-G) --------------------------------------------------------- */
 
 /* One side of the comparison: the packed-B GEMM, or the conv of m one-pixel images. */
