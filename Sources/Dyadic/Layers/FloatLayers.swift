@@ -59,6 +59,63 @@ final class FloatConvLayer: TiledLayer {
     }
 }
 
+/// Float32 product of `rows` rows by a constant [k, n] matrix, plus a bias and a fused
+/// activation (Gemm and MatMul with constant weights): the packed-B GEMM operator, its
+/// weights packed once at load.
+final class FloatGemmLayer: TiledLayer {
+    let op: String
+    let sourceNodes: [String]
+    let inputs: [Int], outputs: [Int]
+    let isIntegerOnly = false
+    let handle: KernelHandle
+    let rows: Int, k: Int, n: Int
+    let tiles: Int
+    let kernel: String
+    let workspaceSize: Int
+    var macs: Int { rows * k * n }
+    let details: String
+
+    /// `b` is [k][n] row-major.
+    init(op: String, source: [String], input: Int, output: Int, rows: Int, k: Int, n: Int, b: [Float], bias: [Float]?,
+         activation: FloatConvLayer.Activation, context: String) throws {
+        self.op = op
+        sourceNodes = source
+        inputs = [input]
+        outputs = [output]
+        (self.rows, self.k, self.n) = (rows, k, n)
+        var err = [CChar](repeating: 0, count: 256)
+        let created: OpaquePointer? = b.withUnsafeBufferPointer { bp in
+            (bias ?? []).withUnsafeBufferPointer { biasp in
+                var d = dyd_f32gemm_desc()
+                (d.k, d.n, d.b, d.bias) = (k, n, bp.baseAddress, bias == nil ? nil : biasp.baseAddress)
+                switch activation {
+                case .none: break
+                case .clamp(let lo, let hi): (d.activation, d.activation_min, d.activation_max) = (DYD_F32_ACT_CLAMP, lo, hi)
+                case .silu: d.activation = DYD_F32_ACT_SILU
+                }
+                return dyd_f32gemm_create(&d, &err, err.count)
+            }
+        }
+        guard let created else { throw DyadicError("\(context): \(kernelError(err))") }
+        handle = KernelHandle(created, destroy: { dyd_f32gemm_destroy($0) })
+        tiles = dyd_f32gemm_tile_count(created, rows)
+        kernel = String(cString: dyd_f32gemm_kernel_name(created))
+        workspaceSize = dyd_f32gemm_workspace_size(created, rows)
+        let fused: String
+        switch activation {
+        case .none: fused = ""
+        case .clamp(let lo, let hi): fused = ", clamp [\(lo), \(hi)]"
+        case .silu: fused = ", SiLU"
+        }
+        details = "[\(rows), \(k)]·[\(k), \(n)]" + (bias == nil ? "" : " + bias") + fused
+    }
+
+    func runTiles(_ start: Int, _ count: Int, worker: Int, _ context: ExecutionContext) {
+        dyd_f32gemm_run(handle.op, rows, context.pointer(inputs[0]).assumingMemoryBound(to: Float.self), k,
+                        context.pointer(outputs[0]).assumingMemoryBound(to: Float.self), n, start, count, context.workspace(worker))
+    }
+}
+
 /// Float32 Relu / Clip with constant bounds: y = min(max(x, lo), hi), element-wise.
 final class FloatClampLayer: Layer {
     let op: String

@@ -94,10 +94,13 @@ extension Lowering {
         let alpha = try node.float("alpha", default: 1), beta = try node.float("beta", default: 1)
         let weights = alpha == 1 ? w.floats : w.floats.map { $0 * alpha }
         let b = bias.map { beta == 1 ? $0.floats : $0.floats.map { $0 * beta } }
-        let out = addValue(node.outputs[0], .float32, [shape[0], n])
-        layers.append(try packedProduct(node, input: x, output: out, rows: shape[0], k: k, n: n,
-                                        weights: transposed ? weights : Self.transposed(weights, rows: k, columns: n), bias: b))
-        env[node.outputs[0]] = .value(out)
+        let (activation, fused, name) = try fusedActivation(after: node.outputs[0])
+        let out = addValue(name, .float32, [shape[0], n])
+        layers.append(try FloatGemmLayer(op: node.opType, source: [node.name] + fused.map { nodes[$0].name }, input: x, output: out,
+                                         rows: shape[0], k: k, n: n, b: transposed ? Self.transposed(weights, rows: n, columns: k) : weights,
+                                         bias: b, activation: activation, context: node.label))
+        absorbed.formUnion(fused)
+        env[name] = .value(out)
         return true
     }
 
@@ -107,26 +110,16 @@ extension Lowering {
         return t
     }
 
-    /// rows×k times a constant k×n (given as [n][k]) on the float conv operator as a 1×1
-    /// convolution of `rows` one-pixel images: its weights are packed once at load
-    /// (a GEMM per call would pack them on every run).
-    func packedProduct(_ node: Node, input: Int, output: Int, rows: Int, k: Int, n: Int, weights: [Float], bias: [Float]?) throws -> Layer {
-        let geometry = dyd_conv_geometry(
-            batch: UInt32(rows), in_h: 1, in_w: 1, in_c: UInt32(k), out_h: 1, out_w: 1, out_c: UInt32(n),
-            kernel_h: 1, kernel_w: 1, stride_h: 1, stride_w: 1, dilation_h: 1, dilation_w: 1,
-            pad_top: 0, pad_left: 0, groups: 1, in_pixel_stride: UInt32(k), out_pixel_stride: UInt32(n))
-        return try FloatConvLayer(source: [node.name], input: input, output: output, geometry: geometry,
-                                  weights: weights, bias: bias, context: node.label, op: node.opType)
-    }
-
     private func lowerFloatMatMul(_ node: Node, x: Int, shape: [Int], w: Tensor) throws -> Bool {
         try node.checkAttributes(known: [])
         guard shape.count >= 2, w.shape.count == 2, shape[shape.count - 1] == w.shape[0] else { return false }
         let k = w.shape[0], n = w.shape[1], rows = shape.dropLast().reduce(1, *)
-        let out = addValue(node.outputs[0], .float32, Array(shape.dropLast()) + [n])
-        layers.append(try packedProduct(node, input: x, output: out, rows: rows, k: k, n: n,
-                                        weights: Self.transposed(w.floats, rows: k, columns: n), bias: nil))
-        env[node.outputs[0]] = .value(out)
+        let (activation, fused, name) = try fusedActivation(after: node.outputs[0])
+        let out = addValue(name, .float32, Array(shape.dropLast()) + [n])
+        layers.append(try FloatGemmLayer(op: node.opType, source: [node.name] + fused.map { nodes[$0].name }, input: x, output: out,
+                                         rows: rows, k: k, n: n, b: w.floats, bias: nil, activation: activation, context: node.label))
+        absorbed.formUnion(fused)
+        env[name] = .value(out)
         return true
     }
 
