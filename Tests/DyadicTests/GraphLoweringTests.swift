@@ -276,7 +276,6 @@ import Testing
         (Node(name: "dq", opType: "DequantizeLinear", inputs: ["x", "s", "z"], outputs: []), "has 0 outputs"),
         (Node(name: "dq", opType: "DequantizeLinear", inputs: ["x"], outputs: ["y"]), "has 1 input;"),
         (Node(name: "add", opType: "Add", inputs: ["x", "x", "x"], outputs: ["y"]), "has 3 inputs;"),
-        (Node(name: "q", opType: "QuantizeLinear", inputs: ["x", ""], outputs: ["y"]), "input 1 is required"),
         (Node(name: "lstm", opType: "LSTM", inputs: ["x", "x", "x"], outputs: ["", ""]), "has no outputs"),
         (Node(name: "m", opType: "MatMulNBits", domain: "com.microsoft", inputs: ["x", "x"], outputs: ["y"]), "has 2 inputs;"),
         (Node(name: "if", opType: "If", inputs: ["x"], outputs: ["y"], attributes: ["then_branch": .graph(graph(

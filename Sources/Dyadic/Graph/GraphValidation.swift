@@ -1,7 +1,9 @@
 /// Checks on an imported graph before any rewrite or lowering reads it, so that later
 /// code may index a node's inputs and outputs: each node's counts fit its operator's
-/// schema (`OperatorArity`, every opset version's bounds), its required inputs are named,
-/// and it has an output. Subgraphs (If branches) are checked the same way.
+/// schema (`OperatorArity`, every opset version's bounds) and it has an output. (Counts
+/// alone cannot tell which positions are optional: an optional input may sit before a
+/// required one, e.g. DynamicQuantizeLSTM's sequence_lens, so empty names are left to
+/// the code that reads each input.) Subgraphs (If branches) are checked the same way.
 /// Operators of other domains, or unknown ones, are left to the lowering's
 /// "unsupported" error.
 enum GraphValidation {
@@ -22,9 +24,6 @@ enum GraphValidation {
         func bounds(_ lo: Int, _ hi: Int) -> String { hi == Int.max ? "at least \(lo)" : (lo == hi ? "\(lo)" : "\(lo) to \(hi)") }
         guard node.inputs.count >= range.minInputs, node.inputs.count <= range.maxInputs else {
             throw node.invalid("has \(count(node.inputs.count, "input")); the operator takes \(bounds(range.minInputs, range.maxInputs))")
-        }
-        if let missing = node.inputs.prefix(range.minInputs).firstIndex(where: \.isEmpty) {
-            throw node.invalid("input \(missing) is required but has no name")
         }
         guard node.outputs.count >= range.minOutputs, node.outputs.count <= range.maxOutputs else {
             throw node.invalid("has \(count(node.outputs.count, "output")); the operator gives \(bounds(range.minOutputs, range.maxOutputs))")
