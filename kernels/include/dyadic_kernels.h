@@ -288,6 +288,28 @@ void dyd_qmatmul_s32(size_t m, size_t n, size_t k, const uint8_t *a, size_t lda,
                      int32_t *acc);
 const char *dyd_qmatmul_s32_kernel_name(void);
 
+/* ---- Row-wise integer kernels (transformer layers) ------------------------------------- */
+
+/* One requantization for a whole tensor: dyadic (multiplier, shift) or fp32 (scale). */
+typedef struct {
+  dyd_requant_kind kind;
+  int32_t multiplier, shift; /* dyadic */
+  float scale;               /* fp32 */
+  int32_t zero_point, qmin, qmax;
+} dyd_requant_scalar;
+
+/* y[i] = the 8-bit requantization of acc[i] (dyd_requantize_dyadic / _fp32 per element;
+ * int8 results are stored as their bit pattern). */
+void dyd_requantize_array(const int32_t *acc, void *y, size_t n, const dyd_requant_scalar *r, int y_signed);
+
+/* Integer Softmax over rows of n 8-bit codes laid out outer x n x inner (row (o, j) holds
+ * elements o*n*inner + i*inner + j): with d = max - code, e = table[d] (exp(-s_x d) in
+ * fixed point), p = floor((e * 2^probability_bits + floor(S/2)) / S) for S the row's sum of
+ * e, and y = the dyadic requantization of p (r->kind must be DYD_REQUANT_DYADIC). Needs
+ * e * 2^probability_bits + S < 2^52. */
+void dyd_softmax_u8_rows(const uint8_t *x, uint8_t *y, size_t outer, size_t n, size_t inner, int x_signed,
+                         const int64_t table[256], int probability_bits, const dyd_requant_scalar *r);
+
 /* ---- FP8 E4M3FN ---------------------------------------------------------------------- */
 
 /* S.EEEE.MMM, bias 7, max 448, no infinities, NaN = S.1111.111 (0x7F, 0xFF).

@@ -3,7 +3,7 @@ import DyadicKernels
 /// MatMul of two 8-bit run-time tensors (attention's Q·Kᵀ and P·V once quantized):
 /// int32 sums of (a − za)(b − zb) per output, requantized to the output's 8 bits.
 /// A tile is one output matrix of the broadcast batch: its sums come from the
-/// `dyd_qmatmul_s32` kernel, then each is requantized.
+/// `dyd_qmatmul_s32` kernel, its bytes from `dyd_requantize_array`.
 final class IntegerBatchedMatMulLayer: TiledLayer {
     let op = "QMatMul"
     let sourceNodes: [String]
@@ -15,6 +15,7 @@ final class IntegerBatchedMatMulLayer: TiledLayer {
     let aZeroPoint: Int32, bZeroPoint: Int32
     let aSigned: Bool, bSigned: Bool, outputSigned: Bool
     let requant: Requantization
+    let requantParams: dyd_requant_scalar
     var tiles: Int { aOffsets.count }
     var macs: Int { aOffsets.count * m * n * k }
     var workspaceSize: Int { m * n * 4 }
@@ -28,6 +29,7 @@ final class IntegerBatchedMatMulLayer: TiledLayer {
         (self.m, self.n, self.k, self.aOffsets, self.bOffsets) = (m, n, k, aOffsets, bOffsets)
         (self.aZeroPoint, self.bZeroPoint, self.aSigned, self.bSigned, self.outputSigned) = (aZeroPoint, bZeroPoint, aSigned, bSigned, outputSigned)
         self.requant = requant
+        requantParams = requant.scalarKernelParams
         isIntegerOnly = requant.numerics == .dyadic
     }
 
@@ -39,10 +41,7 @@ final class IntegerBatchedMatMulLayer: TiledLayer {
         for t in start..<(start + count) {
             let ct = c + t * m * n
             dyd_qmatmul_s32(m, n, k, a + aOffsets[t], k, aZeroPoint, aSigned ? 1 : 0, b + bOffsets[t], n, bZeroPoint, bSigned ? 1 : 0, acc)
-            for i in 0..<(m * n) {
-                let q = requant.apply(Int64(acc[i]))
-                ct[i] = outputSigned ? UInt8(bitPattern: Int8(q)) : UInt8(q)
-            }
+            withUnsafePointer(to: requantParams) { dyd_requantize_array(acc, ct, m * n, $0, outputSigned ? 1 : 0) }
         }
     }
 }

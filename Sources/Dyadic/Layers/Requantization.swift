@@ -50,6 +50,13 @@ public struct Requantization: Sendable {
         return Int32(min(max(v, Int64(qmin)), Int64(qmax)))
     }
 
+    /// The C view of a per-tensor requantization.
+    var scalarKernelParams: dyd_requant_scalar {
+        dyd_requant_scalar(kind: numerics == .dyadic ? DYD_REQUANT_DYADIC : DYD_REQUANT_FP32,
+                           multiplier: multipliers[0].multiplier, shift: multipliers[0].shift, scale: scales[0],
+                           zero_point: zeroPoint, qmin: qmin, qmax: qmax)
+    }
+
     /// Calls `body` with the C view of these parameters (valid only inside `body`).
     func withKernelParams<R>(_ body: (dyd_requant) throws -> R) rethrows -> R {
         let m = multipliers.map(\.multiplier), s = multipliers.map(\.shift)

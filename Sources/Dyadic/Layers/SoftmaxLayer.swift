@@ -1,3 +1,4 @@
+import DyadicKernels
 import Foundation
 
 /// Softmax of an 8-bit tensor in integers (default numerics).
@@ -6,7 +7,7 @@ import Foundation
 /// exp(−s_x·d) is a 256-entry table of Q20 fixed-point values built at load. A row
 /// sums its entries in 64 bits; each output is the probability E/S in Q30 (one
 /// rounded integer division) times the dyadic multiplier 2^−30/s_y, plus the zero
-/// point, clamped. The layout is outer × n × inner: row (o, j) holds the n elements
+/// point, clamped — `dyd_softmax_u8_rows` in the kernel library. The layout is outer × n × inner: row (o, j) holds the n elements
 /// o·n·inner + i·inner + j.
 final class IntegerSoftmaxLayer: TiledLayer {
     let op = "QSoftmax"
@@ -46,28 +47,12 @@ final class IntegerSoftmaxLayer: TiledLayer {
     var tiles: Int { outer }
 
     func runTiles(_ start: Int, _ count: Int, worker: Int, _ context: ExecutionContext) {
-        let x = context.pointer(inputs[0]).assumingMemoryBound(to: UInt8.self)
-        let y = context.pointer(outputs[0]).assumingMemoryBound(to: UInt8.self)
+        let x = context.pointer(inputs[0]).assumingMemoryBound(to: UInt8.self) + start * n * inner
+        let y = context.pointer(outputs[0]).assumingMemoryBound(to: UInt8.self) + start * n * inner
+        var r = dyd_requant_scalar(kind: DYD_REQUANT_DYADIC, multiplier: requant.multiplier, shift: requant.shift, scale: 0,
+                                   zero_point: Int32(zeroPoint), qmin: Int32(qmin), qmax: Int32(qmax))
         exponentials.withUnsafeBufferPointer { table in
-            for o in start..<(start + count) {
-                for j in 0..<inner {
-                    let base = o * n * inner + j
-                    // Signed codes compare as unsigned after flipping the sign bit; differences are the same.
-                    let flip: UInt8 = inputSigned ? 0x80 : 0
-                    var largest = 0
-                    for i in 0..<n { largest = max(largest, Int(x[base + i * inner] ^ flip)) }
-                    var sum: Int64 = 0
-                    for i in 0..<n { sum += table[largest - Int(x[base + i * inner] ^ flip)] }
-                    // sum ≥ table[0] = 2^20, and e·2^30 + sum/2 < 2^52 for rows under 2^30 values.
-                    let divisor = ReciprocalDivisor(sum)
-                    for i in 0..<n {
-                        let e = table[largest - Int(x[base + i * inner] ^ flip)]
-                        let p = divisor.quotient((e << IntegerSoftmaxLayer.probabilityBits) + sum / 2)
-                        let q = min(max(requant.apply(p) + zeroPoint, qmin), qmax)
-                        y[base + i * inner] = outputSigned ? UInt8(bitPattern: Int8(q)) : UInt8(q)
-                    }
-                }
-            }
+            dyd_softmax_u8_rows(x, y, count, n, inner, inputSigned ? 1 : 0, table.baseAddress, Int32(IntegerSoftmaxLayer.probabilityBits), &r)
         }
     }
 }

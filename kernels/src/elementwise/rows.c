@@ -1,0 +1,58 @@
+/*
+ * Row-wise integer kernels of the transformer layers whose shapes change per call:
+ * requantization of an int32 array (after dyd_qmatmul_s32) and the integer Softmax of
+ * 8-bit rows. Plain C: the work per element is a few integer operations, and the
+ * compiler's code for the baseline ISA is already far from the Swift loops they replace.
+ */
+#include "../common.h"
+
+/* The dyadic oracle's arithmetic in 64 bits: |acc| <= 2^31 and multiplier < 2^31 keep the
+ * product below 2^62, so a shift of 63 or more leaves only the zero point (DESIGN.md). */
+static inline int32_t dyadic(int64_t acc, int32_t multiplier, int32_t shift, int32_t zero_point, int32_t qmin,
+                             int32_t qmax) {
+  int64_t v = shift >= 63 ? 0 : (acc * multiplier + ((int64_t)1 << (shift - 1))) >> shift;
+  v += zero_point;
+  return (int32_t)(v < qmin ? qmin : (v > qmax ? qmax : v));
+}
+
+void dyd_requantize_array(const int32_t *acc, void *y, size_t n, const dyd_requant_scalar *r, int y_signed) {
+  uint8_t *out = y;
+  if (r->kind == DYD_REQUANT_DYADIC) {
+    for (size_t i = 0; i < n; i++)
+      out[i] = (uint8_t)dyadic(acc[i], r->multiplier, r->shift, r->zero_point, r->qmin, r->qmax);
+  } else {
+    for (size_t i = 0; i < n; i++)
+      out[i] = (uint8_t)dyd_requantize_fp32(acc[i], r->scale, r->zero_point, r->qmin, r->qmax);
+  }
+  (void)y_signed; /* an int8 result's bit pattern is its low byte either way */
+}
+
+void dyd_softmax_u8_rows(const uint8_t *x, uint8_t *y, size_t outer, size_t n, size_t inner, int x_signed,
+                         const int64_t table[256], int probability_bits, const dyd_requant_scalar *r) {
+  const uint8_t flip = x_signed ? 0x80 : 0; /* signed codes compare as unsigned with the sign bit flipped */
+  for (size_t o = 0; o < outer; o++) {
+    for (size_t j = 0; j < inner; j++) {
+      const uint8_t *xr = x + o * n * inner + j;
+      uint8_t *yr = y + o * n * inner + j;
+      int largest = 0;
+      for (size_t i = 0; i < n; i++) {
+        const int c = xr[i * inner] ^ flip;
+        largest = c > largest ? c : largest;
+      }
+      int64_t sum = 0;
+      for (size_t i = 0; i < n; i++) sum += table[largest - (xr[i * inner] ^ flip)];
+      /* p = round(e * 2^bits / sum) by a double reciprocal, corrected to the exact floor:
+       * the numerator stays below 2^52, so the estimate is within one. */
+      const double reciprocal = 1.0 / (double)sum;
+      const int64_t half = sum / 2;
+      for (size_t i = 0; i < n; i++) {
+        const int64_t num = (table[largest - (xr[i * inner] ^ flip)] << probability_bits) + half;
+        int64_t q = (int64_t)((double)num * reciprocal);
+        const int64_t product = q * sum;
+        if (product > num) q -= 1;
+        else if (num - product >= sum) q += 1;
+        yr[i * inner] = (uint8_t)dyadic(q, r->multiplier, r->shift, r->zero_point, r->qmin, r->qmax);
+      }
+    }
+  }
+}
