@@ -171,6 +171,12 @@ dyd_qgemm_op *dyd_qgemm_create(const dyd_qgemm_desc *desc, char *err, size_t err
 /* The same on `isa`'s bundle (capped to what the CPU runs, like dyd_conv_create_for_isa). */
 dyd_qgemm_op *dyd_qgemm_create_for_isa(const dyd_qgemm_desc *desc, dyd_isa isa, char *err, size_t err_len);
 void dyd_qgemm_destroy(dyd_qgemm_op *op);
+/* For a B known only at run time (attention's K^T and V): an op built and packed inside
+ * the caller's memory of dyd_qgemm_inplace_size(k, n) bytes (any alignment), without
+ * allocating; NULL for an invalid descriptor or too little memory. It lives as long as
+ * the memory and is not destroyed. Uses the active ISA's bundle. */
+size_t dyd_qgemm_inplace_size(size_t k, size_t n);
+dyd_qgemm_op *dyd_qgemm_init_in(const dyd_qgemm_desc *desc, void *memory, size_t bytes);
 const char *dyd_qgemm_kernel_name(const dyd_qgemm_op *op);
 /* Bytes held by the packed b, its column sums and zero points. */
 size_t dyd_qgemm_packed_size(const dyd_qgemm_op *op);
@@ -278,16 +284,6 @@ int dyd_f32_range(const float *x, size_t n, float *lo, float *hi);
 void dyd_quantize_f32_to_nhwc(const float *x, void *y, size_t channels, size_t plane,
                               size_t first_pixel, size_t pixels, float scale, int32_t zero_point,
                               int is_signed);
-/* ---- Integer matrix product of two run-time tensors ---------------------------------- */
-
-/* acc[i][j] = sum_kk (a[i][kk] - a_zero_point) * (b[kk][j] - b_zero_point), exact int32, for
- * A [m][k] (row stride lda) and B [k][n] (row stride ldb) of 8-bit codes, uint8 or (when
- * *_signed) int8; acc is dense [m][n]. k * 255 * 255 must fit in int32 (k < 33026). */
-void dyd_qmatmul_s32(size_t m, size_t n, size_t k, const uint8_t *a, size_t lda, int32_t a_zero_point,
-                     int a_signed, const uint8_t *b, size_t ldb, int32_t b_zero_point, int b_signed,
-                     int32_t *acc);
-const char *dyd_qmatmul_s32_kernel_name(void);
-
 /* ---- Row-wise integer kernels (transformer layers) ------------------------------------- */
 
 /* One requantization for a whole tensor: dyadic (multiplier, shift) or fp32 (scale). */

@@ -85,20 +85,37 @@ static void pack_panel(const dyd_qgemm_op *op, const dyd_qgemm_desc *d, size_t p
       w[(k / kr) * nr * kr + j * kr + k % kr] = k < d->k && j < nc ? d->b[k * d->n + n0 + j] : 0;
 }
 
-dyd_qgemm_op *dyd_qgemm_create_for_isa(const dyd_qgemm_desc *d, dyd_isa isa, char *err, size_t err_len) {
-  if (!check_desc(d, err, err_len)) return NULL;
+static const dyd_qgemm_bundle *select_bundle(dyd_isa isa) {
   const dyd_qgemm_bundle *b = dyd_registry_select(DYD_FAMILY_QGEMM, dyd_isa_supported(isa), NULL, NULL);
-  if (b == NULL || b->mr > MAX_MR || b->nr > MAX_NR) b = &dyd_qgemm_bundle_scalar;
-  dyd_qgemm_op *op = calloc(1, sizeof *op);
-  if (op == NULL) {
-    dyd_set_error(err, err_len, "out of memory");
-    return NULL;
-  }
+  return b == NULL || b->mr > MAX_MR || b->nr > MAX_NR ? &dyd_qgemm_bundle_scalar : b;
+}
+
+/* Sizes and name of an op for bundle b; the caller provides op->packed, then packs. */
+static void setup(dyd_qgemm_op *op, const dyd_qgemm_desc *d, const dyd_qgemm_bundle *b) {
   op->b = b;
   op->k = d->k, op->n = d->n;
   op->kp = DYD_ROUND_UP(d->k, b->kr);
   op->panels = DYD_DIV_UP(d->n, b->nr);
   op->panel_bytes = DYD_ROUND_UP(DYD_QGEMM_HEADER(b->nr) + op->kp * b->nr, 64);
+  snprintf(op->name, sizeof op->name, "dyd_qu8_qc8w_qgemm_fp32_ukernel_%ux%uc%u__%s", (unsigned)b->mr,
+           (unsigned)b->nr, (unsigned)b->kr, b->isa_suffix);
+}
+
+static void pack(dyd_qgemm_op *op, const dyd_qgemm_desc *d) {
+  for (size_t p = 0; p < op->panels; p++) pack_panel(op, d, p, op->packed + p * op->panel_bytes);
+  op->any_zb = false;
+  if (d->b_zero_point != NULL)
+    for (size_t j = 0; j < d->n; j++) op->any_zb |= d->b_zero_point[j] != 0;
+}
+
+dyd_qgemm_op *dyd_qgemm_create_for_isa(const dyd_qgemm_desc *d, dyd_isa isa, char *err, size_t err_len) {
+  if (!check_desc(d, err, err_len)) return NULL;
+  dyd_qgemm_op *op = calloc(1, sizeof *op);
+  if (op == NULL) {
+    dyd_set_error(err, err_len, "out of memory");
+    return NULL;
+  }
+  setup(op, d, select_bundle(isa));
   op->alloc = malloc(op->panels * op->panel_bytes + 64);
   if (op->alloc == NULL) {
     free(op);
@@ -106,11 +123,26 @@ dyd_qgemm_op *dyd_qgemm_create_for_isa(const dyd_qgemm_desc *d, dyd_isa isa, cha
     return NULL;
   }
   op->packed = (uint8_t *)(((uintptr_t)op->alloc + 63) & ~(uintptr_t)63);
-  for (size_t p = 0; p < op->panels; p++) pack_panel(op, d, p, op->packed + p * op->panel_bytes);
-  if (d->b_zero_point != NULL)
-    for (size_t j = 0; j < d->n; j++) op->any_zb |= d->b_zero_point[j] != 0;
-  snprintf(op->name, sizeof op->name, "dyd_qu8_qc8w_qgemm_fp32_ukernel_%ux%uc%u__%s", (unsigned)b->mr,
-           (unsigned)b->nr, (unsigned)b->kr, b->isa_suffix);
+  pack(op, d);
+  return op;
+}
+
+/* The op header, rounded to 64 bytes, then the panels. */
+static size_t header_bytes(void) { return DYD_ROUND_UP(sizeof(dyd_qgemm_op), 64); }
+
+size_t dyd_qgemm_inplace_size(size_t k, size_t n) {
+  const dyd_qgemm_bundle *b = select_bundle(dyd_active_isa());
+  const size_t kp = DYD_ROUND_UP(k, b->kr), panels = DYD_DIV_UP(n, b->nr);
+  return 64 + header_bytes() + panels * DYD_ROUND_UP(DYD_QGEMM_HEADER(b->nr) + kp * b->nr, 64);
+}
+
+dyd_qgemm_op *dyd_qgemm_init_in(const dyd_qgemm_desc *d, void *memory, size_t bytes) {
+  if (!check_desc(d, NULL, 0) || memory == NULL || bytes < dyd_qgemm_inplace_size(d->k, d->n)) return NULL;
+  dyd_qgemm_op *op = (dyd_qgemm_op *)(((uintptr_t)memory + 63) & ~(uintptr_t)63);
+  memset(op, 0, sizeof *op);
+  setup(op, d, select_bundle(dyd_active_isa()));
+  op->packed = (uint8_t *)op + header_bytes();
+  pack(op, d);
   return op;
 }
 
