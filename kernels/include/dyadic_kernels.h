@@ -284,6 +284,14 @@ int dyd_f32_range(const float *x, size_t n, float *lo, float *hi);
 void dyd_quantize_f32_to_nhwc(const float *x, void *y, size_t channels, size_t plane,
                               size_t first_pixel, size_t pixels, float scale, int32_t zero_point,
                               int is_signed);
+/* ---- Float32 transcendental functions ------------------------------------------------ */
+
+typedef enum { DYD_F32_EXP = 0, DYD_F32_SIGMOID = 1, DYD_F32_TANH = 2, DYD_F32_ERF = 3, DYD_F32_HARDSWISH = 4 } dyd_f32_function;
+/* y[i] = f(x[i]) for n elements (y may be x): exp to 2^-23 relative, erf to 1.5e-7
+ * absolute (1e-6 relative below 0.5), sigmoid and tanh through exp; see f32-math.c. */
+void dyd_f32_map(dyd_f32_function f, const float *x, float *y, size_t n);
+const char *dyd_f32_map_kernel_name(void);
+
 /* ---- Row-wise integer kernels (transformer layers) ------------------------------------- */
 
 /* One requantization for a whole tensor: dyadic (multiplier, shift) or fp32 (scale). */

@@ -1,3 +1,5 @@
+import DyadicKernels
+
 import Foundation
 
 /// Float32 binary element-wise ops with NumPy broadcasting, planned once: the output's
@@ -154,7 +156,7 @@ final class FloatUnaryLayer: TiledLayer {
     let tiles: Int
     let count: Int
     private let function: @Sendable (Float) -> Float
-    /// Sigmoid, Tanh, Exp, Erf and HardSwish run 8 lanes at a time (VectorMath).
+    /// Sigmoid, Tanh, Exp, Erf and HardSwish run on the vectorised C kernels (dyd_f32_map).
     private let vectorized: String?
     private static let perTile = 16384
     var inPlaceInputs: [Int]? { [0] }
@@ -167,7 +169,7 @@ final class FloatUnaryLayer: TiledLayer {
         self.count = count
         self.function = function
         vectorized = ["Sigmoid", "Tanh", "Exp", "HardSwish", "Erf"].contains(op) ? op : nil
-        kernel = "f32_\(op.lowercased())" + (vectorized != nil ? "_x8" : "")
+        kernel = vectorized != nil ? String(cString: dyd_f32_map_kernel_name()) : "f32_\(op.lowercased())"
         tiles = Swift.max(1, (count + Self.perTile - 1) / Self.perTile)
     }
 
@@ -177,11 +179,11 @@ final class FloatUnaryLayer: TiledLayer {
         let first = start * Self.perTile, last = Swift.min(count, (start + n) * Self.perTile)
         guard last > first else { return }
         switch vectorized {
-        case "Sigmoid": VectorMath.map(.sigmoid, x + first, y + first, last - first)
-        case "Tanh": VectorMath.map(.tanh, x + first, y + first, last - first)
-        case "Exp": VectorMath.map(.exp, x + first, y + first, last - first)
-        case "HardSwish": VectorMath.map(.hardSwish, x + first, y + first, last - first)
-        case "Erf": VectorMath.map(.erf, x + first, y + first, last - first)
+        case "Sigmoid": dyd_f32_map(DYD_F32_SIGMOID, x + first, y + first, last - first)
+        case "Tanh": dyd_f32_map(DYD_F32_TANH, x + first, y + first, last - first)
+        case "Exp": dyd_f32_map(DYD_F32_EXP, x + first, y + first, last - first)
+        case "HardSwish": dyd_f32_map(DYD_F32_HARDSWISH, x + first, y + first, last - first)
+        case "Erf": dyd_f32_map(DYD_F32_ERF, x + first, y + first, last - first)
         default:
             let f = function
             for i in first..<last { y[i] = f(x[i]) }
