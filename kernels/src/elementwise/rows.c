@@ -30,29 +30,33 @@ void dyd_requantize_array(const int32_t *acc, void *y, size_t n, const dyd_requa
 void dyd_softmax_u8_rows(const uint8_t *x, uint8_t *y, size_t outer, size_t n, size_t inner, int x_signed,
                          const int64_t table[256], int probability_bits, const dyd_requant_scalar *r) {
   const uint8_t flip = x_signed ? 0x80 : 0; /* signed codes compare as unsigned with the sign bit flipped */
+  uint8_t out[256];
   for (size_t o = 0; o < outer; o++) {
     for (size_t j = 0; j < inner; j++) {
       const uint8_t *xr = x + o * n * inner + j;
       uint8_t *yr = y + o * n * inner + j;
-      int largest = 0;
+      int largest = 0, smallest = 255;
       for (size_t i = 0; i < n; i++) {
         const int c = xr[i * inner] ^ flip;
         largest = c > largest ? c : largest;
+        smallest = c < smallest ? c : smallest;
       }
       int64_t sum = 0;
       for (size_t i = 0; i < n; i++) sum += table[largest - (xr[i * inner] ^ flip)];
-      /* p = round(e * 2^bits / sum) by a double reciprocal, corrected to the exact floor:
-       * the numerator stays below 2^52, so the estimate is within one. */
+      /* An output depends on its row's sum and its own d = largest - code only: one byte
+       * per d the row holds. p = round(e * 2^bits / sum) by a double reciprocal, corrected
+       * to the exact floor (the numerator stays below 2^52, so the estimate is within one). */
       const double reciprocal = 1.0 / (double)sum;
       const int64_t half = sum / 2;
-      for (size_t i = 0; i < n; i++) {
-        const int64_t num = (table[largest - (xr[i * inner] ^ flip)] << probability_bits) + half;
+      for (int d = 0; d <= largest - smallest; d++) {
+        const int64_t num = (table[d] << probability_bits) + half;
         int64_t q = (int64_t)((double)num * reciprocal);
         const int64_t product = q * sum;
         if (product > num) q -= 1;
         else if (num - product >= sum) q += 1;
-        yr[i * inner] = (uint8_t)dyadic(q, r->multiplier, r->shift, r->zero_point, r->qmin, r->qmax);
+        out[d] = (uint8_t)dyadic(q, r->multiplier, r->shift, r->zero_point, r->qmin, r->qmax);
       }
+      for (size_t i = 0; i < n; i++) yr[i * inner] = out[largest - (xr[i * inner] ^ flip)];
     }
   }
 }
