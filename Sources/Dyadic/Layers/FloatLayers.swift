@@ -14,8 +14,28 @@ final class FloatConvLayer: TiledLayer {
     let macs: Int
     let details: String
 
-    /// A fused activation after the bias: Relu/Clip bounds, or SiLU.
-    enum Activation: Sendable { case none, clamp(Float, Float), silu }
+    /// A fused activation after the bias: Relu/Clip bounds, or SiLU (the float GEMM takes it too).
+    enum Activation: Sendable {
+        case none, clamp(Float, Float), silu
+
+        /// The kernel descriptors' activation, activation_min and activation_max.
+        var kernelFields: (dyd_f32_activation, Float, Float) {
+            switch self {
+            case .none: (DYD_F32_ACT_NONE, 0, 0)
+            case .clamp(let lo, let hi): (DYD_F32_ACT_CLAMP, lo, hi)
+            case .silu: (DYD_F32_ACT_SILU, 0, 0)
+            }
+        }
+
+        /// How `--describe` shows it after a layer's details.
+        var detailsSuffix: String {
+            switch self {
+            case .none: ""
+            case .clamp(let lo, let hi): ", clamp [\(lo), \(hi)]"
+            case .silu: ", SiLU"
+            }
+        }
+    }
 
     init(source: [String], input: Int, output: Int, geometry: dyd_conv_geometry,
          weights: [Float], bias: [Float]?, context: String, op: String = "Conv", activation: Activation = .none) throws {
@@ -28,11 +48,7 @@ final class FloatConvLayer: TiledLayer {
             (bias ?? []).withUnsafeBufferPointer { bp in
                 var d = dyd_f32conv_desc(geometry: geometry, weights: wp.baseAddress,
                                          bias: bias == nil ? nil : bp.baseAddress)
-                switch activation {
-                case .none: break
-                case .clamp(let lo, let hi): (d.activation, d.activation_min, d.activation_max) = (DYD_F32_ACT_CLAMP, lo, hi)
-                case .silu: d.activation = DYD_F32_ACT_SILU
-                }
+                (d.activation, d.activation_min, d.activation_max) = activation.kernelFields
                 return dyd_f32conv_create(&d, &err, err.count)
             }
         }
@@ -43,13 +59,7 @@ final class FloatConvLayer: TiledLayer {
         workspaceSize = dyd_f32conv_workspace_size(created)
         let g = geometry
         macs = Int(g.batch) * Int(g.out_h) * Int(g.out_w) * Int(g.out_c) * Int(g.kernel_h) * Int(g.kernel_w) * Int(g.in_c / g.groups)
-        let fused: String
-        switch activation {
-        case .none: fused = ""
-        case .clamp(let lo, let hi): fused = ", clamp [\(lo), \(hi)]"
-        case .silu: fused = ", SiLU"
-        }
-        details = "k\(g.kernel_h)x\(g.kernel_w) s\(g.stride_h) g\(g.groups) \(g.in_c)→\(g.out_c)" + fused
+        details = "k\(g.kernel_h)x\(g.kernel_w) s\(g.stride_h) g\(g.groups) \(g.in_c)→\(g.out_c)" + activation.detailsSuffix
     }
 
     func runTiles(_ start: Int, _ count: Int, worker: Int, _ context: ExecutionContext) {
@@ -88,11 +98,7 @@ final class FloatGemmLayer: TiledLayer {
             (bias ?? []).withUnsafeBufferPointer { biasp in
                 var d = dyd_f32gemm_desc()
                 (d.k, d.n, d.b, d.bias) = (k, n, bp.baseAddress, bias == nil ? nil : biasp.baseAddress)
-                switch activation {
-                case .none: break
-                case .clamp(let lo, let hi): (d.activation, d.activation_min, d.activation_max) = (DYD_F32_ACT_CLAMP, lo, hi)
-                case .silu: d.activation = DYD_F32_ACT_SILU
-                }
+                (d.activation, d.activation_min, d.activation_max) = activation.kernelFields
                 return dyd_f32gemm_create(&d, &err, err.count)
             }
         }
@@ -101,13 +107,7 @@ final class FloatGemmLayer: TiledLayer {
         tiles = dyd_f32gemm_tile_count(created, rows)
         kernel = String(cString: dyd_f32gemm_kernel_name(created))
         workspaceSize = dyd_f32gemm_workspace_size(created, rows)
-        let fused: String
-        switch activation {
-        case .none: fused = ""
-        case .clamp(let lo, let hi): fused = ", clamp [\(lo), \(hi)]"
-        case .silu: fused = ", SiLU"
-        }
-        details = "[\(rows), \(k)]·[\(k), \(n)]" + (bias == nil ? "" : " + bias") + fused
+        details = "[\(rows), \(k)]·[\(k), \(n)]" + (bias == nil ? "" : " + bias") + activation.detailsSuffix
     }
 
     func runTiles(_ start: Int, _ count: Int, worker: Int, _ context: ExecutionContext) {

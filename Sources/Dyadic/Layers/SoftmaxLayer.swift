@@ -17,9 +17,9 @@ final class IntegerSoftmaxLayer: TiledLayer {
     let kernel = "softmax-exp-lut"
     /// exp(−s_x·d) in Q20 for d = 0…255.
     let exponentials: [Int64]
-    let requant: DyadicMultiplier
-    let zeroPoint: Int64, qmin: Int64, qmax: Int64
-    let inputSigned: Bool, outputSigned: Bool
+    let inputSigned: Bool
+    /// The requantization as the row kernel takes it (an int8 result is stored as its bit pattern).
+    let params: dyd_requant_scalar
     let outer: Int, n: Int, inner: Int
 
     static let exponentBits = 20
@@ -32,27 +32,25 @@ final class IntegerSoftmaxLayer: TiledLayer {
         outputs = [output]
         let one = Double(1 << IntegerSoftmaxLayer.exponentBits)
         exponentials = (0..<256).map { d in Int64((exp(-Double(inputScale) * Double(d)) * one).rounded()) }
-        requant = DyadicMultiplier(pow(2.0, -Double(IntegerSoftmaxLayer.probabilityBits)) / Double(out.params.scale[0]))
-        zeroPoint = Int64(out.params.zeroPoint[0])
-        qmin = Int64(out.qmin)
-        qmax = Int64(out.qmax)
+        let m = DyadicMultiplier(pow(2.0, -Double(IntegerSoftmaxLayer.probabilityBits)) / Double(out.params.scale[0]))
+        params = dyd_requant_scalar(kind: DYD_REQUANT_DYADIC, multiplier: m.multiplier, shift: m.shift, scale: 0,
+                                    zero_point: out.params.zeroPoint[0], qmin: out.qmin, qmax: out.qmax)
         self.inputSigned = inputSigned
-        outputSigned = out.dtype == .int8
         self.outer = outer
         self.n = n
         self.inner = inner
     }
 
-    var details: String { "exp table Q\(IntegerSoftmaxLayer.exponentBits), rows of \(n), M \(requant) zp \(zeroPoint) clamp [\(qmin),\(qmax)]" }
+    var details: String { "exp table Q\(IntegerSoftmaxLayer.exponentBits), rows of \(n), M \(DyadicMultiplier(multiplier: params.multiplier, shift: params.shift)) zp \(params.zero_point) clamp [\(params.qmin),\(params.qmax)]" }
     var tiles: Int { outer }
 
     func runTiles(_ start: Int, _ count: Int, worker: Int, _ context: ExecutionContext) {
         let x = context.pointer(inputs[0]).assumingMemoryBound(to: UInt8.self) + start * n * inner
         let y = context.pointer(outputs[0]).assumingMemoryBound(to: UInt8.self) + start * n * inner
-        var r = dyd_requant_scalar(kind: DYD_REQUANT_DYADIC, multiplier: requant.multiplier, shift: requant.shift, scale: 0,
-                                   zero_point: Int32(zeroPoint), qmin: Int32(qmin), qmax: Int32(qmax))
         exponentials.withUnsafeBufferPointer { table in
-            dyd_softmax_u8_rows(x, y, count, n, inner, inputSigned ? 1 : 0, table.baseAddress, Int32(IntegerSoftmaxLayer.probabilityBits), &r)
+            withUnsafePointer(to: params) {
+                dyd_softmax_u8_rows(x, y, count, n, inner, inputSigned ? 1 : 0, table.baseAddress, Int32(IntegerSoftmaxLayer.probabilityBits), $0)
+            }
         }
     }
 }

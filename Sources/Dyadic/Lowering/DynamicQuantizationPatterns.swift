@@ -37,11 +37,16 @@ extension Lowering {
            nodes[mul].opType == "Mul", nodes[mul].domain.isEmpty, nodes[mul].inputs.count == 2,
            let sName = nodes[mul].inputs.first(where: { $0 != nodes[cast].outputs[0] }),
            nodes[mul].inputs.contains(nodes[cast].outputs[0]), let s = env[sName] {
+            // One scale for every column, or one per column along the last axis.
+            func scalarOrPerColumn(_ shape: [Int]) -> Bool {
+                let count = shape.reduce(1, *)
+                return count == 1 || (count == operands.n && shape.last == operands.n)
+            }
             var d = IntegerMatMulLayer.Dequantization(runtimeScale: nil, constantScale: [], bias: nil)
             switch s {
-            case .constant(let t) where t.dtype == .float32 && (t.count == 1 || (t.count == operands.n && t.shape.last == operands.n)):
+            case .constant(let t) where t.dtype == .float32 && scalarOrPerColumn(t.shape):
                 d.constantScale = t.count == 1 ? [Float](repeating: t.floats[0], count: operands.n) : t.floats
-            case .value(let v) where values[v].dtype == .float32 && (values[v].count == 1 || (values[v].count == operands.n && values[v].shape.last == operands.n)):
+            case .value(let v) where values[v].dtype == .float32 && scalarOrPerColumn(values[v].shape):
                 d.runtimeScale = (inputs.count, values[v].count == 1)
                 d.constantScale = [Float](repeating: 1, count: operands.n)
                 inputs.append(v)
@@ -82,11 +87,11 @@ extension Lowering {
         guard node.inputs.count >= (dynamic ? 3 : 4), let bScale = try constantInput(node, bScaleAt), bScale.dtype == .float32 else { return false }
         var aName = node.inputs[0], aZeroName = name(aZeroAt), aScaleName = name(aScaleAt)
         if dynamic {
-            // Quantize A first, as its own layer: other products of the same A reuse nothing
-            // here (ONNX Runtime fuses one per product), but the layer is the same.
+            // Quantize A as its own layer, once: other DynamicQuantizeMatMuls of the same A
+            // reuse its codes, scale and zero point.
             let q = Node(name: node.name + "/quantize", opType: "DynamicQuantizeLinear", inputs: [aName],
                          outputs: [aName + "#codes", aName + "#scale", aName + "#zero_point"])
-            guard try lowerDynamicQuantize(q) else { return false }
+            if env[q.outputs[0]] == nil { guard try lowerDynamicQuantize(q) else { return false } }
             (aName, aScaleName, aZeroName) = (q.outputs[0], q.outputs[1], q.outputs[2])
         }
         let product = Node(name: node.name, opType: node.opType, inputs: [aName, node.inputs[1]], outputs: node.outputs)

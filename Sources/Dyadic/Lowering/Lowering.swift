@@ -65,8 +65,8 @@ final class Lowering {
     /// No float activation fused into its producer (`SessionOptions.observable`).
     var observable = false
 
+    /// `graph` must have passed `GraphValidation` (Session's init checks it and its subgraphs once).
     static func plan(graph: Graph, inputShapes: [String: [Int]], numerics: Numerics, observable: Bool = false) throws -> Plan {
-        try GraphValidation.validate(graph)
         let rewritten = GraphRewrites.fuseHardSwish(GraphRewrites.foldBatchNormalization(ContribExpansion.expand(GraphRewrites.topologicallySorted(graph))))
         let lowering = Lowering(graph: rewritten, numerics: numerics)
         lowering.observable = observable

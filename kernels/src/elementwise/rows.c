@@ -1,25 +1,16 @@
 /*
  * Row-wise integer kernels of the transformer layers whose shapes change per call:
- * requantization of an int32 array (after dyd_qmatmul_s32) and the integer Softmax of
- * 8-bit rows. Plain C: the work per element is a few integer operations, and the
- * compiler's code for the baseline ISA is already far from the Swift loops they replace.
+ * requantization of an int32 array (after a product of two activations) and the integer
+ * Softmax of 8-bit rows. Plain C on the scalar requantization every kernel's tail uses
+ * (dyd_requantize_dyadic / _fp32), so the bytes are the oracle's by construction.
  */
 #include "../common.h"
-
-/* The dyadic oracle's arithmetic in 64 bits: |acc| <= 2^31 and multiplier < 2^31 keep the
- * product below 2^62, so a shift of 63 or more leaves only the zero point (DESIGN.md). */
-static inline int32_t dyadic(int64_t acc, int32_t multiplier, int32_t shift, int32_t zero_point, int32_t qmin,
-                             int32_t qmax) {
-  int64_t v = shift >= 63 ? 0 : (acc * multiplier + ((int64_t)1 << (shift - 1))) >> shift;
-  v += zero_point;
-  return (int32_t)(v < qmin ? qmin : (v > qmax ? qmax : v));
-}
 
 void dyd_requantize_array(const int32_t *acc, void *y, size_t n, const dyd_requant_scalar *r, int y_signed) {
   uint8_t *out = y;
   if (r->kind == DYD_REQUANT_DYADIC) {
     for (size_t i = 0; i < n; i++)
-      out[i] = (uint8_t)dyadic(acc[i], r->multiplier, r->shift, r->zero_point, r->qmin, r->qmax);
+      out[i] = (uint8_t)dyd_requantize_dyadic(acc[i], r->multiplier, r->shift, r->zero_point, r->qmin, r->qmax);
   } else {
     for (size_t i = 0; i < n; i++)
       out[i] = (uint8_t)dyd_requantize_fp32(acc[i], r->scale, r->zero_point, r->qmin, r->qmax);
@@ -54,7 +45,7 @@ void dyd_softmax_u8_rows(const uint8_t *x, uint8_t *y, size_t outer, size_t n, s
         const int64_t product = q * sum;
         if (product > num) q -= 1;
         else if (num - product >= sum) q += 1;
-        out[d] = (uint8_t)dyadic(q, r->multiplier, r->shift, r->zero_point, r->qmin, r->qmax);
+        out[d] = (uint8_t)dyd_requantize_dyadic(q, r->multiplier, r->shift, r->zero_point, r->qmin, r->qmax);
       }
       for (size_t i = 0; i < n; i++) yr[i * inner] = out[largest - (xr[i * inner] ^ flip)];
     }
