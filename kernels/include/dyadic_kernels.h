@@ -191,6 +191,37 @@ void dyd_qgemm_run_s32(const dyd_qgemm_op *op, size_t m, const uint8_t *a, size_
                        int32_t a_zero_point, int32_t *y, size_t ldy,
                        size_t tile_start, size_t tile_count, void *workspace);
 
+/* ConvInteger on uint8 codes with the same float output stage, for dynamic
+ * quantization: y[n][c][p] = clamp((float)acc * scale[c] (+ bias[c]), lo, hi) (a fused
+ * Relu/Clip; -inf, inf for none; NaN stays NaN), where acc is the exact
+ * sum of (x - x_zero_point)(w - w_zero_point[c]) over the window (padding is
+ * x_zero_point, a real 0). x: NHWC when dyd_qconv_reads_nhwc (the GEMM path), else
+ * NCHW (depthwise); y: NCHW float; the geometry's pixel strides are ignored. Weights
+ * OIHW [out_c][in_c / groups][kh][kw]. Kernel name: the qgemm's, or the depthwise
+ * loop's. Tiles may run concurrently, each caller with its own workspace. */
+typedef struct {
+  dyd_conv_geometry geometry;
+  const int8_t *weights;
+  const int32_t *weight_zero_point; /* [out_c], each in [-128, 127], or NULL for all 0 */
+} dyd_qconv_desc;
+typedef struct dyd_qconv_op dyd_qconv_op;
+dyd_qconv_op *dyd_qconv_create(const dyd_qconv_desc *desc, char *err, size_t err_len);
+dyd_qconv_op *dyd_qconv_create_for_isa(const dyd_qconv_desc *desc, dyd_isa isa, char *err, size_t err_len);
+void dyd_qconv_destroy(dyd_qconv_op *op);
+const char *dyd_qconv_kernel_name(const dyd_qconv_op *op);
+int dyd_qconv_reads_nhwc(const dyd_qconv_op *op);
+size_t dyd_qconv_tile_count(const dyd_qconv_op *op);
+size_t dyd_qconv_workspace_size(const dyd_qconv_op *op);
+void dyd_qconv_run_f32(const dyd_qconv_op *op, const uint8_t *x, uint8_t x_zero_point, const float *scale,
+                       const float *bias, float lo, float hi, float *y, size_t tile_start, size_t tile_count,
+                       void *workspace);
+
+/* ---- Layout --------------------------------------------------------------------- */
+
+/* For each of `planes` planes of rows x cols elements of element_size bytes,
+ * y[c][r] = x[r][c] (NCHW -> NHWC is rows = C, cols = H*W). x and y must not overlap. */
+void dyd_transpose_planes(const void *x, void *y, size_t planes, size_t rows, size_t cols, size_t element_size);
+
 /* ---- Element-wise add and mul ------------------------------------------------------ */
 
 /* add, dyadic: y = clamp(z_y + ((a_mul*(a - z_a) + b_mul*(b - z_b) + 2^(shift-1)) >> shift))

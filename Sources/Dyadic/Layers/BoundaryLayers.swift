@@ -141,7 +141,7 @@ final class LayoutLayer: Layer {
     let sourceNodes: [String]
     let inputs: [Int], outputs: [Int]
     let isIntegerOnly = true
-    let kernel = "swift.transpose"
+    let kernel = "dyd_transpose_planes"
     /// Physical input dims and the permutation to the output.
     let n: Int, a: Int, b: Int, elementSize: Int
 
@@ -159,17 +159,7 @@ final class LayoutLayer: Layer {
     }
 
     func run(_ context: ExecutionContext) {
-        let x = context.pointer(inputs[0]), y = context.pointer(outputs[0])
-        let plane = a * b * elementSize
-        for i in 0..<n {
-            let src = x.advanced(by: i * plane), dst = y.advanced(by: i * plane)
-            for p in 0..<a {
-                for q in 0..<b {
-                    dst.advanced(by: (q * a + p) * elementSize)
-                        .copyMemory(from: src.advanced(by: (p * b + q) * elementSize), byteCount: elementSize)
-                }
-            }
-        }
+        dyd_transpose_planes(context.pointer(inputs[0]), context.pointer(outputs[0]), n, a, b, elementSize)
     }
 }
 

@@ -28,44 +28,9 @@ extension Lowering {
                                                         bZeroPoint: try constantInput(node, 3), hasBZeroPoint: node.inputs.count > 3 && !node.inputs[3].isEmpty)
         else { return false }
         var inputs = operands.inputs
-        var fused: [Int] = []
-        var outName = node.outputs[0]
-        var dequantization: IntegerMatMulLayer.Dequantization?
-        // Cast(to float) → Mul(·, scale) → optional Add(bias), each the only reader of the one before.
-        if !observable, let cast = soleReader(of: outName), nodes[cast].opType == "Cast", nodes[cast].domain.isEmpty,
-           try nodes[cast].int("to", default: 0) == 1, let mul = soleReader(of: nodes[cast].outputs[0]),
-           nodes[mul].opType == "Mul", nodes[mul].domain.isEmpty, nodes[mul].inputs.count == 2,
-           let sName = nodes[mul].inputs.first(where: { $0 != nodes[cast].outputs[0] }),
-           nodes[mul].inputs.contains(nodes[cast].outputs[0]), let s = env[sName] {
-            // One scale for every column, or one per column along the last axis.
-            func scalarOrPerColumn(_ shape: [Int]) -> Bool {
-                let count = shape.reduce(1, *)
-                return count == 1 || (count == operands.n && shape.last == operands.n)
-            }
-            var d = IntegerMatMulLayer.Dequantization(runtimeScale: nil, constantScale: [], bias: nil)
-            switch s {
-            case .constant(let t) where t.dtype == .float32 && scalarOrPerColumn(t.shape):
-                d.constantScale = t.count == 1 ? [Float](repeating: t.floats[0], count: operands.n) : t.floats
-            case .value(let v) where values[v].dtype == .float32 && scalarOrPerColumn(values[v].shape):
-                d.runtimeScale = (inputs.count, values[v].count == 1)
-                d.constantScale = [Float](repeating: 1, count: operands.n)
-                inputs.append(v)
-            default:
-                break
-            }
-            if !d.constantScale.isEmpty {
-                dequantization = d
-                fused = [cast, mul]
-                outName = nodes[mul].outputs[0]
-                if let add = soleReader(of: outName), nodes[add].opType == "Add", nodes[add].domain.isEmpty, nodes[add].inputs.count == 2,
-                   let bName = nodes[add].inputs.first(where: { $0 != outName }), nodes[add].inputs.contains(outName),
-                   case .constant(let b)? = env[bName], b.dtype == .float32, b.count == operands.n, b.shape.last == operands.n {
-                    dequantization?.bias = b.floats
-                    fused.append(add)
-                    outName = nodes[add].outputs[0]
-                }
-            }
-        }
+        let rank = operands.outShape.count
+        let stage = try outputStage(after: node.outputs[0], channels: operands.n, axis: rank - 1, rank: rank, inputs: &inputs)
+        let (dequantization, fused, outName) = stage.map { ($0.stage, $0.fused, $0.name) } ?? (nil, [], node.outputs[0])
         let out = addValue(outName, dequantization == nil ? .int32 : .float32, operands.outShape)
         layers.append(try IntegerMatMulLayer(source: [node.name] + fused.map { nodes[$0].name }, inputs: inputs, output: out,
                                              rows: operands.rows, k: operands.k, n: operands.n, weights: operands.weights,
@@ -74,6 +39,46 @@ extension Lowering {
         absorbed.formUnion(fused)
         env[outName] = .value(out)
         return true
+    }
+
+    /// Cast(to float) → Mul(·, scale) → optional Add(constant bias) after an integer
+    /// product of `channels` output channels, each node the only reader of the value before
+    /// it. The scale is a scalar or per channel, constant or a run-time value (appended to
+    /// `inputs`); the bias a constant, scalar or per channel. The product's output has rank
+    /// `rank` with its channels on `axis`. Returns the stage, the nodes it absorbs and the
+    /// value it defines.
+    func outputStage(after product: String, channels n: Int, axis: Int, rank: Int,
+                     inputs: inout [Int]) throws -> (stage: Dequantization, fused: [Int], name: String)? {
+        guard !observable, let cast = soleReader(of: product), nodes[cast].opType == "Cast", nodes[cast].domain.isEmpty,
+              try nodes[cast].int("to", default: 0) == 1, let mul = soleReader(of: nodes[cast].outputs[0]),
+              nodes[mul].opType == "Mul", nodes[mul].domain.isEmpty, nodes[mul].inputs.count == 2,
+              let sName = nodes[mul].inputs.first(where: { $0 != nodes[cast].outputs[0] }),
+              nodes[mul].inputs.contains(nodes[cast].outputs[0]), let s = env[sName] else { return nil }
+        // One value, or one per channel on the channel axis (right-aligned), never widening the product.
+        func fits(_ shape: [Int]) -> Bool {
+            guard shape.count <= rank else { return false }
+            return shape.enumerated().allSatisfy { i, d in d == 1 || (i + rank - shape.count == axis && d == n) }
+        }
+        var d = Dequantization(runtimeScale: nil, constantScale: [], bias: nil)
+        switch s {
+        case .constant(let t) where t.dtype == .float32 && fits(t.shape):
+            d.constantScale = t.count == 1 ? [Float](repeating: t.floats[0], count: n) : t.floats
+        case .value(let v) where values[v].dtype == .float32 && fits(values[v].shape):
+            d.runtimeScale = (inputs.count, values[v].count == 1)
+            d.constantScale = [Float](repeating: 1, count: n)
+            inputs.append(v)
+        default:
+            return nil
+        }
+        var fused = [cast, mul], name = nodes[mul].outputs[0]
+        if let add = soleReader(of: name), nodes[add].opType == "Add", nodes[add].domain.isEmpty, nodes[add].inputs.count == 2,
+           let bName = nodes[add].inputs.first(where: { $0 != name }), nodes[add].inputs.contains(name),
+           case .constant(let b)? = env[bName], b.dtype == .float32, fits(b.shape) {
+            d.bias = b.count == 1 ? [Float](repeating: b.floats[0], count: n) : b.floats
+            fused.append(add)
+            name = nodes[add].outputs[0]
+        }
+        return (d, fused, name)
     }
 
     /// com.microsoft MatMulIntegerToFloat (A, B, a_scale, b_scale, a_zp, b_zp, bias) and
@@ -100,7 +105,7 @@ extension Lowering {
         else { return false }
         var inputs = operands.inputs
         guard bScale.count == 1 || bScale.count == operands.n else { throw node.invalid("b_scale has \(bScale.count) values for \(operands.n) columns") }
-        var d = IntegerMatMulLayer.Dequantization(runtimeScale: nil, constantScale: bScale.count == 1 ? [Float](repeating: bScale.floats[0], count: operands.n) : bScale.floats, bias: nil)
+        var d = Dequantization(runtimeScale: nil, constantScale: bScale.count == 1 ? [Float](repeating: bScale.floats[0], count: operands.n) : bScale.floats, bias: nil)
         switch env[aScaleName] {
         case .constant(let t)? where t.dtype == .float32 && t.count == 1:
             d.constantScale = d.constantScale.map { t.floats[0] * $0 }
@@ -146,31 +151,92 @@ extension Lowering {
             throw node.invalid("shapes \(shape.shapeString) and \(b.shape.shapeString) cannot be multiplied")
         }
         var inputs = [a]
-        var za: Int32? = 0
-        if !aZeroPoint.isEmpty {
-            switch env[aZeroPoint] {
-            case .constant(let t)? where t.count == 1 && t.dtype == .uint8: za = Int32(t.bytes[0])
-            case .value(let v)? where values[v].count == 1 && values[v].dtype == .uint8:
-                za = nil
-                inputs.append(v)
-            default: return nil
-            }
-        }
-        let shift: Int32 = b.dtype == .uint8 ? 128 : 0
-        var zb: [Int32]? = nil
-        if let bZeroPoint {
-            guard bZeroPoint.dtype == b.dtype, bZeroPoint.count == 1 || bZeroPoint.count == n else { return nil }
-            let v = bZeroPoint.int32Values.map { $0 - shift }
-            let all = v.count == 1 ? [Int32](repeating: v[0], count: n) : v
-            zb = all.allSatisfy { $0 == 0 } ? nil : all
-        } else if hasBZeroPoint {
-            return nil
-        } else if shift != 0 {
-            zb = [Int32](repeating: -shift, count: n)
-        }
-        let weights = b.dtype == .int8 ? b.bytes.map { Int8(bitPattern: $0) } : b.bytes.map { Int8(Int32($0) - 128) }
+        guard case .some(let za) = activationZeroPoint(aZeroPoint, inputs: &inputs),
+              case .some(let zb) = weightZeroPoints(bZeroPoint, present: hasBZeroPoint, weights: b.dtype, channels: n) else { return nil }
+        let weights = Self.signedWeights(b)
         return IntegerProductOperands(inputs: inputs, rows: values[a].count / max(k, 1), k: k, n: n,
                                       outShape: Array(shape.dropLast()) + [n], weights: weights, bZeroPoints: zb, aZeroPoint: za)
+    }
+
+    /// A's zero point: 0 when absent, a constant, or nil when it is a run-time uint8
+    /// scalar (appended to `inputs`); .none when it is neither.
+    func activationZeroPoint(_ name: String, inputs: inout [Int]) -> Int32?? {
+        guard !name.isEmpty else { return .some(0) }
+        switch env[name] {
+        case .constant(let t)? where t.count == 1 && t.dtype == .uint8: return .some(Int32(t.bytes[0]))
+        case .value(let v)? where values[v].count == 1 && values[v].dtype == .uint8:
+            inputs.append(v)
+            return .some(nil)
+        default: return .none
+        }
+    }
+
+    /// The weights' zero points as the int8 kernels take them (uint8 weights are shifted
+    /// by −128, their zero points with them): one per channel, nil when all are 0; .none
+    /// for a zero point that is not a constant of the weights' type, one or one per channel.
+    func weightZeroPoints(_ t: Tensor?, present: Bool, weights dtype: DType, channels n: Int) -> [Int32]?? {
+        let shift: Int32 = dtype == .uint8 ? 128 : 0
+        guard let t else { return present ? .none : .some(shift == 0 ? nil : [Int32](repeating: -shift, count: n)) }
+        guard t.dtype == dtype, t.count == 1 || t.count == n else { return .none }
+        let v = t.int32Values.map { $0 - shift }
+        let all = v.count == 1 ? [Int32](repeating: v[0], count: n) : v
+        return .some(all.allSatisfy { $0 == 0 } ? nil : all)
+    }
+
+    /// 8-bit weights as int8 (uint8 codes shifted by −128).
+    static func signedWeights(_ t: Tensor) -> [Int8] {
+        t.dtype == .int8 ? t.bytes.map { Int8(bitPattern: $0) } : t.bytes.map { Int8(Int32($0) - 128) }
+    }
+
+    /// ConvInteger (1-D or 2-D, any groups) of run-time uint8 codes by constant 8-bit
+    /// weights, with the Cast → Mul → Add after it fused (`dyd_qconv`); false without
+    /// that stage, which then runs on the reference path.
+    func lowerIntegerConv(_ node: Node) throws -> Bool {
+        guard node.inputs.count >= 2, node.outputs.count == 1, case .value(let x0)? = env[node.inputs[0]],
+              let w = try constantInput(node, 1), w.dtype.isQuantized8Bit else { return false }
+        try node.checkAttributes(known: ["auto_pad", "dilations", "group", "kernel_shape", "pads", "strides"])
+        let x = try nchw(x0, key: node.inputs[0])
+        let shape = values[x].shape
+        let oneD = shape.count == 3 && w.shape.count == 3
+        guard values[x].dtype == .uint8, oneD || (shape.count == 4 && w.shape.count == 4) else { return false }
+        // A 1-D conv is the 2-D one over [N, C, 1, L]: the same bytes.
+        var (geometry, outShape) = oneD
+            ? try convGeometry(OneDimensional.node(node), inputShape: OneDimensional.shape(shape), weightShape: OneDimensional.shape(w.shape))
+            : try convGeometry(node, inputShape: shape, weightShape: w.shape)
+        if oneD { outShape.remove(at: 2) }
+        let m = w.shape[0]
+        // The GEMM path reads NHWC codes; depthwise reads them as they are.
+        var codes = x
+        if !(geometry.in_c == geometry.groups && geometry.out_c == geometry.groups) {
+            if oneD {
+                let shape4 = OneDimensional.shape(shape)
+                codes = addValue(values[x].name + "_nhwc", .uint8, shape4, layout: .nhwc)
+                layers.append(LayoutLayer(source: [values[x].name], input: x, output: codes, toNHWC: true, shape: shape4, elementSize: 1))
+            } else {
+                codes = try nhwc(x, key: node.inputs[0])
+            }
+        }
+        var inputs = [codes]
+        func input(_ i: Int) -> String { i < node.inputs.count ? node.inputs[i] : "" }
+        guard case .some(let za) = activationZeroPoint(input(2), inputs: &inputs),
+              case .some(let zb) = weightZeroPoints(try constantInput(node, 3), present: !input(3).isEmpty, weights: w.dtype, channels: m),
+              let stage = try outputStage(after: node.outputs[0], channels: m, axis: 1, rank: outShape.count, inputs: &inputs)
+        else { return false }
+        // A Relu/Clip after the stage clamps in the same pass (exact: it only selects).
+        var (fused, name, bounds) = (stage.fused, stage.name, (lo: -Float.infinity, hi: Float.infinity))
+        let (activation, activationNodes, activationName) = try fusedActivation(after: stage.name)
+        if case .clamp(let lo, let hi) = activation {
+            fused += activationNodes
+            name = activationName
+            bounds = (lo, hi)
+        }
+        let out = addValue(name, .float32, outShape)
+        layers.append(try IntegerConvLayer(source: [node.name] + fused.map { nodes[$0].name }, inputs: inputs, output: out,
+                                           geometry: geometry, weights: Self.signedWeights(w), weightZeroPoints: zb,
+                                           aZeroPoint: za, dequantization: stage.stage, bounds: bounds, context: node.label))
+        absorbed.formUnion(fused)
+        env[name] = .value(out)
+        return true
     }
 
     /// The one node that reads `name`, if exactly one does and it is not a graph output.

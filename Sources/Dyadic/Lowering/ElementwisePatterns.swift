@@ -145,6 +145,12 @@ extension Lowering {
     }
 
     func lowerQDQPool(_ node: Node, index: Int, _ symbols: [Symbol?]) throws -> Bool {
+        if node.opType == "MaxPool", node.outputs.count == 1 || node.outputs[1].isEmpty,
+           case .value(let v)? = symbols.first ?? nil, values[v].dtype.isQuantized8Bit, values[v].shape.count == 4 {
+            // A QOperator graph pools the 8-bit tensor itself: the same integer layer.
+            env[node.outputs[0]] = .value(try emitMaxPool(node, x: v))
+            return true
+        }
         guard let x = quantizedActivation(symbols.first ?? nil) else { return false }
         if node.opType == "MaxPool" {
             // Max commutes with the (monotonic) dequantization: pool the integers.

@@ -314,6 +314,9 @@ final class Lowering {
         case "DynamicQuantizeLinear":
             if try lowerDynamicQuantize(node) { return }
             try lowerReference(node)
+        case "ConvInteger":
+            if try lowerIntegerConv(node) { return }
+            try lowerReference(node)
         case "MatMulInteger":
             if try lowerIntegerMatMul(node) { return }
             try lowerReference(node)
