@@ -415,7 +415,7 @@ def group_rows(rows):
         key = (r["file"], r["ops"], r["macs"], r["insns"], tuple(sorted(r["cpu"].items())))
         groups.setdefault(key, []).append(r)
     out = []
-    for (_, _), rs in groups.items():
+    for rs in groups.values():
         r = dict(rs[0])
         names = sorted({x["name"].split(".")[0] for x in rs})
         r["names"] = names[0] + (" (+%d)" % (len(names) - 1) if len(names) > 1 else "")
