@@ -107,6 +107,41 @@ import Testing
         }
     }
 
+    /// The older quantizer's form: the bias quantized per run with the input's scale
+    /// (Div → Floor → Cast → Reshape, listed after the conv), added to the int32
+    /// accumulators before the Cast, and the scale product listed after the conv too.
+    @Test(arguments: [false, true])
+    func runTimeInt32BiasBeforeTheCast(_ depthwise: Bool) throws {
+        let c = depthwise ? Self.cases[6] : Self.cases[0]
+        var g = Self.graph(c)
+        g.initializers["bf"] = Tensor(DynamicQuantizationTests.floats(c.outChannels, seed: 21, range: 0.5), shape: [c.outChannels])
+        g.initializers["bshape"] = Tensor([Int64(1), Int64(c.outChannels), 1, 1], shape: [4])
+        let conv = try #require(g.nodes.first { $0.opType == "ConvInteger" })
+        g.nodes = [
+            Node(name: "dql", opType: "DynamicQuantizeLinear", inputs: ["x"], outputs: ["xq", "xs", "xz"]),
+            conv,
+            Node(name: "bias_scale", opType: "Mul", inputs: ["xs", "ws"], outputs: ["bs"]),
+            Node(name: "bias_div", opType: "Div", inputs: ["bf", "bs"], outputs: ["bd"]),
+            Node(name: "bias_floor", opType: "Floor", inputs: ["bd"], outputs: ["bfl"]),
+            Node(name: "bias_cast", opType: "Cast", inputs: ["bfl"], outputs: ["bq"], attributes: ["to": .int(6)]),
+            Node(name: "bias_shape", opType: "Reshape", inputs: ["bq", "bshape"], outputs: ["bq4"]),
+            Node(name: "bias_add", opType: "Add", inputs: ["acc", "bq4"], outputs: ["accb"]),
+            Node(name: "cast", opType: "Cast", inputs: ["accb"], outputs: ["accf"], attributes: ["to": .int(1)]),
+            Node(name: "scale", opType: "Mul", inputs: ["xs", "ws"], outputs: ["s"]),
+            Node(name: "mul", opType: "Mul", inputs: ["accf", "s"], outputs: ["y"]),
+        ]
+        let session = try Session(graph: g)
+        let plan = try #require(session.plan)
+        #expect(plan.layers.contains { $0 is IntegerConvLayer }, "\(plan.describe())")
+        #expect(!plan.layers.contains { $0.kernel == "reference" && ($0.op == "Add" || $0.op == "ConvInteger") }, "\(plan.describe())")
+        for seed in 0..<3 {
+            let x = Tensor(DynamicQuantizationTests.floats(c.input.reduce(1, *), seed: UInt64(seed + 40), range: 2), shape: c.input)
+            let got = try #require(try session.run(["x": x])["y"])
+            let want = try #require(try DynamicQuantizationTests.definition(g, ["x": x])["y"])
+            #expect(got.bytes == want.bytes, "\(c) seed \(seed)")
+        }
+    }
+
     /// A ConvInteger whose int32 output is read by something other than Cast stays on
     /// the reference op, with the same result.
     @Test func convIntegerWithoutTheFloatStageKeepsInt32() throws {

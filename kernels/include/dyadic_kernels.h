@@ -195,7 +195,8 @@ void dyd_qgemm_run_s32(const dyd_qgemm_op *op, size_t m, const uint8_t *a, size_
  * quantization: y[n][c][p] = clamp((float)acc * scale[c] (+ bias[c]), lo, hi) (a fused
  * Relu/Clip; -inf, inf for none; NaN stays NaN), where acc is the exact
  * sum of (x - x_zero_point)(w - w_zero_point[c]) over the window (padding is
- * x_zero_point, a real 0). x: NHWC when dyd_qconv_reads_nhwc (the GEMM path), else
+ * x_zero_point, a real 0), plus acc_bias[c] (wrapping int32; NULL for none: older
+ * quantizers add the bias before the Cast). x: NHWC when dyd_qconv_reads_nhwc (the GEMM path), else
  * NCHW (depthwise); y: NCHW float; the geometry's pixel strides are ignored. Weights
  * OIHW [out_c][in_c / groups][kh][kw]. Kernel name: the qgemm's, or the depthwise
  * loop's. Tiles may run concurrently, each caller with its own workspace. */
@@ -212,9 +213,9 @@ const char *dyd_qconv_kernel_name(const dyd_qconv_op *op);
 int dyd_qconv_reads_nhwc(const dyd_qconv_op *op);
 size_t dyd_qconv_tile_count(const dyd_qconv_op *op);
 size_t dyd_qconv_workspace_size(const dyd_qconv_op *op);
-void dyd_qconv_run_f32(const dyd_qconv_op *op, const uint8_t *x, uint8_t x_zero_point, const float *scale,
-                       const float *bias, float lo, float hi, float *y, size_t tile_start, size_t tile_count,
-                       void *workspace);
+void dyd_qconv_run_f32(const dyd_qconv_op *op, const uint8_t *x, uint8_t x_zero_point, const int32_t *acc_bias,
+                       const float *scale, const float *bias, float lo, float hi, float *y, size_t tile_start,
+                       size_t tile_count, void *workspace);
 
 /* ---- Layout --------------------------------------------------------------------- */
 

@@ -159,6 +159,13 @@ final class IntegerConvLayer: TiledLayer {
     let dequantization: Dequantization
     /// A fused Relu/Clip (−∞, ∞ for none).
     let bounds: (lo: Float, hi: Float)
+    /// An int32 bias added to the accumulators before the float stage: constant (one or
+    /// one per channel) or a run-time value's (one per channel) at an input position.
+    enum AccumulatorBias {
+        case constant([Int32])
+        case input(Int)
+    }
+    let accumulatorBias: AccumulatorBias?
     let geometry: dyd_conv_geometry
     var details: String {
         let g = geometry
@@ -168,12 +175,14 @@ final class IntegerConvLayer: TiledLayer {
 
     /// `weights` OIHW int8 (uint8 weights arrive shifted by −128, with their zero points).
     init(source: [String], inputs: [Int], output: Int, geometry: dyd_conv_geometry, weights: [Int8], weightZeroPoints: [Int32]?,
-         aZeroPoint: Int32?, dequantization: Dequantization, bounds: (lo: Float, hi: Float), context: String) throws {
+         accumulatorBias: AccumulatorBias?, aZeroPoint: Int32?, dequantization: Dequantization, bounds: (lo: Float, hi: Float),
+         context: String) throws {
         sourceNodes = source
         self.inputs = inputs
         outputs = [output]
         self.geometry = geometry
         self.bounds = bounds
+        self.accumulatorBias = accumulatorBias
         self.aZeroPoint = aZeroPoint
         self.dequantization = dequantization
         var err = [CChar](repeating: 0, count: 256)
@@ -200,7 +209,17 @@ final class IntegerConvLayer: TiledLayer {
         let scratch = context.workspace(worker)
         let y = context.pointer(outputs[0]).assumingMemoryBound(to: Float.self)
         dequantization.withScaleAndBias(context, inputs: inputs, scratch: scratch + kernelWorkspace) { scale, bias in
-            dyd_qconv_run_f32(handle.op, x, UInt8(za), scale, bias, bounds.lo, bounds.hi, y, start, count, scratch)
+            switch accumulatorBias {
+            case .constant(let values)?:
+                values.withUnsafeBufferPointer {
+                    dyd_qconv_run_f32(handle.op, x, UInt8(za), $0.baseAddress, scale, bias, bounds.lo, bounds.hi, y, start, count, scratch)
+                }
+            case .input(let position)?:
+                let b = UnsafePointer(context.pointer(inputs[position]).assumingMemoryBound(to: Int32.self))
+                dyd_qconv_run_f32(handle.op, x, UInt8(za), b, scale, bias, bounds.lo, bounds.hi, y, start, count, scratch)
+            case nil:
+                dyd_qconv_run_f32(handle.op, x, UInt8(za), nil, scale, bias, bounds.lo, bounds.hi, y, start, count, scratch)
+            }
         }
     }
 }

@@ -118,6 +118,7 @@ extension Lowering {
         var lstm = Node(name: node.name, opType: "LSTM", inputs: [node.inputs[0], wName, rName] + Array(node.inputs[3..<8]),
                         outputs: node.outputs, attributes: node.attributes)
         while lstm.inputs.last == "" { lstm.inputs.removeLast() }
+        if try lowerFloatLSTM(lstm) { return }
         try lowerReference(lstm)
     }
 

@@ -53,7 +53,7 @@ extension Lowering {
               try nodes[cast].int("to", default: 0) == 1, let mul = soleReader(of: nodes[cast].outputs[0]),
               nodes[mul].opType == "Mul", nodes[mul].domain.isEmpty, nodes[mul].inputs.count == 2,
               let sName = nodes[mul].inputs.first(where: { $0 != nodes[cast].outputs[0] }),
-              nodes[mul].inputs.contains(nodes[cast].outputs[0]), let s = env[sName] else { return nil }
+              nodes[mul].inputs.contains(nodes[cast].outputs[0]), try lowerAhead(sName), let s = env[sName] else { return nil }
         // One value, or one per channel on the channel axis (right-aligned), never widening the product.
         func fits(_ shape: [Int]) -> Bool {
             guard shape.count <= rank else { return false }
@@ -219,11 +219,35 @@ extension Lowering {
         var inputs = [codes]
         func input(_ i: Int) -> String { i < node.inputs.count ? node.inputs[i] : "" }
         guard case .some(let za) = activationZeroPoint(input(2), inputs: &inputs),
-              case .some(let zb) = weightZeroPoints(try constantInput(node, 3), present: !input(3).isEmpty, weights: w.dtype, channels: m),
-              let stage = try outputStage(after: node.outputs[0], channels: m, axis: 1, rank: outShape.count, inputs: &inputs)
+              case .some(let zb) = weightZeroPoints(try constantInput(node, 3), present: !input(3).isEmpty, weights: w.dtype, channels: m)
         else { return false }
+        // Older quantizers add an int32 bias (quantized per run with the input's scale)
+        // to the accumulators before the Cast.
+        var product = node.outputs[0], accumulatorBias: IntegerConvLayer.AccumulatorBias?, biasNode: [Int] = []
+        func perChannel(_ shape: [Int]) -> Bool {
+            shape.count <= outShape.count && shape.reduce(1, *) == m
+                && shape.enumerated().allSatisfy { i, d in d == 1 || (i + outShape.count - shape.count == 1 && d == m) }
+        }
+        if let add = soleReader(of: product), nodes[add].opType == "Add", nodes[add].domain.isEmpty, nodes[add].inputs.count == 2,
+           let other = nodes[add].inputs.first(where: { $0 != product }), nodes[add].inputs.contains(product),
+           try lowerAhead(other) {
+            switch env[other] {
+            case .constant(let b)? where b.dtype == .int32 && perChannel(b.shape):
+                accumulatorBias = .constant(b.int32Values)
+            case .value(let v)? where values[v].dtype == .int32 && perChannel(values[v].shape):
+                accumulatorBias = .input(inputs.count)
+                inputs.append(v)
+            default:
+                break
+            }
+            if accumulatorBias != nil {
+                biasNode = [add]
+                product = nodes[add].outputs[0]
+            }
+        }
+        guard let stage = try outputStage(after: product, channels: m, axis: 1, rank: outShape.count, inputs: &inputs) else { return false }
         // A Relu/Clip after the stage clamps in the same pass (exact: it only selects).
-        var (fused, name, bounds) = (stage.fused, stage.name, (lo: -Float.infinity, hi: Float.infinity))
+        var (fused, name, bounds) = (biasNode + stage.fused, stage.name, (lo: -Float.infinity, hi: Float.infinity))
         let (activation, activationNodes, activationName) = try fusedActivation(after: stage.name)
         if case .clamp(let lo, let hi) = activation {
             fused += activationNodes
@@ -233,7 +257,8 @@ extension Lowering {
         let out = addValue(name, .float32, outShape)
         layers.append(try IntegerConvLayer(source: [node.name] + fused.map { nodes[$0].name }, inputs: inputs, output: out,
                                            geometry: geometry, weights: Self.signedWeights(w), weightZeroPoints: zb,
-                                           aZeroPoint: za, dequantization: stage.stage, bounds: bounds, context: node.label))
+                                           accumulatorBias: accumulatorBias, aZeroPoint: za, dequantization: stage.stage,
+                                           bounds: bounds, context: node.label))
         absorbed.formUnion(fused)
         env[name] = .value(out)
         return true

@@ -7,6 +7,9 @@ extension Lowering {
     func lowerFloatMatrixProduct(_ node: Node) throws -> Bool {
         guard node.inputs.count >= 2, let w = try constantInput(node, 1), w.dtype == .float32 else { return false }
         let bias = try constantInput(node, 2)
+        if node.opType == "Gemm", node.inputs.count > 2, !node.inputs[2].isEmpty, bias == nil {
+            return try lowerFloatGemmWithRuntimeC(node)
+        }
         if node.inputs.count > 2, !node.inputs[2].isEmpty, bias?.dtype != .float32 { return false }
         guard let xs = env[node.inputs[0]] else { return false }
         if case .constant = xs { return false }
@@ -80,6 +83,21 @@ extension Lowering {
         }
         guard !chain.isEmpty, low <= high else { return (.none, [], y) }
         return (.clamp(low, high), chain, current)
+    }
+
+    /// Gemm whose C is a run-time value (an LSTM's recurrent term): the product on the
+    /// float GEMM, then C added by the broadcasting float Add, as beta = 1 defines it.
+    private func lowerFloatGemmWithRuntimeC(_ node: Node) throws -> Bool {
+        guard try node.float("beta", default: 1) == 1 else { return false }
+        let product = node.outputs[0] + "#product"
+        var gemm = node
+        gemm.inputs = Array(node.inputs.prefix(2))
+        gemm.outputs = [product]
+        let add = Node(name: node.name + "/C", opType: "Add", inputs: [product, node.inputs[2]], outputs: node.outputs)
+        // `product` has no readers in the graph, so no activation is fused into the GEMM.
+        guard try lowerFloatMatrixProduct(gemm) else { return false }
+        if try !lowerFloatBinary(add) { try lowerReference(add) }
+        return true
     }
 
     private func lowerFloatGemm(_ node: Node, x: Int, shape: [Int], w: Tensor, bias: Tensor?) throws -> Bool {

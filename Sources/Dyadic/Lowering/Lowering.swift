@@ -159,6 +159,13 @@ final class Lowering {
             return v
         case .dequantized(let base, let q):
             if let cached = floatForm[name] { return cached }
+            if case .constant(let t) = base {
+                // Constant weights read by a float layer: dequantized once, here.
+                let f = try foldedConstant(s, Node(name: context, opType: "DequantizeLinear", inputs: [], outputs: []))!
+                let v = addValue(name, .float32, t.shape, constant: f)
+                floatForm[name] = v
+                return v
+            }
             var source: Int
             switch base {
             case .value(let v): source = v
@@ -181,6 +188,23 @@ final class Lowering {
             floatForm[name] = out
             return out
         }
+    }
+
+    /// Lowers, ahead of its turn, the node that defines `name` (and what it reads, a few
+    /// levels deep) when a fused pattern needs the value before the walk reaches it: the
+    /// topological order may put a scale computed from the input's quantization after
+    /// the product that uses it. False when that is not possible.
+    func lowerAhead(_ name: String, depth: Int = 8) throws -> Bool {
+        if env[name] != nil { return true }
+        guard depth > 0, let p = nodes.firstIndex(where: { $0.outputs.contains(name) }), !absorbed.contains(p) else { return false }
+        let node = nodes[p]
+        guard node.domain.isEmpty, !["If", "Loop", "Scan"].contains(node.opType) else { return false }
+        for input in node.inputs where !input.isEmpty {
+            guard try lowerAhead(input, depth: depth - 1) else { return false }
+        }
+        try lower(node, index: p)
+        absorbed.insert(p)
+        return env[name] != nil
     }
 
     // MARK: - Layouts
@@ -313,6 +337,9 @@ final class Lowering {
             try lowerQLinearMatrixProduct(node)
         case "DynamicQuantizeLinear":
             if try lowerDynamicQuantize(node) { return }
+            try lowerReference(node)
+        case "LSTM":
+            if try lowerFloatLSTM(node) { return }
             try lowerReference(node)
         case "ConvInteger":
             if try lowerIntegerConv(node) { return }

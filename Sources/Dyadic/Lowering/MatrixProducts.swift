@@ -94,13 +94,19 @@ extension Lowering {
         let requant = Requantization(numerics: numerics, inputScale: x.params.scale[0], weightScales: kw.scales,
                                      outputScale: out.params.scale[0], zeroPoint: out.params.zeroPoint[0],
                                      qmin: out.qmin, qmax: out.qmax)
-        let y = addValue(out.name, out.dtype, shape.outShape, layout: shape.layout, quant: out.params)
+        var y = addValue(shape.oneD ? out.name + "_nhwc" : out.name, out.dtype, shape.outShape, layout: shape.layout, quant: out.params)
         let desc = dyd_conv_desc(geometry: shape.geometry, input_signed: xInfo.dtype == .int8 ? 1 : 0,
                                  output_signed: out.dtype == .int8 ? 1 : 0, input_zero_point: x.params.zeroPoint[0],
                                  weights: nil, bias: nil, requant: dyd_requant(), weight_bits: kw.bits)
         let sources = sourceNames(node, out)
         layers.append(try ConvLayer(op: isConv ? "QConv" : "QMatMul", source: sources, input: shape.input, output: y, desc: desc,
                                     weights: weights, bias: biasValues, requant: requant, context: node.label))
+        if shape.oneD {
+            let s = shape.outShape
+            let flat = addValue(out.name, out.dtype, [s[0], s[1], s[3]], quant: out.params)
+            layers.append(LayoutLayer(source: sources, input: y, output: flat, toNHWC: false, shape: s, elementSize: out.dtype.byteSize))
+            y = flat
+        }
         finish(out, value: y)
         return true
     }
@@ -136,6 +142,8 @@ extension Lowering {
         var layout: Layout
         /// Conv weights OIHW (ONNX) as [out][kh][kw][in/groups] (`nil` for matrices).
         var convWeightShape: (m: Int, cpg: Int, kh: Int, kw: Int)?
+        /// A 1-D conv run as 2-D: the output goes back to [N, C, L].
+        var oneD = false
 
         /// ONNX's weight order → the order NHWC convolution walks (O·H·W·I).
         func kernelOrder<T>(_ weights: [T]) -> [T] {
@@ -174,6 +182,16 @@ extension Lowering {
         let xInfo = values[x]
         let isConv = node.opType == "Conv" || node.opType == "QLinearConv"
         if isConv {
+            if xInfo.shape.count == 3, weightShape.count == 3 {
+                // A 1-D conv is the 2-D one over [N, C, 1, L]: its NHWC form is [N, L, C].
+                let shape4 = OneDimensional.shape(xInfo.shape), weight4 = OneDimensional.shape(weightShape)
+                let (geometry, outShape) = try convGeometry(OneDimensional.node(node), inputShape: shape4, weightShape: weight4)
+                let input = addValue(xInfo.name + "_nhwc", xInfo.dtype, shape4, layout: .nhwc, quant: xInfo.quant)
+                layers.append(LayoutLayer(source: [xInfo.name], input: x, output: input, toNHWC: true, shape: shape4,
+                                          elementSize: xInfo.dtype.byteSize))
+                return ProductShape(geometry: geometry, input: input, outShape: outShape, layout: .nhwc,
+                                    convWeightShape: (weight4[0], weight4[1], weight4[2], weight4[3]), oneD: true)
+            }
             guard xInfo.shape.count == 4, weightShape.count == 4 else { return nil }
             let (geometry, outShape) = try convGeometry(node, inputShape: xInfo.shape, weightShape: weightShape)
             return ProductShape(geometry: geometry, input: try nhwc(x, key: node.inputs[0]), outShape: outShape, layout: .nhwc,

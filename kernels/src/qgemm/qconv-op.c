@@ -11,6 +11,10 @@
  * without padding or groups multiplies the NHWC codes in place. The im2col column
  * order is (kernel row, kernel column, input channel): B is the weights as OHWI.
  *
+ * The accumulators (plus an optional int32 bias, added before the Cast as older
+ * quantizers write it) leave the GEMM as int32; the float stage runs where the chunk is
+ * written to NCHW planes.
+ *
  * Depthwise (one input and one output channel per group) has too few MACs per pixel
  * for a GEMM: it reads NCHW codes and runs as a direct loop per plane, kernel name
  * dyd_qu8_qc8w_dwconv_nchw_fp32__scalar. Both paths sum (x - zx)(w - zw) exactly in
@@ -166,7 +170,7 @@ size_t dyd_qconv_tile_count(const dyd_qconv_op *op) {
 }
 
 static size_t im2col_bytes(const dyd_qconv_op *op) { return DYD_ROUND_UP(op->chunk * op->k, 64); }
-static size_t chunk_bytes(const dyd_qconv_op *op) { return DYD_ROUND_UP(op->chunk * op->mpg * sizeof(float), 64); }
+static size_t chunk_bytes(const dyd_qconv_op *op) { return DYD_ROUND_UP(op->chunk * op->mpg * sizeof(int32_t), 64); }
 
 int dyd_qconv_reads_nhwc(const dyd_qconv_op *op) { return !op->depthwise; }
 
@@ -201,13 +205,13 @@ static void im2col(const dyd_qconv_op *op, const uint8_t *x, size_t grp, uint8_t
 /* min(max(v, lo), hi) with a NaN kept, as Relu and Clip do */
 static inline float clamp(float v, float lo, float hi) { return v < lo ? lo : (v > hi ? hi : v); }
 
-static void run_gemm_tile(const dyd_qconv_op *op, size_t tile, const uint8_t *x, uint8_t zx, const float *scale,
-                          const float *bias, float lo, float hi, float *y, void *workspace) {
+static void run_gemm_tile(const dyd_qconv_op *op, size_t tile, const uint8_t *x, uint8_t zx, const int32_t *acc_bias,
+                          const float *scale, const float *bias, float lo, float hi, float *y, void *workspace) {
   const size_t chunk = tile % op->chunks, grp = tile / op->chunks % op->groups, n = tile / op->chunks / op->groups;
   const size_t p0 = chunk * op->chunk, rows = DYD_MIN(op->chunk, op->out_plane - p0);
   uint8_t *a = (uint8_t *)(((uintptr_t)workspace + 63) & ~(uintptr_t)63);
-  float *out = (float *)(void *)(a + im2col_bytes(op));
-  void *gemm_workspace = (uint8_t *)out + chunk_bytes(op);
+  int32_t *acc = (int32_t *)(void *)(a + im2col_bytes(op));
+  void *gemm_workspace = (uint8_t *)acc + chunk_bytes(op);
   const uint8_t *xn = x + (size_t)n * op->g.in_c * op->in_plane;
   const uint8_t *rows_a = xn + p0 * op->k; /* pointwise: the codes are the rows */
   if (!op->pointwise) {
@@ -216,12 +220,23 @@ static void run_gemm_tile(const dyd_qconv_op *op, size_t tile, const uint8_t *x,
   }
   const dyd_qgemm_op *gemm = op->gemm[grp];
   const size_t c0 = grp * op->mpg;
-  dyd_qgemm_run_f32(gemm, rows, rows_a, op->k, zx, scale + c0, bias != NULL ? bias + c0 : NULL, out, op->mpg, 0,
-                    dyd_qgemm_tile_count(gemm, rows), gemm_workspace);
+  dyd_qgemm_run_s32(gemm, rows, rows_a, op->k, zx, acc, op->mpg, 0, dyd_qgemm_tile_count(gemm, rows), gemm_workspace);
   float *yn = y + (size_t)n * op->g.out_c * op->out_plane + p0;
   for (size_t j = 0; j < op->mpg; j++) {
-    float *dst = yn + (c0 + j) * op->out_plane;
-    for (size_t r = 0; r < rows; r++) dst[r] = clamp(out[r * op->mpg + j], lo, hi);
+    const size_t oc = c0 + j;
+    const int32_t ab = acc_bias != NULL ? acc_bias[oc] : 0;
+    const float sc = scale[oc];
+    float *dst = yn + oc * op->out_plane;
+    if (bias != NULL) {
+      const float b = bias[oc];
+      for (size_t r = 0; r < rows; r++) {
+        float v = (float)(int32_t)((uint32_t)acc[r * op->mpg + j] + (uint32_t)ab) * sc;
+        DYD_FP_BARRIER(v);
+        dst[r] = clamp(v + b, lo, hi);
+      }
+    } else {
+      for (size_t r = 0; r < rows; r++) dst[r] = clamp((float)(int32_t)((uint32_t)acc[r * op->mpg + j] + (uint32_t)ab) * sc, lo, hi);
+    }
   }
 }
 
@@ -252,13 +267,14 @@ __attribute__((target("avx2"))) static void dw_tap_avx2(int32_t *acc, const uint
  * inside the image, so the inner loop has no bounds test; taps outside the image add
  * (zx - zx) * w = 0 and are skipped. */
 static void run_depthwise_plane(const dyd_qconv_op *op, size_t tile, const uint8_t *x, uint8_t zx,
-                                const float *scale, const float *bias, float lo, float hi, float *y, int32_t *acc) {
+                                const int32_t *acc_bias, const float *scale, const float *bias, float lo, float hi,
+                                float *y, int32_t *acc) {
   const dyd_conv_geometry *g = &op->g;
   const size_t c = tile % g->out_c, n = tile / g->out_c, kh = g->kernel_h, kw = g->kernel_w;
   const size_t ow = g->out_w, sw = g->stride_w;
   const uint8_t *plane = x + ((size_t)n * g->in_c + c) * op->in_plane;
   const int8_t *w = op->dw_weights + c * op->k;
-  const int32_t zw = op->dw_zero_point[c], za = zx;
+  const int32_t zw = op->dw_zero_point[c], za = zx, ab = acc_bias != NULL ? acc_bias[c] : 0;
   const float s = scale[c];
   const dw_tap_fn tap = op->dw_tap;
   float *out = y + ((size_t)n * g->out_c + c) * op->out_plane;
@@ -280,24 +296,24 @@ static void run_depthwise_plane(const dyd_qconv_op *op, size_t tile, const uint8
     if (bias != NULL) {
       const float b = bias[c];
       for (size_t ox = 0; ox < ow; ox++) {
-        float v = (float)acc[ox] * s;
+        float v = (float)(int32_t)((uint32_t)acc[ox] + (uint32_t)ab) * s;
         DYD_FP_BARRIER(v);
         dst[ox] = clamp(v + b, lo, hi);
       }
     } else {
-      for (size_t ox = 0; ox < ow; ox++) dst[ox] = clamp((float)acc[ox] * s, lo, hi);
+      for (size_t ox = 0; ox < ow; ox++) dst[ox] = clamp((float)(int32_t)((uint32_t)acc[ox] + (uint32_t)ab) * s, lo, hi);
     }
   }
 }
 
-void dyd_qconv_run_f32(const dyd_qconv_op *op, const uint8_t *x, uint8_t x_zero_point, const float *scale,
-                       const float *bias, float lo, float hi, float *y, size_t tile_start, size_t tile_count,
-                       void *workspace) {
+void dyd_qconv_run_f32(const dyd_qconv_op *op, const uint8_t *x, uint8_t x_zero_point, const int32_t *acc_bias,
+                       const float *scale, const float *bias, float lo, float hi, float *y, size_t tile_start,
+                       size_t tile_count, void *workspace) {
   for (size_t tile = tile_start; tile < tile_start + tile_count; tile++) {
     if (op->depthwise)
-      run_depthwise_plane(op, tile, x, x_zero_point, scale, bias, lo, hi, y,
+      run_depthwise_plane(op, tile, x, x_zero_point, acc_bias, scale, bias, lo, hi, y,
                           (int32_t *)(((uintptr_t)workspace + 63) & ~(uintptr_t)63));
     else
-      run_gemm_tile(op, tile, x, x_zero_point, scale, bias, lo, hi, y, workspace);
+      run_gemm_tile(op, tile, x, x_zero_point, acc_bias, scale, bias, lo, hi, y, workspace);
   }
 }
