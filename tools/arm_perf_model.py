@@ -418,9 +418,18 @@ def group_rows(rows):
     for rs in groups.values():
         r = dict(rs[0])
         names = sorted({x["name"].split(".")[0] for x in rs})
+        r["members"] = names
         r["names"] = names[0] + (" (+%d)" % (len(names) - 1) if len(names) > 1 else "")
         out.append(r)
     return out
+
+
+def main_tile(rel):
+    """The bundle's main (8-bit weight, dyadic) microkernel, the first `.ukernel` entry of
+    the file's bundle: the tile the network's 1x1 layers run on (the one-row kernel only
+    takes single-row calls, the fully connected layer at batch 1)."""
+    m = re.search(r"^\s*\.ukernel = \{(\w+)", open(os.path.join(ROOT, "kernels", "src", rel)).read(), re.M)
+    return m.group(1)
 
 
 def family_totals(items, key):
@@ -504,10 +513,11 @@ def report(no_write):
     w("")
     w("| function | MAC instr | MACs/iter | predicted cyc/MAC | ideal | measured cyc/MAC (ISA) | predicted / measured |")
     w("|---|---|---:|---:|---:|---:|---:|")
-    for isa, secs, f in (("avx2", secs2, "gemm-avx2.c"), ("avx512vnni", secs5, "gemm-avx512vnni.c")):
+    for isa, secs, rel in (("avx2", secs2, "gemm/gemm-avx2.c"), ("avx512vnni", secs5, "gemm/gemm-avx512vnni.c")):
         m = sum(secs[k] * it["count"] for k, it in enumerate(xitems) if it in gemm) * hz / macs
+        f = rel.split("/")[1]
         for r in xrows:
-            if r["file"].endswith(f) and r["name"].startswith("gemm_dyadic"):
+            if r["file"] == rel and main_tile(rel) in r["members"]:
                 cyc, ideal = r["cpu"][X86_CPU]
                 w("| `%s` (%s) | %s | %d | %.4f | %.4f | %.4f (%s) | %.2f |" %
                   (r["names"], f, r["ops"], r["macs"], cyc / r["macs"], ideal, m, isa, cyc / r["macs"] / m))
