@@ -214,6 +214,8 @@ def arm_macs(insn):
         return 16 if regs and regs[0] == ("4", "s") else 8
     if op in ("smlal", "smlal2", "umlal", "umlal2", "smull", "smull2", "umull", "umull2",
               "smlsl", "smlsl2", "mla", "mls", "fmla", "fmlal", "fmlal2"):
+        if regs and regs[0] == ("2", "d") and op.startswith(("smull", "umull")):
+            return 0  # 32x32->64-bit products: the requantization's, not multiply-adds
         return int(regs[0][0]) if regs else 0
     return 0
 
