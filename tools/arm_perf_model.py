@@ -214,6 +214,8 @@ def arm_macs(insn):
         return 16 if regs and regs[0] == ("4", "s") else 8
     if op in ("smlal", "smlal2", "umlal", "umlal2", "smull", "smull2", "umull", "umull2",
               "smlsl", "smlsl2", "mla", "mls", "fmla", "fmlal", "fmlal2"):
+        if regs and regs[0] == ("2", "d") and op.startswith(("smull", "umull")):
+            return 0  # 32x32->64-bit products: the requantization's, not multiply-adds
         return int(regs[0][0]) if regs else 0
     return 0
 
@@ -236,8 +238,10 @@ def mac_loops(t, text, funcs):
     """Per function: of the loops (a backward branch to a target inside the function)
     doing multiply-adds with the function's widest MAC instruction (SMMLA over SDOT over
     SMLAL) and holding no other such loop, the one doing the most, the shortest on a
-    tie; nested: it holds a loop without MACs, whose body is then counted once per
-    iteration (an underestimate of its cycles)."""
+    tie, among those with at least half the best MACs per instruction (so that the K loop
+    wins over an epilogue whose activation polynomial also uses FMLA); nested: it holds a
+    loop without MACs, whose body is then counted once per iteration (an underestimate
+    of its cycles)."""
     macf = arm_macs if t is ARM else x86_macs
     found = []
     for start, name, addrs in funcs:
@@ -254,8 +258,12 @@ def mac_loops(t, text, funcs):
             score[(s, e)] = sum(macf(text[a]) for a in addrs if s <= a <= e and macf(text[a]) == widest)
         inside = lambda s, e: [l for l in loops if s <= l[0] and l[1] <= e and l != (s, e)]
         best = None
-        for s, e in loops:  # innermost among the loops doing such MACs
-            if not score[(s, e)] or any(score[l] for l in inside(s, e)):
+        # innermost among the loops doing such MACs
+        cands = [(s, e) for s, e in loops if score[(s, e)] and not any(score[l] for l in inside(s, e))]
+        length = lambda l: sum(1 for a in addrs if l[0] <= a <= l[1])
+        densest = max((score[l] / length(l) for l in cands), default=0)
+        for s, e in cands:
+            if score[(s, e)] / length((s, e)) < densest / 2:
                 continue
             body = [text[a] for a in addrs if s <= a <= e]
             key = (score[(s, e)], -len(body))
@@ -394,16 +402,36 @@ X86_FILES = ["gemm/gemm-avx2.c", "gemm/gemm-avx512vnni.c"]
 
 # Why a kernel stays below 60% of its instruction's ideal (the table's last column).
 REASONS = {
-    "gemm/gemm-neondot.c": "A55: in-order; the compiler's schedule puts each SDOT right after "
-                           "the LDP that feeds it, and the 128-bit loads stall the pipe",
-    "gemm/gemm-i8mm.c": "USMMLA needs 2 LDR per 2 MMLA for A and a 128-bit LDR per B pair: loads, "
-                        "not MMLA, bound the loop in both models (no A55/A76 has i8mm anyway)",
-    "gemm/gemm-neon.c": "A55: SMLAL Q-forms issue one per cycle on its paired 64-bit pipes",
-    "dwconv/dwconv-neon.c": "16 MACs per tap take 2 loads, 4 widening moves, 4 SMLAL and 9 "
-                            "instructions of tap loop (the 3x3 and 5x5 loops are not unrolled)",
+    "gemm/gemm-neondot.c": "A55: the low-bit variants unpack their weights in the loop (6-7 SHL/SSHR per "
+                           "16 SDOT); only tiles with a single row block run them, larger ones run the "
+                           "int8 kernel over an unpacked copy. (GCC compiles this file with Cortex-A76 "
+                           "scheduling: its generic order, every accumulator's SDOTs back to back after "
+                           "all 16 weight loads, ran the int8 loop at 165 cycles on A55, 39%)",
+    "gemm/gemm-i8mm.c": "loads bound the loop: the A57 model has one load pipe, and 4 LDR D of A plus "
+                        "4 LDP Q of B take 14 cycles against 8 for the 16 USMMLA; in LLVM's A55 model an "
+                        "LDP Q costs 6 cycles and the in-order schedule issues all loads before the "
+                        "USMMLAs. A 6x16 tile would spread B over three row pairs, at 24 accumulators "
+                        "(no A55/A76 has i8mm anyway)",
+    "gemm/gemm-neon.c": "A55: SMLAL by element issues two per cycle in LLVM's model (64 in 32 cycles per "
+                        "8 K), but each 8-K block also widens 4 A rows and 4 weight vectors (12 "
+                        "Q-form SXTL/UXTL, one per cycle) and, in order, waits about 13 cycles at its "
+                        "top for the loads and widenings the first SMLALs need",
+    "dwconv/dwconv-neon.c": "A55: a tap's 4 SMLAL come with 2 Q-form widenings of the input (at one "
+                            "Q-form instruction per cycle, 67% at best), each pixel's 16 channels are "
+                            "requantized (about 40 NEON instructions against 36 SMLAL for 3x3), and the "
+                            "in-order core waits on load -> widen -> SMLAL latency that the compiler's "
+                            "schedule leaves uncovered",
     "qgemm/qgemm-neon.c": "as gemm-neon",
-    "qgemm/qgemm-neondot.c": "as gemm-neondot",
-    "f32/f32-neon.c": "float kernels, not on the INT8 path; FMLA costs are the A57 model's",
+    "qgemm/qgemm-neondot.c": "A55, at 60-64% (Cortex-A76 scheduling, as gemm-neondot): besides the 64 "
+                             "SDOT (one per cycle), the 16 weight vectors come as LDP Q (6 cycles each "
+                             "in LLVM's A55 model, partly overlapped), the A rows need their EOR flips, "
+                             "GCC copies two accumulators (MOV) for want of registers, and about 19 "
+                             "cycles are load-use waits",
+    "f32/f32-neon.c": "float kernels, not on the INT8 path. `gemm_8x8` on A55: each K step waits for "
+                      "the B row's address (b_off[k], a load), then for the dependent LDP Q pair (6 "
+                      "cycles in LLVM's A55 model), about 20 cycles for 8 of FMLA; `act_row`, "
+                      "`dw_row`: few FMLA per iteration (SiLU polynomial, 2 taps); on A76 FMLA costs "
+                      "are the A57 model's",
     "fp8/fp8conv-neon.c": "4-8 MACs per loop iteration (a 4x2 tile): loop overhead dominates",
 }
 
@@ -418,9 +446,18 @@ def group_rows(rows):
     for rs in groups.values():
         r = dict(rs[0])
         names = sorted({x["name"].split(".")[0] for x in rs})
+        r["members"] = names
         r["names"] = names[0] + (" (+%d)" % (len(names) - 1) if len(names) > 1 else "")
         out.append(r)
     return out
+
+
+def main_tile(rel):
+    """The bundle's main (8-bit weight, dyadic) microkernel, the first `.ukernel` entry of
+    the file's bundle: the tile the network's 1x1 layers run on (the one-row kernel only
+    takes single-row calls, the fully connected layer at batch 1)."""
+    m = re.search(r"^\s*\.ukernel = \{(\w+)", open(os.path.join(ROOT, "kernels", "src", rel)).read(), re.M)
+    return m.group(1)
 
 
 def family_totals(items, key):
@@ -446,7 +483,9 @@ def report(no_write):
       (run(["llvm-mca", "--version"]).split("LLVM version")[1].split()[0], ARM_CORES[0][3]))
     w("")
     w("**Inner loop of every NEON MAC kernel.** The innermost loop of each function with the "
-      "most multiply-adds of its widest MAC instruction, cut from the disassembly; cycles per "
+      "most multiply-adds of its widest MAC instruction (of the loops with at least half the "
+      "densest one's multiply-adds per instruction, so not an activation epilogue), cut from the "
+      "disassembly; cycles per "
       "iteration from llvm-mca (%d iterations back to back), over the loop's MACs. Ideal: the "
       "loop's MAC instruction issued back to back at the model's throughput (SDOT 16 MACs, "
       "USMMLA 32, SMLAL 4, FMLA.4S 4, FMLAL 4 per instruction). `%%` = ideal / predicted; "
@@ -504,10 +543,11 @@ def report(no_write):
     w("")
     w("| function | MAC instr | MACs/iter | predicted cyc/MAC | ideal | measured cyc/MAC (ISA) | predicted / measured |")
     w("|---|---|---:|---:|---:|---:|---:|")
-    for isa, secs, f in (("avx2", secs2, "gemm-avx2.c"), ("avx512vnni", secs5, "gemm-avx512vnni.c")):
+    for isa, secs, rel in (("avx2", secs2, "gemm/gemm-avx2.c"), ("avx512vnni", secs5, "gemm/gemm-avx512vnni.c")):
         m = sum(secs[k] * it["count"] for k, it in enumerate(xitems) if it in gemm) * hz / macs
+        f = rel.split("/")[1]
         for r in xrows:
-            if r["file"].endswith(f) and r["name"].startswith("gemm_dyadic"):
+            if r["file"] == rel and main_tile(rel) in r["members"]:
                 cyc, ideal = r["cpu"][X86_CPU]
                 w("| `%s` (%s) | %s | %d | %.4f | %.4f | %.4f (%s) | %.2f |" %
                   (r["names"], f, r["ops"], r["macs"], cyc / r["macs"], ideal, m, isa, cyc / r["macs"] / m))

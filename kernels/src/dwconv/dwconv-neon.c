@@ -52,6 +52,45 @@ INLINE void unpack_block(const uint8_t *src, size_t chunks, const unsigned bits,
   }
 }
 
+/* Taps of one full 16-channel block (up to WIDE_TAPS) whose weights are widened to
+ * int16 once per block into `wide`, so that a tap costs the input load, its two
+ * widenings and four SMLAL; with the tap count a constant the loop unrolls and, for
+ * 3x3, the 18 weight vectors stay in registers across pixels. */
+#define WIDE_TAPS 25
+
+INLINE void widen_weights(const int8_t *wt, size_t taps, int16_t *wide) {
+  for (size_t t = 0; t < taps; t++) {
+    const int8x16_t vw = vld1q_s8(wt + CB * t);
+    vst1q_s16(wide + CB * t, vmovl_s8(vget_low_s8(vw)));
+    vst1q_s16(wide + CB * t + 8, vmovl_high_s8(vw));
+  }
+}
+
+/* 16 input bytes as two int16x8 (zero- or sign-extended). */
+INLINE void widen_input(uint8x16_t x, const int is_signed, int16x8_t *lo, int16x8_t *hi) {
+  *lo = is_signed ? vmovl_s8(vget_low_s8(vreinterpretq_s8_u8(x)))
+                  : vreinterpretq_s16_u16(vmovl_u8(vget_low_u8(x)));
+  *hi = is_signed ? vmovl_high_s8(vreinterpretq_s8_u8(x)) : vreinterpretq_s16_u16(vmovl_high_u8(x));
+}
+
+/* The four vectors are requantized before the one store: a store through `po` in
+ * between would end their overlap (in-order cores wait on each chain's latency). */
+INLINE void store_pixel(uint8_t *po, int32x4_t acc0, int32x4_t acc1, int32x4_t acc2, int32x4_t acc3,
+                        const int32_t *mult, const extra_header *e, const dyd_out_params *p,
+                        const int fp32, size_t n) {
+  const int32x4_t y0 = dyd_neon_requant4(acc0, mult, e->neg_shift, p, fp32);
+  const int32x4_t y1 = dyd_neon_requant4(acc1, mult + 4, e->neg_shift + 4, p, fp32);
+  const int32x4_t y2 = dyd_neon_requant4(acc2, mult + 8, e->neg_shift + 8, p, fp32);
+  const int32x4_t y3 = dyd_neon_requant4(acc3, mult + 12, e->neg_shift + 12, p, fp32);
+  const uint8x8_t lo = dyd_neon_narrow8(y0, y1, p), hi = dyd_neon_narrow8(y2, y3, p);
+  if (n == CB) {
+    vst1q_u8(po, vcombine_u8(lo, hi));
+    return;
+  }
+  dyd_neon_store_n(po, lo, n);
+  if (n > 8) dyd_neon_store_n(po + 8, hi, n - 8);
+}
+
 /* Channel blocks outside, pixels inside, as the x86 kernels. bits: 8, or 4 / 2 for
  * low-bit blocks, unpacked into `stage` first. */
 INLINE void dw_body(size_t pixels, size_t channels, const size_t taps,
@@ -59,8 +98,13 @@ INLINE void dw_body(size_t pixels, size_t channels, const size_t taps,
                     const void *w, uint8_t *out, size_t out_stride,
                     const dyd_out_params *p, const int fp32, const int is_signed, unsigned bits,
                     int8_t *stage) {
+  /* a local copy: the byte stores could alias *p, which would reload its fields after
+   * every store */
+  const dyd_out_params pv = *p;
+  p = &pv;
   const size_t block_bytes = bits == 8 ? dyd_dw_block_bytes(CB, sizeof(extra_header), taps, 1)
                                        : dyd_dw_lowbit_block_bytes(CB, sizeof(extra_header), taps, CB, bits);
+  _Alignas(16) int16_t wide[WIDE_TAPS * CB];
   const uint8_t *blk = w;
   for (size_t c0 = 0; c0 < channels; c0 += CB, blk += block_bytes) {
     const int32_t *bias = (const int32_t *)blk, *mult = bias + CB;
@@ -80,6 +124,51 @@ INLINE void dw_body(size_t pixels, size_t channels, const size_t taps,
     const uint8_t *const *pi = ind;
     uint8_t *po = out + c0;
     size_t off = c0; /* input offset of this pixel's channel block */
+    if (n == CB && taps <= WIDE_TAPS) {
+      widen_weights(wt0, taps, wide);
+      size_t px = 0;
+      /* two pixels per iteration: each weight load feeds 8 SMLAL, and 8 independent
+       * accumulators cover SMLAL latency on in-order cores */
+      for (; px + 2 <= pixels; px += 2) {
+        const uint8_t *const *pj = pi + ind_stride;
+        int32x4_t acc0 = b0, acc1 = b1, acc2 = b2, acc3 = b3;
+        int32x4_t acc4 = b0, acc5 = b1, acc6 = b2, acc7 = b3;
+#pragma GCC unroll 25
+        for (size_t t = 0; t < taps; t++) {
+          const int16x8_t wl = vld1q_s16(wide + CB * t), wh = vld1q_s16(wide + CB * t + 8);
+          int16x8_t xl, xh;
+          widen_input(vld1q_u8(pi[t] + off), is_signed, &xl, &xh);
+          acc0 = vmlal_s16(acc0, vget_low_s16(xl), vget_low_s16(wl));
+          acc1 = vmlal_high_s16(acc1, xl, wl);
+          acc2 = vmlal_s16(acc2, vget_low_s16(xh), vget_low_s16(wh));
+          acc3 = vmlal_high_s16(acc3, xh, wh);
+          widen_input(vld1q_u8(pj[t] + off + input_step), is_signed, &xl, &xh);
+          acc4 = vmlal_s16(acc4, vget_low_s16(xl), vget_low_s16(wl));
+          acc5 = vmlal_high_s16(acc5, xl, wl);
+          acc6 = vmlal_s16(acc6, vget_low_s16(xh), vget_low_s16(wh));
+          acc7 = vmlal_high_s16(acc7, xh, wh);
+        }
+        store_pixel(po, acc0, acc1, acc2, acc3, mult, e, p, fp32, n);
+        store_pixel(po + out_stride, acc4, acc5, acc6, acc7, mult, e, p, fp32, n);
+        pi += 2 * ind_stride, off += 2 * input_step, po += 2 * out_stride;
+      }
+      if (px < pixels) {
+        int32x4_t acc0 = b0, acc1 = b1, acc2 = b2, acc3 = b3;
+        for (size_t t = 0; t < taps; t++) {
+          const int16x8_t wl = vld1q_s16(wide + CB * t), wh = vld1q_s16(wide + CB * t + 8);
+          int16x8_t xl, xh;
+          widen_input(vld1q_u8(pi[t] + off), is_signed, &xl, &xh);
+          acc0 = vmlal_s16(acc0, vget_low_s16(xl), vget_low_s16(wl));
+          acc1 = vmlal_high_s16(acc1, xl, wl);
+          acc2 = vmlal_s16(acc2, vget_low_s16(xh), vget_low_s16(wh));
+          acc3 = vmlal_high_s16(acc3, xh, wh);
+        }
+        store_pixel(po, acc0, acc1, acc2, acc3, mult, e, p, fp32, n);
+      }
+      continue;
+    }
+    /* the last, partial block (and windows over WIDE_TAPS): weights widened per tap,
+     * inputs through load16's copy */
     for (size_t px = 0; px < pixels; px++, pi += ind_stride, off += input_step, po += out_stride) {
       const int8_t *wt = wt0;
       int32x4_t acc0 = b0, acc1 = b1, acc2 = b2, acc3 = b3;
@@ -96,14 +185,7 @@ INLINE void dw_body(size_t pixels, size_t channels, const size_t taps,
         acc2 = vmlal_s16(acc2, vget_low_s16(xh), vget_low_s16(wh));
         acc3 = vmlal_high_s16(acc3, xh, wh);
       }
-      const int32x4_t y0 = dyd_neon_requant4(acc0, mult, e->neg_shift, p, fp32);
-      const int32x4_t y1 = dyd_neon_requant4(acc1, mult + 4, e->neg_shift + 4, p, fp32);
-      dyd_neon_store_n(po, dyd_neon_narrow8(y0, y1, p), n);
-      if (n > 8) {
-        const int32x4_t y2 = dyd_neon_requant4(acc2, mult + 8, e->neg_shift + 8, p, fp32);
-        const int32x4_t y3 = dyd_neon_requant4(acc3, mult + 12, e->neg_shift + 12, p, fp32);
-        dyd_neon_store_n(po + 8, dyd_neon_narrow8(y2, y3, p), n - 8);
-      }
+      store_pixel(po, acc0, acc1, acc2, acc3, mult, e, p, fp32, n);
     }
   }
 }

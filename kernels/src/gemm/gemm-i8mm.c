@@ -68,15 +68,19 @@ INLINE uint8x8_t load8(const uint8_t *p, size_t n) {
 
 #define REP_J(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7)
 
-/* The eight B operands (column pairs x 8 K) of one K step. */
+/* The eight B operands (column pairs x 8 K) of one K step. The loops are unrolled so
+ * that b[] lives in registers: rolled (GCC -O2), it goes through the stack, a store
+ * and a reload per operand. */
 INLINE void load_w(const int8_t *wk, const int bits, int8x16_t b[8]) {
   if (bits == 4) {
+#pragma GCC unroll 4
     for (int q = 0; q < 4; q++) {
       const int8x16_t v = vld1q_s8(wk + 16 * q);
       b[q] = vshrq_n_s8(vshlq_n_s8(v, 4), 4);
       b[4 + q] = vshrq_n_s8(v, 4);
     }
   } else if (bits == 2) {
+#pragma GCC unroll 2
     for (int q = 0; q < 2; q++) {
       const int8x16_t v = vld1q_s8(wk + 16 * q);
       b[q] = vshrq_n_s8(vshlq_n_s8(v, 6), 6);
@@ -85,6 +89,7 @@ INLINE void load_w(const int8_t *wk, const int bits, int8x16_t b[8]) {
       b[6 + q] = vshrq_n_s8(v, 6);
     }
   } else {
+#pragma GCC unroll 8
     for (int j = 0; j < 8; j++) b[j] = vld1q_s8(wk + 16 * j);
   }
 }
@@ -103,21 +108,31 @@ INLINE void gemm_body(size_t mr, size_t nc, size_t kc, const uint8_t *a, size_t 
   int32x4_t acc0##j = vcombine_s32(bj##j, bj##j), acc1##j = acc0##j;
   REP_J(ACC_INIT)
 #undef ACC_INIT
-  for (size_t k = 0; k < kc; k += KR, wk += NR * KR * bits / 8) {
-    const size_t n = kc - k;
-    const uint8x16_t va01 = vcombine_u8(load8(a0 + k, n), load8(a1 + k, n));
-    const uint8x16_t va23 = vcombine_u8(load8(a2 + k, n), load8(a3 + k, n));
-    int8x16_t b[8];
-    load_w(wk, bits, b);
 #define MMLA(j)                                             \
   {                                                         \
     const int8x16_t vb = b[j];                              \
     acc0##j = vusmmlaq_s32(acc0##j, va01, vb);              \
     acc1##j = vusmmlaq_s32(acc1##j, va23, vb);              \
   }
+  size_t k = 0;
+  /* whole K steps, then the last partial one (load8's copy) apart, so that the main
+   * loop carries no length test per row */
+  for (; k + KR <= kc; k += KR, wk += NR * KR * bits / 8) {
+    const uint8x16_t va01 = vcombine_u8(vld1_u8(a0 + k), vld1_u8(a1 + k));
+    const uint8x16_t va23 = vcombine_u8(vld1_u8(a2 + k), vld1_u8(a3 + k));
+    int8x16_t b[8];
+    load_w(wk, bits, b);
     REP_J(MMLA)
-#undef MMLA
   }
+  if (k < kc) {
+    const size_t n = kc - k;
+    const uint8x16_t va01 = vcombine_u8(load8(a0 + k, n), load8(a1 + k, n));
+    const uint8x16_t va23 = vcombine_u8(load8(a2 + k, n), load8(a3 + k, n));
+    int8x16_t b[8];
+    load_w(wk, bits, b);
+    REP_J(MMLA)
+  }
+#undef MMLA
 #define STORE(pair, r)                                                                        \
   if (2 * (pair) + (r) < (int)mr)                                                             \
     store_row(ROW_OF(acc##pair##0, acc##pair##1, r), ROW_OF(acc##pair##2, acc##pair##3, r),   \

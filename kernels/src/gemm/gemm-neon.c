@@ -56,6 +56,9 @@ INLINE void load_w8k(const int8_t *wk, const int bits, int8x16_t q[4]) {
     q[2] = vshrq_n_s8(vshlq_n_s8(v, 2), 6);
     q[3] = vshrq_n_s8(v, 6);
   } else {
+    /* unrolled, so that q[] stays in registers (rolled, GCC -O2 passes it through the
+     * stack) */
+#pragma GCC unroll 4
     for (int j = 0; j < 4; j++) q[j] = vld1q_s8(wk + 16 * j);
   }
 }
