@@ -222,6 +222,26 @@ void dyd_qconv_run_f32(const dyd_qconv_op *op, const uint8_t *x, uint8_t x_zero_
 /* For each of `planes` planes of rows x cols elements of element_size bytes,
  * y[c][r] = x[r][c] (NCHW -> NHWC is rows = C, cols = H*W). x and y must not overlap. */
 void dyd_transpose_planes(const void *x, void *y, size_t planes, size_t rows, size_t cols, size_t element_size);
+/* Concatenation of 8-bit tensors: `outer` runs of `chunk` bytes of x to y + o * y_stride,
+ * mapped through table when it is non-NULL (an input requantized to the output's scale). */
+void dyd_concat_x8(const uint8_t *x, size_t chunk, size_t outer, uint8_t *y, size_t y_stride,
+                   const uint8_t table[256]);
+
+/* Resize (linear or cubic) of 8-bit codes over the spatial axes of [outer][h][w][inner]:
+ * y = clamp((sum_kh wh sum_kw ww x + 2^(shift-1)) >> shift) with the sums in wrapping
+ * int32 (arithmetic shift; none when shift is 0), clamped to the type's range. Taps per
+ * axis in CSR form: output index j sums taps start[j] .. start[j+1]-1 of index/weight.
+ * An axis that is not resized takes one tap of weight 1 per index. */
+typedef struct {
+  const uint32_t *start;  /* [out + 1] */
+  const uint32_t *index;  /* input positions */
+  const int32_t *weight;
+} dyd_resize_taps;
+size_t dyd_resize_x8_2d_workspace_size(size_t in_w, size_t inner);
+void dyd_resize_x8_2d(const uint8_t *x, uint8_t *y, int is_signed, size_t outer, size_t in_h, size_t in_w,
+                      size_t inner, size_t out_h, size_t out_w, const dyd_resize_taps *h, const dyd_resize_taps *w,
+                      uint32_t shift, void *workspace);
+const char *dyd_resize_x8_2d_kernel_name(void);
 
 /* ---- Element-wise add and mul ------------------------------------------------------ */
 

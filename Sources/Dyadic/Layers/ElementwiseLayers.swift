@@ -121,7 +121,7 @@ final class ConcatLayer: Layer {
     let sourceNodes: [String]
     let inputs: [Int], outputs: [Int]
     let isIntegerOnly = true
-    let kernel = "swift.concat"
+    let kernel = "dyd_concat_x8"
     /// Per input: bytes per outer step, and its table (nil = copy).
     let chunks: [Int]
     let tables: [[UInt8]?]
@@ -144,16 +144,12 @@ final class ConcatLayer: Layer {
         var offset = 0
         for (i, value) in inputs.enumerated() {
             let x = context.pointer(value).assumingMemoryBound(to: UInt8.self)
-            let chunk = chunks[i]
-            for o in 0..<outer {
-                let dst = y + o * total + offset, src = x + o * chunk
-                if let t = tables[i] {
-                    t.withUnsafeBufferPointer { dyd_lut_run($0.baseAddress, src, dst, chunk) }
-                } else {
-                    dst.update(from: src, count: chunk)
-                }
+            if let t = tables[i] {
+                t.withUnsafeBufferPointer { dyd_concat_x8(x, chunks[i], outer, y + offset, total, $0.baseAddress) }
+            } else {
+                dyd_concat_x8(x, chunks[i], outer, y + offset, total, nil)
             }
-            offset += chunk
+            offset += chunks[i]
         }
     }
 }

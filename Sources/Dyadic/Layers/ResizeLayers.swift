@@ -1,3 +1,5 @@
+import DyadicKernels
+
 /// Float32 Resize, linear or cubic: the separable interpolation the reference op runs,
 /// with its taps computed once at plan time.
 final class FloatResizeLayer: Layer {
@@ -25,16 +27,27 @@ final class FloatResizeLayer: Layer {
 
 /// Resize, linear or cubic, of an 8-bit tensor in integers (QOperator graphs resize
 /// uint8 tensors directly; in QDQ graphs DQ → Resize → Q with one scale is the same).
-/// Works on the physical layout: an NHWC tensor is interpolated as [N, H, W, C].
+/// Works on the physical layout: an NHWC tensor is interpolated as [N, H, W, C]. When
+/// only two neighbouring axes are resized (the spatial ones, in either layout) it runs
+/// on the C kernel, a row at a time; otherwise on `ResizeInterpolation.runCodes`.
 final class IntegerResizeLayer: Layer {
     let op = "QResize"
     let sourceNodes: [String]
     let inputs: [Int], outputs: [Int]
     let isIntegerOnly = true
-    let kernel = "x8_separable_interpolation_q11"
+    let kernel: String
     let interpolation: ResizeInterpolation
     let signed: Bool
     let details: String
+    let workspaceSize: Int
+
+    /// The C kernel's view: [outer][h][w][inner] with CSR taps for h and w.
+    struct Spatial {
+        var outer: Int, inH: Int, inW: Int, inner: Int, outH: Int, outW: Int
+        var start: ([UInt32], [UInt32]), index: ([UInt32], [UInt32]), weight: ([Int32], [Int32])
+        var shift: UInt32
+    }
+    let spatial: Spatial?
 
     init(source: [String], input: Int, output: Int, interpolation: ResizeInterpolation, signed: Bool, mode: String) {
         sourceNodes = source
@@ -43,11 +56,51 @@ final class IntegerResizeLayer: Layer {
         self.interpolation = interpolation
         self.signed = signed
         details = "\(mode) \(interpolation.inShape.shapeString) → \(interpolation.outShape.shapeString) (physical), Q\(ResizeInterpolation.weightBits) weights"
+        spatial = Self.spatial(interpolation)
+        kernel = spatial == nil ? "x8_separable_interpolation_q11" : String(cString: dyd_resize_x8_2d_kernel_name())
+        workspaceSize = spatial.map { dyd_resize_x8_2d_workspace_size($0.inW, $0.inner) } ?? 0
+    }
+
+    static func spatial(_ p: ResizeInterpolation) -> Spatial? {
+        let rank = p.inShape.count
+        let resized = p.axes.indices.filter { !p.axes[$0].isIdentity }
+        guard rank >= 2, let first = resized.first, resized.count <= 2, resized.last! <= first + 1 else { return nil }
+        let a = min(first, rank - 2)
+        func taps(_ d: Int) -> ([UInt32], [UInt32], [Int32]) {
+            let t = p.axes[d]
+            if t.isIdentity {
+                let n = p.inShape[d]
+                return ((0...n).map(UInt32.init), (0..<n).map(UInt32.init), [Int32](repeating: 1, count: n))
+            }
+            return (t.start.map(UInt32.init), t.index.map(UInt32.init), t.integerWeight)
+        }
+        let (h, w) = (taps(a), taps(a + 1))
+        return Spatial(outer: p.inShape[..<a].reduce(1, *), inH: p.inShape[a], inW: p.inShape[a + 1],
+                       inner: p.inShape[(a + 2)...].reduce(1, *), outH: p.outShape[a], outW: p.outShape[a + 1],
+                       start: (h.0, w.0), index: (h.1, w.1), weight: (h.2, w.2),
+                       shift: UInt32(resized.count * ResizeInterpolation.weightBits))
     }
 
     func run(_ context: ExecutionContext) {
-        interpolation.runCodes(context.pointer(inputs[0]).assumingMemoryBound(to: UInt8.self),
-                               context.pointer(outputs[0]).assumingMemoryBound(to: UInt8.self), signed: signed)
+        let x = context.pointer(inputs[0]).assumingMemoryBound(to: UInt8.self)
+        let y = context.pointer(outputs[0]).assumingMemoryBound(to: UInt8.self)
+        guard let s = spatial else {
+            interpolation.runCodes(x, y, signed: signed)
+            return
+        }
+        s.run(x, y, signed: signed, workspace: context.workspace(0))
     }
 }
 
+extension IntegerResizeLayer.Spatial {
+    /// The C kernel on `x` → `y` with scratch of `dyd_resize_x8_2d_workspace_size(inW, inner)` bytes.
+    func run(_ x: UnsafePointer<UInt8>, _ y: UnsafeMutablePointer<UInt8>, signed: Bool, workspace: UnsafeMutableRawPointer) {
+        start.0.withUnsafeBufferPointer { hs in index.0.withUnsafeBufferPointer { hi in weight.0.withUnsafeBufferPointer { hw in
+            start.1.withUnsafeBufferPointer { ws in index.1.withUnsafeBufferPointer { wi in weight.1.withUnsafeBufferPointer { ww in
+                var h = dyd_resize_taps(start: hs.baseAddress, index: hi.baseAddress, weight: hw.baseAddress)
+                var w = dyd_resize_taps(start: ws.baseAddress, index: wi.baseAddress, weight: ww.baseAddress)
+                dyd_resize_x8_2d(x, y, signed ? 1 : 0, outer, inH, inW, inner, outH, outW, &h, &w, shift, workspace)
+            } } }
+        } } }
+    }
+}

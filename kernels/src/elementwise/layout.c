@@ -1,6 +1,6 @@
 /*
- * Plane-wise 2-D transpose of 1-, 2-, 4- or 8-byte elements: the NCHW <-> NHWC
- * conversions between layers. Square blocks keep both the reads and the writes of a
+ * Data movement between layers. Plane-wise 2-D transpose of 1-, 2-, 4- or 8-byte
+ * elements: the NCHW <-> NHWC conversions. Square blocks keep both the reads and the writes of a
  * block within a few cache lines; the fixed element type lets each block's copy run as
  * plain loads and stores.
  */
@@ -38,5 +38,30 @@ void dyd_transpose_planes(const void *x, void *y, size_t planes, size_t rows, si
           for (size_t c = 0; c < cols; c++)
             memcpy(yp + (c * rows + r) * element_size, xp + (r * cols + c) * element_size, element_size);
     }
+  }
+}
+
+/* One concatenation input: `outer` runs of `chunk` bytes, each to y + o * y_stride,
+ * through `table` when the input's scale differs from the output's. Short runs (a few
+ * channels per pixel in NHWC) are the common case, so the loop is inline rather than a
+ * call per run. */
+void dyd_concat_x8(const uint8_t *x, size_t chunk, size_t outer, uint8_t *y, size_t y_stride,
+                   const uint8_t table[256]) {
+  if (table == NULL) {
+    if (chunk == y_stride) {
+      memcpy(y, x, chunk * outer);
+      return;
+    }
+    for (size_t o = 0; o < outer; o++) memcpy(y + o * y_stride, x + o * chunk, chunk);
+    return;
+  }
+  if (chunk >= 256) {
+    for (size_t o = 0; o < outer; o++) dyd_lut_run(table, x + o * chunk, y + o * y_stride, chunk);
+    return;
+  }
+  for (size_t o = 0; o < outer; o++) {
+    const uint8_t *src = x + o * chunk;
+    uint8_t *dst = y + o * y_stride;
+    for (size_t i = 0; i < chunk; i++) dst[i] = table[src[i]];
   }
 }

@@ -1,0 +1,79 @@
+/*
+ * Separable linear/cubic resize of 8-bit codes over the two spatial axes of
+ * [outer][h][w][inner] (NHWC: outer = N, inner = C; NCHW: outer = N*C, inner = 1), in
+ * integers: each axis' taps carry integer weights, the two sums are exact in wrapping
+ * int32, and one rounding shift ends them. Integer addition is associative, so the
+ * result equals the axis-by-axis definition whatever the order; here each output row
+ * first sums its input rows into a row buffer (the h pass), then each output pixel sums
+ * that buffer's pixels (the w pass), so nothing larger than a row is held.
+ *
+ * Kernel names: dyd_x8_resize_2d__scalar, dyd_x8_resize_2d__avx2 (the same loops
+ * compiled for AVX2: the baseline x86-64 has no 32-bit vector multiply).
+ */
+#include "../common.h"
+
+#define RESIZE_BODY                                                                                          \
+  const size_t row_len = in_w * inner;                                                                      \
+  const int32_t lo = is_signed ? -128 : 0, hi = is_signed ? 127 : 255;                                       \
+  const uint32_t half = shift == 0 ? 0u : 1u << (shift - 1);                                                 \
+  for (size_t o = 0; o < outer; o++) {                                                                       \
+    const uint8_t *xo = x + o * in_h * row_len;                                                              \
+    uint8_t *yo = y + o * out_h * out_w * inner;                                                              \
+    for (size_t j = 0; j < out_h; j++) {                                                                     \
+      for (size_t i = 0; i < row_len; i++) row[i] = 0;                                                       \
+      for (uint32_t k = h->start[j]; k < h->start[j + 1]; k++) {                                            \
+        const int32_t wt = h->weight[k];                                                                     \
+        const uint8_t *src = xo + (size_t)h->index[k] * row_len;                                             \
+        if (is_signed)                                                                                       \
+          for (size_t i = 0; i < row_len; i++) row[i] += wt * (int32_t)(int8_t)src[i];                      \
+        else                                                                                                 \
+          for (size_t i = 0; i < row_len; i++) row[i] += wt * (int32_t)src[i];                               \
+      }                                                                                                      \
+      uint8_t *dst = yo + j * out_w * inner;                                                                 \
+      for (size_t jj = 0; jj < out_w; jj++, dst += inner) {                                                  \
+        for (size_t c = 0; c < inner; c++) acc[c] = 0;                                                       \
+        for (uint32_t k = w->start[jj]; k < w->start[jj + 1]; k++) {                                        \
+          const int32_t wt = w->weight[k];                                                                   \
+          const int32_t *src = row + (size_t)w->index[k] * inner;                                            \
+          for (size_t c = 0; c < inner; c++) acc[c] = (int32_t)((uint32_t)acc[c] + (uint32_t)wt * (uint32_t)src[c]); \
+        }                                                                                                    \
+        for (size_t c = 0; c < inner; c++) {                                                                 \
+          const int32_t v = (int32_t)((uint32_t)acc[c] + half) >> shift;                                     \
+          dst[c] = (uint8_t)(v < lo ? lo : (v > hi ? hi : v));                                               \
+        }                                                                                                    \
+      }                                                                                                      \
+    }                                                                                                        \
+  }
+
+#define RESIZE_ARGS                                                                                          \
+  const uint8_t *x, uint8_t *y, int is_signed, size_t outer, size_t in_h, size_t in_w, size_t inner,         \
+      size_t out_h, size_t out_w, const dyd_resize_taps *h, const dyd_resize_taps *w, uint32_t shift,         \
+      int32_t *row, int32_t *acc
+
+static void resize_scalar(RESIZE_ARGS) { RESIZE_BODY }
+
+#if defined(__x86_64__)
+__attribute__((target("avx2"))) static void resize_avx2(RESIZE_ARGS) { RESIZE_BODY }
+#endif
+
+const char *dyd_resize_x8_2d_kernel_name(void) {
+#if defined(__x86_64__)
+  if (dyd_active_isa() >= DYD_ISA_AVX2) return "dyd_x8_resize_2d__avx2";
+#endif
+  return "dyd_x8_resize_2d__scalar";
+}
+
+size_t dyd_resize_x8_2d_workspace_size(size_t in_w, size_t inner) { return (in_w * inner + inner) * sizeof(int32_t); }
+
+void dyd_resize_x8_2d(const uint8_t *x, uint8_t *y, int is_signed, size_t outer, size_t in_h, size_t in_w,
+                      size_t inner, size_t out_h, size_t out_w, const dyd_resize_taps *h, const dyd_resize_taps *w,
+                      uint32_t shift, void *workspace) {
+  int32_t *row = workspace, *acc = row + in_w * inner;
+#if defined(__x86_64__)
+  if (dyd_active_isa() >= DYD_ISA_AVX2) {
+    resize_avx2(x, y, is_signed, outer, in_h, in_w, inner, out_h, out_w, h, w, shift, row, acc);
+    return;
+  }
+#endif
+  resize_scalar(x, y, is_signed, outer, in_h, in_w, inner, out_h, out_w, h, w, shift, row, acc);
+}
