@@ -161,7 +161,18 @@ final class FloatUnaryLayer: TiledLayer {
     private static let perTile = 16384
     var inPlaceInputs: [Int]? { [0] }
 
-    init(op: String, source: [String], input: Int, output: Int, count: Int, function: @escaping @Sendable (Float) -> Float) {
+    /// Piecewise-linear functions with parameters, as plain loops the compiler vectorises
+    /// (the same expressions as `MathOps.scalarFunction`, so the same results).
+    private enum Linear { case leakyRelu(Float), hardSigmoid(Float, Float) }
+    private let linear: Linear?
+
+    init(op: String, source: [String], input: Int, output: Int, count: Int, function: @escaping @Sendable (Float) -> Float,
+         node: Node) throws {
+        switch op {
+        case "LeakyRelu": linear = .leakyRelu(try node.float("alpha", default: 0.01))
+        case "HardSigmoid": linear = .hardSigmoid(try node.float("alpha", default: 0.2), try node.float("beta", default: 0.5))
+        default: linear = nil
+        }
         self.op = op
         sourceNodes = source
         inputs = [input]
@@ -185,8 +196,15 @@ final class FloatUnaryLayer: TiledLayer {
         case "HardSwish": dyd_f32_map(DYD_F32_HARDSWISH, x + first, y + first, last - first)
         case "Erf": dyd_f32_map(DYD_F32_ERF, x + first, y + first, last - first)
         default:
-            let f = function
-            for i in first..<last { y[i] = f(x[i]) }
+            switch linear {
+            case .leakyRelu(let alpha)?:
+                for i in first..<last { let v = x[i]; y[i] = v >= 0 ? v : v * alpha }
+            case .hardSigmoid(let alpha, let beta)?:
+                for i in first..<last { y[i] = max(0, min(1, alpha * x[i] + beta)) }
+            case nil:
+                let f = function
+                for i in first..<last { y[i] = f(x[i]) }
+            }
         }
     }
 

@@ -194,7 +194,8 @@ extension Lowering {
         let x = try nchw(try materialize(node.inputs[0], as: nil, context: node.label), key: node.inputs[0])
         guard values[x].dtype == .float32 else { return false }
         let out = addValue(node.outputs[0], .float32, values[x].shape)
-        layers.append(FloatUnaryLayer(op: node.opType, source: [node.name], input: x, output: out, count: values[x].count, function: function))
+        layers.append(try FloatUnaryLayer(op: node.opType, source: [node.name], input: x, output: out, count: values[x].count, function: function,
+                                      node: node))
         env[node.outputs[0]] = .value(out)
         return true
     }

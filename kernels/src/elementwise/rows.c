@@ -18,6 +18,18 @@ void dyd_requantize_array(const int32_t *acc, void *y, size_t n, const dyd_requa
   (void)y_signed; /* an int8 result's bit pattern is its low byte either way */
 }
 
+/* p = round(e * 2^bits / sum) by a double reciprocal, corrected to the exact floor (the
+ * numerator stays below 2^52, so the estimate is within one), then requantized. */
+static inline uint8_t softmax_output(int64_t e, int64_t sum, int64_t half, double reciprocal, int probability_bits,
+                                     const dyd_requant_scalar *r) {
+  const int64_t num = (e << probability_bits) + half;
+  int64_t q = (int64_t)((double)num * reciprocal);
+  const int64_t product = q * sum;
+  if (product > num) q -= 1;
+  else if (num - product >= sum) q += 1;
+  return (uint8_t)dyd_requantize_dyadic(q, r->multiplier, r->shift, r->zero_point, r->qmin, r->qmax);
+}
+
 void dyd_softmax_u8_rows(const uint8_t *x, uint8_t *y, size_t outer, size_t n, size_t inner, int x_signed,
                          const int64_t table[256], int probability_bits, const dyd_requant_scalar *r) {
   const uint8_t flip = x_signed ? 0x80 : 0; /* signed codes compare as unsigned with the sign bit flipped */
@@ -35,19 +47,18 @@ void dyd_softmax_u8_rows(const uint8_t *x, uint8_t *y, size_t outer, size_t n, s
       int64_t sum = 0;
       for (size_t i = 0; i < n; i++) sum += table[largest - (xr[i * inner] ^ flip)];
       /* An output depends on its row's sum and its own d = largest - code only: one byte
-       * per d the row holds. p = round(e * 2^bits / sum) by a double reciprocal, corrected
-       * to the exact floor (the numerator stays below 2^52, so the estimate is within one). */
+       * per d the row holds, or per element when the row is shorter than its spread of
+       * codes (a softmax over a few bins). */
       const double reciprocal = 1.0 / (double)sum;
       const int64_t half = sum / 2;
-      for (int d = 0; d <= largest - smallest; d++) {
-        const int64_t num = (table[d] << probability_bits) + half;
-        int64_t q = (int64_t)((double)num * reciprocal);
-        const int64_t product = q * sum;
-        if (product > num) q -= 1;
-        else if (num - product >= sum) q += 1;
-        out[d] = (uint8_t)dyd_requantize_dyadic(q, r->multiplier, r->shift, r->zero_point, r->qmin, r->qmax);
+      if ((size_t)(largest - smallest) + 1 <= n) {
+        for (int d = 0; d <= largest - smallest; d++)
+          out[d] = softmax_output(table[d], sum, half, reciprocal, probability_bits, r);
+        for (size_t i = 0; i < n; i++) yr[i * inner] = out[largest - (xr[i * inner] ^ flip)];
+      } else {
+        for (size_t i = 0; i < n; i++)
+          yr[i * inner] = softmax_output(table[largest - (xr[i * inner] ^ flip)], sum, half, reciprocal, probability_bits, r);
       }
-      for (size_t i = 0; i < n; i++) yr[i * inner] = out[largest - (xr[i * inner] ^ flip)];
     }
   }
 }
