@@ -14,6 +14,16 @@
 #include <stdio.h>
 #include <string.h>
 
+/* The dyadic requantization oracle's formula (dyd_requantize_dyadic), inline for the
+ * scalar loops that requantize arrays: acc * multiplier exactly, one rounding with ties
+ * toward +infinity, the zero point, the clamp. */
+static inline int32_t dyd_requantize_dyadic_inline(int64_t acc, int32_t multiplier, int32_t shift, int32_t zero_point,
+                                                   int32_t qmin, int32_t qmax) {
+  const __int128 product = (__int128)acc * multiplier;
+  const __int128 y = ((product + ((__int128)1 << (shift - 1))) >> shift) + zero_point;
+  return y < qmin ? qmin : (y > qmax ? qmax : (int32_t)y);
+}
+
 #define DYD_MIN(a, b) ((a) < (b) ? (a) : (b))
 #define DYD_MAX(a, b) ((a) > (b) ? (a) : (b))
 #define DYD_ROUND_UP(x, m) (((x) + (m) - 1) / (m) * (m))

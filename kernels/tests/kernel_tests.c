@@ -94,6 +94,36 @@ static int64_t round_shift_div(int64_t p, int s) {
   return q;
 }
 
+/* dyd_requantize_array's 64-bit path against the 128-bit oracle: random int32
+ * accumulators (the extremes included), every shift from 1 to 70, uint8 and int8 bounds. */
+static void test_requantize_array(void) {
+  enum { N = 257 };
+  int32_t acc[N];
+  uint8_t got[N];
+  unsigned long bad = 0;
+  for (int round = 0; round < 2000; round++) {
+    for (int i = 0; i < N; i++) acc[i] = (int32_t)rnd64() >> rnd(31);
+    acc[0] = INT32_MAX, acc[1] = INT32_MIN, acc[2] = 0;
+    const int is_signed = round & 1;
+    dyd_requant_scalar r;
+    memset(&r, 0, sizeof r);
+    r.kind = DYD_REQUANT_DYADIC;
+    r.multiplier = (int32_t)(rnd64() & 0x7fffffff) >> rnd(31);
+    if (round % 7 == 0) r.multiplier = -r.multiplier;
+    r.shift = 1 + round % 70;
+    r.zero_point = is_signed ? rnd_range(-128, 127) : rnd_range(0, 255);
+    r.qmin = is_signed ? -128 : 0, r.qmax = is_signed ? 127 : 255;
+    dyd_requantize_array(acc, got, N, &r, is_signed);
+    for (int i = 0; i < N; i++) {
+      const uint8_t want = (uint8_t)dyd_requantize_dyadic(acc[i], r.multiplier, r.shift, r.zero_point, r.qmin, r.qmax);
+      if (got[i] != want && bad++ < 5)
+        check(0, "requantize_array: acc %d m %d shift %d zp %d: got %u want %u", acc[i], r.multiplier, r.shift,
+              r.zero_point, got[i], want);
+    }
+  }
+  check(bad == 0, "requantize_array: %lu mismatches", bad);
+}
+
 static void test_requant_oracle(void) {
   /* hand-checked values: ties go toward +infinity */
   static const struct { int64_t acc; int32_t m, s, z, lo, hi, want; } cases[] = {
@@ -2987,6 +3017,7 @@ int main(int argc, char **argv) {
   fflush(stdout);
   test_dispatch();
   test_requant_oracle();
+  test_requantize_array();
   test_conv_oracle();
   test_conv_validation();
   static const uint32_t widths[] = {8, 4, 3, 2};

@@ -73,8 +73,11 @@ final class DequantizeLayer: Layer {
     let sourceNodes: [String]
     let inputs: [Int], outputs: [Int]
     let isIntegerOnly = false
-    let kernel = "swift.dequantize"
+    var kernel: String { table == nil ? "swift.dequantize" : "f32_lut" }
     let scale: Float, zeroPoint: Int32, dtype: DType, count: Int
+    /// For 8-bit (and narrower, one per byte) codes: the result of every byte, computed
+    /// once with the same expression, so a run is one load per element.
+    private let table: [Float]?
 
     init(source: [String], input: Int, output: Int, scale: Float, zeroPoint: Int32, dtype: DType, count: Int) {
         sourceNodes = source
@@ -84,6 +87,11 @@ final class DequantizeLayer: Layer {
         self.zeroPoint = zeroPoint
         self.dtype = dtype
         self.count = count
+        switch dtype {
+        case .uint8, .uint4, .uint2: table = (0..<256).map { Float(Int32($0) - zeroPoint) * scale }
+        case .int8, .int4, .int2: table = (0..<256).map { Float(Int32(Int8(truncatingIfNeeded: $0)) - zeroPoint) * scale }
+        default: table = nil
+        }
     }
 
     var details: String { "scale \(scale) zp \(zeroPoint)" }
@@ -91,13 +99,12 @@ final class DequantizeLayer: Layer {
     func run(_ context: ExecutionContext) {
         let y = context.pointer(outputs[0]).assumingMemoryBound(to: Float.self)
         let raw = context.pointer(inputs[0])
-        switch dtype {
-        case .uint8, .uint4, .uint2:
+        if let table {  // narrow values are held one per byte (signed ones sign-extended)
             let x = raw.assumingMemoryBound(to: UInt8.self)
-            for i in 0..<count { y[i] = Float(Int32(x[i]) - zeroPoint) * scale }
-        case .int8, .int4, .int2: // narrow values are held one per byte, sign-extended
-            let x = raw.assumingMemoryBound(to: Int8.self)
-            for i in 0..<count { y[i] = Float(Int32(x[i]) - zeroPoint) * scale }
+            table.withUnsafeBufferPointer { t in for i in 0..<count { y[i] = t[Int(x[i])] } }
+            return
+        }
+        switch dtype {
         case .float8e4m3fn: // FP8 zero points are 0
             dyd_fp8_e4m3_to_f32_array(raw.assumingMemoryBound(to: UInt8.self), y, count, scale)
         default:

@@ -6,11 +6,24 @@
  */
 #include "../common.h"
 
+/* The oracle's formula (dyd_requantize_dyadic) for |acc| < 2^31 in 64-bit arithmetic:
+ * |acc * m| < 2^62, so adding half = 2^(shift-1) cannot overflow for shift <= 63; a
+ * larger shift rounds every such product to 0 (callers handle it). */
+static inline uint8_t requantize_i32(int64_t acc, const dyd_requant_scalar *r, int64_t half) {
+  const int64_t v = ((acc * r->multiplier + half) >> r->shift) + r->zero_point;
+  return (uint8_t)(v < r->qmin ? r->qmin : (v > r->qmax ? r->qmax : v));
+}
+
 void dyd_requantize_array(const int32_t *acc, void *y, size_t n, const dyd_requant_scalar *r, int y_signed) {
   uint8_t *out = y;
   if (r->kind == DYD_REQUANT_DYADIC) {
-    for (size_t i = 0; i < n; i++)
-      out[i] = (uint8_t)dyd_requantize_dyadic(acc[i], r->multiplier, r->shift, r->zero_point, r->qmin, r->qmax);
+    if (r->shift >= 64) { /* every int32 product rounds to 0 (see requantize_i32) */
+      const int32_t v = r->zero_point < r->qmin ? r->qmin : (r->zero_point > r->qmax ? r->qmax : r->zero_point);
+      memset(out, (uint8_t)v, n);
+      return;
+    }
+    const int64_t half = (int64_t)1 << (r->shift - 1);
+    for (size_t i = 0; i < n; i++) out[i] = requantize_i32(acc[i], r, half);
   } else {
     for (size_t i = 0; i < n; i++)
       out[i] = (uint8_t)dyd_requantize_fp32(acc[i], r->scale, r->zero_point, r->qmin, r->qmax);
@@ -27,7 +40,9 @@ static inline uint8_t softmax_output(int64_t e, int64_t sum, int64_t half, doubl
   const int64_t product = q * sum;
   if (product > num) q -= 1;
   else if (num - product >= sum) q += 1;
-  return (uint8_t)dyd_requantize_dyadic(q, r->multiplier, r->shift, r->zero_point, r->qmin, r->qmax);
+  /* q <= 2^probability_bits < 2^31 */
+  return r->shift < 64 ? requantize_i32(q, r, (int64_t)1 << (r->shift - 1))
+                       : (uint8_t)dyd_requantize_dyadic_inline(q, r->multiplier, r->shift, r->zero_point, r->qmin, r->qmax);
 }
 
 void dyd_softmax_u8_rows(const uint8_t *x, uint8_t *y, size_t outer, size_t n, size_t inner, int x_signed,

@@ -15,13 +15,8 @@
 
 int32_t dyd_requantize_dyadic(int64_t acc, int32_t multiplier, int32_t shift,
                               int32_t zero_point, int32_t qmin, int32_t qmax) {
-  __int128 product = (__int128)acc * multiplier;
   /* One rounding, ties toward +infinity: add half an output step, then floor. */
-  __int128 rounded = (product + ((__int128)1 << (shift - 1))) >> shift;
-  __int128 y = rounded + zero_point;
-  if (y < qmin) return qmin;
-  if (y > qmax) return qmax;
-  return (int32_t)y;
+  return dyd_requantize_dyadic_inline(acc, multiplier, shift, zero_point, qmin, qmax);
 }
 
 int32_t dyd_requantize_fp32(int32_t acc, float scale, int32_t zero_point,
