@@ -117,25 +117,36 @@ import Testing
 
     /// Conv → Sigmoid·Mul (SiLU, as YOLOv8 exports it) and Conv → Relu run as one float
     /// conv with the activation fused, within float rounding of the node-by-node definition.
-    @Test(arguments: ["silu", "relu"])
+    @Test(arguments: ["silu", "relu", "leaky", "hardswish"])
     func activationsFuseIntoTheFloatConv(_ kind: String) throws {
         let c = 8
         let w = Tensor(Self.floats(c * c * 9, seed: 11).map { $0 * 0.3 }, shape: [c, c, 3, 3])
         let b = Tensor(Self.floats(c, seed: 12), shape: [c])
         var nodes = [Node(name: "conv", opType: "Conv", inputs: ["x", "w", "b"], outputs: ["y"], attributes: ["pads": .ints([1, 1, 1, 1])])]
-        if kind == "silu" {
+        switch kind {
+        case "silu":
             nodes += [Node(name: "sig", opType: "Sigmoid", inputs: ["y"], outputs: ["s"]),
                       Node(name: "mul", opType: "Mul", inputs: ["y", "s"], outputs: ["z"])]
-        } else {
+        case "hardswish": // y · HardSigmoid(y), as MobileNetV3 exports write HardSwish
+            nodes += [Node(name: "hs", opType: "HardSigmoid", inputs: ["y"], outputs: ["s"], attributes: ["alpha": .float(1.0 / 6)]),
+                      Node(name: "mul", opType: "Mul", inputs: ["s", "y"], outputs: ["z"])]
+        case "leaky": // LeakyRelu then Max and Min by constants (TensorFlow exports)
+            nodes += [Node(name: "leaky", opType: "LeakyRelu", inputs: ["y"], outputs: ["l"], attributes: ["alpha": .float(0.2)]),
+                      Node(name: "max", opType: "Max", inputs: ["l", "floor"], outputs: ["m"]),
+                      Node(name: "min", opType: "Min", inputs: ["ceiling", "m"], outputs: ["z"])]
+        default:
             nodes += [Node(name: "relu", opType: "Relu", inputs: ["y"], outputs: ["z"])]
         }
+        let constants: [String: Tensor] = ["w": w, "b": b, "floor": Tensor([Float(-0.4)], shape: [1, 1, 1, 1]),
+                                           "ceiling": Tensor([Float(2.5)], shape: [])]
         let graph = Graph(name: "act", nodes: nodes, inputs: [ValueInfo(name: "x", dtype: .float32, shape: [1, c, 6, 6])],
-                          outputs: [ValueInfo(name: "z", dtype: .float32, shape: [1, c, 6, 6])], initializers: ["w": w, "b": b], opset: 13)
+                          outputs: [ValueInfo(name: "z", dtype: .float32, shape: [1, c, 6, 6])], initializers: constants, opset: 13)
         let session = try Session(graph: graph)
         let plan = try #require(session.plan)
-        #expect(plan.layers.count == 1 && plan.layers[0].details.contains(kind == "silu" ? "SiLU" : "clamp"), "\(plan.describe())")
+        let mark = ["silu": "SiLU", "relu": "clamp", "leaky": "LeakyRelu 0.2, clamp [-0.4, 2.5]", "hardswish": "HardSigmoid"][kind]!
+        #expect(plan.layers.count == 1 && plan.layers[0].details.contains(mark), "\(plan.describe())")
         let x = Tensor(Self.floats(c * 36, seed: 13).map { $0 * 3 }, shape: [1, c, 6, 6])
-        var env: [String: Tensor] = ["x": x, "w": w, "b": b]
+        var env: [String: Tensor] = constants.merging(["x": x]) { $1 }
         for node in nodes { env[node.outputs[0]] = try ReferenceOps.evaluate(node, node.inputs.map { env[$0] }, opset: 13)[0] }
         let got = try #require(try session.run(["x": x])["z"])
         #expect(Self.maxDifference(got, env["z"]!) < 1e-5, "max difference \(Self.maxDifference(got, env["z"]!))")

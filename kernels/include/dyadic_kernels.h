@@ -509,7 +509,12 @@ const char *dyd_lut_kernel_name(void);
  *                         (Relu: 0, INFINITY; Relu6: 0, 6; Clip: its bounds;
  *                         activation_min <= activation_max, both not NaN)
  *   DYD_F32_ACT_SILU      y * sigmoid(y) = y / (1 + exp(-y))    (YOLOv8's activation)
- * Clamping is exact and 1-Lipschitz, so the bound stays B. SiLU's slope is at most
+ *   DYD_F32_ACT_LEAKY_CLAMP  clamp(y >= 0 ? y : y * alpha, activation_min, activation_max)
+ *                         (LeakyRelu, then Max/Min by constants; 0 <= alpha <= 1)
+ *   DYD_F32_ACT_HARDSWISH y * max(0, min(1, alpha * y + beta)), the multiply and the add
+ *                         each rounded (HardSigmoid(y) times y, as exporters write
+ *                         HardSwish; alpha 1/6 and beta 1/2 for HardSwish itself)
+ * Clamping is exact and 1-Lipschitz, so the bound stays B; so is the leaky slope. SiLU's slope is at most
  * 1.0999, and every ISA computes it with the same vectorised exp (Cody-Waite
  * reduction, degree-7 polynomial, exact scaling by 2^n including subnormal results)
  * to within 4 ulp of SiLU of its float input (the tests sweep every 61st float in
@@ -521,6 +526,8 @@ typedef enum {
   DYD_F32_ACT_NONE = 0,
   DYD_F32_ACT_CLAMP = 1,
   DYD_F32_ACT_SILU = 2,
+  DYD_F32_ACT_LEAKY_CLAMP = 3,
+  DYD_F32_ACT_HARDSWISH = 4,
 } dyd_f32_activation;
 
 typedef struct {
@@ -529,7 +536,8 @@ typedef struct {
   const float *bias;           /* [out_c], or NULL */
   /* Last, so that zero-initialised descriptors mean no activation. */
   dyd_f32_activation activation;
-  float activation_min, activation_max; /* DYD_F32_ACT_CLAMP only */
+  float activation_min, activation_max; /* DYD_F32_ACT_CLAMP and _LEAKY_CLAMP */
+  float activation_alpha, activation_beta; /* _LEAKY_CLAMP (alpha) and _HARDSWISH */
 } dyd_f32conv_desc;
 
 /* Swift imports a C struct with one memberwise initializer over every field; this
@@ -539,7 +547,7 @@ typedef struct {
 __attribute__((swift_name("dyd_f32conv_desc.init(geometry:weights:bias:)")))
 static inline dyd_f32conv_desc dyd_f32conv_desc_make(dyd_conv_geometry geometry, const float *weights,
                                                      const float *bias) {
-  dyd_f32conv_desc d = {geometry, weights, bias, DYD_F32_ACT_NONE, 0.0f, 0.0f};
+  dyd_f32conv_desc d = {geometry, weights, bias, DYD_F32_ACT_NONE, 0.0f, 0.0f, 0.0f, 0.0f};
   return d;
 }
 #endif
@@ -593,7 +601,8 @@ typedef struct {
   const float *bias;   /* [n] or NULL */
   /* Last, so that zero-initialised descriptors mean no activation. */
   dyd_f32_activation activation;      /* as dyd_f32conv_desc; NONE when zero-initialised */
-  float activation_min, activation_max; /* DYD_F32_ACT_CLAMP only */
+  float activation_min, activation_max; /* as dyd_f32conv_desc */
+  float activation_alpha, activation_beta;
 } dyd_f32gemm_desc;
 
 typedef struct dyd_f32gemm_op dyd_f32gemm_op;

@@ -94,8 +94,8 @@ void dyd_fp8_quantize_f32_for_isa(dyd_isa isa, const float *x, uint8_t *y, size_
                                   int saturate);
 /* The float32 conv's fused activation applied in place to n floats by `isa`'s
  * bundle (the code the conv kernels run in their epilogues), for accuracy tests. */
-void dyd_f32_activation_for_isa(dyd_isa isa, dyd_f32_activation activation, float lo, float hi,
-                                float *x, size_t n);
+void dyd_f32_activation_for_isa(dyd_isa isa, dyd_f32_activation activation, float lo, float hi, float alpha,
+                                float beta, float *x, size_t n);
 /* The ISA a created op runs on. */
 dyd_isa dyd_conv_isa(const dyd_conv_op *op);
 /* `isa` capped to what this CPU and build support (what the functions above use). */

@@ -443,7 +443,8 @@ static inline uint16_t dyd_f8_to_h(uint8_t c) {
 /* The fused activation as kernels take it (dyd_f32conv_desc's fields). */
 typedef struct {
   dyd_f32_activation kind;
-  float lo, hi; /* DYD_F32_ACT_CLAMP */
+  float lo, hi;       /* DYD_F32_ACT_CLAMP, _LEAKY_CLAMP */
+  float alpha, beta;  /* _LEAKY_CLAMP (alpha), _HARDSWISH */
 } dyd_f32_act;
 
 /*
@@ -553,9 +554,18 @@ static inline void dyd_f32_pack_scalar(size_t rows, size_t q0, size_t k, const f
 
 static inline float dyd_f32_act_apply(float v, const dyd_f32_act *act) {
   if (act == NULL || act->kind == DYD_F32_ACT_NONE) return v;
-  if (act->kind == DYD_F32_ACT_CLAMP) {
+  if (act->kind == DYD_F32_ACT_LEAKY_CLAMP) v = v >= 0 ? v : v * act->alpha;
+  if (act->kind == DYD_F32_ACT_CLAMP || act->kind == DYD_F32_ACT_LEAKY_CLAMP) {
     v = v > act->lo ? v : act->lo;
     return v < act->hi ? v : act->hi;
+  }
+  if (act->kind == DYD_F32_ACT_HARDSWISH) {
+    float t = act->alpha * v;
+    DYD_FP_BARRIER(t);
+    t = t + act->beta;
+    t = t < 1 ? t : 1;
+    t = t > 0 ? t : 0;
+    return v * t;
   }
   return dyd_f32_silu(v);
 }

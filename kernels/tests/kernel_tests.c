@@ -2300,7 +2300,7 @@ static void test_f32_activation_accuracy(void) {
   for (size_t i = 0; i < sizeof all_isas / sizeof all_isas[0]; i++) {
     if (!isa_available(all_isas[i])) continue;
     memcpy(y, x, n * sizeof *y);
-    dyd_f32_activation_for_isa(all_isas[i], DYD_F32_ACT_SILU, 0, 0, y, n);
+    dyd_f32_activation_for_isa(all_isas[i], DYD_F32_ACT_SILU, 0, 0, 0, 0, y, n);
     double worst = 0;
     size_t bad = 0, first = 0;
     for (size_t j = 0; j < n; j++) {
@@ -2320,15 +2320,45 @@ static void test_f32_activation_accuracy(void) {
     for (size_t b = 0; b < sizeof bounds / sizeof bounds[0]; b++) {
       const size_t m = n < 100003 ? n : 100003; /* odd: a vector tail */
       memcpy(y, x, m * sizeof *y);
-      dyd_f32_activation_for_isa(all_isas[i], DYD_F32_ACT_CLAMP, bounds[b][0], bounds[b][1], y, m);
+      dyd_f32_activation_for_isa(all_isas[i], DYD_F32_ACT_CLAMP, bounds[b][0], bounds[b][1], 0, 0, y, m);
       size_t wrong = 0;
       for (size_t j = 0; j < m; j++) wrong += y[j] != fminf(fmaxf(x[j], bounds[b][0]), bounds[b][1]);
       check(wrong == 0, "clamp [%g, %g] [%s]: %zu wrong", (double)bounds[b][0], (double)bounds[b][1],
             dyd_isa_name(all_isas[i]), wrong);
     }
+    /* LeakyRelu then a clamp, and HardSigmoid(y) * y: the same float steps as the unfused
+     * layers (a rounded multiply, then a rounded add), so equal bit for bit */
+    {
+      const size_t m = n < 100003 ? n : 100003;
+      static const float leaky[][3] = {{0.2f, 0, INFINITY}, {0.01f, -INFINITY, INFINITY}, {0.1f, -2, 0.5f}};
+      for (size_t b = 0; b < sizeof leaky / sizeof leaky[0]; b++) {
+        memcpy(y, x, m * sizeof *y);
+        dyd_f32_activation_for_isa(all_isas[i], DYD_F32_ACT_LEAKY_CLAMP, leaky[b][1], leaky[b][2], leaky[b][0], 0, y, m);
+        size_t wrong = 0;
+        for (size_t j = 0; j < m; j++) {
+          const float l = x[j] >= 0 ? x[j] : x[j] * leaky[b][0];
+          wrong += y[j] != fminf(fmaxf(l, leaky[b][1]), leaky[b][2]);
+        }
+        check(wrong == 0, "leaky clamp %g [%s]: %zu wrong", (double)leaky[b][0], dyd_isa_name(all_isas[i]), wrong);
+      }
+      static const float hs[][2] = {{1.0f / 6, 0.5f}, {0.2f, 0.5f}};
+      for (size_t b = 0; b < sizeof hs / sizeof hs[0]; b++) {
+        memcpy(y, x, m * sizeof *y);
+        dyd_f32_activation_for_isa(all_isas[i], DYD_F32_ACT_HARDSWISH, 0, 0, hs[b][0], hs[b][1], y, m);
+        size_t wrong = 0;
+        for (size_t j = 0; j < m; j++) {
+          volatile float t = hs[b][0] * x[j];
+          t = t + hs[b][1];
+          const float g = fmaxf(fminf(t, 1), 0);
+          wrong += y[j] != x[j] * g;
+        }
+        check(wrong == 0, "hardswish %g %g [%s]: %zu wrong", (double)hs[b][0], (double)hs[b][1], dyd_isa_name(all_isas[i]),
+              wrong);
+      }
+    }
     const float nan_in = NAN; /* NaN stays NaN through SiLU */
     float v = nan_in;
-    dyd_f32_activation_for_isa(all_isas[i], DYD_F32_ACT_SILU, 0, 0, &v, 1);
+    dyd_f32_activation_for_isa(all_isas[i], DYD_F32_ACT_SILU, 0, 0, 0, 0, &v, 1);
     check(isnan(v), "silu(NaN) [%s] = %g", dyd_isa_name(all_isas[i]), (double)v);
   }
   free(x), free(y);
@@ -2585,7 +2615,7 @@ static void test_f32gemm_op(void) {
       guarded ag = galloc(a_len * sizeof(float)), yg = galloc(y_len * sizeof(float));
       float *a = (float *)(void *)ag.p, *y = (float *)(void *)yg.p;
       for (size_t i = 0; i < a_len; i++) a[i] = f32_value(c.exact);
-      const dyd_f32gemm_desc d = {k, n, b, c.no_bias ? NULL : bias, c.act, c.act_min, c.act_max};
+      const dyd_f32gemm_desc d = {k, n, b, c.no_bias ? NULL : bias, c.act, c.act_min, c.act_max, 0, 0};
       float *want = malloc(m * n * sizeof *want), *absref = malloc(m * n * sizeof *absref);
       float *got = malloc(m * n * sizeof *got);
       ref_f32gemm(m, a, lda, &d, want, absref);
@@ -2632,13 +2662,13 @@ static void test_f32gemm_op(void) {
     }
   /* validation: one-line reasons */
   float b1[4] = {0};
-  const dyd_f32gemm_desc good = {2, 2, b1, NULL, DYD_F32_ACT_NONE, 0, 0};
+  const dyd_f32gemm_desc good = {2, 2, b1, NULL, DYD_F32_ACT_NONE, 0, 0, 0, 0};
   struct { dyd_f32gemm_desc d; const char *what; } bad[6];
   for (int i = 0; i < 6; i++) bad[i].d = good;
   bad[0].d.k = 0, bad[0].what = "k = 0";
   bad[1].d.n = 0, bad[1].what = "n = 0";
   bad[2].d.b = NULL, bad[2].what = "no B";
-  bad[3].d.activation = (dyd_f32_activation)3, bad[3].what = "unknown activation";
+  bad[3].d.activation = (dyd_f32_activation)5, bad[3].what = "unknown activation";
   bad[4].d.activation = DYD_F32_ACT_CLAMP, bad[4].d.activation_min = 1, bad[4].what = "clamp min above max";
   bad[5].d.activation = DYD_F32_ACT_CLAMP, bad[5].d.activation_max = NAN, bad[5].what = "NaN clamp bound";
   char err[256];
@@ -2674,7 +2704,7 @@ static void test_f32_oracle_and_validation(void) {
     const size_t nin = (size_t)c.batch * c.in_c * c.in_h * c.in_w, nout = (size_t)c.batch * c.out_c * oh * ow;
     float *x = f32_array(nin, 1), *w = f32_array(c.out_c * k, 1), *bias = f32_array(c.out_c, 1);
     dyd_f32conv_desc d = {{c.batch, c.in_h, c.in_w, c.in_c, oh, ow, c.out_c, c.kh, c.kw, c.sh, c.sw, c.dh, c.dw,
-                           c.pt, c.pl, c.groups, 0, 0}, w, c.no_bias ? NULL : bias, DYD_F32_ACT_NONE, 0, 0};
+                           c.pt, c.pl, c.groups, 0, 0}, w, c.no_bias ? NULL : bias, DYD_F32_ACT_NONE, 0, 0, 0, 0};
     float *got = malloc(nout * sizeof *got), *want = malloc(nout * sizeof *want);
     dyd_ref_f32conv(&d, x, got);
     const uint32_t ph = c.in_h + c.pt + c.pb + c.sh * c.kh * c.dh, pw = c.in_w + c.pl + c.pr + c.sw * c.kw * c.dw;
@@ -2703,7 +2733,7 @@ static void test_f32_oracle_and_validation(void) {
   }
   float w[2 * 3 * 3 * 3] = {0};
   const dyd_f32conv_desc good = {{1, 8, 8, 4, 8, 8, 2, 3, 3, 1, 1, 1, 1, 1, 1, 2, 0, 0}, w, NULL,
-                                 DYD_F32_ACT_NONE, 0, 0};
+                                 DYD_F32_ACT_NONE, 0, 0, 0, 0};
   char err[256];
   dyd_f32conv_op *op = dyd_f32conv_create(&good, err, sizeof err);
   check(op != NULL && dyd_f32conv_tile_count(op) > 0, "f32 valid descriptor rejected: %s", err);
@@ -2718,7 +2748,7 @@ static void test_f32_oracle_and_validation(void) {
   bad[5].d.geometry.dilation_h = 0, bad[5].what = "zero dilation";
   bad[6].d.weights = NULL, bad[6].what = "missing weights";
   bad[7].d.geometry.groups = 0, bad[7].what = "zero groups";
-  bad[8].d.activation = (dyd_f32_activation)3, bad[8].what = "unknown activation";
+  bad[8].d.activation = (dyd_f32_activation)5, bad[8].what = "unknown activation";
   bad[9].d.activation = DYD_F32_ACT_CLAMP, bad[9].d.activation_min = 1, bad[9].d.activation_max = 0,
   bad[9].what = "clamp min above max";
   bad[10].d.activation = DYD_F32_ACT_CLAMP, bad[10].d.activation_min = NAN, bad[10].d.activation_max = 0,

@@ -14,16 +14,19 @@ final class FloatConvLayer: TiledLayer {
     let macs: Int
     let details: String
 
-    /// A fused activation after the bias: Relu/Clip bounds, or SiLU (the float GEMM takes it too).
+    /// A fused activation after the bias: Relu/Clip bounds, SiLU, LeakyRelu then bounds,
+    /// or y·HardSigmoid(y) (the float GEMM takes them too).
     enum Activation: Sendable {
-        case none, clamp(Float, Float), silu
+        case none, clamp(Float, Float), silu, leakyClamp(alpha: Float, Float, Float), hardSwish(alpha: Float, beta: Float)
 
-        /// The kernel descriptors' activation, activation_min and activation_max.
-        var kernelFields: (dyd_f32_activation, Float, Float) {
+        /// The kernel descriptors' activation, activation_min, _max, _alpha and _beta.
+        var kernelFields: (dyd_f32_activation, Float, Float, Float, Float) {
             switch self {
-            case .none: (DYD_F32_ACT_NONE, 0, 0)
-            case .clamp(let lo, let hi): (DYD_F32_ACT_CLAMP, lo, hi)
-            case .silu: (DYD_F32_ACT_SILU, 0, 0)
+            case .none: (DYD_F32_ACT_NONE, 0, 0, 0, 0)
+            case .clamp(let lo, let hi): (DYD_F32_ACT_CLAMP, lo, hi, 0, 0)
+            case .silu: (DYD_F32_ACT_SILU, 0, 0, 0, 0)
+            case .leakyClamp(let alpha, let lo, let hi): (DYD_F32_ACT_LEAKY_CLAMP, lo, hi, alpha, 0)
+            case .hardSwish(let alpha, let beta): (DYD_F32_ACT_HARDSWISH, 0, 0, alpha, beta)
             }
         }
 
@@ -33,6 +36,8 @@ final class FloatConvLayer: TiledLayer {
             case .none: ""
             case .clamp(let lo, let hi): ", clamp [\(lo), \(hi)]"
             case .silu: ", SiLU"
+            case .leakyClamp(let alpha, let lo, let hi): ", LeakyRelu \(alpha), clamp [\(lo), \(hi)]"
+            case .hardSwish(let alpha, let beta): ", y·HardSigmoid(y) \(alpha), \(beta)"
             }
         }
     }
@@ -48,7 +53,7 @@ final class FloatConvLayer: TiledLayer {
             (bias ?? []).withUnsafeBufferPointer { bp in
                 var d = dyd_f32conv_desc(geometry: geometry, weights: wp.baseAddress,
                                          bias: bias == nil ? nil : bp.baseAddress)
-                (d.activation, d.activation_min, d.activation_max) = activation.kernelFields
+                (d.activation, d.activation_min, d.activation_max, d.activation_alpha, d.activation_beta) = activation.kernelFields
                 return dyd_f32conv_create(&d, &err, err.count)
             }
         }
@@ -98,7 +103,7 @@ final class FloatGemmLayer: TiledLayer {
             (bias ?? []).withUnsafeBufferPointer { biasp in
                 var d = dyd_f32gemm_desc()
                 (d.k, d.n, d.b, d.bias) = (k, n, bp.baseAddress, bias == nil ? nil : biasp.baseAddress)
-                (d.activation, d.activation_min, d.activation_max) = activation.kernelFields
+                (d.activation, d.activation_min, d.activation_max, d.activation_alpha, d.activation_beta) = activation.kernelFields
                 return dyd_f32gemm_create(&d, &err, err.count)
             }
         }

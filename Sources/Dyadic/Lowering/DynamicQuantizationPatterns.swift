@@ -248,7 +248,7 @@ extension Lowering {
         guard let stage = try outputStage(after: product, channels: m, axis: 1, rank: outShape.count, inputs: &inputs) else { return false }
         // A Relu/Clip after the stage clamps in the same pass (exact: it only selects).
         var (fused, name, bounds) = (biasNode + stage.fused, stage.name, (lo: -Float.infinity, hi: Float.infinity))
-        let (activation, activationNodes, activationName) = try fusedActivation(after: stage.name)
+        let (activation, activationNodes, activationName) = try fusedActivation(after: stage.name, rank: outShape.count)
         if case .clamp(let lo, let hi) = activation {
             fused += activationNodes
             name = activationName

@@ -33,7 +33,7 @@ extension Lowering {
             : try convGeometry(node, inputShape: shape, weightShape: w.shape)
         if oneD { outShape.remove(at: 2) }
         if let bias, bias.count != w.shape[0] { throw node.invalid("bias has \(bias.count) values for \(w.shape[0]) output channels") }
-        let (activation, fused, name) = try fusedActivation(after: node.outputs[0])
+        let (activation, fused, name) = try fusedActivation(after: node.outputs[0], rank: outShape.count)
         let out = addValue(name, .float32, outShape)
         layers.append(try FloatConvLayer(source: [node.name] + fused.map { nodes[$0].name }, input: x, output: out, geometry: geometry,
                                          weights: w.floats, bias: bias?.floats, context: node.label, activation: activation))
@@ -43,27 +43,47 @@ extension Lowering {
     }
 
     /// The activation a float conv can apply itself: a Relu/Clip chain with constant
-    /// bounds, or SiLU written as y·Sigmoid(y). Returns it, the nodes it absorbs and the
-    /// value the conv then defines.
-    func fusedActivation(after y: String) throws -> (FloatConvLayer.Activation, [Int], String) {
+    /// bounds (after a LeakyRelu, and Max/Min by scalar constants), or SiLU and HardSwish
+    /// written as y·Sigmoid(y) and y·HardSigmoid(y). Returns it, the nodes it absorbs and
+    /// the value the conv then defines.
+    /// `rank` is the product's output rank: a Max/Min constant may not widen it.
+    func fusedActivation(after y: String, rank: Int) throws -> (FloatConvLayer.Activation, [Int], String) {
         guard !observable, !graphOutputs.contains(y), let users = consumers[y] else { return (.none, [], y) }
         if users.count == 2 {
             let a = nodes[users[0]], b = nodes[users[1]]
-            let (sigmoid, mul) = a.opType == "Sigmoid" ? (users[0], users[1]) : (users[1], users[0])
-            let s = nodes[sigmoid], m = nodes[mul]
-            if s.opType == "Sigmoid", s.domain.isEmpty, m.opType == "Mul", m.domain.isEmpty, a.domain.isEmpty, b.domain.isEmpty,
+            let gates = ["Sigmoid", "HardSigmoid"]
+            let (gate, mul) = gates.contains(a.opType) ? (users[0], users[1]) : (users[1], users[0])
+            let s = nodes[gate], m = nodes[mul]
+            if gates.contains(s.opType), s.domain.isEmpty, m.opType == "Mul", m.domain.isEmpty, a.domain.isEmpty, b.domain.isEmpty,
                !graphOutputs.contains(s.outputs[0]), consumers[s.outputs[0]] == [mul],
                Set(m.inputs) == Set([y, s.outputs[0]]), m.inputs.count == 2 {
-                return (.silu, [sigmoid, mul], m.outputs[0])
+                if s.opType == "Sigmoid" { return (.silu, [gate, mul], m.outputs[0]) }
+                try s.checkAttributes(known: ["alpha", "beta"])
+                return (.hardSwish(alpha: try s.float("alpha", default: 0.2), beta: try s.float("beta", default: 0.5)), [gate, mul], m.outputs[0])
             }
             return (.none, [], y)
         }
-        // Relu/Clip nodes, each the only reader of the value before it (the last may be a graph output).
+        // Relu/Clip/Max/Min nodes, each the only reader of the value before it (the last may
+        // be a graph output), optionally after a LeakyRelu.
         var current = y, chain: [Int] = [], low = -Float.infinity, high = Float.infinity
+        var leaky: Float?
+        func scalarOperand(_ node: Node) throws -> Float? {
+            guard node.inputs.count == 2, let other = node.inputs.first(where: { $0 != current }),
+                  case .constant(let t)? = env[other], t.dtype == .float32, t.count == 1, t.shape.count <= rank else { return nil }
+            return t.floats[0]
+        }
         while !graphOutputs.contains(current) || chain.isEmpty, let next = consumers[current], next.count == 1 {
             let node = nodes[next[0]]
-            guard node.domain.isEmpty, node.inputs.first == current, node.outputs.count == 1 else { break }
-            if node.opType == "Relu" {
+            guard node.domain.isEmpty, node.inputs.contains(current), node.outputs.count == 1 else { break }
+            if node.opType == "LeakyRelu", chain.isEmpty, node.inputs.count == 1 {
+                let alpha = try node.float("alpha", default: 0.01)
+                guard alpha >= 0 && alpha <= 1 else { break }
+                leaky = alpha
+            } else if (node.opType == "Max" || node.opType == "Min"), let c = try scalarOperand(node), !c.isNaN {
+                if node.opType == "Max" { low = max(low, c) } else { high = min(high, c) }
+            } else if node.inputs.first != current {
+                break
+            } else if node.opType == "Relu" {
                 low = max(low, 0)
             } else if node.opType == "Clip", graph.opset >= 11 {
                 // Bounds must be float constants (absent means unbounded).
@@ -82,6 +102,7 @@ extension Lowering {
             if graphOutputs.contains(current) { break }
         }
         guard !chain.isEmpty, low <= high else { return (.none, [], y) }
+        if let leaky { return (.leakyClamp(alpha: leaky, low, high), chain, current) }
         return (.clamp(low, high), chain, current)
     }
 
@@ -112,7 +133,7 @@ extension Lowering {
         let alpha = try node.float("alpha", default: 1), beta = try node.float("beta", default: 1)
         let weights = alpha == 1 ? w.floats : w.floats.map { $0 * alpha }
         let b = bias.map { beta == 1 ? $0.floats : $0.floats.map { $0 * beta } }
-        let (activation, fused, name) = try fusedActivation(after: node.outputs[0])
+        let (activation, fused, name) = try fusedActivation(after: node.outputs[0], rank: 2)
         let out = addValue(name, .float32, [shape[0], n])
         layers.append(try FloatGemmLayer(op: node.opType, source: [node.name] + fused.map { nodes[$0].name }, input: x, output: out,
                                          rows: shape[0], k: k, n: n, b: transposed ? Self.transposed(weights, rows: n, columns: k) : weights,
@@ -132,7 +153,7 @@ extension Lowering {
         try node.checkAttributes(known: [])
         guard shape.count >= 2, w.shape.count == 2, shape[shape.count - 1] == w.shape[0] else { return false }
         let k = w.shape[0], n = w.shape[1], rows = shape.dropLast().reduce(1, *)
-        let (activation, fused, name) = try fusedActivation(after: node.outputs[0])
+        let (activation, fused, name) = try fusedActivation(after: node.outputs[0], rank: shape.count)
         let out = addValue(name, .float32, Array(shape.dropLast()) + [n])
         layers.append(try FloatGemmLayer(op: node.opType, source: [node.name] + fused.map { nodes[$0].name }, input: x, output: out,
                                          rows: rows, k: k, n: n, b: w.floats, bias: nil, activation: activation, context: node.label))

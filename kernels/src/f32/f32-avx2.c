@@ -60,8 +60,15 @@ TARGET static INLINE __m256 silu8(__m256 y) {
 }
 
 TARGET static INLINE __m256 act8(__m256 v, const dyd_f32_act *act) {
-  if (act->kind == DYD_F32_ACT_CLAMP)
+  if (act->kind == DYD_F32_ACT_LEAKY_CLAMP)
+    v = _mm256_blendv_ps(v, _mm256_mul_ps(v, _mm256_set1_ps(act->alpha)),
+                         _mm256_cmp_ps(v, _mm256_setzero_ps(), _CMP_LT_OQ));
+  if (act->kind == DYD_F32_ACT_CLAMP || act->kind == DYD_F32_ACT_LEAKY_CLAMP)
     return _mm256_min_ps(_mm256_max_ps(v, _mm256_set1_ps(act->lo)), _mm256_set1_ps(act->hi));
+  if (act->kind == DYD_F32_ACT_HARDSWISH) {
+    const __m256 t = _mm256_add_ps(_mm256_mul_ps(v, _mm256_set1_ps(act->alpha)), _mm256_set1_ps(act->beta));
+    return _mm256_mul_ps(v, _mm256_max_ps(_mm256_min_ps(t, _mm256_set1_ps(1)), _mm256_setzero_ps()));
+  }
   return silu8(v);
 }
 

@@ -46,8 +46,14 @@ TARGET static INLINE __m512 silu16(__m512 y) {
 }
 
 TARGET static INLINE __m512 act16(__m512 v, const dyd_f32_act *act) {
-  if (act->kind == DYD_F32_ACT_CLAMP)
+  if (act->kind == DYD_F32_ACT_LEAKY_CLAMP)
+    v = _mm512_mask_mul_ps(v, _mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_LT_OQ), v, _mm512_set1_ps(act->alpha));
+  if (act->kind == DYD_F32_ACT_CLAMP || act->kind == DYD_F32_ACT_LEAKY_CLAMP)
     return _mm512_min_ps(_mm512_max_ps(v, _mm512_set1_ps(act->lo)), _mm512_set1_ps(act->hi));
+  if (act->kind == DYD_F32_ACT_HARDSWISH) {
+    const __m512 t = _mm512_add_ps(_mm512_mul_ps(v, _mm512_set1_ps(act->alpha)), _mm512_set1_ps(act->beta));
+    return _mm512_mul_ps(v, _mm512_max_ps(_mm512_min_ps(t, _mm512_set1_ps(1)), _mm512_setzero_ps()));
+  }
   return silu16(v);
 }
 

@@ -41,7 +41,14 @@ static inline float32x4_t silu4(float32x4_t y) {
 }
 
 static inline float32x4_t act4(float32x4_t v, const dyd_f32_act *act) {
-  if (act->kind == DYD_F32_ACT_CLAMP) return vminq_f32(vmaxq_f32(v, vdupq_n_f32(act->lo)), vdupq_n_f32(act->hi));
+  if (act->kind == DYD_F32_ACT_LEAKY_CLAMP)
+    v = vbslq_f32(vcltq_f32(v, vdupq_n_f32(0)), vmulq_f32(v, vdupq_n_f32(act->alpha)), v);
+  if (act->kind == DYD_F32_ACT_CLAMP || act->kind == DYD_F32_ACT_LEAKY_CLAMP)
+    return vminq_f32(vmaxq_f32(v, vdupq_n_f32(act->lo)), vdupq_n_f32(act->hi));
+  if (act->kind == DYD_F32_ACT_HARDSWISH) {
+    const float32x4_t t = vaddq_f32(vmulq_f32(v, vdupq_n_f32(act->alpha)), vdupq_n_f32(act->beta));
+    return vmulq_f32(v, vmaxq_f32(vminq_f32(t, vdupq_n_f32(1)), vdupq_n_f32(0)));
+  }
   return silu4(v);
 }
 

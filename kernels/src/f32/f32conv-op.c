@@ -29,9 +29,9 @@ const dyd_f32_bundle *dyd_f32_bundle_for(dyd_isa isa) {
   return b != NULL ? b : &dyd_f32_bundle_scalar;
 }
 
-void dyd_f32_activation_for_isa(dyd_isa isa, dyd_f32_activation activation, float lo, float hi,
-                                float *x, size_t n) {
-  const dyd_f32_act act = {activation, lo, hi};
+void dyd_f32_activation_for_isa(dyd_isa isa, dyd_f32_activation activation, float lo, float hi, float alpha,
+                                float beta, float *x, size_t n) {
+  const dyd_f32_act act = {activation, lo, hi, alpha, beta};
   dyd_f32_bundle_for(isa)->act(n, x, &act);
 }
 
@@ -50,12 +50,12 @@ static bool check_desc(const dyd_f32conv_desc *d, char *err, size_t err_len) {
     dyd_set_error(err, err_len, "reduction length above 2^24");
     return false;
   }
-  if (d->activation != DYD_F32_ACT_NONE && d->activation != DYD_F32_ACT_CLAMP &&
-      d->activation != DYD_F32_ACT_SILU) {
+  if (d->activation < DYD_F32_ACT_NONE || d->activation > DYD_F32_ACT_HARDSWISH) {
     dyd_set_error(err, err_len, "unknown activation %d", (int)d->activation);
     return false;
   }
-  if (d->activation == DYD_F32_ACT_CLAMP && !(d->activation_min <= d->activation_max)) {
+  if ((d->activation == DYD_F32_ACT_CLAMP || d->activation == DYD_F32_ACT_LEAKY_CLAMP) &&
+      !(d->activation_min <= d->activation_max)) {
     dyd_set_error(err, err_len, "clamp bounds %g > %g or NaN", (double)d->activation_min,
                   (double)d->activation_max);
     return false;
@@ -146,7 +146,7 @@ dyd_f32conv_op *dyd_f32conv_create_for_isa(const dyd_f32conv_desc *d, dyd_isa is
   const dyd_conv_geometry *g = &d->geometry;
   op->g = *g;
   op->b = dyd_f32_bundle_for(isa);
-  op->act = (dyd_f32_act){d->activation, d->activation_min, d->activation_max};
+  op->act = (dyd_f32_act){d->activation, d->activation_min, d->activation_max, d->activation_alpha, d->activation_beta};
   op->icpg = g->in_c / g->groups;
   op->ocpg = g->out_c / g->groups;
   op->taps = (size_t)g->kernel_h * g->kernel_w;

@@ -71,10 +71,10 @@ static bool check_desc(const dyd_f32gemm_desc *d, char *err, size_t err_len) {
   if (d->k == 0 || d->n == 0) return dyd_set_error(err, err_len, "empty B (k %zu, n %zu)", d->k, d->n), false;
   if (d->b == NULL) return dyd_set_error(err, err_len, "no B"), false;
   if (d->k > (1u << 24)) return dyd_set_error(err, err_len, "reduction length %zu above 2^24", d->k), false;
-  if (d->activation != DYD_F32_ACT_NONE && d->activation != DYD_F32_ACT_CLAMP &&
-      d->activation != DYD_F32_ACT_SILU)
+  if (d->activation < DYD_F32_ACT_NONE || d->activation > DYD_F32_ACT_HARDSWISH)
     return dyd_set_error(err, err_len, "unknown activation %d", (int)d->activation), false;
-  if (d->activation == DYD_F32_ACT_CLAMP && !(d->activation_min <= d->activation_max))
+  if ((d->activation == DYD_F32_ACT_CLAMP || d->activation == DYD_F32_ACT_LEAKY_CLAMP) &&
+      !(d->activation_min <= d->activation_max))
     return dyd_set_error(err, err_len, "clamp bounds %g > %g or NaN", (double)d->activation_min,
                          (double)d->activation_max),
            false;
@@ -87,7 +87,7 @@ dyd_f32gemm_op *dyd_f32gemm_create_for_isa(const dyd_f32gemm_desc *d, dyd_isa is
   dyd_f32gemm_op *op = calloc(1, sizeof *op);
   if (op == NULL) goto oom;
   op->b = dyd_f32_bundle_for(isa);
-  op->act = (dyd_f32_act){d->activation, d->activation_min, d->activation_max};
+  op->act = (dyd_f32_act){d->activation, d->activation_min, d->activation_max, d->activation_alpha, d->activation_beta};
   op->k = d->k;
   op->n = d->n;
   op->kb = d->k + (d->bias != NULL);

@@ -13,6 +13,9 @@ static double activate(const dyd_f32conv_desc *d, double v) {
   switch (d->activation) {
     case DYD_F32_ACT_CLAMP: return fmin(fmax(v, (double)d->activation_min), (double)d->activation_max);
     case DYD_F32_ACT_SILU: return v / (1.0 + exp(-v));
+    case DYD_F32_ACT_LEAKY_CLAMP:
+      return fmin(fmax(v >= 0 ? v : v * d->activation_alpha, (double)d->activation_min), (double)d->activation_max);
+    case DYD_F32_ACT_HARDSWISH: return v * fmax(0.0, fmin(1.0, d->activation_alpha * v + d->activation_beta));
     default: return v;
   }
 }
