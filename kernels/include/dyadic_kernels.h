@@ -483,6 +483,9 @@ const char *dyd_fp8_global_avgpool_kernel_name(void);
 /* y[i] = table[x[i]] with x read as an unsigned byte (the engine builds the
  * table in that index order for int8 inputs). */
 void dyd_lut_run(const uint8_t table[256], const uint8_t *x, uint8_t *y, size_t n);
+/* y = tables[c * 256 + x] for channel c = (i / inner) % channels of element i, over
+ * outer blocks of channels * inner elements (y may be x). */
+void dyd_channel_lut(const uint8_t *tables, const uint8_t *x, uint8_t *y, size_t outer, size_t channels, size_t inner);
 const char *dyd_lut_kernel_name(void);
 
 

@@ -163,7 +163,7 @@ final class ChannelTableLayer: TiledLayer {
     let sourceNodes: [String]
     let inputs: [Int], outputs: [Int]
     let isIntegerOnly = true
-    let kernel = "channel-lut"
+    let kernel = "dyd_channel_lut"
     /// channels × 256 bytes, channel-major.
     let tables: [UInt8]
     let outer: Int, channels: Int, inner: Int
@@ -191,17 +191,6 @@ final class ChannelTableLayer: TiledLayer {
         let block = channels * inner
         let x = context.pointer(inputs[0]).assumingMemoryBound(to: UInt8.self).advanced(by: start * block)
         let y = context.pointer(outputs[0]).assumingMemoryBound(to: UInt8.self).advanced(by: start * block)
-        tables.withUnsafeBufferPointer { t in
-            var i = 0
-            for _ in 0..<n {
-                for c in 0..<channels {
-                    let table = t.baseAddress! + c * 256
-                    for _ in 0..<inner {
-                        y[i] = table[Int(x[i])]
-                        i += 1
-                    }
-                }
-            }
-        }
+        tables.withUnsafeBufferPointer { dyd_channel_lut($0.baseAddress, x, y, n, channels, inner) }
     }
 }
