@@ -124,6 +124,46 @@ static void test_requantize_array(void) {
   check(bad == 0, "requantize_array: %lu mismatches", bad);
 }
 
+/* dyd_softmax_u8_rows against the definition it computes: p = floor((e(d) 2^bits +
+ * sum / 2) / sum) by integer division, then the requantization oracle; long rows (one
+ * output per distance, the vectorised loop) and short ones (per element), strided rows. */
+static void test_softmax_rows(void) {
+  int64_t table[256];
+  for (int d = 0; d < 256; d++) table[d] = (int64_t)llround(ldexp(exp(-0.045 * d), 22));
+  enum { N = 300, INNER = 3 };
+  uint8_t x[N * INNER], y[N * INNER];
+  unsigned long bad = 0;
+  for (int round = 0; round < 200; round++) {
+    const size_t n = round % 2 ? N : 1 + rnd(12), inner = round % 3 == 0 ? INNER : 1;
+    const int x_signed = round % 4 == 1;
+    for (size_t i = 0; i < n * inner; i++) x[i] = (uint8_t)rnd(256);
+    dyd_requant_scalar r;
+    memset(&r, 0, sizeof r);
+    r.kind = DYD_REQUANT_DYADIC;
+    r.multiplier = 0x40000000 + (int32_t)rnd(0x3fffffff);
+    r.shift = 52 + (int32_t)rnd(10);
+    r.zero_point = x_signed ? -128 : 0, r.qmin = x_signed ? -128 : 0, r.qmax = x_signed ? 127 : 255;
+    dyd_softmax_u8_rows(x, y, 1, n, inner, x_signed, table, 30, &r);
+    for (size_t j = 0; j < inner; j++) {
+      int largest = 0;
+      for (size_t i = 0; i < n; i++) {
+        const int c = x[i * inner + j] ^ (x_signed ? 0x80 : 0);
+        largest = c > largest ? c : largest;
+      }
+      int64_t sum = 0;
+      for (size_t i = 0; i < n; i++) sum += table[largest - (x[i * inner + j] ^ (x_signed ? 0x80 : 0))];
+      for (size_t i = 0; i < n; i++) {
+        const int64_t e = table[largest - (x[i * inner + j] ^ (x_signed ? 0x80 : 0))];
+        const int64_t p = ((e << 30) + sum / 2) / sum;
+        const uint8_t want = (uint8_t)dyd_requantize_dyadic(p, r.multiplier, r.shift, r.zero_point, r.qmin, r.qmax);
+        if (y[i * inner + j] != want && bad++ < 5)
+          check(0, "softmax rows n %zu: got %u want %u", n, y[i * inner + j], want);
+      }
+    }
+  }
+  check(bad == 0, "softmax rows: %lu mismatches", bad);
+}
+
 static void test_requant_oracle(void) {
   /* hand-checked values: ties go toward +infinity */
   static const struct { int64_t acc; int32_t m, s, z, lo, hi, want; } cases[] = {
@@ -3048,6 +3088,7 @@ int main(int argc, char **argv) {
   test_dispatch();
   test_requant_oracle();
   test_requantize_array();
+  test_softmax_rows();
   test_conv_oracle();
   test_conv_validation();
   static const uint32_t widths[] = {8, 4, 3, 2};

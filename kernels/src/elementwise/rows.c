@@ -45,10 +45,42 @@ static inline uint8_t softmax_output(int64_t e, int64_t sum, int64_t half, doubl
                        : (uint8_t)dyd_requantize_dyadic_inline(q, r->multiplier, r->shift, r->zero_point, r->qmin, r->qmax);
 }
 
+/* out[d] for d < count: softmax_output's steps, branch-free, for a row's distances.
+ * Compiled for the baseline and for AVX-512 (DQ: 64-bit multiplies and conversions
+ * in vectors); both give the same integers. Requires shift < 64. */
+#define DISTANCES_BODY                                                                              \
+  const int64_t zp = r->zero_point, lo = r->qmin, hi = r->qmax, m = r->multiplier;                  \
+  const int64_t round = (int64_t)1 << (r->shift - 1);                                               \
+  const int shift = r->shift;                                                                       \
+  for (int d = 0; d < count; d++) {                                                                 \
+    const int64_t num = (table[d] << probability_bits) + half;                                      \
+    int64_t q = (int64_t)((double)num * reciprocal);                                                \
+    const int64_t product = q * sum;                                                                \
+    q -= product > num;                                                                             \
+    q += product <= num && num - product >= sum;                                                    \
+    int64_t v = ((q * m + round) >> shift) + zp;                                                    \
+    v = v < lo ? lo : v;                                                                            \
+    out[d] = (uint8_t)(v > hi ? hi : v);                                                            \
+  }
+
+#define DISTANCES_ARGS                                                                              \
+  const int64_t *table, int count, int64_t sum, int64_t half, double reciprocal, int probability_bits, \
+      const dyd_requant_scalar *r, uint8_t *out
+
+static void distances_scalar(DISTANCES_ARGS) { DISTANCES_BODY }
+
+#if defined(__x86_64__)
+__attribute__((target("avx512f,avx512dq,avx512vl"))) static void distances_avx512(DISTANCES_ARGS) { DISTANCES_BODY }
+#endif
+
 void dyd_softmax_u8_rows(const uint8_t *x, uint8_t *y, size_t outer, size_t n, size_t inner, int x_signed,
                          const int64_t table[256], int probability_bits, const dyd_requant_scalar *r) {
   const uint8_t flip = x_signed ? 0x80 : 0; /* signed codes compare as unsigned with the sign bit flipped */
   uint8_t out[256];
+  void (*distances)(DISTANCES_ARGS) = distances_scalar;
+#if defined(__x86_64__)
+  if (dyd_active_isa() >= DYD_ISA_AVX512VNNI) distances = distances_avx512;
+#endif
   for (size_t o = 0; o < outer; o++) {
     for (size_t j = 0; j < inner; j++) {
       const uint8_t *xr = x + o * n * inner + j;
@@ -67,8 +99,11 @@ void dyd_softmax_u8_rows(const uint8_t *x, uint8_t *y, size_t outer, size_t n, s
       const double reciprocal = 1.0 / (double)sum;
       const int64_t half = sum / 2;
       if ((size_t)(largest - smallest) + 1 <= n) {
-        for (int d = 0; d <= largest - smallest; d++)
-          out[d] = softmax_output(table[d], sum, half, reciprocal, probability_bits, r);
+        if (r->shift < 64)
+          distances(table, largest - smallest + 1, sum, half, reciprocal, probability_bits, r, out);
+        else
+          for (int d = 0; d <= largest - smallest; d++)
+            out[d] = softmax_output(table[d], sum, half, reciprocal, probability_bits, r);
         for (size_t i = 0; i < n; i++) yr[i * inner] = out[largest - (xr[i * inner] ^ flip)];
       } else {
         for (size_t i = 0; i < n; i++)
