@@ -12,6 +12,7 @@
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <math.h>
 #include <string.h>
 
 /* The dyadic requantization oracle's formula (dyd_requantize_dyadic), inline for the
@@ -41,6 +42,21 @@ static inline int32_t dyd_requantize_dyadic_inline(int64_t acc, int32_t multipli
 #else
 #define DYD_FP_BARRIER(v) do { volatile __typeof__(v) dyd_tmp_ = (v); (v) = dyd_tmp_; } while (0)
 #endif
+
+/* The fp32 requantization oracle's formula (dyd_requantize_fp32), inline likewise: one
+ * float32 multiply (never fused), round half to even, clamp in float (the bounds are
+ * integers, so clamping the rounded value is exact), the zero point. */
+static inline int32_t dyd_requantize_fp32_inline(int32_t acc, float scale, int32_t zero_point, int32_t qmin,
+                                                 int32_t qmax) {
+  float product = (float)acc * scale;
+  DYD_FP_BARRIER(product);
+  const float rounded = nearbyintf(product);
+  const float lo = (float)((int64_t)qmin - zero_point), hi = (float)((int64_t)qmax - zero_point);
+  if (rounded < lo) return qmin;
+  if (rounded > hi) return qmax;
+  return (int32_t)rounded + zero_point;
+}
+
 
 /* The fp32 (ONNX Runtime) add's constants r_a, r_b and k, computed once per call
  * the same way for every ISA; see dyd_binary_params. */

@@ -1,3 +1,5 @@
+import DyadicKernels
+
 /// Float32 LayerNormalization over the trailing axes: each row of `width` values
 /// becomes (x − mean)/sqrt(var + ε)·γ + β, the statistics accumulated in double as the
 /// reference does. A tile is a block of rows.
@@ -91,6 +93,55 @@ final class FloatReduceLayer: Layer {
                     else { for i in 0..<inner { out[i] = Swift.min(out[i], row[i]) } }
                 }
             }
+        }
+    }
+}
+
+/// Float32 Softmax over contiguous rows (the last axis, or the 2-D coercion before
+/// opset 13): the reference op's steps per row — the maximum, exp(x − max) on the
+/// vectorised C kernel, the sum (in eight partial sums), one division per element.
+final class FloatSoftmaxLayer: TiledLayer {
+    let op = "Softmax"
+    let sourceNodes: [String]
+    let inputs: [Int], outputs: [Int]
+    let isIntegerOnly = false
+    let kernel = String(cString: dyd_f32_map_kernel_name())
+    let rows: Int, n: Int
+    var tiles: Int { rows }
+    var details: String { "\(rows) rows of \(n)" }
+    var inPlaceInputs: [Int]? { [0] }
+
+    init(source: [String], input: Int, output: Int, rows: Int, n: Int) {
+        sourceNodes = source
+        inputs = [input]
+        outputs = [output]
+        (self.rows, self.n) = (rows, n)
+    }
+
+    func runTiles(_ start: Int, _ count: Int, worker: Int, _ context: ExecutionContext) {
+        let x = context.pointer(inputs[0]).assumingMemoryBound(to: Float.self)
+        let y = context.pointer(outputs[0]).assumingMemoryBound(to: Float.self)
+        for r in start..<(start + count) {
+            let xr = x + r * n, yr = y + r * n
+            var m = -Float.infinity, k = 0
+            var m8 = SIMD8<Float>(repeating: -.infinity)
+            while k + 8 <= n {
+                m8 = pointwiseMax(m8, UnsafeRawPointer(xr + k).loadUnaligned(as: SIMD8<Float>.self))
+                k += 8
+            }
+            m = m8.max()
+            while k < n { m = max(m, xr[k]); k += 1 }
+            for k in 0..<n { yr[k] = xr[k] - m }
+            dyd_f32_map(DYD_F32_EXP, yr, yr, n)
+            var s8 = SIMD8<Float>(repeating: 0)
+            k = 0
+            while k + 8 <= n {
+                s8 += UnsafeRawPointer(yr + k).loadUnaligned(as: SIMD8<Float>.self)
+                k += 8
+            }
+            var sum = s8.sum()
+            while k < n { sum += yr[k]; k += 1 }
+            for k in 0..<n { yr[k] /= sum }
         }
     }
 }

@@ -207,6 +207,27 @@ extension Lowering {
         return true
     }
 
+    /// Float32 Softmax whose rows are contiguous: over the last axis, or any axis before
+    /// opset 13 (the input coerced to 2-D there).
+    func lowerFloatSoftmax(_ node: Node) throws -> Bool {
+        guard node.inputs.count == 1, node.outputs.count == 1, let xs = env[node.inputs[0]] else { return false }
+        if case .constant = xs { return false }
+        try node.checkAttributes(known: ["axis"])
+        let x = try nchw(try materialize(node.inputs[0], as: nil, context: node.label), key: node.inputs[0])
+        let shape = values[x].shape
+        guard values[x].dtype == .float32, !shape.isEmpty else { return false }
+        var axis = try node.int("axis", default: graph.opset >= 13 ? -1 : 1)
+        if axis < 0 { axis += shape.count }
+        guard axis >= 0 && axis < shape.count else { throw node.invalid("axis out of range") }
+        if graph.opset >= 13 && axis != shape.count - 1 { return false }
+        let n = shape[axis...].reduce(1, *)
+        guard n > 0 else { return false }
+        let out = addValue(node.outputs[0], .float32, shape)
+        layers.append(FloatSoftmaxLayer(source: [node.name], input: x, output: out, rows: values[x].count / n, n: n))
+        env[node.outputs[0]] = .value(out)
+        return true
+    }
+
     /// Float32 activations and unary math, one function per element.
     func lowerFloatUnary(_ node: Node) throws -> Bool {
         guard node.inputs.count == 1, node.outputs.count == 1, let function = try FloatUnaryLayer.function(for: node) else { return false }

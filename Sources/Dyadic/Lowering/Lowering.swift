@@ -349,6 +349,7 @@ final class Lowering {
             try lowerReference(node)
         case "Softmax":
             if try lowerQDQSoftmax(node, index: index, symbols) { return }
+            if try lowerFloatSoftmax(node) { return }
             try lowerReference(node)
         case "LayerNormalization":
             if try lowerQDQLayerNorm(node, index: index, symbols) { return }

@@ -26,7 +26,7 @@ void dyd_requantize_array(const int32_t *acc, void *y, size_t n, const dyd_requa
     for (size_t i = 0; i < n; i++) out[i] = requantize_i32(acc[i], r, half);
   } else {
     for (size_t i = 0; i < n; i++)
-      out[i] = (uint8_t)dyd_requantize_fp32(acc[i], r->scale, r->zero_point, r->qmin, r->qmax);
+      out[i] = (uint8_t)dyd_requantize_fp32_inline(acc[i], r->scale, r->zero_point, r->qmin, r->qmax);
   }
   (void)y_signed; /* an int8 result's bit pattern is its low byte either way */
 }

@@ -21,14 +21,5 @@ int32_t dyd_requantize_dyadic(int64_t acc, int32_t multiplier, int32_t shift,
 
 int32_t dyd_requantize_fp32(int32_t acc, float scale, int32_t zero_point,
                             int32_t qmin, int32_t qmax) {
-  float product = (float)acc * scale;
-  DYD_FP_BARRIER(product); /* a plain float32 multiply, whatever the compiler fuses */
-  float rounded = nearbyintf(product); /* default rounding mode: half to even */
-  /* Clamp before converting: the bounds are integers, so clamping the rounded
-   * value in float is exact and avoids out-of-range float-to-int conversion. */
-  float lo = (float)((int64_t)qmin - zero_point);
-  float hi = (float)((int64_t)qmax - zero_point);
-  if (rounded < lo) return qmin;
-  if (rounded > hi) return qmax;
-  return (int32_t)rounded + zero_point;
+  return dyd_requantize_fp32_inline(acc, scale, zero_point, qmin, qmax);
 }
