@@ -68,8 +68,8 @@ final class FloatLSTMLayer: Layer {
         }
         directions = try reverse.indices.map { d in
             // Wᵀ and Rᵀ as the GEMM's [k][n] B; the two biases summed once.
-            let wt = FloatLSTMLayer.transposed(Array(w[(d * G * I)..<((d + 1) * G * I)]), rows: G, columns: I)
-            let rt = FloatLSTMLayer.transposed(Array(r[(d * G * H)..<((d + 1) * G * H)]), rows: G, columns: H)
+            let wt = Lowering.transposed(Array(w[(d * G * I)..<((d + 1) * G * I)]), rows: G, columns: I)
+            let rt = Lowering.transposed(Array(r[(d * G * H)..<((d + 1) * G * H)]), rows: G, columns: H)
             let b = (0..<G).map { bias[d * 2 * G + $0] + bias[d * 2 * G + G + $0] }
             return Direction(input: try create(wt, k: I, bias: b), recurrent: try create(rt, k: H, bias: nil),
                              peephole: peephole.map { Array($0[(d * 3 * H)..<((d + 1) * 3 * H)]) }, reverse: reverse[d])
@@ -81,8 +81,6 @@ final class FloatLSTMLayer: Layer {
         // XW [T·N][4H], HR [N][4H], h and c [N][H], tanh(c) [H], then the GEMMs' scratch.
         workspaceSize = 4 * (rows * G + shape.batch * G + 2 * shape.batch * H + H) + 64 + gemmScratch
     }
-
-    static func transposed(_ v: [Float], rows: Int, columns: Int) -> [Float] { Lowering.transposed(v, rows: rows, columns: columns) }
 
     func run(_ context: ExecutionContext) {
         guard context.failure == nil else { return }

@@ -41,6 +41,13 @@ extension Lowering {
         return true
     }
 
+    /// Whether `shape` holds one value, or one per channel on the channel axis (shapes
+    /// right-aligned), broadcasting against a product of rank `rank` without widening it.
+    static func isScalarOrPerChannel(_ shape: [Int], channels n: Int, axis: Int, rank: Int) -> Bool {
+        guard shape.count <= rank else { return false }
+        return shape.enumerated().allSatisfy { i, d in d == 1 || (i + rank - shape.count == axis && d == n) }
+    }
+
     /// Cast(to float) → Mul(·, scale) → optional Add(constant bias) after an integer
     /// product of `channels` output channels, each node the only reader of the value before
     /// it. The scale is a scalar or per channel, constant or a run-time value (appended to
@@ -54,11 +61,7 @@ extension Lowering {
               nodes[mul].opType == "Mul", nodes[mul].domain.isEmpty, nodes[mul].inputs.count == 2,
               let sName = nodes[mul].inputs.first(where: { $0 != nodes[cast].outputs[0] }),
               nodes[mul].inputs.contains(nodes[cast].outputs[0]), try lowerAhead(sName), let s = env[sName] else { return nil }
-        // One value, or one per channel on the channel axis (right-aligned), never widening the product.
-        func fits(_ shape: [Int]) -> Bool {
-            guard shape.count <= rank else { return false }
-            return shape.enumerated().allSatisfy { i, d in d == 1 || (i + rank - shape.count == axis && d == n) }
-        }
+        func fits(_ shape: [Int]) -> Bool { Self.isScalarOrPerChannel(shape, channels: n, axis: axis, rank: rank) }
         var d = Dequantization(runtimeScale: nil, constantScale: [], bias: nil)
         switch s {
         case .constant(let t) where t.dtype == .float32 && fits(t.shape):
@@ -225,8 +228,7 @@ extension Lowering {
         // to the accumulators before the Cast.
         var product = node.outputs[0], accumulatorBias: IntegerConvLayer.AccumulatorBias?, biasNode: [Int] = []
         func perChannel(_ shape: [Int]) -> Bool {
-            shape.count <= outShape.count && shape.reduce(1, *) == m
-                && shape.enumerated().allSatisfy { i, d in d == 1 || (i + outShape.count - shape.count == 1 && d == m) }
+            shape.reduce(1, *) == m && Self.isScalarOrPerChannel(shape, channels: m, axis: 1, rank: outShape.count)
         }
         if let add = soleReader(of: product), nodes[add].opType == "Add", nodes[add].domain.isEmpty, nodes[add].inputs.count == 2,
            let other = nodes[add].inputs.first(where: { $0 != product }), nodes[add].inputs.contains(product),

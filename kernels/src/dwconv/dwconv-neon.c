@@ -73,6 +73,15 @@ INLINE void widen_input(uint8x16_t x, const int is_signed, int16x8_t *lo, int16x
   *hi = is_signed ? vmovl_high_s8(vreinterpretq_s8_u8(x)) : vreinterpretq_s16_u16(vmovl_high_u8(x));
 }
 
+/* One tap of a 16-channel block: the four int32x4 accumulators gain input x weight,
+ * both widened to int16 halves. */
+INLINE void mac16(int32x4_t acc[4], int16x8_t xl, int16x8_t xh, int16x8_t wl, int16x8_t wh) {
+  acc[0] = vmlal_s16(acc[0], vget_low_s16(xl), vget_low_s16(wl));
+  acc[1] = vmlal_high_s16(acc[1], xl, wl);
+  acc[2] = vmlal_s16(acc[2], vget_low_s16(xh), vget_low_s16(wh));
+  acc[3] = vmlal_high_s16(acc[3], xh, wh);
+}
+
 /* The four vectors are requantized before the one store: a store through `po` in
  * between would end their overlap (in-order cores wait on each chain's latency). */
 INLINE void store_pixel(uint8_t *po, int32x4_t acc0, int32x4_t acc1, int32x4_t acc2, int32x4_t acc3,
@@ -131,39 +140,28 @@ INLINE void dw_body(size_t pixels, size_t channels, const size_t taps,
        * accumulators cover SMLAL latency on in-order cores */
       for (; px + 2 <= pixels; px += 2) {
         const uint8_t *const *pj = pi + ind_stride;
-        int32x4_t acc0 = b0, acc1 = b1, acc2 = b2, acc3 = b3;
-        int32x4_t acc4 = b0, acc5 = b1, acc6 = b2, acc7 = b3;
+        int32x4_t a[4] = {b0, b1, b2, b3}, c[4] = {b0, b1, b2, b3};
 #pragma GCC unroll 25
         for (size_t t = 0; t < taps; t++) {
           const int16x8_t wl = vld1q_s16(wide + CB * t), wh = vld1q_s16(wide + CB * t + 8);
           int16x8_t xl, xh;
           widen_input(vld1q_u8(pi[t] + off), is_signed, &xl, &xh);
-          acc0 = vmlal_s16(acc0, vget_low_s16(xl), vget_low_s16(wl));
-          acc1 = vmlal_high_s16(acc1, xl, wl);
-          acc2 = vmlal_s16(acc2, vget_low_s16(xh), vget_low_s16(wh));
-          acc3 = vmlal_high_s16(acc3, xh, wh);
+          mac16(a, xl, xh, wl, wh);
           widen_input(vld1q_u8(pj[t] + off + input_step), is_signed, &xl, &xh);
-          acc4 = vmlal_s16(acc4, vget_low_s16(xl), vget_low_s16(wl));
-          acc5 = vmlal_high_s16(acc5, xl, wl);
-          acc6 = vmlal_s16(acc6, vget_low_s16(xh), vget_low_s16(wh));
-          acc7 = vmlal_high_s16(acc7, xh, wh);
+          mac16(c, xl, xh, wl, wh);
         }
-        store_pixel(po, acc0, acc1, acc2, acc3, mult, e, p, fp32, n);
-        store_pixel(po + out_stride, acc4, acc5, acc6, acc7, mult, e, p, fp32, n);
+        store_pixel(po, a[0], a[1], a[2], a[3], mult, e, p, fp32, n);
+        store_pixel(po + out_stride, c[0], c[1], c[2], c[3], mult, e, p, fp32, n);
         pi += 2 * ind_stride, off += 2 * input_step, po += 2 * out_stride;
       }
       if (px < pixels) {
-        int32x4_t acc0 = b0, acc1 = b1, acc2 = b2, acc3 = b3;
+        int32x4_t a[4] = {b0, b1, b2, b3};
         for (size_t t = 0; t < taps; t++) {
-          const int16x8_t wl = vld1q_s16(wide + CB * t), wh = vld1q_s16(wide + CB * t + 8);
           int16x8_t xl, xh;
           widen_input(vld1q_u8(pi[t] + off), is_signed, &xl, &xh);
-          acc0 = vmlal_s16(acc0, vget_low_s16(xl), vget_low_s16(wl));
-          acc1 = vmlal_high_s16(acc1, xl, wl);
-          acc2 = vmlal_s16(acc2, vget_low_s16(xh), vget_low_s16(wh));
-          acc3 = vmlal_high_s16(acc3, xh, wh);
+          mac16(a, xl, xh, vld1q_s16(wide + CB * t), vld1q_s16(wide + CB * t + 8));
         }
-        store_pixel(po, acc0, acc1, acc2, acc3, mult, e, p, fp32, n);
+        store_pixel(po, a[0], a[1], a[2], a[3], mult, e, p, fp32, n);
       }
       continue;
     }
@@ -171,21 +169,14 @@ INLINE void dw_body(size_t pixels, size_t channels, const size_t taps,
      * inputs through load16's copy */
     for (size_t px = 0; px < pixels; px++, pi += ind_stride, off += input_step, po += out_stride) {
       const int8_t *wt = wt0;
-      int32x4_t acc0 = b0, acc1 = b1, acc2 = b2, acc3 = b3;
+      int32x4_t a[4] = {b0, b1, b2, b3};
       for (size_t t = 0; t < taps; t++, wt += CB) {
-        const uint8x16_t x = load16(pi[t] + off, n);
-        const int16x8_t xl = is_signed ? vmovl_s8(vget_low_s8(vreinterpretq_s8_u8(x)))
-                                       : vreinterpretq_s16_u16(vmovl_u8(vget_low_u8(x)));
-        const int16x8_t xh = is_signed ? vmovl_high_s8(vreinterpretq_s8_u8(x))
-                                       : vreinterpretq_s16_u16(vmovl_high_u8(x));
+        int16x8_t xl, xh;
+        widen_input(load16(pi[t] + off, n), is_signed, &xl, &xh);
         const int8x16_t vw = vld1q_s8(wt);
-        const int16x8_t wl = vmovl_s8(vget_low_s8(vw)), wh = vmovl_high_s8(vw);
-        acc0 = vmlal_s16(acc0, vget_low_s16(xl), vget_low_s16(wl));
-        acc1 = vmlal_high_s16(acc1, xl, wl);
-        acc2 = vmlal_s16(acc2, vget_low_s16(xh), vget_low_s16(wh));
-        acc3 = vmlal_high_s16(acc3, xh, wh);
+        mac16(a, xl, xh, vmovl_s8(vget_low_s8(vw)), vmovl_high_s8(vw));
       }
-      store_pixel(po, acc0, acc1, acc2, acc3, mult, e, p, fp32, n);
+      store_pixel(po, a[0], a[1], a[2], a[3], mult, e, p, fp32, n);
     }
   }
 }

@@ -32,36 +32,32 @@ void dyd_requantize_array(const int32_t *acc, void *y, size_t n, const dyd_requa
 }
 
 /* p = round(e * 2^bits / sum) by a double reciprocal, corrected to the exact floor (the
- * numerator stays below 2^52, so the estimate is within one), then requantized. */
-static inline uint8_t softmax_output(int64_t e, int64_t sum, int64_t half, double reciprocal, int probability_bits,
-                                     const dyd_requant_scalar *r) {
+ * numerator stays below 2^52, so the estimate is within one). Branch-free, so that the
+ * loop over a row's distances vectorises. */
+static inline int64_t softmax_probability(int64_t e, int64_t sum, int64_t half, double reciprocal, int probability_bits) {
   const int64_t num = (e << probability_bits) + half;
   int64_t q = (int64_t)((double)num * reciprocal);
   const int64_t product = q * sum;
-  if (product > num) q -= 1;
-  else if (num - product >= sum) q += 1;
-  /* q <= 2^probability_bits < 2^31 */
+  q -= product > num;
+  q += product <= num && num - product >= sum;
+  return q;
+}
+
+/* The probability requantized; q <= 2^probability_bits < 2^31. */
+static inline uint8_t softmax_output(int64_t e, int64_t sum, int64_t half, double reciprocal, int probability_bits,
+                                     const dyd_requant_scalar *r) {
+  const int64_t q = softmax_probability(e, sum, half, reciprocal, probability_bits);
   return r->shift < 64 ? requantize_i32(q, r, (int64_t)1 << (r->shift - 1))
                        : (uint8_t)dyd_requantize_dyadic_inline(q, r->multiplier, r->shift, r->zero_point, r->qmin, r->qmax);
 }
 
-/* out[d] for d < count: softmax_output's steps, branch-free, for a row's distances.
- * Compiled for the baseline and for AVX-512 (DQ: 64-bit multiplies and conversions
- * in vectors); both give the same integers. Requires shift < 64. */
+/* out[d] for d < count: softmax_output for a row's distances, compiled for the baseline
+ * and for AVX-512 (DQ: 64-bit multiplies and conversions in vectors); both give the same
+ * integers. Requires shift < 64. */
 #define DISTANCES_BODY                                                                              \
-  const int64_t zp = r->zero_point, lo = r->qmin, hi = r->qmax, m = r->multiplier;                  \
   const int64_t round = (int64_t)1 << (r->shift - 1);                                               \
-  const int shift = r->shift;                                                                       \
-  for (int d = 0; d < count; d++) {                                                                 \
-    const int64_t num = (table[d] << probability_bits) + half;                                      \
-    int64_t q = (int64_t)((double)num * reciprocal);                                                \
-    const int64_t product = q * sum;                                                                \
-    q -= product > num;                                                                             \
-    q += product <= num && num - product >= sum;                                                    \
-    int64_t v = ((q * m + round) >> shift) + zp;                                                    \
-    v = v < lo ? lo : v;                                                                            \
-    out[d] = (uint8_t)(v > hi ? hi : v);                                                            \
-  }
+  for (int d = 0; d < count; d++)                                                                   \
+    out[d] = requantize_i32(softmax_probability(table[d], sum, half, reciprocal, probability_bits), r, round);
 
 #define DISTANCES_ARGS                                                                              \
   const int64_t *table, int count, int64_t sum, int64_t half, double reciprocal, int probability_bits, \

@@ -205,6 +205,23 @@ static void im2col(const dyd_qconv_op *op, const uint8_t *x, size_t grp, uint8_t
 /* min(max(v, lo), hi) with a NaN kept, as Relu and Clip do */
 static inline float clamp(float v, float lo, float hi) { return v < lo ? lo : (v > hi ? hi : v); }
 
+/* dst[r] = clamp((float)(acc[r * stride] + ab) * s (+ *bias), lo, hi): the Cast, Mul, Add
+ * and Relu/Clip the layer replaces, each float step rounded (the addition of the int32
+ * bias wraps like ONNX Runtime's int32 Add). */
+static void output_stage(const int32_t *acc, size_t stride, size_t count, int32_t ab, float s, const float *bias, float lo,
+                         float hi, float *dst) {
+  if (bias != NULL) {
+    const float b = *bias;
+    for (size_t r = 0; r < count; r++) {
+      float v = (float)(int32_t)((uint32_t)acc[r * stride] + (uint32_t)ab) * s;
+      DYD_FP_BARRIER(v);
+      dst[r] = clamp(v + b, lo, hi);
+    }
+  } else {
+    for (size_t r = 0; r < count; r++) dst[r] = clamp((float)(int32_t)((uint32_t)acc[r * stride] + (uint32_t)ab) * s, lo, hi);
+  }
+}
+
 static void run_gemm_tile(const dyd_qconv_op *op, size_t tile, const uint8_t *x, uint8_t zx, const int32_t *acc_bias,
                           const float *scale, const float *bias, float lo, float hi, float *y, void *workspace) {
   const size_t chunk = tile % op->chunks, grp = tile / op->chunks % op->groups, n = tile / op->chunks / op->groups;
@@ -224,19 +241,8 @@ static void run_gemm_tile(const dyd_qconv_op *op, size_t tile, const uint8_t *x,
   float *yn = y + (size_t)n * op->g.out_c * op->out_plane + p0;
   for (size_t j = 0; j < op->mpg; j++) {
     const size_t oc = c0 + j;
-    const int32_t ab = acc_bias != NULL ? acc_bias[oc] : 0;
-    const float sc = scale[oc];
-    float *dst = yn + oc * op->out_plane;
-    if (bias != NULL) {
-      const float b = bias[oc];
-      for (size_t r = 0; r < rows; r++) {
-        float v = (float)(int32_t)((uint32_t)acc[r * op->mpg + j] + (uint32_t)ab) * sc;
-        DYD_FP_BARRIER(v);
-        dst[r] = clamp(v + b, lo, hi);
-      }
-    } else {
-      for (size_t r = 0; r < rows; r++) dst[r] = clamp((float)(int32_t)((uint32_t)acc[r * op->mpg + j] + (uint32_t)ab) * sc, lo, hi);
-    }
+    output_stage(acc + j, op->mpg, rows, acc_bias != NULL ? acc_bias[oc] : 0, scale[oc], bias != NULL ? &bias[oc] : NULL,
+                 lo, hi, yn + oc * op->out_plane);
   }
 }
 
@@ -292,17 +298,7 @@ static void run_depthwise_plane(const dyd_qconv_op *op, size_t tile, const uint8
         if (hi > lo) tap(acc, row + off, (size_t)lo, (size_t)hi, sw, za, (int32_t)w[ky * kw + kx] - zw);
       }
     }
-    float *dst = out + oy * ow;
-    if (bias != NULL) {
-      const float b = bias[c];
-      for (size_t ox = 0; ox < ow; ox++) {
-        float v = (float)(int32_t)((uint32_t)acc[ox] + (uint32_t)ab) * s;
-        DYD_FP_BARRIER(v);
-        dst[ox] = clamp(v + b, lo, hi);
-      }
-    } else {
-      for (size_t ox = 0; ox < ow; ox++) dst[ox] = clamp((float)(int32_t)((uint32_t)acc[ox] + (uint32_t)ab) * s, lo, hi);
-    }
+    output_stage(acc, 1, ow, ab, s, bias != NULL ? &bias[c] : NULL, lo, hi, out + oy * ow);
   }
 }
 
