@@ -243,6 +243,30 @@ void dyd_resize_x8_2d(const uint8_t *x, uint8_t *y, int is_signed, size_t outer,
                       uint32_t shift, void *workspace);
 const char *dyd_resize_x8_2d_kernel_name(void);
 
+/* The same resize of float32 with float weights: each axis' taps added in order into a
+ * zeroed sum (h first, then w), no fused multiply-adds, so the result is the
+ * axis-by-axis definition's bit for bit. */
+typedef struct {
+  const uint32_t *start;  /* [out + 1] */
+  const uint32_t *index;  /* input positions */
+  const float *weight;
+} dyd_resize_taps_f32;
+size_t dyd_resize_f32_2d_workspace_size(size_t in_w, size_t inner);
+void dyd_resize_f32_2d(const float *x, float *y, size_t outer, size_t in_h, size_t in_w, size_t inner, size_t out_h,
+                       size_t out_w, const dyd_resize_taps_f32 *h, const dyd_resize_taps_f32 *w, void *workspace);
+const char *dyd_resize_f32_2d_kernel_name(void);
+
+/* Float32 max pooling of `planes` NCHW planes (2-D windows; taps in the padding are
+ * skipped). The workspace holds one plane's column maxima and a padded row. */
+typedef struct {
+  uint32_t in_h, in_w, out_h, out_w;
+  uint32_t kernel_h, kernel_w, stride_h, stride_w, dilation_h, dilation_w;
+  uint32_t pad_top, pad_left;
+} dyd_f32_maxpool_desc;
+size_t dyd_f32_maxpool_2d_workspace_size(const dyd_f32_maxpool_desc *d);
+void dyd_f32_maxpool_2d(const dyd_f32_maxpool_desc *d, const float *x, float *y, size_t planes, void *workspace);
+const char *dyd_f32_maxpool_2d_kernel_name(void);
+
 /* ---- Element-wise add and mul ------------------------------------------------------ */
 
 /* add, dyadic: y = clamp(z_y + ((a_mul*(a - z_a) + b_mul*(b - z_b) + 2^(shift-1)) >> shift))

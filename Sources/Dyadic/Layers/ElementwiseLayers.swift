@@ -114,26 +114,28 @@ final class TableLayer: Layer {
     }
 }
 
-/// Concatenation of 8-bit tensors along a physical axis, each input optionally
-/// requantized to the output's scale through a table.
+/// Concatenation along a physical axis: byte runs copied into place; 8-bit inputs may
+/// be requantized to the output's scale through a table on the way.
 final class ConcatLayer: Layer {
-    let op = "QConcat"
+    let op: String
     let sourceNodes: [String]
     let inputs: [Int], outputs: [Int]
-    let isIntegerOnly = true
+    let isIntegerOnly: Bool
     let kernel = "dyd_concat_x8"
     /// Per input: bytes per outer step, and its table (nil = copy).
     let chunks: [Int]
     let tables: [[UInt8]?]
     let outer: Int
 
-    init(source: [String], inputs: [Int], output: Int, chunks: [Int], tables: [[UInt8]?], outer: Int) {
+    init(op: String, source: [String], inputs: [Int], output: Int, chunks: [Int], tables: [[UInt8]?], outer: Int, isIntegerOnly: Bool) {
+        self.op = op
         sourceNodes = source
         self.inputs = inputs
         outputs = [output]
         self.chunks = chunks
         self.tables = tables
         self.outer = outer
+        self.isIntegerOnly = isIntegerOnly
     }
 
     var details: String { "\(tables.filter { $0 != nil }.count) of \(inputs.count) inputs requantized" }

@@ -218,61 +218,43 @@ final class FloatUnaryLayer: TiledLayer {
     }
 }
 
-/// Float32 MaxPool (NCHW, 2-D) as two passes per plane: the max over each window's
-/// columns for every input row, then over its rows; taps outside the input are
-/// skipped. Max is associative (Swift.max, as the reference uses), so the result is
-/// the reference's bit for bit. A tile is one plane.
+/// Float32 MaxPool (NCHW, 2-D) on the C kernel: two passes per plane, the max over
+/// each window's columns for every input row, then over its rows; taps outside the
+/// input are skipped. Max is associative (and the kernel's is Swift.max's, as the
+/// reference uses), so the result is the reference's bit for bit. A tile is one plane.
 final class FloatMaxPoolLayer: TiledLayer {
     let op = "MaxPool"
     let sourceNodes: [String]
     let inputs: [Int], outputs: [Int]
     let isIntegerOnly = false
-    let kernel = "f32_maxpool_separable"
+    let kernel = String(cString: dyd_f32_maxpool_2d_kernel_name())
     let details: String
     let tiles: Int
     let workspaceSize: Int
-    private let g: WindowGeometry
-    private let h: Int, w: Int
+    private let desc: dyd_f32_maxpool_desc
 
-    init(source: [String], input: Int, output: Int, planes: Int, geometry: WindowGeometry) {
+    /// Nil when a size does not fit the kernel's 32-bit fields.
+    init?(source: [String], input: Int, output: Int, planes: Int, geometry g: WindowGeometry) {
+        let fields = [g.input.h, g.input.w, g.output.h, g.output.w, g.kernel.h, g.kernel.w, g.stride.h, g.stride.w,
+                      g.dilation.h, g.dilation.w, g.pads.t, g.pads.l]
+        guard fields.allSatisfy({ $0 >= 0 && $0 <= Int(UInt32.max) }), g.output.h > 0, g.output.w > 0, g.kernel.w > 0 else { return nil }
+        let u = fields.map(UInt32.init)
+        desc = dyd_f32_maxpool_desc(in_h: u[0], in_w: u[1], out_h: u[2], out_w: u[3], kernel_h: u[4], kernel_w: u[5],
+                                    stride_h: u[6], stride_w: u[7], dilation_h: u[8], dilation_w: u[9], pad_top: u[10], pad_left: u[11])
         sourceNodes = source
         inputs = [input]
         outputs = [output]
-        g = geometry
-        (h, w) = geometry.input
         tiles = planes
-        workspaceSize = h * geometry.output.w * MemoryLayout<Float>.size
+        var d = desc
+        workspaceSize = dyd_f32_maxpool_2d_workspace_size(&d)
         details = "k\(g.kernel.h)x\(g.kernel.w) s\(g.stride.h)"
     }
 
     func runTiles(_ start: Int, _ count: Int, worker: Int, _ context: ExecutionContext) {
         let x = context.pointer(inputs[0]).assumingMemoryBound(to: Float.self)
         let y = context.pointer(outputs[0]).assumingMemoryBound(to: Float.self)
-        let rowsMax = context.workspace(worker).assumingMemoryBound(to: Float.self)
-        let (oh, ow) = g.output
-        for plane in start..<(start + count) {
-            let src = x + plane * h * w, dst = y + plane * oh * ow
-            for iy in 0..<h {
-                let row = src + iy * w
-                for ox in 0..<ow {
-                    var m = -Float.infinity
-                    for kx in 0..<g.kernel.w {
-                        let ix = ox * g.stride.w - g.pads.l + kx * g.dilation.w
-                        if ix >= 0 && ix < w { m = Swift.max(m, row[ix]) }
-                    }
-                    rowsMax[iy * ow + ox] = m
-                }
-            }
-            for oy in 0..<oh {
-                let out = dst + oy * ow
-                for ox in 0..<ow { out[ox] = -Float.infinity }
-                for ky in 0..<g.kernel.h {
-                    let iy = oy * g.stride.h - g.pads.t + ky * g.dilation.h
-                    guard iy >= 0 && iy < h else { continue }
-                    let r = rowsMax + iy * ow
-                    for ox in 0..<ow { out[ox] = Swift.max(out[ox], r[ox]) }
-                }
-            }
-        }
+        let (inPlane, outPlane) = (Int(desc.in_h) * Int(desc.in_w), Int(desc.out_h) * Int(desc.out_w))
+        var d = desc
+        dyd_f32_maxpool_2d(&d, x + start * inPlane, y + start * outPlane, count, context.workspace(worker))
     }
 }

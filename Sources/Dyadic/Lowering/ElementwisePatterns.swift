@@ -237,39 +237,60 @@ extension Lowering {
     }
 
     func emitConcat(_ node: Node, inputs: [(value: Int, params: QuantParams)], out: OutputQuantization) throws -> Bool {
-        try node.checkAttributes(known: ["axis"])
-        guard let first = inputs.first else { throw node.invalid("needs at least one input") }
-        let rank = values[first.value].shape.count
-        var axis = try node.int("axis", default: 1)
-        if axis < 0 { axis += rank }
-        guard axis >= 0 && axis < rank else { throw node.invalid("axis out of range") }
-        // Concatenating channels of NHWC tensors stays NHWC; other axes work on NCHW.
-        let layout: Layout = rank == 4 && axis == 1 && values[first.value].layout == .nhwc ? .nhwc : .nchw
-        var vs: [Int] = []
-        for (i, input) in inputs.enumerated() {
-            let v = try relayout(input.value, to: layout, key: node.inputs[i])
-            guard values[v].shape.count == rank,
-                  (0..<rank).allSatisfy({ $0 == axis || values[v].shape[$0] == values[first.value].shape[$0] }) else {
-                throw node.invalid("inputs cannot be concatenated on axis \(axis)")
-            }
-            vs.append(v)
-        }
-        var shape = values[first.value].shape
-        shape[axis] = vs.map { values[$0].shape[axis] }.reduce(0, +)
-        let physicalAxis = layout == .nhwc ? 3 : axis
-        let physical = values[vs[0]].physicalShape
-        let outer = physical[..<physicalAxis].reduce(1, *)
-        let chunks = vs.map { values[$0].physicalShape[physicalAxis...].reduce(1, *) }
-        let tables: [[UInt8]?] = zip(inputs, vs).map { input, v in
+        let g = try concatGeometry(node, inputs.map(\.value))
+        let tables: [[UInt8]?] = zip(inputs, g.values).map { input, v in
             input.params == out.params && values[v].dtype == out.dtype && out.qmin == out.dtype.integerRange.lowerBound
                 && out.qmax == out.dtype.integerRange.upperBound
                 ? nil : requantTable(input: input.params, inputType: values[v].dtype, output: out)
         }
-        let y = addValue(out.name, out.dtype, shape, layout: layout, quant: out.params)
-        layers.append(ConcatLayer(source: sourceNames(node, out),
-                                  inputs: vs, output: y, chunks: chunks, tables: tables, outer: outer))
+        let y = addValue(out.name, out.dtype, g.shape, layout: g.layout, quant: out.params)
+        layers.append(ConcatLayer(op: "QConcat", source: sourceNames(node, out), inputs: g.values, output: y,
+                                  chunks: g.chunks, tables: tables, outer: g.outer, isIntegerOnly: true))
         finish(out, value: y)
         return true
+    }
+
+    /// Concat of values as they are stored (float32, or integers that are not
+    /// quantized activations): byte runs copied into place.
+    func lowerPlainConcat(_ node: Node) throws -> Bool {
+        guard !node.inputs.isEmpty, node.outputs.count == 1, node.inputs.allSatisfy({ !$0.isEmpty }) else { return false }
+        let vs = try node.inputs.map { try materialize($0, as: nil, context: node.label) }
+        let dtype = values[vs[0]].dtype
+        guard vs.allSatisfy({ values[$0].dtype == dtype && values[$0].quant == nil }) else { return false }
+        let g = try concatGeometry(node, vs)
+        let y = addValue(node.outputs[0], dtype, g.shape, layout: g.layout)
+        layers.append(ConcatLayer(op: "Concat", source: [node.name], inputs: g.values, output: y,
+                                  chunks: g.chunks.map { $0 * dtype.byteSize }, tables: g.values.map { _ in nil }, outer: g.outer,
+                                  isIntegerOnly: dtype != .float32))
+        env[node.outputs[0]] = .value(y)
+        return true
+    }
+
+    /// The physical view of a Concat: inputs in one layout, the output's logical shape,
+    /// and `outer` runs of each input's `chunks` elements.
+    func concatGeometry(_ node: Node, _ inputs: [Int]) throws -> (values: [Int], shape: [Int], layout: Layout, outer: Int, chunks: [Int]) {
+        try node.checkAttributes(known: ["axis"])
+        guard let first = inputs.first else { throw node.invalid("needs at least one input") }
+        let rank = values[first].shape.count
+        var axis = try node.int("axis", default: 1)
+        if axis < 0 { axis += rank }
+        guard axis >= 0 && axis < rank else { throw node.invalid("axis out of range") }
+        // Concatenating channels of NHWC tensors stays NHWC; other axes work on NCHW.
+        let layout: Layout = rank == 4 && axis == 1 && values[first].layout == .nhwc ? .nhwc : .nchw
+        var vs: [Int] = []
+        for (i, input) in inputs.enumerated() {
+            let v = try relayout(input, to: layout, key: node.inputs[i])
+            guard values[v].shape.count == rank,
+                  (0..<rank).allSatisfy({ $0 == axis || values[v].shape[$0] == values[first].shape[$0] }) else {
+                throw node.invalid("inputs cannot be concatenated on axis \(axis)")
+            }
+            vs.append(v)
+        }
+        var shape = values[first].shape
+        shape[axis] = vs.map { values[$0].shape[axis] }.reduce(0, +)
+        let physicalAxis = layout == .nhwc ? 3 : axis
+        let physical = values[vs[0]].physicalShape
+        return (vs, shape, layout, physical[..<physicalAxis].reduce(1, *), vs.map { values[$0].physicalShape[physicalAxis...].reduce(1, *) })
     }
 
     /// An element-wise function of one 8-bit input, quantized: a 256-entry table.

@@ -555,7 +555,10 @@ extension Lowering {
         let g = try WindowGeometry(node: node, inputH: shape[2], inputW: shape[3], kernelShape: k,
                                    ceilMode: try node.int("ceil_mode", default: 0) != 0)
         let out = addValue(node.outputs[0], .float32, [shape[0], shape[1], g.output.h, g.output.w])
-        layers.append(FloatMaxPoolLayer(source: [node.name], input: x, output: out, planes: shape[0] * shape[1], geometry: g))
+        guard let layer = FloatMaxPoolLayer(source: [node.name], input: x, output: out, planes: shape[0] * shape[1], geometry: g) else {
+            throw node.unsupported("a window of \(g.kernel) over \(g.input) (sizes beyond 32 bits)")
+        }
+        layers.append(layer)
         env[node.outputs[0]] = .value(out)
         return true
     }

@@ -314,6 +314,7 @@ final class Lowering {
             try lowerReference(node)
         case "Concat":
             if try lowerQDQConcat(node, index: index, symbols) { return }
+            if try lowerPlainConcat(node) { return }
             try lowerReference(node)
         case "Sigmoid", "Tanh", "LeakyRelu", "HardSigmoid", "HardSwish", "Relu", "Clip":
             if try lowerQDQTable(node, index: index, symbols) { return }

@@ -77,3 +77,99 @@ void dyd_resize_x8_2d(const uint8_t *x, uint8_t *y, int is_signed, size_t outer,
 #endif
   resize_scalar(x, y, is_signed, outer, in_h, in_w, inner, out_h, out_w, h, w, shift, row, acc);
 }
+
+/*
+ * The same separable resize on float32 with float weights, in the order the
+ * axis-by-axis definition adds (the h axis' taps into a zeroed row, in tap order,
+ * then the w axis' taps into a zeroed pixel), with no fused multiply-adds, so each
+ * output equals the definition's bit for bit on every ISA.
+ *
+ * Kernel names: dyd_f32_resize_2d__scalar, dyd_f32_resize_2d__avx2, dyd_f32_resize_2d__avx512
+ * (the same loops compiled for wider vectors; they vectorise along the row and along
+ * `inner`).
+ */
+#pragma clang fp contract(off)
+
+#define F32_RESIZE_BODY                                                                                      \
+  const size_t row_len = in_w * inner;                                                                      \
+  int two_taps = 1;                                                                                          \
+  for (size_t jj = 0; jj <= out_w; jj++) two_taps &= w->start[jj] == 2 * jj;                                 \
+  for (size_t o = 0; o < outer; o++) {                                                                       \
+    const float *xo = x + o * in_h * row_len;                                                                \
+    float *yo = y + o * out_h * out_w * inner;                                                                \
+    for (size_t j = 0; j < out_h; j++) {                                                                     \
+      for (size_t i = 0; i < row_len; i++) row[i] = 0.0f;                                                    \
+      for (uint32_t k = h->start[j]; k < h->start[j + 1]; k++) {                                            \
+        const float wt = h->weight[k];                                                                       \
+        const float *restrict src = xo + (size_t)h->index[k] * row_len;                                      \
+        for (size_t i = 0; i < row_len; i++) row[i] += wt * src[i];                                          \
+      }                                                                                                      \
+      float *dst = yo + j * out_w * inner;                                                                   \
+      if (inner == 1 && two_taps) {                                                                          \
+        /* Linear taps (two per output, in order): a loop without an inner one, so it \
+         * vectorises with gathers. */                                                                       \
+        const uint32_t *restrict wi = w->index;                                                              \
+        const float *restrict wv = w->weight;                                                                \
+        for (size_t jj = 0; jj < out_w; jj++) {                                                              \
+          float acc = 0.0f;                                                                                  \
+          acc += wv[2 * jj] * row[wi[2 * jj]];                                                               \
+          acc += wv[2 * jj + 1] * row[wi[2 * jj + 1]];                                                       \
+          dst[jj] = acc;                                                                                     \
+        }                                                                                                    \
+        continue;                                                                                            \
+      }                                                                                                      \
+      if (inner == 1) {                                                                                      \
+        for (size_t jj = 0; jj < out_w; jj++) {                                                              \
+          float acc = 0.0f;                                                                                  \
+          for (uint32_t k = w->start[jj]; k < w->start[jj + 1]; k++) acc += w->weight[k] * row[w->index[k]]; \
+          dst[jj] = acc;                                                                                     \
+        }                                                                                                    \
+        continue;                                                                                            \
+      }                                                                                                      \
+      for (size_t jj = 0; jj < out_w; jj++, dst += inner) {                                                  \
+        for (size_t c = 0; c < inner; c++) dst[c] = 0.0f;                                                    \
+        for (uint32_t k = w->start[jj]; k < w->start[jj + 1]; k++) {                                        \
+          const float wt = w->weight[k];                                                                     \
+          const float *restrict src = row + (size_t)w->index[k] * inner;                                     \
+          for (size_t c = 0; c < inner; c++) dst[c] += wt * src[c];                                          \
+        }                                                                                                    \
+      }                                                                                                      \
+    }                                                                                                        \
+  }
+
+#define F32_RESIZE_ARGS                                                                                      \
+  const float *x, float *y, size_t outer, size_t in_h, size_t in_w, size_t inner, size_t out_h, size_t out_w, \
+      const dyd_resize_taps_f32 *h, const dyd_resize_taps_f32 *w, float *restrict row
+
+static void f32_resize_scalar(F32_RESIZE_ARGS) { F32_RESIZE_BODY }
+
+#if defined(__x86_64__)
+__attribute__((target("avx2"))) static void f32_resize_avx2(F32_RESIZE_ARGS) { F32_RESIZE_BODY }
+__attribute__((target("avx512f"))) static void f32_resize_avx512(F32_RESIZE_ARGS) { F32_RESIZE_BODY }
+#endif
+
+const char *dyd_resize_f32_2d_kernel_name(void) {
+#if defined(__x86_64__)
+  if (dyd_active_isa() >= DYD_ISA_AVX512VNNI) return "dyd_f32_resize_2d__avx512";
+  if (dyd_active_isa() >= DYD_ISA_AVX2) return "dyd_f32_resize_2d__avx2";
+#endif
+  return "dyd_f32_resize_2d__scalar";
+}
+
+size_t dyd_resize_f32_2d_workspace_size(size_t in_w, size_t inner) { return in_w * inner * sizeof(float); }
+
+void dyd_resize_f32_2d(const float *x, float *y, size_t outer, size_t in_h, size_t in_w, size_t inner, size_t out_h,
+                       size_t out_w, const dyd_resize_taps_f32 *h, const dyd_resize_taps_f32 *w, void *workspace) {
+  float *row = workspace;
+#if defined(__x86_64__)
+  if (dyd_active_isa() >= DYD_ISA_AVX512VNNI) {
+    f32_resize_avx512(x, y, outer, in_h, in_w, inner, out_h, out_w, h, w, row);
+    return;
+  }
+  if (dyd_active_isa() >= DYD_ISA_AVX2) {
+    f32_resize_avx2(x, y, outer, in_h, in_w, inner, out_h, out_w, h, w, row);
+    return;
+  }
+#endif
+  f32_resize_scalar(x, y, outer, in_h, in_w, inner, out_h, out_w, h, w, row);
+}
