@@ -904,7 +904,7 @@ static void bench_f32_linear(void) {
         for (size_t j = 0; j < n; j++) bias[j] = (float)((int)(next_rand() % 2001) - 1000) * 1e-3f;
         for (size_t i = 0; i < m * k; i++) a[i] = (float)((int)(next_rand() % 2001) - 1000) * 1e-3f;
         char err[200];
-        const dyd_f32gemm_desc gd = {k, n, b, bias, DYD_F32_ACT_NONE, 0, 0};
+        const dyd_f32gemm_desc gd = {k, n, b, bias, DYD_F32_ACT_NONE, 0, 0, 0, 0};
         dyd_f32conv_desc cd;
         memset(&cd, 0, sizeof cd);
         cd.geometry = (dyd_conv_geometry){.batch = (uint32_t)m, .in_h = 1, .in_w = 1, .in_c = (uint32_t)k,

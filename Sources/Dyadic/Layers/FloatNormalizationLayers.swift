@@ -97,30 +97,39 @@ final class FloatReduceLayer: Layer {
     }
 }
 
-/// Float32 Softmax over contiguous rows (the last axis, or the 2-D coercion before
-/// opset 13): the reference op's steps per row — the maximum, exp(x − max) on the
-/// vectorised C kernel, the sum (in eight partial sums), one division per element.
+/// Float32 Softmax: the reference op's steps per row — the maximum, exp(x − max) on
+/// the vectorised C kernel, the sum, one division per element. Rows are contiguous
+/// (`inner` 1: the last axis, or the 2-D coercion before opset 13) or strided by
+/// `inner` (an earlier axis from opset 13, such as a detector's box-distribution
+/// bins); strided rows are processed a block [n][inner] at a time, vectorised along
+/// `inner`. A tile is a row, or a block.
 final class FloatSoftmaxLayer: TiledLayer {
     let op = "Softmax"
     let sourceNodes: [String]
     let inputs: [Int], outputs: [Int]
     let isIntegerOnly = false
     let kernel = String(cString: dyd_f32_map_kernel_name())
-    let rows: Int, n: Int
-    var tiles: Int { rows }
-    var details: String { "\(rows) rows of \(n)" }
+    let rows: Int, n: Int, inner: Int
+    var tiles: Int { inner == 1 ? rows : rows / inner }
+    var details: String { inner == 1 ? "\(rows) rows of \(n)" : "\(rows) rows of \(n), stride \(inner)" }
     var inPlaceInputs: [Int]? { [0] }
+    var workspaceSize: Int { inner == 1 ? 0 : 2 * inner * MemoryLayout<Float>.size }
 
-    init(source: [String], input: Int, output: Int, rows: Int, n: Int) {
+    init(source: [String], input: Int, output: Int, rows: Int, n: Int, inner: Int = 1) {
         sourceNodes = source
         inputs = [input]
         outputs = [output]
-        (self.rows, self.n) = (rows, n)
+        (self.rows, self.n, self.inner) = (rows, n, inner)
     }
 
     func runTiles(_ start: Int, _ count: Int, worker: Int, _ context: ExecutionContext) {
         let x = context.pointer(inputs[0]).assumingMemoryBound(to: Float.self)
         let y = context.pointer(outputs[0]).assumingMemoryBound(to: Float.self)
+        if inner > 1 {
+            let scratch = context.workspace(worker).assumingMemoryBound(to: Float.self)
+            for block in start..<(start + count) { runBlock(x + block * n * inner, y + block * n * inner, scratch) }
+            return
+        }
         for r in start..<(start + count) {
             let xr = x + r * n, yr = y + r * n
             var m = -Float.infinity, k = 0
@@ -142,6 +151,30 @@ final class FloatSoftmaxLayer: TiledLayer {
             var sum = s8.sum()
             while k < n { sum += yr[k]; k += 1 }
             for k in 0..<n { yr[k] /= sum }
+        }
+    }
+
+    /// The rows i of a block [n][inner] (element k of row i at k·inner + i), all at once.
+    private func runBlock(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ scratch: UnsafeMutablePointer<Float>) {
+        let m = scratch, sum = scratch + inner
+        for i in 0..<inner { m[i] = -.infinity }
+        for k in 0..<n {
+            let row = x + k * inner
+            for i in 0..<inner { m[i] = max(m[i], row[i]) }
+        }
+        for k in 0..<n {
+            let (xr, yr) = (x + k * inner, y + k * inner)
+            for i in 0..<inner { yr[i] = xr[i] - m[i] }
+        }
+        dyd_f32_map(DYD_F32_EXP, y, y, n * inner)
+        for i in 0..<inner { sum[i] = 0 }
+        for k in 0..<n {
+            let row = y + k * inner
+            for i in 0..<inner { sum[i] += row[i] }
+        }
+        for k in 0..<n {
+            let row = y + k * inner
+            for i in 0..<inner { row[i] /= sum[i] }
         }
     }
 }

@@ -207,8 +207,8 @@ extension Lowering {
         return true
     }
 
-    /// Float32 Softmax whose rows are contiguous: over the last axis, or any axis before
-    /// opset 13 (the input coerced to 2-D there).
+    /// Float32 Softmax over any axis (rows strided by the later axes from opset 13;
+    /// before, the input coerced to 2-D there).
     func lowerFloatSoftmax(_ node: Node) throws -> Bool {
         guard node.inputs.count == 1, node.outputs.count == 1, let xs = env[node.inputs[0]] else { return false }
         if case .constant = xs { return false }
@@ -219,11 +219,14 @@ extension Lowering {
         var axis = try node.int("axis", default: graph.opset >= 13 ? -1 : 1)
         if axis < 0 { axis += shape.count }
         guard axis >= 0 && axis < shape.count else { throw node.invalid("axis out of range") }
-        if graph.opset >= 13 && axis != shape.count - 1 { return false }
-        let n = shape[axis...].reduce(1, *)
-        guard n > 0 else { return false }
+        // From opset 13 the rows run along `axis` alone (strided by the axes after it);
+        // before, the input is coerced to 2-D there, so rows are contiguous.
+        let strided = graph.opset >= 13 && axis != shape.count - 1
+        let n = strided ? shape[axis] : shape[axis...].reduce(1, *)
+        let inner = strided ? shape[(axis + 1)...].reduce(1, *) : 1
+        guard n > 0, inner > 0 else { return false }
         let out = addValue(node.outputs[0], .float32, shape)
-        layers.append(FloatSoftmaxLayer(source: [node.name], input: x, output: out, rows: values[x].count / n, n: n))
+        layers.append(FloatSoftmaxLayer(source: [node.name], input: x, output: out, rows: values[x].count / n, n: n, inner: inner))
         env[node.outputs[0]] = .value(out)
         return true
     }

@@ -88,7 +88,11 @@ void dyd_resize_x8_2d(const uint8_t *x, uint8_t *y, int is_signed, size_t outer,
  * (the same loops compiled for wider vectors; they vectorise along the row and along
  * `inner`).
  */
+#if defined(__clang__)
 #pragma clang fp contract(off)
+#elif defined(__GNUC__)
+#pragma GCC optimize("fp-contract=off")
+#endif
 
 #define F32_RESIZE_BODY                                                                                      \
   const size_t row_len = in_w * inner;                                                                      \

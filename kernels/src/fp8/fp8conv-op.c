@@ -57,7 +57,7 @@ struct dyd_fp8conv_op {
   /* dense im2col of few input channels (the stem): every code's converted form, so a
    * tap's handful of channels are copied from the table instead of a convert call */
   bool a_lut_on;
-  uint8_t a_lut[256 * 4];
+  _Alignas(16) uint8_t a_lut[256 * 4]; /* converted floats or bf16s are stored through typed pointers */
   /* dense, one group, dilation_w 1 and pixels packed (in_pixel_stride == in_c): a
    * kernel row's taps are one run of codes in the input and in the K' row */
   bool row_runs;
