@@ -2505,6 +2505,7 @@ static void test_f32_depthwise_shapes(void) {
         if (ki == 2 || ki == 3) c.dh = c.dw = 2;
         c.in_h = c.kh + rnd(8);
         c.in_w = c.kw + rnd(70); /* output rows around every vector width */
+        if (rnd(2)) c.in_w += 48 * st; /* wide rows at every stride: the row-by-row path */
         c.pt = c.pb = c.kh / 2;
         c.pl = c.pr = c.kw / 2;
         if (rnd(3) == 0) { c.pt = rnd(c.kh); c.pr = rnd(c.kw); } /* asymmetric */

@@ -10,10 +10,23 @@
  * plane is compacted into the output: a depthwise layer does so few FLOPs per byte
  * that copies, not FMAs, are what it costs. The activation runs on the compacted
  * plane, which is still in L1.
+ *
+ * Wide planes (DW_ROWS_MIN_WIDTH outputs a row and more; at 28 it measured slower)
+ * go row by row instead: a plane of 56x56 or 112x112 floats and its padded copy no
+ * longer fit L1, and the passes above (copy, kernel, compaction, activation) each
+ * streamed it through L2 (measured on a 112x112 3x3: 404 us, 274 row by row). There,
+ * each input row is copied once, zero padded, into a ring of (kh - 1) * dh + sh rows,
+ * the kernel reads its taps from the ring and writes the output row in place (at
+ * stride_w > 1 it writes the stride-1 row into a line buffer, compacted at once), and
+ * the row gets its activation while in L1. The kernel sees the same taps in the same
+ * order either way, so both give the same bits.
  */
 #include "f32conv.h"
 
 #include <stdlib.h>
+
+/* Output rows at least this wide take the row-by-row path. */
+#define DW_ROWS_MIN_WIDTH 48
 
 bool dyd_f32conv_plan_dw(dyd_f32conv_op *op, const dyd_f32conv_desc *d) {
   const dyd_conv_geometry *g = &op->g;
@@ -32,6 +45,9 @@ bool dyd_f32conv_plan_dw(dyd_f32conv_op *op, const dyd_f32conv_desc *d) {
       op->dw_off[ky * g->kernel_w + kx] =
           row % sh * op->plane_floats + row / sh * op->pitch + kx * g->dilation_w;
     }
+  op->dw_rows = g->out_w >= DW_ROWS_MIN_WIDTH;
+  op->dw_width = (g->out_w - 1) * sw + (g->kernel_w - 1) * (size_t)g->dilation_w + 1 + DYD_F32_DW_PAD;
+  op->dw_ring = (g->kernel_h - 1) * (size_t)g->dilation_h + sh;
   memcpy(op->packed, d->weights, sizeof(float) * g->out_c * op->taps);
   if (d->bias) memcpy(op->bias, d->bias, sizeof(float) * g->out_c);
   const char *tile = op->taps == 9 && g->kernel_h == 3   ? "3x3"
@@ -43,6 +59,9 @@ bool dyd_f32conv_plan_dw(dyd_f32conv_op *op, const dyd_f32conv_desc *d) {
 
 /* tap pointers, phase planes, virtual outputs */
 size_t dyd_f32conv_dw_workspace_floats(const dyd_f32conv_op *op) {
+  if (op->dw_rows) /* tap pointers, ring tags, ring, zero row, line */
+    return DYD_DIV_UP(op->taps * sizeof(float *) + op->dw_ring * sizeof(int64_t), sizeof(float)) +
+           (op->dw_ring + 2) * op->dw_width;
   return DYD_DIV_UP(op->taps * sizeof(float *), sizeof(float)) + op->g.stride_h * op->plane_floats +
          op->virt;
 }
@@ -50,12 +69,58 @@ size_t dyd_f32conv_dw_workspace_floats(const dyd_f32conv_op *op) {
 /* Virtual outputs per kernel call: the taps' windows stay in L1. */
 #define DW_CHUNK 2048
 
+/* The row-by-row path for wide planes (see the top of the file). */
+static void run_dw_rows(const dyd_f32conv_op *op, const float *x, float *y, size_t c, float *ws) {
+  const dyd_conv_geometry *g = &op->g;
+  const size_t W = op->dw_width, R = op->dw_ring, kw = g->kernel_w, ow = g->out_w, sw = g->stride_w;
+  const size_t pl = g->pad_left, in_w = g->in_w;
+  const float **rows = (const float **)(void *)ws;
+  int64_t *tag = (int64_t *)(void *)(rows + op->taps);
+  float *ring = ws + DYD_DIV_UP(op->taps * sizeof(float *) + R * sizeof(int64_t), sizeof(float));
+  float *zero = ring + R * W, *line = zero + W;
+  for (size_t r = 0; r < R; r++) tag[r] = -1;
+  memset(zero, 0, W * sizeof(float));
+  /* padded columns [c0, c1) hold input columns 0.. (the rest is never read) */
+  const size_t c0 = DYD_MIN(pl, W), c1 = DYD_MIN(W, pl + in_w);
+  const float *w = op->packed + c * op->taps;
+  const size_t nv = (ow - 1) * sw + 1;
+  for (size_t oy = 0; oy < g->out_h; oy++) {
+    for (size_t ky = 0; ky < g->kernel_h; ky++) {
+      const int64_t iy = (int64_t)(oy * g->stride_h + ky * g->dilation_h) - g->pad_top;
+      const float *base = zero;
+      if (iy >= 0 && iy < (int64_t)g->in_h) {
+        float *slot = ring + (size_t)iy % R * W;
+        if (tag[(size_t)iy % R] != iy) {
+          for (size_t q = 0; q < c0; q++) slot[q] = 0.0f;
+          memcpy(slot + c0, x + (size_t)iy * in_w, (c1 - c0) * sizeof(float));
+          for (size_t q = c1; q < W; q++) slot[q] = 0.0f;
+          tag[(size_t)iy % R] = iy;
+        }
+        base = slot;
+      }
+      for (size_t kx = 0; kx < kw; kx++) rows[ky * kw + kx] = base + kx * g->dilation_w;
+    }
+    float *yr = y + oy * ow;
+    if (sw == 1) {
+      op->b->dw(ow, op->taps, rows, w, op->bias[c], yr);
+    } else {
+      op->b->dw(nv, op->taps, rows, w, op->bias[c], line);
+      for (size_t ox = 0; ox < ow; ox++) yr[ox] = line[ox * sw];
+    }
+    op->b->act(ow, yr, &op->act);
+  }
+}
+
 void dyd_f32conv_run_dw(const dyd_f32conv_op *op, const float *in, float *out, size_t tile,
                         float *ws) {
   const dyd_conv_geometry *g = &op->g;
   const size_t c = tile % g->out_c, n = tile / g->out_c;
   const float *x = in + ((size_t)n * g->in_c + c) * op->in_plane;
   float *y = out + ((size_t)n * g->out_c + c) * op->out_plane;
+  if (op->dw_rows) {
+    run_dw_rows(op, x, y, c, ws);
+    return;
+  }
   const size_t sh = g->stride_h, sw = g->stride_w, P = op->pitch, pl = g->pad_left;
   const float **rows = (const float **)(void *)ws;
   float *planes = ws + DYD_DIV_UP(op->taps * sizeof(float *), sizeof(float));

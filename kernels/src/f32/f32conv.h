@@ -32,6 +32,8 @@ struct dyd_f32conv_op {
   size_t plane_rows, plane_floats; /* rows per phase plane, its floats (pitch as above) */
   size_t virt;                 /* virtual outputs: (out_h - 1) * P + (out_w - 1) * stride_w + 1 */
   size_t *dw_off;              /* per tap: offset of virtual output 0's input from the planes */
+  bool dw_rows;                /* wide planes: row by row through a ring of padded input rows */
+  size_t dw_width, dw_ring;    /* floats per padded ring row; rows in the ring */
   float *bias;                 /* [out_c] (depthwise, fc) */
   float *packed;
   char name[96];
