@@ -10,6 +10,7 @@ let package = Package(
         .executable(name: "runmodel", targets: ["runmodel"]),
         .executable(name: "latency", targets: ["latency"]),
         .executable(name: "quantize", targets: ["quantize"]),
+        .executable(name: "dyadic-fuzz", targets: ["dyadic-fuzz"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-protobuf.git", from: "1.39.0"),
@@ -37,6 +38,8 @@ let package = Package(
         .executableTarget(name: "quantize", dependencies: [
             "Dyadic", "DyadicONNX", "DyadicQuantizer", "ToolSupport", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
+        // Fuzz harnesses (tools/fuzz.sh); a normal build replays inputs through them.
+        .executableTarget(name: "dyadic-fuzz", dependencies: ["Dyadic", "DyadicONNX"]),
         .testTarget(name: "DyadicTests", dependencies: ["Dyadic", "DyadicKernels"]),
         .target(name: "AllocationCounter", path: "Tests/AllocationCounter"),
         .testTarget(name: "DyadicONNXTests", dependencies: ["Dyadic", "DyadicONNX", "DyadicQuantizer", "AllocationCounter"]),

@@ -86,6 +86,24 @@ import Testing
         expectError(["initializer 'w'", "impossibly large"]) { _ = try ONNXImporter.load(data: data) }
     }
 
+    /// A Pad whose pads make an output of a terabyte: refused at planning with the value
+    /// and node named, before anything is allocated; a lower memory limit refuses less.
+    @Test func sizesAboveTheMemoryLimitAreRefused() throws {
+        var pads = Onnx_TensorProto()
+        pads.name = "pads"
+        pads.dataType = 7
+        pads.dims = [8]
+        pads.int64Data = [0, 0, 1, 2, 0, 0, 2, 4_160_749_569]
+        let huge = model([node("Pad", ["x", "pads"], name: "widen")], initializers: [pads])
+        expectError(["'y'", "Pad of widen", "above the memory limit"]) { _ = try Session(graph: try ONNXImporter.load(data: huge)) }
+        pads.int64Data = [0, 0, 1, 2, 0, 0, 2, 4096]
+        let wide = model([node("Pad", ["x", "pads"], name: "widen")], initializers: [pads])
+        _ = try Session(graph: try ONNXImporter.load(data: wide))
+        expectError(["above the memory limit of 100000"]) {
+            _ = try Session(graph: try ONNXImporter.load(data: wide), options: SessionOptions(memoryLimit: 100_000))
+        }
+    }
+
     @Test func tensorDataShorterThanShape() {
         var t = Onnx_TensorProto()
         t.name = "w"

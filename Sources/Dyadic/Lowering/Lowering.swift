@@ -64,12 +64,16 @@ final class Lowering {
 
     /// No float activation fused into its producer (`SessionOptions.observable`).
     var observable = false
+    /// SessionOptions.memoryLimit, checked by the plan.
+    var memoryLimit = SessionOptions.defaultMemoryLimit
 
     /// `graph` must have passed `GraphValidation` (Session's init checks it and its subgraphs once).
-    static func plan(graph: Graph, inputShapes: [String: [Int]], numerics: Numerics, observable: Bool = false) throws -> Plan {
+    static func plan(graph: Graph, inputShapes: [String: [Int]], numerics: Numerics, observable: Bool = false,
+                     memoryLimit: Int = SessionOptions.defaultMemoryLimit) throws -> Plan {
         let rewritten = GraphRewrites.fuseHardSwish(GraphRewrites.foldBatchNormalization(ContribExpansion.expand(GraphRewrites.topologicallySorted(graph))))
         let lowering = Lowering(graph: rewritten, numerics: numerics)
         lowering.observable = observable
+        lowering.memoryLimit = memoryLimit
         return try lowering.build(inputShapes: inputShapes)
     }
 
@@ -99,8 +103,8 @@ final class Lowering {
         }
         // Observed runs keep every layer, so that each value they report is computed.
         let composed = observable ? layers : TableComposition.compose(layers, values: values)
-        return Plan(values: values, layers: Lowering.liveLayers(composed, outputs: Set(outputs.map(\.1))),
-                    inputs: inputs, outputs: outputs, numerics: numerics)
+        return try Plan(values: values, layers: Lowering.liveLayers(composed, outputs: Set(outputs.map(\.1))),
+                        inputs: inputs, outputs: outputs, numerics: numerics, memoryLimit: memoryLimit)
     }
 
     /// Drops layers whose outputs nobody reads (e.g. an NCHW quantization that a fused
@@ -438,7 +442,8 @@ final class Lowering {
                             initializers: g.initializers, opset: graph.opset)
             let plan: Plan
             do {
-                plan = try Lowering.plan(graph: sub, inputShapes: shapes, numerics: numerics, observable: observable)
+                plan = try Lowering.plan(graph: sub, inputShapes: shapes, numerics: numerics, observable: observable,
+                                         memoryLimit: memoryLimit)
             } catch let error as DyadicError {
                 throw DyadicError("\(node.label) \(key): \(error.message)")
             }

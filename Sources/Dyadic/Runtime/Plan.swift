@@ -15,19 +15,38 @@ public final class Plan: @unchecked Sendable {
     /// What the values would take with one slot each.
     public let unsharedSize: Int
     let maxWorkspace: Int
+    /// SessionOptions.memoryLimit: contexts are checked against it before they allocate.
+    let memoryLimit: Int
 
-    init(values: [PlanValue], layers: [Layer], inputs: [(String, Int)], outputs: [(String, Int)], numerics: Numerics) {
+    /// Throws when a value's size overflows or exceeds `memoryLimit`, or the arena does.
+    init(values: [PlanValue], layers: [Layer], inputs: [(String, Int)], outputs: [(String, Int)], numerics: Numerics,
+         memoryLimit: Int = SessionOptions.defaultMemoryLimit) throws {
+        func producer(_ v: Int) -> String {
+            layers.first { $0.outputs.contains(v) }.map { " (\($0.op) of \($0.sourceNodes.joined(separator: ", ")))" } ?? ""
+        }
+        for (v, value) in values.enumerated() {
+            guard let bytes = value.checkedByteCount else {
+                throw DyadicError("value '\(value.name)'\(producer(v)): shape \(value.shape) is too large to address")
+            }
+            guard bytes <= memoryLimit else {
+                throw DyadicError("value '\(value.name)'\(producer(v)): shape \(value.shape) needs \(bytes) bytes, above the memory limit of \(memoryLimit)")
+            }
+        }
         self.values = values
         self.layers = layers
         self.inputs = inputs.map { (name: $0.0, value: $0.1) }
         self.outputs = outputs.map { (name: $0.0, value: $0.1) }
         self.numerics = numerics
+        self.memoryLimit = memoryLimit
         let memory = MemoryPlan(values: values, layers: layers, inputs: inputs.map(\.1), outputs: outputs.map(\.1))
         offsets = memory.offsets
         byteCounts = values.map(\.byteCount)
         arenaSize = memory.arenaSize
         unsharedSize = memory.unsharedSize
         maxWorkspace = layers.map(\.workspaceSize).max() ?? 0
+        guard arenaSize <= memoryLimit else {
+            throw DyadicError("the plan's values need \(arenaSize) bytes at once, above the memory limit of \(memoryLimit)")
+        }
     }
 
     /// Layers that run float arithmetic between the input quantization and the output
@@ -68,5 +87,14 @@ public final class Plan: @unchecked Sendable {
         floatLayers.isEmpty && fp8Layers.isEmpty && layers.contains { $0.isIntegerOnly && $0.op.hasPrefix("Q") }
     }
 
-    public func makeContext(threads: Int) throws -> ExecutionContext { try ExecutionContext(plan: self, threads: threads) }
+    /// Throws when the arena and `threads` workspaces together exceed the memory limit.
+    public func makeContext(threads: Int) throws -> ExecutionContext {
+        let (perThread, overflow) = ((maxWorkspace + 63) & ~63).multipliedReportingOverflow(by: max(threads, 1))
+        if overflow || arenaSize > memoryLimit - min(perThread, memoryLimit) || perThread > memoryLimit {
+            let layer = layers.max { $0.workspaceSize < $1.workspaceSize }
+            let name = layer.map { "\($0.op) of \($0.sourceNodes.joined(separator: ", "))" } ?? "none"
+            throw DyadicError("\(name): \(maxWorkspace) bytes of scratch memory per thread (× \(threads)) and \(arenaSize) of values exceed the memory limit of \(memoryLimit)")
+        }
+        return try ExecutionContext(plan: self, threads: threads)
+    }
 }

@@ -16,6 +16,17 @@ public struct PlanValue: Sendable {
 
     public var count: Int { shape.reduce(1, *) }
     public var byteCount: Int { count * dtype.byteSize }
+    /// The byte count, or nil when a dimension is negative or the product overflows.
+    var checkedByteCount: Int? {
+        var product = dtype.byteSize
+        for d in shape {
+            guard d >= 0 else { return nil }
+            let (next, overflow) = product.multipliedReportingOverflow(by: d)
+            if overflow { return nil }
+            product = next
+        }
+        return product
+    }
 
     /// The shape as stored in memory.
     public var physicalShape: [Int] {

@@ -8,11 +8,20 @@ public struct SessionOptions: Sendable {
     /// fused into the layer that produces their input (for observing intermediate values,
     /// as calibration does).
     public var observable: Bool
-    public init(numerics: Numerics = .dyadic, threads: Int = 1, observable: Bool = false) {
+    /// Bytes a plan may ask for: any one value, and one context's arena with its
+    /// workspace. A model whose sizes exceed it is refused with an error naming the
+    /// value or layer, before anything that large is allocated.
+    public var memoryLimit: Int
+    public init(numerics: Numerics = .dyadic, threads: Int = 1, observable: Bool = false,
+                memoryLimit: Int = SessionOptions.defaultMemoryLimit) {
         self.numerics = numerics
         self.threads = threads
         self.observable = observable
+        self.memoryLimit = memoryLimit
     }
+
+    /// This machine's physical memory: no plan can use more.
+    public static let defaultMemoryLimit = Int(clamping: ProcessInfo.processInfo.physicalMemory)
 }
 
 /// A loaded model ready to run: the graph, and a plan for the current input shapes.
@@ -98,7 +107,7 @@ public final class Session: @unchecked Sendable {
             for (name, t) in parameters { g.initializers[name] = t }
         }
         return try Lowering.plan(graph: g, inputShapes: shapes.filter { parameters[$0.key] == nil }, numerics: options.numerics,
-                                 observable: options.observable)
+                                 observable: options.observable, memoryLimit: options.memoryLimit)
     }
 
     /// A new execution context for the plan made at init (models without parameter
