@@ -6,6 +6,8 @@
 # and prints libFuzzer's execution count. Exits 1 on any finding; the crashing input is
 # left in $FUZZ_OUT/<harness>/ (default /tmp/dyadic-fuzz) and can be replayed with a
 # normal build: DYADIC_FUZZ_TARGET=<harness> swift run dyadic-fuzz FILE.
+# FUZZ_SEED fixes libFuzzer's random seed (CI uses one, so a run can be repeated);
+# FUZZ_CORPUS_KEEP=1 keeps what earlier runs learnt in $FUZZ_OUT/<harness>/corpus.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -24,6 +26,7 @@ bin=$(swift build --product dyadic-fuzz --sanitize=fuzzer --sanitize=address --s
 status=0
 for h in "${harnesses[@]}"; do
   seeds="$out/$h/seeds" corpus="$out/$h/corpus" artifacts="$out/$h/findings/"
+  [ "${FUZZ_CORPUS_KEEP:-0}" = 1 ] || rm -rf "$corpus"
   mkdir -p "$seeds" "$corpus" "$artifacts"
   # Seeds: the small committed models (the .npy harness: the committed arrays).
   if [ "$h" = npy ]; then
@@ -39,7 +42,7 @@ for h in "${harnesses[@]}"; do
   # must refuse such sizes with an error before allocating).
   if DYADIC_FUZZ_TARGET=$h ASAN_OPTIONS=detect_leaks=0 "$bin" "$corpus" "$seeds" "${dict[@]}" \
        -max_total_time="$seconds" -timeout=20 -rss_limit_mb=4096 -malloc_limit_mb=2048 -max_len=262144 \
-       -artifact_prefix="$artifacts" -print_final_stats=1 > "$log" 2>&1; then
+       -artifact_prefix="$artifacts" -print_final_stats=1 ${FUZZ_SEED:+-seed=$FUZZ_SEED} > "$log" 2>&1; then
     grep -E "^stat::number_of_executed_units|^Done [0-9]+ runs" "$log" | tail -n 2
   else
     status=1

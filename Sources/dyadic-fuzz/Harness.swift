@@ -25,6 +25,9 @@ enum Harness: String {
 
     /// Inputs of more elements than this are not run (a model may declare any size).
     static let runElementLimit = 1 << 20
+    /// Plans may ask for at most this much (libFuzzer's allocation limit is 2 GiB):
+    /// larger models must be refused by the limit check, not allocated.
+    static let options = SessionOptions(memoryLimit: 1 << 30)
 
     func test(_ bytes: [UInt8]) {
         switch self {
@@ -32,10 +35,10 @@ enum Harness: String {
             _ = try? NumpyFile.decode(bytes, source: "fuzz")
         case .onnx:
             guard let graph = try? ONNXImporter.load(data: Data(bytes), source: "fuzz") else { return }
-            _ = try? Session(graph: graph)
+            _ = try? Session(graph: graph, options: Harness.options)
         case .run:
             guard let graph = try? ONNXImporter.load(data: Data(bytes), source: "fuzz"),
-                  let session = try? Session(graph: graph) else { return }
+                  let session = try? Session(graph: graph, options: Harness.options) else { return }
             var feeds: [String: Tensor] = [:]
             for input in graph.inputs {
                 let shape = input.shape.map { $0 ?? 1 }

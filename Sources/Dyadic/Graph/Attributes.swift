@@ -52,6 +52,13 @@ extension Node {
         DyadicError("\(label): \(what)")
     }
 
+    /// Throws unless every size fits the C kernels' 32-bit fields.
+    func checkKernelSizes(_ sizes: [Int], _ what: String) throws {
+        guard sizes.allSatisfy({ UInt32(exactly: $0) != nil }) else {
+            throw unsupported("\(what) \(sizes) (the kernels take sizes from 0 to 2^32 - 1)")
+        }
+    }
+
     private func wrongType(_ key: String, _ expected: String) -> DyadicError {
         DyadicError("\(label): attribute '\(key)' must be \(expected)")
     }

@@ -181,6 +181,8 @@ extension Lowering {
             g = try WindowGeometry(node: node, inputH: h, inputW: w, kernelShape: k, ceilMode: try node.int("ceil_mode", default: 0) != 0)
         }
         if try node.int("channels_last", default: 0) != 0 { throw node.unsupported("channels_last") }
+        try node.checkKernelSizes([n, h, w, c, g.output.h, g.output.w, g.kernel.h, g.kernel.w, g.stride.h, g.stride.w,
+                                   g.pads.t, g.pads.l], "pooling sizes")
         let geometry = dyd_conv_geometry(
             batch: UInt32(n), in_h: UInt32(h), in_w: UInt32(w), in_c: UInt32(c),
             out_h: UInt32(g.output.h), out_w: UInt32(g.output.w), out_c: UInt32(c),

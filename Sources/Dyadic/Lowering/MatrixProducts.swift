@@ -166,6 +166,8 @@ extension Lowering {
             throw node.invalid("input channels \(c), weight shape \(weightShape.shapeString) and group \(group) do not agree")
         }
         let g = try WindowGeometry(node: node, inputH: h, inputW: wi, kernelShape: [kh, kwid])
+        try node.checkKernelSizes([n, h, wi, c, g.output.h, g.output.w, m, kh, kwid, g.stride.h, g.stride.w,
+                                   g.dilation.h, g.dilation.w, g.pads.t, g.pads.l, group], "convolution sizes")
         let geometry = dyd_conv_geometry(
             batch: UInt32(n), in_h: UInt32(h), in_w: UInt32(wi), in_c: UInt32(c),
             out_h: UInt32(g.output.h), out_w: UInt32(g.output.w), out_c: UInt32(m),
@@ -202,7 +204,8 @@ extension Lowering {
         guard let last = xInfo.shape.last, last == k else {
             throw node.invalid("input \(xInfo.shape.shapeString) does not match weights [\(k), \(nOut)]")
         }
-        let rows = xInfo.shape.dropLast().reduce(1, *)
+        guard let rows = Array(xInfo.shape.dropLast()).checkedProduct else { throw node.invalid("input \(xInfo.shape.shapeString) is too large") }
+        try node.checkKernelSizes([rows, k, nOut], "matrix product sizes")
         let geometry = dyd_conv_geometry(
             batch: UInt32(rows), in_h: 1, in_w: 1, in_c: UInt32(k), out_h: 1, out_w: 1, out_c: UInt32(nOut),
             kernel_h: 1, kernel_w: 1, stride_h: 1, stride_w: 1, dilation_h: 1, dilation_w: 1,

@@ -58,13 +58,14 @@ enum DataMovement {
                 shape.append(Int(d))
             }
         }
-        let total = input.reduce(1, *)
+        guard let total = input.checkedProduct, let known = shape.checkedProduct else {
+            throw node.invalid("cannot reshape \(input.shapeString) to \(requested): too large")
+        }
         if let i = inferred {
-            let known = shape.reduce(1, *)
             guard known > 0, total % known == 0 else { throw node.invalid("cannot reshape \(input.shapeString) to \(requested)") }
             shape[i] = total / known
         }
-        guard shape.reduce(1, *) == total else { throw node.invalid("cannot reshape \(input.shapeString) to \(requested)") }
+        guard shape.checkedProduct == total else { throw node.invalid("cannot reshape \(input.shapeString) to \(requested)") }
         return shape
     }
 

@@ -18,14 +18,9 @@ public struct PlanValue: Sendable {
     public var byteCount: Int { count * dtype.byteSize }
     /// The byte count, or nil when a dimension is negative or the product overflows.
     var checkedByteCount: Int? {
-        var product = dtype.byteSize
-        for d in shape {
-            guard d >= 0 else { return nil }
-            let (next, overflow) = product.multipliedReportingOverflow(by: d)
-            if overflow { return nil }
-            product = next
-        }
-        return product
+        guard let count = shape.checkedProduct else { return nil }
+        let (bytes, overflow) = count.multipliedReportingOverflow(by: dtype.byteSize)
+        return overflow ? nil : bytes
     }
 
     /// The shape as stored in memory.
