@@ -2374,7 +2374,9 @@ def plan_job(index, cls, seed, mutation, rng):
     tools = [t for t in mutation.tools if t != "quantize" or is_quantize_seed(seed)]
     weights = {"runmodel": 0.5, "describe": 0.2, "latency": 0.25, "quantize": 0.15}
     if any("\x00" in a for a in input_args):
+        # A command line cannot carry a NUL byte: run only what needs no --input.
         tools = [t for t in tools if t in ("describe", "latency", "quantize")]
+        input_args, ort_inputs = [], None
     tool = rng.choices(tools, [weights[t] for t in tools])[0]
     numerics_default = True
     expected = []
@@ -2395,7 +2397,7 @@ def plan_job(index, cls, seed, mutation, rng):
     elif tool == "latency":
         argv = ["../in/model.onnx", "--runs", "1", "--warmup", "0"]
         prep = []
-        if mutation.inputs is not None or rng.random() < 0.5:
+        if input_args and (mutation.inputs is not None or rng.random() < 0.5):
             argv += input_args
         else:
             ort_inputs = None
@@ -2419,10 +2421,6 @@ def plan_job(index, cls, seed, mutation, rng):
               graph_outputs=count_graph_outputs(data) if tool == "runmodel" else None, **common)
     if tool == "quantize":
         job.ort_output_model = "work/out.onnx"
-    if tool == "describe":
-        # --describe never reads the inputs: judge the model alone (ONNX Runtime runs it
-        # on the seed's inputs).
-        job.ort_inputs = {n: p for n, p in (ort_inputs or {}).items()}
     return job
 
 
@@ -2530,6 +2528,7 @@ def crash_signature(stderr, returncode):
             message = f"signal {-returncode}"
     else:
         message = f"exit status {returncode}"
+    message = re.sub(r"\d{4,}", "N", message)   # "failed to allocate N bytes": one crash, not one per size
     location = None
     for function, path in frames:
         m = re.search(r"((?:Sources|kernels)/[^:]+):(\d+)", path)
@@ -2820,7 +2819,10 @@ def message_shape(stderr, returncode):
 
 def group_key(r):
     if r.outcome == "crash":
-        return ("crash",) + r.crash
+        message, location = r.crash
+        # Without a project frame (an allocation failure aborts in libc, whose frames the
+        # backtracer cannot unwind) the mutation is the best name for the code path.
+        return ("crash", message, location or f"no project frame; {r.job.cls} / {r.job.kind}")
     if r.outcome == "unclear-message":
         return ("unclear-message", r.job.cls, r.job.tool, r.returncode, message_shape(r.stderr, r.returncode))
     return (r.outcome, r.job.cls, r.job.kind, r.job.tool if r.outcome in ("hang", "partial-output") else "")
@@ -2980,6 +2982,7 @@ def main():
     keep_info = {}
     kept_per_group = collections.Counter()
     skipped = collections.Counter()   # runs whose class found nothing to mutate
+    harness_errors = collections.Counter()
     lock = threading.Lock()
     local = threading.local()
     oracles = []
@@ -2995,12 +2998,20 @@ def main():
             local.oracle = Oracle()
             with lock:
                 oracles.append(local.oracle)
-        job = make_job(index, cls, seeds, args.seed)
+        try:
+            job = make_job(index, cls, seeds, args.seed)
+            result = execute(job, bin_dir, top, local.oracle) if job is not None else None
+        except Exception:
+            # A fault of this script, not of the tools: report it and go on.
+            import traceback
+            with lock:
+                harness_errors[cls] += 1
+                print(f"harness error in run {index} ({cls}):\n{traceback.format_exc()}", file=sys.stderr)
+            return
         if job is None:
             with lock:
                 skipped[cls] += 1
             return
-        result = execute(job, bin_dir, top, local.oracle)
         try:
             with lock:
                 results.append(result)
@@ -3046,6 +3057,8 @@ def main():
     text = report(results, classes, keep_info, args.markdown, wall, len(schedule))
     if skipped:
         text += "\n\nruns with nothing to mutate: " + ", ".join(f"{c} {n}" for c, n in skipped.items())
+    if harness_errors:
+        text += "\n\nruns lost to errors of this script (see stderr): " + ", ".join(f"{c} {n}" for c, n in harness_errors.items())
     (keep / "summary.md" if args.markdown else keep / "summary.txt").write_text(text + "\n")
     print(text)
     print(f"\nreproducers and results.jsonl in {keep}")
