@@ -2532,13 +2532,71 @@ def crash_signature(stderr, returncode):
     location = None
     for function, path in frames:
         m = re.search(r"((?:Sources|kernels)/[^:]+):(\d+)", path)
-        if m:
+        if m and "/.build/" not in path:
             if location is None:
                 location = f"{m.group(1)}:{m.group(2)}"
             if not function.startswith("Swift runtime failure"):
                 location += f" ({function})"
                 break
     return message, location
+
+
+GDB_FRAME = re.compile(r"^#\d+\s+(?:0x[0-9a-f]+ in )?(\S+) .* at (\S+):(\d+)\s*$")
+OUR_SYMBOL = re.compile(r"^\$s\d+(?:Dyadic|DyadicONNX|DyadicQuantizer|runmodel|latency|quantize)")
+
+
+def demangle(symbol):
+    tool = shutil.which("swift-demangle")
+    if tool is None:
+        return symbol
+    out = subprocess.run([tool, "--simplified", "--compact", symbol], capture_output=True, text=True)
+    return out.stdout.strip() or symbol
+
+
+def locate_with_gdb(job, folder, bin_dir, hang):
+    """Where a crash without a project frame (an allocation failure aborts inside libc,
+    which the Swift backtracer cannot unwind) or a hang is: the reproducer rerun under gdb,
+    interrupted after a few seconds for a hang; its first frame in the project's sources."""
+    gdb = shutil.which("gdb")
+    if gdb is None or folder is None:
+        return None
+    work = folder / "gdb-work"
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir()
+    try:
+        for cmd in job.prep:
+            subprocess.run(["sh", "-c", cmd], cwd=work, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        binary = "runmodel" if job.tool == "describe" else job.tool
+        env = dict(CHILD_ENV, SWIFT_BACKTRACE="enable=no")
+        proc = subprocess.Popen([gdb, "-q", "-batch", "-ex", "set pagination off", "-ex", "run", "-ex", "bt",
+                                 "--args", str(bin_dir / binary)] + job.argv, cwd=work, env=env,
+                                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                preexec_fn=limit_child)
+        try:
+            out, _ = proc.communicate(timeout=5 if hang else 120)
+        except subprocess.TimeoutExpired:
+            os.kill(proc.pid, signal.SIGINT)   # gdb stops the program and prints the backtrace
+            try:
+                out, _ = proc.communicate(timeout=60)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                out, _ = proc.communicate()
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    location, function = None, None
+    for line in out.decode("utf-8", "replace").splitlines():
+        m = GDB_FRAME.match(line)
+        if not m or "/.build/" in m.group(2):
+            continue
+        p = re.search(r"((?:Sources|kernels)/.+)$", m.group(2))
+        if p and location is None:
+            location = f"{p.group(1)}:{m.group(3)}"
+        if location and OUR_SYMBOL.match(m.group(1)):
+            function = demangle(m.group(1))
+            break
+    if location is None:
+        return None
+    return f"{location} ({function or '?'}) [gdb]"
 
 
 def one_line_error(stderr):
@@ -2560,6 +2618,7 @@ class Result:
     note: str = ""
     crash: tuple = None
     ort: str = ""
+    where: str = ""     # a hang's location (gdb)
 
 
 def classify_failure(rc, timed_out, stderr, leftovers):
@@ -2860,6 +2919,36 @@ def write_reproducer(result, keep, bin_dir):
     return folder
 
 
+def result_record(r, bin_dir):
+    job = r.job
+    return {"index": job.index, "class": job.cls, "kind": job.kind, "detail": job.detail[:300],
+            "seed": job.seed, "tool": job.tool, "outcome": r.outcome, "returncode": r.returncode,
+            "stderr": first_stderr_line(r), "crash": r.crash, "where": r.where, "onnxruntime": r.ort[:300],
+            "note": r.note[:300], "leftovers": r.leftovers[:10], "seconds": round(r.seconds, 3),
+            "command": shell_command(job, bin_dir)[:500]}
+
+
+def locate_findings(results, keep_info, bin_dir):
+    """Give crashes without a project frame, and hangs, a location from gdb: one rerun per
+    group; crashes that turn out to share a location then merge in the report."""
+    groups = collections.OrderedDict()
+    for r in sorted(results, key=lambda r: r.job.index):
+        if (r.outcome == "crash" and r.crash[1] is None) or r.outcome == "hang":
+            groups.setdefault(group_key(r), []).append(r)
+    for key, rs in groups.items():
+        first = next((r for r in rs if r.job.index in keep_info), None)
+        if first is None:
+            continue
+        where = locate_with_gdb(first.job, keep_info[first.job.index], bin_dir, hang=first.outcome == "hang")
+        if where is None:
+            continue
+        for r in rs:
+            if r.outcome == "crash":
+                r.crash = (r.crash[0], where)
+            else:
+                r.where = where
+
+
 def first_stderr_line(r):
     text = r.stderr.decode("utf-8", "replace").strip()
     return text.splitlines()[0][:200] if text else "(empty)"
@@ -2909,7 +2998,8 @@ def report(results, classes, keep_info, markdown, wall, total_runs):
         f"{', '.join(sorted({r.job.cls for r in rs}))}]\n    first: {rs[0].job.cls} / {rs[0].job.kind}: "
         f"{rs[0].job.detail[:200]!s} (seed {rs[0].job.seed}, {rs[0].job.tool})"))
     section("hang", "Hangs", lambda k, rs: (
-        f"- {k[1]} / {k[2]} ({k[3]}) [{len(rs)} runs]: {rs[0].job.detail[:200]} (seed {rs[0].job.seed})"))
+        f"- {k[1]} / {k[2]} ({k[3]}) [{len(rs)} runs]: {rs[0].job.detail[:200]} (seed {rs[0].job.seed})"
+        + (f"\n    where (gdb, interrupted): {rs[0].where}" if rs[0].where else "")))
     section("accepted-invalid", "Accepted invalid input", lambda k, rs: (
         f"- {k[1]} / {k[2]} [{len(rs)} runs; tools {', '.join(sorted({r.job.tool for r in rs}))}]: "
         f"{rs[0].job.detail[:160]} (seed {rs[0].job.seed})\n    why invalid: {rs[0].ort[:200]}"))
@@ -3021,12 +3111,11 @@ def main():
                         kept_per_group[key] += 1
                         folder = write_reproducer(result, keep, bin_dir)
                         keep_info.setdefault(job.index, folder)
-                log.write(json.dumps({
-                    "index": job.index, "class": job.cls, "kind": job.kind, "detail": job.detail[:300],
-                    "seed": job.seed, "tool": job.tool, "outcome": result.outcome, "returncode": result.returncode,
-                    "stderr": first_stderr_line(result), "crash": result.crash, "onnxruntime": result.ort[:300],
-                    "note": result.note[:300], "leftovers": result.leftovers[:10], "seconds": round(result.seconds, 3),
-                    "command": shell_command(job, bin_dir)[:500]}, ensure_ascii=False) + "\n")
+                log.write(json.dumps(result_record(result, bin_dir), ensure_ascii=False) + "\n")
+                job.files = None        # the reproducer has them; keep memory flat
+                job.seed_ref = None
+                if result.outcome not in FINDINGS:
+                    result.stderr = result.stderr[:2000]
                 now = time.monotonic()
                 if now - last_progress[0] > 30:
                     last_progress[0] = now
@@ -3053,6 +3142,10 @@ def main():
         log.close()
         shutil.rmtree(top, ignore_errors=True)
 
+    locate_findings(results, keep_info, bin_dir)
+    with open(keep / "results.jsonl", "w") as log:
+        for r in sorted(results, key=lambda r: r.job.index):
+            log.write(json.dumps(result_record(r, bin_dir), ensure_ascii=False) + "\n")
     wall = time.monotonic() - started
     text = report(results, classes, keep_info, args.markdown, wall, len(schedule))
     if skipped:
