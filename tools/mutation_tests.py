@@ -2745,9 +2745,18 @@ def ort_worker_main():
         except MemoryError:
             status, message = "unknown", "MemoryError"
         except BaseException as e:
-            status, message = "rejected", f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"[:300]
+            status, message = "rejected", ort_message(e)
         out.write(json.dumps({"status": status, "message": message}) + "\n")
         out.flush()
+
+
+def ort_message(error):
+    """An ONNX Runtime exception's first line without the boilerplate (status code, model path)."""
+    text = str(error).splitlines()[0] if str(error) else type(error).__name__
+    text = re.sub(r"^\[ONNXRuntimeError\] : \d+ : \w+ : ", "", text)
+    text = re.sub(r"^Load model from \S+ failed:", "", text)
+    text = re.sub(r"/onnxruntime_src/\S+/", "", text)
+    return text.strip()[:300]
 
 
 def ort_check(ort, req):
