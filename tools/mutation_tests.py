@@ -23,10 +23,16 @@ limit, and sorts each run into one outcome:
   partial-output    a failed run left a file or directory in its output locations
   unclear-message   exit 1 (or 64) without exactly one `error:` line on stderr
 
+Classes (--classes): arity, attributes, dims, dtypes, scales, zero-points, shapes, huge,
+names, bytes, npy, quantize-args, output-paths; the runs are spread evenly over them.
 Each run is reproducible from --seed and its index alone (its own random generator), so
---jobs does not change what is run. Every run that is not clean-error or accepted gets a
-reproducer (the mutant's files and a run.sh) under --keep, and results.jsonl there lists
-every run.
+--jobs does not change what is run, and --only INDEX replays one. Every run that is not
+clean-error or accepted gets a reproducer (the mutant's files and a run.sh; at most
+--max-reproducers per distinct finding) under --keep, and results.jsonl there lists every
+run. Crashes are told apart by the first frame of the Swift backtrace in the project's
+sources; where there is none (an allocation failure), and for hangs, by a rerun under gdb.
+The tools run pinned where this script runs: start it with `taskset -c N nice -n 10` on a
+shared machine.
 
 usage: python3 tools/mutation_tests.py [--runs N] [--seed S] [--bin DIR] [--classes a,b,...]
                                        [--jobs J] [--keep DIR] [--markdown] [--max-minutes M]
