@@ -59,6 +59,10 @@ notable operators of the variant. Any failure is recorded in its row and the scr
         [--variants float,qdq,...] [--runs N] [--numerics dyadic|onnxruntime] [--skip-download]
         [--no-dyadic] [--table FILE] [--json FILE]
 
+tools/transformer_eval.py evaluates the MiniLM variants sentence by sentence: runmodel's
+embeddings of 200 sentences against ONNX Runtime's and the float model's, and the rank
+correlation of 300 pair similarities.
+
 Needs numpy, onnx, onnxruntime, and (tools only) the `tokenizers` and `safetensors` packages.
 Helpers (download, runmodel invocation and --describe parsing, output comparison) come from
 tools/model_corpus.py.
@@ -448,6 +452,11 @@ def tokenize(tokenizer_json: str, sentences: list[str], max_length: int = 256) -
             "token_type_ids": np.array([e.type_ids for e in enc], np.int64)}
 
 
+def calibration_feeds(tokenizer_json: str) -> list[dict[str, np.ndarray]]:
+    """The static quantizers' calibration data: each calibration sentence its own batch of one."""
+    return [tokenize(tokenizer_json, [s]) for s in CALIBRATION_SENTENCES]
+
+
 def cosine(a: np.ndarray, b: np.ndarray) -> float:
     a, b = a.astype(np.float64).ravel(), b.astype(np.float64).ravel()
     na, nb = np.linalg.norm(a), np.linalg.norm(b)
@@ -765,7 +774,7 @@ def run_minilm(args, rows: list[dict], summary: dict) -> bool:
 
     feed = tokenize(tokenizer_json, TEST_SENTENCES)
     files = save_feed(feed, work / "inputs")
-    calib = [tokenize(tokenizer_json, [s]) for s in CALIBRATION_SENTENCES]
+    calib = calibration_feeds(tokenizer_json)
     for i, c in enumerate(calib, 1):
         save_feed(c, work / "inputs" / f"calib{i}")
 
