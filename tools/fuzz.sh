@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Coverage-guided fuzzing of Dyadic's input readers with libFuzzer (AddressSanitizer on).
 #   tools/fuzz.sh [SECONDS_PER_HARNESS] [HARNESS...]      (default 60 s; onnx npy run)
+# FUZZ_RUNS=N stops each harness after N inputs instead (with FUZZ_SEED, the same inputs
+# on every run of the same build).
 # Builds the dyadic-fuzz product with -sanitize=fuzzer into .build-fuzz, seeds each
 # harness from the committed models (and their .npy files), runs it for the given time
 # and prints libFuzzer's execution count. Exits 1 on any finding; the crashing input is
@@ -41,7 +43,7 @@ for h in "${harnesses[@]}"; do
   # rss_limit/malloc_limit: a single allocation above 2 GiB is a finding (the runtime
   # must refuse such sizes with an error before allocating).
   if DYADIC_FUZZ_TARGET=$h ASAN_OPTIONS=detect_leaks=0 "$bin" "$corpus" "$seeds" "${dict[@]}" \
-       -max_total_time="$seconds" -timeout=20 -rss_limit_mb=4096 -malloc_limit_mb=2048 -max_len=262144 \
+       -max_total_time="$seconds" ${FUZZ_RUNS:+-runs=$FUZZ_RUNS} -timeout=20 -rss_limit_mb=4096 -malloc_limit_mb=2048 -max_len=262144 \
        -artifact_prefix="$artifacts" -print_final_stats=1 ${FUZZ_SEED:+-seed=$FUZZ_SEED} > "$log" 2>&1; then
     grep -E "^stat::number_of_executed_units|^Done [0-9]+ runs" "$log" | tail -n 2
   else

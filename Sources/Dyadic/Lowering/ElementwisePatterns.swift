@@ -210,6 +210,7 @@ extension Lowering {
         guard let (geometry, window) = try poolGeometry(node, input: input, global: global) else { return false }
         let includePad = try node.int("count_include_pad", default: 0) != 0
         let taps = window.kernel.h * window.kernel.w
+        guard taps >= 1 else { throw node.invalid("a pooling window of \(window.kernel.h)x\(window.kernel.w)") }
         let (sx, sy) = (x.params.scale[0], out.params.scale[0])
         // One requantization per possible divisor: M = s_x / (s_y · N).
         let requants = (1...taps).map { count in

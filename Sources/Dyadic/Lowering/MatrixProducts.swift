@@ -263,6 +263,11 @@ extension Lowering {
         var bias: [Int32]? = nil
         if biasIndex >= 0, let b = try constantInput(node, biasIndex) { bias = b.int32Values }
         let channelAxis = isConv ? 1 : accType.shape.count - 1
+        let channels = accType.shape.isEmpty ? 1 : accType.shape[max(channelAxis, 0)]
+        if let bias, bias.count != channels { throw node.invalid("bias has \(bias.count) values for \(channels) output channels") }
+        guard weightParams.scale.count == 1 || weightParams.scale.count == channels else {
+            throw node.invalid("\(weightParams.scale.count) weight scales for \(channels) output channels")
+        }
         let requant = Requantization(numerics: numerics, inputScale: x.params.scale[0], weightScales: weightParams.scale,
                                      outputScale: out.params.scale[0], zeroPoint: out.params.zeroPoint[0], qmin: out.qmin, qmax: out.qmax)
         let y = addValue(out.name, out.dtype, accType.shape, quant: out.params)

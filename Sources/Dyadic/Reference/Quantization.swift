@@ -70,6 +70,7 @@ public enum Quantization {
         guard x.dtype == .float32 else { throw node.unsupported("input element type \(x.dtype)") }
         let dtype = try outputType(node, zeroPoint: zp)
         let scales = scale.floats
+        guard !scales.isEmpty else { throw node.invalid("an empty scale") }
         let index = try paramIndex(node, shape: x.shape, paramShape: scale.shape)
         let v = x.floats
         var out = [UInt8](repeating: 0, count: v.count)
@@ -117,6 +118,7 @@ public enum Quantization {
     static func dequantizeLinear(_ node: Node, _ x: Tensor, _ scale: Tensor, _ zp: Tensor?) throws -> Tensor {
         try node.checkAttributes(known: ["axis", "block_size", "output_dtype"])
         let scales = scale.floats
+        guard !scales.isEmpty else { throw node.invalid("an empty scale") }
         let index = try paramIndex(node, shape: x.shape, paramShape: scale.shape)
         var out = [Float](repeating: 0, count: x.count)
         if x.dtype == .float8e4m3fn {

@@ -289,7 +289,11 @@ public enum ReferenceOps {
                 return [TypeInfo(x.dtype, sizes.int64Values.map { Int($0) })]
             }
             let scales = try resizeScales(node, inputs: constants, rank: x.shape.count)
-            return [TypeInfo(x.dtype, zip(x.shape, scales).map { Int((Float($0) * $1).rounded(.down)) })]
+            return [TypeInfo(x.dtype, try zip(x.shape, scales).map { d, scale in
+                let size = (Float(d) * scale).rounded(.down)
+                guard let n = Int(exactly: size), n >= 0 else { throw node.invalid("scale \(scale) makes a size of \(size) from \(d)") }
+                return n
+            })]
         case "Conv" where try t(0).shape.count == 3 && t(1).shape.count == 3, "ConvInteger" where try t(0).shape.count == 3 && t(1).shape.count == 3:
             let x = try t(0), w = try t(1)
             let g = try WindowGeometry(node: OneDimensional.node(node), inputH: 1, inputW: x.shape[2], kernelShape: [1, w.shape[2]])
