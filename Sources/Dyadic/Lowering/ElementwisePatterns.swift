@@ -95,9 +95,13 @@ extension Lowering {
             let ra = Double(sa) / Double(sy), rb = Double(sb) / Double(sy)
             let larger = DyadicMultiplier(max(ra, rb))
             let scale = Double(sign: .plus, exponent: Int(larger.shift), significand: 1)
+            // Scales of 0, ±inf, NaN or extreme ratios have no integer multiplier.
+            guard let am = Int64(exactly: (ra * scale).rounded()), let bm = Int64(exactly: (rb * scale).rounded()) else {
+                throw node.invalid("scales \(sa), \(sb) and \(sy) give no finite requantization")
+            }
             p.shift = larger.shift
-            p.a_mul = Int32(clamping: Int64((ra * scale).rounded()))
-            p.b_mul = Int32(clamping: Int64((rb * scale).rounded()))
+            p.a_mul = Int32(clamping: am)
+            p.b_mul = Int32(clamping: bm)
             p.a_scale = sa
             p.b_scale = sb
             p.y_scale = sy
