@@ -14,14 +14,15 @@ import Foundation
 enum Harness: String {
     case onnx, npy, run
 
-    static var selected: Harness {
+    /// Read once: libFuzzer calls the entry point for every input.
+    static let selected: Harness = {
         let name = ProcessInfo.processInfo.environment["DYADIC_FUZZ_TARGET"] ?? "onnx"
         guard let h = Harness(rawValue: name) else {
             FileHandle.standardError.write(Data("error: DYADIC_FUZZ_TARGET must be onnx, npy or run (got '\(name)')\n".utf8))
             exit(1)
         }
         return h
-    }
+    }()
 
     /// Inputs of more elements than this are not run (a model may declare any size).
     static let runElementLimit = 1 << 20
