@@ -45,8 +45,17 @@ public enum ONNXImporter {
     static func convert(graph proto: Onnx_GraphProto, opset: Int, source: String, subgraph: Bool = false) throws -> Graph {
         var initializers: [String: Tensor] = [:]
         for tensor in proto.initializer {
+            guard initializers[tensor.name] == nil else { throw DyadicError("\(source): initializer '\(tensor.name)' is defined twice") }
             initializers[tensor.name] = try convert(tensor: tensor, context: "\(source): initializer '\(tensor.name)'")
         }
+        // Every value has one definition (ONNX graphs are in SSA form): a second one would
+        // silently shadow the first, or close a cycle through it.
+        var definedBy: [String: String] = [:]
+        for input in proto.input where initializers[input.name] == nil {
+            guard definedBy[input.name] == nil else { throw DyadicError("\(source): graph input '\(input.name)' is declared twice") }
+            definedBy[input.name] = "a graph input"
+        }
+        for name in initializers.keys where definedBy[name] == nil { definedBy[name] = "an initializer" }
         if !proto.sparseInitializer.isEmpty {
             throw DyadicError("\(source): sparse initializers are not supported")
         }
@@ -55,7 +64,12 @@ public enum ONNXImporter {
             let label = nodeProto.name.isEmpty ? "\(nodeProto.opType) node #\(index)" : "\(nodeProto.opType) '\(nodeProto.name)'"
             var attributes: [String: Attribute] = [:]
             for attribute in nodeProto.attribute {
+                guard attributes[attribute.name] == nil else { throw DyadicError("\(source): \(label): attribute '\(attribute.name)' is given twice") }
                 attributes[attribute.name] = try convert(attribute: attribute, context: "\(source): \(label)", opset: opset)
+            }
+            for output in nodeProto.output where !output.isEmpty {
+                if let other = definedBy[output] { throw DyadicError("\(source): \(label): output '\(output)' is already defined by \(other)") }
+                definedBy[output] = label
             }
             let node = Node(name: nodeProto.name.isEmpty ? "\(nodeProto.opType)_\(index)" : nodeProto.name,
                             opType: nodeProto.opType,
@@ -72,6 +86,7 @@ public enum ONNXImporter {
             .filter { initializers[$0.name] == nil }
             .map { try convert(valueInfo: $0, context: "\(source): graph input", untypedAllowed: subgraph) }
         let outputs = try proto.output.map { try convert(valueInfo: $0, context: "\(source): graph output", untypedAllowed: subgraph) }
+        guard !outputs.isEmpty else { throw DyadicError("\(source): the graph has no outputs") }
         return Graph(name: proto.name, nodes: nodes, inputs: inputs, outputs: outputs,
                      initializers: initializers, opset: opset)
     }
@@ -138,7 +153,7 @@ public enum ONNXImporter {
         for dim in proto.dims {
             guard dim >= 0 else { throw DyadicError("\(context): negative dimension \(dim)") }
             let (product, overflow) = count.multipliedReportingOverflow(by: Int(dim))
-            guard !overflow, product * dtype.byteSize <= maximumTensorBytes else {
+            guard !overflow, product <= maximumTensorBytes / dtype.byteSize else {
                 throw DyadicError("\(context): declared shape \(proto.dims) is impossibly large")
             }
             count = product

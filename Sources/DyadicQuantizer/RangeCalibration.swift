@@ -46,7 +46,8 @@ public struct RangeObserver: Sendable {
         grow(toCover: largest)
         let scale = range > 0 ? Float(binsPerSide) / range : 0
         for v in values where !v.isNaN {
-            let b = min(Int(abs(v) * scale), binsPerSide - 1)
+            // Clamped as a float: a tiny range (denormal values) makes abs(v)·scale overflow Int.
+            let b = Int(min(abs(v) * scale, Float(binsPerSide - 1)))
             if v < 0 { negative[b] += 1 } else { positive[b] += 1 }
             count += 1
         }

@@ -15,8 +15,11 @@ enum Progress {
         if isTerminal { FileHandle.standardError.write(Data("\r\u{1B}[2K".utf8)) }
     }
 
-    /// A line on standard error (kept apart from any bar).
-    static func note(_ line: String) {
+    /// A status line on standard error when it is a terminal (kept apart from any bar).
+    /// Elsewhere standard error carries nothing but a failure's one `error:` line; results
+    /// go to standard output.
+    static func status(_ line: String) {
+        guard isTerminal else { return }
         clear()
         FileHandle.standardError.write(Data((line + "\n").utf8))
     }

@@ -141,7 +141,7 @@ struct Quantize: ParsableCommand {
         guard let input = graph.inputs.first else { throw QuantizerError("\(model): the model has no inputs") }
         var samples = try CalibrationSet.load(directory: calibration, input: input)
         if let maxSamples { samples = Array(samples.prefix(max(1, maxSamples))) }
-        Progress.note("\(samples.count) calibration samples from \(calibration)")
+        Progress.status("\(samples.count) calibration samples from \(calibration)")
 
         let result = try ModelQuantizer.quantize(graph, samples: samples, options: options) { stage, done, total in
             Progress.show(stage.rawValue, done, total)
@@ -166,17 +166,17 @@ struct Quantize: ParsableCommand {
         if let report, let reportText { files.append((report, Data(reportText.utf8))) }
         try OutputFile.writeAll(files)
         let counts = Dictionary(grouping: result.chosen.values, by: { $0 }).mapValues(\.count)
-        Progress.note("wrote \(output): " + counts.keys.sorted().map { "\(counts[$0]!) \($0)" }.joined(separator: ", ") + " layers"
+        print("wrote \(output): " + counts.keys.sorted().map { "\(counts[$0]!) \($0)" }.joined(separator: ", ") + " layers"
                       + (check.plan?.isIntegerOnly == true ? ", integer-only in Dyadic" : ""))
         if let a = result.allocation {
             for (d, name) in result.dimensions.enumerated() where result.int8Totals[d] > 0 {
                 let total = a.totals[d] + (d == 2 ? result.fixedLatency : 0)
-                Progress.note(String(format: "  %@: predicted %.1f = %.3f× INT8%@", name, total, total / result.int8Totals[d],
+                print(String(format: "  %@: predicted %.1f = %.3f× INT8%@", name, total, total / result.int8Totals[d],
                                      result.budgets[d].map { String(format: " (budget %.3f×)", $0 / result.int8Totals[d]) } ?? ""))
             }
         }
         if let report, let out = outputAccuracy {
-            Progress.note(String(format: "model output vs float on %d samples: SQNR %.2f dB, cosine %.5f; report in %@",
+            print(String(format: "model output vs float on %d samples: SQNR %.2f dB, cosine %.5f; report in %@",
                                  reportSamples.count, out.sqnr, out.cosine, report))
         }
     }

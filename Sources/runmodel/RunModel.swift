@@ -77,6 +77,14 @@ struct RunModel: ParsableCommand {
             print(plan.describe())
             return
         }
+        // Checked before running: two outputs must not share a file.
+        var files: [String: String] = [:]
+        for name in session.graph.outputs.map(\.name) where files[Self.fileName(name)] != name {
+            if outputDir != nil, let other = files[Self.fileName(name)] {
+                throw DyadicError("outputs '\(other)' and '\(name)' would both be written to \(Self.fileName(name)).npy")
+            }
+            files[Self.fileName(name)] = name
+        }
         let outputs = try session.run(feeds)
         if describe, let plan = session.plan { print(plan.describe()) }
         for output in session.graph.outputs {
@@ -87,9 +95,8 @@ struct RunModel: ParsableCommand {
         if runs > 0 { try timeRuns(session, inputs: feeds) }
         if let outputDir {
             // All files or none: a failure on the last output leaves the first ones unwritten too.
-            try OutputFile.writeAll(session.graph.outputs.compactMap { output in
-                outputs[output.name].map { ((outputDir as NSString).appendingPathComponent(Self.fileName(output.name) + ".npy"),
-                                            Data(NumpyFile.encode($0))) }
+            try OutputFile.writeAll(files.sorted(by: { $0.key < $1.key }).compactMap { file, name in
+                outputs[name].map { ((outputDir as NSString).appendingPathComponent(file + ".npy"), Data(NumpyFile.encode($0))) }
             })
         }
     }

@@ -95,7 +95,7 @@ import Testing
         pads.dims = [8]
         pads.int64Data = [0, 0, 1, 2, 0, 0, 2, 4_160_749_569]
         let huge = model([node("Pad", ["x", "pads"], name: "widen")], initializers: [pads])
-        expectError(["'y'", "Pad of widen", "above the memory limit"]) { _ = try Session(graph: try ONNXImporter.load(data: huge)) }
+        expectError(["'y'", "Pad 'widen'", "above the memory limit"]) { _ = try Session(graph: try ONNXImporter.load(data: huge)) }
         pads.int64Data = [0, 0, 1, 2, 0, 0, 2, 4096]
         let wide = model([node("Pad", ["x", "pads"], name: "widen")], initializers: [pads])
         _ = try Session(graph: try ONNXImporter.load(data: wide))

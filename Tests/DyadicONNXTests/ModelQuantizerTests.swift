@@ -221,7 +221,27 @@ import Testing
         let corrupt = dir.appendingPathComponent("corrupt.onnx").path
         try Data((try Data(contentsOf: URL(fileURLWithPath: Self.model))).prefix(100)).write(to: URL(fileURLWithPath: corrupt))
         let out = dir.appendingPathComponent("out.onnx").path
+        // A NaN calibration sample; a NaN weight; two nodes of one name.
+        let nan = dir.appendingPathComponent("nan")
+        try FileManager.default.createDirectory(at: nan, withIntermediateDirectories: true)
+        var sample = [Float](repeating: 0, count: 784)
+        sample[5] = .nan
+        try NumpyFile.write(Tensor(sample, shape: [1, 1, 28, 28]), path: nan.appendingPathComponent("x.npy").path)
+        var g = try Self.graph()
+        let layers = try QuantizableLayer.find(in: g)
+        var w = g.initializers[layers[0].weightName]!.floats
+        w[0] = .infinity
+        g.initializers[layers[0].weightName] = Tensor(w, shape: g.initializers[layers[0].weightName]!.shape)
+        let badWeight = dir.appendingPathComponent("inf-weight.onnx").path
+        try ONNXExporter.data(g).write(to: URL(fileURLWithPath: badWeight))
+        g = try Self.graph()
+        g.nodes[1].name = g.nodes[0].name
+        let sameNames = dir.appendingPathComponent("same-names.onnx").path
+        try ONNXExporter.data(g).write(to: URL(fileURLWithPath: sameNames))
         let cases: [([String], String)] = [
+            ([Self.model, "--calibration", nan.path, "-o", out], "must be finite"),
+            ([badWeight, "--calibration", Self.calibration, "-o", out], "not finite"),
+            ([sameNames, "--calibration", Self.calibration, "-o", out], "unique node names"),
             ([Self.model, "--calibration", empty.path, "-o", out], "no .npy files"),
             ([Self.model, "--calibration", wrong.path, "-o", out], "does not fit"),
             ([corrupt, "--calibration", Self.calibration, "-o", out], "not a valid ONNX model"),
@@ -237,9 +257,10 @@ import Testing
         ]
         for (arguments, fragment) in cases {
             let result = try quantize.run(arguments)
-            let lines = result.stderr.split(separator: "\n").filter { $0.hasPrefix("error:") }
+            // Standard error holds the one error line and nothing else.
+            let lines = result.stderr.split(separator: "\n")
             #expect(result.exitedNormally && result.status == 1, "\(arguments): \(result.stderr)")
-            #expect(lines.count == 1 && lines[0].contains(fragment), "\(arguments): \(result.stderr)")
+            #expect(lines.count == 1 && lines[0].hasPrefix("error:") && lines[0].contains(fragment), "\(arguments): \(result.stderr)")
             #expect(!FileManager.default.fileExists(atPath: out), "\(arguments) wrote an output")
         }
     }

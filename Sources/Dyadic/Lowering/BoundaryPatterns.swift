@@ -60,7 +60,7 @@ extension Lowering {
             // FP8 → integer: one table of codes.
             let info = values[x.value]
             let xq = QuantParams(scale: [x.scale], zeroPoint: [0], axis: nil)
-            let y = addValue(out.name, dtype, info.shape, layout: info.layout, quant: q)
+            let y = try addValue(out.name, dtype, info.shape, layout: info.layout, quant: q)
             let table = (0..<256).map { code in
                 UInt8(truncatingIfNeeded: Quantization.quantize(Lowering.dequantizedCode(UInt8(code), type: .float8e4m3fn, params: xq),
                                                                 scale: q.scale[0], zeroPoint: q.zeroPoint[0], range: dtype.integerRange))
@@ -76,7 +76,7 @@ extension Lowering {
                 env[out.name] = .value(x.value)
             } else {
                 let info = values[x.value]
-                let y = addValue(out.name, dtype, info.shape, layout: info.layout, quant: q)
+                let y = try addValue(out.name, dtype, info.shape, layout: info.layout, quant: q)
                 layers.append(TableLayer(op: "QRequantize", source: [node.name], input: x.value, output: y,
                                          table: requantTable(input: x.params, inputType: info.dtype, output: out),
                                          count: info.count, what: "\(x.params) → \(q)"))
@@ -88,7 +88,7 @@ extension Lowering {
         guard values[x].dtype == .float32 else { throw node.unsupported("input type \(values[x].dtype)") }
         if q.isPerTensor {
             let info = values[x]
-            let y = addValue(out.name, dtype, info.shape, layout: info.layout, quant: q)
+            let y = try addValue(out.name, dtype, info.shape, layout: info.layout, quant: q)
             layers.append(QuantizeLayer(source: [node.name], input: x, output: y, scale: q.scale[0],
                                         zeroPoint: q.zeroPoint[0], dtype: dtype, count: info.count))
             env[out.name] = .value(y)
@@ -111,7 +111,7 @@ extension Lowering {
                 return true
             }
             let info = values[v]
-            let y = addValue(name, .float8e4m3fn, info.shape, layout: info.layout, quant: q)
+            let y = try addValue(name, .float8e4m3fn, info.shape, layout: info.layout, quant: q)
             layers.append(TableLayer(op: "ToFP8", source: [node.name], input: v, output: y,
                                      table: fp8ConversionTable(from: xq, inputType: info.dtype, scale: q.scale[0], saturate: saturate),
                                      count: info.count, what: "\(xq) → e4m3·\(q.scale[0])", integerOnly: false))
@@ -121,7 +121,7 @@ extension Lowering {
         let x = try materialize(node.inputs[0], as: nil, context: node.label)
         guard values[x].dtype == .float32 else { return false }
         let info = values[x]
-        let y = addValue(name, .float8e4m3fn, info.shape, layout: info.layout, quant: q)
+        let y = try addValue(name, .float8e4m3fn, info.shape, layout: info.layout, quant: q)
         layers.append(QuantizeLayer(source: [node.name], input: x, output: y, scale: q.scale[0], zeroPoint: 0,
                                     dtype: .float8e4m3fn, count: info.count, saturate: saturate))
         env[name] = .value(y)
@@ -136,7 +136,8 @@ extension Lowering {
         if node.opType == "Resize", try node.string("mode", default: "nearest") != "nearest" { return false }
         var inputs = node.inputs
         if node.opType == "Pad" {
-            guard values[v].dtype != .float8e4m3fn else { return false }
+            // The pad code below is one byte.
+            guard values[v].dtype.isQuantized8Bit else { return false }
             let mode = try node.string("mode", default: "constant")
             if mode == "constant" {
                 // The pad value must be exactly representable on the integer grid.

@@ -59,7 +59,7 @@ extension Lowering {
             return result.floats
         }
         let info = values[x.value]
-        let y = addValue(out.name, out.dtype, info.shape, layout: info.layout, quant: out.params)
+        let y = try addValue(out.name, out.dtype, info.shape, layout: info.layout, quant: out.params)
         let names = steps.map(\.opType).joined(separator: "→")
         layers.append(TableLayer(op: "QTable(\(steps.count) ops)", source: steps.map(\.name) + out.nodes.map { nodes[$0].name },
                                  input: x.value, output: y, table: t, count: info.count, what: "256-entry table of \(names)"))

@@ -36,7 +36,7 @@ extension Lowering {
         let info = values[x.value]
         let inner = info.layout == .nhwc ? 1 : shape[2...].reduce(1, *)
         let outer = info.count / max(channels * inner, 1)
-        let y = addValue(out.name, out.dtype, shape, layout: info.layout, quant: out.params)
+        let y = try addValue(out.name, out.dtype, shape, layout: info.layout, quant: out.params)
         layers.append(ChannelTableLayer(op: "QChannelTable(\(node.opType))", source: sourceNames(node, out), input: x.value,
                                         output: y, tables: tables, outer: outer, channels: channels, inner: inner,
                                         what: "\(channels) per-channel 256-entry tables of \(node.opType)"))

@@ -10,9 +10,9 @@ extension Lowering {
         try node.checkAttributes(known: [])
         let x = try nchw(try materialize(node.inputs[0], as: nil, context: node.label), key: node.inputs[0])
         guard values[x].dtype == .float32 else { return false }
-        let codes = addValue(node.outputs[0], .uint8, values[x].shape)
-        let scale = addValue(node.outputs[1], .float32, [])
-        let zp = addValue(node.outputs[2], .uint8, [])
+        let codes = try addValue(node.outputs[0], .uint8, values[x].shape)
+        let scale = try addValue(node.outputs[1], .float32, [])
+        let zp = try addValue(node.outputs[2], .uint8, [])
         layers.append(DynamicQuantizeLayer(source: [node.name], input: x, codes: codes, scale: scale, zeroPoint: zp,
                                            count: values[x].count, label: node.label))
         for (name, v) in zip(node.outputs, [codes, scale, zp]) where !name.isEmpty { env[name] = .value(v) }
@@ -31,7 +31,7 @@ extension Lowering {
         let rank = operands.outShape.count
         let stage = try outputStage(after: node.outputs[0], channels: operands.n, axis: rank - 1, rank: rank, inputs: &inputs)
         let (dequantization, fused, outName) = stage.map { ($0.stage, $0.fused, $0.name) } ?? (nil, [], node.outputs[0])
-        let out = addValue(outName, dequantization == nil ? .int32 : .float32, operands.outShape)
+        let out = try addValue(outName, dequantization == nil ? .int32 : .float32, operands.outShape)
         layers.append(try IntegerMatMulLayer(source: [node.name] + fused.map { nodes[$0].name }, inputs: inputs, output: out,
                                              rows: operands.rows, k: operands.k, n: operands.n, weights: operands.weights,
                                              weightZeroPoints: operands.bZeroPoints, aZeroPoint: operands.aZeroPoint,
@@ -124,7 +124,7 @@ extension Lowering {
         } else if !name(biasAt).isEmpty {
             return false
         }
-        let out = addValue(node.outputs[0], .float32, operands.outShape)
+        let out = try addValue(node.outputs[0], .float32, operands.outShape)
         layers.append(try IntegerMatMulLayer(source: [node.name], inputs: inputs, output: out, rows: operands.rows, k: operands.k, n: operands.n,
                                              weights: operands.weights, weightZeroPoints: operands.bZeroPoints,
                                              aZeroPoint: operands.aZeroPoint, dequantization: d, context: node.label))
@@ -213,7 +213,7 @@ extension Lowering {
         if !(geometry.in_c == geometry.groups && geometry.out_c == geometry.groups) {
             if oneD {
                 let shape4 = OneDimensional.shape(shape)
-                codes = addValue(values[x].name + "_nhwc", .uint8, shape4, layout: .nhwc)
+                codes = try addValue(values[x].name + "_nhwc", .uint8, shape4, layout: .nhwc)
                 layers.append(LayoutLayer(source: [values[x].name], input: x, output: codes, toNHWC: true, shape: shape4, elementSize: 1))
             } else {
                 codes = try nhwc(x, key: node.inputs[0])
@@ -256,7 +256,7 @@ extension Lowering {
             name = activationName
             bounds = (lo, hi)
         }
-        let out = addValue(name, .float32, outShape)
+        let out = try addValue(name, .float32, outShape)
         layers.append(try IntegerConvLayer(source: [node.name] + fused.map { nodes[$0].name }, inputs: inputs, output: out,
                                            geometry: geometry, weights: Self.signedWeights(w), weightZeroPoints: zb,
                                            accumulatorBias: accumulatorBias, aZeroPoint: za, dequantization: stage.stage,

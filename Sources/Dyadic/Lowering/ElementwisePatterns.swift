@@ -48,15 +48,18 @@ extension Lowering {
     func expandedOperands(_ node: Node, _ a: Int, _ b: Int) throws -> (Int, Int)? {
         let av = try nchw(a, key: node.inputs[0]), bv = try nchw(b, key: node.inputs[1])
         let shape = try Broadcast.shape(values[av].shape, values[bv].shape, context: node.label)
-        func expand(_ v: Int) -> Int {
+        func expand(_ v: Int) throws -> Int {
             guard values[v].shape != shape else { return v }
-            let out = addValue(values[v].name + "_expanded", values[v].dtype, shape, quant: values[v].quant)
+            let out = try addValue(values[v].name + "_expanded", values[v].dtype, shape, quant: values[v].quant)
+            guard values[out].count <= memoryLimit / MemoryLayout<Int>.size else {
+                throw node.invalid("the index map expanding to \(shape.shapeString) needs more than the memory limit of \(memoryLimit) bytes")
+            }
             layers.append(IndexedCopyLayer(op: "Expand", source: [node.name], input: v, output: out,
                                            sourceIndex: Broadcast.indices(of: values[v].shape, in: shape),
                                            elementSize: values[v].dtype.byteSize, isIntegerOnly: true))
             return out
         }
-        return (expand(av), expand(bv))
+        return (try expand(av), try expand(bv))
     }
 
     func emitBinary(_ node: Node, mul: Bool, a: (value: Int, params: QuantParams), b: (value: Int, params: QuantParams),
@@ -110,13 +113,13 @@ extension Lowering {
         if broadcast == nil, !aScalar, !bScalar, let fused = tableOfBinary(p, mul: mul, av, bv) {
             // x ⊙ table(x) (SiLU as Sigmoid then Mul, each quantized) is itself a function of
             // x's byte: the kernel's own result for every code, as one table.
-            let y = addValue(out.name, out.dtype, info.shape, layout: values[fused.input].layout, quant: out.params)
+            let y = try addValue(out.name, out.dtype, info.shape, layout: values[fused.input].layout, quant: out.params)
             layers.append(TableLayer(op: "QTable(\(node.opType))", source: fused.sources + sourceNames(node, out), input: fused.input,
                                      output: y, table: fused.table, count: info.count, what: "256-entry table of x \(mul ? "×" : "+") f(x)"))
             finish(out, value: y)
             return true
         }
-        let y = addValue(out.name, out.dtype, info.shape, layout: info.layout, quant: out.params)
+        let y = try addValue(out.name, out.dtype, info.shape, layout: info.layout, quant: out.params)
         layers.append(BinaryLayer(mul: mul, source: sourceNames(node, out), a: av, b: bv, output: y, params: p,
                                   count: info.count, aIsScalar: aScalar, bIsScalar: bScalar, channelBroadcast: broadcast))
         finish(out, value: y)
@@ -200,7 +203,7 @@ extension Lowering {
         let input = try nhwc(x, key: node.inputs[0])
         guard let (geometry, _) = try poolGeometry(node, input: input, global: false) else { throw node.unsupported("these pooling settings") }
         let info = values[input]
-        let y = addValue(node.outputs[0], info.dtype, [info.shape[0], info.shape[1], Int(geometry.out_h), Int(geometry.out_w)],
+        let y = try addValue(node.outputs[0], info.dtype, [info.shape[0], info.shape[1], Int(geometry.out_h), Int(geometry.out_w)],
                          layout: .nhwc, quant: info.quant)
         layers.append(try MaxPoolLayer(source: [node.name], input: input, output: y,
                                        desc: dyd_maxpool_desc(geometry: geometry, is_signed: info.dtype == .int8 ? 1 : 0),
@@ -225,7 +228,7 @@ extension Lowering {
         let desc = dyd_avgpool_desc(geometry: geometry, input_signed: info.dtype == .int8 ? 1 : 0,
                                     output_signed: out.dtype == .int8 ? 1 : 0, input_zero_point: x.params.zeroPoint[0],
                                     count_include_pad: includePad ? 1 : 0, requant_by_count: nil)
-        let y = addValue(out.name, out.dtype, [info.shape[0], info.shape[1], Int(geometry.out_h), Int(geometry.out_w)],
+        let y = try addValue(out.name, out.dtype, [info.shape[0], info.shape[1], Int(geometry.out_h), Int(geometry.out_w)],
                          layout: .nhwc, quant: out.params)
         layers.append(try AvgPoolLayer(global: global, source: sourceNames(node, out),
                                        input: input, output: y, desc: desc, requants: requants, context: node.label))
@@ -250,7 +253,7 @@ extension Lowering {
                 && out.qmax == out.dtype.integerRange.upperBound
                 ? nil : requantTable(input: input.params, inputType: values[v].dtype, output: out)
         }
-        let y = addValue(out.name, out.dtype, g.shape, layout: g.layout, quant: out.params)
+        let y = try addValue(out.name, out.dtype, g.shape, layout: g.layout, quant: out.params)
         layers.append(ConcatLayer(op: "QConcat", source: sourceNames(node, out), inputs: g.values, output: y,
                                   chunks: g.chunks, tables: tables, outer: g.outer, isIntegerOnly: true))
         finish(out, value: y)
@@ -265,7 +268,7 @@ extension Lowering {
         let dtype = values[vs[0]].dtype
         guard vs.allSatisfy({ values[$0].dtype == dtype && values[$0].quant == nil }) else { return false }
         let g = try concatGeometry(node, vs)
-        let y = addValue(node.outputs[0], dtype, g.shape, layout: g.layout)
+        let y = try addValue(node.outputs[0], dtype, g.shape, layout: g.layout)
         layers.append(ConcatLayer(op: "Concat", source: [node.name], inputs: g.values, output: y,
                                   chunks: g.chunks.map { $0 * dtype.byteSize }, tables: g.values.map { _ in nil }, outer: g.outer,
                                   isIntegerOnly: dtype != .float32))
@@ -329,7 +332,7 @@ extension Lowering {
                    _ f: ([Float]) throws -> [Float]) throws -> Bool {
         let info = values[x.value]
         let t = try table(input: x.params, inputType: info.dtype, output: out, f)
-        let y = addValue(out.name, out.dtype, info.shape, layout: info.layout, quant: out.params)
+        let y = try addValue(out.name, out.dtype, info.shape, layout: info.layout, quant: out.params)
         layers.append(TableLayer(op: "QTable(\(node.opType))", source: sourceNames(node, out),
                                  input: x.value, output: y, table: t, count: info.count, what: "256-entry table of \(node.opType)"))
         finish(out, value: y)

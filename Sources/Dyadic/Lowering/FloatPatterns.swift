@@ -34,7 +34,7 @@ extension Lowering {
         if oneD { outShape.remove(at: 2) }
         if let bias, bias.count != w.shape[0] { throw node.invalid("bias has \(bias.count) values for \(w.shape[0]) output channels") }
         let (activation, fused, name) = try fusedActivation(after: node.outputs[0], rank: outShape.count)
-        let out = addValue(name, .float32, outShape)
+        let out = try addValue(name, .float32, outShape)
         layers.append(try FloatConvLayer(source: [node.name] + fused.map { nodes[$0].name }, input: x, output: out, geometry: geometry,
                                          weights: w.floats, bias: bias?.floats, context: node.label, activation: activation))
         absorbed.formUnion(fused)
@@ -134,7 +134,7 @@ extension Lowering {
         let weights = alpha == 1 ? w.floats : w.floats.map { $0 * alpha }
         let b = bias.map { beta == 1 ? $0.floats : $0.floats.map { $0 * beta } }
         let (activation, fused, name) = try fusedActivation(after: node.outputs[0], rank: 2)
-        let out = addValue(name, .float32, [shape[0], n])
+        let out = try addValue(name, .float32, [shape[0], n])
         layers.append(try FloatGemmLayer(op: node.opType, source: [node.name] + fused.map { nodes[$0].name }, input: x, output: out,
                                          rows: shape[0], k: k, n: n, b: transposed ? Self.transposed(weights, rows: n, columns: k) : weights,
                                          bias: b, activation: activation, context: node.label))
@@ -154,7 +154,7 @@ extension Lowering {
         guard shape.count >= 2, w.shape.count == 2, shape[shape.count - 1] == w.shape[0] else { return false }
         let k = w.shape[0], n = w.shape[1], rows = shape.dropLast().reduce(1, *)
         let (activation, fused, name) = try fusedActivation(after: node.outputs[0], rank: shape.count)
-        let out = addValue(name, .float32, Array(shape.dropLast()) + [n])
+        let out = try addValue(name, .float32, Array(shape.dropLast()) + [n])
         layers.append(try FloatGemmLayer(op: node.opType, source: [node.name] + fused.map { nodes[$0].name }, input: x, output: out,
                                          rows: rows, k: k, n: n, b: w.floats, bias: nil, activation: activation, context: node.label))
         absorbed.formUnion(fused)
@@ -181,7 +181,7 @@ extension Lowering {
         }
         let x = try nchw(try materialize(name, as: nil, context: node.label), key: name)
         guard values[x].dtype == .float32 else { return false }
-        let out = addValue(node.outputs[0], .float32, values[x].shape)
+        let out = try addValue(node.outputs[0], .float32, values[x].shape)
         layers.append(FloatClampLayer(op: node.opType, source: [node.name], input: x, output: out,
                                       count: values[x].count, lower: lower, upper: upper))
         env[node.outputs[0]] = .value(out)
@@ -200,7 +200,7 @@ extension Lowering {
         if operation == .prelu, shape != values[a].shape {
             throw node.invalid("slope \(values[b].shape.shapeString) does not broadcast to X \(values[a].shape.shapeString)")
         }
-        let out = addValue(node.outputs[0], .float32, shape)
+        let out = try addValue(node.outputs[0], .float32, shape)
         layers.append(FloatBinaryLayer(operation: operation, source: [node.name], a: a, aShape: values[a].shape,
                                        b: b, bShape: values[b].shape, output: out, outShape: shape))
         env[node.outputs[0]] = .value(out)
@@ -225,7 +225,7 @@ extension Lowering {
         let n = strided ? shape[axis] : shape[axis...].reduce(1, *)
         let inner = strided ? shape[(axis + 1)...].reduce(1, *) : 1
         guard n > 0, inner > 0 else { return false }
-        let out = addValue(node.outputs[0], .float32, shape)
+        let out = try addValue(node.outputs[0], .float32, shape)
         layers.append(FloatSoftmaxLayer(source: [node.name], input: x, output: out, rows: values[x].count / n, n: n, inner: inner))
         env[node.outputs[0]] = .value(out)
         return true
@@ -238,7 +238,7 @@ extension Lowering {
         try node.checkAttributes(known: known[node.opType] ?? [])
         let x = try nchw(try materialize(node.inputs[0], as: nil, context: node.label), key: node.inputs[0])
         guard values[x].dtype == .float32 else { return false }
-        let out = addValue(node.outputs[0], .float32, values[x].shape)
+        let out = try addValue(node.outputs[0], .float32, values[x].shape)
         layers.append(try FloatUnaryLayer(op: node.opType, source: [node.name], input: x, output: out, count: values[x].count, function: function,
                                       node: node))
         env[node.outputs[0]] = .value(out)
@@ -258,7 +258,7 @@ extension Lowering {
         let outShape = try TransposedConvolution.outputShape(node, x: shape, w: w.shape)
         let geometry = try TransposedConvolution.geometry(node, input: (shape[2], shape[3]), kernel: (w.shape[2], w.shape[3]))
         if let bias, bias.count != outShape[1] { throw node.invalid("B has \(bias.count) values for \(outShape[1]) output channels") }
-        let out = addValue(node.outputs[0], .float32, outShape)
+        let out = try addValue(node.outputs[0], .float32, outShape)
         layers.append(FloatConvTransposeLayer(source: [node.name], input: x, output: out, inputShape: shape, weights: w,
                                               bias: bias?.floats, geometry: geometry, groups: try node.int("group", default: 1)))
         env[node.outputs[0]] = .value(out)
@@ -291,7 +291,7 @@ extension Lowering {
         let x = try nchw(try materialize(first, as: nil, context: node.label), key: first)
         guard values[x].dtype == .float32 else { return false }
         let interpolation = try ResizeInterpolation(node, inShape: shape, outShape: p.outShape, scales: p.scales, roi: p.roi)
-        let y = addValue(node.outputs[0], .float32, p.outShape)
+        let y = try addValue(node.outputs[0], .float32, p.outShape)
         layers.append(FloatResizeLayer(source: [node.name], input: x, output: y, interpolation: interpolation, mode: p.mode))
         env[node.outputs[0]] = .value(y)
         return true
@@ -322,7 +322,7 @@ extension Lowering {
                                                     scales: order.map { p.scales[$0] }, roi: roi)
         guard interpolation.fitsIntegers else { return false }
         let dtype = values[source].dtype
-        var y = addValue(node.outputs[0] + (quantization == nil ? "" : "_resized"), dtype, p.outShape, layout: values[source].layout,
+        var y = try addValue(node.outputs[0] + (quantization == nil ? "" : "_resized"), dtype, p.outShape, layout: values[source].layout,
                          quant: quantization?.0 ?? values[source].quant)
         layers.append(IntegerResizeLayer(source: [node.name], input: source, output: y, interpolation: interpolation,
                                          signed: dtype == .int8, mode: p.mode))
@@ -332,7 +332,7 @@ extension Lowering {
         }
         if !(out.params == q && out.dtype == dtype && out.qmin == dtype.integerRange.lowerBound && out.qmax == dtype.integerRange.upperBound) {
             let resized = y
-            y = addValue(out.name, out.dtype, p.outShape, layout: values[resized].layout, quant: out.params)
+            y = try addValue(out.name, out.dtype, p.outShape, layout: values[resized].layout, quant: out.params)
             layers.append(TableLayer(op: "QRequantize", source: sourceNames(node, out), input: resized, output: y,
                                      table: requantTable(input: q, inputType: dtype, output: out), count: values[resized].count,
                                      what: "\(q) → \(out.params)"))
@@ -360,7 +360,7 @@ extension Lowering {
         let shape = values[d].shape
         let axis = try Indexing.axis(node, try node.int("axis", default: 0), rank: shape.count)
         let outShape = Array(shape[..<axis]) + values[idx].shape + Array(shape[(axis + 1)...])
-        let y = addValue(node.outputs[0], values[d].dtype, outShape, quant: quant)
+        let y = try addValue(node.outputs[0], values[d].dtype, outShape, quant: quant)
         layers.append(GatherLayer(source: [node.name], data: d, indices: idx, output: y, outer: shape[..<axis].reduce(1, *),
                                   axisSize: shape[axis], innerBytes: shape[(axis + 1)...].reduce(1, *) * values[d].dtype.byteSize,
                                   indexCount: values[idx].count, indexIs64: values[idx].dtype == .int64,
@@ -384,7 +384,7 @@ extension Lowering {
         let axis = try Indexing.axis(node, try node.int("axis", default: -1), rank: shape.count)
         let width = shape[axis...].reduce(1, *)
         guard width > 0, gamma.count == width, beta.map({ $0.count == width }) ?? true else { return false }
-        let y = addValue(node.outputs[0], .float32, shape)
+        let y = try addValue(node.outputs[0], .float32, shape)
         layers.append(FloatLayerNormLayer(source: [node.name], input: x, output: y, rows: values[x].count / width, width: width,
                                           gamma: gamma.floats, beta: beta?.floats, epsilon: Double(try node.float("epsilon", default: 1e-5))))
         env[node.outputs[0]] = .value(y)
@@ -405,7 +405,7 @@ extension Lowering {
         guard let axes = try Reductions.axes(node, rank: shape.count, axesInput: axesInput, opset: graph.opset)?.sorted(),
               let first = axes.first, let last = axes.last, last - first + 1 == axes.count, values[x].count > 0 else { return false }
         let outShape = try Reductions.outputShape(node, shape, axes: axes)
-        let y = addValue(node.outputs[0], .float32, outShape)
+        let y = try addValue(node.outputs[0], .float32, outShape)
         layers.append(FloatReduceLayer(op: node.opType, kind: kind, source: [node.name], input: x, output: y,
                                        outer: shape[..<first].reduce(1, *), reduced: shape[first...last].reduce(1, *),
                                        inner: shape[(last + 1)...].reduce(1, *)))
@@ -450,7 +450,7 @@ extension Lowering {
         let a = try nchw(try materialize(node.inputs[0], as: nil, context: node.label), key: node.inputs[0])
         let b = try nchw(try materialize(node.inputs[1], as: nil, context: node.label), key: node.inputs[1])
         guard values[a].dtype == .float32, values[b].dtype == .float32 else { return false }
-        let y = addValue(node.outputs[0], .float32, p.batch + [p.m, p.n])
+        let y = try addValue(node.outputs[0], .float32, p.batch + [p.m, p.n])
         layers.append(FloatBatchedMatMulLayer(source: [node.name], a: a, b: b, output: y, m: p.m, n: p.n, k: p.k,
                                               aOffsets: p.aOffsets, bOffsets: p.bOffsets))
         env[node.outputs[0]] = .value(y)
@@ -467,7 +467,7 @@ extension Lowering {
               let p = try matmulBatches(node, values[av].shape, values[bv].shape), p.k < (1 << 15) else { return false }
         let requant = Requantization(numerics: numerics, inputScale: a.params.scale[0], weightScales: [b.params.scale[0]],
                                      outputScale: out.params.scale[0], zeroPoint: out.params.zeroPoint[0], qmin: out.qmin, qmax: out.qmax)
-        let y = addValue(out.name, out.dtype, p.batch + [p.m, p.n], quant: out.params)
+        let y = try addValue(out.name, out.dtype, p.batch + [p.m, p.n], quant: out.params)
         layers.append(IntegerBatchedMatMulLayer(source: sourceNames(node, out), a: av, b: bv, output: y, m: p.m, n: p.n, k: p.k,
                                                 aOffsets: p.aOffsets, bOffsets: p.bOffsets, aZeroPoint: a.params.zeroPoint[0],
                                                 bZeroPoint: b.params.zeroPoint[0], aSigned: values[av].dtype == .int8,
@@ -518,6 +518,8 @@ extension Lowering {
         } else {
             parameters[0] = Tensor((0..<Int64(info.count)).map { $0 }, shape: info.shape)
         }
+        // Each output element costs its int64 map entry, its source index and its reordered index.
+        try checkOutputSizes(node, parameters, bytesPerElement: 24)
         let maps = try ReferenceOps.evaluate(node, parameters, opset: graph.opset)
         guard maps.count == node.outputs.count else { return false }
         for (name, map) in zip(node.outputs, maps) where !name.isEmpty {
@@ -535,7 +537,7 @@ extension Lowering {
                 sources = reordered
                 layout = .nhwc
             }
-            let out = addValue(name, info.dtype, map.shape, layout: layout)
+            let out = try addValue(name, info.dtype, map.shape, layout: layout)
             layers.append(IndexedCopyLayer(op: node.opType, source: [node.name], input: x, output: out,
                                            sourceIndex: sources, elementSize: info.dtype.byteSize,
                                            isIntegerOnly: info.dtype != .float32))
@@ -557,7 +559,7 @@ extension Lowering {
         guard let k = try node.ints("kernel_shape") else { throw node.invalid("kernel_shape is required") }
         let g = try WindowGeometry(node: node, inputH: shape[2], inputW: shape[3], kernelShape: k,
                                    ceilMode: try node.int("ceil_mode", default: 0) != 0)
-        let out = addValue(node.outputs[0], .float32, [shape[0], shape[1], g.output.h, g.output.w])
+        let out = try addValue(node.outputs[0], .float32, [shape[0], shape[1], g.output.h, g.output.w])
         guard let layer = FloatMaxPoolLayer(source: [node.name], input: x, output: out, planes: shape[0] * shape[1], geometry: g) else {
             throw node.unsupported("a window of \(g.kernel) over \(g.input) (sizes beyond 32 bits)")
         }

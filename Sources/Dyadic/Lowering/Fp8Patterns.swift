@@ -37,10 +37,10 @@ extension Lowering {
     }
 
     /// The output value of an FP8 pattern, registered under its ONNX name.
-    func finishFp8(_ out: Fp8Output, shape: [Int], layout: Layout) -> Int {
+    func finishFp8(_ out: Fp8Output, shape: [Int], layout: Layout) throws -> Int {
         absorbed.formUnion(out.nodes)
         let quant = out.scale.map { QuantParams(scale: [$0], zeroPoint: [0], axis: nil) }
-        let y = addValue(out.name, out.scale == nil ? .float32 : .float8e4m3fn, shape, layout: layout, quant: quant)
+        let y = try addValue(out.name, out.scale == nil ? .float32 : .float8e4m3fn, shape, layout: layout, quant: quant)
         env[out.name] = .value(y)
         return y
     }
@@ -116,7 +116,7 @@ extension Lowering {
         guard let tw = Lowering.fp8TableWeights(codes, outChannels: channels, taps: Int(g.kernel_h * g.kernel_w),
                                                 channelsPerGroup: Int(g.in_c / g.groups)) else { return false }
         let out = try fp8Output(of: node.outputs[0])
-        let y = finishFp8(out, shape: shape.outShape, layout: shape.layout)
+        let y = try finishFp8(out, shape: shape.outShape, layout: shape.layout)
         var desc = dyd_fp8conv_desc()
         desc.geometry = g
         desc.input_scale = x.scale
@@ -139,7 +139,7 @@ extension Lowering {
         let out = try fp8Output(of: node.outputs[0])
         guard out.scale != nil, let (av, bv, aScalar, bScalar, shaped) = try elementwiseOperands(node, a.value, b.value) else { return false }
         let info = values[shaped]
-        let y = finishFp8(out, shape: info.shape, layout: info.layout)
+        let y = try finishFp8(out, shape: info.shape, layout: info.layout)
         layers.append(Fp8AddLayer(source: [node.name] + out.nodes.map { nodes[$0].name }, a: av, b: bv, output: y,
                                   aScale: a.scale, bScale: b.scale, yScale: out.scale!, low: out.low, high: out.high,
                                   count: info.count, aIsScalar: aScalar, bIsScalar: bScalar))
@@ -154,7 +154,7 @@ extension Lowering {
         guard let yScale = out.scale, out.low == -.infinity, out.high == .infinity else { return false }
         let input = try nhwc(x.value, key: node.inputs[0])
         let s = values[input].shape
-        let y = finishFp8(out, shape: [s[0], s[1], 1, 1], layout: .nhwc)
+        let y = try finishFp8(out, shape: [s[0], s[1], 1, 1], layout: .nhwc)
         layers.append(Fp8GlobalAvgPoolLayer(source: [node.name] + out.nodes.map { nodes[$0].name }, input: input, output: y,
                                             batch: s[0], channels: s[1], pixels: s[2] * s[3], xScale: x.scale, yScale: yScale))
         return true

@@ -66,6 +66,8 @@ final class Lowering {
     var observable = false
     /// SessionOptions.memoryLimit, checked by the plan.
     var memoryLimit = SessionOptions.defaultMemoryLimit
+    /// The node being lowered, named in errors about the values it makes.
+    var loweringNode: String?
 
     /// `graph` must have passed `GraphValidation` (Session's init checks it and its subgraphs once).
     static func plan(graph: Graph, inputShapes: [String: [Int]], numerics: Numerics, observable: Bool = false,
@@ -81,14 +83,17 @@ final class Lowering {
         var inputs: [(String, Int)] = []
         for input in graph.inputs {
             guard let shape = inputShapes[input.name] else { throw DyadicError("no shape for input '\(input.name)'") }
-            let v = addValue(input.name, input.dtype, shape)
+            let v = try addValue(input.name, input.dtype, shape)
             env[input.name] = .value(v)
             inputs.append((input.name, v))
         }
         for (name, tensor) in graph.initializers where env[name] == nil { env[name] = .constant(tensor) }
         var i = 0
         while i < nodes.count {
-            if !absorbed.contains(i) { try lower(nodes[i], index: i) }
+            if !absorbed.contains(i) {
+                loweringNode = nodes[i].label
+                try lower(nodes[i], index: i)
+            }
             i += 1
         }
         var outputs: [(String, Int)] = []
@@ -122,8 +127,21 @@ final class Lowering {
     // MARK: - Values
 
     func addValue(_ name: String, _ dtype: DType, _ shape: [Int], layout: Layout = .nchw,
-                  quant: QuantParams? = nil, constant: Tensor? = nil) -> Int {
-        values.append(PlanValue(name: name, dtype: dtype, shape: shape, layout: layout, quant: quant, constant: constant))
+                  quant: QuantParams? = nil, constant: Tensor? = nil) throws -> Int {
+        // Checked where a value is made, so no later size arithmetic on it can overflow.
+        let value = PlanValue(name: name, dtype: dtype, shape: shape, layout: layout, quant: quant, constant: constant)
+        let producer = loweringNode.map { " (\($0))" } ?? ""
+        guard let bytes = value.checkedByteCount else {
+            throw DyadicError("value '\(name)'\(producer): shape \(shape.shapeString) is too large to address")
+        }
+        guard bytes <= memoryLimit else {
+            throw DyadicError("value '\(name)'\(producer): shape \(shape.shapeString) needs \(bytes) bytes, above the memory limit of \(memoryLimit)")
+        }
+        return appendValue(value)
+    }
+
+    func appendValue(_ value: PlanValue) -> Int {
+        values.append(value)
         return values.count - 1
     }
 
@@ -158,7 +176,7 @@ final class Lowering {
         case .value(let v): return v
         case .constant(let t):
             if let cached = floatForm[name] { return cached }
-            let v = addValue(name, t.dtype, t.shape, constant: t)
+            let v = try addValue(name, t.dtype, t.shape, constant: t)
             floatForm[name] = v
             return v
         case .dequantized(let base, let q):
@@ -166,27 +184,27 @@ final class Lowering {
             if case .constant(let t) = base {
                 // Constant weights read by a float layer: dequantized once, here.
                 let f = try foldedConstant(s, Node(name: context, opType: "DequantizeLinear", inputs: [], outputs: []))!
-                let v = addValue(name, .float32, t.shape, constant: f)
+                let v = try addValue(name, .float32, t.shape, constant: f)
                 floatForm[name] = v
                 return v
             }
             var source: Int
             switch base {
             case .value(let v): source = v
-            case .constant(let t): source = addValue(name + "_q", t.dtype, t.shape, constant: t)
+            case .constant(let t): source = try addValue(name + "_q", t.dtype, t.shape, constant: t)
             case .dequantized: throw DyadicError("\(context): nested dequantization of '\(name)'")
             }
             source = try nchw(source, key: name + "_q")
             let info = values[source]
-            let out = addValue(name, .float32, info.shape)
+            let out = try addValue(name, .float32, info.shape)
             if q.isPerTensor {
                 layers.append(DequantizeLayer(source: [name], input: source, output: out, scale: q.scale[0],
                                               zeroPoint: q.zeroPoint[0], dtype: info.dtype, count: info.count))
             } else {
                 let node = Node(name: name, opType: "DequantizeLinear", inputs: [], outputs: [],
                                 attributes: ["axis": .int(Int64(q.axis ?? 1))])
-                let scale = addValue(name + "_scale", .float32, [q.scale.count], constant: Tensor(q.scale, shape: [q.scale.count]))
-                let zp = addValue(name + "_zp", .int32, [q.zeroPoint.count], constant: Tensor(q.zeroPoint, shape: [q.zeroPoint.count]))
+                let scale = try addValue(name + "_scale", .float32, [q.scale.count], constant: Tensor(q.scale, shape: [q.scale.count]))
+                let zp = try addValue(name + "_zp", .int32, [q.zeroPoint.count], constant: Tensor(q.zeroPoint, shape: [q.zeroPoint.count]))
                 layers.append(ReferenceLayer(node: node, opset: graph.opset, inputSlots: [source, scale, zp], outputs: [out], isIntegerOnly: false))
             }
             floatForm[name] = out
@@ -221,7 +239,7 @@ final class Lowering {
         guard info.shape.count == 4, info.layout != layout else { return v }
         let cacheKey = "\(key)#\(layout)#\(v)"
         if let cached = layoutForm[cacheKey] { return cached }
-        let out = addValue(info.name + "_" + layout.rawValue, info.dtype, info.shape, layout: layout, quant: info.quant)
+        let out = try addValue(info.name + "_" + layout.rawValue, info.dtype, info.shape, layout: layout, quant: info.quant)
         if info.shape[1] == 1 || info.shape[2] * info.shape[3] == 1 {
             // One channel or one pixel: both layouts are the same bytes.
             layers.append(CopyLayer(op: layout == .nhwc ? "ToNHWC" : "ToNCHW", source: [info.name], input: v, output: out,
@@ -265,8 +283,27 @@ final class Lowering {
     /// Evaluates a node whose inputs are all constants once, at load.
     func fold(_ node: Node, _ symbols: [Symbol?]) throws {
         let tensors = try symbols.map { try $0.flatMap { try foldedConstant($0, node) } }
+        try checkOutputSizes(node, tensors)
         let results = try ReferenceOps.evaluate(node, tensors, opset: graph.opset)
         for (name, t) in zip(node.outputs, results) { env[name] = .constant(t) }
+    }
+
+    /// Refuses a node whose outputs would exceed the memory limit before a reference op
+    /// computes them at load (a Tile or Resize of a constant to a huge shape).
+    /// `bytesPerElement` overrides the outputs' own element sizes (index maps). Ops
+    /// without shape inference are not checked here; their evaluation checks its inputs.
+    func checkOutputSizes(_ node: Node, _ inputs: [Tensor?], bytesPerElement: Int? = nil) throws {
+        let types = inputs.map { $0.map { ReferenceOps.TypeInfo($0.dtype, $0.shape) } }
+        guard let outputs = try? ReferenceOps.inferTypes(node, types, constants: inputs, opset: graph.opset) else { return }
+        for (name, type) in zip(node.outputs, outputs) {
+            let bytes = type.shape.checkedProduct.flatMap { count in
+                let (b, overflow) = count.multipliedReportingOverflow(by: bytesPerElement ?? type.dtype.byteSize)
+                return overflow ? nil : b
+            }
+            guard let bytes, bytes <= memoryLimit else {
+                throw node.invalid("output '\(name)' of shape \(type.shape.shapeString) needs more than the memory limit of \(memoryLimit) bytes")
+            }
+        }
     }
 
     func lower(_ node: Node, index: Int) throws {
@@ -456,7 +493,7 @@ final class Lowering {
             guard a.dtype == b.dtype, a.shape == b.shape else {
                 throw node.unsupported("branches whose output \(i) differs (\(a.typeString) and \(b.typeString)) with a condition computed at run time")
             }
-            let v = addValue(name, a.dtype, a.shape)
+            let v = try addValue(name, a.dtype, a.shape)
             env[name] = .value(v)
             outs.append(v)
         }
@@ -482,7 +519,7 @@ final class Lowering {
             constants.append(values[v].constant)
         }
         let outTypes = try ReferenceOps.inferTypes(node, types, constants: constants, opset: opset)
-        let outputs = zip(node.outputs, outTypes).map { addValue($0.0, $0.1.dtype, $0.1.shape) }
+        let outputs = try zip(node.outputs, outTypes).map { try addValue($0.0, $0.1.dtype, $0.1.shape) }
         for (name, v) in zip(node.outputs, outputs) { env[name] = .value(v) }
         if Lowering.shapeOnlyOps.contains(node.opType), let x = slots.first ?? nil, outputs.count == 1,
            values[x].constant == nil, values[x].dtype == values[outputs[0]].dtype, values[x].count == values[outputs[0]].count {

@@ -24,7 +24,7 @@ extension Lowering {
         var out = [Int8](repeating: 0, count: raw.count)
         for i in 0..<raw.count {
             let c = q.isPerTensor ? 0 : (i / inner) % channels
-            let v = raw[i] - q.zeroPoint[c]
+            let v = Int64(raw[i]) - Int64(q.zeroPoint[c])
             guard v >= -128 && v <= 127 else { return nil }
             out[i] = Int8(v)
         }
@@ -94,7 +94,7 @@ extension Lowering {
         let requant = Requantization(numerics: numerics, inputScale: x.params.scale[0], weightScales: kw.scales,
                                      outputScale: out.params.scale[0], zeroPoint: out.params.zeroPoint[0],
                                      qmin: out.qmin, qmax: out.qmax)
-        var y = addValue(shape.oneD ? out.name + "_nhwc" : out.name, out.dtype, shape.outShape, layout: shape.layout, quant: out.params)
+        var y = try addValue(shape.oneD ? out.name + "_nhwc" : out.name, out.dtype, shape.outShape, layout: shape.layout, quant: out.params)
         let desc = dyd_conv_desc(geometry: shape.geometry, input_signed: xInfo.dtype == .int8 ? 1 : 0,
                                  output_signed: out.dtype == .int8 ? 1 : 0, input_zero_point: x.params.zeroPoint[0],
                                  weights: nil, bias: nil, requant: dyd_requant(), weight_bits: kw.bits)
@@ -103,7 +103,7 @@ extension Lowering {
                                     weights: weights, bias: biasValues, requant: requant, context: node.label))
         if shape.oneD {
             let s = shape.outShape
-            let flat = addValue(out.name, out.dtype, [s[0], s[1], s[3]], quant: out.params)
+            let flat = try addValue(out.name, out.dtype, [s[0], s[1], s[3]], quant: out.params)
             layers.append(LayoutLayer(source: sources, input: y, output: flat, toNHWC: false, shape: s, elementSize: out.dtype.byteSize))
             y = flat
         }
@@ -162,12 +162,15 @@ extension Lowering {
         let group = try node.int("group", default: 1)
         let (n, c, h, wi) = (inputShape[0], inputShape[1], inputShape[2], inputShape[3])
         let (m, cpg, kh, kwid) = (weightShape[0], weightShape[1], weightShape[2], weightShape[3])
-        guard group >= 1, c == cpg * group, m % group == 0 else {
+        guard group >= 1, [cpg, group].checkedProduct == c, m % group == 0 else {
             throw node.invalid("input channels \(c), weight shape \(weightShape.shapeString) and group \(group) do not agree")
         }
         let g = try WindowGeometry(node: node, inputH: h, inputW: wi, kernelShape: [kh, kwid])
         try node.checkKernelSizes([n, h, wi, c, g.output.h, g.output.w, m, kh, kwid, g.stride.h, g.stride.w,
                                    g.dilation.h, g.dilation.w, g.pads.t, g.pads.l, group], "convolution sizes")
+        guard [n, g.output.h, g.output.w, m, kh, kwid, cpg].checkedProduct != nil else {
+            throw node.unsupported("a convolution of more than 2^63 multiply-adds")
+        }
         let geometry = dyd_conv_geometry(
             batch: UInt32(n), in_h: UInt32(h), in_w: UInt32(wi), in_c: UInt32(c),
             out_h: UInt32(g.output.h), out_w: UInt32(g.output.w), out_c: UInt32(m),
@@ -188,7 +191,7 @@ extension Lowering {
                 // A 1-D conv is the 2-D one over [N, C, 1, L]: its NHWC form is [N, L, C].
                 let shape4 = OneDimensional.shape(xInfo.shape), weight4 = OneDimensional.shape(weightShape)
                 let (geometry, outShape) = try convGeometry(OneDimensional.node(node), inputShape: shape4, weightShape: weight4)
-                let input = addValue(xInfo.name + "_nhwc", xInfo.dtype, shape4, layout: .nhwc, quant: xInfo.quant)
+                let input = try addValue(xInfo.name + "_nhwc", xInfo.dtype, shape4, layout: .nhwc, quant: xInfo.quant)
                 layers.append(LayoutLayer(source: [xInfo.name], input: x, output: input, toNHWC: true, shape: shape4,
                                           elementSize: xInfo.dtype.byteSize))
                 return ProductShape(geometry: geometry, input: input, outShape: outShape, layout: .nhwc,
@@ -206,6 +209,7 @@ extension Lowering {
         }
         guard let rows = Array(xInfo.shape.dropLast()).checkedProduct else { throw node.invalid("input \(xInfo.shape.shapeString) is too large") }
         try node.checkKernelSizes([rows, k, nOut], "matrix product sizes")
+        guard [rows, k, nOut].checkedProduct != nil else { throw node.unsupported("a matrix product of more than 2^63 multiply-adds") }
         let geometry = dyd_conv_geometry(
             batch: UInt32(rows), in_h: 1, in_w: 1, in_c: UInt32(k), out_h: 1, out_w: 1, out_c: UInt32(nOut),
             kernel_h: 1, kernel_w: 1, stride_h: 1, stride_w: 1, dilation_h: 1, dilation_w: 1,
@@ -249,16 +253,16 @@ extension Lowering {
         guard values[w].dtype.isQuantized8Bit else { throw node.invalid("weights must be uint8 or int8") }
         var attributes = node.attributes
         if !isConv { attributes = [:] }
-        let xzp = addValue(node.name + "_xzp", values[x.value].dtype, [], constant: Tensor(dtype: values[x.value].dtype, shape: [], bytes: [UInt8(truncatingIfNeeded: x.params.zeroPoint[0])]))
+        let xzp = try addValue(node.name + "_xzp", values[x.value].dtype, [], constant: Tensor(dtype: values[x.value].dtype, shape: [], bytes: [UInt8(truncatingIfNeeded: x.params.zeroPoint[0])]))
         let wzpValues = weightParams.zeroPoint.map { UInt8(truncatingIfNeeded: $0) }
-        let wzp = addValue(node.name + "_wzp", values[w].dtype, [wzpValues.count], constant: Tensor(dtype: values[w].dtype, shape: [wzpValues.count], bytes: wzpValues))
+        let wzp = try addValue(node.name + "_wzp", values[w].dtype, [wzpValues.count], constant: Tensor(dtype: values[w].dtype, shape: [wzpValues.count], bytes: wzpValues))
         let integerNode = Node(name: node.name, opType: isConv ? "ConvInteger" : "MatMulInteger", inputs: ["x", "w", "xzp", "wzp"],
                                outputs: [node.outputs[0] + "_acc"], attributes: attributes)
         let xin = try nchw(x.value, key: node.inputs[0])
         let accType = try ReferenceOps.inferTypes(integerNode, [ReferenceOps.TypeInfo(values[xin].dtype, values[xin].shape),
                                                                 ReferenceOps.TypeInfo(values[w].dtype, values[w].shape), nil, nil],
                                                   constants: [nil, nil, nil, nil], opset: graph.opset)[0]
-        let acc = addValue(integerNode.outputs[0], .int32, accType.shape)
+        let acc = try addValue(integerNode.outputs[0], .int32, accType.shape)
         layers.append(ReferenceLayer(node: integerNode, opset: graph.opset, inputSlots: [xin, w, xzp, wzp], outputs: [acc], isIntegerOnly: true))
         var bias: [Int32]? = nil
         if biasIndex >= 0, let b = try constantInput(node, biasIndex) { bias = b.int32Values }
@@ -270,7 +274,7 @@ extension Lowering {
         }
         let requant = Requantization(numerics: numerics, inputScale: x.params.scale[0], weightScales: weightParams.scale,
                                      outputScale: out.params.scale[0], zeroPoint: out.params.zeroPoint[0], qmin: out.qmin, qmax: out.qmax)
-        let y = addValue(out.name, out.dtype, accType.shape, quant: out.params)
+        let y = try addValue(out.name, out.dtype, accType.shape, quant: out.params)
         layers.append(AccumulatorRequantLayer(source: [node.name], input: acc, output: y, shape: accType.shape,
                                               channelAxis: channelAxis, bias: bias, requant: requant, outputType: out.dtype))
         finish(out, value: y)

@@ -6,7 +6,8 @@ extension Lowering {
         switch base {
         case .value(let v) where values[v].dtype.isQuantized8Bit: return (v, q)
         case .constant(let t) where t.dtype.isQuantized8Bit:
-            return (addValue("const", t.dtype, t.shape, quant: q, constant: t), q)
+            // A tensor already in memory: its size needs no check.
+            return (appendValue(PlanValue(name: "const", dtype: t.dtype, shape: t.shape, layout: .nchw, quant: q, constant: t)), q)
         default: return nil
         }
     }

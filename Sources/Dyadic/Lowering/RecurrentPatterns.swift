@@ -46,7 +46,7 @@ extension Lowering {
         for (i, name) in node.outputs.prefix(3).enumerated() {
             guard !name.isEmpty else { positions.append(nil); continue }
             positions.append(outputs.count)
-            let v = addValue(name, .float32, shapes[i])
+            let v = try addValue(name, .float32, shapes[i])
             outputs.append(v)
             env[name] = .value(v)
         }

@@ -33,7 +33,7 @@ extension Lowering {
         }
         guard n > 0 else { return false }
         let info = values[input]
-        let y = addValue(out.name, out.dtype, info.shape, layout: info.layout, quant: out.params)
+        let y = try addValue(out.name, out.dtype, info.shape, layout: info.layout, quant: out.params)
         layers.append(IntegerSoftmaxLayer(source: sourceNames(node, out), input: input, output: y, inputScale: x.params.scale[0],
                                           inputSigned: info.dtype == .int8, out: out, outer: outer, n: n, inner: inner))
         finish(out, value: y)
@@ -55,7 +55,7 @@ extension Lowering {
         let width = shape[axis...].reduce(1, *)
         // The layer's 64-bit arithmetic holds rows of up to 2^18 values (see ReciprocalDivisor).
         guard width > 0, width <= 1 << 18, gamma.count == width, beta.map({ $0.count == width }) ?? true else { return false }
-        let y = addValue(out.name, out.dtype, shape, quant: out.params)
+        let y = try addValue(out.name, out.dtype, shape, quant: out.params)
         layers.append(IntegerLayerNormLayer(source: sourceNames(node, out), input: input, output: y, rows: values[input].count / width,
                                             width: width, inputParams: x.params, inputSigned: values[input].dtype == .int8,
                                             gamma: gamma.floats, beta: beta?.floats,

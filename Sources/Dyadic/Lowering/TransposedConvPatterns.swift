@@ -42,7 +42,7 @@ extension Lowering {
 
         var input = try nhwc(x.value, key: node.inputs[0])
         if g.stride.h > 1 || g.stride.w > 1 {
-            let spreadValue = addValue(node.outputs[0] + "_spread", values[input].dtype, [xShape[0], xShape[1], spread.0, spread.1],
+            let spreadValue = try addValue(node.outputs[0] + "_spread", values[input].dtype, [xShape[0], xShape[1], spread.0, spread.1],
                                        layout: .nhwc, quant: x.params)
             layers.append(ZeroInsertionLayer(source: [node.name], input: input, output: spreadValue, shape: xShape,
                                              stride: g.stride, fill: UInt8(truncatingIfNeeded: x.params.zeroPoint[0])))

@@ -5,6 +5,7 @@ enum Broadcast {
         let pa = Array(repeating: 1, count: rank - a.count) + a
         let pb = Array(repeating: 1, count: rank - b.count) + b
         return try zip(pa, pb).map { x, y in
+            guard x >= 0, y >= 0 else { throw DyadicError("\(context()): shape \((x < 0 ? a : b).shapeString) has a negative dimension") }
             if x == y || y == 1 { return x }
             if x == 1 { return y }
             throw DyadicError("\(context()): shapes \(a.shapeString) and \(b.shapeString) do not broadcast")

@@ -10,9 +10,10 @@ enum Convolution {
         guard xShape.count == 4, wShape.count == 4 else { throw node.unsupported("a convolution of rank \(xShape.count) (only 2-D)") }
         let (n, c, h, wi) = (xShape[0], xShape[1], xShape[2], xShape[3])
         let m = wShape[0], cpg = wShape[1]
-        guard group >= 1, c == cpg * group, m % group == 0 else {
+        guard group >= 1, [cpg, group].checkedProduct == c, m % group == 0 else {
             throw node.invalid("input channels \(c), weight shape \(wShape.shapeString) and group \(group) do not agree")
         }
+        if let bias, bias.count != m { throw node.invalid("bias has \(bias.count) values for \(m) output channels") }
         let g = try WindowGeometry(node: node, inputH: h, inputW: wi, kernelShape: [wShape[2], wShape[3]])
         let (oh, ow) = g.output
         var out = [T](repeating: 0, count: n * m * oh * ow)
@@ -54,6 +55,13 @@ enum Convolution {
     /// ConvInteger: int32 output of (x − x_zp)·(w − w_zp), w_zp per tensor or per output channel.
     static func convInteger(_ node: Node, _ x: Tensor, _ w: Tensor, _ xzp: Tensor?, _ wzp: Tensor?) throws -> Tensor {
         try node.checkAttributes(known: ["auto_pad", "dilations", "group", "kernel_shape", "pads", "strides"])
+        guard x.shape.count == 4, w.shape.count == 4 else { throw node.unsupported("a convolution of rank \(x.shape.count) (only 2-D)") }
+        // Zero points of the operands' own 8-bit type keep every difference within int32.
+        guard x.dtype.isQuantized8Bit, w.dtype.isQuantized8Bit else { throw node.unsupported("operands of type \(x.dtype) and \(w.dtype)") }
+        if let xzp, xzp.dtype != x.dtype || xzp.count > 1 { throw node.invalid("x_zero_point must be one \(x.dtype) value") }
+        if let wzp, wzp.dtype != w.dtype || (wzp.count > 1 && wzp.count != w.shape[0]) {
+            throw node.invalid("w_zero_point must be one \(w.dtype) value or one per output channel")
+        }
         let xz = Int32(xzp?.int64Values.first ?? 0)
         let xv = x.int32Values.map { $0 - xz }
         var wv = w.int32Values
@@ -61,11 +69,10 @@ enum Convolution {
             let z = wzp.int32Values, per = w.count / max(w.shape.first ?? 1, 1)
             for i in 0..<wv.count { wv[i] -= z.count == 1 ? z[0] : z[i / per] }
         }
-        guard x.shape.count == 4, w.shape.count == 4 else { throw node.unsupported("a convolution of rank \(x.shape.count) (only 2-D)") }
         let group = try node.int("group", default: 1)
         let (n, c, h, wi) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
         let m = w.shape[0], cpg = w.shape[1]
-        guard group >= 1, c == cpg * group, m % group == 0 else {
+        guard group >= 1, [cpg, group].checkedProduct == c, m % group == 0 else {
             throw node.invalid("input channels \(c), weight shape \(w.shape.shapeString) and group \(group) do not agree")
         }
         let g = try WindowGeometry(node: node, inputH: h, inputW: wi, kernelShape: [w.shape[2], w.shape[3]])

@@ -132,9 +132,7 @@ enum Indexing {
 
     static func tile(_ node: Node, _ x: Tensor, _ repeats: Tensor) throws -> Tensor {
         try node.checkAttributes(known: [])
-        let r = repeats.int64Values.map { Int($0) }
-        guard r.count == x.shape.count, r.allSatisfy({ $0 >= 0 }) else { throw node.invalid("repeats \(r) do not fit rank \(x.shape.count)") }
-        let shape = zip(x.shape, r).map { $0 * $1 }
+        let shape = try tileShape(node, x.shape, repeats)
         let strides = rowMajorStrides(x.shape)
         var positions = [0]
         for d in 0..<shape.count {
@@ -143,6 +141,17 @@ enum Indexing {
             positions = next
         }
         return pick(x, shape.contains(0) ? [] : positions, shape: shape)
+    }
+
+    /// Tile's output shape; its size is checked for overflow.
+    static func tileShape(_ node: Node, _ input: [Int], _ repeats: Tensor) throws -> [Int] {
+        let r = repeats.int64Values.map { Int($0) }
+        guard r.count == input.count, r.allSatisfy({ $0 >= 0 }) else { throw node.invalid("repeats \(r) do not fit rank \(input.count)") }
+        let shape = zip(input, r).map { $0.multipliedReportingOverflow(by: $1) }
+        guard shape.allSatisfy({ !$0.overflow }), shape.map(\.partialValue).checkedProduct != nil else {
+            throw node.invalid("repeats \(r) make a tensor too large to address")
+        }
+        return shape.map(\.partialValue)
     }
 
     static func expandShape(_ node: Node, _ input: [Int], _ requested: Tensor) throws -> [Int] {
@@ -168,15 +177,21 @@ enum Indexing {
         return pick(both, positions, shape: shape)
     }
 
-    static func constantOfShape(_ node: Node, _ shape: Tensor) throws -> Tensor {
-        try node.checkAttributes(known: ["value"])
+    static func constantOfShapeDims(_ node: Node, _ shape: Tensor) throws -> [Int] {
         let dims = shape.int64Values.map { Int($0) }
-        guard dims.allSatisfy({ $0 >= 0 }) else { throw node.invalid("negative dimension in \(dims)") }
-        var fill = Tensor([Float(0)], shape: [1])
-        if let attribute = node.attributes["value"] {
-            guard case .tensor(let t) = attribute, t.count == 1 else { throw node.invalid("value must be a one-element tensor") }
-            fill = t
-        }
+        guard dims.checkedProduct != nil else { throw node.invalid("shape \(dims) has a negative dimension or is too large to address") }
+        return dims
+    }
+
+    static func constantOfShapeFill(_ node: Node) throws -> Tensor {
+        try node.checkAttributes(known: ["value"])
+        guard let attribute = node.attributes["value"] else { return Tensor([Float(0)], shape: [1]) }
+        guard case .tensor(let t) = attribute, t.count == 1 else { throw node.invalid("value must be a one-element tensor") }
+        return t
+    }
+
+    static func constantOfShape(_ node: Node, _ shape: Tensor) throws -> Tensor {
+        let dims = try constantOfShapeDims(node, shape), fill = try constantOfShapeFill(node)
         let n = dims.reduce(1, *)
         var bytes: [UInt8] = []
         bytes.reserveCapacity(n * fill.dtype.byteSize)
@@ -191,7 +206,10 @@ enum Indexing {
         }
         let s = start.doubleValues[0], l = limit.doubleValues[0], d = delta.doubleValues[0]
         guard d != 0 else { throw node.invalid("delta is 0") }
-        let n = max(Int(((l - s) / d).rounded(.up)), 0)
+        let steps = ((l - s) / d).rounded(.up)
+        // Beyond 2^40 values no Range fits in memory; NaN/inf limits have no count.
+        guard steps.isFinite, steps < 0x1p40 else { throw node.invalid("Range from \(s) to \(l) by \(d) has too many values") }
+        let n = max(Int(steps), 0)
         switch start.dtype {
         case .float32:
             let s = start.floats[0], d = delta.floats[0]
@@ -258,7 +276,7 @@ enum Indexing {
         try node.checkAttributes(known: node.opType == "DepthToSpace" ? ["blocksize", "mode"] : ["blocksize"])
         guard x.shape.count == 4 else { throw node.invalid("input must have rank 4") }
         let b = try node.int("blocksize", default: 0)
-        guard b >= 1 else { throw node.invalid("blocksize must be positive") }
+        guard b >= 1, b <= Int(Int32.max) else { throw node.invalid("blocksize must be from 1 to 2^31 - 1") }
         let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
         if node.opType == "SpaceToDepth" {
             guard h % b == 0, w % b == 0 else { throw node.invalid("height and width must be multiples of blocksize \(b)") }

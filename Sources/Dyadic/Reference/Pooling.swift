@@ -20,21 +20,20 @@ enum Pooling {
             for oy in 0..<oh {
                 for ox in 0..<ow {
                     var acc: Float = isMax ? -.infinity : 0
-                    var count = 0
-                    var padded = 0
-                    for ky in 0..<g.kernel.h {
-                        let iy = oy * g.stride.h - g.pads.t + ky * g.dilation.h
-                        for kx in 0..<g.kernel.w {
-                            let ix = ox * g.stride.w - g.pads.l + kx * g.dilation.w
-                            if iy < 0 || iy >= h || ix < 0 || ix >= w {
-                                // Taps in the explicit padding count for count_include_pad; taps past it
-                                // (ceil_mode) never count.
-                                if iy >= -g.pads.t && iy < h + g.pads.b && ix >= -g.pads.l && ix < w + g.pads.r { padded += 1 }
-                                continue
-                            }
-                            let value = v[(plane * h + iy) * w + ix]
+                    // Only the taps inside the input are visited (a window may be far larger than
+                    // the input); the taps in the explicit padding are counted, not visited, for
+                    // count_include_pad. Taps past the padding (ceil_mode) never count.
+                    let (y0, x0) = (oy * g.stride.h - g.pads.t, ox * g.stride.w - g.pads.l)
+                    let rows = taps(y0, g.dilation.h, g.kernel.h, 0, h), cols = taps(x0, g.dilation.w, g.kernel.w, 0, w)
+                    let paddedRows = taps(y0, g.dilation.h, g.kernel.h, -g.pads.t, h + g.pads.b)
+                    let paddedCols = taps(x0, g.dilation.w, g.kernel.w, -g.pads.l, w + g.pads.r)
+                    let count = rows.count * cols.count
+                    let padded = paddedRows.count * paddedCols.count - count
+                    for ky in rows {
+                        let iy = y0 + ky * g.dilation.h
+                        for kx in cols {
+                            let value = v[(plane * h + iy) * w + x0 + kx * g.dilation.w]
                             if isMax { acc = max(acc, value) } else { acc += value }
-                            count += 1
                         }
                     }
                     if !isMax { acc /= Float(includePad ? count + padded : max(count, 1)) }
@@ -47,6 +46,13 @@ enum Pooling {
             return x.dtype == .uint8 ? Tensor(ints.map { UInt8($0) }, shape: [n, c, oh, ow]) : Tensor(ints.map { Int8($0) }, shape: [n, c, oh, ow])
         }
         return Tensor(out, shape: [n, c, oh, ow])
+    }
+
+    /// The taps k in 0..<kernel whose position start + k·dilation lies in lo..<hi.
+    private static func taps(_ start: Int, _ dilation: Int, _ kernel: Int, _ lo: Int, _ hi: Int) -> Range<Int> {
+        func ceilDiv(_ a: Int, _ b: Int) -> Int { a >= 0 ? (a + b - 1) / b : -((-a) / b) }
+        let first = max(0, ceilDiv(lo - start, dilation)), end = min(kernel, ceilDiv(hi - start, dilation))
+        return first < end ? first..<end : 0..<0
     }
 
     static func global(_ node: Node, _ x: Tensor) throws -> Tensor {

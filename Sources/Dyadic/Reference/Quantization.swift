@@ -134,7 +134,7 @@ public enum Quantization {
         let v = x.int32Values
         for i in 0..<v.count {
             let c = index?(i) ?? 0
-            out[i] = Float(v[i] - (zps.count == 1 ? zps[0] : zps[c])) * scales[c]
+            out[i] = Float(Int64(v[i]) - Int64(zps.count == 1 ? zps[0] : zps[c])) * scales[c]
         }
         return Tensor(out, shape: x.shape)
     }

@@ -358,7 +358,13 @@ public enum ReferenceOps {
         case "Where":
             let shape = try Broadcast.shape(try Broadcast.shape(t(0).shape, t(1).shape, context: node.label), t(2).shape, context: node.label)
             return [TypeInfo(try t(1).dtype, shape)]
-        case "ConstantOfShape", "Range", "Expand", "Tile", "Slice", "Split":
+        case "Expand":
+            return [TypeInfo(try t(0).dtype, try Indexing.expandShape(node, try t(0).shape, try constant(1, "shape")))]
+        case "Tile":
+            return [TypeInfo(try t(0).dtype, try Indexing.tileShape(node, try t(0).shape, try constant(1, "repeats")))]
+        case "ConstantOfShape":
+            return [TypeInfo(try Indexing.constantOfShapeFill(node).dtype, try Indexing.constantOfShapeDims(node, try constant(0, "shape")))]
+        case "Range", "Slice", "Split":
             // Their shapes come from parameter inputs, which must be known here.
             for i in shapeInputs(node, opset: opset) where i < node.inputs.count && !node.inputs[i].isEmpty {
                 _ = try constant(i, "shape-defining input \(i)")

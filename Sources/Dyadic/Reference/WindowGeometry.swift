@@ -20,24 +20,35 @@ public struct WindowGeometry: Sendable, Equatable {
     ///   - ceilMode: pooling's `ceil_mode`.
     public init(node: Node, inputH: Int, inputW: Int, kernelShape: [Int], ceilMode: Bool = false) throws {
         guard kernelShape.count == 2 else { throw node.unsupported("a \(kernelShape.count)-D window (only 2-D)") }
+        // Every size below stays under 2^31, so the window arithmetic cannot overflow.
+        let limit = Int(Int32.max)
+        guard kernelShape.allSatisfy({ $0 >= 1 && $0 <= limit }) else {
+            throw node.invalid("kernel shape \(kernelShape) must hold two sizes from 1 to 2^31 - 1")
+        }
+        guard inputH >= 0, inputH <= limit, inputW >= 0, inputW <= limit else {
+            throw node.unsupported("a \(inputH)x\(inputW) input plane (at most 2^31 - 1 per side)")
+        }
         if let k = try node.ints("kernel_shape"), k != kernelShape {
             throw node.invalid("kernel_shape \(k) does not match the weights \(kernelShape)")
         }
         let strides = try node.ints("strides") ?? [1, 1]
         let dilations = try node.ints("dilations") ?? [1, 1]
-        guard strides.count == 2, dilations.count == 2, strides.allSatisfy({ $0 >= 1 }), dilations.allSatisfy({ $0 >= 1 }) else {
-            throw node.invalid("strides and dilations must be two positive values")
+        guard strides.count == 2, dilations.count == 2, (strides + dilations).allSatisfy({ $0 >= 1 && $0 <= limit }) else {
+            throw node.invalid("strides \(strides) and dilations \(dilations) must be two values from 1 to 2^31 - 1")
         }
         kernel = (kernelShape[0], kernelShape[1])
         stride = (strides[0], strides[1])
         dilation = (dilations[0], dilations[1])
         input = (inputH, inputW)
+        // Below 2^62: each factor is under 2^31.
         let effectiveH = (kernel.h - 1) * dilation.h + 1, effectiveW = (kernel.w - 1) * dilation.w + 1
         let autoPad = try node.string("auto_pad", default: "NOTSET")
         switch autoPad {
         case "NOTSET":
             let p = try node.ints("pads") ?? [0, 0, 0, 0]
-            guard p.count == 4, p.allSatisfy({ $0 >= 0 }) else { throw node.invalid("pads must be four non-negative values") }
+            guard p.count == 4, p.allSatisfy({ $0 >= 0 && $0 <= limit }) else {
+                throw node.invalid("pads \(p) must be four values from 0 to 2^31 - 1")
+            }
             pads = (p[0], p[1], p[2], p[3])
         case "VALID":
             pads = (0, 0, 0, 0)

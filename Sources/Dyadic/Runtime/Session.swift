@@ -20,8 +20,19 @@ public struct SessionOptions: Sendable {
         self.memoryLimit = memoryLimit
     }
 
-    /// This machine's physical memory: no plan can use more.
-    public static let defaultMemoryLimit = Int(clamping: ProcessInfo.processInfo.physicalMemory)
+    /// This machine's physical memory, or the process's address-space limit
+    /// (`ulimit -v`) when that is lower: no plan can use more.
+    public static let defaultMemoryLimit: Int = {
+        let physical = Int(clamping: ProcessInfo.processInfo.physicalMemory)
+        var limit = rlimit()
+        #if os(Linux)
+        let resource = __rlimit_resource_t(RLIMIT_AS.rawValue)
+        #else
+        let resource = RLIMIT_AS
+        #endif
+        guard getrlimit(resource, &limit) == 0, limit.rlim_cur != rlim_t.max else { return physical }
+        return min(physical, Int(clamping: limit.rlim_cur))
+    }()
 }
 
 /// A loaded model ready to run: the graph, and a plan for the current input shapes.
@@ -88,7 +99,7 @@ public final class Session: @unchecked Sendable {
         // Large float inputs (images, audio) are data: a plan per value would fold the whole
         // model. What they decide at run time (an If's condition) is computed in the plan.
         let small = graph.inputs.filter { input in
-            input.dtype != .float32 || (input.shape.allSatisfy { $0 != nil } && input.shape.reduce(1) { $0 * ($1 ?? 0) } <= 16)
+            input.dtype != .float32 || (input.shape.map { $0 ?? -1 }.checkedProduct.map { $0 <= 16 } ?? false)
         }
         return Set(small.map(\.name)).intersection(needed)
     }

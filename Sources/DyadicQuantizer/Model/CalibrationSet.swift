@@ -25,6 +25,10 @@ public enum CalibrationSet {
             guard fits, let batch = t.shape.first, batch > 0 else {
                 throw QuantizerError("\(path): shape \(t.shape.shapeString) does not fit the model's input '\(input.name)' \(input.shapeString)")
             }
+            // NaN or ±inf would make every range they reach meaningless.
+            if t.dtype == .float32, let bad = t.floats.firstIndex(where: { !$0.isFinite }) {
+                throw QuantizerError("\(path): element \(bad) is \(t.floats[bad]); calibration samples must be finite")
+            }
             let per = t.bytes.count / batch
             for b in 0..<batch {
                 samples.append(Tensor(dtype: t.dtype, shape: [1] + Array(t.shape.dropFirst()),

@@ -218,6 +218,9 @@ struct QDQGraphBuilder {
                 // Integer layers take it as int32 at s_x·s_w.
                 if w.fp8Groups == nil, let b = biasName, let bias = biasValues {
                     let bScales = scales.map { $0 * x.scale }
+                    guard bias.allSatisfy(\.isFinite), bScales.allSatisfy({ $0.isFinite }) else {
+                        throw QuantizerError("\(original.label): its bias or bias scales (input scale \(x.scale)) are not finite")
+                    }
                     let codes = zip(bias, bScales).map { Int32(max(min(($0 / $1).rounded(.toNearestOrEven), 2.1e9), -2.1e9)) }
                     initializers[b + "_quantized"] = Tensor(codes, shape: [codes.count])
                     initializers[b + "_scale"] = Tensor(bScales, shape: [bScales.count])

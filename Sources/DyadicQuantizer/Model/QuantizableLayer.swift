@@ -64,6 +64,14 @@ public struct QuantizableLayer: Sendable {
             for input in node.inputs where !input.isEmpty { consumers[input, default: []].append(i) }
         }
         let graphOutputs = Set(graph.outputs.map(\.name))
+        // Layers, their ranges and the report are keyed by node name.
+        var seen: [String: Int] = [:]
+        for (i, node) in graph.nodes.enumerated() {
+            if let first = seen[node.name] {
+                throw QuantizerError("nodes #\(first) and #\(i) are both named '\(node.name)'; quantize needs unique node names")
+            }
+            seen[node.name] = i
+        }
         var layers: [QuantizableLayer] = []
         for (i, node) in graph.nodes.enumerated() where node.domain.isEmpty {
             guard ["Conv", "Gemm", "MatMul"].contains(node.opType), node.inputs.count >= 2,
@@ -82,6 +90,11 @@ public struct QuantizableLayer: Sendable {
             }
             let bias = node.inputs.count > 2 && !node.inputs[2].isEmpty ? node.inputs[2] : nil
             if let bias, graph.initializers[bias]?.dtype != .float32 { continue }
+            guard node.outputs.count == 1, !node.outputs[0].isEmpty else { throw QuantizerError("\(node.label): needs one output") }
+            // A NaN or infinite weight has no quantization grid.
+            for name in [node.inputs[1]] + (bias.map { [$0] } ?? []) where !graph.initializers[name]!.floats.allSatisfy(\.isFinite) {
+                throw QuantizerError("\(node.label): '\(name)' holds a value that is not finite")
+            }
             // Follow a Relu/Clip chain that only this product feeds.
             var out = node.outputs[0]
             while !graphOutputs.contains(out), let next = consumers[out], next.count == 1,
