@@ -17,6 +17,9 @@ pairs of two sentences of one document and 100 pairs from two documents. The doc
 differ between Python versions: the JSON summary records the sentences and their sha256.
 The pair "A man is eating food." / "A man is eating a piece of bread." (cosine 0.7553 for
 this model, as sentence-transformers documents) is embedded with them and reported on its own.
+The static quantizers calibrate on docstrings of other modules (transformer_models.py's
+CALIBRATION_MODULES; none is in DOC_MODULES): the script prints how many calibration sentences
+are also evaluation sentences (0 is expected; the JSON summary records them).
 
 Batching: runmodel runs once per batch (.npy inputs). --batching same-length (the default)
 puts sentences of the same token count together, up to --batch-size each, so no sentence is
@@ -57,8 +60,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import hashlib
-import importlib
-import inspect
 import itertools
 import json
 import platform
@@ -78,9 +79,10 @@ import onnxruntime as ort
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from model_corpus import (RUN_TIMEOUT_S, _failure, _first_line, _json_default, cell, download, ort_session,  # noqa: E402
                           save_feed, snapshot_runmodel)
-from transformer_models import (COSINE_TOLERANCE, EXPECTED_COSINE, MINILM_PACKAGE, MINILM_VARIANTS,  # noqa: E402
-                                QUANTIZED_PREFIXES, TEST_SENTENCES, build_minilm, build_minilm_variants,
-                                calibration_feeds, default_runmodel, load_minilm, tokenize)
+from transformer_models import (CALIBRATION_MODULES, COSINE_TOLERANCE, EXPECTED_COSINE, MINILM_PACKAGE,  # noqa: E402
+                                MINILM_VARIANTS, QUANTIZED_PREFIXES, TEST_SENTENCES, build_minilm,
+                                build_minilm_variants, calibration_feeds, calibration_sentences, default_runmodel,
+                                load_minilm, module_docstrings, split_sentences, tokenize, usable)
 
 LICENSES = Path("/usr/share/common-licenses")
 DOC_MODULES = ["argparse", "collections", "csv", "datetime", "decimal", "email.message", "fractions", "functools",
@@ -88,7 +90,6 @@ DOC_MODULES = ["argparse", "collections", "csv", "datetime", "decimal", "email.m
                "random", "re", "shutil", "socket", "sqlite3", "statistics", "string", "subprocess", "tarfile",
                "textwrap", "threading", "unittest", "urllib.request", "zipfile"]
 SENTENCES, PAIRS_PER_KIND, ANCHORS_PER_DOCUMENT = 200, 100, 8
-MIN_WORDS, MAX_WORDS = 5, 40
 OUTPUT = "sentence_embedding"
 
 GOAL_FLOAT_MIN_COSINE = 0.99999
@@ -113,46 +114,10 @@ def documents() -> list[tuple[str, str]]:
             seen.add(real)
             docs.append((f"license:{real.name}", real.read_text(encoding="utf-8", errors="replace")))
     for name in DOC_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ImportError:
-            continue
-        parts = [inspect.getdoc(module) or ""]
-        for attr in sorted(dir(module)):
-            obj = getattr(module, attr, None)
-            if attr.startswith("_") or getattr(obj, "__module__", None) != module.__name__:
-                continue
-            doc = inspect.getdoc(obj)
-            if doc:
-                parts.append(doc)
-        docs.append((f"docstring:{name}", "\n\n".join(parts)))
+        text = module_docstrings(name)
+        if text is not None:
+            docs.append((f"docstring:{name}", text))
     return docs
-
-
-SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z])")
-CODE_LIKE = re.compile(r">>>|::|__|`|==|[{}\\<>@#$%^*|~\[\]]|https?:|www\.|\.\.\.|\b\w+\(|\w\.\w+\.|\s-\w|\w_\w"
-                       r"|(?:^|\s)[a-z0-9]\.(?:\s|$)")
-
-
-def split_sentences(text: str) -> list[str]:
-    """Paragraphs (blank-line separated) with their lines joined, split after . ! ? before a capital."""
-    out = []
-    for para in re.split(r"\n\s*\n", text):
-        flat = " ".join(para.split())
-        out += [s.strip() for s in SENTENCE_END.split(flat) if s.strip()]
-    return out
-
-
-def usable(s: str) -> bool:
-    words = s.split()
-    if not s.isascii() or not MIN_WORDS <= len(words) <= MAX_WORDS:
-        return False
-    if not (s[0].isupper() and s[-1] in ".!?") or s.upper() == s or CODE_LIKE.search(s):
-        return False
-    if s.count("(") != s.count(")") or s.count('"') % 2:
-        return False
-    letters = sum(c.isalpha() for c in s)
-    return letters >= 0.8 * sum(not c.isspace() for c in s)
 
 
 @dataclass
@@ -622,6 +587,12 @@ def main() -> int:
     corpus = build_corpus(args.seed)
     print(f"sentences: {len(corpus.sentences)} of {corpus.eligible} usable in {corpus.documents} documents, "
           f"{len(corpus.pairs)} pairs, sha256 {corpus.sha256[:16]}", flush=True)
+    calibration = calibration_sentences()
+    evaluated = {" ".join(s.lower().split()) for s in corpus.sentences + TEST_SENTENCES}
+    shared = [s for s in calibration if " ".join(s.lower().split()) in evaluated]
+    shared_modules = sorted(set(CALIBRATION_MODULES) & set(DOC_MODULES))
+    print(f"calibration: {len(calibration)} sentences, {len(shared)} of them evaluation sentences"
+          + (f"; modules in both lists: {shared_modules}" if shared_modules else ""), flush=True)
     if args.list_sentences:
         for i, (s, src) in enumerate(zip(corpus.sentences, corpus.sources)):
             print(f"{i:3d} [{src}] {s}")
@@ -634,7 +605,8 @@ def main() -> int:
     summary: dict[str, Any] = {"generated": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "onnxruntime": ort.__version__,
                                "onnx": onnx.__version__, "python": platform.python_version(),
                                "machine": platform.machine(), "cpu": cpu_name(), "seed": args.seed,
-                               "batch_size": args.batch_size}
+                               "batch_size": args.batch_size,
+                               "calibration": {"sentences": list(calibration), "also_evaluated": shared}}
     if source_runmodel is not None:
         source_runmodel = source_runmodel.resolve()
         summary["runmodel"] = str(source_runmodel)
