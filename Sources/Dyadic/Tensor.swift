@@ -40,7 +40,15 @@ public struct Tensor: Sendable {
         bytes.withUnsafeBytes { Array($0.bindMemory(to: T.self)) }
     }
 
-    public var floats: [Float] { elements(as: Float.self) }
+    /// Values as Float: float32 as stored, FP8 decoded, integer types converted (never a
+    /// reinterpretation of another type's bytes).
+    public var floats: [Float] {
+        switch dtype {
+        case .float32: elements(as: Float.self)
+        case .float8e4m3fn: bytes.map(dyd_fp8_e4m3_to_f32)
+        default: int64Values.map(Float.init)
+        }
+    }
 
     /// Values of an integer or float tensor widened to Int64 (shapes, axes, pads).
     public var int64Values: [Int64] {
@@ -49,12 +57,18 @@ public struct Tensor: Sendable {
         case .int32: elements(as: Int32.self).map(Int64.init)
         case .uint8, .bool, .uint4, .uint2: bytes.map(Int64.init)
         case .int8, .int4, .int2: elements(as: Int8.self).map(Int64.init)
-        case .float32: floats.map { Int64($0) }
-        case .float8e4m3fn: bytes.map { code in
-            let f = dyd_fp8_e4m3_to_f32(code)
-            return f.isNaN ? 0 : Int64(f)
+        case .float32: elements(as: Float.self).map(Self.saturatingInt64)
+        case .float8e4m3fn: bytes.map { Self.saturatingInt64(dyd_fp8_e4m3_to_f32($0)) }
         }
-        }
+    }
+
+    /// A float truncated toward zero and saturated (NaN as 0): a model's float tensor read
+    /// as sizes or indices must not trap.
+    static func saturatingInt64(_ f: Float) -> Int64 {
+        if f.isNaN { return 0 }
+        if f >= 0x1p63 { return .max }
+        if f < -0x1p63 { return .min }
+        return Int64(f)
     }
 
     /// Values as Int32 (zero points); int8/uint8 widen.

@@ -35,17 +35,17 @@ public struct RangeObserver: Sendable {
 
     public var binWidth: Float { range / Float(binsPerSide) }
 
-    /// Adds a batch of values (NaNs are skipped).
+    /// Adds a batch of values (NaN and ±inf are skipped: they have no bin).
     public mutating func observe(_ values: [Float]) {
         var largest: Float = 0
-        for v in values where !v.isNaN {
+        for v in values where v.isFinite {
             minimum = min(minimum, v)
             maximum = max(maximum, v)
             largest = max(largest, abs(v))
         }
         grow(toCover: largest)
         let scale = range > 0 ? Float(binsPerSide) / range : 0
-        for v in values where !v.isNaN {
+        for v in values where v.isFinite {
             // Clamped as a float: a tiny range (denormal values) makes abs(v)·scale overflow Int.
             let b = Int(min(abs(v) * scale, Float(binsPerSide - 1)))
             if v < 0 { negative[b] += 1 } else { positive[b] += 1 }

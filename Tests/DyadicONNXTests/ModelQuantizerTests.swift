@@ -227,6 +227,10 @@ import Testing
         var sample = [Float](repeating: 0, count: 784)
         sample[5] = .nan
         try NumpyFile.write(Tensor(sample, shape: [1, 1, 28, 28]), path: nan.appendingPathComponent("x.npy").path)
+        // Finite, but the first convolution overflows float32.
+        let huge = dir.appendingPathComponent("huge")
+        try FileManager.default.createDirectory(at: huge, withIntermediateDirectories: true)
+        try NumpyFile.write(Tensor([Float](repeating: 3e38, count: 784), shape: [1, 1, 28, 28]), path: huge.appendingPathComponent("x.npy").path)
         var g = try Self.graph()
         let layers = try QuantizableLayer.find(in: g)
         var w = g.initializers[layers[0].weightName]!.floats
@@ -240,6 +244,7 @@ import Testing
         try ONNXExporter.data(g).write(to: URL(fileURLWithPath: sameNames))
         let cases: [([String], String)] = [
             ([Self.model, "--calibration", nan.path, "-o", out], "must be finite"),
+            ([Self.model, "--calibration", huge.path, "-o", out], "infinite or NaN"),
             ([badWeight, "--calibration", Self.calibration, "-o", out], "not finite"),
             ([sameNames, "--calibration", Self.calibration, "-o", out], "unique node names"),
             ([Self.model, "--calibration", empty.path, "-o", out], "no .npy files"),

@@ -410,11 +410,13 @@ public enum ReferenceOps {
 
     static func resizeScales(_ node: Node, inputs: [Tensor?], rank: Int) throws -> [Float] {
         if inputs.count > 3, let sizes = inputs[3], sizes.count > 0, let x = inputs[0] {
+            guard sizes.dtype == .int64, sizes.count == rank else { throw node.invalid("sizes must be \(rank) int64 values") }
             return zip(sizes.int64Values, x.shape).map { Float($0) / Float($1) }
         }
         guard inputs.count > 2, let s = inputs[2], s.count == rank else {
             throw node.invalid("needs constant scales or sizes for every axis")
         }
+        guard s.dtype == .float32 else { throw node.invalid("scales must be float32, not \(s.dtype)") }
         return s.floats
     }
 }

@@ -35,8 +35,12 @@ struct CalibrationPass {
                 let wantsRange = ranges[info.name] != nil, users = byInput[info.name] ?? []
                 guard wantsRange || !users.isEmpty else { return }
                 seen.insert(info.name)
-                let t = context.tensor(value)
-                if wantsRange { ranges[info.name]!.observe(t.floats) }
+                let t = context.tensor(value), values = t.floats
+                // An infinite or NaN activation (finite inputs can overflow float32) has no range to quantize.
+                if values.contains(where: { !$0.isFinite }) {
+                    throw QuantizerError("calibration sample \(s + 1) makes '\(info.name)' infinite or NaN; its range cannot be quantized")
+                }
+                if wantsRange { ranges[info.name]!.observe(values) }
                 for i in users { try accumulate(layers[i], t, sample: s, into: &hessians[layers[i].name]!) }
             }
             progress(s + 1)
