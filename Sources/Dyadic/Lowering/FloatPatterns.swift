@@ -465,6 +465,9 @@ extension Lowering {
         let av = try nchw(a.value, key: node.inputs[0]), bv = try nchw(b.value, key: node.inputs[1])
         guard values[av].dtype.isQuantized8Bit, values[bv].dtype.isQuantized8Bit,
               let p = try matmulBatches(node, values[av].shape, values[bv].shape), p.k < (1 << 15) else { return false }
+        for (v, q) in [(av, a.params), (bv, b.params)] where !values[v].dtype.integerRange.contains(q.zeroPoint[0]) {
+            throw node.invalid("zero point \(q.zeroPoint[0]) is outside the range of its \(values[v].dtype) operand")
+        }
         let requant = Requantization(numerics: numerics, inputScale: a.params.scale[0], weightScales: [b.params.scale[0]],
                                      outputScale: out.params.scale[0], zeroPoint: out.params.zeroPoint[0], qmin: out.qmin, qmax: out.qmax)
         let y = try addValue(out.name, out.dtype, p.batch + [p.m, p.n], quant: out.params)
