@@ -12,4 +12,12 @@ extension Array where Element == Int {
         }
         return product
     }
+
+    /// The bytes of a tensor of this shape with `elementSize`-byte elements, or nil when a
+    /// dimension is negative or the size overflows.
+    func checkedByteCount(elementSize: Int) -> Int? {
+        guard let count = checkedProduct else { return nil }
+        let (bytes, overflow) = count.multipliedReportingOverflow(by: elementSize)
+        return overflow ? nil : bytes
+    }
 }

@@ -130,13 +130,7 @@ final class Lowering {
                   quant: QuantParams? = nil, constant: Tensor? = nil) throws -> Int {
         // Checked where a value is made, so no later size arithmetic on it can overflow.
         let value = PlanValue(name: name, dtype: dtype, shape: shape, layout: layout, quant: quant, constant: constant)
-        let producer = loweringNode.map { " (\($0))" } ?? ""
-        guard let bytes = value.checkedByteCount else {
-            throw DyadicError("value '\(name)'\(producer): shape \(shape.shapeString) is too large to address")
-        }
-        guard bytes <= memoryLimit else {
-            throw DyadicError("value '\(name)'\(producer): shape \(shape.shapeString) needs \(bytes) bytes, above the memory limit of \(memoryLimit)")
-        }
+        try value.checkSize(memoryLimit: memoryLimit, producer: loweringNode.map { " (\($0))" } ?? "")
         return appendValue(value)
     }
 
@@ -296,11 +290,7 @@ final class Lowering {
         let types = inputs.map { $0.map { ReferenceOps.TypeInfo($0.dtype, $0.shape) } }
         guard let outputs = try? ReferenceOps.inferTypes(node, types, constants: inputs, opset: graph.opset) else { return }
         for (name, type) in zip(node.outputs, outputs) {
-            let bytes = type.shape.checkedProduct.flatMap { count in
-                let (b, overflow) = count.multipliedReportingOverflow(by: bytesPerElement ?? type.dtype.byteSize)
-                return overflow ? nil : b
-            }
-            guard let bytes, bytes <= memoryLimit else {
+            guard let bytes = type.shape.checkedByteCount(elementSize: bytesPerElement ?? type.dtype.byteSize), bytes <= memoryLimit else {
                 throw node.invalid("output '\(name)' of shape \(type.shape.shapeString) needs more than the memory limit of \(memoryLimit) bytes")
             }
         }

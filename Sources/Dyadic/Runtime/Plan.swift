@@ -24,14 +24,7 @@ public final class Plan: @unchecked Sendable {
         func producer(_ v: Int) -> String {
             layers.first { $0.outputs.contains(v) }.map { " (\($0.op) of \($0.sourceNodes.joined(separator: ", ")))" } ?? ""
         }
-        for (v, value) in values.enumerated() {
-            guard let bytes = value.checkedByteCount else {
-                throw DyadicError("value '\(value.name)'\(producer(v)): shape \(value.shape) is too large to address")
-            }
-            guard bytes <= memoryLimit else {
-                throw DyadicError("value '\(value.name)'\(producer(v)): shape \(value.shape) needs \(bytes) bytes, above the memory limit of \(memoryLimit)")
-            }
-        }
+        for (v, value) in values.enumerated() { try value.checkSize(memoryLimit: memoryLimit, producer: producer(v)) }
         self.values = values
         self.layers = layers
         self.inputs = inputs.map { (name: $0.0, value: $0.1) }

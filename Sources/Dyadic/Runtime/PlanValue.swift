@@ -17,10 +17,17 @@ public struct PlanValue: Sendable {
     public var count: Int { shape.reduce(1, *) }
     public var byteCount: Int { count * dtype.byteSize }
     /// The byte count, or nil when a dimension is negative or the product overflows.
-    var checkedByteCount: Int? {
-        guard let count = shape.checkedProduct else { return nil }
-        let (bytes, overflow) = count.multipliedReportingOverflow(by: dtype.byteSize)
-        return overflow ? nil : bytes
+    var checkedByteCount: Int? { shape.checkedByteCount(elementSize: dtype.byteSize) }
+
+    /// Throws unless the value's size is addressable and within `memoryLimit`;
+    /// `producer` (" (Pad 'widen')") names what makes it.
+    func checkSize(memoryLimit: Int, producer: String) throws {
+        guard let bytes = checkedByteCount else {
+            throw DyadicError("value '\(name)'\(producer): shape \(shape.shapeString) is too large to address")
+        }
+        guard bytes <= memoryLimit else {
+            throw DyadicError("value '\(name)'\(producer): shape \(shape.shapeString) needs \(bytes) bytes, above the memory limit of \(memoryLimit)")
+        }
     }
 
     /// The shape as stored in memory.
