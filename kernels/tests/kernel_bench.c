@@ -46,8 +46,9 @@
  *
  * What it prints, all from the same run on one core (the machine is shared and
  * noisy, so every figure is relative to something measured a moment before):
- *   1. the in-register peak of the best int8 instruction the CPU has
- *      (VPDPBUSD zmm, else VPDPBUSD ymm), from many independent accumulators;
+ *   1. the in-register peak of the int8 formulation the level's GEMM kernels use
+ *      (VPDPBUSD zmm at the AVX-512 level; at the AVX2 level VPDPBUSD ymm where
+ *      AVX-VNNI exists, else VPMADDWD + VPADDD), from many independent accumulators;
  *   2. streaming-read bandwidth: a buffer far larger than the last-level cache
  *      (DRAM) and, per depthwise layer, a buffer the size of that layer's data;
  *   3. each conv shape through the public API (create once, run all tiles):
@@ -147,6 +148,26 @@ __attribute__((target("avx2,avxvnni"), noinline)) static void dp_ymm(long iters)
         "xmm10", "xmm11", "xmm12", "xmm13", "xmm14", "xmm15", "cc");
 }
 
+/* The AVX2 GEMM's formulation without VNNI: VPMADDWD on int16 pairs, its sums
+ * added to 6 accumulators (12 multiplies and 12 adds per iteration). */
+__attribute__((target("avx2"), noinline)) static void madd_ymm(long iters) {
+  __asm__ volatile(
+      "vpcmpeqd %%ymm14, %%ymm14, %%ymm14\n"
+      "vpcmpeqd %%ymm15, %%ymm15, %%ymm15\n"
+      "1:\n"
+#define MA(t, a) "vpmaddwd %%ymm14, %%ymm15, %%ymm" #t "\n vpaddd %%ymm" #t ", %%ymm" #a ", %%ymm" #a "\n"
+      MA(0, 6) MA(1, 7) MA(2, 8) MA(3, 9) MA(4, 10) MA(5, 11)
+      MA(0, 6) MA(1, 7) MA(2, 8) MA(3, 9) MA(4, 10) MA(5, 11)
+#undef MA
+      "dec %0\n"
+      "jnz 1b\n"
+      "vzeroupper\n"
+      : "+r"(iters)
+      :
+      : "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9",
+        "xmm10", "xmm11", "xmm14", "xmm15", "cc");
+}
+
 static int cpu_has_avxvnni(void) {
   unsigned a, b, c, d;
   __asm__("cpuid" : "=a"(a), "=b"(b), "=c"(c), "=d"(d) : "a"(7), "c"(1));
@@ -154,16 +175,19 @@ static int cpu_has_avxvnni(void) {
 }
 #endif
 
-/* GOPS of the best int8 instruction, its name in `what`; 0 when none is measurable. */
-static double int8_peak(const char **what) {
+/* GOPS of the int8 formulation the GEMM kernels of level `isa` use on this CPU, its
+ * name in `what`; 0 when none is measurable. */
+static double int8_peak(dyd_isa isa, const char **what) {
   *what = "none measured";
 #if defined(__x86_64__)
   void (*loop)(long) = NULL;
   double ops_per_iter = 0;
-  if (dyd_detected_isa() == DYD_ISA_AVX512VNNI) {
-    loop = dp_zmm, ops_per_iter = 24 * 128.0, *what = "VPDPBUSD zmm";
-  } else if (cpu_has_avxvnni() || getenv("DYADIC_ASSUME_AVXVNNI")) {
-    loop = dp_ymm, ops_per_iter = 14 * 64.0, *what = "VPDPBUSD ymm (AVX-VNNI)";
+  if (isa == DYD_ISA_AVX512VNNI) {
+    loop = dp_zmm, ops_per_iter = 24 * 128.0, *what = "VPDPBUSD zmm, 24 chains";
+  } else if (isa == DYD_ISA_AVX2 && (cpu_has_avxvnni() || getenv("DYADIC_ASSUME_AVXVNNI"))) {
+    loop = dp_ymm, ops_per_iter = 14 * 64.0, *what = "VPDPBUSD ymm (AVX-VNNI), 14 chains";
+  } else if (isa == DYD_ISA_AVX2) {
+    loop = madd_ymm, ops_per_iter = 12 * 32.0, *what = "VPMADDWD + VPADDD ymm, 6 chains";
   }
   if (loop == NULL) return 0;
   const long iters = 10000000;
@@ -1170,8 +1194,8 @@ int main(int argc, char **argv) {
   }
   if (qgemm) {
     const char *what;
-    const double peak = int8_peak(&what);
-    printf("int8 peak (%s, 24 independent accumulators): %.1f GOPS\n", what, peak);
+    const double peak = int8_peak(isa, &what);
+    printf("int8 peak (%s): %.1f GOPS\n", what, peak);
     bench_qgemm();
     return 0;
   }
@@ -1185,8 +1209,8 @@ int main(int argc, char **argv) {
     return 0;
   }
   const char *peak_what;
-  const double peak = int8_peak(&peak_what);
-  printf("int8 peak (%s, 24 independent accumulators): %.1f GOPS\n", peak_what, peak);
+  const double peak = int8_peak(isa, &peak_what);
+  printf("int8 peak (%s): %.1f GOPS\n", peak_what, peak);
 
   long l3 = 0;
 #ifdef _SC_LEVEL3_CACHE_SIZE

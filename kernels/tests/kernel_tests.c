@@ -370,13 +370,18 @@ static bool make_conv(const conv_case *c, conv_setup *s) {
   s->scale = malloc(c->out_c * sizeof *s->scale);
   fill_random(s->w, c->out_c * k);
   const bool narrow_w = c->weight_bits >= 2 && c->weight_bits < 8;
-  const int8_t wmin = narrow_w ? (int8_t)-(1 << (c->weight_bits - 1)) : -128;
-  const int8_t wmax = narrow_w ? (int8_t)((1 << (c->weight_bits - 1)) - 1) : 127;
+  /* int8 weights are sometimes all in [-64, 64] (a symmetric reduced range, as
+   * quantizers write for CPUs whose int16 pair sums must not saturate) */
+  const bool sym7 = !narrow_w && rnd(3) == 0;
+  const int8_t wmin = narrow_w ? (int8_t)-(1 << (c->weight_bits - 1)) : sym7 ? -64 : -128;
+  const int8_t wmax = narrow_w ? (int8_t)((1 << (c->weight_bits - 1)) - 1) : sym7 ? 64 : 127;
+  if (sym7)
+    for (size_t i = 0; i < c->out_c * k; i++) s->w[i] = (int8_t)rnd_range(wmin, wmax);
   if (narrow_w)
     for (size_t i = 0; i < c->out_c * k; i++) s->w[i] = (int8_t)rnd_range(wmin, wmax);
   if (rnd(4) == 0) /* weights at the edges */
     for (size_t i = 0; i < c->out_c * k; i++) s->w[i] = rnd(2) ? wmin : wmax;
-  if (narrow_w && rnd(2)) { /* a channel of minimums first, one of maximums last */
+  if ((narrow_w || sym7) && rnd(2)) { /* a channel of minimums first, one of maximums last */
     memset(s->w, (uint8_t)wmin, k);
     memset(s->w + (c->out_c - 1) * k, (uint8_t)wmax, k);
   }
@@ -476,7 +481,10 @@ static size_t expected_gemm_weight_bytes(const conv_case *c, const char *name, u
   unsigned mr = 0, nr = 0, kr = 0;
   if (t == NULL || sscanf(t, "_ukernel_%ux%uc%u__", &mr, &nr, &kr) != 3 || !nr || !kr) return 0;
   const size_t k = (size_t)c->kh * c->kw * (c->in_c / c->groups), ocpg = c->out_c / c->groups;
-  const size_t kgran = bits < 8 && strstr(name, "__neon") != NULL && kr == 1 ? 8 : kr;
+  /* low-bit panels are whole units: 8 K steps on NEON's c1 layout, 2 on AVX2's c2 */
+  const size_t kgran = bits < 8 && strstr(name, "__neon") != NULL && kr == 1   ? 8
+                       : bits < 8 && strstr(name, "__avx2") != NULL && kr == 2 ? 4
+                                                                               : kr;
   return c->groups * ((ocpg + nr - 1) / nr) * nr * ((k + kgran - 1) / kgran * kgran) * bits / 8;
 }
 
@@ -582,9 +590,9 @@ static void randomize_numerics(conv_case *c) {
   c->out_extra = rnd(4) == 0 ? rnd(9) : 0;
 }
 
-/* 0 and 8 (int8), 2 and 4 (stored packed by GEMM kernels), 3 and 5 (int8 containers). */
+/* 0 and 8 (int8), 2 and 4 (stored packed by GEMM kernels), 3, 5 and 7 (int8 containers). */
 static uint32_t random_weight_bits(void) {
-  static const uint32_t widths[] = {0, 8, 4, 4, 2, 2, 3, 5};
+  static const uint32_t widths[] = {0, 8, 4, 4, 2, 2, 3, 5, 7};
   return widths[rnd(sizeof widths / sizeof widths[0])];
 }
 
@@ -3000,7 +3008,7 @@ static void test_registry_rows(void) {
 
 /* The tests that exercise each family's rows. */
 static void run_family_tests(dyd_family f) {
-  static const uint32_t widths[] = {8, 4, 3, 2};
+  static const uint32_t widths[] = {8, 7, 4, 3, 2};
   switch (f) {
     case DYD_FAMILY_GEMM:
       for (size_t i = 0; i < sizeof widths / sizeof widths[0]; i++) {
@@ -3092,7 +3100,7 @@ int main(int argc, char **argv) {
   test_softmax_rows();
   test_conv_oracle();
   test_conv_validation();
-  static const uint32_t widths[] = {8, 4, 3, 2};
+  static const uint32_t widths[] = {8, 7, 4, 3, 2};
   for (size_t i = 0; i < sizeof widths / sizeof widths[0]; i++) {
     test_conv_gemm_shapes(widths[i]);
     test_conv_general_shapes(widths[i]);

@@ -1,25 +1,28 @@
 /*
- * GEMM microkernel for AVX2 (no VNNI). Bytes are widened to int16 and
- * multiplied with VPMADDWD, whose int32 pair sums are exact for uint8 x int8
- * (|255 * 128 * 2| < 2^31); VPMADDUBSW is avoided because its int16 pair sum
- * saturates. Layout c8: a 16-byte load of packed weights holds two columns x 8
- * K values, which VPMOVSXBW widens into one ymm; 8 activations of a row,
- * widened and repeated in both halves, multiply it. Each accumulator therefore
- * holds 4 partial sums for each of 2 columns; they are reduced once at the end.
+ * GEMM microkernel for AVX2 (no VNNI). Both operands are int16 and VPMADDWD
+ * multiplies them: its int32 pair sums are exact for uint8 x int8
+ * (|255 * 128 * 2| < 2^31), where VPMADDUBSW's int16 pair sums saturate.
  *
- * Register tile 3 x 8: 12 accumulators + 3 rows + 1 weight vector = the 16 ymm
- * registers AVX2 has.
+ * Layout c2: a K step is a pair of K values, and the panel holds them for 16
+ * columns, column-major within the pair (32 int8 bytes). VPMOVSXBW widens each
+ * half into one ymm of 8 columns x 2 K. The activations of the tile's rows are
+ * widened to int16 once per call, a chunk of K at a time, into a buffer on the
+ * stack, so that each row's pair is a single broadcast load (VPBROADCASTD from
+ * memory needs no vector ALU). One VPMADDWD then gives the complete pair sums
+ * of 8 columns: accumulators hold finished columns, and no reduction precedes
+ * the output stage.
  *
- * Low-bit weights (common.h's plane layout, unit = one K step, 64 bytes): 4-bit,
- * 32 bytes per step whose low nibbles are columns 0-3 and high nibbles columns
- * 4-7 (8 K values each); 2-bit, 16 bytes whose crumbs are columns 0-1, 2-3, 4-5,
- * 6-7. The fields are sign-extended with a VPSHUFB table into two vectors of
- * 4 columns x 8 K int8, and here VPMADDUBSW is exact: a pair sum is at most
- * 2 * 255 * 8 = 4080 in magnitude (4-bit; 1020 for 2-bit), far from the int16
- * saturation at 32767, which int8 weights (2 * 255 * 128) would reach. So one
- * VPMADDUBSW multiplies 32 weights where the int8 path widens and multiplies 16,
- * and VPMADDWD by ones widens its pair sums to int32: each accumulator holds 2
- * partial sums for each of 4 columns, reduced once at the end.
+ * Register tile 6 x 16: 12 accumulators + 2 weight vectors + 1 broadcast row
+ * of the 16 ymm registers AVX2 has. Per K pair: 12 VPMADDWD + 12 VPADDD, 2
+ * VPMOVSXBW and 6 broadcast loads for 192 products.
+ *
+ * Low-bit weights (common.h's plane layout, unit = two K steps, 64 bytes):
+ * 4-bit, 32 bytes whose low nibbles are the first K pair of the 16 columns and
+ * high nibbles the second; 2-bit, 16 bytes of crumbs. A VPSHUFB table
+ * sign-extends the fields to int8 (lowbit-avx2.h) and they are multiplied as
+ * the int8 ones are. Tiles with more than one row block run the int8 kernel
+ * over a copy unpacked once per panel (`unpack`), so these kernels serve the
+ * tiles of at most 6 rows.
  */
 #if defined(__x86_64__)
 
@@ -32,128 +35,154 @@
 #define TARGET DYD_AVX2_TARGET
 #define INLINE DYD_AVX2_INLINE
 
-#define MR 3
-#define NR 8
-#define KR 8
+#define MR 6
+#define NR 16
+#define KR 2
+/* K values of the rows widened per chunk (a multiple of the low-bit unit's 4). */
+#define KCHUNK 256
 
-/* Extra panel header: the dyadic constants of the 8 columns. */
+/* Extra panel header: the dyadic constants of the 16 columns, 8 per vector. */
 typedef struct {
-  dyd_avx2_rq8 rq;
+  dyd_avx2_rq8 rq[NR / 8];
 } extra_header;
 _Static_assert((DYD_PANEL_HEADER(NR) + sizeof(extra_header)) % 64 == 0, "aligned weights");
 
 static void pack_extra(const int32_t *mult, const int32_t *shift, int32_t zero_point,
                        const int64_t *acc_max, void *out) {
   (void)zero_point, (void)acc_max;
-  dyd_avx2_pack_rq(mult, shift, NR, &((extra_header *)out)->rq);
+  dyd_avx2_pack_rq(mult, shift, NR, ((extra_header *)out)->rq);
 }
 
-/* 8 activations of a row from offset k (zero-extended bytes, both halves). */
-INLINE __m256i load_a8(const uint8_t *a, size_t k, size_t kc) {
-  int64_t v = 0;
-  if (k + 8 <= kc) {
-    memcpy(&v, a + k, 8);
+/* Moves the first r bytes (r <= 16) of the 16 bytes ending at the row's end
+ * to the front, zeros after them: PSHUFB indices from a sliding window. */
+static const int8_t tail_shuffle[48] = {
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    0,  1,  2,  3,  4,  5,  6,  7,  8,  9,  10, 11, 12, 13, 14, 15,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1};
+
+/* n bytes of a row (n <= KCHUNK) as int16 in `dst`, then up to a multiple of 16
+ * values whatever bytes follow the row where they can be read, else zeros: the
+ * panel's weights past K are zero, so those products vanish either way. Reads
+ * nothing at or past `end`, the end of the tile's last row. */
+INLINE void widen_row(const uint8_t *a, size_t n, const uint8_t *end, int16_t *dst) {
+  size_t k = 0;
+  for (; k + 16 <= n; k += 16)
+    _mm256_store_si256((__m256i *)(dst + k),
+                       _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)(a + k))));
+  if (k == n) return;
+  const size_t r = n - k;
+  __m128i v;
+  if (a + k + 16 <= end) {
+    v = _mm_loadu_si128((const __m128i *)(a + k));
+  } else if (n >= 16) { /* the 16 bytes ending at a + n, moved down by 16 - r */
+    v = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(a + n - 16)),
+                         _mm_loadu_si128((const __m128i *)(tail_shuffle + 32 - r)));
   } else {
-    for (size_t i = 0; i < kc - k; i++) v |= (int64_t)a[k + i] << (8 * i);
+    uint8_t t[16] = {0};
+    for (size_t i = 0; i < r; i++) t[i] = a[k + i];
+    v = _mm_loadu_si128((const __m128i *)t);
   }
-  return _mm256_cvtepu8_epi16(_mm_set1_epi64x(v));
+  _mm256_store_si256((__m256i *)(dst + k), _mm256_cvtepu8_epi16(v));
 }
 
-/* Column sums of one row: acc[p] holds 4 partial sums of column 2p (low half)
- * and of column 2p + 1 (high half). */
-INLINE __m256i reduce_row(__m256i acc01, __m256i acc23, __m256i acc45, __m256i acc67) {
-  const __m256i h0 = _mm256_hadd_epi32(acc01, acc23); /* c0 c0 c2 c2 | c1 c1 c3 c3 */
-  const __m256i h1 = _mm256_hadd_epi32(acc45, acc67); /* c4 c4 c6 c6 | c5 c5 c7 c7 */
-  const __m256i h = _mm256_hadd_epi32(h0, h1);        /* c0 c2 c4 c6 | c1 c3 c5 c7 */
-  return _mm256_permutevar8x32_epi32(h, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
-}
+#define REP_MR(X) X(0) X(1) X(2) X(3) X(4) X(5)
 
-#define REP_MR(X) X(0) X(1) X(2)
+/* The tile's rows as int16 pairs, then per K pair the products of the 16
+ * columns held in the variables w0 (columns 0-7) and w1 (8-15). */
+#define TILE_BEGIN                                                                              \
+  const int32_t *bias = w, *mult = bias + NR;                                                   \
+  const extra_header *extra = (const extra_header *)(mult + 2 * NR);                            \
+  _Alignas(32) int16_t rows16[MR][KCHUNK];                                                      \
+  const uint8_t *end = a + (mr - 1) * a_stride + kc;                                            \
+  __m256i acc0a = _mm256_setzero_si256(), acc0b = acc0a, acc1a = acc0a, acc1b = acc0a,          \
+          acc2a = acc0a, acc2b = acc0a, acc3a = acc0a, acc3b = acc0a, acc4a = acc0a,            \
+          acc4b = acc0a, acc5a = acc0a, acc5b = acc0a;
 
-INLINE void gemm_lowbit_body(size_t mr, size_t nc, size_t kc, const uint8_t *a, size_t a_stride,
-                             const void *w, uint8_t *c, size_t c_stride, const dyd_out_params *p,
-                             const int fp32, const int bits) {
-  const int32_t *bias = w, *mult = bias + NR;
-  const extra_header *extra = (const extra_header *)(mult + 2 * NR);
-  const uint8_t *wk = (const uint8_t *)(extra + 1);
-#define ROW_PTR(i) const uint8_t *a##i = a + (size_t)((i) < (int)mr ? (i) : (int)mr - 1) * a_stride;
-  REP_MR(ROW_PTR)
-#undef ROW_PTR
-#define ACC_INIT(i) __m256i acc##i##lo = _mm256_setzero_si256(), acc##i##hi = acc##i##lo;
-  REP_MR(ACC_INIT)
-#undef ACC_INIT
-  const __m256i ones = _mm256_set1_epi16(1);
-  for (size_t k = 0; k < kc; k += KR, wk += NR * KR * bits / 8) {
-    __m256i lo, hi;
-    dyd_avx2_unpack64(wk, bits, &lo, &hi); /* columns 0-3 in lo, 4-7 in hi */
-#define MADD(i)                                                                          \
-  {                                                                                      \
-    int64_t v = 0;                                                                       \
-    if (k + 8 <= kc) {                                                                   \
-      memcpy(&v, a##i + k, 8);                                                           \
-    } else {                                                                             \
-      for (size_t t = 0; t < kc - k; t++) v |= (int64_t)a##i[k + t] << (8 * t);          \
-    }                                                                                    \
-    const __m256i va = _mm256_set1_epi64x(v);                                            \
-    acc##i##lo = _mm256_add_epi32(acc##i##lo, _mm256_madd_epi16(_mm256_maddubs_epi16(va, lo), ones)); \
-    acc##i##hi = _mm256_add_epi32(acc##i##hi, _mm256_madd_epi16(_mm256_maddubs_epi16(va, hi), ones)); \
+#define WIDEN_ROWS(k0, n)                                                                       \
+  for (size_t i = 0; i < (size_t)rows; i++)                                                     \
+    widen_row(a + (i < mr ? i : mr - 1) * a_stride + (k0), (n), end, rows16[i]);
+
+#define MADD_PAIR(t)                                                                    \
+  {                                                                                             \
+    const size_t pair = (t);                                                                    \
+    __m256i va;                                                                                 \
+    REP_MR(MADD_ROW)                                                                            \
   }
-    REP_MR(MADD)
-#undef MADD
+#define MADD_ROW(i)                                                                             \
+  if ((i) < rows) {                                                                             \
+    va = _mm256_set1_epi32(*(const int32_t *)(rows16[i] + 2 * pair));                           \
+    acc##i##a = _mm256_add_epi32(acc##i##a, _mm256_madd_epi16(va, w0));                         \
+    acc##i##b = _mm256_add_epi32(acc##i##b, _mm256_madd_epi16(va, w1));                         \
   }
-  const __m256i vbias = _mm256_loadu_si256((const __m256i *)bias);
-  /* acc lo: [c0 c0 c1 c1 | c2 c2 c3 c3], hi: the same for c4-c7 */
-#define STORE(i)                                                                            \
-  if ((i) < (int)mr) {                                                                     \
-    const __m256i h = _mm256_hadd_epi32(acc##i##lo, acc##i##hi); /* c0 c1 c4 c5 | c2 c3 c6 c7 */ \
-    const __m256i y = _mm256_permutevar8x32_epi32(h, _mm256_setr_epi32(0, 1, 4, 5, 2, 3, 6, 7)); \
-    dyd_avx2_store8(_mm256_add_epi32(y, vbias), mult, &extra->rq, p, c + (i) * c_stride, nc, fp32); \
+
+#define TILE_END                                                                                \
+  {                                                                                             \
+    const __m256i b0 = _mm256_loadu_si256((const __m256i *)bias);                               \
+    const __m256i b1 = _mm256_loadu_si256((const __m256i *)(bias + 8));                         \
+    REP_MR(STORE_ROW)                                                                           \
   }
-  REP_MR(STORE)
-#undef STORE
-}
+#define STORE_ROW(i)                                                                            \
+  if ((i) < (int)mr) {                                                                          \
+    uint8_t *ci = c + (i) * c_stride;                                                           \
+    dyd_avx2_store8(_mm256_add_epi32(acc##i##a, b0), mult, &extra->rq[0], p, ci,                \
+                    nc < 8 ? nc : 8, fp32);                                                     \
+    if (nc > 8)                                                                                 \
+      dyd_avx2_store8(_mm256_add_epi32(acc##i##b, b1), mult + 8, &extra->rq[1], p, ci + 8,      \
+                      nc - 8, fp32);                                                            \
+  }
 
 INLINE void gemm_body(size_t mr, size_t nc, size_t kc, const uint8_t *a, size_t a_stride,
                       const void *w, uint8_t *c, size_t c_stride, const dyd_out_params *p,
-                      const int fp32) {
-  const int32_t *bias = w, *mult = bias + NR;
-  const extra_header *extra = (const extra_header *)(mult + 2 * NR);
+                      const int fp32, const int rows) {
+  TILE_BEGIN
   const int8_t *wk = (const int8_t *)(extra + 1);
-#define ROW_PTR(i) const uint8_t *a##i = a + (size_t)((i) < (int)mr ? (i) : (int)mr - 1) * a_stride;
-  REP_MR(ROW_PTR)
-#undef ROW_PTR
-#define ACC_INIT(i) __m256i acc##i##0 = _mm256_setzero_si256(), acc##i##1 = acc##i##0, \
-                            acc##i##2 = acc##i##0, acc##i##3 = acc##i##0;
-  REP_MR(ACC_INIT)
-#undef ACC_INIT
-  for (size_t k = 0; k < kc; k += KR, wk += NR * KR) {
-#define LOAD_A(i) const __m256i va##i = load_a8(a##i, k, kc);
-    REP_MR(LOAD_A)
-#undef LOAD_A
-#define MADD(i, q) acc##i##q = _mm256_add_epi32(acc##i##q, _mm256_madd_epi16(va##i, vb));
-#define COLS(q)                                                                         \
-  {                                                                                     \
-    const __m256i vb = _mm256_cvtepi8_epi16(_mm_load_si128((const __m128i *)(wk + 16 * (q)))); \
-    MADD(0, q) MADD(1, q) MADD(2, q)                                                    \
+  for (size_t k0 = 0; k0 < kc; k0 += KCHUNK) {
+    const size_t n = kc - k0 < KCHUNK ? kc - k0 : KCHUNK;
+    WIDEN_ROWS(k0, n)
+    for (size_t t = 0; t < (n + 1) / 2; t++, wk += NR * KR) {
+      const __m256i w0 = _mm256_cvtepi8_epi16(_mm_load_si128((const __m128i *)wk));
+      const __m256i w1 = _mm256_cvtepi8_epi16(_mm_load_si128((const __m128i *)(wk + 16)));
+      MADD_PAIR(t)
+    }
   }
-    COLS(0) COLS(1) COLS(2) COLS(3)
-#undef COLS
-#undef MADD
-  }
-  const __m256i vbias = _mm256_loadu_si256((const __m256i *)bias);
-#define STORE(i)                                                                              \
-  if ((i) < (int)mr)                                                                         \
-    dyd_avx2_store8(_mm256_add_epi32(reduce_row(acc##i##0, acc##i##1, acc##i##2, acc##i##3), vbias), \
-                    mult, &extra->rq, p, c + (i) * c_stride, nc, fp32);
-  REP_MR(STORE)
-#undef STORE
+  TILE_END
 }
 
-#define DEFINE_GEMM(name, fp32)                                                                \
+/* Low-bit panels: a unit (two K pairs) at a time; the chunk's rows are zero past
+ * kc up to a multiple of 4, as the panel's weights are. */
+INLINE void gemm_lowbit_body(size_t mr, size_t nc, size_t kc, const uint8_t *a, size_t a_stride,
+                             const void *w, uint8_t *c, size_t c_stride, const dyd_out_params *p,
+                             const int fp32, const int bits) {
+  const int rows = MR;
+  TILE_BEGIN
+  const uint8_t *wk = (const uint8_t *)(extra + 1);
+  for (size_t k0 = 0; k0 < kc; k0 += KCHUNK) {
+    const size_t n = kc - k0 < KCHUNK ? kc - k0 : KCHUNK;
+    WIDEN_ROWS(k0, n)
+    for (size_t t = 0; t < (n + 1) / 2; t += 2, wk += NR * KR * 2 * bits / 8) {
+      __m256i lo, hi; /* the first K pair of the 16 columns in lo, the second in hi */
+      dyd_avx2_unpack64(wk, bits, &lo, &hi);
+      {
+        const __m256i w0 = _mm256_cvtepi8_epi16(_mm256_castsi256_si128(lo));
+        const __m256i w1 = _mm256_cvtepi8_epi16(_mm256_extracti128_si256(lo, 1));
+        MADD_PAIR(t)
+      }
+      {
+        const __m256i w0 = _mm256_cvtepi8_epi16(_mm256_castsi256_si128(hi));
+        const __m256i w1 = _mm256_cvtepi8_epi16(_mm256_extracti128_si256(hi, 1));
+        MADD_PAIR(t + 1)
+      }
+    }
+  }
+  TILE_END
+}
+
+/* rows: MR, or 1 for the kernels of single-row tiles (fully connected layers) */
+#define DEFINE_GEMM(name, fp32, rows)                                                          \
   TARGET static void name(size_t mr, size_t nc, size_t kc, const uint8_t *a, size_t a_stride, \
                           const void *w, uint8_t *c, size_t c_stride,                          \
                           const dyd_out_params *p) {                                           \
-    gemm_body(mr, nc, kc, a, a_stride, w, c, c_stride, p, fp32);                               \
+    gemm_body(mr, nc, kc, a, a_stride, w, c, c_stride, p, fp32, rows);                         \
   }
 
 #define DEFINE_GEMM_LOWBIT(name, fp32, bits)                                                   \
@@ -163,20 +192,37 @@ INLINE void gemm_body(size_t mr, size_t nc, size_t kc, const uint8_t *a, size_t 
     gemm_lowbit_body(mr, nc, kc, a, a_stride, w, c, c_stride, p, fp32, bits);                  \
   }
 
-/* dyd_q{u8,s8}_qc{8,4,2}w_{gemm,igemm}_{dyadic,fp32}_ukernel_3x8c8__avx2 */
-DEFINE_GEMM(gemm_dyadic_3x8c8, 0)
-DEFINE_GEMM(gemm_fp32_3x8c8, 1)
-DEFINE_GEMM_LOWBIT(gemm_qc4w_dyadic_3x8c8, 0, 4)
-DEFINE_GEMM_LOWBIT(gemm_qc4w_fp32_3x8c8, 1, 4)
-DEFINE_GEMM_LOWBIT(gemm_qc2w_dyadic_3x8c8, 0, 2)
-DEFINE_GEMM_LOWBIT(gemm_qc2w_fp32_3x8c8, 1, 2)
+/* The int8 form of low-bit planes, a unit at a time. */
+#define DEFINE_UNPACK(name, bits)                                                              \
+  TARGET static void name(const uint8_t *in, size_t bytes, int8_t *w8) {                       \
+    for (size_t i = 0; i < bytes; i += 64, in += 64 * (bits) / 8) {                            \
+      __m256i lo, hi;                                                                          \
+      dyd_avx2_unpack64(in, bits, &lo, &hi);                                                   \
+      _mm256_storeu_si256((__m256i *)(w8 + i), lo);                                            \
+      _mm256_storeu_si256((__m256i *)(w8 + i + 32), hi);                                       \
+    }                                                                                          \
+  }
+
+/* dyd_q{u8,s8}_qc{8,4,2}w_{gemm,igemm}_{dyadic,fp32}_ukernel_6x16c2__avx2 (and 1x16c2 for
+ * single-row tiles) */
+DEFINE_GEMM(gemm_dyadic_6x16c2, 0, MR)
+DEFINE_GEMM(gemm_fp32_6x16c2, 1, MR)
+DEFINE_GEMM(gemm_dyadic_1x16c2, 0, 1)
+DEFINE_GEMM(gemm_fp32_1x16c2, 1, 1)
+DEFINE_GEMM_LOWBIT(gemm_qc4w_dyadic_6x16c2, 0, 4)
+DEFINE_GEMM_LOWBIT(gemm_qc4w_fp32_6x16c2, 1, 4)
+DEFINE_GEMM_LOWBIT(gemm_qc2w_dyadic_6x16c2, 0, 2)
+DEFINE_GEMM_LOWBIT(gemm_qc2w_fp32_6x16c2, 1, 2)
+DEFINE_UNPACK(unpack_w4, 4)
+DEFINE_UNPACK(unpack_w2, 2)
 
 const dyd_gemm_bundle dyd_gemm_bundle_avx2 = {
     .mr = MR, .nr = NR, .kr = KR, .a_signed_domain = 0,
-    .ukernel = {gemm_dyadic_3x8c8, gemm_fp32_3x8c8},
-    .lowbit_unit = NR * KR,
-    .w4 = {.ukernel = {gemm_qc4w_dyadic_3x8c8, gemm_qc4w_fp32_3x8c8}},
-    .w2 = {.ukernel = {gemm_qc2w_dyadic_3x8c8, gemm_qc2w_fp32_3x8c8}},
+    .ukernel = {gemm_dyadic_6x16c2, gemm_fp32_6x16c2},
+    .ukernel_1row = {gemm_dyadic_1x16c2, gemm_fp32_1x16c2},
+    .lowbit_unit = NR * KR * 2,
+    .w4 = {.ukernel = {gemm_qc4w_dyadic_6x16c2, gemm_qc4w_fp32_6x16c2}, .unpack = unpack_w4},
+    .w2 = {.ukernel = {gemm_qc2w_dyadic_6x16c2, gemm_qc2w_fp32_6x16c2}, .unpack = unpack_w2},
     .extra_bytes = sizeof(extra_header), .pack_extra = pack_extra,
     .isa_suffix = "avx2"};
 

@@ -1,6 +1,6 @@
 /*
  * Sign extension of the low-bit plane layout (common.h) for kernels whose unit is
- * 64 int8 bytes (one K step of `3x8c8__avx2` and of `6x16c4__avxvnni`): a VPSHUFB
+ * 64 int8 bytes (two K steps of `6x16c2__avx2`, one of `6x16c4__avxvnni`): a VPSHUFB
  * table maps each field, moved to the low bits of its byte, to its int8 value.
  */
 #ifndef DYD_LOWBIT_AVX2_H

@@ -7,6 +7,13 @@
  * (|acc * m| < 2^62) is made non-negative by adding 2^62, shifted logically, and
  * 2^(62 - s) is subtracted: floor((x + 2^62) / 2^s) = floor(x / 2^s) + 2^(62 - s).
  * Clamping uses 64-bit compares and blends.
+ *
+ * When every shift is at least 32 (as nearly all layers' are: s = 31 + log2 of
+ * the inverse scale ratio) a shorter stage gives the same values: floor divisions
+ * compose, so floor(x / 2^s) = floor(floor(x / 2^32) / 2^(s - 32)). The high
+ * halves of the offset products (x + 2^62 < 2^64, read unsigned) are shifted by
+ * s - 32 in 32-bit lanes and 2^(62 - s) subtracted modulo 2^32, which is exact
+ * because |floor(x / 2^s)| < 2^30; then 32-bit min/max clamp.
  */
 #ifndef DYD_REQUANT_AVX2_H
 #define DYD_REQUANT_AVX2_H
@@ -24,6 +31,8 @@ typedef struct {
   int64_t shift[8];
   int64_t round[8];    /* 2^(s - 1) + 2^62 */
   int64_t post[8];     /* 2^(62 - s) */
+  int32_t shift32[8];  /* column order: s - 32, or -1 for s < 32 (the 64-bit stage) */
+  int32_t post32[8];   /* column order: 2^(62 - s) where s >= 32 */
 } dyd_avx2_rq8;
 _Static_assert(sizeof(dyd_avx2_rq8) % 32 == 0, "keeps 32-byte alignment");
 
@@ -40,6 +49,8 @@ static inline void dyd_avx2_pack_rq(const int32_t *mult, const int32_t *shift, s
         e->shift[4 * h + k] = sh[h];
         e->round[4 * h + k] = ((int64_t)1 << (sh[h] - 1)) + ((int64_t)1 << 62);
         e->post[4 * h + k] = (int64_t)1 << (62 - sh[h]);
+        e->shift32[2 * k + h] = sh[h] >= 32 ? sh[h] - 32 : -1;
+        e->post32[2 * k + h] = sh[h] >= 32 ? (int32_t)((int64_t)1 << (62 - sh[h])) : 0;
       }
     }
   }
@@ -53,12 +64,20 @@ DYD_AVX2_INLINE __m256i dyd_avx2_clamp64(__m256i x, __m256i lo, __m256i hi) {
 /* Requantized int32 values in [qmin, qmax] (not yet narrowed). */
 DYD_AVX2_INLINE __m256i dyd_avx2_dyadic(__m256i acc, __m256i mult, const dyd_avx2_rq8 *e,
                                         const dyd_out_params *p) {
-  const __m256i lo = _mm256_set1_epi64x(p->lo), hi = _mm256_set1_epi64x(p->hi);
   __m256i even = _mm256_mul_epi32(acc, mult);
   __m256i odd = _mm256_mul_epi32(_mm256_srli_epi64(acc, 32),
                                  _mm256_load_si256((const __m256i *)e->mult_odd));
   even = _mm256_add_epi64(even, _mm256_load_si256((const __m256i *)e->round));
   odd = _mm256_add_epi64(odd, _mm256_load_si256((const __m256i *)(e->round + 4)));
+  const __m256i shift32 = _mm256_load_si256((const __m256i *)e->shift32);
+  if (_mm256_movemask_ps(_mm256_castsi256_ps(shift32)) == 0) { /* every s >= 32 */
+    __m256i y = _mm256_blend_epi32(_mm256_srli_epi64(even, 32), odd, 0xAA);
+    y = _mm256_sub_epi32(_mm256_srlv_epi32(y, shift32),
+                         _mm256_load_si256((const __m256i *)e->post32));
+    y = _mm256_min_epi32(_mm256_max_epi32(y, _mm256_set1_epi32(p->lo)), _mm256_set1_epi32(p->hi));
+    return _mm256_add_epi32(y, _mm256_set1_epi32(p->zero_point));
+  }
+  const __m256i lo = _mm256_set1_epi64x(p->lo), hi = _mm256_set1_epi64x(p->hi);
   even = _mm256_srlv_epi64(even, _mm256_load_si256((const __m256i *)e->shift));
   odd = _mm256_srlv_epi64(odd, _mm256_load_si256((const __m256i *)(e->shift + 4)));
   even = _mm256_sub_epi64(even, _mm256_load_si256((const __m256i *)e->post));
