@@ -94,9 +94,11 @@ INLINE void widen_row(const uint8_t *a, size_t n, const uint8_t *end, int16_t *d
   const extra_header *extra = (const extra_header *)(mult + 2 * NR);                            \
   _Alignas(32) int16_t rows16[MR][KCHUNK];                                                      \
   const uint8_t *end = a + (mr - 1) * a_stride + kc;                                            \
-  __m256i acc0a = _mm256_setzero_si256(), acc0b = acc0a, acc1a = acc0a, acc1b = acc0a,          \
-          acc2a = acc0a, acc2b = acc0a, acc3a = acc0a, acc3b = acc0a, acc4a = acc0a,            \
-          acc4b = acc0a, acc5a = acc0a, acc5b = acc0a;
+  /* the accumulators start at the bias (sums modulo 2^32, as the reference's) */             \
+  __m256i acc0a = _mm256_loadu_si256((const __m256i *)bias),                                    \
+          acc0b = _mm256_loadu_si256((const __m256i *)(bias + 8)), acc1a = acc0a,               \
+          acc1b = acc0b, acc2a = acc0a, acc2b = acc0b, acc3a = acc0a, acc3b = acc0b,            \
+          acc4a = acc0a, acc4b = acc0b, acc5a = acc0a, acc5b = acc0b;
 
 #define WIDEN_ROWS(k0, n)                                                                       \
   for (size_t i = 0; i < (size_t)rows; i++)                                                     \
@@ -115,20 +117,19 @@ INLINE void widen_row(const uint8_t *a, size_t n, const uint8_t *end, int16_t *d
     acc##i##b = _mm256_add_epi32(acc##i##b, _mm256_madd_epi16(va, w1));                         \
   }
 
-#define TILE_END                                                                                \
-  {                                                                                             \
-    const __m256i b0 = _mm256_loadu_si256((const __m256i *)bias);                               \
-    const __m256i b1 = _mm256_loadu_si256((const __m256i *)(bias + 8));                         \
-    REP_MR(STORE_ROW)                                                                           \
-  }
+#define TILE_END REP_MR(STORE_ROW)
 #define STORE_ROW(i)                                                                            \
   if ((i) < (int)mr) {                                                                          \
     uint8_t *ci = c + (i) * c_stride;                                                           \
-    dyd_avx2_store8(_mm256_add_epi32(acc##i##a, b0), mult, &extra->rq[0], p, ci,                \
-                    nc < 8 ? nc : 8, fp32);                                                     \
-    if (nc > 8)                                                                                 \
-      dyd_avx2_store8(_mm256_add_epi32(acc##i##b, b1), mult + 8, &extra->rq[1], p, ci + 8,      \
-                      nc - 8, fp32);                                                            \
+    const __m256i ya = dyd_avx2_requant8(acc##i##a, mult, &extra->rq[0], p, fp32);              \
+    if (nc == NR) {                                                                             \
+      const __m256i yb = dyd_avx2_requant8(acc##i##b, mult + 8, &extra->rq[1], p, fp32);        \
+      _mm_storeu_si128((__m128i *)ci, dyd_avx2_narrow16(ya, yb, p));                            \
+    } else {                                                                                    \
+      dyd_avx2_store_n(ci, dyd_avx2_narrow8(ya, p), nc < 8 ? nc : 8);                           \
+      if (nc > 8)                                                                               \
+        dyd_avx2_store8(acc##i##b, mult + 8, &extra->rq[1], p, ci + 8, nc - 8, fp32);           \
+    }                                                                                           \
   }
 
 INLINE void gemm_body(size_t mr, size_t nc, size_t kc, const uint8_t *a, size_t a_stride,

@@ -112,13 +112,27 @@ DYD_AVX2_INLINE void dyd_avx2_store_n(uint8_t *c, __m128i bytes, size_t n) {
   }
 }
 
+/* 16 int32 values in [qmin, qmax], 8 in each argument, -> 16 bytes in order. */
+DYD_AVX2_INLINE __m128i dyd_avx2_narrow16(__m256i y0, __m256i y1, const dyd_out_params *p) {
+  /* [y0 0-3, y1 0-3 | y0 4-7, y1 4-7] -> [y0 0-7 | y1 0-7] as int16 */
+  const __m256i w = _mm256_permute4x64_epi64(_mm256_packs_epi32(y0, y1), 0xD8);
+  const __m128i lo = _mm256_castsi256_si128(w), hi = _mm256_extracti128_si256(w, 1);
+  return p->qmin < 0 ? _mm_packs_epi16(lo, hi) : _mm_packus_epi16(lo, hi);
+}
+
+/* Requantized int32 values of 8 columns with constants at mult[0..7] / e. */
+DYD_AVX2_INLINE __m256i dyd_avx2_requant8(__m256i acc, const int32_t *mult,
+                                          const dyd_avx2_rq8 *e, const dyd_out_params *p,
+                                          const int fp32) {
+  return fp32 ? dyd_avx2_fp32(acc, _mm256_loadu_ps((const float *)mult), p)
+              : dyd_avx2_dyadic(acc, _mm256_loadu_si256((const __m256i *)mult), e, p);
+}
+
 /* Requantizes 8 columns with constants at mult[0..7] / e and stores n <= 8 bytes. */
 DYD_AVX2_INLINE void dyd_avx2_store8(__m256i acc, const int32_t *mult, const dyd_avx2_rq8 *e,
                                      const dyd_out_params *p, uint8_t *c, size_t n,
                                      const int fp32) {
-  const __m256i y = fp32 ? dyd_avx2_fp32(acc, _mm256_loadu_ps((const float *)mult), p)
-                         : dyd_avx2_dyadic(acc, _mm256_loadu_si256((const __m256i *)mult), e, p);
-  dyd_avx2_store_n(c, dyd_avx2_narrow8(y, p), n);
+  dyd_avx2_store_n(c, dyd_avx2_narrow8(dyd_avx2_requant8(acc, mult, e, p, fp32), p), n);
 }
 
 #endif
