@@ -73,6 +73,7 @@ struct Latency: ParsableCommand {
         for (name, _) in plan.inputs { try context.setInput(name, feeds[name]!) }
 
         print("model \(model)")
+        print("cpu \(KernelInfo.cpuModel), best kernel level \(KernelInfo.detectedISA)")
         print("numerics \(profile.rawValue), threads \(threads), kernels \(KernelInfo.activeISA), \(plan.layers.count) layers, "
               + "\(warmup) warm-up + \(runs) timed runs")
         if hookOverhead {
@@ -154,7 +155,7 @@ struct LatencyDocument: Encodable {
     var arenaBytes: Int
 
     enum CodingKeys: String, CodingKey {
-        case model, numerics, threads, kernels, warmup, runs, layers, ops
+        case model, cpu, numerics, threads, kernels, warmup, runs, layers, ops
         case minMs = "min_ms", medianMs = "median_ms", p90Ms = "p90_ms", p99Ms = "p99_ms", maxMs = "max_ms"
         case peakResidentBytes = "peak_resident_bytes", arenaBytes = "arena_bytes"
     }
@@ -162,6 +163,7 @@ struct LatencyDocument: Encodable {
     func encode(to encoder: Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
         try c.encode(model, forKey: .model)
+        try c.encode(KernelInfo.cpuModel, forKey: .cpu)
         try c.encode(numerics, forKey: .numerics)
         try c.encode(threads, forKey: .threads)
         try c.encode(kernels, forKey: .kernels)

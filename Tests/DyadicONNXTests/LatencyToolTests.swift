@@ -19,8 +19,13 @@ struct LatencyToolTests {
                               "--json", json, "--csv", csv, "--trace", trace])
         #expect(result.status == 0, "\(result.stderr)")
         #expect(result.stdout.contains("latency: min") && result.stdout.contains("p99"))
+        // every figure names its CPU and kernel level
+        #expect(result.stdout.contains("cpu \(KernelInfo.cpuModel), best kernel level \(KernelInfo.detectedISA)"))
+        #expect(result.stdout.contains("kernels \(KernelInfo.activeISA)"))
+        #expect(!KernelInfo.cpuModel.isEmpty)
 
         let doc = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: json))) as? [String: Any])
+        #expect(doc["cpu"] as? String == KernelInfo.cpuModel)
         for key in ["median_ms", "p90_ms", "p99_ms", "min_ms", "max_ms", "peak_resident_bytes", "layers", "ops"] {
             #expect(doc[key] != nil, "JSON lacks \(key)")
         }
