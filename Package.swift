@@ -11,6 +11,7 @@ let package = Package(
         .executable(name: "latency", targets: ["latency"]),
         .executable(name: "quantize", targets: ["quantize"]),
         .executable(name: "dyadic-fuzz", targets: ["dyadic-fuzz"]),
+        .executable(name: "classify-photo", targets: ["classify-photo"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-protobuf.git", from: "1.39.0"),
@@ -40,6 +41,8 @@ let package = Package(
         ]),
         // Fuzz harnesses (tools/fuzz.sh); a normal build replays inputs through them.
         .executableTarget(name: "dyadic-fuzz", dependencies: ["Dyadic", "DyadicONNX"]),
+        // The public API in an app's shoes: classifies the bundled photo.
+        .executableTarget(name: "classify-photo", dependencies: ["Dyadic", "DyadicONNX"], path: "Examples/ClassifyPhoto"),
         .testTarget(name: "DyadicTests", dependencies: ["Dyadic", "DyadicKernels"]),
         .target(name: "AllocationCounter", path: "Tests/AllocationCounter"),
         .testTarget(name: "DyadicONNXTests", dependencies: ["Dyadic", "DyadicONNX", "DyadicQuantizer", "AllocationCounter"]),

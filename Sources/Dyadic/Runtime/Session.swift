@@ -104,6 +104,12 @@ public final class Session: @unchecked Sendable {
         return Set(small.map(\.name)).intersection(needed)
     }
 
+    /// The model's inputs: name, element type and declared shape (nil for a symbolic
+    /// dimension, fixed by the tensor a run supplies).
+    public var inputs: [ValueInfo] { graph.inputs }
+    /// The model's outputs, in the order the model declares them; `run` returns them by name.
+    public var outputs: [ValueInfo] { graph.outputs }
+
     /// The plan of the latest run (or of the declared input shapes).
     public var plan: Plan? {
         lock.lock()
