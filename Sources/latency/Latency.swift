@@ -52,7 +52,7 @@ struct Latency: ParsableCommand {
     func run() throws { try execute() }
 
     func execute() throws {
-        guard let profile = Numerics(rawValue: numerics) else {
+        guard let profile = NumericsProfile(rawValue: numerics) else {
             throw DyadicError("--numerics must be dyadic or onnxruntime, not '\(numerics)'")
         }
         guard threads >= 1 else { throw DyadicError("--threads must be at least 1") }

@@ -50,7 +50,7 @@ struct RunModel: ParsableCommand {
             return
         }
         guard let model else { throw DyadicError("no model given (usage: runmodel MODEL [--input NAME=FILE.npy] ...)") }
-        guard let profile = Numerics(rawValue: numerics) else {
+        guard let profile = NumericsProfile(rawValue: numerics) else {
             throw DyadicError("--numerics must be dyadic or onnxruntime, not '\(numerics)'")
         }
         guard threads >= 1 else { throw DyadicError("--threads must be at least 1") }

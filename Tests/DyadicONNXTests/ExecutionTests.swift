@@ -51,7 +51,7 @@ import Testing
 @Suite(.serialized) struct ThreadCountTests {
     @Test(arguments: ["qdq", "qop"])
     func efficientNetIdenticalForAnyThreadCount(_ variant: String) throws {
-        for numerics in [Numerics.dyadic, .onnxruntime] {
+        for numerics in [NumericsProfile.dyadic, .onnxruntime] {
             let input = try EfficientNetFixture.photo("astronaut")
             var reference: [UInt8]?
             for threads in [1, 2, 3, 8] {

@@ -41,7 +41,7 @@ struct ISACapTests {
             let described = try runmodel([model, "--describe"], isa: isa)
             #expect(described.contains("__\(isa)") && !described.contains("__\(KernelInfo.detectedISA)"),
                     "\(variant): kernels under DYADIC_ISA=\(isa) are not all \(isa)")
-            for numerics in [Numerics.dyadic, .onnxruntime] {
+            for numerics in [NumericsProfile.dyadic, .onnxruntime] {
                 let want = try Session(onnxPath: model, options: SessionOptions(numerics: numerics)).run(["input": input])["logits"]!
                 _ = try runmodel([model, "--input", "input=\(photo)", "--numerics", numerics.rawValue, "--output-dir", dir.path], isa: isa)
                 let got = try NumpyFile.read(path: dir.appendingPathComponent("logits.npy").path)

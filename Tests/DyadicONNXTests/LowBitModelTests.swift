@@ -16,7 +16,7 @@ struct LowBitModelTests {
     func matchesOnnxRuntime(_ entry: ManifestEntry) throws {
         let output = entry.outputs[0]
         let want = try NumpyFile.read(path: Repo.path(output.file)).floats
-        for numerics in [Numerics.dyadic, .onnxruntime] {
+        for numerics in [NumericsProfile.dyadic, .onnxruntime] {
             let got = try #require(try entry.run(numerics)[output.name]).floats
             #expect(got.count == want.count)
             if let fp8Scale = output.fp8_scale {

@@ -18,7 +18,7 @@ import Testing
 
     @Test(arguments: entries.filter { !isQuantizedSoftmax($0) })
     func matchesOnnxRuntime(_ entry: ManifestEntry) throws {
-        let profiles: [Numerics] = entry.variant == "float" ? [.dyadic] : [.onnxruntime, .dyadic]
+        let profiles: [NumericsProfile] = entry.variant == "float" ? [.dyadic] : [.onnxruntime, .dyadic]
         for numerics in profiles {
             let outputs = try entry.run(numerics)
             for output in entry.outputs {
@@ -49,7 +49,7 @@ import Testing
 
     @Test(arguments: entries.filter(isQuantizedSoftmax))
     func quantizedSoftmaxIsWithinOneStep(_ entry: ManifestEntry) throws {
-        for numerics in [Numerics.onnxruntime, .dyadic] {
+        for numerics in [NumericsProfile.onnxruntime, .dyadic] {
             let outputs = try entry.run(numerics)
             for output in entry.outputs {
                 let want = try NumpyFile.read(path: Repo.path(output.file))

@@ -30,7 +30,7 @@ struct ManifestEntry: Decodable {
         return try JSONDecoder().decode([ManifestEntry].self, from: data)
     }
 
-    func run(_ numerics: Numerics, threads: Int = 1) throws -> [String: Tensor] {
+    func run(_ numerics: NumericsProfile, threads: Int = 1) throws -> [String: Tensor] {
         let session = try Session(onnxPath: Repo.path(model), options: SessionOptions(numerics: numerics, threads: threads))
         var feeds: [String: Tensor] = [:]
         for input in inputs { feeds[input.name] = try NumpyFile.read(path: Repo.path(input.file)) }

@@ -94,8 +94,8 @@ import Testing
     /// Softmax of 8-bit codes: integer (exp table, Q30 probabilities, dyadic output) in
     /// the default numerics, within one output step of the float definition; the float
     /// definition itself with ONNX Runtime's numerics.
-    @Test(arguments: [Numerics.dyadic, .onnxruntime])
-    func softmaxOfEightBitCodes(_ numerics: Numerics) throws {
+    @Test(arguments: [NumericsProfile.dyadic, .onnxruntime])
+    func softmaxOfEightBitCodes(_ numerics: NumericsProfile) throws {
         let c = Self.channels
         let graph = Self.qdqGraph([Node(name: "softmax", opType: "Softmax", inputs: ["xd"], outputs: ["p"], attributes: ["axis": .int(-1)])],
                                   bodyOutput: "p", initializers: [:], outShape: [1, c, 16, 16])
@@ -189,8 +189,8 @@ import Testing
 
     /// SiLU as ONNX Runtime's QDQ quantizer writes it (Sigmoid and Mul each between Q/DQ):
     /// x · table(x) is a function of x's byte, one table holding the Mul kernel's own result.
-    @Test(arguments: [Numerics.dyadic, .onnxruntime])
-    func quantizedSiLUIsOneTable(_ numerics: Numerics) throws {
+    @Test(arguments: [NumericsProfile.dyadic, .onnxruntime])
+    func quantizedSiLUIsOneTable(_ numerics: NumericsProfile) throws {
         let c = Self.channels
         var graph = Self.qdqGraph([
             Node(name: "sig", opType: "Sigmoid", inputs: ["xd"], outputs: ["sg"]),

@@ -139,8 +139,8 @@ import Testing
     /// plan composes them into one table by running the layers' kernels on the 256 codes,
     /// so its outputs equal the uncomposed layers' (an observed session keeps them) in
     /// either numerics.
-    @Test(arguments: [Numerics.onnxruntime, .dyadic])
-    func quantizedChainComposesIntoOneTable(_ numerics: Numerics) throws {
+    @Test(arguments: [NumericsProfile.onnxruntime, .dyadic])
+    func quantizedChainComposesIntoOneTable(_ numerics: NumericsProfile) throws {
         var body: [Node] = []
         var initializers: [String: Tensor] = ["sqrt2": Tensor([Float(2).squareRoot()], shape: []),
                                               "one": Tensor([UInt8(255)], shape: []), "one_s": Tensor([Float(1) / 255], shape: []),
@@ -176,8 +176,8 @@ import Testing
 
     /// Q·Kᵀ-shaped MatMul of two activations, batch broadcast: the int32 sums are exact,
     /// so with ONNX Runtime's numerics only the definition's float rounding can differ.
-    @Test(arguments: [Numerics.onnxruntime, .dyadic])
-    func matMulOfTwoActivations(_ numerics: Numerics) throws {
+    @Test(arguments: [NumericsProfile.onnxruntime, .dyadic])
+    func matMulOfTwoActivations(_ numerics: NumericsProfile) throws {
         var g = Self.graph([
             Node(name: "qk", opType: "QuantizeLinear", inputs: ["k", "sk", "zk"], outputs: ["kq"]),
             Node(name: "dqk", opType: "DequantizeLinear", inputs: ["kq", "sk", "zk"], outputs: ["kd"]),

@@ -6,7 +6,7 @@ import DyadicKernels
 /// Both profiles are prepared so that the same layer can describe itself in
 /// either; `numerics` picks the one the kernels use.
 public struct Requantization: Sendable {
-    public var numerics: Numerics
+    public var numerics: NumericsProfile
     public var multipliers: [DyadicMultiplier]
     /// float32(M) computed the way ONNX Runtime does (in float32 arithmetic).
     public var scales: [Float]
@@ -16,7 +16,7 @@ public struct Requantization: Sendable {
 
     /// - Parameters:
     ///   - inputScale, weightScales, outputScale: real scales (weightScales may have one entry).
-    public init(numerics: Numerics, inputScale: Float, weightScales: [Float], outputScale: Float,
+    public init(numerics: NumericsProfile, inputScale: Float, weightScales: [Float], outputScale: Float,
                 zeroPoint: Int32, qmin: Int32, qmax: Int32) {
         self.numerics = numerics
         multipliers = weightScales.map { DyadicMultiplier(Double(inputScale) * Double($0) / Double(outputScale)) }
@@ -28,7 +28,7 @@ public struct Requantization: Sendable {
 
     /// A requantization with a single real multiplier `real` (pooling, mul);
     /// `floatScale` is the float32 value ONNX Runtime would use.
-    public init(numerics: Numerics, real: Double, floatScale: Float, zeroPoint: Int32, qmin: Int32, qmax: Int32) {
+    public init(numerics: NumericsProfile, real: Double, floatScale: Float, zeroPoint: Int32, qmin: Int32, qmax: Int32) {
         self.numerics = numerics
         multipliers = [DyadicMultiplier(real)]
         scales = [floatScale]

@@ -32,7 +32,7 @@ final class Lowering {
     /// The nodes being lowered: the graph's, with the chosen branch of each If whose
     /// condition is known spliced in after it.
     var nodes: [Node]
-    let numerics: Numerics
+    let numerics: NumericsProfile
     var values: [PlanValue] = []
     var layers: [Layer] = []
     var env: [String: Symbol] = [:]
@@ -43,7 +43,7 @@ final class Lowering {
     var floatForm: [String: Int] = [:]
     var layoutForm: [String: Int] = [:]
 
-    init(graph: Graph, numerics: Numerics) {
+    init(graph: Graph, numerics: NumericsProfile) {
         self.graph = graph
         self.nodes = graph.nodes
         self.numerics = numerics
@@ -70,7 +70,7 @@ final class Lowering {
     var loweringNode: String?
 
     /// `graph` must have passed `GraphValidation` (Session's init checks it and its subgraphs once).
-    static func plan(graph: Graph, inputShapes: [String: [Int]], numerics: Numerics, observable: Bool = false,
+    static func plan(graph: Graph, inputShapes: [String: [Int]], numerics: NumericsProfile, observable: Bool = false,
                      memoryLimit: Int = SessionOptions.defaultMemoryLimit) throws -> Plan {
         let rewritten = GraphRewrites.fuseHardSwish(GraphRewrites.foldBatchNormalization(ContribExpansion.expand(GraphRewrites.topologicallySorted(graph))))
         let lowering = Lowering(graph: rewritten, numerics: numerics)

@@ -50,8 +50,9 @@ public enum FloatRequantization {
     }
 }
 
-/// Which requantization the quantized layers use.
-public enum Numerics: String, Sendable, CaseIterable {
+/// Which requantization the quantized layers use. (Not `Numerics`: an app that also
+/// imports swift-numerics' module of that name would see an ambiguity.)
+public enum NumericsProfile: String, Sendable, CaseIterable {
     /// Integer multiplier and shift (the default; integer-only).
     case dyadic
     /// Float32 scale rounded half to even, as ONNX Runtime computes it (for bit-exact comparison).

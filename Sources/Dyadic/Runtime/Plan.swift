@@ -6,7 +6,7 @@ public final class Plan: @unchecked Sendable {
     /// Graph inputs and outputs: ONNX name → value index.
     public let inputs: [(name: String, value: Int)]
     public let outputs: [(name: String, value: Int)]
-    public let numerics: Numerics
+    public let numerics: NumericsProfile
     let offsets: [Int]
     /// Bytes of each value (precomputed: runs must not compute shapes' products).
     let byteCounts: [Int]
@@ -19,7 +19,7 @@ public final class Plan: @unchecked Sendable {
     let memoryLimit: Int
 
     /// Throws when a value's size overflows or exceeds `memoryLimit`, or the arena does.
-    init(values: [PlanValue], layers: [Layer], inputs: [(String, Int)], outputs: [(String, Int)], numerics: Numerics,
+    init(values: [PlanValue], layers: [Layer], inputs: [(String, Int)], outputs: [(String, Int)], numerics: NumericsProfile,
          memoryLimit: Int = SessionOptions.defaultMemoryLimit) throws {
         func producer(_ v: Int) -> String {
             layers.first { $0.outputs.contains(v) }.map { " (\($0.op) of \($0.sourceNodes.joined(separator: ", ")))" } ?? ""

@@ -2,7 +2,7 @@ import Foundation
 
 /// Options of a session.
 public struct SessionOptions: Sendable {
-    public var numerics: Numerics
+    public var numerics: NumericsProfile
     public var threads: Int
     /// Keep every ONNX value a value of its own in the plan: float activations are not
     /// fused into the layer that produces their input (for observing intermediate values,
@@ -12,7 +12,7 @@ public struct SessionOptions: Sendable {
     /// workspace. A model whose sizes exceed it is refused with an error naming the
     /// value or layer, before anything that large is allocated.
     public var memoryLimit: Int
-    public init(numerics: Numerics = .dyadic, threads: Int = 1, observable: Bool = false,
+    public init(numerics: NumericsProfile = .dyadic, threads: Int = 1, observable: Bool = false,
                 memoryLimit: Int = SessionOptions.defaultMemoryLimit) {
         self.numerics = numerics
         self.threads = threads
