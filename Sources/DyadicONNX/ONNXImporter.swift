@@ -21,7 +21,17 @@ public enum ONNXImporter {
         return try load(data: data, source: path)
     }
 
+    /// Every error is `.unsupported` (an opset, element type or attribute type this
+    /// importer does not read) or `.invalidModel`: the bytes are the model.
     public static func load(data: Data, source: String = "model") throws -> Graph {
+        do {
+            return try decode(data: data, source: source)
+        } catch let error as DyadicError where error.kind == .other {
+            throw DyadicError(error.message, kind: .invalidModel)
+        }
+    }
+
+    private static func decode(data: Data, source: String) throws -> Graph {
         let model: Onnx_ModelProto
         do {
             model = try Onnx_ModelProto(serializedBytes: data)
@@ -37,7 +47,7 @@ public enum ONNXImporter {
         }
         if model.opsetImport.isEmpty { opset = 1 }
         guard supportedOpsets.contains(opset) else {
-            throw DyadicError("\(source): ONNX opset \(opset) is not supported (supported: \(supportedOpsets.lowerBound)...\(supportedOpsets.upperBound))")
+            throw DyadicError("\(source): ONNX opset \(opset) is not supported (supported: \(supportedOpsets.lowerBound)...\(supportedOpsets.upperBound))", kind: .unsupported(node: nil, op: nil))
         }
         return try convert(graph: model.graph, opset: opset, source: source)
     }
@@ -137,7 +147,7 @@ public enum ONNXImporter {
         case 26: return .int2
         default:
             let name = Onnx_TensorProto.DataType(rawValue: Int(code)).map { "\($0)".uppercased() } ?? "code \(code)"
-            throw DyadicError("\(context): element type \(name) is not supported")
+            throw DyadicError("\(context): element type \(name) is not supported", kind: .unsupported(node: nil, op: nil))
         }
     }
 
@@ -146,7 +156,7 @@ public enum ONNXImporter {
 
     static func convert(tensor proto: Onnx_TensorProto, context: String) throws -> Tensor {
         if proto.dataLocation == .external || !proto.externalData.isEmpty {
-            throw DyadicError("\(context): external tensor data is not supported")
+            throw DyadicError("\(context): external tensor data is not supported", kind: .unsupported(node: nil, op: nil))
         }
         let dtype = try dtype(code: proto.dataType, context: context)
         var count = 1
@@ -228,7 +238,7 @@ public enum ONNXImporter {
         case .tensor: return .tensor(try convert(tensor: proto.t, context: "\(context): attribute '\(proto.name)'"))
         case .graph: return .graph(try convert(graph: proto.g, opset: opset, source: "\(context): attribute '\(proto.name)'", subgraph: true))
         default:
-            throw DyadicError("\(context): attribute '\(proto.name)' of type \(proto.type) is not supported")
+            throw DyadicError("\(context): attribute '\(proto.name)' of type \(proto.type) is not supported", kind: .unsupported(node: nil, op: nil))
         }
     }
 }

@@ -40,16 +40,16 @@ extension Node {
     /// never runs with a silently ignored setting.
     public func checkAttributes(known: Set<String>) throws {
         for key in attributes.keys.sorted() where !known.contains(key) {
-            throw DyadicError("\(label): attribute '\(key)' is not supported")
+            throw DyadicError("\(label): attribute '\(key)' is not supported", kind: .unsupported(node: name.isEmpty ? nil : name, op: opType))
         }
     }
 
     public func unsupported(_ what: String) -> DyadicError {
-        DyadicError("\(label): \(what) is not supported")
+        DyadicError("\(label): \(what) is not supported", kind: .unsupported(node: name.isEmpty ? nil : name, op: opType))
     }
 
     public func invalid(_ what: String) -> DyadicError {
-        DyadicError("\(label): \(what)")
+        DyadicError("\(label): \(what)", kind: .invalidModel)
     }
 
     /// Throws unless every size fits the C kernels' 32-bit fields.

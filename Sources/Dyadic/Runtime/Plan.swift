@@ -38,7 +38,7 @@ public final class Plan: @unchecked Sendable {
         unsharedSize = memory.unsharedSize
         maxWorkspace = layers.map(\.workspaceSize).max() ?? 0
         guard arenaSize <= memoryLimit else {
-            throw DyadicError("the plan's values need \(arenaSize) bytes at once, above the memory limit of \(memoryLimit)")
+            throw DyadicError("the plan's values need \(arenaSize) bytes at once, above the memory limit of \(memoryLimit)", kind: .resourceLimit)
         }
     }
 
@@ -86,7 +86,8 @@ public final class Plan: @unchecked Sendable {
         if overflow || arenaSize > memoryLimit - min(perThread, memoryLimit) || perThread > memoryLimit {
             let layer = layers.max { $0.workspaceSize < $1.workspaceSize }
             let name = layer.map { "\($0.op) of \($0.sourceNodes.joined(separator: ", "))" } ?? "none"
-            throw DyadicError("\(name): \(maxWorkspace) bytes of scratch memory per thread (× \(threads)) and \(arenaSize) of values exceed the memory limit of \(memoryLimit)")
+            throw DyadicError("\(name): \(maxWorkspace) bytes of scratch memory per thread (× \(threads)) and \(arenaSize) of values exceed the memory limit of \(memoryLimit)",
+                              kind: .resourceLimit)
         }
         return try ExecutionContext(plan: self, threads: threads)
     }

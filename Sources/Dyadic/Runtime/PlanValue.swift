@@ -23,10 +23,11 @@ public struct PlanValue: Sendable {
     /// `producer` (" (Pad 'widen')") names what makes it.
     func checkSize(memoryLimit: Int, producer: String) throws {
         guard let bytes = checkedByteCount else {
-            throw DyadicError("value '\(name)'\(producer): shape \(shape.shapeString) is too large to address")
+            throw DyadicError("value '\(name)'\(producer): shape \(shape.shapeString) is too large to address", kind: .resourceLimit)
         }
         guard bytes <= memoryLimit else {
-            throw DyadicError("value '\(name)'\(producer): shape \(shape.shapeString) needs \(bytes) bytes, above the memory limit of \(memoryLimit)")
+            throw DyadicError("value '\(name)'\(producer): shape \(shape.shapeString) needs \(bytes) bytes, above the memory limit of \(memoryLimit)",
+                              kind: .resourceLimit)
         }
     }
 

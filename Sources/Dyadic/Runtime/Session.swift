@@ -149,17 +149,22 @@ public final class Session: @unchecked Sendable {
     /// outputs again from the same inputs (timing loops).
     public func prepare(_ inputs: [String: Tensor]) throws -> PreparedRun {
         for name in inputs.keys where !graph.inputs.contains(where: { $0.name == name }) {
-            throw DyadicError("input '\(name)' is not an input of the model (inputs: \(graph.inputs.map(\.name).joined(separator: ", ")))")
+            throw DyadicError("input '\(name)' is not an input of the model (inputs: \(graph.inputs.map(\.name).joined(separator: ", ")))",
+                              kind: .invalidInput(name: name))
         }
         var shapes: [String: [Int]] = [:]
         for input in graph.inputs {
-            guard let t = inputs[input.name] else { throw DyadicError("missing input '\(input.name)' (\(input.dtype)\(input.shapeString))") }
+            guard let t = inputs[input.name] else {
+                throw DyadicError("missing input '\(input.name)' (\(input.dtype)\(input.shapeString))", kind: .invalidInput(name: input.name))
+            }
             guard t.dtype == input.dtype else {
-                throw DyadicError("input '\(input.name)' has element type \(t.dtype), the model expects \(input.dtype)")
+                throw DyadicError("input '\(input.name)' has element type \(t.dtype), the model expects \(input.dtype)",
+                                  kind: .invalidInput(name: input.name))
             }
             let fits = t.shape.count == input.shape.count && zip(t.shape, input.shape).allSatisfy { $1 == nil || $0 == $1 }
             guard fits else {
-                throw DyadicError("input '\(input.name)' has shape \(t.shape.shapeString), the model expects \(input.shapeString)")
+                throw DyadicError("input '\(input.name)' has shape \(t.shape.shapeString), the model expects \(input.shapeString)",
+                                  kind: .invalidInput(name: input.name))
             }
             shapes[input.name] = t.shape
         }
