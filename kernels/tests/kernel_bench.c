@@ -148,6 +148,11 @@ __attribute__((target("avx2,avxvnni"), noinline)) static void dp_ymm(long iters)
         "xmm10", "xmm11", "xmm12", "xmm13", "xmm14", "xmm15", "cc");
 }
 
+/* What the 12-accumulator ymm loops below overwrite. */
+#define YMM12_CLOBBERS                                                                       \
+  "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10",    \
+      "xmm11", "xmm14", "xmm15", "cc"
+
 /* The AVX2 GEMM's formulation without VNNI: VPMADDWD on int16 pairs, its sums
  * added to 6 accumulators (12 multiplies and 12 adds per iteration). */
 __attribute__((target("avx2"), noinline)) static void madd_ymm(long iters) {
@@ -164,8 +169,7 @@ __attribute__((target("avx2"), noinline)) static void madd_ymm(long iters) {
       "vzeroupper\n"
       : "+r"(iters)
       :
-      : "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9",
-        "xmm10", "xmm11", "xmm14", "xmm15", "cc");
+      : YMM12_CLOBBERS);
 }
 
 static int cpu_has_avxvnni(void) {
@@ -200,6 +204,7 @@ static double int8_peak(dyd_isa isa, const char **what) {
   }
   return median(g, RUNS);
 #else
+  (void)isa;
   return 0;
 #endif
 }
@@ -660,8 +665,7 @@ __attribute__((target("avx2,fma"), noinline)) static void fma_ymm(long iters) {
       "vzeroupper\n"
       : "+r"(iters)
       :
-      : "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9",
-        "xmm10", "xmm11", "xmm14", "xmm15", "cc");
+      : YMM12_CLOBBERS);
 }
 #endif
 
