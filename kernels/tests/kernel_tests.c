@@ -375,9 +375,7 @@ static bool make_conv(const conv_case *c, conv_setup *s) {
   const bool sym7 = !narrow_w && rnd(3) == 0;
   const int8_t wmin = narrow_w ? (int8_t)-(1 << (c->weight_bits - 1)) : sym7 ? -64 : -128;
   const int8_t wmax = narrow_w ? (int8_t)((1 << (c->weight_bits - 1)) - 1) : sym7 ? 64 : 127;
-  if (sym7)
-    for (size_t i = 0; i < c->out_c * k; i++) s->w[i] = (int8_t)rnd_range(wmin, wmax);
-  if (narrow_w)
+  if (narrow_w || sym7)
     for (size_t i = 0; i < c->out_c * k; i++) s->w[i] = (int8_t)rnd_range(wmin, wmax);
   if (rnd(4) == 0) /* weights at the edges */
     for (size_t i = 0; i < c->out_c * k; i++) s->w[i] = rnd(2) ? wmin : wmax;
