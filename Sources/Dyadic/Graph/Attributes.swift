@@ -40,7 +40,7 @@ extension Node {
     /// never runs with a silently ignored setting.
     public func checkAttributes(known: Set<String>) throws {
         for key in attributes.keys.sorted() where !known.contains(key) {
-            throw DyadicError("\(label): attribute '\(key)' is not supported", kind: .unsupported(node: name.isEmpty ? nil : name, op: opType))
+            throw unsupported("attribute '\(key)'")
         }
     }
 
@@ -50,6 +50,11 @@ extension Node {
 
     public func invalid(_ what: String) -> DyadicError {
         DyadicError("\(label): \(what)", kind: .invalidModel)
+    }
+
+    /// The node would need more memory than the session allows.
+    public func overMemoryLimit(_ what: String) -> DyadicError {
+        DyadicError("\(label): \(what)", kind: .resourceLimit)
     }
 
     /// Throws unless every size fits the C kernels' 32-bit fields.

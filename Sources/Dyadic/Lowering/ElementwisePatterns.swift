@@ -52,8 +52,7 @@ extension Lowering {
             guard values[v].shape != shape else { return v }
             let out = try addValue(values[v].name + "_expanded", values[v].dtype, shape, quant: values[v].quant)
             guard values[out].count <= memoryLimit / MemoryLayout<Int>.size else {
-                throw DyadicError("\(node.label): the index map expanding to \(shape.shapeString) needs more than the memory limit of \(memoryLimit) bytes",
-                                  kind: .resourceLimit)
+                throw node.overMemoryLimit("the index map expanding to \(shape.shapeString) needs more than the memory limit of \(memoryLimit) bytes")
             }
             layers.append(IndexedCopyLayer(op: "Expand", source: [node.name], input: v, output: out,
                                            sourceIndex: Broadcast.indices(of: values[v].shape, in: shape),

@@ -291,8 +291,7 @@ final class Lowering {
         guard let outputs = try? ReferenceOps.inferTypes(node, types, constants: inputs, opset: graph.opset) else { return }
         for (name, type) in zip(node.outputs, outputs) {
             guard let bytes = type.shape.checkedByteCount(elementSize: bytesPerElement ?? type.dtype.byteSize), bytes <= memoryLimit else {
-                throw DyadicError("\(node.label): output '\(name)' of shape \(type.shape.shapeString) needs more than the memory limit of \(memoryLimit) bytes",
-                                  kind: .resourceLimit)
+                throw node.overMemoryLimit("output '\(name)' of shape \(type.shape.shapeString) needs more than the memory limit of \(memoryLimit) bytes")
             }
         }
     }
