@@ -124,9 +124,54 @@ TARGET static INLINE void gemm_body(size_t mr, size_t nc, size_t kc, const float
   }
 }
 
+/* One row of A (a batch-1 linear layer, an LSTM's hidden state, the last output
+ * channel of a conv): gemm_body would spend 9 of its 12 FMAs on zero rows, and the
+ * real row's FMAs form one dependency chain per vector. Here K runs as 4 chains
+ * (k mod 4) summed pairwise at the end: per K step 3 loads of B feed 3 independent
+ * FMAs. A is still a panel: a[k * MR]. */
+TARGET static INLINE void gemv_body(size_t nc, size_t kc, const float *a, const float *bias, const float *b,
+                                    size_t b_stride, const size_t *b_off, float *c, int accumulate,
+                                    const dyd_f32_act *act, const bool indirect) {
+  __m256 acc[4][NV];
+#pragma GCC unroll 4
+  for (int u = 0; u < 4; u++)
+#pragma GCC unroll 4
+    for (int j = 0; j < NV; j++) acc[u][j] = u == 0 && bias ? _mm256_broadcast_ss(bias) : _mm256_setzero_ps();
+  size_t k = 0;
+  for (; k + 4 <= kc; k += 4) {
+#pragma GCC unroll 4
+    for (int u = 0; u < 4; u++) {
+      const float *bk = indirect ? b + b_off[k + u] : b + (k + u) * b_stride;
+      const __m256 au = _mm256_broadcast_ss(a + (k + u) * MR);
+#pragma GCC unroll 4
+      for (int j = 0; j < NV; j++) acc[u][j] = _mm256_fmadd_ps(au, _mm256_loadu_ps(bk + 8 * j), acc[u][j]);
+    }
+  }
+  for (; k < kc; k++) {
+    const float *bk = indirect ? b + b_off[k] : b + k * b_stride;
+    const __m256 au = _mm256_broadcast_ss(a + k * MR);
+#pragma GCC unroll 4
+    for (int j = 0; j < NV; j++) acc[0][j] = _mm256_fmadd_ps(au, _mm256_loadu_ps(bk + 8 * j), acc[0][j]);
+  }
+  const bool has_act = act != NULL && act->kind != DYD_F32_ACT_NONE;
+#pragma GCC unroll 4
+  for (int j = 0; j < NV; j++) {
+    const __m256i m = tail_mask(nc > 8 * (size_t)j ? nc - 8 * (size_t)j : 0);
+    __m256 v = _mm256_add_ps(_mm256_add_ps(acc[0][j], acc[1][j]), _mm256_add_ps(acc[2][j], acc[3][j]));
+    if (accumulate) v = _mm256_add_ps(v, _mm256_maskload_ps(c + 8 * j, m));
+    if (has_act) v = act8(v, act);
+    _mm256_maskstore_ps(c + 8 * j, m, v);
+  }
+}
+
 TARGET static void gemm_kernel(size_t mr, size_t nc, size_t kc, const float *a, const float *bias,
                                const float *b, size_t b_stride, const size_t *b_off, float *c,
                                size_t c_stride, int accumulate, const dyd_f32_act *act) {
+  if (mr == 1) {
+    if (b_off) gemv_body(nc, kc, a, bias, b, b_stride, b_off, c, accumulate, act, true);
+    else gemv_body(nc, kc, a, bias, b, b_stride, NULL, c, accumulate, act, false);
+    return;
+  }
   if (b_off) gemm_body(mr, nc, kc, a, bias, b, b_stride, b_off, c, c_stride, accumulate, act, true);
   else gemm_body(mr, nc, kc, a, bias, b, b_stride, NULL, c, c_stride, accumulate, act, false);
 }

@@ -52,9 +52,46 @@ static inline float32x4_t act4(float32x4_t v, const dyd_f32_act *act) {
   return silu4(v);
 }
 
+/* One row of A (a batch-1 linear layer, an LSTM's hidden state, the last output
+ * channel of a conv): the 8-row kernel would spend 14 of its 16 FMLA on zero rows,
+ * and the real row's FMLA form one dependency chain per vector. Here K runs as 4
+ * chains (k mod 4) summed pairwise at the end. A is still a panel: a[k * MR]. */
+static void gemv(size_t nc, size_t kc, const float *a, const float *bias, const float *b, size_t b_stride,
+                 const size_t *b_off, float *c, int accumulate, const dyd_f32_act *act) {
+  const float32x4_t z = vdupq_n_f32(0.0f), b0v = bias ? vdupq_n_f32(bias[0]) : z;
+  float32x4_t acc[4][2] = {{b0v, b0v}, {z, z}, {z, z}, {z, z}};
+  size_t k = 0;
+  for (; k + 4 <= kc; k += 4)
+    for (int u = 0; u < 4; u++) {
+      const float *bk = b_off ? b + b_off[k + u] : b + (k + u) * b_stride;
+      const float au = a[(k + u) * MR];
+      acc[u][0] = vfmaq_n_f32(acc[u][0], vld1q_f32(bk), au);
+      acc[u][1] = vfmaq_n_f32(acc[u][1], vld1q_f32(bk + 4), au);
+    }
+  for (; k < kc; k++) {
+    const float *bk = b_off ? b + b_off[k] : b + k * b_stride;
+    acc[0][0] = vfmaq_n_f32(acc[0][0], vld1q_f32(bk), a[k * MR]);
+    acc[0][1] = vfmaq_n_f32(acc[0][1], vld1q_f32(bk + 4), a[k * MR]);
+  }
+  float32x4_t v0 = vaddq_f32(vaddq_f32(acc[0][0], acc[1][0]), vaddq_f32(acc[2][0], acc[3][0]));
+  float32x4_t v1 = vaddq_f32(vaddq_f32(acc[0][1], acc[1][1]), vaddq_f32(acc[2][1], acc[3][1]));
+  float tmp[NR] = {0};
+  for (size_t j = 0; j < nc; j++) tmp[j] = accumulate ? c[j] : 0.0f;
+  v0 = vaddq_f32(v0, vld1q_f32(tmp));
+  v1 = vaddq_f32(v1, vld1q_f32(tmp + 4));
+  if (act != NULL && act->kind != DYD_F32_ACT_NONE) v0 = act4(v0, act), v1 = act4(v1, act);
+  vst1q_f32(tmp, v0);
+  vst1q_f32(tmp + 4, v1);
+  for (size_t j = 0; j < nc; j++) c[j] = tmp[j];
+}
+
 static void gemm_8x8(size_t mr, size_t nc, size_t kc, const float *a, const float *bias,
                      const float *b, size_t b_stride, const size_t *b_off, float *c, size_t c_stride,
                      int accumulate, const dyd_f32_act *act) {
+  if (mr == 1) {
+    gemv(nc, kc, a, bias, b, b_stride, b_off, c, accumulate, act);
+    return;
+  }
   float32x4_t acc[MR][2];
   const float32x4_t z = vdupq_n_f32(0.0f);
   const float32x4_t bl = bias ? vld1q_f32(bias) : z, bh = bias ? vld1q_f32(bias + 4) : z;
