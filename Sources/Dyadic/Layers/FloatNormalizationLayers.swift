@@ -78,6 +78,17 @@ final class FloatReduceLayer: Layer {
         for o in 0..<outer {
             let out = y + o * inner, base = x + o * reduced * inner
             switch kind {
+            case .sum where inner == 1, .mean where inner == 1:
+                // A contiguous row (a global pooling): four partial sums, so that the additions
+                // do not wait on each other.
+                var s = SIMD4<Double>(repeating: 0), r = 0
+                while r + 4 <= reduced {
+                    s += SIMD4(Double(base[r]), Double(base[r + 1]), Double(base[r + 2]), Double(base[r + 3]))
+                    r += 4
+                }
+                var total = (s[0] + s[1]) + (s[2] + s[3])
+                while r < reduced { total += Double(base[r]); r += 1 }
+                out[0] = Float(kind == .mean ? total / Double(reduced) : total)
             case .sum, .mean:
                 // Accumulated in double, as the reference does: long rows keep full precision.
                 for i in 0..<inner {

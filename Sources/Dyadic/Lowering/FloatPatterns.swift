@@ -63,6 +63,11 @@ extension Lowering {
             }
             return (.none, [], y)
         }
+        // A HardSwish node (opset 14): y·HardSigmoid(y) with alpha 1/6, beta 1/2.
+        if users.count == 1, case let h = nodes[users[0]], h.opType == "HardSwish", h.domain.isEmpty, h.inputs == [y],
+           h.outputs.count == 1 {
+            return (.hardSwish(alpha: 1.0 / 6, beta: 0.5), [users[0]], h.outputs[0])
+        }
         // Relu/Clip/Max/Min nodes, each the only reader of the value before it (the last may
         // be a graph output), optionally after a LeakyRelu.
         var current = y, chain: [Int] = [], low = -Float.infinity, high = Float.infinity
@@ -409,6 +414,23 @@ extension Lowering {
         layers.append(FloatReduceLayer(op: node.opType, kind: kind, source: [node.name], input: x, output: y,
                                        outer: shape[..<first].reduce(1, *), reduced: shape[first...last].reduce(1, *),
                                        inner: shape[(last + 1)...].reduce(1, *)))
+        env[node.outputs[0]] = .value(y)
+        return true
+    }
+
+    /// Float32 GlobalAveragePool: the mean of each image plane, on the reduction layer
+    /// over [N·C, H·W, 1].
+    func lowerFloatGlobalPool(_ node: Node) throws -> Bool {
+        guard node.opType == "GlobalAveragePool", let first = node.inputs.first,
+              let xs = env[first] else { return false }
+        if case .constant = xs { return false }
+        let x = try nchw(try materialize(first, as: nil, context: node.label), key: first)
+        let shape = values[x].shape
+        guard values[x].dtype == .float32, shape.count >= 3, values[x].count > 0 else { return false }
+        let outShape = Array(shape[0..<2]) + Array(repeating: 1, count: shape.count - 2)
+        let y = try addValue(node.outputs[0], .float32, outShape)
+        layers.append(FloatReduceLayer(op: node.opType, kind: .mean, source: [node.name],
+                                       input: x, output: y, outer: shape[0] * shape[1], reduced: shape[2...].reduce(1, *), inner: 1))
         env[node.outputs[0]] = .value(y)
         return true
     }

@@ -342,6 +342,7 @@ final class Lowering {
             if try lowerFp8GlobalAveragePool(node, symbols) { return }
             if try lowerQDQPool(node, index: index, symbols) { return }
             if try lowerFloatMaxPool(node) { return }
+            if try lowerFloatGlobalPool(node) { return }
             try lowerReference(node)
         case "Concat":
             if try lowerQDQConcat(node, index: index, symbols) { return }

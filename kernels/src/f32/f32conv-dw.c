@@ -28,6 +28,13 @@
 /* Output rows at least this wide take the row-by-row path. */
 #define DW_ROWS_MIN_WIDTH 48
 
+/* Row path at stride_w > 1: one column phase of a padded input row (column q + j sw
+ * at index j) holds every tap's inputs for the outputs ox = j - (kx dw) / sw, so the
+ * kernel computes only the outputs kept; plus the kernel's overread. */
+static size_t dw_phase_floats(const dyd_conv_geometry *g) {
+  return g->out_w + (g->kernel_w - 1) * (size_t)g->dilation_w / g->stride_w + DYD_F32_DW_PAD;
+}
+
 bool dyd_f32conv_plan_dw(dyd_f32conv_op *op, const dyd_f32conv_desc *d) {
   const dyd_conv_geometry *g = &op->g;
   const size_t sh = g->stride_h, sw = g->stride_w;
@@ -48,6 +55,8 @@ bool dyd_f32conv_plan_dw(dyd_f32conv_op *op, const dyd_f32conv_desc *d) {
   op->dw_rows = g->out_w >= DW_ROWS_MIN_WIDTH;
   op->dw_width = (g->out_w - 1) * sw + (g->kernel_w - 1) * (size_t)g->dilation_w + 1 + DYD_F32_DW_PAD;
   op->dw_ring = (g->kernel_h - 1) * (size_t)g->dilation_h + sh;
+  if (sw > 1) /* a ring row as sw column phases, each dw_phase floats */
+    op->dw_width = DYD_MAX(op->dw_width, sw * dw_phase_floats(g));
   memcpy(op->packed, d->weights, sizeof(float) * g->out_c * op->taps);
   if (d->bias) memcpy(op->bias, d->bias, sizeof(float) * g->out_c);
   const char *tile = op->taps == 9 && g->kernel_h == 3   ? "3x3"
@@ -80,10 +89,11 @@ static void run_dw_rows(const dyd_f32conv_op *op, const float *x, float *y, size
   float *zero = ring + R * W, *line = zero + W;
   for (size_t r = 0; r < R; r++) tag[r] = -1;
   memset(zero, 0, W * sizeof(float));
+  const size_t P2 = sw > 1 ? dw_phase_floats(g) : 0;
+  if (sw > 1) memset(ring, 0, R * W * sizeof(float)); /* the phases' overread tails */
   /* padded columns [c0, c1) hold input columns 0.. (the rest is never read) */
   const size_t c0 = DYD_MIN(pl, W), c1 = DYD_MIN(W, pl + in_w);
   const float *w = op->packed + c * op->taps;
-  const size_t nv = (ow - 1) * sw + 1;
   for (size_t oy = 0; oy < g->out_h; oy++) {
     for (size_t ky = 0; ky < g->kernel_h; ky++) {
       const int64_t iy = (int64_t)(oy * g->stride_h + ky * g->dilation_h) - g->pad_top;
@@ -91,24 +101,34 @@ static void run_dw_rows(const dyd_f32conv_op *op, const float *x, float *y, size
       if (iy >= 0 && iy < (int64_t)g->in_h) {
         float *slot = ring + (size_t)iy % R * W;
         if (tag[(size_t)iy % R] != iy) {
-          for (size_t q = 0; q < c0; q++) slot[q] = 0.0f;
-          memcpy(slot + c0, x + (size_t)iy * in_w, (c1 - c0) * sizeof(float));
-          for (size_t q = c1; q < W; q++) slot[q] = 0.0f;
+          float *padded = sw > 1 ? line : slot; /* at sw > 1, split into phases below */
+          for (size_t q = 0; q < c0; q++) padded[q] = 0.0f;
+          memcpy(padded + c0, x + (size_t)iy * in_w, (c1 - c0) * sizeof(float));
+          for (size_t q = c1; q < W; q++) padded[q] = 0.0f;
+          for (size_t q = 0; q < (sw > 1 ? sw : 0); q++)
+            op->b->gather(P2 - DYD_F32_DW_PAD, line + q, sw, slot + q * P2);
           tag[(size_t)iy % R] = iy;
         }
         base = slot;
       }
-      for (size_t kx = 0; kx < kw; kx++) rows[ky * kw + kx] = base + kx * g->dilation_w;
+      for (size_t kx = 0; kx < kw; kx++) {
+        const size_t col = kx * g->dilation_w;
+        rows[ky * kw + kx] = sw > 1 ? base + col % sw * P2 + col / sw : base + col;
+      }
     }
     float *yr = y + oy * ow;
-    if (sw == 1) {
-      op->b->dw(ow, op->taps, rows, w, op->bias[c], yr);
-    } else {
-      op->b->dw(nv, op->taps, rows, w, op->bias[c], line);
-      for (size_t ox = 0; ox < ow; ox++) yr[ox] = line[ox * sw];
-    }
+    op->b->dw(ow, op->taps, rows, w, op->bias[c], yr);
     op->b->act(ow, yr, &op->act);
   }
+}
+
+/* Zeroes the phase planes once per run call (the plane path): per tile, zeroing the
+ * padding row by row cost more than the arithmetic on 14x14 planes (three library
+ * calls per row for a few floats). */
+void dyd_f32conv_dw_clear_planes(const dyd_f32conv_op *op, float *ws) {
+  if (op->dw_rows) return;
+  float *planes = ws + DYD_DIV_UP(op->taps * sizeof(float *), sizeof(float));
+  memset(planes, 0, op->g.stride_h * op->plane_floats * sizeof(float));
 }
 
 void dyd_f32conv_run_dw(const dyd_f32conv_op *op, const float *in, float *out, size_t tile,
@@ -127,19 +147,15 @@ void dyd_f32conv_run_dw(const dyd_f32conv_op *op, const float *in, float *out, s
   float *virt = planes + sh * op->plane_floats;
   /* padded columns [c0, c1) hold input columns 0.. */
   const size_t c0 = DYD_MIN(pl, P), c1 = DYD_MIN(P, pl + (size_t)g->in_w);
+  /* only the input's own rows and columns: the padding is zero since
+   * dyd_f32conv_dw_clear_planes, and every tile writes the same places */
   for (size_t r = 0; r < sh; r++) {
     float *plane = planes + r * op->plane_floats;
     for (size_t j = 0; j < op->plane_rows; j++, plane += P) {
       const int64_t iy = (int64_t)(j * sh + r) - g->pad_top;
-      if (iy < 0 || iy >= (int64_t)g->in_h) {
-        memset(plane, 0, P * sizeof(float));
-        continue;
-      }
-      memset(plane, 0, c0 * sizeof(float));
-      memcpy(plane + c0, x + (size_t)iy * g->in_w + (c0 - pl), (c1 - c0) * sizeof(float));
-      memset(plane + c1, 0, (P - c1) * sizeof(float));
+      if (iy >= 0 && iy < (int64_t)g->in_h)
+        memcpy(plane + c0, x + (size_t)iy * g->in_w + (c0 - pl), (c1 - c0) * sizeof(float));
     }
-    memset(plane, 0, DYD_F32_DW_PAD * sizeof(float));
   }
   const float *w = op->packed + c * op->taps;
   for (size_t v0 = 0; v0 < op->virt; v0 += DW_CHUNK) {

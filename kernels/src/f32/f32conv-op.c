@@ -275,6 +275,7 @@ void dyd_f32conv_run(const dyd_f32conv_op *op, const float *input, float *output
   /* direct path: tiles that differ only in their panels (consecutive, when a layer's
    * output channels are split for threads) share one copy of the input rows */
   size_t planes_of = SIZE_MAX;
+  if (op->path == DYD_F32_PATH_DWCONV && tile_count > 0) dyd_f32conv_dw_clear_planes(op, ws);
   for (size_t t = tile_start; t < tile_start + tile_count; t++) {
     switch (op->path) {
       case DYD_F32_PATH_DWCONV: dyd_f32conv_run_dw(op, input, output, t, ws); break;

@@ -52,6 +52,7 @@ size_t dyd_f32conv_dw_workspace_floats(const dyd_f32conv_op *op);
  * the same run call had the same image, group and row block). */
 void dyd_f32conv_run_direct(const dyd_f32conv_op *op, const float *in, float *out, size_t tile,
                             float *ws, bool planes_ready);
+void dyd_f32conv_dw_clear_planes(const dyd_f32conv_op *op, float *ws);
 void dyd_f32conv_run_dw(const dyd_f32conv_op *op, const float *in, float *out, size_t tile,
                         float *ws);
 
