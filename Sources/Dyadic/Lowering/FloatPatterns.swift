@@ -34,9 +34,58 @@ extension Lowering {
         if oneD { outShape.remove(at: 2) }
         if let bias, bias.count != w.shape[0] { throw node.invalid("bias has \(bias.count) values for \(w.shape[0]) output channels") }
         let (activation, fused, name) = try fusedActivation(after: node.outputs[0], rank: outShape.count)
+        if try lowerFewPixelConv(node, x: x, geometry: geometry, outShape: outShape, w: w, bias: bias,
+                                 activation: activation, fused: fused, name: name) {
+            return true
+        }
         let out = try addValue(name, .float32, outShape)
         layers.append(try FloatConvLayer(source: [node.name] + fused.map { nodes[$0].name }, input: x, output: out, geometry: geometry,
                                          weights: w.floats, bias: bias?.floats, context: node.label, activation: activation))
+        absorbed.formUnion(fused)
+        env[name] = .value(out)
+        return true
+    }
+
+    /// A conv with many output channels, a long window and few output pixels (an STFT
+    /// written as a strided 1-D conv: 257 channels, a window of 512, 8 frames): the conv
+    /// kernels put pixels along the vector, so 8 pixels would fill a quarter of it. Here
+    /// the windows are gathered into rows (im2col, without padding), multiplied by the
+    /// transposed weights on the packed-B GEMM (channels along the vector), and the
+    /// [pixels, channels] product is transposed into NCHW.
+    private func lowerFewPixelConv(_ node: Node, x: Int, geometry g: dyd_conv_geometry, outShape: [Int], w: Tensor,
+                                   bias: Tensor?, activation: FloatConvLayer.Activation, fused: [Int], name: String) throws -> Bool {
+        let (oc, k) = (Int(g.out_c), Int(g.in_c) * Int(g.kernel_h) * Int(g.kernel_w))
+        let plane = Int(g.out_h) * Int(g.out_w), rows = Int(g.batch) * plane
+        guard g.groups == 1, g.pad_top == 0, g.pad_left == 0, rows <= 16, oc >= 32, k >= 64,
+              rows * k <= 1 << 22, Int(g.in_h) * Int(g.in_w) * Int(g.in_c) * Int(g.batch) < Int(Int32.max) else { return false }
+        let (ih, iw, ic) = (Int(g.in_h), Int(g.in_w), Int(g.in_c))
+        var source = [Int](repeating: 0, count: rows * k)
+        for r in 0..<rows {
+            let (n, p) = r.quotientAndRemainder(dividingBy: plane)
+            let (oy, ox) = p.quotientAndRemainder(dividingBy: Int(g.out_w))
+            for c in 0..<ic {
+                for ky in 0..<Int(g.kernel_h) {
+                    let iy = oy * Int(g.stride_h) + ky * Int(g.dilation_h)
+                    for kx in 0..<Int(g.kernel_w) {
+                        let ix = ox * Int(g.stride_w) + kx * Int(g.dilation_w)
+                        guard iy < ih, ix < iw else { return false } // a window reaching into padding
+                        source[r * k + (c * Int(g.kernel_h) + ky) * Int(g.kernel_w) + kx] = ((n * ic + c) * ih + iy) * iw + ix
+                    }
+                }
+            }
+        }
+        let windows = try addValue(node.outputs[0] + "#windows", .float32, [rows, k])
+        layers.append(IndexedCopyLayer(op: "Conv", source: [node.name], input: x, output: windows, sourceIndex: source,
+                                       elementSize: 4, isIntegerOnly: false))
+        let product = try addValue(node.outputs[0] + "#product", .float32, [rows, oc])
+        layers.append(try FloatGemmLayer(op: "Conv", source: [node.name] + fused.map { nodes[$0].name }, input: windows, output: product,
+                                         rows: rows, k: k, n: oc, b: Self.transposed(w.floats, rows: oc, columns: k),
+                                         bias: bias?.floats, activation: activation, context: node.label))
+        let out = try addValue(name, .float32, outShape)
+        var back = [Int](repeating: 0, count: rows * oc)
+        for n in 0..<Int(g.batch) { for c in 0..<oc { for p in 0..<plane { back[(n * oc + c) * plane + p] = (n * plane + p) * oc + c } } }
+        layers.append(IndexedCopyLayer(op: "Conv", source: [node.name], input: product, output: out, sourceIndex: back,
+                                       elementSize: 4, isIntegerOnly: false))
         absorbed.formUnion(fused)
         env[name] = .value(out)
         return true
