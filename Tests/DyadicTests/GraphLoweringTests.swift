@@ -229,6 +229,35 @@ import Testing
         #expect(Self.maxDifference(got, want) < 1e-5, "\(settings): max difference \(Self.maxDifference(got, want))")
     }
 
+    /// A conv with few output pixels and many channels (an STFT as a strided 1-D conv,
+    /// and a 2-D one over two images with a HardSwish node after it) runs as windows
+    /// gathered into rows, a GEMM and a transpose, within float rounding of the definition.
+    @Test(arguments: [
+        (x: [1, 1, 300], w: [40, 1, 64], strides: [30], hardSwish: false),
+        (x: [2, 3, 9, 8], w: [48, 3, 5, 5], strides: [3, 2], hardSwish: true),
+    ] as [(x: [Int], w: [Int], strides: [Int], hardSwish: Bool)])
+    func fewPixelConvMatchesTheReference(_ c: (x: [Int], w: [Int], strides: [Int], hardSwish: Bool)) throws {
+        var nodes = [Node(name: "conv", opType: "Conv", inputs: ["x", "w", "b"], outputs: ["y"],
+                          attributes: ["strides": .ints(c.strides.map(Int64.init))])]
+        if c.hardSwish { nodes.append(Node(name: "hs", opType: "HardSwish", inputs: ["y"], outputs: ["z"])) }
+        let w = Tensor(Self.floats(c.w.reduce(1, *), seed: 21).map { $0 * 0.2 }, shape: c.w)
+        let b = Tensor(Self.floats(c.w[0], seed: 22), shape: [c.w[0]])
+        let x = Tensor(Self.floats(c.x.reduce(1, *), seed: 23).map { $0 * 2 }, shape: c.x)
+        var env: [String: Tensor] = ["x": x, "w": w, "b": b]
+        for node in nodes { env[node.outputs[0]] = try ReferenceOps.evaluate(node, node.inputs.map { env[$0] }, opset: 14)[0] }
+        let out = nodes.last!.outputs[0], want = env[out]!
+        let graph = Graph(name: "stft", nodes: nodes, inputs: [ValueInfo(name: "x", dtype: .float32, shape: c.x.map { $0 })],
+                          outputs: [ValueInfo(name: out, dtype: .float32, shape: want.shape.map { $0 })],
+                          initializers: ["w": w, "b": b], opset: 14)
+        let session = try Session(graph: graph)
+        let plan = try #require(session.plan)
+        #expect(plan.layers.map(\.kernel).contains { $0.hasPrefix("dyd_f32_gemm_ukernel") }, "\(plan.describe())")
+        #expect(plan.layers.count == 3, "\(plan.describe())") // gather, GEMM (HardSwish fused), transpose
+        let got = try #require(try session.run(["x": x])[out])
+        #expect(got.shape == want.shape)
+        #expect(Self.maxDifference(got, want) < 1e-5, "max difference \(Self.maxDifference(got, want))")
+    }
+
     /// The planned broadcast loops give the reference op's bits for every shape pairing.
     @Test(arguments: [
         ("Add", [2, 3, 4, 5], [1, 3, 1, 1]), ("Sub", [2, 3, 4, 5], [5]), ("Mul", [1], [2, 3]), ("Div", [2, 1, 4], [1, 3, 1]),
