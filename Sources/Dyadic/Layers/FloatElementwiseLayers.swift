@@ -108,6 +108,33 @@ final class FloatBinaryLayer: TiledLayer {
         for o in first..<last {
             let out = y + o * inner, pa = a + offA, pb = b + offB
             switch (innerA, innerB) {
+            case (1, 1) where Op.hasVectorForm:
+                var i = 0
+                while i + 8 <= inner {
+                    let v = Op.apply(UnsafeRawPointer(pa + i).loadUnaligned(as: SIMD8<Float>.self),
+                                     UnsafeRawPointer(pb + i).loadUnaligned(as: SIMD8<Float>.self))
+                    UnsafeMutableRawPointer(out + i).storeBytes(of: v, as: SIMD8<Float>.self)
+                    i += 8
+                }
+                while i < inner { out[i] = Op.apply(pa[i], pb[i]); i += 1 }
+            case (1, _) where Op.hasVectorForm:
+                let s = pb[0], sv = SIMD8<Float>(repeating: s)
+                var i = 0
+                while i + 8 <= inner {
+                    let v = Op.apply(UnsafeRawPointer(pa + i).loadUnaligned(as: SIMD8<Float>.self), sv)
+                    UnsafeMutableRawPointer(out + i).storeBytes(of: v, as: SIMD8<Float>.self)
+                    i += 8
+                }
+                while i < inner { out[i] = Op.apply(pa[i], s); i += 1 }
+            case (_, 1) where Op.hasVectorForm:
+                let s = pa[0], sv = SIMD8<Float>(repeating: s)
+                var i = 0
+                while i + 8 <= inner {
+                    let v = Op.apply(sv, UnsafeRawPointer(pb + i).loadUnaligned(as: SIMD8<Float>.self))
+                    UnsafeMutableRawPointer(out + i).storeBytes(of: v, as: SIMD8<Float>.self)
+                    i += 8
+                }
+                while i < inner { out[i] = Op.apply(s, pb[i]); i += 1 }
             case (1, 1): for i in 0..<inner { out[i] = Op.apply(pa[i], pb[i]) }
             case (1, _): let s = pb[0]; for i in 0..<inner { out[i] = Op.apply(pa[i], s) }
             case (_, 1): let s = pa[0]; for i in 0..<inner { out[i] = Op.apply(s, pb[i]) }
@@ -128,20 +155,62 @@ final class FloatBinaryLayer: TiledLayer {
     }
 }
 
-/// One binary operation, specialised into FloatBinaryLayer's loops.
-protocol FloatBinaryOp { static func apply(_ a: Float, _ b: Float) -> Float }
-enum AddOp: FloatBinaryOp { @inline(__always) static func apply(_ a: Float, _ b: Float) -> Float { a + b } }
-enum SubOp: FloatBinaryOp { @inline(__always) static func apply(_ a: Float, _ b: Float) -> Float { a - b } }
-enum MulOp: FloatBinaryOp { @inline(__always) static func apply(_ a: Float, _ b: Float) -> Float { a * b } }
-enum DivOp: FloatBinaryOp { @inline(__always) static func apply(_ a: Float, _ b: Float) -> Float { a / b } }
+/// One binary operation, specialised into FloatBinaryLayer's loops. Ops with a vector
+/// form compute 8 lanes with the same per-element operations (a select for PRelu), so
+/// both forms give the same bits; the scalar loops were not vectorised by the compiler.
+protocol FloatBinaryOp {
+    static func apply(_ a: Float, _ b: Float) -> Float
+    static var hasVectorForm: Bool { get }
+    static func apply(_ a: SIMD8<Float>, _ b: SIMD8<Float>) -> SIMD8<Float>
+}
+extension FloatBinaryOp {
+    static var hasVectorForm: Bool { false }
+    static func apply(_ a: SIMD8<Float>, _ b: SIMD8<Float>) -> SIMD8<Float> {
+        SIMD8((0..<8).map { apply(a[$0], b[$0]) })
+    }
+}
+enum AddOp: FloatBinaryOp {
+    @inline(__always) static func apply(_ a: Float, _ b: Float) -> Float { a + b }
+    static let hasVectorForm = true
+    @inline(__always) static func apply(_ a: SIMD8<Float>, _ b: SIMD8<Float>) -> SIMD8<Float> { a + b }
+}
+enum SubOp: FloatBinaryOp {
+    @inline(__always) static func apply(_ a: Float, _ b: Float) -> Float { a - b }
+    static let hasVectorForm = true
+    @inline(__always) static func apply(_ a: SIMD8<Float>, _ b: SIMD8<Float>) -> SIMD8<Float> { a - b }
+}
+enum MulOp: FloatBinaryOp {
+    @inline(__always) static func apply(_ a: Float, _ b: Float) -> Float { a * b }
+    static let hasVectorForm = true
+    @inline(__always) static func apply(_ a: SIMD8<Float>, _ b: SIMD8<Float>) -> SIMD8<Float> { a * b }
+}
+enum DivOp: FloatBinaryOp {
+    @inline(__always) static func apply(_ a: Float, _ b: Float) -> Float { a / b }
+    static let hasVectorForm = true
+    @inline(__always) static func apply(_ a: SIMD8<Float>, _ b: SIMD8<Float>) -> SIMD8<Float> { a / b }
+}
 /// NaN in either operand gives NaN, as the reference Min/Max do.
 enum MaxOp: FloatBinaryOp {
     @inline(__always) static func apply(_ a: Float, _ b: Float) -> Float { a.isNaN || b.isNaN ? .nan : (a > b ? a : b) }
+    static let hasVectorForm = true
+    @inline(__always) static func apply(_ a: SIMD8<Float>, _ b: SIMD8<Float>) -> SIMD8<Float> {
+        a.replacing(with: b, where: .!(a .> b)).replacing(with: .nan, where: (a .!= a) .| (b .!= b))
+    }
 }
 enum MinOp: FloatBinaryOp {
     @inline(__always) static func apply(_ a: Float, _ b: Float) -> Float { a.isNaN || b.isNaN ? .nan : (a < b ? a : b) }
+    static let hasVectorForm = true
+    @inline(__always) static func apply(_ a: SIMD8<Float>, _ b: SIMD8<Float>) -> SIMD8<Float> {
+        a.replacing(with: b, where: .!(a .< b)).replacing(with: .nan, where: (a .!= a) .| (b .!= b))
+    }
 }
-enum PReluOp: FloatBinaryOp { @inline(__always) static func apply(_ a: Float, _ b: Float) -> Float { a >= 0 ? a : a * b } }
+enum PReluOp: FloatBinaryOp {
+    @inline(__always) static func apply(_ a: Float, _ b: Float) -> Float { a >= 0 ? a : a * b }
+    static let hasVectorForm = true
+    @inline(__always) static func apply(_ a: SIMD8<Float>, _ b: SIMD8<Float>) -> SIMD8<Float> {
+        a.replacing(with: a * b, where: .!(a .>= 0))
+    }
+}
 enum PowOp: FloatBinaryOp {
     @inline(__always) static func apply(_ a: Float, _ b: Float) -> Float { b == 2 ? a * a : Foundation.pow(a, b) }
 }
