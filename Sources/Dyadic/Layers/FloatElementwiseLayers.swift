@@ -271,6 +271,10 @@ final class FloatUnaryLayer: TiledLayer {
             case .hardSigmoid(let alpha, let beta)?:
                 for i in first..<last { y[i] = max(0, min(1, alpha * x[i] + beta)) }
             case nil:
+                if op == "Log" { // a direct loop over logf: a closure call per element cost 2 ns
+                    for i in first..<last { y[i] = Foundation.log(x[i]) }
+                    return
+                }
                 let f = function
                 for i in first..<last { y[i] = f(x[i]) }
             }
@@ -279,7 +283,7 @@ final class FloatUnaryLayer: TiledLayer {
 
     /// Ops this layer serves; their arithmetic is the reference ops' (MathOps.scalarFunction).
     static let ops: Set<String> = ["Sigmoid", "Tanh", "HardSigmoid", "HardSwish", "LeakyRelu", "Sqrt", "Exp", "Neg", "Abs",
-                                   "Reciprocal", "Erf", "Floor", "Ceil"]
+                                   "Reciprocal", "Erf", "Floor", "Ceil", "Log"]
 
     /// The function of a float unary node, or nil when this layer does not serve it.
     static func function(for node: Node) throws -> (@Sendable (Float) -> Float)? {

@@ -403,11 +403,11 @@ final class Lowering {
             if try lowerQDQChannelTable(node, index: index, symbols) { return }
             if try lowerFloatBinary(node) { return }
             try lowerReference(node)
-        case "Sqrt", "Exp", "Neg", "Abs", "Reciprocal", "Erf", "Floor", "Ceil":
+        case "Sqrt", "Exp", "Neg", "Abs", "Reciprocal", "Erf", "Floor", "Ceil", "Log":
             if try lowerQDQScalarTable(node, index: index, symbols) { return }
             if try lowerFloatUnary(node) { return }
             try lowerReference(node)
-        case "Elu", "Selu", "Celu", "Gelu", "Softplus", "Softsign", "Mish", "ThresholdedRelu", "Round", "Sign", "Sin", "Cos", "Log":
+        case "Elu", "Selu", "Celu", "Gelu", "Softplus", "Softsign", "Mish", "ThresholdedRelu", "Round", "Sign", "Sin", "Cos":
             if try lowerQDQScalarTable(node, index: index, symbols) { return }
             try lowerReference(node)
         default:
