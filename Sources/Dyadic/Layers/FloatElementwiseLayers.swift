@@ -107,38 +107,12 @@ final class FloatBinaryLayer: TiledLayer {
         }
         for o in first..<last {
             let out = y + o * inner, pa = a + offA, pb = b + offB
+            // Constant steps, so that each call's loop is specialised for its operand forms.
             switch (innerA, innerB) {
-            case (1, 1) where Op.hasVectorForm:
-                var i = 0
-                while i + 8 <= inner {
-                    let v = Op.apply(UnsafeRawPointer(pa + i).loadUnaligned(as: SIMD8<Float>.self),
-                                     UnsafeRawPointer(pb + i).loadUnaligned(as: SIMD8<Float>.self))
-                    UnsafeMutableRawPointer(out + i).storeBytes(of: v, as: SIMD8<Float>.self)
-                    i += 8
-                }
-                while i < inner { out[i] = Op.apply(pa[i], pb[i]); i += 1 }
-            case (1, _) where Op.hasVectorForm:
-                let s = pb[0], sv = SIMD8<Float>(repeating: s)
-                var i = 0
-                while i + 8 <= inner {
-                    let v = Op.apply(UnsafeRawPointer(pa + i).loadUnaligned(as: SIMD8<Float>.self), sv)
-                    UnsafeMutableRawPointer(out + i).storeBytes(of: v, as: SIMD8<Float>.self)
-                    i += 8
-                }
-                while i < inner { out[i] = Op.apply(pa[i], s); i += 1 }
-            case (_, 1) where Op.hasVectorForm:
-                let s = pa[0], sv = SIMD8<Float>(repeating: s)
-                var i = 0
-                while i + 8 <= inner {
-                    let v = Op.apply(sv, UnsafeRawPointer(pb + i).loadUnaligned(as: SIMD8<Float>.self))
-                    UnsafeMutableRawPointer(out + i).storeBytes(of: v, as: SIMD8<Float>.self)
-                    i += 8
-                }
-                while i < inner { out[i] = Op.apply(s, pb[i]); i += 1 }
-            case (1, 1): for i in 0..<inner { out[i] = Op.apply(pa[i], pb[i]) }
-            case (1, _): let s = pb[0]; for i in 0..<inner { out[i] = Op.apply(pa[i], s) }
-            case (_, 1): let s = pa[0]; for i in 0..<inner { out[i] = Op.apply(s, pb[i]) }
-            default: let v = Op.apply(pa[0], pb[0]); for i in 0..<inner { out[i] = v }
+            case (1, 1): Self.row(Op.self, pa, 1, pb, 1, out, inner)
+            case (1, _): Self.row(Op.self, pa, 1, pb, 0, out, inner)
+            case (_, 1): Self.row(Op.self, pa, 0, pb, 1, out, inner)
+            default: Self.row(Op.self, pa, 0, pb, 0, out, inner)
             }
             var d = rank - 1
             while d >= 0 {
@@ -153,60 +127,70 @@ final class FloatBinaryLayer: TiledLayer {
             }
         }
     }
+
+    /// One inner loop of n outputs, 8 at a time: an operand with step 1 is a vector,
+    /// with step 0 a scalar broadcast along the loop (the scalar loops were not
+    /// vectorised by the compiler).
+    @inline(__always)
+    private static func row<Op: FloatBinaryOp>(_: Op.Type, _ pa: UnsafePointer<Float>, _ stepA: Int, _ pb: UnsafePointer<Float>,
+                                               _ stepB: Int, _ out: UnsafeMutablePointer<Float>, _ n: Int) {
+        @inline(__always) func load(_ p: UnsafePointer<Float>, _ step: Int, _ i: Int) -> SIMD8<Float> {
+            step == 1 ? UnsafeRawPointer(p + i).loadUnaligned(as: SIMD8<Float>.self) : SIMD8(repeating: p[0])
+        }
+        var i = 0
+        while i + 8 <= n {
+            UnsafeMutableRawPointer(out + i).storeBytes(of: Op.apply(load(pa, stepA, i), load(pb, stepB, i)), as: SIMD8<Float>.self)
+            i += 8
+        }
+        while i < n { out[i] = Op.apply(pa[i * stepA], pb[i * stepB]); i += 1 }
+    }
 }
 
-/// One binary operation, specialised into FloatBinaryLayer's loops. Ops with a vector
-/// form compute 8 lanes with the same per-element operations (a select for PRelu), so
-/// both forms give the same bits; the scalar loops were not vectorised by the compiler.
+/// One binary operation, specialised into FloatBinaryLayer's loops. The vector form
+/// computes 8 lanes with the same per-element operations (a select for PRelu), so both
+/// forms give the same bits; by default it applies the scalar form lane by lane (Pow).
 protocol FloatBinaryOp {
     static func apply(_ a: Float, _ b: Float) -> Float
-    static var hasVectorForm: Bool { get }
     static func apply(_ a: SIMD8<Float>, _ b: SIMD8<Float>) -> SIMD8<Float>
 }
 extension FloatBinaryOp {
-    static var hasVectorForm: Bool { false }
-    static func apply(_ a: SIMD8<Float>, _ b: SIMD8<Float>) -> SIMD8<Float> {
-        SIMD8((0..<8).map { apply(a[$0], b[$0]) })
+    @inline(__always) static func apply(_ a: SIMD8<Float>, _ b: SIMD8<Float>) -> SIMD8<Float> {
+        var r = SIMD8<Float>()
+        for i in 0..<8 { r[i] = apply(a[i], b[i]) }
+        return r
     }
 }
 enum AddOp: FloatBinaryOp {
     @inline(__always) static func apply(_ a: Float, _ b: Float) -> Float { a + b }
-    static let hasVectorForm = true
     @inline(__always) static func apply(_ a: SIMD8<Float>, _ b: SIMD8<Float>) -> SIMD8<Float> { a + b }
 }
 enum SubOp: FloatBinaryOp {
     @inline(__always) static func apply(_ a: Float, _ b: Float) -> Float { a - b }
-    static let hasVectorForm = true
     @inline(__always) static func apply(_ a: SIMD8<Float>, _ b: SIMD8<Float>) -> SIMD8<Float> { a - b }
 }
 enum MulOp: FloatBinaryOp {
     @inline(__always) static func apply(_ a: Float, _ b: Float) -> Float { a * b }
-    static let hasVectorForm = true
     @inline(__always) static func apply(_ a: SIMD8<Float>, _ b: SIMD8<Float>) -> SIMD8<Float> { a * b }
 }
 enum DivOp: FloatBinaryOp {
     @inline(__always) static func apply(_ a: Float, _ b: Float) -> Float { a / b }
-    static let hasVectorForm = true
     @inline(__always) static func apply(_ a: SIMD8<Float>, _ b: SIMD8<Float>) -> SIMD8<Float> { a / b }
 }
 /// NaN in either operand gives NaN, as the reference Min/Max do.
 enum MaxOp: FloatBinaryOp {
     @inline(__always) static func apply(_ a: Float, _ b: Float) -> Float { a.isNaN || b.isNaN ? .nan : (a > b ? a : b) }
-    static let hasVectorForm = true
     @inline(__always) static func apply(_ a: SIMD8<Float>, _ b: SIMD8<Float>) -> SIMD8<Float> {
         a.replacing(with: b, where: .!(a .> b)).replacing(with: .nan, where: (a .!= a) .| (b .!= b))
     }
 }
 enum MinOp: FloatBinaryOp {
     @inline(__always) static func apply(_ a: Float, _ b: Float) -> Float { a.isNaN || b.isNaN ? .nan : (a < b ? a : b) }
-    static let hasVectorForm = true
     @inline(__always) static func apply(_ a: SIMD8<Float>, _ b: SIMD8<Float>) -> SIMD8<Float> {
         a.replacing(with: b, where: .!(a .< b)).replacing(with: .nan, where: (a .!= a) .| (b .!= b))
     }
 }
 enum PReluOp: FloatBinaryOp {
     @inline(__always) static func apply(_ a: Float, _ b: Float) -> Float { a >= 0 ? a : a * b }
-    static let hasVectorForm = true
     @inline(__always) static func apply(_ a: SIMD8<Float>, _ b: SIMD8<Float>) -> SIMD8<Float> {
         a.replacing(with: a * b, where: .!(a .>= 0))
     }

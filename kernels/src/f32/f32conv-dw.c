@@ -105,8 +105,8 @@ static void run_dw_rows(const dyd_f32conv_op *op, const float *x, float *y, size
           for (size_t q = 0; q < c0; q++) padded[q] = 0.0f;
           memcpy(padded + c0, x + (size_t)iy * in_w, (c1 - c0) * sizeof(float));
           for (size_t q = c1; q < W; q++) padded[q] = 0.0f;
-          for (size_t q = 0; q < (sw > 1 ? sw : 0); q++)
-            op->b->gather(P2 - DYD_F32_DW_PAD, line + q, sw, slot + q * P2);
+          if (sw > 1)
+            for (size_t q = 0; q < sw; q++) op->b->gather(P2 - DYD_F32_DW_PAD, line + q, sw, slot + q * P2);
           tag[(size_t)iy % R] = iy;
         }
         base = slot;
