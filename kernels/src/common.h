@@ -201,6 +201,9 @@ typedef struct {
    * k to reach it, which gives the same outputs: (2^k acc m + 2^(s+k-1)) >> (s+k)
    * = (acc m + 2^(s-1)) >> s. */
   uint32_t copy_min_shift;
+  /* 0, or the most output channels per group the bundle is chosen for (a narrow
+   * tile listed before the wide one of its level; int8 panels only). */
+  uint32_t max_columns;
   const char *isa_suffix;     /* e.g. "avx512vnni" */
 } dyd_gemm_bundle;
 

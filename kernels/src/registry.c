@@ -24,13 +24,17 @@ enum {
 
 extern const dyd_gemm_bundle dyd_gemm_bundle_scalar;
 #if defined(__x86_64__)
-extern const dyd_gemm_bundle dyd_gemm_bundle_avx512vnni, dyd_gemm_bundle_avxvnni, dyd_gemm_bundle_avx2;
+extern const dyd_gemm_bundle dyd_gemm_bundle_avx512vnni_narrow, dyd_gemm_bundle_avx512vnni;
+extern const dyd_gemm_bundle dyd_gemm_bundle_avxvnni, dyd_gemm_bundle_avx2;
 #elif defined(__aarch64__)
 extern const dyd_gemm_bundle dyd_gemm_bundle_i8mm, dyd_gemm_bundle_neondot, dyd_gemm_bundle_neon;
 #endif
 
+/* A narrow row (max_columns) serves only the layers it fits (conv-op.c); the wide row
+ * after it takes the rest. */
 static const row gemm_rows[] = {
 #if defined(__x86_64__)
+    ROW(dyd_gemm_bundle_avx512vnni_narrow, "avx512vnni", DYD_ISA_AVX512VNNI, X86_AVX512),
     ROW(dyd_gemm_bundle_avx512vnni, "avx512vnni", DYD_ISA_AVX512VNNI, X86_AVX512),
     ROW(dyd_gemm_bundle_avxvnni, "avxvnni", DYD_ISA_AVX2, X86_AVX2 | DYD_FEATURE_AVXVNNI),
     ROW(dyd_gemm_bundle_avx2, "avx2", DYD_ISA_AVX2, X86_AVX2),

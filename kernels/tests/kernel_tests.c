@@ -1277,6 +1277,57 @@ static void test_pool_case(dyd_conv_geometry g, int in_signed, int out_signed, i
   gfree(mwant);
 }
 
+/* Max pooling with dilations and the channel counts of the few-channel row path
+ * (16-64, including counts that are not multiples of 16). */
+static void test_maxpool_dilated(void) {
+  static const uint32_t chans[] = {16, 24, 48, 64};
+  for (int rep = 0; rep < 24; rep++) {
+    dyd_conv_geometry g;
+    memset(&g, 0, sizeof g);
+    g.batch = 1 + rnd(2);
+    g.in_c = g.out_c = chans[rep % 4];
+    g.in_pixel_stride = g.in_c + (rep % 3 == 0 ? 3 : 0);
+    g.out_pixel_stride = g.in_c + (rep % 5 == 0 ? 2 : 0);
+    g.groups = 1;
+    g.dilation_h = 1 + rnd(3);
+    g.dilation_w = 1 + rnd(3);
+    g.kernel_h = 1 + rnd(3);
+    g.kernel_w = 1 + rnd(3);
+    g.stride_h = 1 + rnd(2);
+    g.stride_w = 1 + rnd(3);
+    const uint32_t span_h = (g.kernel_h - 1) * g.dilation_h + 1, span_w = (g.kernel_w - 1) * g.dilation_w + 1;
+    g.in_h = span_h + rnd(6);
+    g.in_w = span_w + rnd(12);
+    g.pad_top = rnd(g.kernel_h);
+    g.pad_left = rnd(g.kernel_w);
+    g.out_h = (g.in_h + g.pad_top - span_h) / g.stride_h + 1;
+    g.out_w = (g.in_w + g.pad_left - span_w) / g.stride_w + 1;
+    const int in_signed = (int)rnd(2);
+    const size_t in_bytes = (size_t)g.batch * g.in_h * g.in_w * g.in_pixel_stride;
+    const size_t out_bytes = (size_t)g.batch * g.out_h * g.out_w * g.out_pixel_stride;
+    guarded in = galloc(in_bytes), want = galloc(out_bytes), got = galloc(out_bytes);
+    fill_random(in.p, in_bytes);
+    dyd_maxpool_desc md = {g, in_signed};
+    memset(want.p, 0xA5, out_bytes);
+    dyd_ref_maxpool(&md, in.p, want.p);
+    for (size_t i = 0; i < sizeof all_isas / sizeof all_isas[0]; i++) {
+      if (!isa_available(all_isas[i])) continue;
+      char err[256] = "";
+      dyd_maxpool_op *mp = dyd_maxpool_create_for_isa(&md, all_isas[i], err, sizeof err);
+      check(mp != NULL, "dilated maxpool: create failed: %s", err);
+      if (mp == NULL) continue;
+      memset(got.p, 0xA5, out_bytes);
+      dyd_maxpool_run(mp, in.p, got.p, 0, dyd_maxpool_tile_count(mp));
+      check(memcmp(got.p, want.p, out_bytes) == 0,
+            "maxpool n%u %ux%ux%u k%ux%u s%u,%u d%u,%u p%u,%u %s [%s]", g.batch, g.in_h, g.in_w, g.in_c,
+            g.kernel_h, g.kernel_w, g.stride_h, g.stride_w, g.dilation_h, g.dilation_w, g.pad_top, g.pad_left,
+            in_signed ? "s8" : "u8", dyd_isa_name(all_isas[i]));
+      dyd_maxpool_destroy(mp);
+    }
+    gfree(in), gfree(want), gfree(got);
+  }
+}
+
 static void test_pooling(void) {
   static const uint32_t chans[] = {1, 3, 7, 16, 17, 33, 64, 100, 600};
   for (int rep = 0; rep < 60; rep++) {
@@ -1310,6 +1361,7 @@ static void test_pooling(void) {
     }
     test_pool_case(g, (int)rnd(2), (int)rnd(2), (int)rnd(2), rnd(3) == 0 ? DYD_REQUANT_FP32 : DYD_REQUANT_DYADIC);
   }
+  test_maxpool_dilated();
   /* a large global pool (more taps than one gather chunk) */
   dyd_conv_geometry g = {1, 14, 14, 40, 1, 1, 40, 14, 14, 1, 1, 1, 1, 0, 0, 1, 40, 40};
   test_pool_case(g, 0, 0, 0, DYD_REQUANT_DYADIC);

@@ -393,8 +393,19 @@ static void pack_dw(dyd_conv_op *op, const dyd_conv_desc *d, int8_t *w8) {
 
 /* ---- bundle choice ----------------------------------------------------------------------- */
 
-static const dyd_gemm_bundle *pick_gemm(dyd_isa isa) {
-  return dyd_registry_select(DYD_FAMILY_GEMM, isa, NULL, NULL);
+/* Narrow bundles take layers with few output channels per group and int8 panels
+ * (they have no 2- or 4-bit kernels, and packing those widths as int8 would double
+ * the weights). */
+static bool gemm_fits(const void *bundle, const void *desc) {
+  const dyd_gemm_bundle *b = bundle;
+  const dyd_conv_desc *d = desc;
+  if (b->max_columns == 0) return true;
+  const size_t ocpg = d->geometry.out_c / DYD_MAX(d->geometry.groups, 1);
+  return ocpg <= b->max_columns && d->weight_bits != 4 && d->weight_bits != 2;
+}
+
+static const dyd_gemm_bundle *pick_gemm(dyd_isa isa, const dyd_conv_desc *d) {
+  return dyd_registry_select(DYD_FAMILY_GEMM, isa, gemm_fits, d);
 }
 
 /* Fixed-window depthwise rows take only their window (any stride and dilation). */
@@ -523,7 +534,7 @@ dyd_conv_op *dyd_conv_create_for_isa(const dyd_conv_desc *d, dyd_isa isa, char *
     return op;
   }
 
-  const dyd_gemm_bundle *b = pick_gemm(isa);
+  const dyd_gemm_bundle *b = pick_gemm(isa, d);
   op->gemm = b;
   const bool direct = g->kernel_h == 1 && g->kernel_w == 1 && g->stride_h == 1 &&
                       g->stride_w == 1 && g->pad_top == 0 && g->pad_left == 0 &&

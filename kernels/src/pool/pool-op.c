@@ -268,15 +268,77 @@ size_t dyd_maxpool_tile_count(const dyd_maxpool_op *op) {
 
 const char *dyd_maxpool_kernel_name(const dyd_maxpool_op *op) { return op->name; }
 
+/*
+ * Few channels (U-Net encoders pool 16-64 channels per pixel): a kernel call and a
+ * gather per output pixel cost several times the maxima themselves, so the columns
+ * whose window lies inside the row are computed here, 16 channels at a time in
+ * generic vectors (SSE2 or NEON) with the taps addressed directly. Signed inputs
+ * are compared with their top bit flipped (an order-preserving map to uint8).
+ */
+#define FEW_CHANNELS 64
+
+typedef uint8_t u8x16 __attribute__((vector_size(16)));
+
+static inline u8x16 load16(const uint8_t *p, u8x16 flip) {
+  u8x16 v;
+  memcpy(&v, p, 16);
+  return v ^ flip;
+}
+
+static inline u8x16 max16(u8x16 a, u8x16 b) {
+  const u8x16 a_wins = (u8x16)(a > b);
+  return (a & a_wins) | (b & ~a_wins);
+}
+
+/* Output columns [lo, hi) of row (n, oy), every kx tap inside the row; channels >= 16. */
+static void max_interior(const dyd_conv_geometry *g, const uint8_t *in, size_t n, size_t oy,
+                         size_t lo, size_t hi, int is_signed, uint8_t *out_row) {
+  const size_t c = g->in_c, ps = g->in_pixel_stride, kw = g->kernel_w;
+  const size_t tap_step = (size_t)g->dilation_w * ps, ox_step = (size_t)g->stride_w * ps;
+  const u8x16 flip = (u8x16){0} + (uint8_t)(is_signed ? 0x80 : 0);
+  const uint8_t *rows[TAP_CHUNK];
+  size_t valid = 0;
+  for (size_t ky = 0; ky < g->kernel_h && valid < TAP_CHUNK; ky++) {
+    const int64_t iy = (int64_t)(oy * g->stride_h + ky * g->dilation_h) - g->pad_top;
+    if (iy < 0 || iy >= (int64_t)g->in_h) continue;
+    rows[valid++] = in + ((n * g->in_h + (size_t)iy) * g->in_w + lo * g->stride_w - g->pad_left) * ps;
+  }
+  for (size_t ox = lo; ox < hi; ox++) {
+    uint8_t *y = out_row + ox * g->out_pixel_stride;
+    const size_t off = (ox - lo) * ox_step;
+    for (size_t c0 = 0; c0 < c; c0 += 16) {
+      const size_t ch = c0 + 16 <= c ? c0 : c - 16; /* the last block overlaps the one before */
+      u8x16 m = load16(rows[0] + off + ch, flip);
+      for (size_t r = 0; r < valid; r++)
+        for (size_t kx = 0; kx < kw; kx++) m = max16(m, load16(rows[r] + off + kx * tap_step + ch, flip));
+      m ^= flip;
+      memcpy(y + ch, &m, 16);
+    }
+  }
+}
+
 void dyd_maxpool_run(const dyd_maxpool_op *op, const void *input, void *output,
                      size_t tile_start, size_t tile_count) {
   const dyd_conv_geometry *g = &op->g;
   const size_t window = (size_t)g->kernel_h * g->kernel_w;
   const dyd_maxpool_fn max = op->bundle->maxpool[op->is_signed];
   const uint8_t *rows[TAP_CHUNK];
+  /* columns [lo, hi): ox * stride_w - pad_left >= 0 and its last tap < in_w */
+  size_t lo = 0, hi = 0;
+  if (g->in_c >= 16 && g->in_c <= FEW_CHANNELS && g->kernel_h <= TAP_CHUNK) {
+    const size_t sw = g->stride_w, span = (size_t)(g->kernel_w - 1) * g->dilation_w;
+    lo = DYD_MIN(DYD_DIV_UP((size_t)g->pad_left, sw), (size_t)g->out_w);
+    const size_t room = (size_t)g->in_w + g->pad_left; /* ox * sw + span < room */
+    hi = room <= span ? 0 : DYD_MIN((room - span - 1) / sw + 1, (size_t)g->out_w);
+    hi = DYD_MAX(hi, lo);
+  }
   for (size_t tile = tile_start; tile < tile_start + tile_count; tile++) {
     const size_t n = tile / g->out_h, oy = tile % g->out_h;
+    uint8_t *out_row = (uint8_t *)output + tile * g->out_w * g->out_pixel_stride;
+    if (lo < hi) max_interior(g, input, n, oy, lo, hi, op->is_signed, out_row);
     for (size_t ox = 0; ox < g->out_w; ox++) {
+      if (ox == lo && lo < hi) ox = hi;
+      if (ox >= g->out_w) break;
       uint8_t *y = (uint8_t *)output + (tile * g->out_w + ox) * g->out_pixel_stride;
       size_t next = 0;
       bool first = true;
