@@ -15,6 +15,11 @@ import Testing
         ("cubic", "half_pixel", [1, 4, 13, 8], [1, 4, 13, 3]),       // only the last axis
         ("linear", "asymmetric", [1, 8, 5, 2], [1, 8, 11, 2]),       // only axis 2 (a middle one)
         ("linear", "pytorch_half_pixel", [1, 3, 20, 20], [1, 3, 40, 40]), // u2net's 2× upsampling, NCHW
+        // upsampling runs rows first (each input row resized along w once)
+        ("linear", "half_pixel", [1, 10, 10, 1], [1, 320, 320, 1]),     // a U-Net side output, 32×
+        ("linear", "align_corners", [2, 7, 9, 16], [2, 14, 18, 16]),    // NHWC, 16 channels
+        ("cubic", "half_pixel", [1, 5, 6, 3], [1, 17, 13, 3]),          // four taps per output row
+        ("linear", "asymmetric", [1, 9, 4, 5], [1, 9, 8, 5]),           // h kept: one tap per row
     ]
 
     @Test(arguments: cases)
@@ -29,7 +34,7 @@ import Testing
         for signed in [false, true] {
             var want = [UInt8](repeating: 0, count: outCount), got = want
             x.withUnsafeBufferPointer { xp in want.withUnsafeMutableBufferPointer { p.runCodes(xp.baseAddress!, $0.baseAddress!, signed: signed) } }
-            var workspace = [UInt8](repeating: 0, count: dyd_resize_x8_2d_workspace_size(s.inW, s.inner))
+            var workspace = [UInt8](repeating: 0, count: dyd_resize_x8_2d_workspace_size(s.inW, s.outW, s.inner))
             x.withUnsafeBufferPointer { xp in got.withUnsafeMutableBufferPointer { yp in workspace.withUnsafeMutableBytes { w in
                 s.run(xp.baseAddress!, yp.baseAddress!, signed: signed, workspace: w.baseAddress!)
             } } }

@@ -237,7 +237,7 @@ typedef struct {
   const uint32_t *index;  /* input positions */
   const int32_t *weight;
 } dyd_resize_taps;
-size_t dyd_resize_x8_2d_workspace_size(size_t in_w, size_t inner);
+size_t dyd_resize_x8_2d_workspace_size(size_t in_w, size_t out_w, size_t inner);
 void dyd_resize_x8_2d(const uint8_t *x, uint8_t *y, int is_signed, size_t outer, size_t in_h, size_t in_w,
                       size_t inner, size_t out_h, size_t out_w, const dyd_resize_taps *h, const dyd_resize_taps *w,
                       uint32_t shift, void *workspace);

@@ -64,7 +64,7 @@ final class IntegerResizeLayer: Layer {
         details = "\(mode) \(interpolation.inShape.shapeString) → \(interpolation.outShape.shapeString) (physical), Q\(ResizeInterpolation.weightBits) weights"
         spatial = SpatialResize(interpolation)
         kernel = spatial == nil ? "x8_separable_interpolation_q11" : String(cString: dyd_resize_x8_2d_kernel_name())
-        workspaceSize = spatial.map { dyd_resize_x8_2d_workspace_size($0.inW, $0.inner) } ?? 0
+        workspaceSize = spatial.map { dyd_resize_x8_2d_workspace_size($0.inW, $0.outW, $0.inner) } ?? 0
     }
 
     func run(_ context: ExecutionContext) {
@@ -110,7 +110,7 @@ struct SpatialResize {
 }
 
 extension SpatialResize {
-    /// The C kernel on `x` → `y` with scratch of `dyd_resize_x8_2d_workspace_size(inW, inner)` bytes.
+    /// The C kernel on `x` → `y` with scratch of `dyd_resize_x8_2d_workspace_size(inW, outW, inner)` bytes.
     func run(_ x: UnsafePointer<UInt8>, _ y: UnsafeMutablePointer<UInt8>, signed: Bool, workspace: UnsafeMutableRawPointer) {
         start.0.withUnsafeBufferPointer { hs in index.0.withUnsafeBufferPointer { hi in weight.0.withUnsafeBufferPointer { hw in
             start.1.withUnsafeBufferPointer { ws in index.1.withUnsafeBufferPointer { wi in weight.1.withUnsafeBufferPointer { ww in
