@@ -26,6 +26,7 @@ enum {
   DYD_FEATURE_AVXVNNI = 1u << 2,    /* VEX VPDPBUSD */
   DYD_FEATURE_AVX512VNNI = 1u << 3, /* AVX-512 F, BW, VL and VNNI, ZMM state saved */
   DYD_FEATURE_AVX512BF16 = 1u << 4, /* VDPBF16PS (probed where CPUID hides it) */
+  DYD_FEATURE_AVX512VBMI = 1u << 5, /* VPERMI2B (byte permutes across a ZMM) */
   DYD_FEATURE_NEON = 1u << 8,
   DYD_FEATURE_NEONDOT = 1u << 9,    /* SDOT/UDOT */
   DYD_FEATURE_I8MM = 1u << 10,      /* SMMLA/USMMLA */

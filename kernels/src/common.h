@@ -317,16 +317,21 @@ typedef struct {
   const char *add_name[2][2], *mul_name[2][2], *lut_name;
 } dyd_misc_bundle;
 
-/* Kernel names of a misc bundle, per DESIGN.md's grammar. */
-#define DYD_MISC_NAMES(isa)                                                                   \
+/* Kernel names of a misc bundle, per DESIGN.md's grammar (the table lookup may come
+ * from another ISA than the rest). */
+#define DYD_MISC_NAMES(isa) DYD_MISC_NAMES_LUT(isa, isa)
+#define DYD_MISC_NAMES_LUT(isa, lut_isa)                                                      \
   .add_name = {{"dyd_qu8_vadd_dyadic_ukernel__" isa, "dyd_qs8_vadd_dyadic_ukernel__" isa},  \
                {"dyd_qu8_vadd_fp32_ukernel__" isa, "dyd_qs8_vadd_fp32_ukernel__" isa}},      \
   .mul_name = {{"dyd_qu8_vmul_dyadic_ukernel__" isa, "dyd_qs8_vmul_dyadic_ukernel__" isa},  \
                {"dyd_qu8_vmul_fp32_ukernel__" isa, "dyd_qs8_vmul_fp32_ukernel__" isa}},      \
-  .lut_name = "dyd_x8_lut_ukernel__" isa
+  .lut_name = "dyd_x8_lut_ukernel__" lut_isa
 
 extern const dyd_misc_bundle dyd_misc_bundle_scalar;
 const dyd_misc_bundle *dyd_misc_bundle_for(dyd_isa isa);
+#if defined(__x86_64__)
+void dyd_lut_avx512vbmi(const uint8_t table[256], const uint8_t *x, uint8_t *y, size_t n);
+#endif
 
 
 /* ---- FP8 compute bundles (W4A8) ------------------------------------------------------------ */

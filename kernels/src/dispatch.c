@@ -92,6 +92,7 @@ static dyd_features detect(void) {
   if (avx512f && avx512bw && avx512vl && vnni && (xcr0 & 0xE6) == 0xE6) {
     f |= DYD_FEATURE_AVX512VNNI;
     if (detect_bf16(eax71)) f |= DYD_FEATURE_AVX512BF16;
+    if ((c >> 1) & 1) f |= DYD_FEATURE_AVX512VBMI;
   }
   return f;
 }
@@ -129,7 +130,8 @@ static dyd_features detect(void) { return 0; }
 static dyd_features level_features(dyd_isa isa) {
   switch (isa) {
     case DYD_ISA_AVX2: return DYD_FEATURE_AVX2 | DYD_FEATURE_F16C | DYD_FEATURE_AVXVNNI;
-    case DYD_ISA_AVX512VNNI: return level_features(DYD_ISA_AVX2) | DYD_FEATURE_AVX512VNNI | DYD_FEATURE_AVX512BF16;
+    case DYD_ISA_AVX512VNNI: return level_features(DYD_ISA_AVX2) | DYD_FEATURE_AVX512VNNI | DYD_FEATURE_AVX512BF16 |
+                                   DYD_FEATURE_AVX512VBMI;
     case DYD_ISA_NEON: return DYD_FEATURE_NEON | DYD_FEATURE_FHM;
     case DYD_ISA_NEONDOT: return level_features(DYD_ISA_NEON) | DYD_FEATURE_NEONDOT;
     case DYD_ISA_I8MM: return level_features(DYD_ISA_NEONDOT) | DYD_FEATURE_I8MM;

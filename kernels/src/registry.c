@@ -72,16 +72,18 @@ static const row dw_rows[] = {
     ROW(dyd_dw_bundle_scalar, "scalar", DYD_ISA_SCALAR, 0),
 };
 
-/* The AVX2 element-wise kernels also serve the AVX-512 level. */
+/* The AVX2 element-wise kernels also serve the AVX-512 level, with the table lookup in
+ * VPERMI2B where the CPU has AVX-512 VBMI. */
 extern const dyd_misc_bundle dyd_misc_bundle_scalar;
 #if defined(__x86_64__)
-extern const dyd_misc_bundle dyd_misc_bundle_avx2;
+extern const dyd_misc_bundle dyd_misc_bundle_avx512vbmi, dyd_misc_bundle_avx2;
 #elif defined(__aarch64__)
 extern const dyd_misc_bundle dyd_misc_bundle_neon;
 #endif
 
 static const row misc_rows[] = {
 #if defined(__x86_64__)
+    ROW(dyd_misc_bundle_avx512vbmi, "avx512vbmi", DYD_ISA_AVX512VNNI, X86_AVX512 | DYD_FEATURE_AVX512VBMI),
     ROW(dyd_misc_bundle_avx2, "avx2", DYD_ISA_AVX2, X86_AVX2),
 #elif defined(__aarch64__)
     ROW(dyd_misc_bundle_neon, "neon", DYD_ISA_NEON, DYD_FEATURE_NEON),

@@ -1186,13 +1186,15 @@ static void test_binary(void) {
 }
 
 static void test_lut(void) {
-  static const size_t sizes[] = {0, 1, 15, 16, 17, 63, 64, 65, 1000, 4097};
+  static const size_t sizes[] = {0, 1, 15, 16, 17, 63, 64, 65, 256, 1000, 4097};
   uint8_t table[256];
   fill_random(table, 256);
   for (size_t si = 0; si < sizeof sizes / sizeof sizes[0]; si++) {
     const size_t n = sizes[si];
     guarded x = galloc(n + 1), want = galloc(n + 1), got = galloc(n + 1);
     fill_random(x.p, n);
+    if (n == 256)
+      for (size_t c = 0; c < n; c++) x.p[c] = (uint8_t)(255 - c); /* every code */
     dyd_ref_lut(table, x.p, want.p, n);
     for (size_t i = 0; i < sizeof all_isas / sizeof all_isas[0]; i++) {
       if (!isa_available(all_isas[i])) continue;

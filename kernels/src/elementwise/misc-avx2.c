@@ -245,4 +245,12 @@ const dyd_misc_bundle dyd_misc_bundle_avx2 = {
     .lut = lut_scalar, .maxpool = {max_u8, max_s8}, .sum = {sum_u8, sum_s8},
     DYD_MISC_NAMES("avx2")};
 
+/* The same kernels with the table lookup of lut-avx512vbmi.c. */
+const dyd_misc_bundle dyd_misc_bundle_avx512vbmi = {
+    .isa_suffix = "avx2",
+    .add = {{add_dyadic_u8, add_dyadic_s8}, {add_fp32_u8, add_fp32_s8}},
+    .mul = {{mul_dyadic_u8, mul_dyadic_s8}, {mul_fp32_u8, mul_fp32_s8}},
+    .lut = dyd_lut_avx512vbmi, .maxpool = {max_u8, max_s8}, .sum = {sum_u8, sum_s8},
+    DYD_MISC_NAMES_LUT("avx2", "avx512vbmi")};
+
 #endif
