@@ -1186,7 +1186,7 @@ static void test_binary(void) {
 }
 
 static void test_lut(void) {
-  static const size_t sizes[] = {0, 1, 15, 16, 17, 63, 64, 65, 256, 1000, 4097};
+  static const size_t sizes[] = {0, 1, 15, 16, 17, 63, 64, 65, 95, 256, 1000, 4097};
   uint8_t table[256];
   fill_random(table, 256);
   for (size_t si = 0; si < sizeof sizes / sizeof sizes[0]; si++) {
