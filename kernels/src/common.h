@@ -138,6 +138,21 @@ static inline int32_t dyd_out_scalar(int32_t acc, int32_t mult, int32_t shift,
  */
 #define DYD_PANEL_HEADER(nr) ((size_t)(nr) * 12)
 
+/* A K step of 4 activation bytes as one int32, for the kernels that broadcast it to
+ * every lane of a dot product; the 1-3 bytes left before a row's end are zero extended
+ * (nothing is read past them). */
+__attribute__((always_inline)) static inline int32_t dyd_load4(const uint8_t *p) {
+  int32_t v;
+  memcpy(&v, p, 4);
+  return v;
+}
+
+__attribute__((always_inline)) static inline int32_t dyd_load_tail4(const uint8_t *p, size_t n) {
+  int32_t v = 0;
+  for (size_t i = 0; i < n; i++) v |= (int32_t)p[i] << (8 * i);
+  return v;
+}
+
 /* c[m][n] = out(sum_k a[m][k] * w[k][n] + bias[n]) for m < mr, n < nc <= NR.
  * `a` rows are `a_stride` bytes apart, already in the kernel's domain; kc bytes
  * per row are read, never more (the last row may end a buffer). Rows of `c` are

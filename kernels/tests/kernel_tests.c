@@ -1297,13 +1297,12 @@ static void test_maxpool_dilated(void) {
     g.kernel_w = 1 + rnd(3);
     g.stride_h = 1 + rnd(2);
     g.stride_w = 1 + rnd(3);
-    const uint32_t span_h = (g.kernel_h - 1) * g.dilation_h + 1, span_w = (g.kernel_w - 1) * g.dilation_w + 1;
-    g.in_h = span_h + rnd(6);
-    g.in_w = span_w + rnd(12);
+    g.in_h = (g.kernel_h - 1) * g.dilation_h + 1 + rnd(6);
+    g.in_w = (g.kernel_w - 1) * g.dilation_w + 1 + rnd(12);
     g.pad_top = rnd(g.kernel_h);
     g.pad_left = rnd(g.kernel_w);
-    g.out_h = (g.in_h + g.pad_top - span_h) / g.stride_h + 1;
-    g.out_w = (g.in_w + g.pad_left - span_w) / g.stride_w + 1;
+    g.out_h = out_dim(g.in_h, g.kernel_h, g.stride_h, g.dilation_h, g.pad_top, 0);
+    g.out_w = out_dim(g.in_w, g.kernel_w, g.stride_w, g.dilation_w, g.pad_left, 0);
     const int in_signed = (int)rnd(2);
     const size_t in_bytes = (size_t)g.batch * g.in_h * g.in_w * g.in_pixel_stride;
     const size_t out_bytes = (size_t)g.batch * g.out_h * g.out_w * g.out_pixel_stride;

@@ -37,19 +37,6 @@ static void pack_extra(const int32_t *mult, const int32_t *shift, int32_t zero_p
   dyd_avx512_pack_rq(mult, shift, zero_point, acc_max, NR, &((extra_header *)out)->rq);
 }
 
-INLINE int32_t load4(const uint8_t *p) {
-  int32_t v;
-  memcpy(&v, p, 4);
-  return v;
-}
-
-/* The 1-3 bytes left before the end of a row, zero extended (never read past). */
-INLINE int32_t load_tail(const uint8_t *p, size_t n) {
-  int32_t v = 0;
-  for (size_t i = 0; i < n; i++) v |= (int32_t)p[i] << (8 * i);
-  return v;
-}
-
 #define REP_MR(X) \
   X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11) X(12) X(13) X(14) X(15)
 
@@ -68,8 +55,8 @@ INLINE void gemm_body(size_t mr, size_t nc, size_t kc, const uint8_t *a, size_t 
   REP_MR(ACC_INIT)
 #undef ACC_INIT
 #define STEP(i, value) acc##i = _mm512_dpbusd_epi32(acc##i, _mm512_set1_epi32(value), wv);
-#define STEP_MAIN(i) STEP(i, load4(a##i + k))
-#define STEP_TAIL(i) STEP(i, load_tail(a##i + k, kc - k))
+#define STEP_MAIN(i) STEP(i, dyd_load4(a##i + k))
+#define STEP_TAIL(i) STEP(i, dyd_load_tail4(a##i + k, kc - k))
   size_t k = 0;
   for (; k + KR <= kc; k += KR, wk += NR * KR) {
     const __m512i wv = _mm512_loadu_si512(wk);

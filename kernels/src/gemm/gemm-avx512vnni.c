@@ -57,19 +57,6 @@ static void pack_extra(const int32_t *mult, const int32_t *shift, int32_t zero_p
   dyd_avx512_pack_rq(mult, shift, zero_point, acc_max, NR, ((extra_header *)out)->rq);
 }
 
-INLINE int32_t load4(const uint8_t *p) {
-  int32_t v;
-  memcpy(&v, p, 4);
-  return v;
-}
-
-/* The 1-3 bytes left before the end of a row, zero extended (never read past). */
-INLINE int32_t load_tail(const uint8_t *p, size_t n) {
-  int32_t v = 0;
-  for (size_t i = 0; i < n; i++) v |= (int32_t)p[i] << (8 * i);
-  return v;
-}
-
 /* Packed K step bytes: 128 for int8 weights, 64 for 4-bit, 32 for 2-bit. */
 #define STEP_BYTES(bits) (NR * KR * (bits) / 8)
 /* The low-bit accumulators hold sum(a * w) times 2^UNSCALE(bits) (see the top). */
@@ -179,8 +166,8 @@ INLINE void gemm_body(size_t mr, size_t nc, size_t kc, const uint8_t *a, size_t 
     acc##i##0 = _mm512_dpbusd_epi32(acc##i##0, av, w0); \
     acc##i##1 = _mm512_dpbusd_epi32(acc##i##1, av, w1); \
   }
-#define STEP_MAIN(i) STEP(i, load4(a##i + k))
-#define STEP_TAIL(i) STEP(i, load_tail(a##i + k, kc - k))
+#define STEP_MAIN(i) STEP(i, dyd_load4(a##i + k))
+#define STEP_TAIL(i) STEP(i, dyd_load_tail4(a##i + k, kc - k))
   size_t k = 0;
   for (; k + KR <= kc; k += KR, wk += STEP_BYTES(bits)) {
     __m512i w0, w1;
@@ -269,12 +256,12 @@ INLINE void gemm_1row_body(size_t nc, size_t kc, const uint8_t *a, const void *w
     acc##g##1 = _mm512_dpbusd_epi32(acc##g##1, av, w1);          \
   }
   for (; k + 16 <= kc; k += 16, wk += 4 * STEP_BYTES(bits)) {
-    STEP1(0, load4(a + k)) STEP1(1, load4(a + k + 4)) STEP1(2, load4(a + k + 8))
-    STEP1(3, load4(a + k + 12))
+    STEP1(0, dyd_load4(a + k)) STEP1(1, dyd_load4(a + k + 4)) STEP1(2, dyd_load4(a + k + 8))
+    STEP1(3, dyd_load4(a + k + 12))
   }
   for (; k < kc; k += KR, wk += STEP_BYTES(bits)) {
     const size_t n = kc - k;
-    STEP1(0, n >= 4 ? load4(a + k) : load_tail(a + k, n))
+    STEP1(0, n >= 4 ? dyd_load4(a + k) : dyd_load_tail4(a + k, n))
   }
 #undef STEP1
   acc00 = _mm512_add_epi32(_mm512_add_epi32(acc00, acc10), _mm512_add_epi32(acc20, acc30));

@@ -42,15 +42,7 @@ static void pack_extra(const int32_t *mult, const int32_t *shift, int32_t zero_p
   dyd_avx2_pack_rq(mult, shift, NR, ((extra_header *)out)->rq);
 }
 
-INLINE int32_t load4(const uint8_t *p, size_t n) {
-  int32_t v = 0;
-  if (n >= 4) {
-    memcpy(&v, p, 4);
-  } else {
-    for (size_t i = 0; i < n; i++) v |= (int32_t)p[i] << (8 * i);
-  }
-  return v;
-}
+INLINE int32_t load4(const uint8_t *p, size_t n) { return n >= 4 ? dyd_load4(p) : dyd_load_tail4(p, n); }
 
 INLINE void store_row(__m256i acc0, __m256i acc1, uint8_t *c, size_t nc, const int32_t *mult,
                       const extra_header *e, const dyd_out_params *p, const int fp32) {

@@ -10,6 +10,8 @@
 #include <stdlib.h>
 
 #define TAP_CHUNK 64
+/* max pooling over at most this many channels: max_interior */
+#define FEW_CHANNELS 64
 #define CHANNEL_CHUNK 512
 
 struct dyd_avgpool_op {
@@ -26,6 +28,7 @@ struct dyd_avgpool_op {
 struct dyd_maxpool_op {
   dyd_conv_geometry g;
   int is_signed;
+  size_t lo, hi; /* interior columns for max_interior; lo == hi: none */
   const dyd_misc_bundle *bundle;
   char name[96];
 };
@@ -250,6 +253,14 @@ dyd_maxpool_op *dyd_maxpool_create_for_isa(const dyd_maxpool_desc *d, dyd_isa is
   op->g.dilation_h = dh;
   op->g.dilation_w = dw;
   op->is_signed = d->is_signed != 0;
+  /* columns [lo, hi): ox * stride_w - pad_left >= 0 and its last tap < in_w */
+  if (g->in_c >= 16 && g->in_c <= FEW_CHANNELS && g->kernel_h <= TAP_CHUNK) {
+    const size_t sw = g->stride_w, span = (size_t)(g->kernel_w - 1) * dw;
+    op->lo = DYD_MIN(DYD_DIV_UP((size_t)g->pad_left, sw), (size_t)g->out_w);
+    const size_t room = (size_t)g->in_w + g->pad_left; /* ox * sw + span < room */
+    op->hi = room <= span ? 0 : DYD_MIN((room - span - 1) / sw + 1, (size_t)g->out_w);
+    op->hi = DYD_MAX(op->hi, op->lo);
+  }
   op->bundle = dyd_misc_bundle_for(isa);
   snprintf(op->name, sizeof op->name, "dyd_%s_maxpool_ukernel__%s", op->is_signed ? "s8" : "u8",
            op->bundle->isa_suffix);
@@ -275,8 +286,6 @@ const char *dyd_maxpool_kernel_name(const dyd_maxpool_op *op) { return op->name;
  * generic vectors (SSE2 or NEON) with the taps addressed directly. Signed inputs
  * are compared with their top bit flipped (an order-preserving map to uint8).
  */
-#define FEW_CHANNELS 64
-
 typedef uint8_t u8x16 __attribute__((vector_size(16)));
 
 static inline u8x16 load16(const uint8_t *p, u8x16 flip) {
@@ -323,15 +332,7 @@ void dyd_maxpool_run(const dyd_maxpool_op *op, const void *input, void *output,
   const size_t window = (size_t)g->kernel_h * g->kernel_w;
   const dyd_maxpool_fn max = op->bundle->maxpool[op->is_signed];
   const uint8_t *rows[TAP_CHUNK];
-  /* columns [lo, hi): ox * stride_w - pad_left >= 0 and its last tap < in_w */
-  size_t lo = 0, hi = 0;
-  if (g->in_c >= 16 && g->in_c <= FEW_CHANNELS && g->kernel_h <= TAP_CHUNK) {
-    const size_t sw = g->stride_w, span = (size_t)(g->kernel_w - 1) * g->dilation_w;
-    lo = DYD_MIN(DYD_DIV_UP((size_t)g->pad_left, sw), (size_t)g->out_w);
-    const size_t room = (size_t)g->in_w + g->pad_left; /* ox * sw + span < room */
-    hi = room <= span ? 0 : DYD_MIN((room - span - 1) / sw + 1, (size_t)g->out_w);
-    hi = DYD_MAX(hi, lo);
-  }
+  const size_t lo = op->lo, hi = op->hi;
   for (size_t tile = tile_start; tile < tile_start + tile_count; tile++) {
     const size_t n = tile / g->out_h, oy = tile % g->out_h;
     uint8_t *out_row = (uint8_t *)output + tile * g->out_w * g->out_pixel_stride;

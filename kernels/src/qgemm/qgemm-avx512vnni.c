@@ -29,19 +29,6 @@
 #define NR 32
 #define KR 4
 
-INLINE int32_t load4(const uint8_t *p) {
-  int32_t v;
-  memcpy(&v, p, 4);
-  return v;
-}
-
-/* The 1-3 bytes left before the end of a row, zero extended (never read past). */
-INLINE int32_t load_tail(const uint8_t *p, size_t n) {
-  int32_t v = 0;
-  for (size_t i = 0; i < n; i++) v |= (int32_t)p[i] << (8 * i);
-  return v;
-}
-
 INLINE void store16(__m512i acc, __m512 scale, __m512 bias, void *c, __mmask16 mask, const int out) {
   if (out == DYD_QGEMM_OUT_S32) {
     _mm512_mask_storeu_epi32(c, mask, acc);
@@ -75,8 +62,8 @@ INLINE void body(const size_t mr, size_t nc, size_t kc, const uint8_t *a, size_t
     acc##i##0 = _mm512_dpbusd_epi32(acc##i##0, av, w0);   \
     acc##i##1 = _mm512_dpbusd_epi32(acc##i##1, av, w1);   \
   }
-#define STEP_MAIN(i) STEP(i, load4(a##i + k))
-#define STEP_TAIL(i) STEP(i, load_tail(a##i + k, kc - k))
+#define STEP_MAIN(i) STEP(i, dyd_load4(a##i + k))
+#define STEP_TAIL(i) STEP(i, dyd_load_tail4(a##i + k, kc - k))
   size_t k = 0;
   if (mr == 1) {
     /* four K groups in flight: rows 1-3's accumulators hold groups 1-3 of row 0 */
@@ -84,7 +71,7 @@ INLINE void body(const size_t mr, size_t nc, size_t kc, const uint8_t *a, size_t
     acc10 = acc11 = acc20 = acc21 = acc30 = acc31 = zero;
 #define GROUP(g)                                                                       \
   {                                                                                    \
-    const __m512i av = _mm512_set1_epi32(load4(a0 + k + 4 * (g)));                     \
+    const __m512i av = _mm512_set1_epi32(dyd_load4(a0 + k + 4 * (g)));                     \
     acc##g##0 = _mm512_dpbusd_epi32(acc##g##0, av, _mm512_load_si512(wk + 128 * (g))); \
     acc##g##1 = _mm512_dpbusd_epi32(acc##g##1, av, _mm512_load_si512(wk + 128 * (g) + 64)); \
   }

@@ -21,15 +21,7 @@
 #define NR 16
 #define KR 4
 
-INLINE int32_t load4(const uint8_t *p, size_t n) {
-  int32_t v = 0;
-  if (n >= 4) {
-    memcpy(&v, p, 4);
-  } else {
-    for (size_t i = 0; i < n; i++) v |= (int32_t)p[i] << (8 * i);
-  }
-  return v;
-}
+INLINE int32_t load4(const uint8_t *p, size_t n) { return n >= 4 ? dyd_load4(p) : dyd_load_tail4(p, n); }
 
 /* Lanes j < n all ones (n in [0, 8]). */
 INLINE __m256i lane_mask(size_t n) {
